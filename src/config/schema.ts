@@ -1,0 +1,182 @@
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+/** Target names become object key segments and Slack words: keep them boring. */
+export const TARGET_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const MIB = 1024 * 1024;
+/** S3's ceiling for a presigned URL (SigV4). */
+export const MAX_LINK_EXPIRY_MS = 7 * 86_400_000;
+
+const duration = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const ms = typeof value === 'number' ? value * 1000 : parseDuration(value);
+    if (ms === undefined || ms <= 0) {
+      ctx.addIssue({ code: 'custom', message: `expected a ${what} like "30s", "2m", "6h" or "7d", got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const bytes = typeof value === 'number' ? value : parseSize(value);
+  if (bytes === undefined || bytes <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a size like "64MiB" or "1GiB", got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const slackIds = (what: string, pattern: RegExp) =>
+  z
+    .array(z.string().regex(pattern, { message: `expected a Slack ${what} id like ${what === 'channel' ? 'C0123ABC' : 'U0123ABC'}` }))
+    .default([]);
+
+const CHANNEL_ID = /^[CGD][A-Z0-9]{2,}$/;
+const USER_ID = /^[UWB][A-Z0-9]{2,}$/;
+
+const passwordSource = z.union(
+  [
+    z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected an environment variable name' }) }).strict(),
+    z.object({ file: z.string().min(1, { message: 'expected a file path' }) }).strict(),
+  ],
+  { message: 'expected { env: VAR_NAME } or { file: /path/to/secret }' },
+);
+
+const postgresUrl = z.string().transform((value, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `expected postgres://user@host:port/database, got ${JSON.stringify(redactUrl(value))}` });
+    return z.NEVER;
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    ctx.addIssue({ code: 'custom', message: `expected postgres://user@host:port/database, got ${JSON.stringify(redactUrl(value))}` });
+    return z.NEVER;
+  }
+  if (url.password) {
+    // Never echo it back: the point of the check is that this value must not travel.
+    ctx.addIssue({ code: 'custom', message: 'must not contain a password; use password: { env: VAR } or { file: path }' });
+    return z.NEVER;
+  }
+  if (!url.pathname || url.pathname === '/') {
+    ctx.addIssue({ code: 'custom', message: `expected a database name in the path, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return value;
+});
+
+function redactUrl(value: string): string {
+  return value.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/, '$1***@');
+}
+
+const target = z
+  .object({
+    url: postgresUrl,
+    password: passwordSource.optional(),
+    format: z.enum(['plain', 'custom']).default('plain'),
+    channels: slackIds('channel', CHANNEL_ID),
+    users: slackIds('user', USER_ID),
+    alertNames: z.array(z.string().min(1)).default([]),
+    /** Path of a pg_dump binary; default: the newest one found on PATH or under /usr/lib/postgresql. */
+    pgDump: z.string().min(1).optional(),
+    /** Extra pg_dump flags from an allow-list, e.g. --exclude-table-data=audit_log. */
+    dumpArgs: z
+      .array(z.string().regex(/^--(exclude-table|exclude-table-data|exclude-schema|schema|table|no-owner|no-privileges|no-comments)(=[^\s]+)?$/, {
+        message: 'expected an allowed pg_dump flag: --exclude-table[-data]=, --exclude-schema=, --schema=, --table=, --no-owner, --no-privileges, --no-comments',
+      }))
+      .default([]),
+  })
+  .strict();
+
+const storage = z
+  .object({
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)' }),
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9!_.*'()/-]*$/, { message: 'expected a key prefix of letters, digits and / - _ . characters' })
+      .transform((p) => p.replace(/^\/+|\/+$/g, ''))
+      .default(''),
+    endpoint: z.url({ message: 'expected an http(s) URL like https://kr.object.ncloudstorage.com' }).optional(),
+    region: z.string().min(1).default('us-east-1'),
+    forcePathStyle: z.boolean().optional(),
+    /** `auto`: WHEN_REQUIRED for custom endpoints (many S3-compatible stores reject the SDK's default CRC trailers), WHEN_SUPPORTED on AWS. */
+    checksums: z.enum(['auto', 'when_required', 'when_supported']).default('auto'),
+    linkExpiry: duration('duration').default(86_400_000),
+    /** The store's limit on parts per multipart upload: 10,000 on AWS, lower on some providers. */
+    maxParts: z.number().int().min(1).max(10_000).default(10_000),
+    /** Parts uploaded at once. Memory used is about partSize x (partsInFlight + 1). */
+    partsInFlight: z.number().int().min(1).max(16).default(2),
+    /** Upper bound for partSize x (partsInFlight + 1); the part size the store's part limit needs wins over it. */
+    memoryBudget: size.default(64 * MIB),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.linkExpiry > MAX_LINK_EXPIRY_MS) {
+      ctx.addIssue({ code: 'custom', path: ['linkExpiry'], message: 'must be at most 7d (the longest a presigned S3 link can live)' });
+    }
+  });
+
+const queue = z
+  .object({
+    concurrency: z.number().int().min(1).max(32).default(2),
+    maxPending: z.number().int().min(0).max(1000).default(20),
+    jobTimeout: duration('duration').default(6 * 3_600_000),
+  })
+  .strict();
+
+const alerts = z
+  .object({
+    channels: slackIds('channel', CHANNEL_ID),
+    retry: z
+      .object({ attempts: z.number().int().min(1).max(10).default(3), backoff: duration('duration').default(120_000) })
+      .strict()
+      .default({ attempts: 3, backoff: 120_000 }),
+  })
+  .strict();
+
+const compression = z
+  .object({
+    /** gzip level for plain dumps; 6 matches `gzip -6`, the usual cron script. */
+    level: z.number().int().min(1).max(9).default(6),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    storage,
+    queue: queue.default({ concurrency: 2, maxPending: 20, jobTimeout: 6 * 3_600_000 }),
+    targets: z.record(z.string(), target),
+    alerts: alerts.default({ channels: [], retry: { attempts: 3, backoff: 120_000 } }),
+    compression: compression.default({ level: 6 }),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const name of Object.keys(c.targets)) {
+      if (!TARGET_NAME.test(name)) {
+        ctx.addIssue({ code: 'custom', path: ['targets', name], message: `target name must match [a-z0-9][a-z0-9_-]{0,62}, got ${JSON.stringify(name)}` });
+      }
+    }
+    if (Object.keys(c.targets).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['targets'], message: 'expected at least one target' });
+    }
+  });
+
+export type RawConfig = z.output<typeof configSchema>;
+export type TargetConfig = RawConfig['targets'][string];
+export type PasswordSource = NonNullable<TargetConfig['password']>;
+
+export interface StorageConfig extends Omit<RawConfig['storage'], 'linkExpiry' | 'memoryBudget' | 'forcePathStyle' | 'checksums'> {
+  readonly forcePathStyle: boolean;
+  readonly checksums: 'when_required' | 'when_supported';
+  readonly linkExpiryMs: number;
+  readonly memoryBudgetBytes: number;
+}
+
+export interface Config {
+  readonly storage: StorageConfig;
+  readonly queue: { readonly concurrency: number; readonly maxPending: number; readonly jobTimeoutMs: number };
+  readonly targets: Readonly<Record<string, TargetConfig>>;
+  readonly alerts: { readonly channels: readonly string[]; readonly retry: { readonly attempts: number; readonly backoffMs: number } };
+  readonly compression: { readonly level: number };
+}

@@ -1,0 +1,149 @@
+// One module of coded errors. Every failure a user can see is one of these, so that the CLI,
+// Slack and logs render it the same way and secrets can be scrubbed in one place.
+
+/** Where in a backup (or a command) the failure happened. Shown to users as-is. */
+export type Stage =
+  | 'config'
+  | 'input'
+  | 'auth'
+  | 'secret'
+  | 'connect'
+  | 'version'
+  | 'dump'
+  | 'compress'
+  | 'upload'
+  | 'finalize'
+  | 'storage'
+  | 'queue'
+  | 'cancelled'
+  | 'timeout'
+  | 'internal';
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'BAD_INPUT'
+  | 'UNKNOWN_TARGET'
+  | 'NOT_ALLOWED'
+  | 'SECRET_UNAVAILABLE'
+  | 'CONNECT_FAILED'
+  | 'PG_DUMP_TOO_OLD'
+  | 'PG_DUMP_NOT_FOUND'
+  | 'DUMP_FAILED'
+  | 'COMPRESS_FAILED'
+  | 'UPLOAD_FAILED'
+  | 'TOO_LARGE'
+  | 'FINALIZE_FAILED'
+  | 'STORAGE_FAILED'
+  | 'NOT_FOUND'
+  | 'QUEUE_FULL'
+  | 'CANCELLED'
+  | 'TIMED_OUT'
+  | 'INTERNAL';
+
+export interface DumptruckErrorOptions {
+  readonly cause?: unknown;
+  /** Last lines of pg_dump's stderr, already scrubbed of secrets. */
+  readonly stderrTail?: string;
+  /** A short hint on what would work instead. */
+  readonly hint?: string;
+}
+
+export class DumptruckError extends Error {
+  override readonly name: string = 'DumptruckError';
+  readonly stderrTail: string | undefined;
+  readonly hint: string | undefined;
+
+  constructor(
+    readonly code: ErrorCode,
+    readonly stage: Stage,
+    message: string,
+    options: DumptruckErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.stderrTail = options.stderrTail;
+    this.hint = options.hint;
+  }
+}
+
+/** Bad config: carries every problem found, each already prefixed by its path. */
+export class ConfigError extends DumptruckError {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super('CONFIG_INVALID', 'config', `invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** Bad user input: an ephemeral reply in Slack, exit code 2 on the CLI. Nothing is changed. */
+export class InputError extends DumptruckError {
+  override readonly name = 'InputError';
+  constructor(message: string, hint?: string, code: ErrorCode = 'BAD_INPUT') {
+    super(code, 'input', message, hint === undefined ? {} : { hint });
+  }
+}
+
+export class CancelledError extends DumptruckError {
+  override readonly name = 'CancelledError';
+  constructor(reason = 'cancelled') {
+    super('CANCELLED', 'cancelled', reason);
+  }
+}
+
+export class TimeoutError extends DumptruckError {
+  override readonly name = 'TimeoutError';
+  constructor(message: string) {
+    super('TIMED_OUT', 'timeout', message);
+  }
+}
+
+export function isDumptruckError(err: unknown): err is DumptruckError {
+  return err instanceof DumptruckError;
+}
+
+/** Wraps anything thrown into a DumptruckError of the given stage, keeping the original as cause. */
+export function toDumptruckError(err: unknown, code: ErrorCode, stage: Stage, prefix?: string): DumptruckError {
+  if (err instanceof DumptruckError) return err;
+  const detail = describeCause(err);
+  return new DumptruckError(code, stage, prefix ? `${prefix}: ${detail}` : detail, { cause: err });
+}
+
+/** A one-line description of a thrown value, for messages; AWS errors carry their code. */
+export function describeCause(err: unknown): string {
+  if (err instanceof Error) {
+    const aws = err as Error & { Code?: string; $metadata?: { httpStatusCode?: number } };
+    const status = aws.$metadata?.httpStatusCode;
+    const code = aws.Code ?? (err.name !== 'Error' ? err.name : undefined);
+    const parts = [err.message || code || 'unknown error'];
+    if (code && err.message && !err.message.includes(code)) parts.unshift(`${code}:`);
+    if (status) parts.push(`(HTTP ${status})`);
+    return parts.join(' ');
+  }
+  return String(err);
+}
+
+/**
+ * Removes secret values from text that may reach users or logs. Values shorter than 4
+ * characters are not scrubbed by value (they would mangle ordinary words), but
+ * `password=...` style pairs and URL credentials are always masked.
+ */
+export function scrubSecrets(text: string, secrets: readonly string[] = []): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret && secret.length >= 4) out = out.split(secret).join('***');
+  }
+  out = out.replace(/(password\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1***');
+  out = out.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/g, '$1***@');
+  out = out.replace(/(X-Amz-Signature=)[0-9a-f]+/gi, '$1***');
+  return out;
+}
+
+/** The one place an error becomes user-facing text (CLI, Slack). */
+export function userMessage(err: unknown, secrets: readonly string[] = []): string {
+  const e = err instanceof DumptruckError ? err : toDumptruckError(err, 'INTERNAL', 'internal');
+  const lines = [`${e.stage} failed: ${e.message}`];
+  if (e.stage === 'input' || e.stage === 'config' || e.stage === 'cancelled' || e.stage === 'timeout') {
+    lines[0] = e.message;
+  }
+  if (e.hint) lines.push(e.hint);
+  if (e.stderrTail) lines.push(`pg_dump said:\n${e.stderrTail}`);
+  return scrubSecrets(lines.join('\n'), secrets);
+}

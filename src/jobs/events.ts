@@ -1,0 +1,60 @@
+import type { DumptruckError } from '../errors.js';
+
+/** Who or what asked for a run; stored in the object's metadata and shown in threads. */
+export interface Trigger {
+  readonly kind: 'cli' | 'slack' | 'alert' | 'schedule' | 'retry';
+  /** e.g. a Slack user id, `cli:<unix user>`, an alert's ts. */
+  readonly by: string;
+  /** Free text: channel, alert message link, cron expression. */
+  readonly detail?: string;
+}
+
+export interface BackupResult {
+  readonly target: string;
+  readonly bucket: string;
+  readonly key: string;
+  readonly format: 'plain' | 'custom';
+  /** Bytes stored in the bucket (compressed). */
+  readonly storedBytes: number;
+  /** Bytes pg_dump wrote (before gzip for plain; equal to stored for custom). */
+  readonly dumpedBytes: number;
+  /** Hex SHA-256 of the stored bytes. */
+  readonly sha256: string;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly durationMs: number;
+  readonly pgDumpVersion: string;
+  readonly serverVersion: string;
+  readonly partSize: number;
+  readonly parts: number;
+}
+
+export interface StartedInfo {
+  readonly target: string;
+  readonly key: string;
+  readonly estimatedBytes: number;
+  readonly partSize: number;
+  readonly partsInFlight: number;
+  readonly pgDumpVersion: string;
+  readonly serverVersion: string;
+}
+
+export interface ProgressInfo {
+  readonly dumpedBytes: number;
+  readonly storedBytes: number;
+  readonly elapsedMs: number;
+  /** Dumped bytes per second, averaged over the run so far. */
+  readonly bytesPerSecond: number;
+  /** pg_database_size at start: an estimate of dumped bytes, not a promise. */
+  readonly estimatedBytes: number;
+}
+
+/** Events a job emits; the CLI prints them and Slack renders them into a thread. */
+export type JobEvent =
+  | { readonly type: 'queued'; readonly jobId: string; readonly target: string; readonly position: number }
+  | { readonly type: 'started'; readonly jobId: string; readonly info: StartedInfo }
+  | { readonly type: 'progress'; readonly jobId: string; readonly progress: ProgressInfo }
+  | { readonly type: 'finished'; readonly jobId: string; readonly result: BackupResult }
+  | { readonly type: 'failed'; readonly jobId: string; readonly target: string; readonly error: DumptruckError };
+
+export type JobEventListener = (event: JobEvent) => void;
