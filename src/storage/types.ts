@@ -1,0 +1,24 @@
+/** A stored backup as listed from the bucket. */
+export interface BackupObject {
+  readonly key: string;
+  readonly size: number;
+  readonly lastModified: Date;
+}
+
+export interface PresignedLink {
+  readonly url: string;
+  readonly expiresAt: Date;
+}
+
+/** Read-side operations on a target's backups, shared by the CLI and Slack. */
+export interface BackupCatalog {
+  /** Newest first. */
+  list(target: string): Promise<BackupObject[]>;
+  /**
+   * `latest` (or undefined) resolves to the newest backup. A key must belong to the target
+   * (under its prefix); anything else is an InputError, a missing object NOT_FOUND.
+   */
+  resolve(target: string, keyOrLatest?: string): Promise<BackupObject>;
+  /** A fresh presigned GET link, expiry from `storage.linkExpiry`. */
+  link(key: string): Promise<PresignedLink>;
+}
