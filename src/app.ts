@@ -1,0 +1,38 @@
+import { config as loadDotenv } from 'dotenv';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { loadConfig, type Env } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { createBackupRunner } from './jobs/runner.js';
+import type { RunBackup } from './jobs/types.js';
+import { createCatalog } from './storage/catalog.js';
+import { createS3Client } from './storage/client.js';
+import type { BackupCatalog } from './storage/types.js';
+
+/** Everything an entry point (CLI, Slack) needs, built once from the environment. */
+export interface AppDeps {
+  readonly env: Env;
+  readonly config: Config;
+  readonly s3: S3Client;
+  readonly runBackup: RunBackup;
+  readonly catalog: BackupCatalog;
+}
+
+/** Loads `.env` into process.env; variables already set win over the file. */
+export function loadEnvironment(path = '.env'): Env {
+  loadDotenv({ path, quiet: true });
+  // The SDK is pinned on purpose for Node 20 (see README); its upgrade notice would only add noise to cron mail.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return process.env;
+}
+
+export async function createAppDeps(env: Env): Promise<AppDeps> {
+  const config = await loadConfig(env.DUMPTRUCK_CONFIG || './dumptruck.yml', env);
+  const s3 = createS3Client(config.storage);
+  return {
+    env,
+    config,
+    s3,
+    runBackup: createBackupRunner({ config, s3, env }),
+    catalog: createCatalog({ s3, storage: config.storage }),
+  };
+}

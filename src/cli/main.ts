@@ -1,0 +1,151 @@
+import { userInfo } from 'node:os';
+import { createAppDeps, loadEnvironment, type AppDeps } from '../app.js';
+import { formatBytes, formatDuration } from '../config/units.js';
+import { ConfigError, DumptruckError, InputError, userMessage } from '../errors.js';
+import { TARGET_NAME } from '../config/schema.js';
+import { createProgressPrinter } from './progress.js';
+
+/** Exit codes: cron and CI only need "0 means a backup exists", the rest helps humans. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3 } as const;
+
+export const USAGE = `usage: dumptruck <command>
+
+commands:
+  backup <target>              dump <target> into the bucket now
+  list <target>                stored backups of <target>, newest first
+  link <target> [key|latest]   a presigned download link (default: latest)
+  targets                      configured targets
+  help                         this text
+
+environment: DUMPTRUCK_CONFIG (default ./dumptruck.yml), S3_*, AWS_* (see README)
+exit codes: 0 success, 1 the operation failed, 2 bad usage, 3 invalid configuration`;
+
+export interface CliIO {
+  readonly stdout: { write(text: string): void; isTTY?: boolean };
+  readonly stderr: { write(text: string): void };
+}
+
+export type Command =
+  | { readonly name: 'backup' | 'list'; readonly target: string }
+  | { readonly name: 'link'; readonly target: string; readonly key: string | undefined }
+  | { readonly name: 'targets' | 'help' };
+
+/** Pure: argv (without node and script) -> command, or an InputError saying what would work. */
+export function parseCommand(argv: readonly string[]): Command {
+  const [name, ...rest] = argv;
+  const arity = (min: number, max: number, shape: string) => {
+    if (rest.length < min || rest.length > max) throw new InputError(`${name} takes ${shape}`, `usage: dumptruck ${name} ${shape}`);
+    if (rest[0] !== undefined && !TARGET_NAME.test(rest[0])) {
+      throw new InputError(`${JSON.stringify(rest[0])} is not a target name`, 'target names are lowercase letters, digits, - and _; see: dumptruck targets');
+    }
+  };
+  switch (name) {
+    case 'backup':
+    case 'list':
+      arity(1, 1, '<target>');
+      return { name, target: rest[0]! };
+    case 'link':
+      arity(1, 2, '<target> [key|latest]');
+      return { name, target: rest[0]!, key: rest[1] };
+    case 'targets':
+    case 'help':
+    case '--help':
+    case '-h':
+      if (rest.length > 0 && name === 'targets') throw new InputError('targets takes no arguments', 'usage: dumptruck targets');
+      return { name: name === 'targets' ? 'targets' : 'help' };
+    case undefined:
+      throw new InputError('no command given', USAGE);
+    default:
+      throw new InputError(`unknown command ${JSON.stringify(name)}`, USAGE);
+  }
+}
+
+function requireTarget(deps: AppDeps, target: string): void {
+  if (!deps.config.targets[target]) {
+    throw new InputError(`unknown target ${JSON.stringify(target)}`, `known targets: ${Object.keys(deps.config.targets).join(', ')}`, 'UNKNOWN_TARGET');
+  }
+}
+
+export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Promise<number> {
+  const out = (line: string) => io.stdout.write(`${line}\n`);
+  switch (command.name) {
+    case 'help':
+      out(USAGE);
+      return EXIT.ok;
+    case 'targets':
+      for (const [name, t] of Object.entries(deps.config.targets)) out(`${name}\t${t.format}\t${t.url}`);
+      return EXIT.ok;
+    case 'list': {
+      requireTarget(deps, command.target);
+      const items = await deps.catalog.list(command.target);
+      if (items.length === 0) out(`no backups of ${command.target} yet`);
+      for (const o of items) out(`${o.lastModified.toISOString()}\t${formatBytes(o.size).padStart(10)}\t${o.key}`);
+      return EXIT.ok;
+    }
+    case 'link': {
+      requireTarget(deps, command.target);
+      const object = await deps.catalog.resolve(command.target, command.key);
+      const link = await deps.catalog.link(object.key);
+      out(`${object.key} (${formatBytes(object.size)}), link valid until ${link.expiresAt.toISOString()}`);
+      out(link.url);
+      return EXIT.ok;
+    }
+    case 'backup': {
+      requireTarget(deps, command.target);
+      const print = createProgressPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
+      const controller = new AbortController();
+      // Ctrl-C or a cron timeout's SIGTERM cancels cleanly: pg_dump killed, upload aborted.
+      const cancel = () => controller.abort();
+      process.once('SIGINT', cancel);
+      process.once('SIGTERM', cancel);
+      try {
+        const result = await deps.runBackup(
+          { target: command.target, trigger: { kind: 'cli', by: safeUser() } },
+          { signal: controller.signal, onEvent: print },
+        );
+        out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored`);
+        out(`key: s3://${result.bucket}/${result.key}`);
+        out(`sha256: ${result.sha256}`);
+        const link = await deps.catalog.link(result.key);
+        out(`link (until ${link.expiresAt.toISOString()}): ${link.url}`);
+        return EXIT.ok;
+      } finally {
+        process.off('SIGINT', cancel);
+        process.off('SIGTERM', cancel);
+      }
+    }
+  }
+}
+
+function safeUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? 'unknown');
+  }
+}
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof ConfigError) return EXIT.config;
+  if (err instanceof InputError) return EXIT.usage;
+  return EXIT.failed;
+}
+
+export async function main(argv: readonly string[], io: CliIO = process): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCommand(argv);
+  } catch (err) {
+    io.stderr.write(`dumptruck: ${userMessage(err)}\n`);
+    return exitCodeFor(err);
+  }
+  if (command.name === 'help') return runCommand(command, undefined as never, io);
+  try {
+    const deps = await createAppDeps(loadEnvironment());
+    return await runCommand(command, deps, io);
+  } catch (err) {
+    const prefix = err instanceof DumptruckError ? '' : 'unexpected error: ';
+    io.stderr.write(`dumptruck: ${prefix}${userMessage(err)}\n`);
+    return exitCodeFor(err);
+  }
+}

@@ -1,0 +1,281 @@
+import { randomUUID } from 'node:crypto';
+import PQueue from 'p-queue';
+import { formatDuration } from '../config/units.js';
+import { CancelledError, DumptruckError, TimeoutError, isDumptruckError, toDumptruckError } from '../errors.js';
+import type { BackupResult, JobEvent, JobEventListener, Trigger } from './events.js';
+import type { RunBackup } from './types.js';
+
+// The one queue every entry point in this process shares (slash commands, buttons, later alerts
+// and schedules). It knows jobs and targets, never Slack: reporters subscribe to job events.
+
+export type JobState = 'queued' | 'running' | 'finished' | 'failed';
+
+/** How a job ended; `settled` resolves with it and never rejects, so nobody leaks an unhandled rejection. */
+export type JobOutcome = { readonly ok: true; readonly result: BackupResult } | { readonly ok: false; readonly error: DumptruckError };
+
+export interface Job {
+  readonly id: string;
+  readonly target: string;
+  readonly trigger: Trigger;
+  readonly enqueuedAt: Date;
+  readonly state: JobState;
+  readonly startedAt: Date | undefined;
+  /** 1-based place among waiting jobs; undefined once the job has left the queue. */
+  readonly position: number | undefined;
+  /** The newest event, so late subscribers (status, a second reporter) can render the current state. */
+  readonly lastEvent: JobEvent | undefined;
+  readonly settled: Promise<JobOutcome>;
+  /** Listener errors are reported through `onListenerError` and never reach the job. */
+  subscribe(listener: JobEventListener): () => void;
+}
+
+export interface JobQueueOptions {
+  readonly runBackup: RunBackup;
+  /** Backups running at once (config `queue.concurrency`). */
+  readonly concurrency: number;
+  /** Jobs allowed to wait for a slot; more are refused with QUEUE_FULL (config `queue.maxPending`). */
+  readonly maxPending: number;
+  /** Running time after which a job is aborted with a TimeoutError (config `queue.jobTimeout`). */
+  readonly jobTimeoutMs: number;
+  /** Default: 8 hex characters of a random UUID; short enough for Slack button values and application_name. */
+  readonly newJobId?: () => string;
+  /** Default: `new Date()`. */
+  readonly now?: () => Date;
+  /** Default: an unref'd setTimeout, so a pending timeout never keeps a finished process alive. */
+  readonly setTimer?: (callback: () => void, ms: number) => () => void;
+  /** Default: ignore. A subscriber that throws must not break the job or other subscribers. */
+  readonly onListenerError?: (err: unknown, event: JobEvent) => void;
+}
+
+export interface EnqueueOptions {
+  /** Subscribed before anything is emitted, so it sees the first `queued` event. */
+  readonly onEvent?: JobEventListener;
+}
+
+export interface Enqueued {
+  readonly job: Job;
+  /** False when a job for the target was already queued or running; that job is returned instead. */
+  readonly created: boolean;
+}
+
+export interface QueueStatus {
+  readonly running: readonly Job[];
+  /** In the order they will start. */
+  readonly queued: readonly Job[];
+}
+
+class QueuedJob implements Job {
+  state: JobState = 'queued';
+  startedAt: Date | undefined;
+  position: number | undefined;
+  lastEvent: JobEvent | undefined;
+  readonly settled: Promise<JobOutcome>;
+  /** Aborted on cancel or timeout; the runner kills pg_dump and aborts the upload. */
+  readonly controller = new AbortController();
+  /** Aborted only to take a waiting job out of p-queue: p-queue races a running task against its signal and would free the slot before the runner has cleaned up. */
+  readonly dequeue = new AbortController();
+  resolveSettled!: (outcome: JobOutcome) => void;
+  private readonly listeners = new Set<JobEventListener>();
+
+  constructor(
+    readonly id: string,
+    readonly target: string,
+    readonly trigger: Trigger,
+    readonly enqueuedAt: Date,
+    private readonly onListenerError: (err: unknown, event: JobEvent) => void,
+  ) {
+    this.settled = new Promise((resolve) => {
+      this.resolveSettled = resolve;
+    });
+  }
+
+  subscribe(listener: JobEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: JobEvent): void {
+    this.lastEvent = event;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.onListenerError(err, event);
+      }
+    }
+  }
+}
+
+export class JobQueue {
+  private readonly pqueue: PQueue;
+  private readonly waiting: QueuedJob[] = [];
+  private readonly running = new Set<QueuedJob>();
+  private readonly byTarget = new Map<string, QueuedJob>();
+  private readonly byId = new Map<string, QueuedJob>();
+  private readonly newJobId: () => string;
+  private readonly now: () => Date;
+  private readonly setTimer: (callback: () => void, ms: number) => () => void;
+  private closed = false;
+
+  constructor(private readonly options: JobQueueOptions) {
+    this.pqueue = new PQueue({ concurrency: options.concurrency });
+    this.newJobId = options.newJobId ?? (() => randomUUID().slice(0, 8));
+    this.now = options.now ?? (() => new Date());
+    this.setTimer =
+      options.setTimer ??
+      ((callback, ms) => {
+        const timer = setTimeout(callback, ms);
+        timer.unref();
+        return () => clearTimeout(timer);
+      });
+  }
+
+  /**
+   * Queues a backup of `target`, or returns the job already queued or running for it (one dump
+   * per database at a time: a second one would only double the load for the same data).
+   * Throws QUEUE_FULL when `maxPending` jobs are already waiting and no slot is free.
+   */
+  enqueue(request: { readonly target: string; readonly trigger: Trigger }, options: EnqueueOptions = {}): Enqueued {
+    const existing = this.byTarget.get(request.target);
+    if (existing) return { job: existing, created: false };
+    if (this.closed) {
+      throw new DumptruckError('QUEUE_FULL', 'queue', 'the bot is shutting down and takes no new backups', {
+        hint: 'Try again in a minute, once it has restarted.',
+      });
+    }
+    const slotFree = this.running.size + this.waiting.length < this.options.concurrency;
+    if (!slotFree && this.waiting.length >= this.options.maxPending) {
+      const { maxPending } = this.options;
+      throw new DumptruckError(
+        'QUEUE_FULL',
+        'queue',
+        `${maxPending} backup${maxPending === 1 ? ' is' : 's are'} already waiting (queue.maxPending is ${maxPending})`,
+        { hint: 'Try again when one of them has started; `/backup status` shows the queue.' },
+      );
+    }
+
+    const job = new QueuedJob(this.newJobId(), request.target, request.trigger, this.now(), this.options.onListenerError ?? (() => {}));
+    if (options.onEvent) job.subscribe(options.onEvent);
+    this.byTarget.set(job.target, job);
+    this.byId.set(job.id, job);
+    this.waiting.push(job);
+    job.position = this.waiting.length;
+    job.emit({ type: 'queued', jobId: job.id, target: job.target, position: job.position });
+
+    this.pqueue.add(() => this.run(job), { signal: job.dequeue.signal }).catch((reason: unknown) => {
+      // Only a waiting job's removal lands here: run() never throws.
+      this.settle(job, { ok: false, error: asError(reason) });
+    });
+    return { job, created: true };
+  }
+
+  /** The queued or running job for a target. */
+  get(target: string): Job | undefined {
+    return this.byTarget.get(target);
+  }
+
+  /** A queued or running job by id (buttons carry ids, so an old button cannot cancel a newer run). */
+  getById(jobId: string): Job | undefined {
+    return this.byId.get(jobId);
+  }
+
+  /**
+   * Cancels the target's job: a waiting job is removed without running, a running one is aborted
+   * and settles once the runner has cleaned up (no object, no multipart upload). `reason` becomes
+   * the CancelledError's message, e.g. "cancelled by <@U123>".
+   */
+  cancel(target: string, reason?: string): Job | undefined {
+    const job = this.byTarget.get(target);
+    if (!job) return undefined;
+    const error = new CancelledError(reason);
+    if (job.state === 'queued') {
+      this.leaveWaiting(job);
+      job.controller.abort(error);
+      job.dequeue.abort(error);
+    } else {
+      job.controller.abort(error);
+    }
+    return job;
+  }
+
+  /** Like cancel(), but only if that exact job is still queued or running. */
+  cancelJob(jobId: string, reason?: string): Job | undefined {
+    const job = this.byId.get(jobId);
+    return job ? this.cancel(job.target, reason) : undefined;
+  }
+
+  status(): QueueStatus {
+    return { running: [...this.running], queued: [...this.waiting] };
+  }
+
+  /** Refuses new jobs, cancels every queued and running one and waits until all have cleaned up. */
+  async shutdown(reason = 'cancelled: the bot is shutting down'): Promise<void> {
+    this.closed = true;
+    const jobs = [...this.waiting, ...this.running];
+    for (const job of [...this.waiting].reverse()) this.cancel(job.target, reason);
+    for (const job of [...this.running]) this.cancel(job.target, reason);
+    await Promise.all(jobs.map((job) => job.settled));
+  }
+
+  private async run(job: QueuedJob): Promise<void> {
+    this.leaveWaiting(job);
+    job.state = 'running';
+    job.startedAt = this.now();
+    this.running.add(job);
+    const { jobTimeoutMs } = this.options;
+    const clearTimer = this.setTimer(() => {
+      job.controller.abort(new TimeoutError(`timed out after ${formatDuration(jobTimeoutMs)} (queue.jobTimeout)`));
+    }, jobTimeoutMs);
+    let outcome: JobOutcome;
+    try {
+      const result = await this.options.runBackup(
+        { target: job.target, trigger: job.trigger, jobId: job.id },
+        {
+          signal: job.controller.signal,
+          // The queue reports the end itself, exactly once, and as what caused it (a timeout
+          // rather than the runner's generic cancellation).
+          onEvent: (event) => {
+            if (event.type === 'started' || event.type === 'progress') job.emit(event);
+          },
+        },
+      );
+      outcome = { ok: true, result };
+    } catch (err) {
+      const reason: unknown = job.controller.signal.aborted ? job.controller.signal.reason : undefined;
+      outcome = { ok: false, error: isDumptruckError(reason) ? reason : asError(err) };
+    } finally {
+      clearTimer();
+      this.running.delete(job);
+    }
+    this.settle(job, outcome);
+  }
+
+  private leaveWaiting(job: QueuedJob): void {
+    const index = this.waiting.indexOf(job);
+    if (index < 0) return;
+    this.waiting.splice(index, 1);
+    job.position = undefined;
+    // Everyone behind moved up one place; tell them, so threads show the real position.
+    for (const behind of this.waiting.slice(index)) {
+      behind.position = this.waiting.indexOf(behind) + 1;
+      behind.emit({ type: 'queued', jobId: behind.id, target: behind.target, position: behind.position });
+    }
+  }
+
+  private settle(job: QueuedJob, outcome: JobOutcome): void {
+    if (job.state === 'finished' || job.state === 'failed') return;
+    job.state = outcome.ok ? 'finished' : 'failed';
+    if (this.byTarget.get(job.target) === job) this.byTarget.delete(job.target);
+    this.byId.delete(job.id);
+    job.emit(
+      outcome.ok
+        ? { type: 'finished', jobId: job.id, result: outcome.result }
+        : { type: 'failed', jobId: job.id, target: job.target, error: outcome.error },
+    );
+    job.resolveSettled(outcome);
+  }
+}
+
+function asError(err: unknown): DumptruckError {
+  return toDumptruckError(err, 'INTERNAL', 'internal');
+}

@@ -1,0 +1,239 @@
+// Parallel gzip, the pigz way: the input is cut into blocks, each block is raw-deflated on its
+// own (zlib's async API runs on libuv's threadpool, so blocks compress on several cores at once),
+// and the pieces are concatenated, in order, into one deflate stream inside one gzip member.
+// The output is an ordinary .gz file that any gunzip reads.
+
+import os from 'node:os';
+import { Transform, type TransformCallback } from 'node:stream';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+
+/** Compresses one block; shaped like `promisify(zlib.deflateRaw)`. Replaceable for tests. */
+export type DeflateRaw = (buffer: Buffer, options: zlib.ZlibOptions) => Promise<Buffer>;
+
+export interface ParallelGzipOptions {
+  /** zlib compression level, 1 (fastest) to 9 (smallest). Default 6, as gzip and pigz. */
+  readonly level?: number;
+  /** Uncompressed bytes per independently compressed block. Default 128 KiB, as pigz. */
+  readonly blockSize?: number;
+  /**
+   * Blocks being compressed at once; this also bounds memory to about
+   * `concurrency × blockSize` for input plus as much for output. Default `os.availableParallelism()`.
+   * More than libuv's threadpool size (UV_THREADPOOL_SIZE, 4 by default) only queues.
+   */
+  readonly concurrency?: number;
+  /** Bytes the writable side buffers before `write()` returns false. Default Node's (16 KiB). */
+  readonly writableHighWaterMark?: number;
+  /**
+   * Compressed bytes the readable side holds before compression pauses for the consumer.
+   * Default Node's (16 KiB); one finished block may overshoot it.
+   */
+  readonly readableHighWaterMark?: number;
+  /** Replaces `zlib.deflateRaw` (promisified); for tests that inject failures. */
+  readonly deflate?: DeflateRaw;
+}
+
+export interface GzipOptions extends ParallelGzipOptions {
+  /** true: `createParallelGzip`; false: Node's single-threaded `zlib.createGzip` (only `level` applies). */
+  readonly parallel: boolean;
+}
+
+export const DEFAULT_LEVEL = 6;
+export const DEFAULT_BLOCK_SIZE = 128 * 1024;
+
+/** Deflate's window: a block may refer back this far, so this much of the input before it is its dictionary. */
+const WINDOW = 32 * 1024;
+
+const defaultDeflate: DeflateRaw = promisify(zlib.deflateRaw);
+
+/** One switch for callers: parallel (pigz-like) or Node's single-stream gzip. */
+export function createGzip(options: GzipOptions): Transform {
+  const { parallel, ...rest } = options;
+  return parallel ? createParallelGzip(rest) : zlib.createGzip({ level: rest.level ?? DEFAULT_LEVEL });
+}
+
+export function createParallelGzip(options: ParallelGzipOptions = {}): Transform {
+  return new ParallelGzip(options);
+}
+
+interface Job {
+  out: Buffer | undefined;
+}
+
+class ParallelGzip extends Transform {
+  readonly #level: number;
+  readonly #blockSize: number;
+  readonly #concurrency: number;
+  readonly #deflate: DeflateRaw;
+
+  /** Input not yet cut into a block. */
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  /** The last (up to) 32 KiB of input already handed to a block: the next block's dictionary. */
+  #window: Buffer = Buffer.alloc(0);
+  #crc = 0;
+  #size = 0;
+  /** Blocks in input order; `out` is set when compressed. Output leaves from the front only. */
+  #jobs: Job[] = [];
+  #finalStarted = false;
+
+  /** Held until there is room, which is how backpressure reaches the writer. */
+  #writeCallback: TransformCallback | undefined;
+  #flushCallback: TransformCallback | undefined;
+  #advancing = false;
+  #again = false;
+
+  constructor(options: ParallelGzipOptions) {
+    super({
+      writableHighWaterMark: options.writableHighWaterMark,
+      readableHighWaterMark: options.readableHighWaterMark,
+    });
+    this.#level = checkInt('level', options.level ?? DEFAULT_LEVEL, 1, 9);
+    this.#blockSize = checkInt('blockSize', options.blockSize ?? DEFAULT_BLOCK_SIZE, 1, 2 ** 30);
+    this.#concurrency = checkInt('concurrency', options.concurrency ?? os.availableParallelism(), 1, 1024);
+    this.#deflate = options.deflate ?? defaultDeflate;
+    this.push(gzipHeader(this.#level));
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.#crc = zlib.crc32(chunk, this.#crc);
+    this.#size += chunk.length;
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    this.#writeCallback = callback;
+    this.#advance();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.#flushCallback = callback;
+    this.#advance();
+  }
+
+  override _read(size: number): void {
+    super._read(size); // Transform's own bookkeeping
+    this.#advance(); // the consumer made room: compression may go on
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Jobs still running settle into a destroyed stream and are ignored (#advance checks).
+    this.#jobs = [];
+    this.#pending = [];
+    this.#flushCallback = undefined;
+    const write = this.#writeCallback;
+    this.#writeCallback = undefined;
+    write?.(); // as zlib does: Writable then reports ERR_STREAM_DESTROYED to that write's caller
+    callback(error);
+  }
+
+  #hasRoom(): boolean {
+    return this.#jobs.length < this.#concurrency && this.readableLength < this.readableHighWaterMark;
+  }
+
+  /** Moves everything along that can move. Callbacks may re-enter it, so it loops instead of recursing. */
+  #advance(): void {
+    if (this.#advancing) {
+      this.#again = true;
+      return;
+    }
+    this.#advancing = true;
+    try {
+      do {
+        this.#again = false;
+        if (this.destroyed) return;
+        this.#step();
+      } while (this.#again);
+    } finally {
+      this.#advancing = false;
+    }
+  }
+
+  #step(): void {
+    while (this.#jobs[0]?.out !== undefined) this.push(this.#jobs.shift()!.out);
+
+    if (this.#writeCallback !== undefined) {
+      while (this.#pendingBytes >= this.#blockSize && this.#hasRoom()) this.#start(this.#take(this.#blockSize), false);
+      if (this.#pendingBytes < this.#blockSize) {
+        const callback = this.#writeCallback;
+        this.#writeCallback = undefined;
+        callback();
+        this.#again = true;
+      }
+    } else if (this.#flushCallback !== undefined) {
+      // Writes are over, so less than a block is pending; it becomes the final block, even if empty.
+      if (!this.#finalStarted && this.#hasRoom()) {
+        this.#finalStarted = true;
+        this.#start(this.#take(this.#pendingBytes), true);
+      }
+      if (this.#finalStarted && this.#jobs.length === 0) {
+        const callback = this.#flushCallback;
+        this.#flushCallback = undefined;
+        callback(null, gzipTrailer(this.#crc, this.#size));
+      }
+    }
+  }
+
+  #start(block: Buffer, final: boolean): void {
+    const job: Job = { out: undefined };
+    this.#jobs.push(job);
+    const options: zlib.ZlibOptions = {
+      level: this.#level,
+      // Sync flush ends a block on a byte boundary without ending the deflate stream, so blocks concatenate.
+      finishFlush: final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+      // Room for the whole (even incompressible) block in one output buffer: one threadpool trip per block.
+      chunkSize: Math.max(64, block.length + (block.length >> 8) + 64),
+      ...(this.#window.length > 0 ? { dictionary: this.#window } : {}),
+    };
+    this.#window =
+      block.length >= WINDOW ? block.subarray(-WINDOW) : Buffer.concat([this.#window, block]).subarray(-WINDOW);
+    this.#deflate(block, options).then(
+      (out) => {
+        job.out = out;
+        this.#advance();
+      },
+      (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
+    );
+  }
+
+  /** Removes the first `n` pending bytes, copying only when they span several writes. */
+  #take(n: number): Buffer {
+    this.#pendingBytes -= n;
+    const first = this.#pending[0];
+    if (first !== undefined && first.length >= n) {
+      if (first.length === n) this.#pending.shift();
+      else this.#pending[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const block = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = this.#pending[0]!;
+      const used = Math.min(head.length, n - filled);
+      head.copy(block, filled, 0, used);
+      filled += used;
+      if (used === head.length) this.#pending.shift();
+      else this.#pending[0] = head.subarray(used);
+    }
+    return block;
+  }
+}
+
+function checkInt(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** RFC 1952 header as zlib writes it: no name, no mtime, OS = Unix. */
+function gzipHeader(level: number): Buffer {
+  const extraFlags = level === 9 ? 2 : level === 1 ? 4 : 0; // "max compression" / "fastest"
+  return Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extraFlags, 3]);
+}
+
+/** CRC-32 of the input, then its length mod 2^32, both little-endian. */
+function gzipTrailer(crc: number, size: number): Buffer {
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(size % 2 ** 32, 4);
+  return trailer;
+}

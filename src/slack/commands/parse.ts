@@ -1,0 +1,142 @@
+import { InputError } from '../../errors.js';
+
+// `/backup ...` text -> a command, or an InputError that says what was wrong and what would
+// work. Pure: the listener acks with the message, nothing is queued.
+
+export type Command =
+  | { readonly kind: 'run'; readonly target: string }
+  | { readonly kind: 'status' }
+  | { readonly kind: 'list'; readonly target: string }
+  | { readonly kind: 'link'; readonly target: string; readonly key: string }
+  | { readonly kind: 'cancel'; readonly target: string }
+  | { readonly kind: 'verify'; readonly target: string; readonly key: string }
+  | { readonly kind: 'targets' }
+  | { readonly kind: 'help' };
+
+export type CommandKind = Command['kind'];
+
+export const USAGE: Readonly<Record<CommandKind, string>> = {
+  run: '/backup run <target>',
+  status: '/backup status',
+  list: '/backup list <target>',
+  link: '/backup link <target> [key|latest]',
+  cancel: '/backup cancel <target>',
+  verify: '/backup verify <target> [key|latest]',
+  targets: '/backup targets',
+  help: '/backup help',
+};
+
+/** Longer text is refused before it is looked at: no command needs more, and it is echoed back in part. */
+export const MAX_COMMAND_LENGTH = 300;
+
+const VERBS = new Set<string>(Object.keys(USAGE));
+/** What a target word may contain before it is looked up; anything else (`;`, `/`, `$`, `..`) is refused outright. */
+const NAME_CHARS = /^[A-Za-z0-9_-]+$/;
+/** S3 key characters the storage prefix allows; `..` is refused separately. */
+const KEY_CHARS = /^[A-Za-z0-9!_.*'()/-]+$/;
+const MAX_KEY_LENGTH = 1024;
+
+export function parseCommand(text: string, targets: readonly string[]): Command {
+  const trimmed = text.trim();
+  if (trimmed.length > MAX_COMMAND_LENGTH) {
+    throw new InputError(`that command is ${trimmed.length} characters long; /backup commands are at most ${MAX_COMMAND_LENGTH}`, `Try \`${USAGE.run.replace('<target>', example(targets))}\` or \`${USAGE.help}\`.`);
+  }
+  const words = trimmed.split(/\s+/).filter(Boolean);
+  const [first, ...rest] = words;
+  if (first === undefined) {
+    throw new InputError('tell me what to do: /backup needs a command or a target', `Try \`${USAGE.run.replace('<target>', example(targets))}\`, or \`${USAGE.help}\` for every command.`);
+  }
+  const verb = first.toLowerCase();
+  if (!VERBS.has(verb)) {
+    if (rest.length > 0) {
+      throw new InputError(`unknown command \`${show(first)}\``, `Commands: ${[...VERBS].join(', ')}. Try \`${USAGE.help}\`.`);
+    }
+    // `/backup app-db` is shorthand for `/backup run app-db`.
+    return { kind: 'run', target: checkTarget(first, targets, 'run') };
+  }
+  switch (verb) {
+    case 'status':
+    case 'targets':
+    case 'help':
+      noExtraWords(rest, 0, verb);
+      return { kind: verb };
+    case 'run':
+    case 'list':
+    case 'cancel': {
+      noExtraWords(rest, 1, verb);
+      return { kind: verb, target: checkTarget(requireTarget(rest[0], targets, verb), targets, verb) };
+    }
+    case 'link':
+    case 'verify': {
+      noExtraWords(rest, 2, verb);
+      const target = checkTarget(requireTarget(rest[0], targets, verb), targets, verb);
+      return { kind: verb, target, key: checkKey(rest[1], target, verb) };
+    }
+    default:
+      throw new InputError(`unknown command \`${show(first)}\``, `Try \`${USAGE.help}\`.`);
+  }
+}
+
+function requireTarget(word: string | undefined, targets: readonly string[], verb: CommandKind): string {
+  if (word === undefined) {
+    throw new InputError(`which target? \`${USAGE[verb]}\` needs a target name`, `Try \`${USAGE[verb].replace('<target>', example(targets)).replace(/ \[.*\]$/, '')}\`; targets: ${listTargets(targets)}.`);
+  }
+  return word;
+}
+
+function checkTarget(word: string, targets: readonly string[], verb: CommandKind): string {
+  if (!NAME_CHARS.test(word)) {
+    throw new InputError(
+      `\`${show(word)}\` is not a target name: names use only lowercase letters, digits, - and _`,
+      `Targets: ${listTargets(targets)}. \`${USAGE.targets}\` lists them.`,
+    );
+  }
+  if (targets.includes(word)) return word;
+  const lower = word.toLowerCase();
+  if (targets.includes(lower)) {
+    throw new InputError(`unknown target \`${show(word)}\`: target names are lowercase`, `Try \`${exampleCommand(verb, lower)}\`.`, 'UNKNOWN_TARGET');
+  }
+  throw new InputError(`unknown target \`${show(word)}\``, `Targets: ${listTargets(targets)}. \`${USAGE.targets}\` lists them.`, 'UNKNOWN_TARGET');
+}
+
+function checkKey(word: string | undefined, target: string, verb: CommandKind): string {
+  if (word === undefined) return 'latest';
+  // People paste keys from the result message, where they are shown as code.
+  const key = word.replace(/^`+|`+$/g, '');
+  if (key.toLowerCase() === 'latest') return 'latest';
+  if (key.length > MAX_KEY_LENGTH || !KEY_CHARS.test(key) || key.split('/').includes('..')) {
+    throw new InputError(
+      `\`${show(word)}\` is not a backup key`,
+      `Use \`latest\` or a key from \`${USAGE.list.replace('<target>', target)}\`, e.g. \`${exampleCommand(verb, target)} latest\`.`,
+    );
+  }
+  return key;
+}
+
+function noExtraWords(rest: readonly string[], allowed: number, verb: CommandKind): void {
+  if (rest.length <= allowed) return;
+  const extra = rest.slice(allowed).join(' ');
+  throw new InputError(`unexpected extra words after \`${USAGE[verb].split(' [')[0]}\`: \`${show(extra)}\``, `Usage: \`${USAGE[verb]}\`.`);
+}
+
+function exampleCommand(verb: CommandKind, target: string): string {
+  return `/backup ${verb} ${target}`;
+}
+
+function example(targets: readonly string[]): string {
+  return targets[0] ?? 'app-db';
+}
+
+const MAX_LISTED = 10;
+
+function listTargets(targets: readonly string[]): string {
+  if (targets.length === 0) return 'none configured';
+  const shown = targets.slice(0, MAX_LISTED).map((t) => `\`${t}\``);
+  return targets.length > MAX_LISTED ? `${shown.join(', ')} and ${targets.length - MAX_LISTED} more` : shown.join(', ');
+}
+
+/** User text echoed back: short, and unable to close the code span it is shown in. */
+export function show(text: string): string {
+  const clean = text.replace(/[`\r\n]/g, '');
+  return clean.length > 40 ? `${clean.slice(0, 39)}…` : clean;
+}

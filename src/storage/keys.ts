@@ -1,0 +1,43 @@
+// Object keys are part of the external contract:
+//   {prefix}/{target}/YYYY/MM/DD/{target}_{YYYYMMDDTHHmmssZ}.sql.gz   (.dump for custom format)
+// Keys sort by time within a target, so "newest first" is a reverse key sort.
+
+export type DumpFormat = 'plain' | 'custom';
+
+export function extensionFor(format: DumpFormat): '.sql.gz' | '.dump' {
+  return format === 'plain' ? '.sql.gz' : '.dump';
+}
+
+const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+
+/** 2026-11-22T03:04:05.678Z -> "20261122T030405Z" */
+export function compactTimestamp(date: Date): string {
+  return (
+    `${date.getUTCFullYear()}${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}` +
+    `T${pad(date.getUTCHours())}${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}Z`
+  );
+}
+
+/** "{prefix}/{target}/" or "{target}/" without a prefix. */
+export function targetPrefix(prefix: string, target: string): string {
+  return prefix ? `${prefix}/${target}/` : `${target}/`;
+}
+
+export function objectKey(prefix: string, target: string, date: Date, format: DumpFormat): string {
+  const day = `${date.getUTCFullYear()}/${pad(date.getUTCMonth() + 1)}/${pad(date.getUTCDate())}`;
+  return `${targetPrefix(prefix, target)}${day}/${target}_${compactTimestamp(date)}${extensionFor(format)}`;
+}
+
+/** The file name part of a key, used for Content-Disposition. */
+export function fileName(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}
+
+/** True when `key` is a backup object of `target` as written by objectKey. */
+export function isBackupKeyOf(prefix: string, target: string, key: string): boolean {
+  const head = targetPrefix(prefix, target);
+  if (!key.startsWith(head)) return false;
+  const rest = key.slice(head.length);
+  const escaped = target.replace(/[-_]/g, '\\$&');
+  return new RegExp(`^\\d{4}/\\d{2}/\\d{2}/${escaped}_\\d{8}T\\d{6}Z(\\.sql\\.gz|\\.dump)$`).test(rest);
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { compactTimestamp, fileName, isBackupKeyOf, objectKey, targetPrefix } from '../../src/storage/keys.js';
+
+const at = new Date('2026-03-04T05:06:07.890Z');
+
+describe('object keys', () => {
+  it('follows the contract for plain and custom dumps', () => {
+    expect(objectKey('dumptruck', 'app-db', at, 'plain')).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z.sql.gz');
+    expect(objectKey('dumptruck', 'app-db', at, 'custom')).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z.dump');
+  });
+
+  it('has no leading slash without a prefix, and nested prefixes work', () => {
+    expect(objectKey('', 'x', at, 'plain')).toBe('x/2026/03/04/x_20260304T050607Z.sql.gz');
+    expect(objectKey('a/b', 'x', at, 'plain')).toBe('a/b/x/2026/03/04/x_20260304T050607Z.sql.gz');
+  });
+
+  it('uses UTC whatever the local zone', () => {
+    expect(compactTimestamp(new Date('2026-12-31T23:59:59Z'))).toBe('20261231T235959Z');
+  });
+
+  it('recognises only its own keys for a target', () => {
+    const key = objectKey('p', 'app-db', at, 'plain');
+    expect(isBackupKeyOf('p', 'app-db', key)).toBe(true);
+    expect(isBackupKeyOf('p', 'app', key)).toBe(false);
+    expect(isBackupKeyOf('p', 'app-db', 'p/app-db/../other/2026/03/04/app-db_20260304T050607Z.sql.gz')).toBe(false);
+    expect(isBackupKeyOf('p', 'app-db', 'p/other-db/2026/03/04/app-db_20260304T050607Z.sql.gz')).toBe(false);
+    expect(isBackupKeyOf('p', 'app-db', `${key}.bak`)).toBe(false);
+    expect(targetPrefix('p', 'app-db')).toBe('p/app-db/');
+    expect(fileName(key)).toBe('app-db_20260304T050607Z.sql.gz');
+  });
+});
