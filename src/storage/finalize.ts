@@ -7,7 +7,9 @@ import {
   UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { MIN_PART_BYTES } from '../pipeline/parts.js';
 
+const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
 
 export interface FinalizeOptions {
@@ -60,11 +62,13 @@ export async function replaceMetadata(
 }
 
 /**
- * Inclusive byte ranges for a multipart copy: as few parts as the store allows, each at most
- * `maxPartBytes` (S3's 5 GiB part ceiling).
+ * Inclusive byte ranges for a multipart copy: parts of about 512 MiB (fewer requests than the
+ * 5 MiB minimum would need), more when the store's part limit demands it, never above
+ * `maxPartBytes` (S3's 5 GiB ceiling) nor, but for the last, below S3's 5 MiB minimum.
  */
 export function copyRanges(size: number, maxParts: number, maxPartBytes: number): Array<[number, number]> {
-  const partBytes = Math.min(maxPartBytes, Math.max(Math.ceil(size / maxParts), Math.ceil(size / Math.ceil(size / maxPartBytes))));
+  const preferred = Math.min(512 * MIB, maxPartBytes);
+  const partBytes = Math.max(MIN_PART_BYTES, Math.min(maxPartBytes, Math.max(Math.ceil(size / maxParts), preferred)));
   const ranges: Array<[number, number]> = [];
   for (let start = 0; start < size; start += partBytes) ranges.push([start, Math.min(size, start + partBytes) - 1]);
   return ranges;

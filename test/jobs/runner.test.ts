@@ -1,0 +1,211 @@
+import { spawn as nodeSpawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/schema.js';
+import { DumptruckError } from '../../src/errors.js';
+import type { JobEvent } from '../../src/jobs/events.js';
+import { createBackupRunner, type RunnerDeps } from '../../src/jobs/runner.js';
+import { createCatalog } from '../../src/storage/catalog.js';
+import { createS3Client } from '../../src/storage/client.js';
+import type { SpawnFn } from '../../src/pipeline/pgdump.js';
+import { restoreFromUrl, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
+
+const servers = testServers();
+const SRC = 'runner_src';
+const BIG = 'runner_big';
+const prefix = uniquePrefix('runner');
+
+function runnerFor(config: Config, extra: Partial<RunnerDeps> = {}, env = servers.env) {
+  const s3 = servers.s3.client();
+  return { s3, config, run: createBackupRunner({ config, s3, env, progressIntervalMs: 50, ...extra }), catalog: createCatalog({ s3, storage: config.storage }) };
+}
+
+const config = testConfig(servers, prefix, {
+  plain: { db: SRC },
+  custom: { db: SRC, format: 'custom' },
+  big: { db: BIG },
+  wrongpw: { db: SRC, passwordEnv: 'WRONG_PW' },
+  nodb: { db: 'does_not_exist' },
+  nopw: { db: SRC, passwordEnv: 'UNSET_PW' },
+});
+
+async function expectNothingLeft(target: string): Promise<void> {
+  expect(await servers.s3.listKeys(servers.bucket, `${prefix}/${target}/`)).toEqual([]);
+  const uploads = await servers.s3.listMultipartUploads(servers.bucket);
+  expect(uploads.filter((u) => u.Key?.startsWith(`${prefix}/${target}/`))).toEqual([]);
+}
+
+async function failure(p: Promise<unknown>): Promise<DumptruckError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(DumptruckError);
+  return err as DumptruckError;
+}
+
+beforeAll(async () => {
+  await Promise.all([seedDatabase(servers.pg, SRC, 300_000), seedDatabase(servers.pg, BIG, 600_000)]);
+}, 180_000);
+
+describe('backup runner against PostgreSQL and versitygw', () => {
+  for (const format of ['plain', 'custom'] as const) {
+    it(`a ${format} backup restores with identical content and its SHA-256 matches the download`, async () => {
+      const { run, catalog, s3 } = runnerFor(config);
+      const events: JobEvent[] = [];
+      const result = await run({ target: format, trigger: { kind: 'cli', by: 'tester' } }, { onEvent: (e) => events.push(e) });
+
+      expect(result.key).toMatch(new RegExp(`^${prefix}/${format}/\\d{4}/\\d{2}/\\d{2}/${format}_\\d{8}T\\d{6}Z\\.${format === 'plain' ? 'sql\\.gz' : 'dump'}$`));
+      expect(events.map((e) => e.type)).toContain('started');
+      expect(events.at(-1)?.type).toBe('finished');
+      // Multipart for real: the large table makes the stored stream span several 5 MiB parts.
+      expect(result.parts).toBeGreaterThan(1);
+
+      const head = await s3.send(new HeadObjectCommand({ Bucket: servers.bucket, Key: result.key }));
+      expect(head.Metadata).toMatchObject({
+        sha256: result.sha256,
+        'uncompressed-bytes': String(result.dumpedBytes),
+        'pg-dump-version': result.pgDumpVersion,
+        'server-version': result.serverVersion,
+        trigger: 'cli:tester',
+        target: format,
+        format,
+      });
+      expect(head.ContentLength).toBe(result.storedBytes);
+
+      const link = await catalog.link(result.key);
+      const bytes = Buffer.from(await (await fetch(link.url)).arrayBuffer());
+      expect(bytes.length).toBe(result.storedBytes);
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(result.sha256);
+
+      const restored = `runner_restore_${format}`;
+      await restoreFromUrl(servers.pg, link.url, format, restored);
+      expect(await tableDigests(servers.pg, restored)).toEqual(await tableDigests(servers.pg, SRC));
+      await servers.pg.dropDatabase(restored);
+    });
+  }
+
+  it('sets metadata with a multipart copy when the object is above the single-copy limit', async () => {
+    const { run, s3 } = runnerFor(config, { finalize: { maxSingleCopyBytes: 1024 * 1024 } });
+    const result = await run({ target: 'plain', trigger: { kind: 'cli', by: 'tester' } });
+    const head = await s3.send(new HeadObjectCommand({ Bucket: servers.bucket, Key: result.key }));
+    expect(head.Metadata?.sha256).toBe(result.sha256);
+    expect(head.ContentLength).toBe(result.storedBytes);
+    const body = await s3.send(new GetObjectCommand({ Bucket: servers.bucket, Key: result.key }));
+    const bytes = Buffer.from(await body.Body!.transformToByteArray());
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(result.sha256);
+  });
+
+  it('a wrong password fails at connect, names no secret, and leaves nothing', async () => {
+    const { run } = runnerFor(config);
+    const events: JobEvent[] = [];
+    const err = await failure(run({ target: 'wrongpw', trigger: { kind: 'cli', by: 't' } }, { onEvent: (e) => events.push(e) }));
+    expect(err.stage).toBe('connect');
+    expect(err.message).toMatch(/password authentication failed/);
+    expect(err.message).not.toContain('not-the-password');
+    expect(events.map((e) => e.type)).toEqual(['failed']);
+    await expectNothingLeft('wrongpw');
+  });
+
+  it('a missing database fails at connect', async () => {
+    const err = await failure(runnerFor(config).run({ target: 'nodb', trigger: { kind: 'cli', by: 't' } }));
+    expect(err.stage).toBe('connect');
+    expect(err.message).toMatch(/database "does_not_exist" does not exist/);
+    await expectNothingLeft('nodb');
+  });
+
+  it('a password variable that is not set fails with the variable name', async () => {
+    const err = await failure(runnerFor(config).run({ target: 'nopw', trigger: { kind: 'cli', by: 't' } }));
+    expect(err.stage).toBe('secret');
+    expect(err.message).toBe('targets.nopw.password: environment variable UNSET_PW is not set');
+  });
+
+  it('a dump killed mid-stream fails with pg_dump\'s stderr and leaves no object or upload', async () => {
+    const { run } = runnerFor(config);
+    const jobId = `kill${Date.now()}`;
+    let killed = false;
+    const admin = await servers.pg.adminClient();
+    try {
+      const err = await failure(
+        run(
+          { target: 'big', trigger: { kind: 'cli', by: 't' }, jobId },
+          {
+            onEvent: (e) => {
+              if (e.type === 'progress' && e.progress.storedBytes > 6 * 1024 * 1024 && !killed) {
+                killed = true;
+                void admin.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [`dumptruck-${jobId}`]);
+              }
+            },
+          },
+        ),
+      );
+      expect(killed).toBe(true);
+      expect(err.stage).toBe('dump');
+      expect(err.message).toMatch(/pg_dump exited with code 1/);
+      expect(err.stderrTail).toMatch(/terminat|server closed the connection/i);
+    } finally {
+      await admin.end();
+    }
+    await expectNothingLeft('big');
+  });
+
+  it('a cancel mid-run kills pg_dump, aborts the multipart upload and rejects with CancelledError', async () => {
+    const { run } = runnerFor(config);
+    const controller = new AbortController();
+    let partsStarted = false;
+    const err = await failure(
+      run(
+        { target: 'big', trigger: { kind: 'cli', by: 't' } },
+        {
+          signal: controller.signal,
+          onEvent: (e) => {
+            // Past the first part, so a multipart upload really exists when we cancel.
+            if (e.type === 'progress' && e.progress.storedBytes > 11 * 1024 * 1024 && !partsStarted) {
+              partsStarted = true;
+              controller.abort();
+            }
+          },
+        },
+      ),
+    );
+    expect(partsStarted).toBe(true);
+    expect(err.code).toBe('CANCELLED');
+    await expectNothingLeft('big');
+  });
+
+  it('unreachable storage fails before pg_dump starts', async () => {
+    const unreachable = testConfig(servers, prefix, { plain: { db: SRC } }).storage;
+    const cfg: Config = { ...config, storage: { ...unreachable, endpoint: 'http://127.0.0.1:9' } };
+    const s3 = createS3Client(cfg.storage, { credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: servers.s3.secretAccessKey }, maxAttempts: 1 });
+    const events: JobEvent[] = [];
+    let spawned = false;
+    const spawn: SpawnFn = (...args) => {
+      spawned = true;
+      return (nodeSpawn as unknown as SpawnFn)(...args);
+    };
+    const run = createBackupRunner({ config: cfg, s3, env: servers.env, spawn });
+    const err = await failure(run({ target: 'plain', trigger: { kind: 'cli', by: 't' } }, { onEvent: (e) => events.push(e) }));
+    expect(err.stage).toBe('upload');
+    expect(err.message).toMatch(/ECONNREFUSED/);
+    expect(events.map((e) => e.type)).toEqual(['failed']);
+    expect(spawned).toBe(false);
+  });
+
+  it('bad credentials fail with access denied and leave nothing', async () => {
+    const s3 = servers.s3.client({ credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: 'wrong-secret-key' } });
+    const run = createBackupRunner({ config, s3, env: servers.env });
+    const err = await failure(run({ target: 'plain', trigger: { kind: 'cli', by: 't' } }));
+    expect(err.stage).toBe('upload');
+    expect(err.message).toMatch(/access denied|403/i);
+    expect(err.message).not.toContain('wrong-secret-key');
+  });
+
+  it('refuses a pg_dump older than the server before dumping', async () => {
+    const fake = { path: '/usr/bin/pg_dump', version: '12.3', major: 12 };
+    const err = await failure(runnerFor(config, { locatePgDump: async () => fake }).run({ target: 'plain', trigger: { kind: 'cli', by: 't' } }));
+    expect(err.code).toBe('PG_DUMP_TOO_OLD');
+    expect(err.message).toMatch(/pg_dump 12\.3 .* cannot dump PostgreSQL 15\.\d+/);
+    expect(err.hint).toMatch(/postgresql-client-15/);
+  });
+});
