@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { configSchema, type Config, type RawConfig } from './schema.js';
+import { TARGET_NAME, configSchema, type Config, type RawConfig } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -33,9 +33,20 @@ export function parseConfig(text: string, env: Env, source = 'config'): Config {
   const envProblems: string[] = [];
   const merged = applyEnvOverrides(raw, env, envProblems);
   const parsed = configSchema.safeParse(merged);
-  const problems = [...envProblems, ...(parsed.success ? [] : formatIssues(parsed.error.issues))];
+  const problems = [...envProblems, ...targetNameProblems(merged.targets), ...(parsed.success ? [] : formatIssues(parsed.error.issues))];
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return finish(parsed.data);
+}
+
+// Checked here rather than in the schema: zod skips refinements of an object whose fields
+// already failed, and a bad name should be reported alongside everything else.
+function targetNameProblems(targets: unknown): string[] {
+  if (typeof targets !== 'object' || targets === null || Array.isArray(targets)) return [];
+  const names = Object.keys(targets);
+  if (names.length === 0) return ['targets: expected at least one target'];
+  return names
+    .filter((name) => !TARGET_NAME.test(name))
+    .map((name) => `targets.${name}: target name must match [a-z0-9][a-z0-9_-]{0,62}, got ${JSON.stringify(name)}`);
 }
 
 /** S3_* variables win over `storage:`, so one config file can serve several environments. */

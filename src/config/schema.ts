@@ -150,17 +150,7 @@ export const configSchema = z
     alerts: alerts.default({ channels: [], retry: { attempts: 3, backoff: 120_000 } }),
     compression: compression.default({ level: 6 }),
   })
-  .strict()
-  .superRefine((c, ctx) => {
-    for (const name of Object.keys(c.targets)) {
-      if (!TARGET_NAME.test(name)) {
-        ctx.addIssue({ code: 'custom', path: ['targets', name], message: `target name must match [a-z0-9][a-z0-9_-]{0,62}, got ${JSON.stringify(name)}` });
-      }
-    }
-    if (Object.keys(c.targets).length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['targets'], message: 'expected at least one target' });
-    }
-  });
+  .strict();
 
 export type RawConfig = z.output<typeof configSchema>;
 export type TargetConfig = RawConfig['targets'][string];

@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configYaml, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
+
+// The CLI as users run it: the built bin, a config file, the environment, exit codes.
+const BIN = resolve('dist/cli/bin.js');
+const servers = testServers();
+const prefix = uniquePrefix('cli');
+let dir: string;
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: { ...servers.env, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dt-cli-'));
+  await seedDatabase(servers.pg, 'cli_src', 2000);
+  await writeFile(
+    join(dir, 'dumptruck.yml'),
+    configYaml(servers, prefix, { 'app-db': { db: 'cli_src' }, broken: { db: 'cli_src', passwordEnv: 'WRONG_PW' } }),
+  );
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('dumptruck CLI', () => {
+  it('backup prints plain lines, the key, the sha256 and a link, and exits 0; list and link find it', async () => {
+    const backup = await cli(['backup', 'app-db']);
+    expect(backup.stderr).toBe('');
+    expect(backup.code).toBe(0);
+    const key = /key: s3:\/\/[^/]+\/(\S+)/.exec(backup.stdout)?.[1];
+    expect(key).toMatch(new RegExp(`^${prefix}/app-db/\\d{4}/\\d{2}/\\d{2}/app-db_\\d{8}T\\d{6}Z\\.sql\\.gz$`));
+    expect(backup.stdout).toMatch(/^sha256: [0-9a-f]{64}$/m);
+    expect(backup.stdout).toMatch(/^link \(until .*\): http:\/\/.*X-Amz-Signature=/m);
+    // not a TTY: no carriage-return progress redraws
+    expect(backup.stdout).not.toContain('\r');
+
+    const list = await cli(['list', 'app-db']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toContain(key!);
+
+    const link = await cli(['link', 'app-db', 'latest']);
+    expect(link.code).toBe(0);
+    const url = link.stdout.trim().split('\n').at(-1)!;
+    expect(link.stdout).toContain(key!);
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${key!.split('/').at(-1)}"`);
+  });
+
+  it('exits 1 with the stage and reason when a backup fails, without the password', async () => {
+    const r = await cli(['backup', 'broken']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^dumptruck: connect failed: cannot connect to 127\.0\.0\.1:\d+\/cli_src: password authentication failed for user "backup"/);
+    expect(r.stdout + r.stderr).not.toContain(servers.env.WRONG_PW);
+  });
+
+  it('exits 2 on bad usage and unknown targets, changing nothing', async () => {
+    const unknown = await cli(['backup', 'nope']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe('dumptruck: unknown target "nope"\nknown targets: app-db, broken\n');
+    const bad = await cli(['link', 'app-db', 'other/2026/01/01/x.sql.gz']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/is not a backup key of app-db/);
+    expect((await cli([])).code).toBe(2);
+  });
+
+  it('exits 3 on an invalid config, listing the problems by path', async () => {
+    const path = join(dir, 'bad.yml');
+    await writeFile(path, 'storage: { bucket: X }\ntargets: { a: { url: nope } }\n');
+    const r = await cli(['targets'], { DUMPTRUCK_CONFIG: path });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('storage.bucket: expected an S3 bucket name');
+    expect(r.stderr).toContain('targets.a.url: expected postgres://user@host:port/database, got "nope"');
+  });
+});
