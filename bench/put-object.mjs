@@ -1,0 +1,16 @@
+// The cron script's upload step: one PutObject of the whole gzipped file (what `aws s3api
+// put-object` does), used by bench/run.mjs for the sequential baseline.
+import { createReadStream, statSync } from 'node:fs';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+
+const [file, key] = process.argv.slice(2);
+const s3 = new S3Client({
+  endpoint: process.env.S3_ENDPOINT,
+  region: process.env.AWS_REGION ?? 'us-east-1',
+  forcePathStyle: true,
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+});
+await s3.send(
+  new PutObjectCommand({ Bucket: process.env.S3_BUCKET, Key: key, Body: createReadStream(file), ContentLength: statSync(file).size }),
+);

@@ -1,0 +1,209 @@
+// npm run bench: dumptruck against the shell pipelines it replaces, on the same database, in
+// one run. It prints wall time, CPU time, peak RSS and compressed size for each, then ratio
+// lines (`ratio <name> <value>`) computed from this run only: the machine is shared and noisy,
+// so only ratios measured side by side mean anything.
+//
+// Servers: the local stack of scripts/local-up.sh (PostgreSQL on 55432, versitygw on 57070).
+// Databases: bench_main (BENCH_DB_MB, default 1024 MB on disk) and bench_small (a quarter of
+// it, to show that RSS does not grow with the database), created once and reused.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, realpathSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const LOCAL = join(ROOT, '.local');
+const PG_PORT = 55432;
+const S3_ENDPOINT = 'http://127.0.0.1:57070';
+const BUCKET = 'dumptruck';
+const MAIN_MB = Number(process.env.BENCH_DB_MB || 1024);
+const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 1));
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
+
+function log(line) {
+  process.stderr.write(`${line}\n`);
+}
+
+function sh(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+}
+
+// ---- servers and secrets -------------------------------------------------------------------
+log('== local servers (scripts/local-up.sh, log in .local/bench-setup.log)');
+mkdirSync(LOCAL, { recursive: true });
+try {
+  sh('bash', ['-c', `bash scripts/local-up.sh > "${LOCAL}/bench-setup.log" 2>&1`], { cwd: ROOT, env: { ...process.env, DUMPTRUCK_LOCAL_SKIP_DEMO: '1' } });
+} catch {
+  log(readFileSync(join(LOCAL, 'bench-setup.log'), 'utf8').split('\n').slice(-30).join('\n'));
+  process.exit(1);
+}
+const secrets = Object.fromEntries(
+  readFileSync(join(LOCAL, 'secrets.env'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('='))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+);
+const pgRoot = realpathSync(join(LOCAL, 'pg'));
+const PGBIN = sh('bash', ['-c', 'dirname "$(readlink -f "$(command -v pg_dump)")"']).trim();
+
+function psqlAdmin(db, sql) {
+  return sh('psql', ['-X', '-q', '-tA', '-v', 'ON_ERROR_STOP=1', '-h', pgRoot, '-p', String(PG_PORT), '-U', 'postgres', '-d', db, '-c', sql]).trim();
+}
+
+// ---- databases -----------------------------------------------------------------------------
+// Rows shaped like an application's event table: ids, timestamps, short enums, JSON with a hash,
+// optional free text. pg_dump's output of it compresses about 3-4x with gzip -6, as real dumps do.
+function ensureDatabase(name, targetMb) {
+  const exists = psqlAdmin('postgres', `select count(*) from pg_database where datname = '${name}'`) === '1';
+  if (exists) {
+    const mb = Number(psqlAdmin(name, 'select pg_database_size(current_database()) / 1048576'));
+    if (mb >= targetMb * 0.9) return mb;
+    psqlAdmin('postgres', `drop database ${name}`);
+  }
+  log(`== creating ${name} (~${targetMb} MB on disk; once, reused by later runs)`);
+  psqlAdmin('postgres', `create database ${name}`);
+  psqlAdmin(name, `create table events (id bigint primary key, created_at timestamptz not null, user_id int not null,
+    kind text not null, payload jsonb not null, note text)`);
+  const rowsPerMb = 4600;
+  const batch = 500_000;
+  const total = targetMb * rowsPerMb;
+  for (let start = 1; start <= total; start += batch) {
+    const end = Math.min(total, start + batch - 1);
+    psqlAdmin(name, `insert into events
+      select g, timestamptz '2025-01-01' + g * interval '7 seconds', (g * 7919) % 100000,
+        (array['login','logout','purchase','refund','view','search'])[1 + g % 6],
+        jsonb_build_object('ip', '10.' || (g % 250) || '.' || (g * 7 % 250) || '.' || (g * 13 % 250), 'sha', md5(g::text), 'n', g % 1000, 'ok', g % 7 <> 0),
+        case when g % 3 = 0 then 'customer note ' || repeat('lorem ipsum dolor sit amet ', 1 + g % 4) || g end
+      from generate_series(${start}, ${end}) g`);
+    log(`   ${end.toLocaleString()} / ${total.toLocaleString()} rows`);
+  }
+  psqlAdmin(name, 'vacuum analyze events');
+  psqlAdmin('postgres', `grant connect on database ${name} to backup`);
+  return Number(psqlAdmin(name, 'select pg_database_size(current_database()) / 1048576'));
+}
+
+const mainMb = ensureDatabase('bench_main', MAIN_MB);
+const smallMb = ensureDatabase('bench_small', Math.max(64, Math.round(MAIN_MB / 4)));
+
+// ---- configs -------------------------------------------------------------------------------
+const dbUrl = (db) => `postgres://backup@127.0.0.1:${PG_PORT}/${db}`;
+function writeConfig(file, compression) {
+  writeFileSync(
+    file,
+    `storage:
+  bucket: ${BUCKET}
+  prefix: bench
+  endpoint: ${S3_ENDPOINT}
+  region: us-east-1
+targets:
+  bench-main:
+    url: ${dbUrl('bench_main')}
+    password: { env: BENCH_DB_PASSWORD }
+  bench-small:
+    url: ${dbUrl('bench_small')}
+    password: { env: BENCH_DB_PASSWORD }
+compression:
+${compression}
+`,
+  );
+}
+const parallelCfg = join(LOCAL, 'bench-parallel.yml');
+const singleCfg = join(LOCAL, 'bench-single.yml');
+writeConfig(parallelCfg, '  level: 6\n  parallel: true');
+writeConfig(singleCfg, '  level: 6\n  parallel: false');
+
+const baseEnv = {
+  PATH: process.env.PATH,
+  HOME: process.env.HOME ?? '/root',
+  AWS_ACCESS_KEY_ID: secrets.S3_ACCESS_KEY,
+  AWS_SECRET_ACCESS_KEY: secrets.S3_SECRET_KEY,
+  AWS_REGION: 'us-east-1',
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  BENCH_DB_PASSWORD: secrets.DEMO_DB_PASSWORD,
+  PGPASSWORD: secrets.DEMO_DB_PASSWORD,
+  S3_ENDPOINT,
+  S3_BUCKET: BUCKET,
+};
+
+// ---- measuring -----------------------------------------------------------------------------
+/** Runs a command under GNU time: wall, user+sys CPU of it and its children, peak RSS (largest process). */
+function measure(name, cmd, args, env = {}) {
+  return new Promise((done, fail) => {
+    const child = spawn('/usr/bin/time', ['-f', '@@time %e %U %S %M', cmd, ...args], { cwd: ROOT, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => {
+      const m = /@@time ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(err);
+      if (code !== 0 || !m) return fail(new Error(`${name} failed (exit ${code}):\n${err.slice(-3000)}\n${out.slice(-1000)}`));
+      done({ name, wall: Number(m[1]), cpu: Number(m[2]) + Number(m[3]), rssMiB: Number(m[4]) / 1024, out });
+    });
+  });
+}
+
+const tmp = join(LOCAL, 'bench-tmp');
+const dump = (db) => `"${PGBIN}/pg_dump" --dbname ${dbUrl(db)} --no-password --format=plain`;
+
+const scenarios = {
+  'gzip-pipe': (db) => measure('gzip-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | gzip -6 | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
+  'pigz-pipe': (db) => measure('pigz-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | pigz -6 | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
+  sequential: (db) =>
+    measure('sequential', 'bash', [
+      '-c',
+      `set -e; rm -rf "${tmp}"; mkdir -p "${tmp}"; ${dump(db)} > "${tmp}/dump.sql"; gzip -6 "${tmp}/dump.sql"; node bench/put-object.mjs "${tmp}/dump.sql.gz" bench/sequential/${db}.sql.gz; wc -c < "${tmp}/dump.sql.gz"; rm -rf "${tmp}"`,
+    ]).then((r) => ({ ...r, size: Number(r.out.trim().split('\n').at(-1)) })),
+  dumptruck: (db) => cli('dumptruck', parallelCfg, db),
+  'dumptruck-single': (db) => cli('dumptruck-single', singleCfg, db),
+};
+
+function cli(name, config, db) {
+  const target = db === 'bench_main' ? 'bench-main' : 'bench-small';
+  return measure(name, 'node', ['dist/cli/bin.js', 'backup', target], { DUMPTRUCK_CONFIG: config }).then((r) => {
+    const stored = /, ([\d.]+) (B|KiB|MiB|GiB) stored$/m.exec(r.out);
+    const units = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+    return { ...r, size: stored ? Math.round(Number(stored[1]) * units[stored[2]]) : NaN };
+  });
+}
+
+async function best(name, db) {
+  let result;
+  for (let i = 0; i < REPEAT; i++) {
+    const r = await scenarios[name](db);
+    if (!result || r.wall < result.wall) result = r;
+  }
+  return result;
+}
+
+// ---- run -----------------------------------------------------------------------------------
+log(`== bench_main: ${mainMb} MB on disk, bench_small: ${smallMb} MB; best of ${REPEAT}`);
+const haveParallel = !!(await import('../dist/pipeline/pgzip.js').catch(() => undefined));
+const order = ['gzip-pipe', 'pigz-pipe', 'sequential', 'dumptruck', 'dumptruck-single'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
+const results = {};
+for (const name of order) {
+  log(`   running ${name} on bench_main`);
+  results[name] = await best(name, 'bench_main');
+}
+log('   running dumptruck on bench_small (RSS vs size)');
+const small = await best('dumptruck', 'bench_small');
+
+const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+console.log(`\ndatabase bench_main: ${mainMb} MB (pg_database_size), machine: ${(await import('node:os')).availableParallelism()} cores\n`);
+console.log('scenario            wall s   cpu s   peak RSS MiB   compressed MiB');
+for (const r of Object.values(results)) {
+  console.log(`${r.name.padEnd(18)} ${fmt(r.wall).padStart(7)} ${fmt(r.cpu).padStart(7)} ${fmt(r.rssMiB, 1).padStart(14)} ${fmt(r.size / 1024 ** 2, 1).padStart(16)}`);
+}
+console.log(`\nRSS vs database size: dumptruck peak RSS ${fmt(small.rssMiB, 1)} MiB at ${smallMb} MB, ${fmt(results.dumptruck?.rssMiB, 1)} MiB at ${mainMb} MB`);
+console.log('(peak RSS is the largest single process: for the pipes that is pg_dump or the compressor, for dumptruck the node process)\n');
+
+const ratio = (name, a, b) => {
+  if (a && b) console.log(`ratio ${name} ${fmt(a / b)}`);
+};
+const r = results;
+ratio('dumptruck/gzip-pipe', r.dumptruck?.wall, r['gzip-pipe']?.wall);
+ratio('sequential/dumptruck', r.sequential?.wall, r.dumptruck?.wall);
+ratio('dumptruck/pigz-pipe', r.dumptruck?.wall, r['pigz-pipe']?.wall);
+ratio('dumptruck-single/gzip-pipe', r['dumptruck-single']?.wall, r['gzip-pipe']?.wall);
+ratio('dumptruck-size/gzip-size', r.dumptruck?.size, r['gzip-pipe']?.size);
+ratio('dumptruck-rss-main/small', r.dumptruck?.rssMiB, small.rssMiB);
+rmSync(tmp, { recursive: true, force: true });
+if (existsSync(join(LOCAL, 'bench-tmp'))) rmSync(join(LOCAL, 'bench-tmp'), { recursive: true, force: true });
