@@ -34,12 +34,43 @@ const slackIds = (what: string, pattern: RegExp) =>
 const CHANNEL_ID = /^[CGD][A-Z0-9]{2,}$/;
 const USER_ID = /^[UWB][A-Z0-9]{2,}$/;
 
+/** How long a fetched secret is reused; 0 fetches it for every job. Short, so a rotation is picked up within a minute. */
+const secretCacheTtl = z.union([z.literal(0), duration('duration')]).default(60_000);
+
+/** AWS Secrets Manager: the SecretString, or one key of it when it is a JSON object. Credentials: the SDK's standard chain. */
+const awsSecretsManagerSource = z
+  .object({
+    secretId: z.string().min(1, { message: 'expected a secret name or ARN' }),
+    key: z.string().min(1).optional(),
+    region: z.string().min(1).optional(),
+    endpoint: z.url({ message: 'expected an http(s) URL like https://secretsmanager.eu-west-1.amazonaws.com' }).optional(),
+    cacheTtl: secretCacheTtl,
+  })
+  .strict();
+
+/** NAVER Cloud Secret Manager: one key of the ACTIVE value. Credentials: NCLOUD_ACCESS_KEY / NCLOUD_SECRET_KEY. */
+const ncpSecretManagerSource = z
+  .object({
+    secretId: z.string().min(1, { message: 'expected a secret id' }),
+    key: z.string().min(1, { message: 'expected the key within the secret, e.g. password' }),
+    /** KR or JPN: the API of secrets encrypted with a region-isolated KMS key; default: the global-key API. */
+    region: z.string().regex(/^(kr|jpn)$/i, { message: 'expected KR or JPN' }).optional(),
+    endpoint: z.url({ message: 'expected an http(s) URL like https://secretmanager.apigw.ntruss.com' }).optional(),
+    cacheTtl: secretCacheTtl,
+  })
+  .strict();
+
 const passwordSource = z.union(
   [
     z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected an environment variable name' }) }).strict(),
     z.object({ file: z.string().min(1, { message: 'expected a file path' }) }).strict(),
+    z.object({ awsSecretsManager: awsSecretsManagerSource }).strict(),
+    z.object({ ncpSecretManager: ncpSecretManagerSource }).strict(),
   ],
-  { message: 'expected { env: VAR_NAME } or { file: /path/to/secret }' },
+  {
+    message:
+      'expected { env: VAR_NAME }, { file: /path/to/secret }, { awsSecretsManager: { secretId, key?, region?, endpoint?, cacheTtl? } } or { ncpSecretManager: { secretId, key, region?, endpoint?, cacheTtl? } }',
+  },
 );
 
 const postgresUrl = z.string().transform((value, ctx) => {
@@ -139,6 +170,19 @@ const compression = z
   .object({
     /** gzip level for plain dumps; 6 matches `gzip -6`, the usual cron script. */
     level: z.number().int().min(1).max(9).default(6),
+    /** Compress blocks on several cores (pigz-style, one valid gzip stream); false: Node's single-stream gzip. */
+    parallel: z.boolean().default(true),
+    /** Blocks compressed at once; default: the machine's available parallelism. */
+    workers: z.number().int().min(1).max(64).optional(),
+    /** Uncompressed bytes per parallel block. */
+    blockSize: size.optional(),
+  })
+  .strict();
+
+const shutdown = z
+  .object({
+    /** How long SIGTERM/SIGINT waits for running backups before cancelling them (cleanly: no object, no multipart upload). */
+    graceTimeout: duration('duration').default(300_000),
   })
   .strict();
 
@@ -148,7 +192,8 @@ export const configSchema = z
     queue: queue.default({ concurrency: 2, maxPending: 20, jobTimeout: 6 * 3_600_000 }),
     targets: z.record(z.string(), target),
     alerts: alerts.default({ channels: [], retry: { attempts: 3, backoff: 120_000 } }),
-    compression: compression.default({ level: 6 }),
+    shutdown: shutdown.default({ graceTimeout: 300_000 }),
+    compression: compression.default({ level: 6, parallel: true }),
   })
   .strict();
 
@@ -168,5 +213,6 @@ export interface Config {
   readonly queue: { readonly concurrency: number; readonly maxPending: number; readonly jobTimeoutMs: number };
   readonly targets: Readonly<Record<string, TargetConfig>>;
   readonly alerts: { readonly channels: readonly string[]; readonly retry: { readonly attempts: number; readonly backoffMs: number } };
-  readonly compression: { readonly level: number };
+  readonly shutdown: { readonly graceTimeoutMs: number };
+  readonly compression: RawConfig['compression'];
 }
