@@ -291,6 +291,9 @@ YML
   echo "dumptruck.yml: written"
 fi
 
+# npm run bench reuses this script for its servers only (and builds on its own).
+if [ -n "${DUMPTRUCK_LOCAL_SKIP_DEMO:-}" ]; then exit 0; fi
+
 echo "== npm run build"
 npm run build --silent
 
@@ -307,8 +310,6 @@ run_cli() {
     -u S3_ENDPOINT -u S3_BUCKET -u S3_REGION -u S3_PREFIX -u S3_FORCE_PATH_STYLE -u DUMPTRUCK_CONFIG -u DEMO_DB_PASSWORD \
     node "$CLI" "$@"
 }
-# npm run bench reuses this script for its servers only.
-if [ -n "${DUMPTRUCK_LOCAL_SKIP_DEMO:-}" ]; then exit 0; fi
 echo "== dumptruck backup demo"
 run_cli backup demo
 echo "== dumptruck list demo"
