@@ -1,0 +1,151 @@
+import type { Server } from 'node:http';
+import { App, type CustomRoute } from '@slack/bolt';
+import pino, { type Logger } from 'pino';
+import type { Env } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+import { JobQueue } from '../jobs/queue.js';
+import type { RunBackup } from '../jobs/types.js';
+import type { BackupCatalog } from '../storage/types.js';
+import { systemClock, type Clock } from './clock.js';
+import { channelAllowed } from './commands/authorize.js';
+import { readSlackEnv, type SlackEnv } from './env.js';
+import { register } from './listeners/index.js';
+import { boltLogger } from './logger.js';
+import type { ThreadLink } from './messages/replies.js';
+import { Reporters } from './progress/reporter.js';
+
+export interface SlackAppOptions {
+  readonly config: Config;
+  /** SLACK_* and PORT are read from it (see readSlackEnv). */
+  readonly env: Env;
+  readonly catalog: BackupCatalog;
+  /** Jobs are queued on `queue` when given (shared with other entry points), else on a queue built from `runBackup` and config.queue. */
+  readonly runBackup?: RunBackup;
+  readonly queue?: JobQueue;
+  /** Default: pino at LOG_LEVEL (info). */
+  readonly logger?: Logger;
+  /** Default: the system clock. */
+  readonly clock?: Clock;
+  /** Minimum time between edits of one job's progress message. Default 3000 ms. */
+  readonly progressIntervalMs?: number;
+  /** Extra HTTP routes (health, metrics): on Bolt's server in HTTP mode, on their own in Socket Mode. */
+  readonly customRoutes?: CustomRoute[];
+}
+
+export interface SlackBot {
+  readonly app: App;
+  readonly slack: SlackEnv;
+  readonly queue: JobQueue;
+  readonly reporters: Reporters;
+  /** Checks the bot token with auth.test; start() calls it. A rejected token is a ConfigError naming SLACK_BOT_TOKEN. */
+  init(): Promise<void>;
+  /**
+   * HTTP mode: listens on `listen` (default: PORT) and resolves with the server. Socket Mode:
+   * connects to Slack and resolves with undefined.
+   */
+  start(listen?: number | { readonly port: number; readonly host?: string }): Promise<Server | undefined>;
+  /** Cancels queued and running jobs (nothing is left in the bucket), waits for their threads to say so, then stops the receiver. */
+  stop(): Promise<void>;
+}
+
+/** Builds the Bolt app with every listener registered; nothing listens or connects until start(). */
+export function createSlackApp(options: SlackAppOptions): SlackBot {
+  const slack = readSlackEnv(options.env);
+  const { config, catalog } = options;
+  const logger = options.logger ?? pino({ level: options.env.LOG_LEVEL || 'info' });
+  const queue = options.queue ?? newQueue(config, options.runBackup, logger);
+  const secrets = [slack.botToken, slack.appToken, slack.signingSecret].filter((s): s is string => s !== undefined);
+  const threads = new Map<string, ThreadLink>();
+
+  const app = new App({
+    token: slack.botToken,
+    logger: boltLogger(logger.child({ component: 'bolt' })),
+    convoStore: false,
+    // Bolt would otherwise call auth.test in the constructor and crash the process with an
+    // unhandled rejection on a revoked token; init() in start() reports it instead.
+    deferInitialization: true,
+    clientOptions: {
+      ...(slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {}),
+      // 429s reach the progress reporter, which re-sends the newest state after Retry-After
+      // instead of the client queueing stale edits (and pausing every other call) for minutes.
+      rejectRateLimitedCalls: true,
+      // Network blips and 5xx: a couple of quick retries here; longer outages are retried by
+      // the reporter for the messages that must arrive (parent, result).
+      retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 2000, randomize: true },
+      timeout: 15_000,
+    },
+    ...(slack.mode === 'socket'
+      ? { socketMode: true, appToken: slack.appToken, ...(options.customRoutes ? { customRoutes: options.customRoutes, port: slack.port } : {}) }
+      : {
+          signingSecret: slack.signingSecret,
+          endpoints: '/slack/events',
+          port: slack.port,
+          // Acks go out before listeners finish: a command never waits on Slack or S3.
+          processBeforeResponse: false,
+          customRoutes: options.customRoutes ?? [],
+        }),
+  });
+
+  const clock = options.clock ?? systemClock;
+  const reporters = new Reporters({
+    chat: app.client.chat,
+    clock,
+    intervalMs: options.progressIntervalMs ?? 3000,
+    logger,
+    threads,
+    secrets,
+    link: async (result, channel) => {
+      const target = config.targets[result.target];
+      if (!target || !channelAllowed(target, channel)) return { kind: 'withheld' };
+      return { kind: 'ok', link: await catalog.link(result.key) };
+    },
+  });
+
+  register(app, { config, queue, catalog, reporters, threads, secrets, logger, now: () => new Date(clock.now()) });
+
+  let initialized: Promise<void> | undefined;
+  const init = () => (initialized ??= app.init().catch((err: unknown) => {
+    initialized = undefined;
+    throw rejectedToken(err) ?? err;
+  }));
+
+  return {
+    app,
+    slack,
+    queue,
+    reporters,
+    init,
+    async start(listen) {
+      await init();
+      if (slack.mode === 'socket') {
+        await app.start();
+        return undefined;
+      }
+      return (await app.start(listen ?? slack.port)) as Server;
+    },
+    async stop() {
+      await queue.shutdown();
+      await reporters.idle();
+      await app.stop();
+    },
+  };
+}
+
+/** Slack's answers that mean the token itself is wrong, not the network. */
+const TOKEN_ERRORS = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired']);
+
+function rejectedToken(err: unknown): ConfigError | undefined {
+  const code = (err as { data?: { error?: unknown } }).data?.error;
+  if (typeof code !== 'string' || !TOKEN_ERRORS.has(code)) return undefined;
+  return new ConfigError([`SLACK_BOT_TOKEN: Slack rejected the token (${code}); copy the Bot User OAuth Token (xoxb-...) again from OAuth & Permissions, and reinstall the app if it was revoked`]);
+}
+
+function newQueue(config: Config, runBackup: RunBackup | undefined, logger: Logger): JobQueue {
+  if (!runBackup) throw new Error('createSlackApp needs runBackup or queue');
+  return new JobQueue({
+    runBackup,
+    ...config.queue,
+    onListenerError: (err, event) => logger.error({ err, jobId: event.jobId, event: event.type }, 'a job event listener threw'),
+  });
+}

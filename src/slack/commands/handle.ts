@@ -1,0 +1,163 @@
+import type { Config } from '../../config/schema.js';
+import { InputError, userMessage } from '../../errors.js';
+import type { Trigger } from '../../jobs/events.js';
+import type { JobQueue } from '../../jobs/queue.js';
+import type { BackupCatalog } from '../../storage/types.js';
+import {
+  cancelReply,
+  duplicateReply,
+  helpReply,
+  linkReply,
+  listReply,
+  nothingToCancelReply,
+  statusReply,
+  targetsReply,
+  verifyReply,
+  type ThreadLink,
+} from '../messages/replies.js';
+import type { Reporters, ThreadPlace } from '../progress/reporter.js';
+import { authorize, channelAllowed, type Requester, type TargetAction } from './authorize.js';
+import { parseCommand, type Command } from './parse.js';
+
+// What /backup and the buttons do, free of Bolt: the listeners ack, call these and deliver the
+// replies. Everything up to the ack is synchronous, so the ack never waits on I/O.
+
+export interface CommandDeps {
+  readonly config: Config;
+  readonly queue: JobQueue;
+  readonly catalog: BackupCatalog;
+  readonly reporters: Reporters;
+  readonly threads: ReadonlyMap<string, ThreadLink>;
+  /** Values userMessage() scrubs from replies. */
+  readonly secrets: readonly string[];
+  readonly now: () => Date;
+}
+
+export interface Outcome {
+  /** Known at once: sent with the ack (commands) or right after it (buttons). */
+  readonly reply?: string;
+  /** Work after the ack; text it returns goes to the requester only. It may reject: the listener renders the error. */
+  readonly later?: () => Promise<string | undefined>;
+}
+
+export function handleCommand(text: string, who: Requester, deps: CommandDeps): Outcome {
+  return refusalsAsReplies(deps, () => dispatch(parseCommand(text, Object.keys(deps.config.targets)), who, deps));
+}
+
+function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome {
+  switch (command.kind) {
+    case 'help':
+      return { reply: helpReply() };
+    case 'targets':
+      return {
+        reply: targetsReply(Object.entries(deps.config.targets).map(([name, t]) => ({ name, format: t.format, allowedHere: channelAllowed(t, who.channelId) }))),
+      };
+    case 'status':
+      return { reply: statusReply(deps.queue.status(), (id) => deps.threads.get(id), deps.now()) };
+    case 'run':
+      allow(command.target, who, 'back up', deps);
+      return startRun(command.target, { kind: 'slack', by: who.userId, detail: who.channelId }, { channel: who.channelId, ownParent: true }, deps);
+    case 'cancel': {
+      allow(command.target, who, 'cancel backups of', deps);
+      const job = deps.queue.cancel(command.target, `cancelled by <@${who.userId}>`);
+      return { reply: job ? cancelReply(job, deps.threads.get(job.id)) : nothingToCancelReply(command.target) };
+    }
+    case 'list': {
+      const { target } = command;
+      allow(target, who, 'list backups of', deps);
+      return { later: async () => listReply(target, await deps.catalog.list(target)) };
+    }
+    case 'link': {
+      const { target, key } = command;
+      // Links only go to channels the target allows: the channel check is part of this.
+      allow(target, who, 'get links to backups of', deps);
+      return {
+        later: async () => {
+          const object = await deps.catalog.resolve(target, key);
+          return linkReply(object, await deps.catalog.link(object.key));
+        },
+      };
+    }
+    case 'verify':
+      allow(command.target, who, 'verify backups of', deps);
+      return { reply: verifyReply(command.target) };
+  }
+}
+
+/** The Cancel button: carries a job id, so a stale button cannot cancel a newer run of the target. */
+export function handleCancelButton(jobId: string, who: Requester, deps: CommandDeps): Outcome {
+  return refusalsAsReplies(deps, () => {
+    const job = deps.queue.getById(jobId);
+    if (!job) return { reply: 'That backup has already finished; there is nothing to cancel.' };
+    allow(job.target, who, 'cancel backups of', deps);
+    deps.queue.cancelJob(jobId, `cancelled by <@${who.userId}>`);
+    return { reply: cancelReply(job, deps.threads.get(job.id)) };
+  });
+}
+
+/** The Retry button on a failure: a new run whose messages go to the same thread. */
+export function handleRetryButton(value: string, who: Requester, threadTs: string, deps: CommandDeps): Outcome {
+  return refusalsAsReplies(deps, () => {
+    const retry = parseRetryValue(value);
+    if (!deps.config.targets[retry.target]) {
+      throw new InputError(`\`${retry.target}\` is no longer a configured target`, 'Ask an admin, or try `/backup targets`.', 'UNKNOWN_TARGET');
+    }
+    allow(retry.target, who, 'retry backups of', deps);
+    return startRun(retry.target, { kind: 'retry', by: who.userId, detail: who.channelId }, { channel: who.channelId, threadTs, ownParent: retry.ownParent }, deps);
+  });
+}
+
+/**
+ * Queues the run, or answers with the thread of the run already queued for the target. The
+ * thread is started after the ack; if Slack will not take it (the bot is not in the channel),
+ * the job is cancelled before it can do any work nobody would see.
+ */
+function startRun(target: string, trigger: Trigger, place: ThreadPlace, deps: CommandDeps): Outcome {
+  const { job, created } = deps.queue.enqueue({ target, trigger });
+  if (!created) return { reply: duplicateReply(job, deps.threads.get(job.id)) };
+  return {
+    later: async () => {
+      try {
+        await deps.reporters.start(job, place);
+        return undefined;
+      } catch (err) {
+        deps.queue.cancelJob(job.id, 'cancelled: its Slack thread could not be posted');
+        return threadFailedReply(target, err, deps.secrets);
+      }
+    },
+  };
+}
+
+function threadFailedReply(target: string, err: unknown, secrets: readonly string[]): string {
+  const code = (err as { data?: { error?: unknown } }).data?.error;
+  if (code === 'not_in_channel' || code === 'channel_not_found') {
+    return `I can't post in this channel (${code}), so the backup of \`${target}\` was not started. Invite me with \`/invite @dumptruck\`, or run it from a channel I am in.`;
+  }
+  return `The backup of \`${target}\` was not started: its Slack thread could not be posted (${userMessage(err, secrets)}).`;
+}
+
+function allow(name: string, who: Requester, action: TargetAction, deps: CommandDeps): void {
+  const target = deps.config.targets[name];
+  // parseCommand only returns configured targets; a button may carry one removed since.
+  if (!target) throw new InputError(`unknown target \`${name}\``, 'Try `/backup targets`.', 'UNKNOWN_TARGET');
+  authorize(name, target, who, action);
+}
+
+function parseRetryValue(value: string): { target: string; ownParent: boolean } {
+  try {
+    const parsed = JSON.parse(value) as { target?: unknown; ownParent?: unknown };
+    if (typeof parsed.target === 'string') return { target: parsed.target, ownParent: parsed.ownParent === true };
+  } catch {
+    // fall through: the button was not one of ours
+  }
+  throw new InputError('that Retry button is not one of mine', `Use \`/backup run <target>\` instead.`);
+}
+
+/** Input errors, refusals and a full queue are answers to the requester, not failures. */
+function refusalsAsReplies(deps: CommandDeps, handle: () => Outcome): Outcome {
+  try {
+    return handle();
+  } catch (err) {
+    return { reply: userMessage(err, deps.secrets) };
+  }
+}

@@ -1,0 +1,11 @@
+import type { App } from '@slack/bolt';
+import { register as registerActions } from './actions/index.js';
+import { register as registerCommands } from './commands/index.js';
+import type { ListenerDeps } from './deps.js';
+
+export type { ListenerDeps } from './deps.js';
+
+export function register(app: App, deps: ListenerDeps): void {
+  registerCommands(app, deps);
+  registerActions(app, deps);
+}

@@ -1,0 +1,75 @@
+import type { types } from '@slack/bolt';
+import type { Trigger } from '../../jobs/events.js';
+
+// Small pieces every Block Kit builder shares. Pure.
+
+export type Block = types.KnownBlock;
+
+/** What chat.postMessage / chat.update take: `text` is what notifications and parsers read. */
+export interface SlackMessage {
+  readonly text: string;
+  readonly blocks: Block[];
+}
+
+export const ACTION_CANCEL = 'dumptruck_cancel';
+export const ACTION_RETRY = 'dumptruck_retry';
+/** URL buttons still send an action; the listener only acks it. */
+export const ACTION_DOWNLOAD = 'dumptruck_download';
+
+/** Slack's limit for a section's text; longer text is cut rather than rejected with invalid_blocks. */
+export const SECTION_TEXT_LIMIT = 3000;
+
+/**
+ * Text we did not write (pg_dump's stderr, S3 errors) must not become mentions or links:
+ * Slack reads `<!channel>` and `<@U1>` as control sequences, so `&`, `<` and `>` are escaped.
+ */
+export function escapeText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+export function truncate(text: string, limit: number): string {
+  return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
+}
+
+export function section(text: string): Block {
+  return { type: 'section', text: { type: 'mrkdwn', text: truncate(text, SECTION_TEXT_LIMIT) } };
+}
+
+export function fields(pairs: ReadonlyArray<readonly [string, string]>): Block {
+  return { type: 'section', fields: pairs.map(([name, value]) => ({ type: 'mrkdwn', text: `*${name}*\n${value}` })) };
+}
+
+export function context(text: string): Block {
+  return { type: 'context', elements: [{ type: 'mrkdwn', text }] };
+}
+
+/** Who started a run, as a thread reader should see it. */
+export function describeTrigger(trigger: Trigger): string {
+  switch (trigger.kind) {
+    case 'slack':
+      return `<@${trigger.by}>`;
+    case 'retry':
+      return `<@${trigger.by}> (retry)`;
+    case 'alert':
+      return 'a failure alert';
+    case 'schedule':
+      return 'the schedule';
+    case 'cli':
+      return `\`${escapeText(trigger.by)}\``;
+  }
+}
+
+/** Renders in each reader's time zone; the fallback is what notifications and old clients show. */
+export function slackDate(date: Date): string {
+  const epoch = Math.floor(date.getTime() / 1000);
+  return `<!date^${epoch}^{date_short_pretty} {time}|${utc(date)}>`;
+}
+
+/** 2024-05-01 03:00 UTC */
+export function utc(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+export function code(text: string): string {
+  return `\`${text}\``;
+}

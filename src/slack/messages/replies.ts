@@ -1,0 +1,106 @@
+import { formatBytes, formatDuration } from '../../config/units.js';
+import type { Job } from '../../jobs/queue.js';
+import type { BackupObject, PresignedLink } from '../../storage/types.js';
+import { USAGE } from '../commands/parse.js';
+import { code, describeTrigger, utc } from './format.js';
+
+// Ephemeral replies to /backup: plain mrkdwn text, seen only by the person who typed the
+// command. Pure.
+
+/** Where a job's thread is, when the bot knows it (jobs from other entry points have none). */
+export interface ThreadLink {
+  readonly channel: string;
+  readonly ts: string;
+  readonly permalink?: string;
+}
+
+export type ThreadLookup = (jobId: string) => ThreadLink | undefined;
+
+export function helpReply(): string {
+  return [
+    '*dumptruck* backs up PostgreSQL databases into object storage.',
+    `• \`${USAGE.run}\` (or \`/backup <target>\`): dump, compress and upload now; progress and a download link in a thread`,
+    `• \`${USAGE.status}\`: running and queued backups`,
+    `• \`${USAGE.list}\`: stored backups, newest first`,
+    `• \`${USAGE.link}\`: a fresh download link`,
+    `• \`${USAGE.cancel}\`: stop a queued or running backup; nothing is stored`,
+    `• \`${USAGE.verify}\`: check that a backup restores (not available yet)`,
+    `• \`${USAGE.targets}\`: the databases you can back up here`,
+  ].join('\n');
+}
+
+export function targetsReply(targets: ReadonlyArray<{ readonly name: string; readonly format: string; readonly allowedHere: boolean }>): string {
+  if (targets.length === 0) return 'No targets are configured.';
+  const lines = targets.map((t) => `• ${code(t.name)} (${t.format})${t.allowedHere ? '' : ': not from this channel'}`);
+  return ['*Targets*', ...lines].join('\n');
+}
+
+export function statusReply(status: { readonly running: readonly Job[]; readonly queued: readonly Job[] }, threads: ThreadLookup, now: Date): string {
+  if (status.running.length === 0 && status.queued.length === 0) return 'Nothing is running or queued.';
+  const lines: string[] = [];
+  if (status.running.length > 0) {
+    lines.push(`*Running* (${status.running.length})`);
+    for (const job of status.running) lines.push(`• ${jobLine(job, threads, now)}`);
+  }
+  if (status.queued.length > 0) {
+    lines.push(`*Queued* (${status.queued.length})`);
+    status.queued.forEach((job, i) => lines.push(`${i + 1}. ${jobLine(job, threads, now)}`));
+  }
+  return lines.join('\n');
+}
+
+function jobLine(job: Job, threads: ThreadLookup, now: Date): string {
+  const parts = [code(job.target)];
+  const event = job.lastEvent;
+  if (job.state === 'running') {
+    const since = job.startedAt ?? job.enqueuedAt;
+    parts.push(`for ${formatDuration(now.getTime() - since.getTime())}`);
+    if (event?.type === 'progress') parts.push(`${formatBytes(event.progress.dumpedBytes)} dumped`);
+  } else {
+    parts.push(`waiting ${formatDuration(now.getTime() - job.enqueuedAt.getTime())}`);
+  }
+  parts.push(`by ${describeTrigger(job.trigger)}`);
+  const thread = threadRef(threads(job.id));
+  return `${parts.join(', ')}${thread ? ` (${thread})` : ''}`;
+}
+
+function threadRef(thread: ThreadLink | undefined): string | undefined {
+  if (!thread) return undefined;
+  return thread.permalink ? `<${thread.permalink}|thread>` : `thread in <#${thread.channel}>`;
+}
+
+/** A second request for a target that is queued or running: point at the thread that has it. */
+export function duplicateReply(job: Job, thread: ThreadLink | undefined): string {
+  const state = job.state === 'running' ? 'already running' : `already queued (position ${job.position ?? 1})`;
+  const where = threadRef(thread);
+  return `A backup of ${code(job.target)} is ${state}, requested by ${describeTrigger(job.trigger)}${where ? `: follow it in the ${where}` : ''}. It was not queued twice.`;
+}
+
+export function cancelReply(job: Job, thread: ThreadLink | undefined): string {
+  const where = threadRef(thread);
+  const what = job.state === 'running' ? 'Stopping the running backup' : 'Removing the queued backup';
+  return `${what} of ${code(job.target)}${where ? ` (${where})` : ''}; nothing will be stored.`;
+}
+
+export function nothingToCancelReply(target: string): string {
+  return `No backup of ${code(target)} is queued or running, so there is nothing to cancel.`;
+}
+
+/** At most this many backups are listed; a Slack message is not a bucket browser. */
+export const LIST_LIMIT = 15;
+
+export function listReply(target: string, objects: readonly BackupObject[]): string {
+  if (objects.length === 0) return `No backups of ${code(target)} are stored yet. \`${USAGE.run.replace('<target>', target)}\` makes one.`;
+  const shown = objects.slice(0, LIST_LIMIT);
+  const head = `*Backups of ${code(target)}*, newest first${objects.length > shown.length ? ` (${shown.length} of ${objects.length})` : ''}:`;
+  const lines = shown.map((o) => `• ${code(o.key)}: ${formatBytes(o.size)}, ${utc(o.lastModified)}`);
+  return [head, ...lines, `\`/backup link ${target} <key>\` makes a download link.`].join('\n');
+}
+
+export function linkReply(object: BackupObject, link: PresignedLink): string {
+  return `Download ${code(object.key)} (${formatBytes(object.size)}, ${utc(object.lastModified)}); the link expires ${utc(link.expiresAt)}:\n${link.url}`;
+}
+
+export function verifyReply(target: string): string {
+  return `\`/backup verify\` is not available yet, so ${code(target)} was not checked. \`/backup list ${target}\` shows what is stored.`;
+}

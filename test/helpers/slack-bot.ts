@@ -1,0 +1,61 @@
+// The bot on Bolt's real HTTP receiver, on a free loopback port, talking to a fake Slack Web API.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import type { Config } from '../../src/config/schema.js';
+import type { RunBackup } from '../../src/jobs/types.js';
+import { createSlackApp, type SlackBot } from '../../src/slack/app.js';
+import type { BackupCatalog } from '../../src/storage/types.js';
+import { startFakeSlack, type FakeSlack } from './slack-fake.js';
+import { sendButton, sendCommand, TEST_SIGNING_SECRET, type ButtonClick, type SignedResponse, type SignOptions } from './slack-sign.js';
+
+export const TEST_BOT_TOKEN = 'xoxb-1111-2222-testtoken';
+
+export interface TestBot {
+  readonly bot: SlackBot;
+  readonly slack: FakeSlack;
+  /** http://127.0.0.1:port/slack/events */
+  readonly url: string;
+  /** Sends `/backup {text}`; `responseUrl` is where the bot's later ephemeral replies land. */
+  command(text: string, who?: { readonly user_id?: string; readonly channel_id?: string }, opts?: SignOptions): Promise<SignedResponse & { readonly responseUrl: string }>;
+  button(click: Omit<ButtonClick, 'response_url'>): Promise<SignedResponse & { readonly responseUrl: string }>;
+  stop(): Promise<void>;
+}
+
+export async function startTestBot(options: {
+  readonly config: Config;
+  readonly runBackup: RunBackup;
+  readonly catalog: BackupCatalog;
+  readonly progressIntervalMs?: number;
+}): Promise<TestBot> {
+  const slack = await startFakeSlack({ token: TEST_BOT_TOKEN });
+  const bot = createSlackApp({
+    config: options.config,
+    env: { SLACK_MODE: 'http', SLACK_BOT_TOKEN: TEST_BOT_TOKEN, SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET, SLACK_API_URL: slack.apiUrl },
+    runBackup: options.runBackup,
+    catalog: options.catalog,
+    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    progressIntervalMs: options.progressIntervalMs ?? 300,
+  });
+  const server = (await bot.start({ port: 0, host: '127.0.0.1' })) as Server;
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
+  return {
+    bot,
+    slack,
+    url,
+    async command(text, who = {}, opts = {}) {
+      const responseUrl = slack.responseUrl();
+      const response = await sendCommand(url, TEST_SIGNING_SECRET, { text, response_url: responseUrl, ...who }, opts);
+      return { ...response, responseUrl };
+    },
+    async button(click) {
+      const responseUrl = slack.responseUrl();
+      const response = await sendButton(url, TEST_SIGNING_SECRET, { ...click, response_url: responseUrl });
+      return { ...response, responseUrl };
+    },
+    async stop() {
+      await bot.stop();
+      await slack.close();
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import { describe, expect, it } from 'vitest';
+import { JobQueue } from '../../src/jobs/queue.js';
+import {
+  cancelReply,
+  duplicateReply,
+  helpReply,
+  linkReply,
+  listReply,
+  nothingToCancelReply,
+  statusReply,
+  targetsReply,
+  verifyReply,
+  type ThreadLink,
+} from '../../src/slack/messages/replies.js';
+import { fakeRunner } from '../jobs/fake-runner.js';
+
+const t0 = new Date('2024-05-01T03:00:00Z');
+
+async function jobs() {
+  const runner = fakeRunner();
+  let now = t0;
+  let n = 0;
+  const queue = new JobQueue({ runBackup: runner.runBackup, concurrency: 1, maxPending: 5, jobTimeoutMs: 60_000, now: () => now, newJobId: () => `job${++n}` });
+  const a = queue.enqueue({ target: 'app-db', trigger: { kind: 'slack', by: 'U1' } }).job;
+  now = new Date(t0.getTime() + 5000);
+  const b = queue.enqueue({ target: 'billing', trigger: { kind: 'retry', by: 'U2' } }).job;
+  const c = queue.enqueue({ target: 'crm', trigger: { kind: 'cli', by: 'cli:ops' } }).job;
+  (await runner.started('app-db')).emit({
+    type: 'progress',
+    jobId: 'job1',
+    progress: { dumpedBytes: 1_048_576, storedBytes: 1024, elapsedMs: 1000, bytesPerSecond: 1_048_576, estimatedBytes: 0 },
+  });
+  return { queue, a, b, c };
+}
+
+const threads = new Map<string, ThreadLink>([
+  ['job1', { channel: 'C1', ts: '1.1', permalink: 'https://team.slack.com/archives/C1/p11' }],
+  ['job2', { channel: 'C2', ts: '2.2' }],
+]);
+
+describe('replies', () => {
+  it('help lists every command', () => {
+    expect(helpReply()).toBe(
+      [
+        '*dumptruck* backs up PostgreSQL databases into object storage.',
+        '• `/backup run <target>` (or `/backup <target>`): dump, compress and upload now; progress and a download link in a thread',
+        '• `/backup status`: running and queued backups',
+        '• `/backup list <target>`: stored backups, newest first',
+        '• `/backup link <target> [key|latest]`: a fresh download link',
+        '• `/backup cancel <target>`: stop a queued or running backup; nothing is stored',
+        '• `/backup verify <target> [key|latest]`: check that a backup restores (not available yet)',
+        '• `/backup targets`: the databases you can back up here',
+      ].join('\n'),
+    );
+  });
+
+  it('targets says which ones this channel may use', () => {
+    expect(
+      targetsReply([
+        { name: 'app-db', format: 'plain', allowedHere: true },
+        { name: 'billing', format: 'custom', allowedHere: false },
+      ]),
+    ).toBe('*Targets*\n• `app-db` (plain)\n• `billing` (custom): not from this channel');
+    expect(targetsReply([])).toBe('No targets are configured.');
+  });
+
+  it('status lists running and queued jobs with their threads', async () => {
+    const { queue } = await jobs();
+    expect(statusReply(queue.status(), (id) => threads.get(id), new Date(t0.getTime() + 65_000))).toBe(
+      [
+        '*Running* (1)',
+        '• `app-db`, for 1m 5s, 1.0 MiB dumped, by <@U1> (<https://team.slack.com/archives/C1/p11|thread>)',
+        '*Queued* (2)',
+        '1. `billing`, waiting 1m 0s, by <@U2> (retry) (thread in <#C2>)',
+        '2. `crm`, waiting 1m 0s, by `cli:ops`',
+      ].join('\n'),
+    );
+    expect(statusReply({ running: [], queued: [] }, () => undefined, t0)).toBe('Nothing is running or queued.');
+  });
+
+  it('a duplicate request points at the existing thread', async () => {
+    const { a, b, c } = await jobs();
+    expect(duplicateReply(a, threads.get('job1'))).toBe(
+      'A backup of `app-db` is already running, requested by <@U1>: follow it in the <https://team.slack.com/archives/C1/p11|thread>. It was not queued twice.',
+    );
+    expect(duplicateReply(b, threads.get('job2'))).toBe(
+      'A backup of `billing` is already queued (position 1), requested by <@U2> (retry): follow it in the thread in <#C2>. It was not queued twice.',
+    );
+    expect(duplicateReply(c, undefined)).toBe('A backup of `crm` is already queued (position 2), requested by `cli:ops`. It was not queued twice.');
+  });
+
+  it('cancel replies', async () => {
+    const { a, b } = await jobs();
+    expect(cancelReply(a, threads.get('job1'))).toBe(
+      'Stopping the running backup of `app-db` (<https://team.slack.com/archives/C1/p11|thread>); nothing will be stored.',
+    );
+    expect(cancelReply(b, undefined)).toBe('Removing the queued backup of `billing`; nothing will be stored.');
+    expect(nothingToCancelReply('app-db')).toBe('No backup of `app-db` is queued or running, so there is nothing to cancel.');
+  });
+
+  it('list shows the newest backups, capped', () => {
+    const objects = Array.from({ length: 20 }, (_, i) => ({
+      key: `dumptruck/app-db/2024/05/${String(20 - i).padStart(2, '0')}/x.sql.gz`,
+      size: 1024 * (i + 1),
+      lastModified: new Date(Date.UTC(2024, 4, 20 - i, 3)),
+    }));
+    const text = listReply('app-db', objects);
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('*Backups of `app-db`*, newest first (15 of 20):');
+    expect(lines[1]).toBe('• `dumptruck/app-db/2024/05/20/x.sql.gz`: 1.0 KiB, 2024-05-20 03:00 UTC');
+    expect(lines).toHaveLength(17);
+    expect(lines.at(-1)).toBe('`/backup link app-db <key>` makes a download link.');
+    expect(listReply('app-db', [])).toBe('No backups of `app-db` are stored yet. `/backup run app-db` makes one.');
+  });
+
+  it('link and verify', () => {
+    const object = { key: 'dumptruck/app-db/x.sql.gz', size: 2048, lastModified: t0 };
+    expect(linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') })).toBe(
+      'Download `dumptruck/app-db/x.sql.gz` (2.0 KiB, 2024-05-01 03:00 UTC); the link expires 2024-05-02 03:00 UTC:\nhttps://s3.example/x?sig=1',
+    );
+    expect(verifyReply('app-db')).toBe('`/backup verify` is not available yet, so `app-db` was not checked. `/backup list app-db` shows what is stored.');
+  });
+});
