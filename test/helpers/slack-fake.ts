@@ -12,6 +12,8 @@ export interface ApiCall {
   readonly at: number;
   /** What the fake answered: ok, or the injected error / status. */
   readonly outcome: 'ok' | string;
+  /** chat.postMessage: the ts it returned. */
+  readonly ts?: string;
 }
 
 export interface ResponsePost {
@@ -62,8 +64,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
   const handleApi = (method: string, args: Record<string, any>, token: string | undefined, res: ServerResponse) => {
     const queued = failures.get(method);
     const failure = queued?.shift();
-    const record = (outcome: string) => {
-      calls.push({ method, args, token, at: Date.now(), outcome });
+    const record = (outcome: string, ts?: string) => {
+      calls.push({ method, args, token, at: Date.now(), outcome, ...(ts ? { ts } : {}) });
       notify();
     };
     if (failure) {
@@ -93,8 +95,8 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
           record('not_in_channel');
           return json(res, { ok: false, error: 'not_in_channel' });
         }
-        record('ok');
         const messageTs = `${1_700_000_000 + ++ts}.000100`;
+        record('ok', messageTs);
         return json(res, { ok: true, channel, ts: messageTs, message: { text: args.text, ts: messageTs } });
       }
       case 'chat.update':

@@ -1,0 +1,258 @@
+// The whole bot for real: signed requests into Bolt's HTTP receiver, the fake Slack Web API,
+// and behind them the real runner and catalog on the shared PostgreSQL and versitygw.
+import { createHash } from 'node:crypto';
+import type { Client } from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/schema.js';
+import { createBackupRunner } from '../../src/jobs/runner.js';
+import type { RunBackup } from '../../src/jobs/types.js';
+import { createCatalog } from '../../src/storage/catalog.js';
+import { restoreFromUrl, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix, type TargetSpec } from '../helpers/fixtures.js';
+import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
+import type { ApiCall } from '../helpers/slack-fake.js';
+
+const servers = testServers();
+const SRC = 'slack_src';
+const BIG = 'slack_big';
+const prefix = uniquePrefix('slack');
+
+const targets: Record<string, TargetSpec> = {
+  'app-db': { db: SRC, extra: 'channels: [C0OPS]' },
+  custom: { db: SRC, format: 'custom' },
+  big: { db: BIG },
+  // Its own target, so that "nothing left" is not confused with big's successful backup.
+  'big-cancel': { db: BIG },
+  nodb: { db: 'slack_does_not_exist' },
+  t1: { db: SRC },
+  t2: { db: SRC },
+  t3: { db: SRC },
+  t4: { db: SRC },
+  t5: { db: SRC },
+};
+
+function config(queue = 'concurrency: 2\n  maxPending: 20'): Config {
+  return testConfig(servers, prefix, targets, `queue:\n  ${queue}\n`);
+}
+
+/** The real runner, counting how many runs are in flight at once. */
+function realRunner(cfg: Config): { runBackup: RunBackup; maxInFlight: () => number } {
+  const run = createBackupRunner({ config: cfg, s3: servers.s3.client(), env: servers.env, progressIntervalMs: 50 });
+  let inFlight = 0;
+  let max = 0;
+  return {
+    runBackup: async (request, options) => {
+      inFlight++;
+      max = Math.max(max, inFlight);
+      try {
+        return await run(request, options);
+      } finally {
+        inFlight--;
+      }
+    },
+    maxInFlight: () => max,
+  };
+}
+
+let t: TestBot | undefined;
+
+async function start(cfg: Config = config()): Promise<{ bot: TestBot; maxInFlight: () => number }> {
+  const runner = realRunner(cfg);
+  t = await startTestBot({ config: cfg, runBackup: runner.runBackup, catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage }) });
+  return { bot: t, maxInFlight: runner.maxInFlight };
+}
+
+afterEach(async () => {
+  await t?.stop();
+  t = undefined;
+});
+
+beforeAll(async () => {
+  await Promise.all([seedDatabase(servers.pg, SRC, 20_000), seedDatabase(servers.pg, BIG, 800_000)]);
+}, 240_000);
+
+afterAll(async () => {
+  await servers.pg.dropDatabase('slack_restored');
+});
+
+const resultFor = (target: string) => (c: ApiCall) =>
+  c.method === 'chat.postMessage' && c.outcome === 'ok' && new RegExp(`^:(white_check_mark|x|no_entry_sign): Backup of \`${target}\``).test(String(c.args.text));
+
+function downloadUrl(text: string): string {
+  const url = /^Download \(link expires [^)]+\): (\S+)$/m.exec(text)?.[1];
+  if (!url) throw new Error(`no download link in:\n${text}`);
+  return url;
+}
+
+async function expectNothingLeft(target: string): Promise<void> {
+  expect(await servers.s3.listKeys(servers.bucket, `${prefix}/${target}/`)).toEqual([]);
+  const uploads = await servers.s3.listMultipartUploads(servers.bucket);
+  expect(uploads.filter((u) => u.Key?.startsWith(`${prefix}/${target}/`))).toEqual([]);
+}
+
+/** Holds an ACCESS EXCLUSIVE lock on a table of `db`: pg_dump (which locks every table it dumps) waits on it. */
+async function lockTable(db: string): Promise<Client> {
+  const client = await servers.pg.adminClient(db);
+  await client.query('begin');
+  await client.query('lock table customers in access exclusive mode');
+  return client;
+}
+
+async function release(lock: Client): Promise<void> {
+  await lock.query('rollback');
+  await lock.end();
+}
+
+describe('a /backup run against PostgreSQL and versitygw', () => {
+  it('threads the whole run; the presigned link downloads a dump that restores', async () => {
+    const { bot } = await start();
+    const ack = await bot.command('run app-db');
+    expect(ack.status).toBe(200);
+    expect(ack.text).toBe('');
+    const result = await bot.slack.waitForCall(resultFor('app-db'), 60_000);
+    await bot.bot.reporters.idle();
+
+    const posts = bot.slack.ok('chat.postMessage');
+    const [parent, status] = posts;
+    expect(parent!.args).toMatchObject({ channel: 'C0OPS', text: ':package: Backup of `app-db` requested by <@U0ALICE>. Progress in the thread.' });
+    const threadTs = '1700000001.000100';
+    expect(status!.args.thread_ts).toBe(threadTs);
+    // Whatever the job had reached when it was posted: queued, starting or dumping.
+    expect(status!.args.text).toMatch(/^(:hourglass_flowing_sand: `app-db` is queued: next to start\.|:arrow_forward: (Starting|Dumping) )/);
+    expect(result.args.thread_ts).toBe(threadTs);
+
+    const text = String(result.args.text);
+    const key = /^Key: (\S+)$/m.exec(text)?.[1];
+    expect(key).toMatch(new RegExp(`^${prefix}/app-db/\\d{4}/\\d{2}/\\d{2}/app-db_\\d{8}T\\d{6}Z\\.sql\\.gz$`));
+    const sha = /^SHA-256: ([0-9a-f]{64})$/m.exec(text)?.[1];
+    const url = downloadUrl(text);
+    // The button carries the same link.
+    expect(JSON.stringify(result.args.blocks)).toContain(JSON.stringify(url));
+
+    const bytes = Buffer.from(await (await fetch(url)).arrayBuffer());
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(sha);
+    await restoreFromUrl(servers.pg, url, 'plain', 'slack_restored');
+    expect(await tableDigests(servers.pg, 'slack_restored')).toEqual(await tableDigests(servers.pg, SRC));
+
+    // The status message was edited in place (started or progress, then the final state), and the parent got the outcome.
+    const edits = bot.slack.ok('chat.update');
+    expect(edits.filter((c) => c.args.ts === status!.ts).at(-1)!.args.text).toMatch(/^:white_check_mark: Done in .+: dumped .+, stored .+\.$/);
+    expect(edits.at(-1)!.args).toMatchObject({ ts: threadTs, text: expect.stringMatching(/^:white_check_mark: Backup of `app-db` requested by <@U0ALICE> finished: /) });
+  });
+
+  it('shows progress edits for a larger database, throttled', async () => {
+    const { bot } = await start();
+    await bot.command('run big');
+    await bot.slack.waitForCall(resultFor('big'), 120_000);
+    await bot.bot.reporters.idle();
+    const progress = bot.slack.ok('chat.update').filter((c) => /MiB dumped, .+ stored, .+\/s, .+ elapsed/.test(String(c.args.text)));
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    for (let i = 1; i < progress.length; i++) expect(progress[i]!.at - progress[i - 1]!.at).toBeGreaterThanOrEqual(250);
+    expect(String(progress[0]!.args.text)).toMatch(/about \d+% of .+|past the estimate/);
+  });
+
+  it('a failure run: stage and reason in the thread, a Retry button, nothing stored', async () => {
+    const { bot } = await start();
+    await bot.command('run nodb');
+    const result = await bot.slack.waitForCall(resultFor('nodb'), 60_000);
+    expect(String(result.args.text)).toMatch(/^:x: Backup of `nodb` failed \(stage `connect`\)\. Nothing was stored\.\nconnect failed: .*database "slack_does_not_exist" does not exist/);
+    expect(JSON.stringify(result.args.blocks)).toContain('dumptruck_retry');
+    await bot.bot.reporters.idle();
+    await expectNothingLeft('nodb');
+  });
+
+  it('cancel while queued: never runs; cancel while running (button): pg_dump stops and no object or upload is left', async () => {
+    const { bot } = await start(config('concurrency: 1\n  maxPending: 5'));
+    const lock = await lockTable(SRC);
+    try {
+      await bot.command('run t1');
+      await bot.command('run t2');
+      await bot.slack.waitForCall(() => bot.slack.ok('chat.getPermalink').length === 2);
+      expect(bot.bot.queue.status().queued.map((j) => j.target)).toEqual(['t2']);
+
+      const cancelQueued = await bot.command('cancel t2');
+      expect(cancelQueued.json?.text).toMatch(/^Removing the queued backup of `t2`/);
+      const t2 = await bot.slack.waitForCall(resultFor('t2'));
+      expect(t2.args.text).toBe(':no_entry_sign: Backup of `t2` cancelled by <@U0ALICE>. Nothing was stored.');
+
+      // t1 is running: pg_dump is waiting for the lock.
+      const job = bot.bot.queue.get('t1')!;
+      expect(job.state).toBe('running');
+      const status = bot.slack.ok('chat.postMessage').find((c) => c.args.thread_ts !== undefined && JSON.stringify(c.args.blocks).includes(job.id))!;
+      const click = await bot.button({ actionId: 'dumptruck_cancel', value: job.id, messageTs: status.ts!, threadTs: String(status.args.thread_ts) });
+      expect(click.status).toBe(200);
+      const t1 = await bot.slack.waitForCall(resultFor('t1'), 30_000);
+      expect(t1.args.text).toBe(':no_entry_sign: Backup of `t1` cancelled by <@U0ALICE>. Nothing was stored.');
+    } finally {
+      await release(lock);
+    }
+    await bot.bot.reporters.idle();
+    await expectNothingLeft('t1');
+    await expectNothingLeft('t2');
+  });
+
+  it('cancel mid-stream, past the first uploaded part, aborts the multipart upload', async () => {
+    const { bot } = await start();
+    await bot.command('run big-cancel');
+    await bot.slack.waitForCall(() => bot.bot.queue.get('big-cancel') !== undefined);
+    const job = bot.bot.queue.get('big-cancel')!;
+    await new Promise<void>((resolve) => {
+      const stop = job.subscribe((e) => {
+        if ((e.type === 'progress' && e.progress.storedBytes > 6 * 1024 * 1024) || e.type === 'finished' || e.type === 'failed') {
+          stop();
+          resolve();
+        }
+      });
+    });
+    const cancel = await bot.command('cancel big-cancel');
+    expect(cancel.json?.text).toMatch(/^Stopping the running backup of `big-cancel`/);
+    const result = await bot.slack.waitForCall(resultFor('big-cancel'), 60_000);
+    expect(result.args.text).toBe(':no_entry_sign: Backup of `big-cancel` cancelled by <@U0ALICE>. Nothing was stored.');
+    await bot.bot.reporters.idle();
+    await expectNothingLeft('big-cancel');
+  });
+
+  it('a duplicate request and a full queue are answered without a second job', async () => {
+    const { bot } = await start(config('concurrency: 1\n  maxPending: 1'));
+    const lock = await lockTable(SRC);
+    try {
+      await bot.command('run t1');
+      await bot.slack.waitForCall(() => bot.slack.ok('chat.getPermalink').length === 1);
+      const dup = await bot.command('t1', { user_id: 'U0BOB' });
+      expect(dup.json?.text).toBe(
+        'A backup of `t1` is already running, requested by <@U0ALICE>: follow it in the <https://fake.slack.com/archives/C0OPS/p1700000001000100|thread>. It was not queued twice.',
+      );
+      await bot.command('run t2');
+      const full = await bot.command('run t3');
+      expect(full.json?.text).toBe('queue failed: 1 backup is already waiting (queue.maxPending is 1)\nTry again when one of them has started; `/backup status` shows the queue.');
+      expect(bot.bot.queue.status().running.map((j) => j.target)).toEqual(['t1']);
+      expect(bot.bot.queue.status().queued.map((j) => j.target)).toEqual(['t2']);
+    } finally {
+      await release(lock);
+    }
+    await bot.slack.waitForCall(resultFor('t2'), 60_000);
+    await bot.bot.reporters.idle();
+    const parents = bot.slack.ok('chat.postMessage').filter((c) => c.args.thread_ts === undefined);
+    expect(parents.map((c) => /`(\w+)`/.exec(String(c.args.text))?.[1])).toEqual(['t1', 't2']);
+    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/t3/`)).toEqual([]);
+  });
+
+  it('concurrency 2, five targets at once: never more than two dumps, every thread ends with a result; acks stay fast', async () => {
+    const { bot, maxInFlight } = await start(config('concurrency: 2\n  maxPending: 10'));
+    const names = ['t1', 't2', 't3', 't4', 't5'];
+    const acks = await Promise.all(names.map((n) => bot.command(`run ${n}`)));
+    expect(acks.map((a) => [a.status, a.text])).toEqual(names.map(() => [200, '']));
+
+    // A burst of commands while backups stream: the ack never waits on them.
+    const burst = await Promise.all(Array.from({ length: 100 }, () => bot.command('status')));
+    const ms = burst.map((r) => r.ms).sort((a, b) => a - b);
+    console.log(`ack latency over 100 signed /backup status while backups stream: median ${ms[50]!.toFixed(1)} ms, slowest ${ms.at(-1)!.toFixed(1)} ms`);
+    expect(burst.every((r) => r.status === 200 && typeof r.json?.text === 'string')).toBe(true);
+
+    const results = await Promise.all(names.map((n) => bot.slack.waitForCall(resultFor(n), 120_000)));
+    await bot.bot.reporters.idle();
+    expect(maxInFlight()).toBe(2);
+    for (const r of results) expect(String(r.args.text)).toMatch(/^:white_check_mark: Backup of `t\d` finished\.\n[\s\S]*\nDownload \(link expires .+\): http/);
+    // Each result landed in its own thread.
+    expect(new Set(results.map((r) => r.args.thread_ts)).size).toBe(5);
+  });
+});
