@@ -41,3 +41,33 @@ else
 fi
 export VERSITYGW_BIN
 echo "present: $VERSITYGW_BIN"
+
+echo "== moto (a local AWS API for the Secrets Manager tests)"
+# In its own virtualenv: Debian's Python refuses global pip installs, and a pyenv Python would
+# need a rehash before a new command shows up on PATH.
+MOTO_SPEC='moto[server]==5.2.1'
+MOTO_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/dumptruck/moto"
+if [ -n "${MOTO_SERVER_BIN:-}" ] && [ -x "$MOTO_SERVER_BIN" ]; then
+  :
+elif [ -x "$MOTO_VENV/bin/moto_server" ]; then
+  MOTO_SERVER_BIN="$MOTO_VENV/bin/moto_server"
+elif command -v moto_server >/dev/null && moto_server --help >/dev/null 2>&1; then
+  MOTO_SERVER_BIN=$(command -v moto_server)
+else
+  if ! command -v python3 >/dev/null; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv </dev/null
+  fi
+  if ! python3 -m venv "$MOTO_VENV" 2>/dev/null; then
+    # Debian's python3 ships venv without ensurepip.
+    rm -rf "$MOTO_VENV"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv </dev/null
+    python3 -m venv "$MOTO_VENV"
+  fi
+  echo "pip install $MOTO_SPEC (about a minute)"
+  "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "$MOTO_SPEC"
+  MOTO_SERVER_BIN="$MOTO_VENV/bin/moto_server"
+fi
+export MOTO_SERVER_BIN
+echo "present: $MOTO_SERVER_BIN"

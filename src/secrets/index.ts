@@ -1,16 +1,36 @@
 import { readFile } from 'node:fs/promises';
 import type { PasswordSource } from '../config/schema.js';
-import { DumptruckError } from '../errors.js';
+import { DumptruckError, describeCause } from '../errors.js';
 import type { Env } from '../config/load.js';
+import { defaultSecretsManager, fetchAwsSecret, regionOf, type SecretsManagerFactory } from './aws.js';
+import { SecretCache } from './cache.js';
+import { valueAtKey } from './extract.js';
+import { fetchNcpSecret, ncpSecretUrl } from './ncp.js';
+
+export { SecretCache } from './cache.js';
+export type { SecretsManagerFactory, SecretsManagerLike } from './aws.js';
 
 export interface SecretDeps {
   readonly env: Env;
   readonly readFile?: (path: string) => Promise<string>;
+  /** AWS Secrets Manager clients. Default: the SDK's client, credentials from its standard chain. */
+  readonly secretsManager?: SecretsManagerFactory;
+  /** Used for NAVER Cloud's REST API. Default: the global fetch. */
+  readonly fetch?: typeof fetch;
+  /** Milliseconds since the epoch, for cache expiry and NCP's signed timestamp. Default: Date.now. */
+  readonly now?: () => number;
+  /** Where secret manager values are kept for their `cacheTtl`. Default: one cache for the process. */
+  readonly cache?: SecretCache;
 }
+
+// The runner resolves a password per job with fresh deps, so the cache that spares the secret
+// manager one request per job has to outlive a job: one per process unless one is passed in.
+const processCache = new SecretCache();
 
 /**
  * Fetches a target's password when a job starts (not at boot), so a rotated secret is picked up
- * by the next run. The error names the source, never the value.
+ * by the next run (secret managers: once their value is older than `cacheTtl`, 60 s by default).
+ * The error names the source, never the value.
  */
 export async function resolvePassword(target: string, source: PasswordSource | undefined, deps: SecretDeps): Promise<string | undefined> {
   if (source === undefined) return undefined;
@@ -24,12 +44,51 @@ export async function resolvePassword(target: string, source: PasswordSource | u
     }
     return value;
   }
-  const read = deps.readFile ?? ((p: string) => readFile(p, 'utf8'));
+  if ('file' in source) {
+    const read = deps.readFile ?? ((p: string) => readFile(p, 'utf8'));
+    try {
+      // Secret files written by orchestrators usually end with a newline that is not part of the password.
+      return (await read(source.file)).replace(/\r?\n$/, '');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+      throw new DumptruckError('SECRET_UNAVAILABLE', 'secret', `${where}: cannot read ${source.file} (${code})`, { cause: err });
+    }
+  }
+
+  const now = deps.now ?? Date.now;
+  const cache = deps.cache ?? processCache;
+  if ('awsSecretsManager' in source) {
+    const s = source.awsSecretsManager;
+    const region = regionOf(s);
+    const what = `AWS Secrets Manager secret ${JSON.stringify(s.secretId)}${region ? ` (${region})` : ''}`;
+    return fromManager(where, what, 'check the secret id, the region and that the AWS credentials may call secretsmanager:GetSecretValue on it', () =>
+      cache.get(cacheKey(source), s.cacheTtl, now, async () => valueAtKey(await fetchAwsSecret(s, deps.secretsManager ?? defaultSecretsManager), s.key, 'the secret')),
+    );
+  }
+  const s = source.ncpSecretManager;
+  const what = `NAVER Cloud Secret Manager secret ${JSON.stringify(s.secretId)} at ${ncpSecretUrl(s).origin}`;
+  return fromManager(where, what, 'check the secret id, the key, and NCLOUD_ACCESS_KEY / NCLOUD_SECRET_KEY', () =>
+    cache.get(cacheKey(source), s.cacheTtl, now, async () =>
+      valueAtKey(await fetchNcpSecret(s, { env: deps.env, fetch: deps.fetch ?? fetch, now }), s.key, 'its ACTIVE value'),
+    ),
+  );
+}
+
+/** Drops a source's cached value, so that the next job fetches it again (e.g. after the database refused it). */
+export function forgetPassword(source: PasswordSource | undefined, cache: SecretCache = processCache): void {
+  if (source && ('awsSecretsManager' in source || 'ncpSecretManager' in source)) cache.forget(cacheKey(source));
+}
+
+function cacheKey(source: PasswordSource): string {
+  return JSON.stringify(source);
+}
+
+async function fromManager(where: string, what: string, hint: string, get: () => Promise<string>): Promise<string> {
   try {
-    // Secret files written by orchestrators usually end with a newline that is not part of the password.
-    return (await read(source.file)).replace(/\r?\n$/, '');
+    return await get();
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new DumptruckError('SECRET_UNAVAILABLE', 'secret', `${where}: cannot read ${source.file} (${code})`, { cause: err });
+    // No cause: the SDK's error objects carry request details, and nothing about the value is
+    // needed to act on the message.
+    throw new DumptruckError('SECRET_UNAVAILABLE', 'secret', `${where}: ${what}: ${describeCause(err)}`, { hint });
   }
 }

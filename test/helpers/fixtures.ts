@@ -44,6 +44,10 @@ export interface TargetSpec {
   readonly db: string;
   readonly format?: 'plain' | 'custom';
   readonly passwordEnv?: string;
+  /** The password source as YAML, e.g. `{ awsSecretsManager: { secretId: x } }`; default `{ env: <passwordEnv> }`. */
+  readonly password?: string;
+  /** The role in the URL; default the backup role. */
+  readonly user?: string;
   readonly extra?: string;
 }
 
@@ -58,7 +62,7 @@ export function configYaml(servers: TestServers, prefix: string, targets: Record
     'targets:',
   ];
   for (const [name, t] of Object.entries(targets)) {
-    lines.push(`  ${name}:`, `    url: ${servers.pg.url(t.db)}`, `    password: { env: ${t.passwordEnv ?? 'BACKUP_PW'} }`, `    format: ${t.format ?? 'plain'}`);
+    lines.push(`  ${name}:`, `    url: ${servers.pg.url(t.db, t.user)}`, `    password: ${t.password ?? `{ env: ${t.passwordEnv ?? 'BACKUP_PW'} }`}`, `    format: ${t.format ?? 'plain'}`);
     if (t.extra) lines.push(...t.extra.split('\n').map((l) => `    ${l}`));
   }
   return `${lines.join('\n')}\n${extraYaml}`;

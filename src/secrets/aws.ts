@@ -1,0 +1,44 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
+export interface AwsSecretsManagerSource {
+  readonly secretId: string;
+  readonly key?: string | undefined;
+  readonly region?: string | undefined;
+  readonly endpoint?: string | undefined;
+}
+
+/** The part of SecretsManagerClient the resolver uses, so tests can hand in a configured one. */
+export interface SecretsManagerLike {
+  send(command: GetSecretValueCommand): Promise<{ SecretString?: string | undefined; SecretBinary?: Uint8Array | undefined }>;
+  destroy?(): void;
+}
+
+export type SecretsManagerFactory = (options: { readonly region: string | undefined; readonly endpoint: string | undefined }) => SecretsManagerLike;
+
+/** The SDK's client; credentials and (when not configured) the region come from its standard chain. */
+export const defaultSecretsManager: SecretsManagerFactory = ({ region, endpoint }) =>
+  new SecretsManagerClient({
+    ...(region ? { region } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    maxAttempts: 3,
+    // A secret manager that hangs must fail the job, not hold it forever.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
+  });
+
+/** `arn:aws:secretsmanager:<region>:...`: an ARN says where the secret lives, so config need not repeat it. */
+export function regionOf(source: AwsSecretsManagerSource): string | undefined {
+  return source.region ?? /^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):/.exec(source.secretId)?.[1];
+}
+
+/** The secret's current (AWSCURRENT) value as text. */
+export async function fetchAwsSecret(source: AwsSecretsManagerSource, factory: SecretsManagerFactory): Promise<string> {
+  const client = factory({ region: regionOf(source), endpoint: source.endpoint });
+  try {
+    const out = await client.send(new GetSecretValueCommand({ SecretId: source.secretId }));
+    if (out.SecretString !== undefined) return out.SecretString;
+    if (out.SecretBinary !== undefined) return Buffer.from(out.SecretBinary).toString('utf8');
+    throw new Error('the secret has no value (neither SecretString nor SecretBinary)');
+  } finally {
+    client.destroy?.();
+  }
+}
