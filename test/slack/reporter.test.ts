@@ -54,6 +54,16 @@ function setup(link: LinkState = { kind: 'ok', link: { url: 'https://s3.example/
   return { clock, ...slack, runner, queue, threads, reporters };
 }
 
+/** Lets fake time run until every followed job has been reported (waits use the fake clock). */
+async function idle(reporters: Reporters, clock: FakeClock): Promise<void> {
+  let done = false;
+  const finished = reporters.idle().then(() => {
+    done = true;
+  });
+  for (let i = 0; i < 1000 && !done; i++) await clock.advance(1000);
+  await finished;
+}
+
 const progress = (mib: number): ProgressInfo => ({
   dumpedBytes: mib * 1_048_576,
   storedBytes: (mib * 1_048_576) / 4,
@@ -93,8 +103,7 @@ describe('Reporters', () => {
 
     failNext('postMessage', new webApi.WebAPIRateLimitedError(2));
     run.succeed();
-    await clock.advance(10_000);
-    await reporters.idle();
+    await idle(reporters, clock);
     const after = calls.slice(calls.indexOf(updates.at(-1)!) + 1);
     const posts = after.filter((c) => c.method === 'postMessage');
     // The result, posted again after Retry-After, in the thread.
@@ -104,7 +113,9 @@ describe('Reporters', () => {
     ]);
     expect(String(posts[1]!.args.text)).toContain('https://s3.example/x?sig=1');
     // No stale progress edit after the end: the status gets its final state, the parent the outcome.
-    expect(after.filter((c) => c.method === 'update').map((c) => [c.args.ts, c.args.text])).toEqual([
+    const edits = after.filter((c) => c.method === 'update');
+    expect(edits[1]!.at - edits[0]!.at).toBeGreaterThanOrEqual(3000);
+    expect(edits.map((c) => [c.args.ts, c.args.text])).toEqual([
       ['100.2', ':white_check_mark: Done in 1m 3s: dumped 45.0 MiB, stored 12.0 MiB.'],
       ['100.1', ':white_check_mark: Backup of `app-db` requested by <@U1> finished: 12.0 MiB in 1m 3s.'],
     ]);
@@ -118,8 +129,7 @@ describe('Reporters', () => {
     // No parent of its own: the first post is the status, in the given thread.
     expect(calls[0]).toMatchObject({ method: 'postMessage', args: { thread_ts: '50.5' } });
     (await runner.started('app-db')).fail(new DumptruckError('CONNECT_FAILED', 'connect', 'could not connect with token xoxb-secret-token'));
-    await clock.advance(10_000);
-    await reporters.idle();
+    await idle(reporters, clock);
     const result = calls.filter((c) => c.method === 'postMessage').at(-1)!;
     expect(result.args.text).toBe(':x: Backup of `app-db` failed (stage `connect`). Nothing was stored.\nconnect failed: could not connect with token ***');
     expect(JSON.stringify(result.args.blocks)).toContain('"value":"{\\"target\\":\\"app-db\\",\\"ownParent\\":false}"');
@@ -146,8 +156,7 @@ describe('Reporters', () => {
       await clock.advance(200);
     }
     run.succeed();
-    await clock.advance(120_000);
-    await reporters.idle();
+    await idle(reporters, clock);
     const posts = calls.filter((c) => c.method === 'postMessage');
     expect(String(posts.at(-1)!.args.text)).toMatch(/^:white_check_mark: Backup of `app-db` finished\./);
   });

@@ -122,6 +122,9 @@ export class Reporters {
     }
     await finalStatus;
     if (place.ownParent) {
+      // One edit per interval per job holds for the parent too.
+      const wait = updater.nextAllowedAt - clock.now();
+      if (wait > 0) await clock.sleep(wait);
       try {
         await withRetry(() => chat.update({ channel: place.channel, ts: place.threadTs, ...parentMessage(view) }), { clock, attempts: MUST_ARRIVE });
       } catch (err) {

@@ -29,6 +29,11 @@ export class ThrottledUpdater<T> {
     this.nextAt = (options.lastSentAt ?? -Infinity) + options.intervalMs;
   }
 
+  /** The earliest time the next write to this job's messages keeps to the interval. */
+  get nextAllowedAt(): number {
+    return this.nextAt;
+  }
+
   /** Queues a state; ignored once the final one is in. */
   push(state: T): void {
     if (this.final) return;
