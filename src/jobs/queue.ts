@@ -3,6 +3,7 @@ import PQueue from 'p-queue';
 import { formatDuration } from '../config/units.js';
 import { CancelledError, DumptruckError, TimeoutError, isDumptruckError, toDumptruckError } from '../errors.js';
 import type { BackupResult, JobEvent, JobEventListener, Trigger } from './events.js';
+import { unrefTimer } from './timer.js';
 import type { RunBackup } from './types.js';
 
 // The one queue every entry point in this process shares (slash commands, buttons, later alerts
@@ -121,13 +122,7 @@ export class JobQueue {
     this.pqueue = new PQueue({ concurrency: options.concurrency });
     this.newJobId = options.newJobId ?? (() => randomUUID().slice(0, 8));
     this.now = options.now ?? (() => new Date());
-    this.setTimer =
-      options.setTimer ??
-      ((callback, ms) => {
-        const timer = setTimeout(callback, ms);
-        timer.unref();
-        return () => clearTimeout(timer);
-      });
+    this.setTimer = options.setTimer ?? unrefTimer;
   }
 
   /**
@@ -228,6 +223,10 @@ export class JobQueue {
     }, jobTimeoutMs);
     let outcome: JobOutcome;
     try {
+      // enqueue() is called before a Slack ack goes out; whatever the runner does before its
+      // first await must not delay that ack.
+      await new Promise((resolve) => setImmediate(resolve));
+      job.controller.signal.throwIfAborted();
       const result = await this.options.runBackup(
         { target: job.target, trigger: job.trigger, jobId: job.id },
         {

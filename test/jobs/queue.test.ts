@@ -147,6 +147,17 @@ describe('JobQueue', () => {
     await runner.started('b');
   });
 
+  it('does not call the runner before the caller has had its turn (a Slack ack), nor for a job cancelled meanwhile', async () => {
+    const { queue, runner } = setup();
+    const a = queue.enqueue({ target: 'a', trigger }).job;
+    expect(a.state).toBe('running');
+    expect(runner.runs).toHaveLength(0);
+    queue.cancel('a', 'cancelled by <@U9>');
+    const outcome = await a.settled;
+    expect(!outcome.ok && outcome.error.message).toBe('cancelled by <@U9>');
+    expect(runner.runs).toHaveLength(0);
+  });
+
   it('keeps a result that landed just as the job was cancelled', async () => {
     const runner = fakeRunner({ honourAbort: false });
     const { queue, enqueue } = setup({}, runner);

@@ -155,7 +155,9 @@ export class Reporters {
 
 function initialView(job: Job): ThreadView {
   const view: ThreadView = { jobId: job.id, target: job.target, trigger: job.trigger, phase: { kind: 'queued', position: job.position ?? 1 } };
-  return job.lastEvent ? applyEvent(view, job.lastEvent) : view;
+  const folded = job.lastEvent ? applyEvent(view, job.lastEvent) : view;
+  // A job that took a free slot at once has only its `queued` event until the runner's `started`.
+  return job.state === 'running' && folded.phase.kind === 'queued' ? { ...folded, phase: { kind: 'running' } } : folded;
 }
 
 function requireTs(response: { ts?: string }): string {
