@@ -63,14 +63,12 @@ export class Reporters {
       view = applyEvent(view, event);
       changed();
     });
-    let link: ThreadLink;
-    let statusTs: string;
     try {
       const ownParent = place.threadTs === undefined || place.ownParent;
       const threadTs = place.threadTs ?? requireTs(await withRetry(() => chat.postMessage({ channel: place.channel, ...parentMessage(view) }), { clock, attempts: MUST_ARRIVE }));
       const posted = view;
-      statusTs = requireTs(await withRetry(() => chat.postMessage({ channel: place.channel, thread_ts: threadTs, ...statusMessage(posted) }), { clock, attempts: MUST_ARRIVE }));
-      link = { channel: place.channel, ts: threadTs, ...(await this.permalink(place.channel, threadTs)) };
+      const statusTs = requireTs(await withRetry(() => chat.postMessage({ channel: place.channel, thread_ts: threadTs, ...statusMessage(posted) }), { clock, attempts: MUST_ARRIVE }));
+      const link: ThreadLink = { channel: place.channel, ts: threadTs, ...(await this.permalink(place.channel, threadTs)) };
       this.deps.threads.set(job.id, link);
       const updater = new ThrottledUpdater<ThreadView>({
         send: (v) => chat.update({ channel: place.channel, ts: statusTs, ...statusMessage(v) }),
@@ -91,11 +89,11 @@ export class Reporters {
           this.following.delete(follow);
         });
       this.following.add(follow);
+      return link;
     } catch (err) {
       unsubscribe();
       throw err;
     }
-    return link;
   }
 
   /** Resolves when every followed job's result has been posted (tests, shutdown). */
