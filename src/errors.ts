@@ -15,6 +15,7 @@ export type Stage =
   | 'finalize'
   | 'storage'
   | 'queue'
+  | 'verify'
   | 'cancelled'
   | 'timeout'
   | 'internal';
@@ -38,6 +39,13 @@ export type ErrorCode =
   | 'QUEUE_FULL'
   | 'CANCELLED'
   | 'TIMED_OUT'
+  // verify: what is wrong with a stored backup, each its own code so that reports can say it plainly
+  | 'CORRUPTED'
+  | 'TRUNCATED'
+  | 'SWAPPED'
+  | 'NOT_A_DUMP'
+  | 'RESTORE_FAILED'
+  | 'VERIFY_FAILED'
   | 'INTERNAL';
 
 export interface DumptruckErrorOptions {

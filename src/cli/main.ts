@@ -4,9 +4,13 @@ import { formatBytes, formatDuration } from '../config/units.js';
 import { ConfigError, DumptruckError, InputError, userMessage } from '../errors.js';
 import { TARGET_NAME } from '../config/schema.js';
 import { createProgressPrinter } from './progress.js';
+import { sizeWarnings } from '../jobs/after-backup.js';
+import { pruneTarget } from '../retention/prune.js';
+import { verifyBackup } from '../verify/verify.js';
+import { afterBackupLines, pruneLines, verifyLines } from './trust.js';
 
 /** Exit codes: cron and CI only need "0 means a backup exists", the rest helps humans. */
-export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3, flagged: 4, unverified: 5 } as const;
 
 export const USAGE = `usage: dumptruck <command>
 
@@ -14,11 +18,15 @@ commands:
   backup <target>              dump <target> into the bucket now
   list <target>                stored backups of <target>, newest first
   link <target> [key|latest]   a presigned download link (default: latest)
+  verify <target> [key|latest] check a backup's checksum, decompression and owner, and
+                               restore it on verify.restoreUrl when set (default: latest)
+  prune <target> [--dry-run]   delete what targets.<target>.retention no longer keeps
   targets                      configured targets
   help                         this text
 
 environment: DUMPTRUCK_CONFIG (default ./dumptruck.yml), S3_*, AWS_* (see README)
-exit codes: 0 success, 1 the operation failed, 2 bad usage, 3 invalid configuration`;
+exit codes: 0 success, 1 the operation failed, 2 bad usage, 3 invalid configuration,
+  4 backup stored but flagged (empty or much smaller than usual), 5 backup stored but its verification failed`;
 
 export interface CliIO {
   readonly stdout: { write(text: string): void; isTTY?: boolean };
@@ -28,6 +36,8 @@ export interface CliIO {
 export type Command =
   | { readonly name: 'backup' | 'list'; readonly target: string }
   | { readonly name: 'link'; readonly target: string; readonly key: string | undefined }
+  | { readonly name: 'verify'; readonly target: string; readonly key: string | undefined }
+  | { readonly name: 'prune'; readonly target: string; readonly dryRun: boolean }
   | { readonly name: 'targets' | 'help' };
 
 /** Pure: argv (without node and script) -> command, or an InputError saying what would work. */
@@ -45,8 +55,15 @@ export function parseCommand(argv: readonly string[]): Command {
       arity(1, 1, '<target>');
       return { name, target: rest[0]! };
     case 'link':
+    case 'verify':
       arity(1, 2, '<target> [key|latest]');
       return { name, target: rest[0]!, key: rest[1] };
+    case 'prune': {
+      const dryRun = rest.includes('--dry-run');
+      rest.splice(0, rest.length, ...rest.filter((a) => a !== '--dry-run'));
+      arity(1, 1, '<target> [--dry-run]');
+      return { name, target: rest[0]!, dryRun };
+    }
     case 'targets':
     case 'help':
     case '--help':
@@ -90,6 +107,20 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       out(link.url);
       return EXIT.ok;
     }
+    case 'verify': {
+      requireTarget(deps, command.target);
+      const object = await deps.catalog.resolve(command.target, command.key);
+      out(`verifying ${object.key} (${formatBytes(object.size)})...`);
+      const report = await verifyBackup(deps, command.target, object.key);
+      for (const line of verifyLines(report)) out(line);
+      return EXIT.ok;
+    }
+    case 'prune': {
+      requireTarget(deps, command.target);
+      const report = await pruneTarget(deps, command.target, { dryRun: command.dryRun });
+      for (const line of pruneLines(report)) out(line);
+      return report.failed.length > 0 ? EXIT.failed : EXIT.ok;
+    }
     case 'backup': {
       requireTarget(deps, command.target);
       const print = createProgressPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
@@ -108,7 +139,9 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
         out(`sha256: ${result.sha256}`);
         const link = await deps.catalog.link(result.key);
         out(`link (until ${link.expiresAt.toISOString()}): ${link.url}`);
-        return EXIT.ok;
+        for (const line of afterBackupLines(result)) out(line);
+        if (result.verification?.ok === false) return EXIT.unverified;
+        return sizeWarnings(result).length > 0 ? EXIT.flagged : EXIT.ok;
       } finally {
         process.off('SIGINT', cancel);
         process.off('SIGTERM', cancel);

@@ -97,6 +97,8 @@ function finish(c: RawConfig): Config {
     },
     queue: { concurrency: c.queue.concurrency, maxPending: c.queue.maxPending, jobTimeoutMs: c.queue.jobTimeout },
     targets: c.targets,
+    verify: c.verify,
+    anomaly: c.anomaly,
     alerts: { channels: c.alerts.channels, retry: { attempts: c.alerts.retry.attempts, backoffMs: c.alerts.retry.backoff } },
     shutdown: { graceTimeoutMs: c.shutdown.graceTimeout },
     compression: c.compression,

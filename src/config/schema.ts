@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compileSchedule } from './cron.js';
 import { parseDuration, parseSize } from './units.js';
 
 /** Target names become object key segments and Slack words: keep them boring. */
@@ -101,6 +102,41 @@ function redactUrl(value: string): string {
   return value.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/, '$1***@');
 }
 
+// --- trust: verification, retention, size anomaly, schedules (issue 5) ---
+
+const cronExpression = z.string().superRefine((value, ctx) => {
+  try {
+    compileSchedule(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `expected a cron expression like "0 2 * * *" (minute hour day month weekday), got ${JSON.stringify(value)}: ${(err as Error).message}` });
+  }
+});
+
+const timeZone = z.string().superRefine((value, ctx) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: value });
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `expected an IANA time zone like "Europe/Berlin" or "UTC", got ${JSON.stringify(value)}` });
+  }
+});
+
+/** An object is kept when any rule keeps it; the newest backup and the newest verified one are always kept. */
+const retention = z
+  .object({
+    keepLast: z.number().int().min(1).optional(),
+    keepDays: z.number().positive().optional(),
+  })
+  .strict()
+  .refine((r) => r.keepLast !== undefined || r.keepDays !== undefined, { message: 'expected keepLast, keepDays or both' });
+
+const anomalyFields = {
+  /** Flag a backup smaller than threshold x the median of the previous `window` backups of its target. */
+  threshold: z.number().gt(0).lt(1),
+  window: z.number().int().min(1).max(100),
+  /** A dump of fewer uncompressed bytes than this is flagged as empty (pg_dump of a database without tables writes about 700). */
+  emptyBelow: size,
+};
+
 const target = z
   .object({
     url: postgresUrl,
@@ -117,8 +153,20 @@ const target = z
         message: 'expected an allowed pg_dump flag: --exclude-table[-data]=, --exclude-schema=, --schema=, --table=, --no-owner, --no-privileges, --no-comments',
       }))
       .default([]),
+    /** Verify each backup once stored (checksum, decompression, restore test when verify.restoreUrl is set). Default: verify.afterBackup. */
+    verify: z.boolean().optional(),
+    retention: retention.optional(),
+    /** The bot runs this backup itself on this cron expression. */
+    schedule: cronExpression.optional(),
+    /** IANA time zone of `schedule`; default UTC. */
+    timezone: timeZone.optional(),
+    /** Overrides of the top-level `anomaly` settings for this target. */
+    anomaly: z.object({ threshold: anomalyFields.threshold.optional(), window: anomalyFields.window.optional(), emptyBelow: anomalyFields.emptyBelow.optional() }).strict().optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.timezone !== undefined && t.schedule === undefined) ctx.addIssue({ code: 'custom', path: ['timezone'], message: 'only meaningful with schedule' });
+  });
 
 const storage = z
   .object({
@@ -186,11 +234,31 @@ const shutdown = z
   })
   .strict();
 
+const verify = z
+  .object({
+    /** A scratch PostgreSQL server (no password in the URL) where restore tests create and drop throwaway databases. */
+    restoreUrl: postgresUrl.optional(),
+    password: passwordSource.optional(),
+    /** Default of targets.<name>.verify. */
+    afterBackup: z.boolean().default(false),
+  })
+  .strict();
+
+const anomaly = z
+  .object({
+    threshold: anomalyFields.threshold.default(0.5),
+    window: anomalyFields.window.default(5),
+    emptyBelow: anomalyFields.emptyBelow.default(1024),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     storage,
     queue: queue.default({ concurrency: 2, maxPending: 20, jobTimeout: 6 * 3_600_000 }),
     targets: z.record(z.string(), target),
+    verify: verify.default({ afterBackup: false }),
+    anomaly: anomaly.default({ threshold: 0.5, window: 5, emptyBelow: 1024 }),
     alerts: alerts.default({ channels: [], retry: { attempts: 3, backoff: 120_000 } }),
     shutdown: shutdown.default({ graceTimeout: 300_000 }),
     compression: compression.default({ level: 6, parallel: true }),
@@ -212,6 +280,8 @@ export interface Config {
   readonly storage: StorageConfig;
   readonly queue: { readonly concurrency: number; readonly maxPending: number; readonly jobTimeoutMs: number };
   readonly targets: Readonly<Record<string, TargetConfig>>;
+  readonly verify: RawConfig['verify'];
+  readonly anomaly: RawConfig['anomaly'];
   readonly alerts: { readonly channels: readonly string[]; readonly retry: { readonly attempts: number; readonly backoffMs: number } };
   readonly shutdown: { readonly graceTimeoutMs: number };
   readonly compression: RawConfig['compression'];

@@ -1,4 +1,6 @@
 import type { DumptruckError } from '../errors.js';
+import type { PruneReport } from '../retention/prune.js';
+import type { VerifyReport } from '../verify/verify.js';
 
 /** Who or what asked for a run; stored in the object's metadata and shown in threads. */
 export interface Trigger {
@@ -27,7 +29,30 @@ export interface BackupResult {
   readonly serverVersion: string;
   readonly partSize: number;
   readonly parts: number;
+  // Checks after the object was stored (absent when none ran). A backup with warnings or a failed
+  // verification still exists; entry points report it as flagged rather than as a plain success.
+  readonly warnings?: readonly BackupWarning[];
+  readonly verification?: VerificationOutcome;
+  readonly pruned?: PruneReport;
 }
+
+/** Something about a stored backup that deserves a human look. */
+export type BackupWarning =
+  | { readonly kind: 'empty'; readonly message: string; readonly dumpedBytes: number; readonly emptyBelow: number }
+  | {
+      readonly kind: 'shrunk';
+      readonly message: string;
+      readonly storedBytes: number;
+      /** Median stored size of the `compared` previous backups of the target. */
+      readonly medianBytes: number;
+      readonly compared: number;
+      readonly ratio: number;
+      readonly threshold: number;
+    }
+  /** A step after the backup could not run or was skipped (size check, pruning); the backup itself is fine. */
+  | { readonly kind: 'check-skipped'; readonly message: string };
+
+export type VerificationOutcome = { readonly ok: true; readonly report: VerifyReport } | { readonly ok: false; readonly error: DumptruckError };
 
 export interface StartedInfo {
   readonly target: string;

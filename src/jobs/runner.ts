@@ -16,6 +16,7 @@ import { resolvePassword } from '../secrets/index.js';
 import { deleteQuietly, replaceMetadata, type FinalizeOptions } from '../storage/finalize.js';
 import { objectKey } from '../storage/keys.js';
 import { backupMetadata, contentTypeFor } from '../storage/metadata.js';
+import { createAfterBackup, type AfterBackup } from './after-backup.js';
 import type { BackupResult, JobEvent } from './events.js';
 import type { BackupRequest, RunBackup, RunOptions } from './types.js';
 
@@ -31,6 +32,8 @@ export interface RunnerDeps {
   readonly progressIntervalMs?: number;
   readonly finalize?: FinalizeOptions;
   readonly newJobId?: () => string;
+  /** Size check, verification and retention once the object is stored; default: as configured (createAfterBackup). */
+  readonly afterBackup?: AfterBackup;
 }
 
 export const newJobId = (): string => randomBytes(4).toString('hex');
@@ -40,6 +43,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
   const now = deps.now ?? (() => new Date());
   const spawn = deps.spawn ?? (nodeSpawn as unknown as SpawnFn);
   const locate = deps.locatePgDump ?? defaultLocatePgDump;
+  const afterBackup = deps.afterBackup ?? createAfterBackup({ config: deps.config, s3: deps.s3, env: deps.env, now, locatePgDump: locate });
   const { config, s3 } = deps;
   const bucket = config.storage.bucket;
 
@@ -142,8 +146,10 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         await deleteQuietly(s3, bucket, key);
         throw isCancel(err) ? err : toDumptruckError(err, 'FINALIZE_FAILED', 'finalize', `setting metadata on ${key}`);
       }
-      emit({ type: 'finished', jobId, result });
-      return result;
+      // The object is complete from here on: what the checks find is reported, never thrown.
+      const checked = await afterBackup(result, { jobId, signal: options.signal });
+      emit({ type: 'finished', jobId, result: checked });
+      return checked;
     } catch (err) {
       const error = scrubbed(toDumptruckError(err, 'INTERNAL', 'internal'), secrets);
       emit({ type: 'failed', jobId, target: request.target, error });

@@ -1,8 +1,9 @@
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { StorageConfig } from '../config/schema.js';
 import { DumptruckError, InputError, toDumptruckError } from '../errors.js';
 import { fileName, isBackupKeyOf, targetPrefix } from './keys.js';
+import { listAll, newestFirst } from './listing.js';
 import type { BackupCatalog, BackupObject, PresignedLink } from './types.js';
 
 export interface CatalogDeps {
@@ -15,24 +16,8 @@ export function createCatalog({ s3, storage, now = () => new Date() }: CatalogDe
   const bucket = storage.bucket;
 
   async function list(target: string): Promise<BackupObject[]> {
-    const prefix = targetPrefix(storage.prefix, target);
-    const out: BackupObject[] = [];
-    let token: string | undefined;
-    try {
-      do {
-        const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-        for (const o of page.Contents ?? []) {
-          if (o.Key && isBackupKeyOf(storage.prefix, target, o.Key)) {
-            out.push({ key: o.Key, size: o.Size ?? 0, lastModified: o.LastModified ?? new Date(0) });
-          }
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
-    } catch (err) {
-      throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `listing s3://${bucket}/${prefix}`);
-    }
-    // Keys embed the UTC time, so a reverse key sort is newest first even across days.
-    return out.sort((a, b) => (a.key < b.key ? 1 : a.key > b.key ? -1 : 0));
+    const all = await listAll(s3, bucket, targetPrefix(storage.prefix, target));
+    return newestFirst(all.filter((o) => isBackupKeyOf(storage.prefix, target, o.key)));
   }
 
   async function resolve(target: string, keyOrLatest?: string): Promise<BackupObject> {

@@ -41,3 +41,11 @@ export function isBackupKeyOf(prefix: string, target: string, key: string): bool
   const escaped = target.replace(/[-_]/g, '\\$&');
   return new RegExp(`^\\d{4}/\\d{2}/\\d{2}/${escaped}_\\d{8}T\\d{6}Z(\\.sql\\.gz|\\.dump)$`).test(rest);
 }
+
+/** The UTC time embedded in a backup key (`..._20261122T030405Z.sql.gz`), or undefined for another key. */
+export function keyTime(key: string): Date | undefined {
+  const m = /_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:\.sql\.gz|\.dump)$/.exec(key);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
+  return new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+}

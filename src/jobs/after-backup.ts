@@ -1,0 +1,92 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Env } from '../config/load.js';
+import type { Config, TargetConfig } from '../config/schema.js';
+import { toDumptruckError, userMessage } from '../errors.js';
+import type { locatePgDump } from '../pipeline/probe.js';
+import { pruneTarget, type PruneReport } from '../retention/prune.js';
+import { extensionFor, isBackupKeyOf, targetPrefix } from '../storage/keys.js';
+import { listAll, newestFirst } from '../storage/listing.js';
+import { sizeAnomaly, type SizeRules } from '../verify/anomaly.js';
+import { verifyBackup } from '../verify/verify.js';
+import type { BackupResult, BackupWarning, VerificationOutcome } from './events.js';
+
+export interface AfterBackupDeps {
+  readonly config: Config;
+  readonly s3: S3Client;
+  readonly env: Env;
+  readonly now?: () => Date;
+  readonly locatePgDump?: typeof locatePgDump;
+}
+
+/**
+ * What happens once a backup is stored and labelled: the size check, the automatic verification
+ * (targets.<name>.verify, default verify.afterBackup) and retention (targets.<name>.retention).
+ * It never throws: the backup exists whatever these find, and their findings travel in the
+ * result (`warnings`, `verification`, `pruned`).
+ */
+export type AfterBackup = (result: BackupResult, context: { readonly jobId: string; readonly signal?: AbortSignal | undefined }) => Promise<BackupResult>;
+
+export function sizeRulesFor(config: Config, target: TargetConfig): SizeRules {
+  const own = target.anomaly ?? {};
+  return {
+    threshold: own.threshold ?? config.anomaly.threshold,
+    window: own.window ?? config.anomaly.window,
+    emptyBelow: own.emptyBelow ?? config.anomaly.emptyBelow,
+  };
+}
+
+export function createAfterBackup(deps: AfterBackupDeps): AfterBackup {
+  const { config, s3 } = deps;
+  return async function afterBackup(result, context) {
+    const target = config.targets[result.target];
+    if (!target) return result;
+    const warnings: BackupWarning[] = [];
+
+    try {
+      const all = await listAll(s3, config.storage.bucket, targetPrefix(config.storage.prefix, result.target));
+      const previous = newestFirst(
+        all.filter((o) => o.key < result.key && o.key.endsWith(extensionFor(result.format)) && isBackupKeyOf(config.storage.prefix, result.target, o.key)),
+      );
+      const warning = sizeAnomaly(result, previous.map((o) => o.size), sizeRulesFor(config, target));
+      if (warning) warnings.push(warning);
+    } catch (err) {
+      warnings.push({ kind: 'check-skipped', message: `size check skipped: ${userMessage(err)}` });
+    }
+
+    let verification: VerificationOutcome | undefined;
+    if (target.verify ?? config.verify.afterBackup) {
+      try {
+        verification = { ok: true, report: await verifyBackup(deps, result.target, result.key, { jobId: context.jobId, signal: context.signal }) };
+      } catch (err) {
+        verification = { ok: false, error: toDumptruckError(err, 'VERIFY_FAILED', 'verify') };
+      }
+    }
+
+    let pruned: PruneReport | undefined;
+    if (target.retention) {
+      // A flagged backup must not push good ones out: with the newest one suspect, keep them all.
+      const flagged = warnings.some((w) => w.kind === 'empty' || w.kind === 'shrunk') || verification?.ok === false;
+      if (flagged || context.signal?.aborted) {
+        warnings.push({ kind: 'check-skipped', message: 'retention not applied: this backup is flagged, so no older backup was deleted' });
+      } else {
+        try {
+          pruned = await pruneTarget(deps, result.target);
+        } catch (err) {
+          warnings.push({ kind: 'check-skipped', message: `retention not applied: ${userMessage(err)}` });
+        }
+      }
+    }
+
+    return {
+      ...result,
+      ...(warnings.length > 0 ? { warnings } : {}),
+      ...(verification ? { verification } : {}),
+      ...(pruned ? { pruned } : {}),
+    };
+  };
+}
+
+/** The warnings that make a backup "flagged" rather than a plain success (CLI exit code 4). */
+export function sizeWarnings(result: BackupResult): BackupWarning[] {
+  return (result.warnings ?? []).filter((w) => w.kind === 'empty' || w.kind === 'shrunk');
+}

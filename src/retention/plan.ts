@@ -1,0 +1,59 @@
+import { keyTime } from '../storage/keys.js';
+
+/** targets.<name>.retention: an object is kept when any rule keeps it. */
+export interface RetentionRules {
+  /** Keep the newest N backups. */
+  readonly keepLast?: number | undefined;
+  /** Keep every backup younger than D days (by the time in its key). */
+  readonly keepDays?: number | undefined;
+}
+
+/**
+ * Why a backup is kept: `last` (among the newest keepLast), `days` (younger than keepDays),
+ * `verified` (the newest verified backup: never deleted), `newest` (the newest backup: pruning
+ * never leaves a target with none, even when every backup is older than keepDays).
+ */
+export type KeepReason = 'newest' | 'last' | 'days' | 'verified';
+
+export interface RetentionItem {
+  readonly key: string;
+  /** The backup's time, from its key. */
+  readonly time: Date;
+  readonly ageDays: number;
+  /** Empty for the ones to delete. */
+  readonly reasons: readonly KeepReason[];
+}
+
+export interface RetentionPlan {
+  /** Newest first. */
+  readonly keep: readonly RetentionItem[];
+  /** Newest first. */
+  readonly delete: readonly RetentionItem[];
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Pure: which of a target's backups the rules keep and which go. Ages come from the UTC time in
+ * each key (not LastModified, which the metadata copy and replication rewrite); keys without one
+ * are not backups and are left out of the plan. A backup exactly keepDays old is no longer
+ * younger than keepDays, so it goes.
+ */
+export function planRetention(objects: readonly { readonly key: string }[], rules: RetentionRules, now: Date, newestVerifiedKey: string | undefined): RetentionPlan {
+  const dated = objects
+    .map((o) => ({ key: o.key, time: keyTime(o.key) }))
+    .filter((o): o is { key: string; time: Date } => o.time !== undefined)
+    .sort((a, b) => b.time.getTime() - a.time.getTime() || (a.key < b.key ? 1 : -1));
+  const keep: RetentionItem[] = [];
+  const drop: RetentionItem[] = [];
+  dated.forEach((o, index) => {
+    const ageMs = now.getTime() - o.time.getTime();
+    const reasons: KeepReason[] = [];
+    if (index === 0) reasons.push('newest');
+    if (rules.keepLast !== undefined && index < rules.keepLast) reasons.push('last');
+    if (rules.keepDays !== undefined && ageMs < rules.keepDays * DAY_MS) reasons.push('days');
+    if (o.key === newestVerifiedKey) reasons.push('verified');
+    (reasons.length > 0 ? keep : drop).push({ key: o.key, time: o.time, ageDays: ageMs / DAY_MS, reasons });
+  });
+  return { keep, delete: drop };
+}

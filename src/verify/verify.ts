@@ -1,0 +1,384 @@
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { Env } from '../config/load.js';
+import type { Config, TargetConfig } from '../config/schema.js';
+import { CancelledError, DumptruckError, InputError, describeCause, scrubSecrets, toDumptruckError } from '../errors.js';
+import type { locatePgDump } from '../pipeline/probe.js';
+import { Meter } from '../pipeline/streams.js';
+import { resolvePassword } from '../secrets/index.js';
+import { isBackupKeyOf, targetPrefix, type DumpFormat } from '../storage/keys.js';
+import { META } from '../storage/metadata.js';
+import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
+import { FailSoft } from './fork.js';
+import { writeVerifiedMarker } from './marker.js';
+import { ScratchServer, scratchDatabaseName, type RestoredTable } from './scratch.js';
+import { describeExit, locatePgTools, startTool, type PgTools, type ToolSpawn } from './tools.js';
+
+export interface VerifyDeps {
+  readonly config: Config;
+  readonly s3: S3Client;
+  /** Where password sources of kind `env` are read (verify.password). */
+  readonly env: Env;
+  readonly now?: () => Date;
+  readonly locatePgDump?: typeof locatePgDump;
+  readonly spawn?: ToolSpawn;
+  /** Random part of the scratch database name; tests pin it. */
+  readonly randomSuffix?: () => string;
+}
+
+export interface VerifyOptions {
+  /** Restore into a throwaway database on verify.restoreUrl. Default: whenever verify.restoreUrl is set. */
+  readonly restore?: boolean;
+  /** Aborting stops the download and the restore; the scratch database is dropped all the same. */
+  readonly signal?: AbortSignal;
+  /** application_name of the connections, for pg_stat_activity. */
+  readonly jobId?: string;
+}
+
+export interface RestoreReport {
+  /** The throwaway database, already dropped when the report is returned. */
+  readonly database: string;
+  readonly tables: readonly RestoredTable[];
+  readonly rows: number;
+  readonly durationMs: number;
+}
+
+export interface VerifyReport {
+  readonly target: string;
+  readonly bucket: string;
+  readonly key: string;
+  readonly format: DumpFormat;
+  readonly storedBytes: number;
+  readonly sha256: string;
+  /** Bytes of the dump itself: after gunzip for plain, the archive for custom. */
+  readonly dumpedBytes: number;
+  /** What was checked, in words, e.g. "sha256 matches metadata". */
+  readonly checks: readonly string[];
+  /** Custom format: entries in the archive's table of contents (pg_restore --list). */
+  readonly archiveEntries?: number;
+  readonly restore?: RestoreReport;
+  readonly verifiedAt: Date;
+  readonly durationMs: number;
+}
+
+/**
+ * Proves that a stored backup is what it claims to be, in one streamed pass over the object: it
+ * belongs to `target` (metadata), its bytes hash to the SHA-256 recorded at backup time, it
+ * decompresses to the end and is a complete pg_dump (plain: header and "dump complete" trailer;
+ * custom: PGDMP magic, every data block read by pg_restore, and `pg_restore --list`), and, with
+ * a scratch server, it restores. On success a `.verified` marker is written beside it. Throws a
+ * DumptruckError of stage `verify` naming what is wrong: CORRUPTED, TRUNCATED, SWAPPED,
+ * NOT_A_DUMP, RESTORE_FAILED (or VERIFY_FAILED when the check itself could not run).
+ */
+export async function verifyBackup(deps: VerifyDeps, target: string, key: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const now = deps.now ?? (() => new Date());
+  const { config, s3 } = deps;
+  const bucket = config.storage.bucket;
+  const targetConfig = config.targets[target];
+  if (!targetConfig) {
+    throw new InputError(`unknown target ${JSON.stringify(target)}`, `known targets: ${Object.keys(config.targets).join(', ')}`, 'UNKNOWN_TARGET');
+  }
+  if (!isBackupKeyOf(config.storage.prefix, target, key)) {
+    throw new InputError(`${JSON.stringify(key)} is not a backup key of ${target}`, `keys start with ${targetPrefix(config.storage.prefix, target)}; list them with: list ${target}`);
+  }
+  const restore = options.restore ?? config.verify.restoreUrl !== undefined;
+  const restoreUrl = config.verify.restoreUrl;
+  if (restore && restoreUrl === undefined) {
+    throw new InputError('a restore test needs verify.restoreUrl', 'set verify.restoreUrl (and verify.password) to a scratch PostgreSQL server');
+  }
+  const started = now();
+  const format: DumpFormat = key.endsWith('.dump') ? 'custom' : 'plain';
+  const appName = `dumptruck-verify-${options.jobId ?? 'cli'}`;
+  const secrets: string[] = [];
+
+  try {
+    const head = await headObject(s3, bucket, key, target, options.signal);
+    const identity = identityProblem(target, key, head.metadata, head.size);
+    if (identity) throw identity;
+    const expectedSha = head.metadata[META.sha256]!;
+    const checks = [`metadata names target ${target}`, `size matches the ${head.size} bytes stored`];
+
+    const tools = format === 'custom' || restore ? await locatePgTools(targetConfig.pgDump, deps.locatePgDump) : undefined;
+    const password = restore ? await verifyPassword(config, deps.env) : undefined;
+    if (password) secrets.push(password);
+    const ctx: PassContext = { deps, bucket, key, format, tools, appName, password, signal: options.signal };
+
+    let pass: PassResult;
+    let restoreReport: RestoreReport | undefined;
+    if (restore) {
+      const scratch = new ScratchServer(restoreUrl!, password, appName);
+      const database = scratchDatabaseName(target, deps.randomSuffix?.());
+      await scratch.create(database);
+      try {
+        const restoreStart = now();
+        pass = await streamPass({ ...ctx, restoreInto: scratch.urlFor(database) });
+        verdict(key, expectedSha, pass);
+        const tables = await scratch.countRows(database);
+        restoreReport = { database, tables, rows: tables.reduce((n, t) => n + t.rows, 0), durationMs: now().getTime() - restoreStart.getTime() };
+      } finally {
+        await scratch.drop(database);
+      }
+      checks.push('sha256 matches metadata', format === 'plain' ? 'gunzip | psql -v ON_ERROR_STOP=1 restored it' : 'pg_restore --exit-on-error restored it');
+    } else {
+      pass = await streamPass(ctx);
+      verdict(key, expectedSha, pass);
+      checks.push('sha256 matches metadata', format === 'plain' ? 'gunzip reads it to the end' : 'pg_restore reads every block');
+    }
+    checks.push(format === 'plain' ? 'pg_dump header and "dump complete" trailer present' : 'PGDMP magic present');
+
+    let archiveEntries: number | undefined;
+    if (format === 'custom') {
+      const listing = await listArchive(ctx, targetConfig);
+      archiveEntries = listing.entries;
+      checks.push(`pg_restore --list: ${listing.entries} entries, database ${listing.dbname}`);
+    }
+
+    const finished = now();
+    const report: VerifyReport = {
+      target,
+      bucket,
+      key,
+      format,
+      storedBytes: pass.storedBytes,
+      sha256: pass.sha256,
+      dumpedBytes: pass.dumpedBytes,
+      checks,
+      ...(archiveEntries === undefined ? {} : { archiveEntries }),
+      ...(restoreReport ? { restore: restoreReport } : {}),
+      verifiedAt: finished,
+      durationMs: finished.getTime() - started.getTime(),
+    };
+    await writeVerifiedMarker(s3, bucket, report);
+    return report;
+  } catch (err) {
+    if (options.signal?.aborted) throw abortReason(options.signal);
+    const e = toDumptruckError(err, 'VERIFY_FAILED', 'verify', `verifying ${key}`);
+    const message = scrubSecrets(e.message, secrets);
+    return Promise.reject(message === e.message ? e : new DumptruckError(e.code, e.stage, message, { stderrTail: e.stderrTail, hint: e.hint }));
+  }
+}
+
+async function headObject(s3: S3Client, bucket: string, key: string, target: string, signal: AbortSignal | undefined) {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+    return { metadata: head.Metadata ?? {}, size: head.ContentLength ?? 0 };
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 404) throw new DumptruckError('NOT_FOUND', 'storage', `no object ${key}`, { hint: `list backups with: list ${target}` });
+    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${key}`);
+  }
+}
+
+/**
+ * Pure: what the object's metadata and size say before a byte is read. Another target's backup
+ * copied over this key keeps its own metadata, so it is caught here as SWAPPED.
+ */
+export function identityProblem(target: string, key: string, metadata: Readonly<Record<string, string>>, size: number): DumptruckError | undefined {
+  const owner = metadata[META.target];
+  if (owner === undefined || metadata[META.sha256] === undefined) {
+    return new DumptruckError('VERIFY_FAILED', 'verify', `${key} has no dumptruck metadata (x-amz-meta-target, x-amz-meta-sha256): it was not written by dumptruck, or its metadata was lost`);
+  }
+  if (owner !== target) {
+    return new DumptruckError('SWAPPED', 'verify', `${key} holds a backup of target "${owner}", not of "${target}": the object was replaced`);
+  }
+  const format = key.endsWith('.dump') ? 'custom' : 'plain';
+  const metaFormat = metadata[META.format];
+  if (metaFormat !== undefined && metaFormat !== format) {
+    return new DumptruckError('SWAPPED', 'verify', `${key} holds a ${metaFormat}-format dump under a ${format}-format key: the object was replaced`);
+  }
+  const stored = metadata[META.storedBytes] === undefined ? undefined : Number(metadata[META.storedBytes]);
+  if (stored !== undefined && size < stored) {
+    return new DumptruckError('TRUNCATED', 'verify', `${key} is ${size} bytes, but ${stored} were stored: the object was cut short`);
+  }
+  if (stored !== undefined && size > stored) {
+    return new DumptruckError('CORRUPTED', 'verify', `${key} is ${size} bytes, but ${stored} were stored: the object was changed`);
+  }
+  return undefined;
+}
+
+interface PassContext {
+  readonly deps: VerifyDeps;
+  readonly bucket: string;
+  readonly key: string;
+  readonly format: DumpFormat;
+  readonly tools: PgTools | undefined;
+  readonly appName: string;
+  readonly password: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  /** Restore into this database URL (on the scratch server); absent: only read and check. */
+  readonly restoreInto?: string;
+}
+
+interface PassResult {
+  readonly sha256: string;
+  readonly storedBytes: number;
+  readonly dumpedBytes: number;
+  /** What the decompress/check/restore side found; the checksum decides first. */
+  readonly sideError: unknown;
+}
+
+/** Pure: the verdict of one pass. A checksum mismatch is the cause; whatever gunzip or pg_restore then hit is its symptom. */
+export function verdict(key: string, expectedSha: string, pass: PassResult): void {
+  if (pass.sha256 !== expectedSha) {
+    const symptom = pass.sideError === undefined ? '' : ` (and then: ${pass.sideError instanceof Error ? pass.sideError.message : String(pass.sideError)})`;
+    throw new DumptruckError('CORRUPTED', 'verify', `${key}: SHA-256 of the stored bytes is ${pass.sha256}, metadata says ${expectedSha}: the object changed after it was written${symptom}`);
+  }
+  if (pass.sideError !== undefined) throw toDumptruckError(pass.sideError, 'VERIFY_FAILED', 'verify', key);
+}
+
+interface Side {
+  readonly head: Writable;
+  readonly done: Promise<void>;
+  bytes(): number;
+  kill(): void;
+}
+
+/** One read of the object: SHA-256 of every byte, and the bytes into the format's checks (and the restore). */
+async function streamPass(ctx: PassContext): Promise<PassResult> {
+  const object = await ctx.deps.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: ctx.key }), { abortSignal: ctx.signal }).catch((err: unknown) => {
+    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
+  });
+  const meter = new Meter({ sha256: true });
+  const side = ctx.format === 'plain' ? plainSide(ctx) : customSide(ctx);
+  const sink = new FailSoft(side.head, side.done);
+  try {
+    await pipeline(object.Body as Readable, meter, sink, ...(ctx.signal ? [{ signal: ctx.signal }] : []));
+  } catch (err) {
+    side.kill();
+    await side.done.catch(() => undefined);
+    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
+  }
+  return { sha256: meter.digest(), storedBytes: meter.bytes, dumpedBytes: side.bytes(), sideError: sink.error };
+}
+
+/** Discards what it is given: the check-only pass needs the bytes read, not kept. */
+function nullSink(): Writable {
+  return new Writable({ write: (_chunk, _enc, callback) => callback() });
+}
+
+/** gunzip -> header/trailer check -> psql (restore) or nowhere. */
+function plainSide(ctx: PassContext): Side {
+  const gunzip = createGunzip();
+  const check = new PlainDumpCheck();
+  const psql = ctx.restoreInto
+    ? startTool(ctx.deps.spawn, ctx.tools!.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', ctx.restoreInto], toolEnv(ctx), { stdin: true })
+    : undefined;
+  const done = (async () => {
+    const piped = await pipeline(gunzip, check, psql?.stdin ?? nullSink()).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (piped !== undefined) psql?.kill();
+    const decode = piped === undefined ? undefined : decodeError(piped);
+    if (decode) throw decode;
+    if (psql) {
+      const exit = await psql.exited;
+      if (exit.code !== 0) throw restoreFailed(ctx, describeExit(ctx.tools!.psql, exit), psql.stderrTail());
+    }
+    if (piped !== undefined) throw restoreFailed(ctx, describeCause(piped), psql?.stderrTail());
+  })();
+  return { head: gunzip, done, bytes: () => check.bytes, kill: () => psql?.kill() };
+}
+
+/** PGDMP check -> pg_restore, into the scratch database or (check only) to /dev/null, reading every data block. */
+function customSide(ctx: PassContext): Side {
+  const check = new CustomMagicCheck();
+  const args = ctx.restoreInto
+    ? ['--exit-on-error', '--no-owner', '--no-password', '--dbname', ctx.restoreInto]
+    : ['--file', '/dev/null'];
+  const restore = startTool(ctx.deps.spawn, ctx.tools!.pgRestore, args, toolEnv(ctx), { stdin: true });
+  const done = (async () => {
+    const piped = await pipeline(check, restore.stdin!).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (piped !== undefined && piped instanceof DumptruckError) {
+      restore.kill();
+      await restore.exited;
+      throw piped;
+    }
+    const exit = await restore.exited;
+    if (exit.code === 0 && piped === undefined) return;
+    const stderr = restore.stderrTail();
+    const what = describeExit(ctx.tools!.pgRestore, exit);
+    if (/end of file|could not find block ID|unexpected EOF/i.test(stderr)) {
+      throw new DumptruckError('TRUNCATED', 'verify', `${ctx.key}: the archive ends early (${what}): the dump was cut short`, { stderrTail: stderr });
+    }
+    if (ctx.restoreInto) throw restoreFailed(ctx, what, stderr);
+    throw new DumptruckError('CORRUPTED', 'verify', `${ctx.key}: pg_restore cannot read the archive (${what})`, { stderrTail: stderr });
+  })();
+  return { head: check, done, bytes: () => check.bytes, kill: () => restore.kill() };
+}
+
+/** zlib's complaints, in the words of a backup: a stream that ends early was cut short; anything else is damage. */
+function decodeError(err: unknown): DumptruckError | undefined {
+  if (err instanceof DumptruckError) return err;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('Z_')) return undefined;
+  const message = (err as Error).message;
+  if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(message)) {
+    return new DumptruckError('TRUNCATED', 'verify', `the gzip stream ends early (${message}): the object was cut short`, { cause: err });
+  }
+  return new DumptruckError('CORRUPTED', 'verify', `the gzip stream does not decompress (${message})`, { cause: err });
+}
+
+function restoreFailed(ctx: PassContext, what: string, stderr: string | undefined): DumptruckError {
+  return new DumptruckError('RESTORE_FAILED', 'verify', `${ctx.key} did not restore: ${what}`, {
+    ...(stderr ? { stderrTail: scrubSecrets(stderr, ctx.password ? [ctx.password] : []) } : {}),
+    hint: 'the scratch server needs the roles the dump refers to (or use format: custom, restored with --no-owner), and a PostgreSQL version at least the source\'s',
+  });
+}
+
+function toolEnv(ctx: PassContext) {
+  return { parent: ctx.deps.env, password: ctx.password, appName: ctx.appName };
+}
+
+/**
+ * `pg_restore --list` on the archive, streamed: it reads only the header and table of contents,
+ * so the download is dropped as soon as it exits. The archive names the database it was dumped
+ * from; a different one than the target's URL names means another database's backup.
+ */
+async function listArchive(ctx: PassContext, target: TargetConfig): Promise<{ entries: number; dbname: string }> {
+  const controller = new AbortController();
+  const list = startTool(ctx.deps.spawn, ctx.tools!.pgRestore, ['--list'], toolEnv(ctx), { stdin: true, captureStdout: true });
+  try {
+    const object = await ctx.deps.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: ctx.key }), { abortSignal: controller.signal });
+    const body = object.Body as Readable;
+    void list.exited.then(() => controller.abort());
+    await pipeline(body, list.stdin!).catch(() => undefined);
+  } catch (err) {
+    list.kill();
+    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
+  }
+  const exit = await list.exited;
+  if (exit.code !== 0) {
+    throw new DumptruckError('NOT_A_DUMP', 'verify', `${ctx.key}: pg_restore --list cannot read its table of contents (${describeExit(ctx.tools!.pgRestore, exit)})`, {
+      stderrTail: list.stderrTail(),
+    });
+  }
+  const out = list.stdout();
+  const dbname = /^;\s+dbname: (.*)$/m.exec(out)?.[1]?.trim() ?? '';
+  const entries = out.split('\n').filter((line) => line.trim() !== '' && !line.startsWith(';')).length;
+  const expected = decodeURIComponent(new URL(target.url).pathname.slice(1));
+  if (dbname !== expected) {
+    throw new DumptruckError('SWAPPED', 'verify', `${ctx.key} is a dump of database "${dbname}", but the target's url names "${expected}": the object was replaced`);
+  }
+  return { entries, dbname };
+}
+
+async function verifyPassword(config: Config, env: Env): Promise<string | undefined> {
+  try {
+    return await resolvePassword('verify', config.verify.password, { env });
+  } catch (err) {
+    // resolvePassword names a target's password path; this one is verify.password.
+    if (err instanceof DumptruckError) throw new DumptruckError(err.code, err.stage, err.message.replace(/^targets\.verify\.password/, 'verify.password'), { hint: err.hint });
+    throw err;
+  }
+}
+
+function abortReason(signal: AbortSignal): DumptruckError {
+  const reason: unknown = signal.reason;
+  return reason instanceof DumptruckError ? reason : new CancelledError();
+}

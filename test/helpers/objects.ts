@@ -1,0 +1,36 @@
+// Writing and reading backup objects directly, for tests that need objects with chosen keys,
+// dates, bytes and metadata (damaged copies, backups from the past).
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { PgHandle } from './postgres.js';
+
+export async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
+  const out = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+export async function getMetadata(s3: S3Client, bucket: string, key: string): Promise<Record<string, string>> {
+  return (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).Metadata ?? {};
+}
+
+export async function putBytes(s3: S3Client, bucket: string, key: string, body: Buffer | string, metadata: Record<string, string> = {}): Promise<void> {
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: metadata }));
+}
+
+export const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Metadata as dumptruck writes it, describing `bytes` honestly (so only content checks can fail). */
+export function honestMetadata(base: Record<string, string>, bytes: Buffer): Record<string, string> {
+  return { ...base, sha256: sha256(bytes), 'stored-bytes': String(bytes.length) };
+}
+
+/** Names of databases on the server that start with `prefix`. */
+export async function databasesLike(pg: PgHandle, prefix: string): Promise<string[]> {
+  const client = await pg.adminClient();
+  try {
+    const { rows } = await client.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1) order by 1', [prefix]);
+    return rows.map((r) => r.datname);
+  } finally {
+    await client.end();
+  }
+}

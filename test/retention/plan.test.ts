@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { planRetention } from '../../src/retention/plan.js';
+import { objectKey } from '../../src/storage/keys.js';
+
+const now = new Date('2026-11-22T03:00:00Z');
+const day = 86_400_000;
+/** A key for a backup `days` before now. */
+const ago = (days: number, target = 'app') => objectKey('p', target, new Date(now.getTime() - days * day), 'plain');
+const keys = (items: readonly { key: string }[]) => items.map((i) => i.key);
+
+describe('planRetention', () => {
+  // Ten daily backups, 0.5 to 9.5 days old, listed in no particular order.
+  const daily = [3.5, 0.5, 9.5, 1.5, 7.5, 2.5, 5.5, 4.5, 8.5, 6.5].map((d) => ({ key: ago(d) }));
+
+  it('keepLast keeps exactly the newest N and deletes the rest, newest first', () => {
+    const plan = planRetention(daily, { keepLast: 3 }, now, undefined);
+    expect(keys(plan.keep)).toEqual([ago(0.5), ago(1.5), ago(2.5)]);
+    expect(keys(plan.delete)).toEqual([3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5].map((d) => ago(d)));
+    expect(plan.keep.map((i) => i.reasons)).toEqual([['newest', 'last'], ['last'], ['last']]);
+    expect(plan.delete.every((i) => i.reasons.length === 0)).toBe(true);
+  });
+
+  it('keepDays keeps what is younger than D days; exactly D days old goes', () => {
+    const objects = [{ key: ago(0) }, { key: ago(1) }, { key: ago(2.999) }, { key: ago(3) }, { key: ago(3.001) }];
+    const plan = planRetention(objects, { keepDays: 3 }, now, undefined);
+    expect(keys(plan.keep)).toEqual([ago(0), ago(1), ago(2.999)]);
+    expect(keys(plan.delete)).toEqual([ago(3), ago(3.001)]);
+    expect(plan.delete.map((i) => Math.round(i.ageDays))).toEqual([3, 3]);
+  });
+
+  it('keeps an object when any rule keeps it', () => {
+    const plan = planRetention(daily, { keepLast: 2, keepDays: 4 }, now, undefined);
+    expect(keys(plan.keep)).toEqual([0.5, 1.5, 2.5, 3.5].map((d) => ago(d)));
+    expect(plan.keep.map((i) => i.reasons)).toEqual([['newest', 'last', 'days'], ['last', 'days'], ['days'], ['days']]);
+    expect(keys(plan.delete)).toEqual([4.5, 5.5, 6.5, 7.5, 8.5, 9.5].map((d) => ago(d)));
+  });
+
+  it('never deletes the newest verified backup', () => {
+    const plan = planRetention(daily, { keepLast: 2 }, now, ago(6.5));
+    expect(keys(plan.keep)).toEqual([ago(0.5), ago(1.5), ago(6.5)]);
+    expect(plan.keep.at(-1)!.reasons).toEqual(['verified']);
+    expect(keys(plan.delete)).not.toContain(ago(6.5));
+  });
+
+  it('never deletes the newest backup, even when every backup is older than keepDays', () => {
+    const old = [{ key: ago(40) }, { key: ago(50) }];
+    const plan = planRetention(old, { keepDays: 30 }, now, undefined);
+    expect(keys(plan.keep)).toEqual([ago(40)]);
+    expect(plan.keep[0]!.reasons).toEqual(['newest']);
+    expect(keys(plan.delete)).toEqual([ago(50)]);
+  });
+
+  it('dates backups by the time in their key and leaves keys without one out', () => {
+    const plan = planRetention([{ key: ago(1) }, { key: 'p/app/notes.txt' }, { key: `${ago(9)}.verified` }, { key: ago(9) }], { keepLast: 1 }, now, undefined);
+    expect(keys(plan.keep)).toEqual([ago(1)]);
+    expect(keys(plan.delete)).toEqual([ago(9)]);
+    expect(plan.keep[0]!.time.toISOString()).toBe(new Date(now.getTime() - day).toISOString().replace(/\.\d{3}Z$/, '.000Z'));
+  });
+
+  it('an empty target plans nothing', () => {
+    expect(planRetention([], { keepLast: 1 }, now, undefined)).toEqual({ keep: [], delete: [] });
+  });
+});
