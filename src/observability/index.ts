@@ -1,0 +1,15 @@
+export { createLogger, jobLogger, logJobEvents, type LogDestination, type LogFormat, type Logger, type LoggerOptions } from './logger.js';
+export { Redactor, REDACTED, secretsInEnv } from './redact.js';
+export { createMetrics, instrumentRunner, observeJob, type Metrics, type MetricsOptions, type QueueStatusSource } from './metrics.js';
+export {
+  bucketCheck,
+  createHealthHandler,
+  flagCheck,
+  healthRoutes,
+  serveHealth,
+  type CheckResult,
+  type FlagCheck,
+  type HealthHandler,
+  type HealthOptions,
+  type ReadinessCheck,
+} from './health.js';

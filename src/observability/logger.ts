@@ -1,0 +1,110 @@
+import pino, { type Logger } from 'pino';
+import type { Env } from '../config/load.js';
+import type { JobEvent } from '../jobs/events.js';
+import { prettyLine } from './pretty.js';
+import { Redactor, secretsInEnv } from './redact.js';
+
+export type { Logger } from 'pino';
+export type LogFormat = 'json' | 'pretty';
+
+export interface LogDestination {
+  write(chunk: string): unknown;
+  readonly isTTY?: boolean;
+}
+
+export interface LoggerOptions {
+  /** Default: LOG_LEVEL from `env`, else info. */
+  readonly level?: string;
+  /** Default: LOG_FORMAT from `env`, else pretty when `destination` is a TTY and JSON lines otherwise. */
+  readonly format?: LogFormat;
+  /** Default: process.stdout. */
+  readonly destination?: LogDestination;
+  /** Its secret-looking variables (tokens, secret keys, passwords) are redacted by value. Default: none. */
+  readonly env?: Env;
+  /** Redacts what the logger writes; pass one to add values later (redactor.add(password)). */
+  readonly redactor?: Redactor;
+  /** Fields on every line, e.g. { service: 'dumptruck' }. */
+  readonly base?: Record<string, unknown>;
+  /** Colours in pretty output. Default: when the destination is a TTY and NO_COLOR is unset. */
+  readonly color?: boolean;
+}
+
+/**
+ * The process's logger: JSON lines for collectors, one readable line per entry on a terminal.
+ * Every line passes the redactor last, after serialization, so nothing (a message, an error's
+ * stack, a child logger's bindings) can carry a secret past it.
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const env = options.env ?? {};
+  const destination = options.destination ?? process.stdout;
+  const redactor = options.redactor ?? new Redactor();
+  redactor.add(...secretsInEnv(env));
+  const format = options.format ?? parseFormat(env.LOG_FORMAT) ?? (destination.isTTY ? 'pretty' : 'json');
+  const color = options.color ?? (destination.isTTY === true && !env.NO_COLOR);
+  const stream: LogDestination =
+    format === 'pretty' ? { write: (line: string) => destination.write(prettyLine(line, color)) } : destination;
+
+  return pino(
+    {
+      level: options.level ?? (env.LOG_LEVEL || 'info'),
+      base: options.base ?? {},
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (obj) => redactor.object(obj),
+      },
+      serializers: {
+        // The serialized error is not a plain object; spread it so its own fields are checked too.
+        err: (err: Error) => {
+          const serialized: unknown = pino.stdSerializers.err(err);
+          return typeof serialized === 'object' && serialized !== null ? redactor.object({ ...serialized }) : serialized;
+        },
+      },
+      hooks: { streamWrite: (line) => redactor.text(line) },
+    },
+    stream,
+  );
+}
+
+function parseFormat(value: string | undefined): LogFormat | undefined {
+  return value === 'json' || value === 'pretty' ? value : undefined;
+}
+
+/** A job's logger: every line carries its id and target. */
+export function jobLogger(log: Logger, job: { readonly id: string; readonly target: string }): Logger {
+  return log.child({ jobId: job.id, target: job.target });
+}
+
+/**
+ * Logs a job's life on its child logger: queued, started, finished, failed at info (a cancel at
+ * warn, a failure at error), progress at debug. Subscribe it to a job: job.subscribe(logJobEvents(log, job)).
+ */
+export function logJobEvents(log: Logger, job: { readonly id: string; readonly target: string }): (event: JobEvent) => void {
+  const jl = jobLogger(log, job);
+  return (event) => {
+    switch (event.type) {
+      case 'queued':
+        jl.info({ position: event.position }, 'backup queued');
+        return;
+      case 'started': {
+        const { key, estimatedBytes, partSize, partsInFlight, pgDumpVersion, serverVersion } = event.info;
+        jl.info({ key, estimatedBytes, partSize, partsInFlight, pgDumpVersion, serverVersion }, 'backup started');
+        return;
+      }
+      case 'progress':
+        jl.debug({ dumpedBytes: event.progress.dumpedBytes, storedBytes: event.progress.storedBytes, elapsedMs: event.progress.elapsedMs }, 'backup progress');
+        return;
+      case 'finished': {
+        const { key, storedBytes, dumpedBytes, sha256, durationMs } = event.result;
+        jl.info({ key, storedBytes, dumpedBytes, sha256, durationMs }, 'backup finished');
+        return;
+      }
+      case 'failed': {
+        const { code, stage, message } = event.error;
+        const cancelled = stage === 'cancelled' || stage === 'timeout';
+        jl[cancelled ? 'warn' : 'error']({ code, stage, error: message }, cancelled ? 'backup cancelled' : 'backup failed');
+        return;
+      }
+    }
+  };
+}
