@@ -1,0 +1,15 @@
+#!/bin/sh
+# The image's entry point. No arguments (or "bot"): the Slack bot. Otherwise a CLI command:
+#   docker run IMAGE                  -> the bot (Socket Mode or HTTP, per SLACK_MODE)
+#   docker run IMAGE backup app-db    -> dumptruck backup app-db, with the CLI's exit code
+# exec: node takes this shell's place, so SIGTERM reaches it and the shutdown is graceful.
+set -eu
+app_dir=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+if [ "$#" -eq 0 ]; then
+  exec node "$app_dir/dist/slack/main.js"
+fi
+if [ "$1" = "bot" ]; then
+  shift
+  exec node "$app_dir/dist/slack/main.js" "$@"
+fi
+exec node "$app_dir/dist/cli/bin.js" "$@"
