@@ -43,7 +43,6 @@ const secrets = Object.fromEntries(
     .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
 );
 const pgRoot = realpathSync(join(LOCAL, 'pg'));
-const PGBIN = sh('bash', ['-c', 'dirname "$(readlink -f "$(command -v pg_dump)")"']).trim();
 
 function psqlAdmin(db, sql) {
   return sh('psql', ['-X', '-q', '-tA', '-v', 'ON_ERROR_STOP=1', '-h', pgRoot, '-p', String(PG_PORT), '-U', 'postgres', '-d', db, '-c', sql]).trim();
@@ -69,7 +68,7 @@ function ensureDatabase(name, targetMb) {
   for (let start = 1; start <= total; start += batch) {
     const end = Math.min(total, start + batch - 1);
     psqlAdmin(name, `insert into events
-      select g, timestamptz '2025-01-01' + g * interval '7 seconds', (g * 7919) % 100000,
+      select g, timestamptz '2025-01-01' + g * interval '7 seconds', (g::bigint * 7919 % 100000)::int,
         (array['login','logout','purchase','refund','view','search'])[1 + g % 6],
         jsonb_build_object('ip', '10.' || (g % 250) || '.' || (g * 7 % 250) || '.' || (g * 13 % 250), 'sha', md5(g::text), 'n', g % 1000, 'ok', g % 7 <> 0),
         case when g % 3 = 0 then 'customer note ' || repeat('lorem ipsum dolor sit amet ', 1 + g % 4) || g end
@@ -142,9 +141,11 @@ function measure(name, cmd, args, env = {}) {
 }
 
 const tmp = join(LOCAL, 'bench-tmp');
-const dump = (db) => `"${PGBIN}/pg_dump" --dbname ${dbUrl(db)} --no-password --format=plain`;
+const dump = (db) => `pg_dump --dbname ${dbUrl(db)} --no-password --format=plain`;
 
 const scenarios = {
+  // Not a competitor: the floor. pg_dump (and the server behind it) alone, no compression.
+  'dump-only': (db) => measure('dump-only', 'bash', ['-c', `set -o pipefail; ${dump(db)} | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
   'gzip-pipe': (db) => measure('gzip-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | gzip -6 | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
   'pigz-pipe': (db) => measure('pigz-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | pigz -6 | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
   sequential: (db) =>
@@ -177,14 +178,32 @@ async function best(name, db) {
 // ---- run -----------------------------------------------------------------------------------
 log(`== bench_main: ${mainMb} MB on disk, bench_small: ${smallMb} MB; best of ${REPEAT}`);
 const haveParallel = !!(await import('../dist/pipeline/pgzip.js').catch(() => undefined));
-const order = ['gzip-pipe', 'pigz-pipe', 'sequential', 'dumptruck', 'dumptruck-single'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
+const order = ['dump-only', 'gzip-pipe', 'pigz-pipe', 'sequential', 'dumptruck', 'dumptruck-single'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
 const results = {};
 for (const name of order) {
   log(`   running ${name} on bench_main`);
   results[name] = await best(name, 'bench_main');
 }
-log('   running dumptruck on bench_small (RSS vs size)');
-const small = await best('dumptruck', 'bench_small');
+let small;
+if (!ONLY || ONLY.has('dumptruck')) {
+  log('   running dumptruck on bench_small (RSS vs size)');
+  small = await best('dumptruck', 'bench_small');
+}
+
+let ack;
+if (!ONLY || ONLY.has('ack')) {
+  log('   ack latency: 100 signed slash commands at once while two backups stream');
+  const { ackBench } = await import('../dist-bench/bench/ack.js');
+  const yaml = readFileSync(parallelCfg, 'utf8').replace(/targets:[\s\S]*?compression:/, `targets:
+  ack-a:
+    url: ${dbUrl('bench_main')}
+    password: { env: BENCH_DB_PASSWORD }
+  ack-b:
+    url: ${dbUrl('bench_main')}
+    password: { env: BENCH_DB_PASSWORD }
+compression:`);
+  ack = await ackBench({ root: ROOT, configYaml: yaml, env: baseEnv, burst: 100 });
+}
 
 const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 console.log(`\ndatabase bench_main: ${mainMb} MB (pg_database_size), machine: ${(await import('node:os')).availableParallelism()} cores\n`);
@@ -192,8 +211,12 @@ console.log('scenario            wall s   cpu s   peak RSS MiB   compressed MiB'
 for (const r of Object.values(results)) {
   console.log(`${r.name.padEnd(18)} ${fmt(r.wall).padStart(7)} ${fmt(r.cpu).padStart(7)} ${fmt(r.rssMiB, 1).padStart(14)} ${fmt(r.size / 1024 ** 2, 1).padStart(16)}`);
 }
-console.log(`\nRSS vs database size: dumptruck peak RSS ${fmt(small.rssMiB, 1)} MiB at ${smallMb} MB, ${fmt(results.dumptruck?.rssMiB, 1)} MiB at ${mainMb} MB`);
+if (small) console.log(`\nRSS vs database size: dumptruck peak RSS ${fmt(small.rssMiB, 1)} MiB at ${smallMb} MB, ${fmt(results.dumptruck?.rssMiB, 1)} MiB at ${mainMb} MB`);
 console.log('(peak RSS is the largest single process: for the pipes that is pg_dump or the compressor, for dumptruck the node process)\n');
+
+if (ack) {
+  console.log(`ack latency (${ack.okCount}/${ack.count} answered 200, two backups streaming): median ${fmt(ack.medianMs, 1)} ms, slowest ${fmt(ack.slowestMs, 1)} ms\n`);
+}
 
 const ratio = (name, a, b) => {
   if (a && b) console.log(`ratio ${name} ${fmt(a / b)}`);
@@ -204,6 +227,6 @@ ratio('sequential/dumptruck', r.sequential?.wall, r.dumptruck?.wall);
 ratio('dumptruck/pigz-pipe', r.dumptruck?.wall, r['pigz-pipe']?.wall);
 ratio('dumptruck-single/gzip-pipe', r['dumptruck-single']?.wall, r['gzip-pipe']?.wall);
 ratio('dumptruck-size/gzip-size', r.dumptruck?.size, r['gzip-pipe']?.size);
-ratio('dumptruck-rss-main/small', r.dumptruck?.rssMiB, small.rssMiB);
+ratio('dumptruck-rss-main/small', r.dumptruck?.rssMiB, small?.rssMiB);
 rmSync(tmp, { recursive: true, force: true });
 if (existsSync(join(LOCAL, 'bench-tmp'))) rmSync(join(LOCAL, 'bench-tmp'), { recursive: true, force: true });
