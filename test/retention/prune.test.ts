@@ -1,0 +1,106 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createBackupRunner } from '../../src/jobs/runner.js';
+import { pruneTarget } from '../../src/retention/prune.js';
+import { objectKey } from '../../src/storage/keys.js';
+import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import { putBytes } from '../helpers/objects.js';
+
+const servers = testServers();
+const prefix = uniquePrefix('prune');
+const s3 = servers.s3.client();
+const bucket = servers.bucket;
+const config = testConfig(servers, prefix, {
+  ret: { db: 'unused', extra: 'retention: { keepLast: 2, keepDays: 4 }' },
+  rolling: { db: 'prune_src', extra: 'retention: { keepLast: 2 }' },
+  shrink: { db: 'prune_shrink', extra: 'retention: { keepLast: 1 }' },
+  empty: { db: 'prune_empty' },
+});
+
+const now = new Date('2026-11-22T03:00:00Z');
+const DAY = 86_400_000;
+const ago = (days: number) => objectKey(prefix, 'ret', new Date(now.getTime() - days * DAY), 'plain');
+const list = (target: string) => servers.s3.listKeys(bucket, `${prefix}/${target}/`);
+
+/** A runner whose clock moves a minute per reading, so quick successive backups get distinct keys. */
+function runner() {
+  let t = Date.parse('2026-11-22T01:00:00Z');
+  return createBackupRunner({ config, s3, env: servers.env, now: () => new Date((t += 60_000)) });
+}
+
+beforeAll(async () => {
+  await Promise.all([seedDatabase(servers.pg, 'prune_src', 1_000), seedDatabase(servers.pg, 'prune_shrink', 30_000)]);
+  await servers.pg.dropDatabase('prune_empty');
+  await servers.pg.createDatabase('prune_empty');
+}, 120_000);
+
+describe('retention against versitygw', () => {
+  it('keeps and deletes exactly what keepLast/keepDays and the newest verified backup say, markers with their backups', async () => {
+    const days = [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5];
+    for (const d of days) await putBytes(s3, bucket, ago(d), `backup ${d}`, { target: 'ret', sha256: '0'.repeat(64) });
+    // Verified: 6.5 (the newest verified one) and 8.5.
+    await putBytes(s3, bucket, `${ago(6.5)}.verified`, '{}');
+    await putBytes(s3, bucket, `${ago(8.5)}.verified`, '{}');
+    const before = await list('ret');
+
+    const dry = await pruneTarget({ config, s3, now: () => now }, 'ret', { dryRun: true });
+    expect(dry.dryRun).toBe(true);
+    expect(dry.deleted.map((i) => i.key)).toEqual([4.5, 5.5, 7.5, 8.5, 9.5].map(ago));
+    expect(await list('ret')).toEqual(before);
+
+    const report = await pruneTarget({ config, s3, now: () => now }, 'ret');
+    expect(report.newestVerified).toBe(ago(6.5));
+    expect(report.deleted.map((i) => i.key)).toEqual([4.5, 5.5, 7.5, 8.5, 9.5].map(ago));
+    expect(report.kept.map((i) => [i.key, i.reasons])).toEqual([
+      [ago(0.5), ['newest', 'last', 'days']],
+      [ago(1.5), ['last', 'days']],
+      [ago(2.5), ['days']],
+      [ago(3.5), ['days']],
+      [ago(6.5), ['verified']],
+    ]);
+    expect(report.failed).toEqual([]);
+    expect(await list('ret')).toEqual([ago(0.5), ago(1.5), ago(2.5), ago(3.5), ago(6.5), `${ago(6.5)}.verified`].sort());
+
+    // Nothing more to do the second time.
+    expect((await pruneTarget({ config, s3, now: () => now }, 'ret')).deleted).toEqual([]);
+  });
+
+  it('prunes after each successful backup', async () => {
+    const run = runner();
+    const keys: string[] = [];
+    for (let i = 0; i < 3; i++) keys.push((await run({ target: 'rolling', trigger: { kind: 'cli', by: 't' } })).key);
+    const third = await run({ target: 'rolling', trigger: { kind: 'cli', by: 't' } });
+    expect(third.warnings).toBeUndefined();
+    expect(third.pruned?.deleted.map((i) => i.key)).toEqual([keys[1]]);
+    expect(await list('rolling')).toEqual([keys[2], third.key]);
+  });
+
+  it('flags a backup of a database that shrank, and then keeps the older backups', async () => {
+    const run = runner();
+    await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
+    const second = await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
+    expect(second.warnings).toBeUndefined();
+    expect(await list('shrink')).toEqual([second.key]);
+    const third = await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
+    expect(await list('shrink')).toEqual([third.key]);
+
+    const client = await servers.pg.adminClient('prune_shrink');
+    try {
+      await client.query('delete from events where id > 100');
+    } finally {
+      await client.end();
+    }
+    const shrunk = await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
+    expect(shrunk.warnings?.[0]).toMatchObject({ kind: 'shrunk', compared: 1, threshold: 0.5, medianBytes: third.storedBytes, storedBytes: shrunk.storedBytes });
+    expect(shrunk.warnings?.[0]?.message).toMatch(/^much smaller than usual: .* stored, \d+% of the median .* of the previous 1 backup \(threshold 50%\)$/);
+    expect(shrunk.warnings?.[1]).toEqual({ kind: 'check-skipped', message: 'retention not applied: this backup is flagged, so no older backup was deleted' });
+    expect(shrunk.pruned).toBeUndefined();
+    expect(await list('shrink')).toEqual([third.key, shrunk.key]);
+  });
+
+  it('flags an empty dump', async () => {
+    const result = await runner()({ target: 'empty', trigger: { kind: 'cli', by: 't' } });
+    expect(result.warnings).toEqual([
+      { kind: 'empty', dumpedBytes: result.dumpedBytes, emptyBelow: 1024, message: `the dump is empty: ${result.dumpedBytes} bytes (less than 1.0 KiB), a database without tables or data?` },
+    ]);
+  });
+});
