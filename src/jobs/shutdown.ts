@@ -11,6 +11,8 @@ export interface DrainableQueue {
   cancel(target: string, reason?: string): unknown;
   /** Refuses new jobs, cancels the rest and resolves once they have cleaned up. */
   shutdown(reason?: string): Promise<void>;
+  /** Refuses new jobs without cancelling any; called at the start of the drain when the queue has it. */
+  close?(): void;
 }
 
 export interface ShutdownLog {
@@ -87,6 +89,7 @@ export function installShutdown(options: ShutdownOptions): Shutdown {
     } catch (err) {
       log.error({ err }, 'onDraining failed; shutting down anyway');
     }
+    queue.close?.();
     // A backup that has not started would only begin to be cut off: cancel it now, so its thread
     // says so at once instead of after the grace period.
     cancelQueued(`cancelled: ${RESTARTING}; run it again once it is back`);

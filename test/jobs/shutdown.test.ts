@@ -117,6 +117,16 @@ describe('installShutdown', () => {
     expect(t.logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['onDraining failed; shutting down anyway', 'onStopped failed']);
   });
 
+  it('closes a queue that can be closed, before waiting', async () => {
+    const closed: string[] = [];
+    const t = setup();
+    const queue = Object.assign(Object.create(t.queue) as typeof t.queue, { close: () => void closed.push('closed') });
+    installShutdown({ queue, graceMs: 1000, log: { info() {}, warn() {}, error() {} }, exit: () => closed.push('exit'), signalSource: t.signals as unknown as ShutdownOptions['signalSource'], signals: ['SIGUSR2'] });
+    t.signals.emit('SIGUSR2', 'SIGUSR2');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(closed).toEqual(['closed', 'exit']);
+  });
+
   it('uninstall removes the signal listeners', () => {
     const t = setup();
     expect(t.signals.listenerCount('SIGTERM')).toBe(1);

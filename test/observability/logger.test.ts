@@ -1,6 +1,7 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { DumptruckError } from '../../src/errors.js';
-import { createLogger, jobLogger, logJobEvents, Redactor, type LogDestination } from '../../src/observability/index.js';
+import { createLogger, jobLogger, logJobEvents, logUnexpectedErrors, Redactor, type LogDestination } from '../../src/observability/index.js';
 import { fakeResult, fakeStarted } from '../jobs/fake-runner.js';
 
 function capture(isTTY = false): LogDestination & { lines: string[]; text: () => string } {
@@ -123,5 +124,20 @@ describe('logger', () => {
     const plain = capture(true);
     createLogger({ destination: plain, env: { NO_COLOR: '1' } }).warn('careful');
     expect(plain.lines[0]).not.toContain('\u001b[');
+  });
+});
+
+describe('logUnexpectedErrors', () => {
+  it('logs unhandled rejections and uncaught exceptions (redacted) instead of ending the process', () => {
+    const out = capture();
+    const proc = new EventEmitter();
+    const remove = logUnexpectedErrors(createLogger({ destination: out }), proc as unknown as NodeJS.Process);
+    proc.emit('unhandledRejection', new Error(`listener failed near ${BOT_TOKEN}`));
+    proc.emit('uncaughtException', new Error('reporter threw'), 'uncaughtException');
+    const lines = out.lines.map(json);
+    expect(lines.map((l) => l.msg)).toEqual(['unhandled promise rejection; still running', 'uncaught exception; still running']);
+    expect(lines[0]).toMatchObject({ level: 'error', err: { message: 'listener failed near xoxb-[redacted]' } });
+    remove();
+    expect(proc.listenerCount('unhandledRejection') + proc.listenerCount('uncaughtException')).toBe(0);
   });
 });
