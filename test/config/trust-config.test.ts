@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
+import { configProblems } from '../helpers/config-problems.js';
 
 const BASE = `
 storage:
@@ -10,15 +10,7 @@ targets:
     url: postgres://backup@db.internal:5432/app
 `;
 
-function problems(yaml: string): string[] {
-  try {
-    parseConfig(yaml, {}, 'dumptruck.yml');
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return [...(err as ConfigError).problems];
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = (yaml: string) => configProblems(yaml);
 
 describe('config: verification, retention, anomaly and schedules', () => {
   it('defaults: nothing verified after backups, no retention, anomaly at half the median of 5, under 1 KiB is empty', () => {
