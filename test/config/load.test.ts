@@ -90,7 +90,7 @@ alerts:
         'queue.concurrency: Too small: expected number to be >=1',
         'queue.jobTimeout: expected a duration like "30s", "2m", "6h" or "7d", got "soon"',
         'targets.app-db.url: expected postgres://user@host:port/database, got "mysql://db/app"',
-        'targets.app-db.password: expected { env: VAR_NAME } or { file: /path/to/secret }',
+        'targets.app-db.password: expected { env: VAR_NAME }, { file: /path/to/secret }, { awsSecretsManager: { secretId, key?, region?, endpoint?, cacheTtl? } } or { ncpSecretManager: { secretId, key, region?, endpoint?, cacheTtl? } }',
         'targets.app-db.format: Invalid option: expected one of "plain"|"custom"',
         'targets.Bad Name.url: must not contain a password; use password: { env: VAR } or { file: path }',
         'targets.Bad Name: target name must match [a-z0-9][a-z0-9_-]{0,62}, got "Bad Name"',
