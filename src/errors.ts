@@ -138,7 +138,8 @@ export function scrubSecrets(text: string, secrets: readonly string[] = []): str
   for (const secret of secrets) {
     if (secret && secret.length >= 4) out = out.split(secret).join('***');
   }
-  out = out.replace(/(password\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1***');
+  // Not after a dot: `targets.app-db.password: environment variable X is not set` names a config key, not a value.
+  out = out.replace(/(?<!\.)(password\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1***');
   out = out.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/g, '$1***@');
   out = out.replace(/(X-Amz-Signature=)[0-9a-f]+/gi, '$1***');
   return out;

@@ -5,6 +5,8 @@ describe('errors', () => {
   it('scrubs known secrets, password pairs, URL credentials and presigned signatures', () => {
     expect(scrubSecrets('auth failed for hunter22 again', ['hunter22'])).toBe('auth failed for *** again');
     expect(scrubSecrets('password=abc123 host=db')).toBe('password=*** host=db');
+    expect(scrubSecrets('PGPASSWORD=abc123 psql')).toBe('PGPASSWORD=*** psql');
+    expect(scrubSecrets('verify.password: environment variable X is not set')).toBe('verify.password: environment variable X is not set');
     expect(scrubSecrets('postgres://backup:s3cret@db/app')).toBe('postgres://backup:***@db/app');
     expect(scrubSecrets('https://x/k?X-Amz-Signature=abcdef0123&x-id=1')).toBe('https://x/k?X-Amz-Signature=***&x-id=1');
   });
