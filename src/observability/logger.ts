@@ -76,12 +76,16 @@ export function jobLogger(log: Logger, job: { readonly id: string; readonly targ
 }
 
 /**
- * Logs a job's life on its child logger: queued, started, finished, failed at info (a cancel at
- * warn, a failure at error), progress at debug. Subscribe it to a job: job.subscribe(logJobEvents(log, job)).
+ * Logs a job's life, each line on a child logger carrying the job's id and target: queued,
+ * started, finished at info, a cancel or timeout at warn, a failure at error, progress at debug.
+ * Pass it where a job is enqueued (queue.enqueue(req, { onEvent: logJobEvents(log, req.target) }))
+ * or let instrumentRunner do it for every run.
  */
-export function logJobEvents(log: Logger, job: { readonly id: string; readonly target: string }): (event: JobEvent) => void {
-  const jl = jobLogger(log, job);
+export function logJobEvents(log: Logger, target: string): (event: JobEvent) => void {
+  let child: { readonly jobId: string; readonly log: Logger } | undefined;
   return (event) => {
+    if (child?.jobId !== event.jobId) child = { jobId: event.jobId, log: jobLogger(log, { id: event.jobId, target }) };
+    const jl = child.log;
     switch (event.type) {
       case 'queued':
         jl.info({ position: event.position }, 'backup queued');

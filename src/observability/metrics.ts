@@ -1,7 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DumptruckError } from '../errors.js';
 import type { JobEvent } from '../jobs/events.js';
-import type { RunBackup } from '../jobs/types.js';
 
 /** How a backup ended, as a label. */
 export type BackupResultLabel = 'success' | 'failure' | 'cancelled' | 'timeout';
@@ -111,7 +110,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
 /**
  * Feeds one job event into the metrics. Subscribe it to every job (job.subscribe(e => observeJob(metrics, e)))
- * or wrap the runner with instrumentRunner; not both, or backups count twice.
+ * or wrap the runner with instrumentRunner (src/observability/instrument.ts); not both, or backups count twice.
  */
 export function observeJob(metrics: Metrics, event: JobEvent): void {
   const state = tracks.get(metrics);
@@ -169,20 +168,4 @@ export function observeJob(metrics: Metrics, event: JobEvent): void {
 
 export function resultOf(error: DumptruckError): BackupResultLabel {
   return error.stage === 'cancelled' ? 'cancelled' : error.stage === 'timeout' ? 'timeout' : 'failure';
-}
-
-/**
- * The runner, reporting every run's events to `metrics` as well: one place that covers every
- * entry point (Slack, alerts, schedules, CLI). Jobs cancelled before they started never reach the
- * runner and are not counted as backups.
- */
-export function instrumentRunner(run: RunBackup, metrics: Metrics): RunBackup {
-  return (request, options = {}) =>
-    run(request, {
-      ...options,
-      onEvent: (event) => {
-        observeJob(metrics, event);
-        options.onEvent?.(event);
-      },
-    });
 }

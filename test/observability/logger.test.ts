@@ -45,7 +45,7 @@ describe('logger', () => {
     const log = createLogger({ destination: out, env });
     const job = { id: 'a1b2c3d4', target: 'app-db' };
     jobLogger(log, job).info('something about the job');
-    const listener = logJobEvents(log, job);
+    const listener = logJobEvents(log, job.target);
     listener({ type: 'queued', jobId: job.id, target: job.target, position: 2 });
     listener({ type: 'started', jobId: job.id, info: fakeStarted('app-db') });
     listener({ type: 'progress', jobId: job.id, progress: { dumpedBytes: 10, storedBytes: 3, elapsedMs: 1000, bytesPerSecond: 10, estimatedBytes: 100 } });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CancelledError, DumptruckError, TimeoutError } from '../../src/errors.js';
 import { JobQueue } from '../../src/jobs/queue.js';
-import { createMetrics, instrumentRunner, observeJob } from '../../src/observability/index.js';
+import { createLogger, createMetrics, instrumentRunner, observeJob } from '../../src/observability/index.js';
 import { fakeResult, fakeRunner, fakeStarted } from '../jobs/fake-runner.js';
 
 const MIB = 1024 * 1024;
@@ -65,10 +65,12 @@ describe('metrics', () => {
     expect(text).toContain('dumptruck_nodejs_eventloop_lag_seconds');
   });
 
-  it('an instrumented runner behind the real queue counts what the queue runs', async () => {
+  it('an instrumented runner behind the real queue counts and logs what the queue runs', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (l: string) => lines.push(l) } });
     const fake = fakeRunner();
-    const queue = new JobQueue({ runBackup: instrumentRunner(fake.runBackup, metrics), concurrency: 1, maxPending: 5, jobTimeoutMs: 60_000 });
+    const queue = new JobQueue({ runBackup: instrumentRunner(fake.runBackup, { metrics, logger }), concurrency: 1, maxPending: 5, jobTimeoutMs: 60_000 });
     metrics.trackQueue(queue);
     const a = queue.enqueue({ target: 'a', trigger: { kind: 'cli', by: 't' } }).job;
     const b = queue.enqueue({ target: 'b', trigger: { kind: 'cli', by: 't' } }).job;
@@ -90,5 +92,9 @@ describe('metrics', () => {
     expect(text).not.toContain('target="b"');
     expect(sample(text, 'dumptruck_jobs_running')).toBe(0);
     expect(sample(text, 'dumptruck_queue_depth')).toBe(0);
+    expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ jobId: a.id, target: 'a', msg: 'backup started' }),
+      expect.objectContaining({ jobId: a.id, target: 'a', msg: 'backup finished' }),
+    ]);
   });
 });
