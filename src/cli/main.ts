@@ -111,7 +111,8 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       requireTarget(deps, command.target);
       const object = await deps.catalog.resolve(command.target, command.key);
       out(`verifying ${object.key} (${formatBytes(object.size)})...`);
-      const report = await verifyBackup(deps, command.target, object.key);
+      // Ctrl-C or SIGTERM stops the download and the restore; the scratch database is dropped all the same.
+      const report = await untilSignal((signal) => verifyBackup(deps, command.target, object.key, { signal }));
       for (const line of verifyLines(report)) out(line);
       return EXIT.ok;
     }
@@ -124,29 +125,33 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
     case 'backup': {
       requireTarget(deps, command.target);
       const print = createProgressPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
-      const controller = new AbortController();
       // Ctrl-C or a cron timeout's SIGTERM cancels cleanly: pg_dump killed, upload aborted.
-      const cancel = () => controller.abort();
-      process.once('SIGINT', cancel);
-      process.once('SIGTERM', cancel);
-      try {
-        const result = await deps.runBackup(
-          { target: command.target, trigger: { kind: 'cli', by: safeUser() } },
-          { signal: controller.signal, onEvent: print },
-        );
-        out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored`);
-        out(`key: s3://${result.bucket}/${result.key}`);
-        out(`sha256: ${result.sha256}`);
-        const link = await deps.catalog.link(result.key);
-        out(`link (until ${link.expiresAt.toISOString()}): ${link.url}`);
-        for (const line of afterBackupLines(result)) out(line);
-        if (result.verification?.ok === false) return EXIT.unverified;
-        return sizeWarnings(result).length > 0 ? EXIT.flagged : EXIT.ok;
-      } finally {
-        process.off('SIGINT', cancel);
-        process.off('SIGTERM', cancel);
-      }
+      const result = await untilSignal((signal) =>
+        deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print }),
+      );
+      out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored`);
+      out(`key: s3://${result.bucket}/${result.key}`);
+      out(`sha256: ${result.sha256}`);
+      const link = await deps.catalog.link(result.key);
+      out(`link (until ${link.expiresAt.toISOString()}): ${link.url}`);
+      for (const line of afterBackupLines(result)) out(line);
+      if (result.verification?.ok === false) return EXIT.unverified;
+      return sizeWarnings(result).length > 0 ? EXIT.flagged : EXIT.ok;
     }
+  }
+}
+
+/** Runs `work` with a signal that SIGINT and SIGTERM abort, so that it can clean up before the process exits. */
+async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const cancel = () => controller.abort();
+  process.once('SIGINT', cancel);
+  process.once('SIGTERM', cancel);
+  try {
+    return await work(controller.signal);
+  } finally {
+    process.off('SIGINT', cancel);
+    process.off('SIGTERM', cancel);
   }
 }
 

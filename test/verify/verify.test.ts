@@ -13,6 +13,7 @@ const servers = testServers();
 const prefix = uniquePrefix('verify');
 const SRC = 'verify_src';
 const OTHER = 'verify_other';
+const BIG = 'verify_big';
 const env = { ...servers.env, SCRATCH_PW: servers.pg.superuser.password };
 const scratchYaml = `verify:\n  restoreUrl: ${servers.pg.url('postgres', servers.pg.superuser.user)}\n  password: { env: SCRATCH_PW }\n`;
 const config: Config = testConfig(
@@ -24,6 +25,7 @@ const config: Config = testConfig(
     other: { db: OTHER },
     othercustom: { db: OTHER, format: 'custom' },
     auto: { db: SRC, extra: 'verify: true' },
+    big: { db: BIG },
   },
   scratchYaml,
 );
@@ -34,11 +36,11 @@ const backup = (target: string) => run({ target, trigger: { kind: 'cli', by: 'te
 
 let n = 0;
 /** A verify whose scratch database name is known, so the test can check it is gone. */
-async function verify(target: string, key: string, restore: boolean): Promise<{ report?: VerifyReport; error?: DumptruckError; database: string }> {
+async function verify(target: string, key: string, restore: boolean, signal?: AbortSignal): Promise<{ report?: VerifyReport; error?: DumptruckError; database: string }> {
   const suffix = `t${process.pid}x${++n}`;
   const database = `dumptruck_verify_${target}_${suffix}`;
   try {
-    const report = await verifyBackup({ config, s3, env, randomSuffix: () => suffix }, target, key, { restore });
+    const report = await verifyBackup({ config, s3, env, randomSuffix: () => suffix }, target, key, { restore, ...(signal ? { signal } : {}) });
     return { report, database };
   } catch (err) {
     expect(err).toBeInstanceOf(DumptruckError);
@@ -56,7 +58,7 @@ const EXPECTED_TABLES = [
 ];
 
 beforeAll(async () => {
-  await Promise.all([seedDatabase(servers.pg, SRC, 20_000), seedDatabase(servers.pg, OTHER, 1_000)]);
+  await Promise.all([seedDatabase(servers.pg, SRC, 20_000), seedDatabase(servers.pg, OTHER, 1_000), seedDatabase(servers.pg, BIG, 300_000)]);
 }, 120_000);
 
 describe('verify against PostgreSQL and versitygw', () => {
@@ -176,5 +178,27 @@ describe('verify against PostgreSQL and versitygw', () => {
     expect(result.verification).toMatchObject({ ok: true, report: { key: result.key, sha256: result.sha256, restore: { tables: EXPECTED_TABLES } } });
     expect(await databasesLike(servers.pg, 'dumptruck_verify_auto_')).toEqual([]);
     expect((await backup('plain')).verification).toBeUndefined();
+  });
+
+  it('a cancelled restore test stops and still drops the scratch database', async () => {
+    const result = await backup('big');
+    const controller = new AbortController();
+    const running = verify('big', result.key, true, controller.signal);
+    // Abort while psql is restoring: once the scratch database exists and has its first table.
+    const client = await servers.pg.adminClient();
+    try {
+      for (let i = 0; i < 500; i++) {
+        const { rows } = await client.query<{ datname: string }>("select datname from pg_database where datname like 'dumptruck_verify_big_%'");
+        if (rows.length > 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    } finally {
+      await client.end();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    controller.abort();
+    const { error, database } = await running;
+    expect(error).toMatchObject({ code: 'CANCELLED', stage: 'cancelled' });
+    expect(await databasesLike(servers.pg, database)).toEqual([]);
   });
 });
