@@ -8,13 +8,17 @@ import { CancelledError, DumptruckError, InputError, describeCause, scrubSecrets
 import type { locatePgDump } from '../pipeline/probe.js';
 import { Meter } from '../pipeline/streams.js';
 import { resolvePassword } from '../secrets/index.js';
+import { deleteQuietly } from '../storage/finalize.js';
 import { isBackupKeyOf, targetPrefix, type DumpFormat } from '../storage/keys.js';
 import { META } from '../storage/metadata.js';
 import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
-import { writeVerifiedMarker } from './marker.js';
+import { markerKey, writeVerifiedMarker } from './marker.js';
 import { ScratchServer, scratchDatabaseName, type RestoredTable } from './scratch.js';
 import { describeExit, locatePgTools, startTool, type PgTools, type ToolSpawn } from './tools.js';
+
+/** Findings about the object itself (not about the scratch server or the tools). */
+const DAMAGED: ReadonlySet<string> = new Set(['CORRUPTED', 'TRUNCATED', 'SWAPPED', 'NOT_A_DUMP']);
 
 export interface VerifyDeps {
   readonly config: Config;
@@ -155,6 +159,8 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
   } catch (err) {
     if (options.signal?.aborted) throw abortReason(options.signal);
     const e = toDumptruckError(err, 'VERIFY_FAILED', 'verify', `verifying ${key}`);
+    // A backup found damaged is no longer one retention may keep as "the newest verified".
+    if (DAMAGED.has(e.code)) await deleteQuietly(s3, bucket, markerKey(key));
     const message = scrubSecrets(e.message, secrets);
     return Promise.reject(message === e.message ? e : new DumptruckError(e.code, e.stage, message, { stderrTail: e.stderrTail, hint: e.hint }));
   }
