@@ -41,9 +41,9 @@ beforeAll(async () => {
       servers,
       prefix,
       {
-        app: { db: 'trustcli_src', extra: 'retention: { keepLast: 1 }' },
+        kept: { db: 'trustcli_src', extra: 'retention: { keepLast: 1 }' },
         empty: { db: 'trustcli_empty' },
-        auto: { db: 'trustcli_src', extra: 'verify: true' },
+        checked: { db: 'trustcli_src', extra: 'verify: true' },
       },
       `verify:\n  restoreUrl: ${servers.pg.url('postgres', servers.pg.superuser.user)}\n  password: { env: SCRATCH_PW }\n`,
     ),
@@ -56,37 +56,37 @@ afterAll(async () => {
 
 describe('dumptruck verify, prune and flagged backups', () => {
   it('verify latest restores the backup, lists its tables and exits 0; a damaged one exits 1 with the reason', async () => {
-    const backup = await cli(['backup', 'app']);
+    const backup = await cli(['backup', 'kept']);
     expect(backup.code).toBe(0);
     const key = keyOf(backup.stdout)!;
 
-    const ok = await cli(['verify', 'app', 'latest']);
+    const ok = await cli(['verify', 'kept', 'latest']);
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain(`verified: s3://${servers.bucket}/${key}`);
     expect(ok.stdout).toMatch(/^ {2}ok {2}sha256 matches metadata$/m);
-    expect(ok.stdout).toMatch(/^ {2}restored into dumptruck_verify_app_[0-9a-f]{8} \(dropped\) in .*: 3 tables, 2505 rows$/m);
+    expect(ok.stdout).toMatch(/^ {2}restored into dumptruck_verify_kept_[0-9a-f]{8} \(dropped\) in .*: 3 tables, 2505 rows$/m);
     expect(ok.stdout).toMatch(/^ {4}public\.events +2000 rows$/m);
-    expect(await databasesLike(servers.pg, 'dumptruck_verify_app_')).toEqual([]);
+    expect(await databasesLike(servers.pg, 'dumptruck_verify_kept_')).toEqual([]);
 
     const bytes = await getBytes(s3, servers.bucket, key);
     bytes[100]! ^= 0xff;
-    const damaged = objectKey(prefix, 'app', new Date('2020-01-01T00:00:00Z'), 'plain');
+    const damaged = objectKey(prefix, 'kept', new Date('2020-01-01T00:00:00Z'), 'plain');
     await putBytes(s3, servers.bucket, damaged, bytes, await getMetadata(s3, servers.bucket, key));
-    const bad = await cli(['verify', 'app', damaged]);
+    const bad = await cli(['verify', 'kept', damaged]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^dumptruck: verify failed: .*: SHA-256 of the stored bytes is [0-9a-f]{64}, metadata says [0-9a-f]{64}: the object changed after it was written/);
-    expect(await databasesLike(servers.pg, 'dumptruck_verify_app_')).toEqual([]);
+    expect(await databasesLike(servers.pg, 'dumptruck_verify_kept_')).toEqual([]);
 
     // prune keeps the newest (keepLast 1): the planted 2020 object goes.
-    const dry = await cli(['prune', 'app', '--dry-run']);
+    const dry = await cli(['prune', 'kept', '--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(new RegExp(`^app: keepLast 1: would delete 1, keeping 1 \\(dry run\\)\\n {2}would delete +${damaged} \\(\\d+\\.\\d days old\\)\\n {2}keep +${key} \\(newest, last, verified\\)$`, 'm'));
-    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/app/`)).toContain(damaged);
-    const pruned = await cli(['prune', 'app']);
+    expect(dry.stdout).toMatch(new RegExp(`^kept: keepLast 1: would delete 1, keeping 1 \\(dry run\\)\\n {2}would delete +${damaged} \\(\\d+\\.\\d days old\\)\\n {2}keep +${key} \\(newest, last, verified\\)$`, 'm'));
+    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/kept/`)).toContain(damaged);
+    const pruned = await cli(['prune', 'kept']);
     expect(pruned.code).toBe(0);
-    expect(pruned.stdout).toMatch(/^app: keepLast 1: deleted 1, keeping 1$/m);
-    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/app/`)).toEqual([key, `${key}.verified`]);
+    expect(pruned.stdout).toMatch(/^kept: keepLast 1: deleted 1, keeping 1$/m);
+    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/kept/`)).toEqual([key, `${key}.verified`]);
 
     const noRules = await cli(['prune', 'empty']);
     expect(noRules.code).toBe(2);
@@ -101,12 +101,12 @@ describe('dumptruck verify, prune and flagged backups', () => {
   });
 
   it('backup exits 5 when the automatic verification fails, still printing the key', async () => {
-    const r = await cli(['backup', 'auto'], { SCRATCH_PW: undefined });
+    const r = await cli(['backup', 'checked'], { SCRATCH_PW: undefined });
     expect(r.code).toBe(5);
-    expect(keyOf(r.stdout)).toMatch(new RegExp(`^${prefix}/auto/`));
+    expect(keyOf(r.stdout)).toMatch(new RegExp(`^${prefix}/checked/`));
     expect(r.stdout).toContain('VERIFY FAILED: secret failed: verify.password: environment variable SCRATCH_PW is not set');
 
-    const ok = await cli(['backup', 'auto']);
+    const ok = await cli(['backup', 'checked']);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^verified: s3:\/\//m);
   });
