@@ -115,14 +115,22 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
       const scratch = new ScratchServer(restoreUrl!, password, appName);
       const database = scratchDatabaseName(target, deps.randomSuffix?.());
       await scratch.create(database);
+      let failure: unknown;
       try {
         const restoreStart = now();
         pass = await streamPass({ ...ctx, restoreInto: scratch.urlFor(database) });
         verdict(key, expectedSha, pass);
         const tables = await scratch.countRows(database);
         restoreReport = { database, tables, rows: tables.reduce((n, t) => n + t.rows, 0), durationMs: now().getTime() - restoreStart.getTime() };
+      } catch (err) {
+        failure = err;
+        throw err;
       } finally {
-        await scratch.drop(database);
+        // Whatever happened, the throwaway database goes; a failure to drop it is reported
+        // unless the verification had already failed for a reason that matters more.
+        await scratch.drop(database).catch((dropError: unknown) => {
+          if (failure === undefined) throw dropError;
+        });
       }
       checks.push('sha256 matches metadata', format === 'plain' ? 'gunzip | psql -v ON_ERROR_STOP=1 restored it' : 'pg_restore --exit-on-error restored it');
     } else {
@@ -162,7 +170,7 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     // A backup found damaged is no longer one retention may keep as "the newest verified".
     if (DAMAGED.has(e.code)) await deleteQuietly(s3, bucket, markerKey(key));
     const message = scrubSecrets(e.message, secrets);
-    return Promise.reject(message === e.message ? e : new DumptruckError(e.code, e.stage, message, { stderrTail: e.stderrTail, hint: e.hint }));
+    throw message === e.message ? e : new DumptruckError(e.code, e.stage, message, { stderrTail: e.stderrTail, hint: e.hint });
   }
 }
 
@@ -231,7 +239,10 @@ export function verdict(key: string, expectedSha: string, pass: PassResult): voi
     const symptom = pass.sideError === undefined ? '' : ` (and then: ${pass.sideError instanceof Error ? pass.sideError.message : String(pass.sideError)})`;
     throw new DumptruckError('CORRUPTED', 'verify', `${key}: SHA-256 of the stored bytes is ${pass.sha256}, metadata says ${expectedSha}: the object changed after it was written${symptom}`);
   }
-  if (pass.sideError !== undefined) throw toDumptruckError(pass.sideError, 'VERIFY_FAILED', 'verify', key);
+  if (pass.sideError !== undefined) {
+    const e = toDumptruckError(pass.sideError, 'VERIFY_FAILED', 'verify', key);
+    throw e.message.startsWith(key) ? e : new DumptruckError(e.code, e.stage, `${key}: ${e.message}`, { cause: e, stderrTail: e.stderrTail, hint: e.hint });
+  }
 }
 
 interface Side {

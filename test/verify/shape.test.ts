@@ -79,7 +79,7 @@ describe('identity and verdict', () => {
     expect(() => verdict(key, 'a'.repeat(64), { sha256: 'b'.repeat(64), storedBytes: 1, dumpedBytes: 1, sideError: symptom })).toThrow(
       `${key}: SHA-256 of the stored bytes is ${'b'.repeat(64)}, metadata says ${'a'.repeat(64)}: the object changed after it was written (and then: the gzip stream ends early)`,
     );
-    expect(() => verdict(key, 'a'.repeat(64), { sha256: 'a'.repeat(64), storedBytes: 1, dumpedBytes: 1, sideError: symptom })).toThrow(symptom);
+    expect(() => verdict(key, 'a'.repeat(64), { sha256: 'a'.repeat(64), storedBytes: 1, dumpedBytes: 1, sideError: symptom })).toThrow(`${key}: the gzip stream ends early`);
     expect(() => verdict(key, 'a'.repeat(64), { sha256: 'a'.repeat(64), storedBytes: 1, dumpedBytes: 1, sideError: undefined })).not.toThrow();
   });
 });
