@@ -203,6 +203,11 @@ export class JobQueue {
     return { running: [...this.running], queued: [...this.waiting] };
   }
 
+  /** Refuses new jobs (QUEUE_FULL, "shutting down") and leaves queued and running ones alone: the start of a graceful shutdown. */
+  close(): void {
+    this.closed = true;
+  }
+
   /** Refuses new jobs, cancels every queued and running one and waits until all have cleaned up. */
   async shutdown(reason = 'cancelled: the bot is shutting down'): Promise<void> {
     this.closed = true;

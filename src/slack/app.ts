@@ -31,6 +31,8 @@ export interface SlackAppOptions {
   readonly progressIntervalMs?: number;
   /** Extra HTTP routes (health, metrics): on Bolt's server in HTTP mode, on their own in Socket Mode. */
   readonly customRoutes?: CustomRoute[];
+  /** True while the process drains for a restart (Shutdown.draining): new runs get a "restarting" reply. Default: never. */
+  readonly isDraining?: () => boolean;
 }
 
 export interface SlackBot {
@@ -102,7 +104,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     },
   });
 
-  register(app, { config, queue, catalog, reporters, threads, secrets, logger, now: () => new Date(clock.now()) });
+  register(app, { config, queue, catalog, reporters, threads, secrets, logger, now: () => new Date(clock.now()), isDraining: options.isDraining });
 
   let initialized: Promise<void> | undefined;
   const init = () => (initialized ??= app.init().catch((err: unknown) => {

@@ -1,46 +1,130 @@
 // `npm start`: the Slack bot. Socket Mode with SLACK_APP_TOKEN, Bolt's HTTP receiver with
 // SLACK_MODE=http. Configuration problems stop start-up with one message naming each variable.
-import pino from 'pino';
+// /healthz, /readyz and /metrics are served on PORT in both modes; SIGTERM/SIGINT drain the
+// queue (src/jobs/shutdown.ts) and nothing else stops the process.
+import type { Server } from 'node:http';
+import type { SocketModeReceiver } from '@slack/bolt';
 import { createAppDeps, loadEnvironment } from '../app.js';
+import type { Env } from '../config/load.js';
 import { DumptruckError, userMessage } from '../errors.js';
+import { JobQueue } from '../jobs/queue.js';
+import { installShutdown } from '../jobs/shutdown.js';
+import {
+  bucketCheck,
+  createHealthHandler,
+  createLogger,
+  createMetrics,
+  flagCheck,
+  healthRoutes,
+  instrumentRunner,
+  logUnexpectedErrors,
+  secretsInEnv,
+  serveHealth,
+} from '../observability/index.js';
 import { createSlackApp } from './app.js';
 import { readSlackEnv } from './env.js';
 
 async function main(): Promise<void> {
   const env = loadEnvironment();
-  const logger = pino({ level: env.LOG_LEVEL || 'info' });
-  let bot: ReturnType<typeof createSlackApp>;
+  const logger = createLogger({ env });
+  // A listener or job that throws where nothing catches it is logged; the other backups go on.
+  logUnexpectedErrors(logger);
+
+  // Slack variables first: they are the usual mistake, and need no config file to check.
+  const { slack, deps } = await Promise.resolve()
+    .then(async () => ({ slack: readSlackEnv(env), deps: await createAppDeps(env) }))
+    .catch((err: unknown) => exitOnStartError(err, env));
+
+  const metrics = createMetrics();
+  const queue = new JobQueue({
+    // Every run from every entry point counts in /metrics and logs with its job id and target.
+    runBackup: instrumentRunner(deps.runBackup, { metrics, logger }),
+    ...deps.config.queue,
+    onListenerError: (err, event) => logger.error({ err, jobId: event.jobId, event: event.type }, 'a job event listener threw'),
+  });
+  metrics.trackQueue(queue);
+
+  const slackReady = flagCheck({ ok: false, detail: 'not connected to Slack yet' });
+  const health = createHealthHandler({
+    registry: metrics.registry,
+    checks: {
+      // Reaching this line means the config and the Slack variables were valid.
+      config: () => ({ ok: true }),
+      slack: slackReady,
+      bucket: bucketCheck({ s3: deps.s3, bucket: deps.config.storage.bucket }),
+    },
+  });
+
+  // Socket Mode: a server of our own, listening before Slack is reached, so that /healthz answers
+  // (and /readyz says why not ready) while the bot connects or Slack is down. Not Bolt's
+  // customRoutes there: Bolt would open that server only after auth.test.
+  const healthServer = slack.mode === 'socket' ? await serveHealth(health, slack.port).catch((err: unknown) => exitOnStartError(err, env)) : undefined;
+
+  const bot = createSlackApp({
+    config: deps.config,
+    env,
+    queue,
+    catalog: deps.catalog,
+    logger,
+    isDraining: () => shutdown.draining,
+    ...(slack.mode === 'http' ? { customRoutes: healthRoutes(health) } : {}),
+  });
+
+  // The one shutdown path: the first signal drains (no new runs, running ones get the grace
+  // period, the rest are cancelled cleanly), then the threads get their last words, then exit 0.
+  const shutdown = installShutdown({
+    queue,
+    graceMs: deps.config.shutdown.graceTimeoutMs,
+    log: logger,
+    onDraining: () => slackReady.set(false, 'shutting down'),
+    onStopped: async () => {
+      // The queue is empty by now; this waits for the cancelled jobs' threads, then stops the receiver.
+      await bot.stop();
+      await closeServer(healthServer);
+    },
+  });
+
+  if (slack.mode === 'socket') {
+    const client = (bot.app as unknown as { receiver: SocketModeReceiver }).receiver.client;
+    // Once draining, /readyz keeps saying "shutting down" whatever the socket does.
+    const connection = (ok: boolean, detail?: string) => {
+      if (shutdown.draining) return;
+      slackReady.set(ok, detail);
+      if (ok) logger.info({ mode: 'socket' }, 'dumptruck is listening for /backup');
+      else logger.warn({ mode: 'socket' }, detail ?? 'Socket Mode is not connected');
+    };
+    client.on('connected', () => connection(true));
+    client.on('disconnected', () => connection(false, 'Socket Mode disconnected'));
+    client.on('reconnecting', () => connection(false, 'Socket Mode reconnecting'));
+    logger.info({ mode: 'socket', healthPort: slack.port }, 'connecting to Slack (Socket Mode); /healthz, /readyz and /metrics on PORT');
+  }
+
   try {
-    // Slack variables first: they are the usual mistake, and need no config file to check.
-    readSlackEnv(env);
-    const deps = await createAppDeps(env);
-    bot = createSlackApp({ config: deps.config, env, runBackup: deps.runBackup, catalog: deps.catalog, logger });
+    // Socket Mode: resolves once connected, and keeps retrying while Slack is unreachable.
     await bot.start();
   } catch (err) {
-    const prefix = err instanceof DumptruckError ? '' : 'unexpected error: ';
-    process.stderr.write(`dumptruck: ${prefix}${userMessage(err)}\n`);
-    process.exit(1);
+    // disconnect() during a shutdown rejects a connect still in progress: that is not a failure.
+    if (shutdown.draining) return;
+    exitOnStartError(err, env);
   }
-  logger.info({ mode: bot.slack.mode, port: bot.slack.mode === 'http' ? bot.slack.port : undefined }, 'dumptruck is listening for /backup');
+  if (slack.mode === 'http') {
+    slackReady.set(true);
+    logger.info({ mode: 'http', port: slack.port }, 'dumptruck is listening for /backup');
+  }
+}
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting without waiting for running backups to clean up');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'stopping: cancelling queued and running backups so that nothing is left half-uploaded');
-    bot.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'stopping failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+function exitOnStartError(err: unknown, env: Env): never {
+  const prefix = err instanceof DumptruckError ? '' : 'unexpected error: ';
+  process.stderr.write(`dumptruck: ${prefix}${userMessage(err, secretsInEnv(env))}\n`);
+  process.exit(1);
+}
+
+function closeServer(server: Server | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server) return resolve();
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
 }
 
 await main();

@@ -10,6 +10,7 @@ import {
   linkReply,
   listReply,
   nothingToCancelReply,
+  restartingReply,
   statusReply,
   targetsReply,
   verifyReply,
@@ -31,6 +32,8 @@ export interface CommandDeps {
   /** Values userMessage() scrubs from replies. */
   readonly secrets: readonly string[];
   readonly now: () => Date;
+  /** True while the bot drains for a restart: runs (commands, Retry) are refused, nothing is queued. Default: never. */
+  readonly isDraining?: () => boolean;
 }
 
 export interface Outcome {
@@ -113,6 +116,7 @@ export function handleRetryButton(value: string, who: Requester, threadTs: strin
  * the job is cancelled before it can do any work nobody would see.
  */
 function startRun(target: string, trigger: Trigger, place: ThreadPlace, deps: CommandDeps): Outcome {
+  if (deps.isDraining?.()) return { reply: restartingReply(target) };
   const { job, created } = deps.queue.enqueue({ target, trigger });
   if (!created) return { reply: duplicateReply(job, deps.threads.get(job.id)) };
   return {

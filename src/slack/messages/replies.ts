@@ -1,5 +1,6 @@
 import { formatBytes, formatDuration } from '../../config/units.js';
 import type { Job } from '../../jobs/queue.js';
+import { RESTARTING } from '../../jobs/shutdown.js';
 import type { BackupObject, PresignedLink } from '../../storage/types.js';
 import { USAGE } from '../commands/parse.js';
 import { code, describeTrigger, utc } from './format.js';
@@ -80,6 +81,11 @@ export function cancelReply(job: Job, thread: ThreadLink | undefined): string {
   const where = threadRef(thread);
   const what = job.state === 'running' ? 'Stopping the running backup' : 'Removing the queued backup';
   return `${what} of ${code(job.target)}${where ? ` (${where})` : ''}; nothing will be stored.`;
+}
+
+/** A run asked for while the bot drains for a restart: nothing was queued. */
+export function restartingReply(target: string): string {
+  return `Not started: ${RESTARTING}, and takes no new backups until it is back. Run \`${USAGE.run.replace('<target>', target)}\` again in a minute.`;
 }
 
 export function nothingToCancelReply(target: string): string {
