@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { resolveStore } from '../storage/client.js';
 import { TARGET_NAME, configSchema, type Config, type RawConfig } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -82,16 +83,12 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
   return out;
 }
 
-const AWS_HOST = /(^|\.)amazonaws\.com(\.cn)?$/;
-
 function finish(c: RawConfig): Config {
-  const custom = c.storage.endpoint !== undefined && !AWS_HOST.test(new URL(c.storage.endpoint).hostname);
   const { linkExpiry, memoryBudget, checksums, forcePathStyle, ...rest } = c.storage;
   return {
     storage: {
       ...rest,
-      forcePathStyle: forcePathStyle ?? custom,
-      checksums: checksums === 'auto' ? (custom ? 'when_required' : 'when_supported') : checksums,
+      ...resolveStore(rest.endpoint, forcePathStyle, checksums),
       linkExpiryMs: linkExpiry,
       memoryBudgetBytes: memoryBudget,
     },
@@ -102,5 +99,6 @@ function finish(c: RawConfig): Config {
     alerts: { channels: c.alerts.channels, retry: { attempts: c.alerts.retry.attempts, backoffMs: c.alerts.retry.backoff } },
     shutdown: { graceTimeoutMs: c.shutdown.graceTimeout },
     compression: c.compression,
+    ...(c.mirror ? { mirror: c.mirror } : {}),
   };
 }

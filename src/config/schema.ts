@@ -137,6 +137,38 @@ const anomalyFields = {
   emptyBelow: size,
 };
 
+const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)' });
+const endpointUrl = z.url({ message: 'expected an http(s) URL like https://kr.object.ncloudstorage.com' });
+/** `auto`: WHEN_REQUIRED for custom endpoints (many S3-compatible stores reject the SDK's default CRC trailers), WHEN_SUPPORTED on AWS. */
+const checksumMode = z.enum(['auto', 'when_required', 'when_supported']).default('auto');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'expected an environment variable name' });
+
+/**
+ * A second copy of every backup (another bucket, region or S3-compatible provider), written from
+ * the same stream in the same pass, under the same key.
+ */
+const mirror = z
+  .object({
+    bucket: bucketName,
+    endpoint: endpointUrl.optional(),
+    region: z.string().min(1).default('us-east-1'),
+    forcePathStyle: z.boolean().optional(),
+    checksums: checksumMode,
+    /** Variables holding this store's keys; default: the SDK's standard chain, as for the primary. */
+    accessKeyIdEnv: envName.optional(),
+    secretAccessKeyEnv: envName.optional(),
+    /** true: a run succeeds only when both copies are stored; false: the primary alone is a success, with a warning. */
+    required: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if ((m.accessKeyIdEnv === undefined) !== (m.secretAccessKeyEnv === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['secretAccessKeyEnv'], message: 'set both accessKeyIdEnv and secretAccessKeyEnv, or neither' });
+    }
+  });
+
+export type MirrorConfig = z.output<typeof mirror>;
+
 const target = z
   .object({
     url: postgresUrl,
@@ -162,6 +194,8 @@ const target = z
     timezone: timeZone.optional(),
     /** Overrides of the top-level `anomaly` settings for this target. */
     anomaly: z.object({ threshold: anomalyFields.threshold.optional(), window: anomalyFields.window.optional(), emptyBelow: anomalyFields.emptyBelow.optional() }).strict().optional(),
+    /** This target's second copy; `false` turns the top-level `mirror` off for it. */
+    mirror: z.union([mirror, z.literal(false)]).optional(),
   })
   .strict()
   .superRefine((t, ctx) => {
@@ -170,17 +204,16 @@ const target = z
 
 const storage = z
   .object({
-    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)' }),
+    bucket: bucketName,
     prefix: z
       .string()
       .regex(/^[A-Za-z0-9!_.*'()/-]*$/, { message: 'expected a key prefix of letters, digits and / - _ . characters' })
       .transform((p) => p.replace(/^\/+|\/+$/g, ''))
       .default(''),
-    endpoint: z.url({ message: 'expected an http(s) URL like https://kr.object.ncloudstorage.com' }).optional(),
+    endpoint: endpointUrl.optional(),
     region: z.string().min(1).default('us-east-1'),
     forcePathStyle: z.boolean().optional(),
-    /** `auto`: WHEN_REQUIRED for custom endpoints (many S3-compatible stores reject the SDK's default CRC trailers), WHEN_SUPPORTED on AWS. */
-    checksums: z.enum(['auto', 'when_required', 'when_supported']).default('auto'),
+    checksums: checksumMode,
     linkExpiry: duration('duration').default(86_400_000),
     /** The store's limit on parts per multipart upload: 10,000 on AWS, lower on some providers. */
     maxParts: z.number().int().min(1).max(10_000).default(10_000),
@@ -262,6 +295,8 @@ export const configSchema = z
     alerts: alerts.default({ channels: [], retry: { attempts: 3, backoff: 120_000 } }),
     shutdown: shutdown.default({ graceTimeout: 300_000 }),
     compression: compression.default({ level: 6, parallel: true }),
+    /** A second copy of every target's backups; a target's own `mirror` overrides it. */
+    mirror: mirror.optional(),
   })
   .strict();
 
@@ -285,4 +320,5 @@ export interface Config {
   readonly alerts: { readonly channels: readonly string[]; readonly retry: { readonly attempts: number; readonly backoffMs: number } };
   readonly shutdown: { readonly graceTimeoutMs: number };
   readonly compression: RawConfig['compression'];
+  readonly mirror?: MirrorConfig;
 }

@@ -40,7 +40,8 @@ export function createAfterBackup(deps: AfterBackupDeps): AfterBackup {
   return async function afterBackup(result, context) {
     const target = config.targets[result.target];
     if (!target) return result;
-    const warnings: BackupWarning[] = [];
+    // Warnings the run itself raised (an optional mirror that failed) stay in front.
+    const warnings: BackupWarning[] = [...(result.warnings ?? [])];
 
     try {
       const all = await listAll(s3, config.storage.bucket, targetPrefix(config.storage.prefix, result.target));

@@ -34,6 +34,16 @@ export interface BackupResult {
   readonly warnings?: readonly BackupWarning[];
   readonly verification?: VerificationOutcome;
   readonly pruned?: PruneReport;
+  /** The second copy, when a mirror is configured: same key and SHA-256 in another store. */
+  readonly mirror?: MirrorOutcome;
+}
+
+export interface MirrorOutcome {
+  readonly bucket: string;
+  readonly endpoint?: string | undefined;
+  readonly stored: boolean;
+  /** Why the copy is missing (a failed optional mirror; the run itself succeeded). */
+  readonly error?: string;
 }
 
 /** Something about a stored backup that deserves a human look. */
@@ -50,7 +60,9 @@ export type BackupWarning =
       readonly threshold: number;
     }
   /** A step after the backup could not run or was skipped (size check, pruning); the backup itself is fine. */
-  | { readonly kind: 'check-skipped'; readonly message: string };
+  | { readonly kind: 'check-skipped'; readonly message: string }
+  /** An optional (required: false) mirror copy failed; the primary copy is complete. */
+  | { readonly kind: 'mirror-failed'; readonly message: string };
 
 export type VerificationOutcome = { readonly ok: true; readonly report: VerifyReport } | { readonly ok: false; readonly error: DumptruckError };
 

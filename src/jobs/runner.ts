@@ -1,11 +1,11 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Transform } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Env } from '../config/load.js';
-import type { Config, TargetConfig } from '../config/schema.js';
-import { CancelledError, DumptruckError, InputError, scrubSecrets, toDumptruckError } from '../errors.js';
+import type { Config, MirrorConfig, TargetConfig } from '../config/schema.js';
+import { CancelledError, DumptruckError, InputError, scrubSecrets, toDumptruckError, userMessage } from '../errors.js';
 import { createCompressor } from '../pipeline/compress.js';
 import { planParts } from '../pipeline/parts.js';
 import { pgDumpArgs, pgDumpEnv, startDump, type DumpProcess, type SpawnFn } from '../pipeline/pgdump.js';
@@ -14,10 +14,11 @@ import { Gate, Meter } from '../pipeline/streams.js';
 import { abortLeftoverUploads, checkBucket, uploadStream } from '../pipeline/upload.js';
 import { resolvePassword } from '../secrets/index.js';
 import { deleteQuietly, replaceMetadata, type FinalizeOptions } from '../storage/finalize.js';
+import { createMirrorClient } from '../storage/client.js';
 import { objectKey } from '../storage/keys.js';
 import { backupMetadata, contentTypeFor } from '../storage/metadata.js';
 import { createAfterBackup, type AfterBackup } from './after-backup.js';
-import type { BackupResult, JobEvent } from './events.js';
+import type { BackupResult, BackupWarning, JobEvent, MirrorOutcome } from './events.js';
 import type { BackupRequest, RunBackup, RunOptions } from './types.js';
 
 export interface RunnerDeps {
@@ -34,6 +35,18 @@ export interface RunnerDeps {
   readonly newJobId?: () => string;
   /** Size check, verification and retention once the object is stored; default: as configured (createAfterBackup). */
   readonly afterBackup?: AfterBackup;
+  /** Client for a mirror store; default: createMirrorClient (its own endpoint and keys). */
+  readonly mirrorClient?: (mirror: MirrorConfig) => S3Client;
+}
+
+/** One store a run writes to: the primary bucket, or the mirror. */
+interface Destination {
+  readonly role: 'primary' | 'mirror';
+  readonly s3: S3Client;
+  readonly bucket: string;
+  readonly endpoint?: string | undefined;
+  /** A failure of a required destination fails the run; of an optional one, only warns. */
+  readonly required: boolean;
 }
 
 export const newJobId = (): string => randomBytes(4).toString('hex');
@@ -46,6 +59,12 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
   const afterBackup = deps.afterBackup ?? createAfterBackup({ config: deps.config, s3: deps.s3, env: deps.env, now, locatePgDump: locate });
   const { config, s3 } = deps;
   const bucket = config.storage.bucket;
+  const mirrorClients = new Map<MirrorConfig, S3Client>();
+  const mirrorClient = (m: MirrorConfig) => {
+    let client = mirrorClients.get(m);
+    if (!client) mirrorClients.set(m, (client = (deps.mirrorClient ?? ((mc) => createMirrorClient(mc, deps.env)))(m)));
+    return client;
+  };
 
   return async function runBackup(request: BackupRequest, options: RunOptions = {}): Promise<BackupResult> {
     const jobId = request.jobId ?? (deps.newJobId ?? newJobId)();
@@ -66,10 +85,15 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       const password = await resolvePassword(request.target, target.password, { env: deps.env });
       if (password) secrets.push(password);
       const appName = `dumptruck-${jobId}`;
-      const [server, dumpBin] = await Promise.all([
+      const mirror = target.mirror === false ? undefined : (target.mirror ?? config.mirror);
+      const destinations: Destination[] = [
+        { role: 'primary', s3, bucket, endpoint: config.storage.endpoint, required: true },
+        ...(mirror ? [{ role: 'mirror' as const, s3: mirrorClient(mirror), bucket: mirror.bucket, endpoint: mirror.endpoint, required: mirror.required }] : []),
+      ];
+      const [server, dumpBin, reachable] = await Promise.all([
         probeServer(target.url, password, appName),
         locate(target.pgDump),
-        checkBucket(s3, bucket),
+        preflight(destinations),
       ]);
       checkPgDumpVersion(dumpBin, server, request.target);
       throwIfAborted(options.signal);
@@ -105,6 +129,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         plan,
         dump,
         secrets,
+        destinations: reachable.usable,
         signal: options.signal,
         onProgress: (dumpedBytes, storedBytes) => {
           const elapsedMs = now().getTime() - startedAt.getTime();
@@ -133,21 +158,50 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         partSize: plan.partSize,
         parts: Math.max(1, Math.ceil(streamed.storedBytes / plan.partSize)),
       };
-      try {
-        throwIfAborted(options.signal);
-        await replaceMetadata(s3, bucket, key, result.storedBytes, backupMetadata(result, request.trigger), contentTypeFor(target.format), {
+      const metadata = backupMetadata(result, request.trigger);
+      const finalizeOn = async (d: Destination) => {
+        await replaceMetadata(d.s3, d.bucket, key, result.storedBytes, metadata, contentTypeFor(target.format), {
           ...deps.finalize,
           maxParts: config.storage.maxParts,
         });
+      };
+      const failures = new Map(reachable.failed);
+      for (const [d, err] of streamed.failed) failures.set(d, err);
+      const stored = reachable.usable.filter((d) => !failures.has(d));
+      try {
+        throwIfAborted(options.signal);
+        for (const d of stored) {
+          try {
+            await finalizeOn(d);
+          } catch (err) {
+            const error = toDumptruckError(err, 'FINALIZE_FAILED', 'finalize', `setting metadata on ${describeDestination(d)}${key}`);
+            if (d.required) throw error;
+            failures.set(d, error);
+            await deleteQuietly(d.s3, d.bucket, key);
+          }
+        }
         throwIfAborted(options.signal);
       } catch (err) {
         // The dump is complete but not labelled (or the run was cancelled): an object without
-        // its checksum is not a backup anyone should trust, so it goes.
-        await deleteQuietly(s3, bucket, key);
+        // its checksum is not a backup anyone should trust, so it goes, from every store.
+        await Promise.all(stored.map((d) => deleteQuietly(d.s3, d.bucket, key)));
         throw isCancel(err) ? err : toDumptruckError(err, 'FINALIZE_FAILED', 'finalize', `setting metadata on ${key}`);
       }
+      const mirrored = destinations.find((d) => d.role === 'mirror');
+      const mirrorOutcome: MirrorOutcome | undefined = mirrored && {
+        bucket: mirrored.bucket,
+        endpoint: mirrored.endpoint,
+        stored: !failures.has(mirrored),
+        ...(failures.has(mirrored) ? { error: userMessage(failures.get(mirrored)!, secrets) } : {}),
+      };
+      const mirrorWarnings: BackupWarning[] = mirrorOutcome && !mirrorOutcome.stored ? [{ kind: 'mirror-failed', message: `mirror copy not stored: ${mirrorOutcome.error}` }] : [];
+      const withMirror: BackupResult = {
+        ...result,
+        ...(mirrorOutcome ? { mirror: mirrorOutcome } : {}),
+        ...(mirrorWarnings.length > 0 ? { warnings: [...(result.warnings ?? []), ...mirrorWarnings] } : {}),
+      };
       // The object is complete from here on: what the checks find is reported, never thrown.
-      const checked = await afterBackup(result, { jobId, signal: options.signal });
+      const checked = await afterBackup(withMirror, { jobId, signal: options.signal });
       emit({ type: 'finished', jobId, result: checked });
       return checked;
     } catch (err) {
@@ -166,18 +220,28 @@ interface StreamArgs {
   readonly plan: ReturnType<typeof planParts>;
   readonly dump: DumpProcess;
   readonly secrets: readonly string[];
+  /** Where the stream goes: the primary first, then the mirror, each fed from the same bytes. */
+  readonly destinations: readonly Destination[];
   readonly signal: AbortSignal | undefined;
   readonly onProgress: (dumpedBytes: number, storedBytes: number) => void;
 }
 
+interface Streamed {
+  readonly dumpedBytes: number;
+  readonly storedBytes: number;
+  readonly sha256: string;
+  /** Optional destinations that dropped out; the run went on without them. */
+  readonly failed: ReadonlyMap<Destination, DumptruckError>;
+}
+
 /**
- * Streams pg_dump's output into the bucket. Resolves only when pg_dump exited 0 and the upload
- * completed; on any failure, pg_dump is killed and the multipart upload aborted before it rejects.
+ * Streams pg_dump's output into every destination in one pass. Resolves only when pg_dump exited
+ * 0 and every required upload completed; on any failure, pg_dump is killed and the multipart
+ * uploads aborted before it rejects.
  */
-async function streamToBucket(a: StreamArgs): Promise<{ dumpedBytes: number; storedBytes: number; sha256: string }> {
+async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   const { deps, dump, plan } = a;
-  const { s3, config } = deps;
-  const bucket = config.storage.bucket;
+  const { config } = deps;
   let firstError: DumptruckError | undefined;
 
   const dumped = new Meter();
@@ -199,13 +263,26 @@ async function streamToBucket(a: StreamArgs): Promise<{ dumpedBytes: number; sto
       });
     }
   });
+  // One body per destination, all fed by the gate: pipe() waits for the slowest, so memory stays
+  // bounded, and the end (held by the gate) reaches them all at once.
+  const legs = a.destinations.map((d) => ({ d, body: new PassThrough(), error: undefined as DumptruckError | undefined }));
+  for (const leg of legs) gate.pipe(leg.body);
 
   const fail = (err: DumptruckError) => {
     firstError ??= err;
     dump.kill();
-    // Erroring the upload's body is what makes lib-storage abort the multipart upload.
+    // Erroring the upload bodies is what makes lib-storage abort the multipart uploads.
     if (!gate.destroyed) gate.destroy(firstError);
+    for (const leg of legs) if (!leg.body.destroyed) leg.body.destroy(firstError);
   };
+  const dropLeg = (leg: (typeof legs)[number], err: DumptruckError) => {
+    if (leg.error || firstError) return;
+    leg.error = err;
+    if (leg.d.required) return fail(err);
+    gate.unpipe(leg.body);
+    leg.body.destroy(err);
+  };
+  gate.once('error', (e) => fail(toDumptruckError(e, 'DUMP_FAILED', 'dump')));
   const onAbort = () => fail(abortReason(a.signal));
   a.signal?.addEventListener('abort', onAbort, { once: true });
   if (a.signal?.aborted) onAbort();
@@ -216,22 +293,23 @@ async function streamToBucket(a: StreamArgs): Promise<{ dumpedBytes: number; sto
   timer.unref();
   const stages = [dump.stdout, dumped, ...(compressor ? [compressor] : []), stored, gate] as const;
   const piped = pipeline(stages).catch((err: unknown) => fail(toDumptruckError(err, 'DUMP_FAILED', 'dump')));
-  const uploaded = uploadStream({
-    s3,
-    bucket,
-    key: a.key,
-    body: gate,
-    partSize: plan.partSize,
-    partsInFlight: plan.partsInFlight,
-    contentType: contentTypeFor(a.target.format),
-    metadata: { target: a.targetName },
-    onRequestError: (err) => fail(toDumptruckError(err, 'UPLOAD_FAILED', 'upload', `uploading ${a.key}`)),
-  }).catch((err: unknown) => fail(toDumptruckError(err, 'UPLOAD_FAILED', 'upload', `uploading ${a.key}`)));
+  const uploads = legs.map((leg) => {
+    const uploadError = (err: unknown) => toDumptruckError(err, 'UPLOAD_FAILED', 'upload', `uploading ${describeDestination(leg.d)}${a.key}`);
+    return uploadStream({
+      s3: leg.d.s3,
+      bucket: leg.d.bucket,
+      key: a.key,
+      body: leg.body,
+      partSize: plan.partSize,
+      partsInFlight: plan.partsInFlight,
+      contentType: contentTypeFor(a.target.format),
+      metadata: { target: a.targetName },
+      onRequestError: (err) => dropLeg(leg, uploadError(err)),
+    }).catch((err: unknown) => dropLeg(leg, uploadError(err)));
+  });
 
   try {
-    await Promise.all([piped, uploaded]);
-    // A gate verdict error reaches the uploader first; make sure it is the one reported.
-    if (!firstError && gate.errored) fail(toDumptruckError(gate.errored, 'DUMP_FAILED', 'dump'));
+    await Promise.all([piped, ...uploads]);
   } finally {
     clearInterval(timer);
     a.signal?.removeEventListener('abort', onAbort);
@@ -239,10 +317,38 @@ async function streamToBucket(a: StreamArgs): Promise<{ dumpedBytes: number; sto
   a.onProgress(dumped.bytes, stored.bytes);
   if (firstError) {
     await dump.exited;
-    await abortLeftoverUploads(s3, bucket, a.key).catch(() => undefined);
+    await Promise.all(legs.map((l) => abortLeftoverUploads(l.d.s3, l.d.bucket, a.key).catch(() => undefined)));
     throw firstError;
   }
-  return { dumpedBytes: dumped.bytes, storedBytes: stored.bytes, sha256: stored.digest() };
+  const failed = new Map<Destination, DumptruckError>();
+  for (const leg of legs) {
+    if (!leg.error) continue;
+    failed.set(leg.d, leg.error);
+    await abortLeftoverUploads(leg.d.s3, leg.d.bucket, a.key).catch(() => undefined);
+  }
+  return { dumpedBytes: dumped.bytes, storedBytes: stored.bytes, sha256: stored.digest(), failed };
+}
+
+/** Checks every destination before pg_dump starts; an unreachable optional mirror is dropped with its reason. */
+async function preflight(destinations: readonly Destination[]): Promise<{ usable: Destination[]; failed: Map<Destination, DumptruckError> }> {
+  const failed = new Map<Destination, DumptruckError>();
+  await Promise.all(
+    destinations.map(async (d) => {
+      try {
+        await checkBucket(d.s3, d.bucket);
+      } catch (err) {
+        const error = d.role === 'primary' ? (err as DumptruckError) : toDumptruckError(err, 'UPLOAD_FAILED', 'upload', 'mirror');
+        if (d.required) throw error;
+        failed.set(d, error);
+      }
+    }),
+  );
+  return { usable: destinations.filter((d) => !failed.has(d)), failed };
+}
+
+/** "" for the primary (its bucket is implied everywhere), "mirror s3://bucket/" for the mirror. */
+function describeDestination(d: Destination): string {
+  return d.role === 'primary' ? '' : `mirror s3://${d.bucket}/`;
 }
 
 function abortReason(signal: AbortSignal | undefined): DumptruckError {

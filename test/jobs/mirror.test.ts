@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DumptruckError } from '../../src/errors.js';
+import type { JobEvent } from '../../src/jobs/events.js';
+import { createBackupRunner } from '../../src/jobs/runner.js';
+import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import { startVersitygw, type S3Server } from '../helpers/versitygw.js';
+
+// A second destination: the same stream written to another S3 server (a second versitygw with
+// its own keys) in one pass, same key and checksum.
+const servers = testServers();
+const SRC = 'mirror_src';
+const MIRROR_BUCKET = 'dumptruck-mirror';
+let second: S3Server;
+
+beforeAll(async () => {
+  [second] = await Promise.all([startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false }), seedDatabase(servers.pg, SRC, 400_000)]);
+}, 180_000);
+
+afterAll(async () => {
+  await second?.stop();
+});
+
+function mirrorYaml(endpoint: string, required: boolean): string {
+  return `mirror:
+  bucket: ${MIRROR_BUCKET}
+  endpoint: ${endpoint}
+  accessKeyIdEnv: MIRROR_KEY_ID
+  secretAccessKeyEnv: MIRROR_SECRET
+  required: ${required}
+`;
+}
+
+function runner(prefix: string, mirrorEndpoint: string, required: boolean) {
+  const config = testConfig(servers, prefix, { db: { db: SRC } }, mirrorYaml(mirrorEndpoint, required));
+  const env = { ...servers.env, MIRROR_KEY_ID: second.accessKeyId, MIRROR_SECRET: second.secretAccessKey };
+  return createBackupRunner({ config, s3: servers.s3.client(), env, progressIntervalMs: 50 });
+}
+
+async function download(s3: S3Client, bucket: string, key: string): Promise<{ bytes: Buffer; metadata: Record<string, string> | undefined }> {
+  const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  return { bytes: Buffer.from(await got.Body!.transformToByteArray()), metadata: head.Metadata };
+}
+
+async function nothingLeft(prefix: string): Promise<void> {
+  expect(await servers.s3.listKeys(servers.bucket, `${prefix}/`)).toEqual([]);
+  expect((await servers.s3.listMultipartUploads(servers.bucket)).filter((u) => u.Key?.startsWith(`${prefix}/`))).toEqual([]);
+  expect(await second.listKeys(MIRROR_BUCKET, `${prefix}/`)).toEqual([]);
+  expect((await second.listMultipartUploads(MIRROR_BUCKET)).filter((u) => u.Key?.startsWith(`${prefix}/`))).toEqual([]);
+}
+
+describe('mirror: a second copy in another store', () => {
+  it('writes byte-identical copies with the same key, checksum and metadata', async () => {
+    const result = await runner(uniquePrefix('mirror'), second.endpoint, true)({ target: 'db', trigger: { kind: 'cli', by: 't' } });
+    expect(result.parts).toBeGreaterThan(1);
+    expect(result.mirror).toEqual({ bucket: MIRROR_BUCKET, endpoint: second.endpoint, stored: true });
+    const primary = await download(servers.s3.client(), servers.bucket, result.key);
+    const copy = await download(second.client(), MIRROR_BUCKET, result.key);
+    expect(copy.bytes.equals(primary.bytes)).toBe(true);
+    expect(createHash('sha256').update(copy.bytes).digest('hex')).toBe(result.sha256);
+    expect(copy.metadata).toEqual(primary.metadata);
+    expect(copy.metadata?.sha256).toBe(result.sha256);
+  });
+
+  it('a required mirror that is unreachable fails the run before pg_dump and stores nothing', async () => {
+    const prefix = uniquePrefix('mirror');
+    const err = await runner(prefix, 'http://127.0.0.1:9', true)({ target: 'db', trigger: { kind: 'cli', by: 't' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DumptruckError);
+    expect((err as DumptruckError).stage).toBe('upload');
+    expect((err as DumptruckError).message).toMatch(/bucket dumptruck-mirror/);
+    await nothingLeft(prefix);
+  });
+
+  it('an optional mirror that is unreachable leaves a successful run with a warning', async () => {
+    const result = await runner(uniquePrefix('mirror'), 'http://127.0.0.1:9', false)({ target: 'db', trigger: { kind: 'cli', by: 't' } });
+    expect(result.mirror).toMatchObject({ bucket: MIRROR_BUCKET, stored: false });
+    expect(result.mirror?.error).toMatch(/ECONNREFUSED/);
+    expect(result.warnings?.map((w) => w.kind)).toContain('mirror-failed');
+    const head = await servers.s3.client().send(new HeadObjectCommand({ Bucket: servers.bucket, Key: result.key }));
+    expect(head.Metadata?.sha256).toBe(result.sha256);
+  });
+
+  it('an optional mirror that dies mid-stream is dropped; the primary copy completes', async () => {
+    const dying = await startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false });
+    const config = testConfig(servers, uniquePrefix('mirror'), { db: { db: SRC } }, mirrorYaml(dying.endpoint, false));
+    const run = createBackupRunner({
+      config,
+      s3: servers.s3.client(),
+      env: { ...servers.env, MIRROR_KEY_ID: dying.accessKeyId, MIRROR_SECRET: dying.secretAccessKey },
+      progressIntervalMs: 50,
+    });
+    let stopped: Promise<void> | undefined;
+    const result = await run(
+      { target: 'db', trigger: { kind: 'cli', by: 't' } },
+      {
+        onEvent: (e: JobEvent) => {
+          if (e.type === 'progress' && e.progress.storedBytes > 6 * 1024 * 1024 && !stopped) stopped = dying.stop();
+        },
+      },
+    );
+    await stopped;
+    expect(stopped).toBeDefined();
+    expect(result.mirror?.stored).toBe(false);
+    expect(result.warnings?.map((w) => w.kind)).toContain('mirror-failed');
+    const primary = await download(servers.s3.client(), servers.bucket, result.key);
+    expect(createHash('sha256').update(primary.bytes).digest('hex')).toBe(result.sha256);
+  });
+
+  it('a required mirror that dies mid-stream fails the run and leaves nothing in the primary', async () => {
+    const dying = await startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false });
+    const prefix = uniquePrefix('mirror');
+    const config = testConfig(servers, prefix, { db: { db: SRC } }, mirrorYaml(dying.endpoint, true));
+    const run = createBackupRunner({
+      config,
+      s3: servers.s3.client(),
+      env: { ...servers.env, MIRROR_KEY_ID: dying.accessKeyId, MIRROR_SECRET: dying.secretAccessKey },
+      progressIntervalMs: 50,
+    });
+    let stopped: Promise<void> | undefined;
+    const err = await run(
+      { target: 'db', trigger: { kind: 'cli', by: 't' } },
+      {
+        onEvent: (e: JobEvent) => {
+          if (e.type === 'progress' && e.progress.storedBytes > 6 * 1024 * 1024 && !stopped) stopped = dying.stop();
+        },
+      },
+    ).catch((e: unknown) => e);
+    await stopped;
+    expect(err).toBeInstanceOf(DumptruckError);
+    expect((err as DumptruckError).message).toMatch(/mirror s3:\/\/dumptruck-mirror\//);
+    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/`)).toEqual([]);
+    expect((await servers.s3.listMultipartUploads(servers.bucket)).filter((u) => u.Key?.startsWith(`${prefix}/`))).toEqual([]);
+  });
+
+  it('a cancel mid-run leaves nothing in either store', async () => {
+    const prefix = uniquePrefix('mirror');
+    const controller = new AbortController();
+    const err = await runner(prefix, second.endpoint, true)(
+      { target: 'db', trigger: { kind: 'cli', by: 't' } },
+      {
+        signal: controller.signal,
+        onEvent: (e) => {
+          if (e.type === 'progress' && e.progress.storedBytes > 6 * 1024 * 1024) controller.abort();
+        },
+      },
+    ).catch((e: unknown) => e);
+    expect((err as DumptruckError).code).toBe('CANCELLED');
+    await nothingLeft(prefix);
+  });
+});
