@@ -107,8 +107,12 @@ ${compression}
 }
 const parallelCfg = join(LOCAL, 'bench-parallel.yml');
 const singleCfg = join(LOCAL, 'bench-single.yml');
+const mirrorCfg = join(LOCAL, 'bench-mirror.yml');
 writeConfig(parallelCfg, '  level: 6\n  parallel: true');
 writeConfig(singleCfg, '  level: 6\n  parallel: false');
+// The second copy goes to another bucket of the same local store: the cost measured is dumptruck's
+// (a second upload from the same stream), not a second server's.
+writeConfig(mirrorCfg, `  level: 6\n  parallel: true\nmirror:\n  bucket: ${BUCKET}-mirror\n  endpoint: ${S3_ENDPOINT}\n  required: true`);
 
 const baseEnv = {
   PATH: process.env.PATH,
@@ -122,6 +126,8 @@ const baseEnv = {
   S3_ENDPOINT,
   S3_BUCKET: BUCKET,
 };
+
+execFileSync('node', ['bench/put-object.mjs', '--create-bucket', `${BUCKET}-mirror`], { cwd: ROOT, env: baseEnv });
 
 // ---- measuring -----------------------------------------------------------------------------
 /** Runs a command under GNU time: wall, user+sys CPU of it and its children, peak RSS (largest process). */
@@ -154,6 +160,7 @@ const scenarios = {
       `set -e; rm -rf "${tmp}"; mkdir -p "${tmp}"; ${dump(db)} > "${tmp}/dump.sql"; gzip -6 "${tmp}/dump.sql"; node bench/put-object.mjs "${tmp}/dump.sql.gz" bench/sequential/${db}.sql.gz; wc -c < "${tmp}/dump.sql.gz"; rm -rf "${tmp}"`,
     ]).then((r) => ({ ...r, size: Number(r.out.trim().split('\n').at(-1)) })),
   dumptruck: (db) => cli('dumptruck', parallelCfg, db),
+  'dumptruck-mirror': (db) => cli('dumptruck-mirror', mirrorCfg, db),
   'dumptruck-single': (db) => cli('dumptruck-single', singleCfg, db),
 };
 
@@ -178,7 +185,7 @@ async function best(name, db) {
 // ---- run -----------------------------------------------------------------------------------
 log(`== bench_main: ${mainMb} MB on disk, bench_small: ${smallMb} MB; best of ${REPEAT}`);
 const haveParallel = !!(await import('../dist/pipeline/pgzip.js').catch(() => undefined));
-const order = ['dump-only', 'gzip-pipe', 'pigz-pipe', 'sequential', 'dumptruck', 'dumptruck-single'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
+const order = ['dump-only', 'gzip-pipe', 'pigz-pipe', 'sequential', 'dumptruck', 'dumptruck-single', 'dumptruck-mirror'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
 const results = {};
 for (const name of order) {
   log(`   running ${name} on bench_main`);
@@ -226,6 +233,8 @@ ratio('dumptruck/gzip-pipe', r.dumptruck?.wall, r['gzip-pipe']?.wall);
 ratio('sequential/dumptruck', r.sequential?.wall, r.dumptruck?.wall);
 ratio('dumptruck/pigz-pipe', r.dumptruck?.wall, r['pigz-pipe']?.wall);
 ratio('dumptruck-single/gzip-pipe', r['dumptruck-single']?.wall, r['gzip-pipe']?.wall);
+ratio('dumptruck-mirror/dumptruck', r['dumptruck-mirror']?.wall, r.dumptruck?.wall);
+ratio('dumptruck-mirror-rss/dumptruck-rss', r['dumptruck-mirror']?.rssMiB, r.dumptruck?.rssMiB);
 ratio('dumptruck-size/gzip-size', r.dumptruck?.size, r['gzip-pipe']?.size);
 ratio('dumptruck-rss-main/small', r.dumptruck?.rssMiB, small?.rssMiB);
 rmSync(tmp, { recursive: true, force: true });
