@@ -11,6 +11,7 @@ import { createGunzip } from 'node:zlib';
 import { inject } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
+import type pg from 'pg';
 import { postgresFromInfo, type PgHandle } from './postgres.js';
 import { s3FromInfo, type S3Handle } from './versitygw.js';
 
@@ -102,6 +103,22 @@ export async function seedDatabase(pg: PgHandle, db: string, largeRows = 100_000
 }
 
 export const SEEDED_TABLES = ['customers', 'blobs', 'events'] as const;
+
+/**
+ * Holds a backup of a seeded database at pg_dump's start (it waits for a share lock on every
+ * table) until releaseLock(): a job that is certainly running, for as long as a test needs.
+ */
+export async function lockTable(pg: PgHandle, db: string, table = 'customers'): Promise<pg.Client> {
+  const client = await pg.adminClient(db);
+  await client.query('begin');
+  await client.query(`lock table ${client.escapeIdentifier(table)} in access exclusive mode`);
+  return client;
+}
+
+export async function releaseLock(lock: pg.Client): Promise<void> {
+  await lock.query('rollback');
+  await lock.end();
+}
 
 /** Row count and an order-independent content checksum per table. */
 export async function tableDigests(pg: PgHandle, db: string, tables: readonly string[] = SEEDED_TABLES): Promise<Record<string, { rows: number; md5: string }>> {

@@ -1,13 +1,12 @@
 // The whole bot for real: signed requests into Bolt's HTTP receiver, the fake Slack Web API,
 // and behind them the real runner and catalog on the shared PostgreSQL and versitygw.
 import { createHash } from 'node:crypto';
-import type { Client } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { createBackupRunner } from '../../src/jobs/runner.js';
 import type { RunBackup } from '../../src/jobs/types.js';
 import { createCatalog } from '../../src/storage/catalog.js';
-import { restoreFromUrl, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix, type TargetSpec } from '../helpers/fixtures.js';
+import { lockTable, releaseLock, restoreFromUrl, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix, type TargetSpec } from '../helpers/fixtures.js';
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
 
@@ -89,19 +88,6 @@ async function expectNothingLeft(target: string): Promise<void> {
   expect(uploads.filter((u) => u.Key?.startsWith(`${prefix}/${target}/`))).toEqual([]);
 }
 
-/** Holds an ACCESS EXCLUSIVE lock on a table of `db`: pg_dump (which locks every table it dumps) waits on it. */
-async function lockTable(db: string): Promise<Client> {
-  const client = await servers.pg.adminClient(db);
-  await client.query('begin');
-  await client.query('lock table customers in access exclusive mode');
-  return client;
-}
-
-async function release(lock: Client): Promise<void> {
-  await lock.query('rollback');
-  await lock.end();
-}
-
 describe('a /backup run against PostgreSQL and versitygw', () => {
   it('threads the whole run; the presigned link downloads a dump that restores', async () => {
     const { bot } = await start();
@@ -162,7 +148,7 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
 
   it('cancel while queued: never runs; cancel while running (button): pg_dump stops and no object or upload is left', async () => {
     const { bot } = await start(config('concurrency: 1\n  maxPending: 5'));
-    const lock = await lockTable(SRC);
+    const lock = await lockTable(servers.pg, SRC);
     try {
       await bot.command('run t1');
       await bot.command('run t2');
@@ -183,7 +169,7 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
       const t1 = await bot.slack.waitForCall(resultFor('t1'), 30_000);
       expect(t1.args.text).toBe(':no_entry_sign: Backup of `t1` cancelled by <@U0ALICE>. Nothing was stored.');
     } finally {
-      await release(lock);
+      await releaseLock(lock);
     }
     await bot.bot.reporters.idle();
     await expectNothingLeft('t1');
@@ -213,7 +199,7 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
 
   it('a duplicate request and a full queue are answered without a second job', async () => {
     const { bot } = await start(config('concurrency: 1\n  maxPending: 1'));
-    const lock = await lockTable(SRC);
+    const lock = await lockTable(servers.pg, SRC);
     try {
       await bot.command('run t1');
       await bot.slack.waitForCall(() => bot.slack.ok('chat.getPermalink').length === 1);
@@ -227,7 +213,7 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
       expect(bot.bot.queue.status().running.map((j) => j.target)).toEqual(['t1']);
       expect(bot.bot.queue.status().queued.map((j) => j.target)).toEqual(['t2']);
     } finally {
-      await release(lock);
+      await releaseLock(lock);
     }
     await bot.slack.waitForCall(resultFor('t2'), 60_000);
     await bot.bot.reporters.idle();
