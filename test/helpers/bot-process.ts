@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import { freePort } from './free-port.js';
 import { TEST_BOT_TOKEN } from './slack-bot.js';
 import { startFakeSlack, type FakeSlack } from './slack-fake.js';
-import { sendCommand, TEST_SIGNING_SECRET, type SignedResponse } from './slack-sign.js';
+import { sendButton, sendCommand, TEST_SIGNING_SECRET, type ButtonClick, type SignedResponse } from './slack-sign.js';
 
 export const MAIN = resolve('dist/slack/main.js');
 
@@ -42,6 +42,8 @@ export interface BotProcess {
   waitFor(path: string, accept: (answer: HttpAnswer) => boolean, timeoutMs?: number): Promise<HttpAnswer>;
   /** Sends a signed `/backup {text}` to /slack/events (HTTP mode); later replies land on `responseUrl`. */
   command(text: string, who?: { readonly user_id?: string; readonly channel_id?: string }): Promise<SignedResponse & { readonly responseUrl: string }>;
+  /** Clicks a button of a bot message (HTTP mode); the reply lands on `responseUrl`. */
+  button(click: Omit<ButtonClick, 'response_url'>): Promise<SignedResponse & { readonly responseUrl: string }>;
   /** SIGKILL if still running (test cleanup). */
   kill(): void;
 }
@@ -97,6 +99,11 @@ export function startBotProcess(options: { readonly cwd: string; readonly env: R
     async command(text, who = {}) {
       const responseUrl = options.slack.responseUrl();
       const response = await sendCommand(`${base}/slack/events`, TEST_SIGNING_SECRET, { text, response_url: responseUrl, ...who });
+      return { ...response, responseUrl };
+    },
+    async button(click) {
+      const responseUrl = options.slack.responseUrl();
+      const response = await sendButton(`${base}/slack/events`, TEST_SIGNING_SECRET, { ...click, response_url: responseUrl });
       return { ...response, responseUrl };
     },
     kill() {

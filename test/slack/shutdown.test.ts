@@ -99,6 +99,10 @@ describe('SIGTERM to the running bot', () => {
       expect(refused.status).toBe(200);
       expect(refused.json?.text).toContain(RESTARTING);
       expect(refused.json?.text).toBe(`Not started: ${RESTARTING}, and takes no new backups until it is back. Run \`/backup run small\` again in a minute.`);
+      // So is the Retry button of an earlier failure.
+      const retry = await b.button({ actionId: 'dumptruck_retry', value: JSON.stringify({ target: 'small', ownParent: true }), messageTs: '1700000001.000100' });
+      expect(retry.status).toBe(200);
+      expect((await s.waitForResponse(retry.responseUrl)).body.text).toBe(refused.json?.text);
       // Other commands still answer.
       const status = await b.command('status');
       expect(status.json?.text).toContain('big');
