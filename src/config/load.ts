@@ -96,9 +96,21 @@ function finish(c: RawConfig): Config {
     targets: c.targets,
     verify: c.verify,
     anomaly: c.anomaly,
-    alerts: { channels: c.alerts.channels, retry: { attempts: c.alerts.retry.attempts, backoffMs: c.alerts.retry.backoff } },
+    alerts: {
+      channels: c.alerts.channels,
+      retry: { attempts: c.alerts.retry.attempts, backoffMs: c.alerts.retry.backoff },
+      windowMs: c.alerts.window,
+      patterns: c.alerts.patterns,
+      escalate: c.alerts.escalate.map(mention),
+    },
     shutdown: { graceTimeoutMs: c.shutdown.graceTimeout },
     compression: c.compression,
     ...(c.mirror ? { mirror: c.mirror } : {}),
   };
+}
+
+/** Bare ids in alerts.escalate become mentions: U/W people, S user groups. */
+function mention(id: string): string {
+  if (id.startsWith('<')) return id;
+  return id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`;
 }

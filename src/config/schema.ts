@@ -237,6 +237,22 @@ const queue = z
   })
   .strict();
 
+// --- alerts (issue 4) ---
+
+/** Compiled as the alerts module compiles it (case-insensitive, Unicode), so a bad one fails at start. */
+const alertPattern = z.string().min(1, { message: 'expected a regular expression, got an empty string' }).superRefine((value, ctx) => {
+  try {
+    new RegExp(value, 'iu');
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `expected a regular expression, got ${JSON.stringify(value)}: ${(err as Error).message}` });
+  }
+});
+
+/** A person or user group to mention; bare ids are accepted and formatted. */
+const escalationMention = z.string().regex(/^(<@[UW][A-Z0-9]{2,}>|<!subteam\^S[A-Z0-9]{2,}(\|[^>]*)?>|<!(here|channel)>|[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$/, {
+  message: 'expected a user or user group to mention: <@U0123ABC>, <!subteam^S0123ABC>, U0123ABC or S0123ABC',
+});
+
 const alerts = z
   .object({
     channels: slackIds('channel', CHANNEL_ID),
@@ -244,6 +260,15 @@ const alerts = z
       .object({ attempts: z.number().int().min(1).max(10).default(3), backoff: duration('duration').default(120_000) })
       .strict()
       .default({ attempts: 3, backoff: 120_000 }),
+    /** Alerts for one target within this long of a run (queued, running, retrying or just finished) join it instead of starting another. */
+    window: duration('duration').default(600_000),
+    /** Teams' own wordings, as regular expressions (case-insensitive); an `ignore` match wins over any failure match. */
+    patterns: z
+      .object({ failure: z.array(alertPattern).default([]), ignore: z.array(alertPattern).default([]) })
+      .strict()
+      .default({ failure: [], ignore: [] }),
+    /** Who is mentioned when the last retry fails: <@U123>, <!subteam^S123>, or bare U.../S... ids. */
+    escalate: z.array(escalationMention).default([]),
   })
   .strict();
 
@@ -292,7 +317,7 @@ export const configSchema = z
     targets: z.record(z.string(), target),
     verify: verify.default({ afterBackup: false }),
     anomaly: anomaly.default({ threshold: 0.5, window: 5, emptyBelow: 1024 }),
-    alerts: alerts.default({ channels: [], retry: { attempts: 3, backoff: 120_000 } }),
+    alerts: alerts.default({ channels: [], retry: { attempts: 3, backoff: 120_000 }, window: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] }),
     shutdown: shutdown.default({ graceTimeout: 300_000 }),
     compression: compression.default({ level: 6, parallel: true }),
     /** A second copy of every target's backups; a target's own `mirror` overrides it. */
@@ -317,7 +342,15 @@ export interface Config {
   readonly targets: Readonly<Record<string, TargetConfig>>;
   readonly verify: RawConfig['verify'];
   readonly anomaly: RawConfig['anomaly'];
-  readonly alerts: { readonly channels: readonly string[]; readonly retry: { readonly attempts: number; readonly backoffMs: number } };
+  readonly alerts: {
+    readonly channels: readonly string[];
+    readonly retry: { readonly attempts: number; readonly backoffMs: number };
+    readonly windowMs: number;
+    /** Regular expression sources, compiled case-insensitive by src/alerts. */
+    readonly patterns: { readonly failure: readonly string[]; readonly ignore: readonly string[] };
+    /** Slack mention strings (<@U..>, <!subteam^S..>), bare ids already formatted. */
+    readonly escalate: readonly string[];
+  };
   readonly shutdown: { readonly graceTimeoutMs: number };
   readonly compression: RawConfig['compression'];
   readonly mirror?: MirrorConfig;

@@ -18,6 +18,8 @@ export interface Instrumentation {
 export function instrumentRunner(run: RunBackup, { metrics, logger }: Instrumentation): RunBackup {
   return (request, options = {}) => {
     const log = logger ? logJobEvents(logger, request.target) : undefined;
+    // Each attempt of an alert's rerun (retries included) is one backup started by the alert.
+    if (request.trigger.kind === 'alert') metrics?.alertRerun(request.target);
     return run(request, {
       ...options,
       onEvent: (event: JobEvent) => {

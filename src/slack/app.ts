@@ -7,6 +7,7 @@ import { ConfigError } from '../errors.js';
 import { JobQueue } from '../jobs/queue.js';
 import type { RunBackup } from '../jobs/types.js';
 import type { BackupCatalog } from '../storage/types.js';
+import { AlertIntake, type AlertDecision } from './alerts/intake.js';
 import { systemClock, type Clock } from './clock.js';
 import { channelAllowed } from './commands/authorize.js';
 import { readSlackEnv, type SlackEnv } from './env.js';
@@ -33,6 +34,10 @@ export interface SlackAppOptions {
   readonly customRoutes?: CustomRoute[];
   /** True while the process drains for a restart (Shutdown.draining): new runs get a "restarting" reply. Default: never. */
   readonly isDraining?: () => boolean;
+  /** Waits between an alert rerun's attempts (alerts.retry.backoff). Default: an unref'd setTimeout. */
+  readonly setTimer?: (callback: () => void, ms: number) => () => void;
+  /** Told what became of each message in an alerts channel (tests; decisions are logged anyway). */
+  readonly onAlertDecision?: (decision: AlertDecision) => void;
 }
 
 export interface SlackBot {
@@ -40,6 +45,8 @@ export interface SlackBot {
   readonly slack: SlackEnv;
   readonly queue: JobQueue;
   readonly reporters: Reporters;
+  /** Messages in alerts.channels: reruns, their retries, and the replies in alert threads. */
+  readonly alerts: AlertIntake;
   /** Checks the bot token with auth.test; start() calls it. A rejected token is a ConfigError naming SLACK_BOT_TOKEN. */
   init(): Promise<void>;
   /**
@@ -104,7 +111,21 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     },
   });
 
-  register(app, { config, queue, catalog, reporters, threads, secrets, logger, now: () => new Date(clock.now()), isDraining: options.isDraining });
+  const alerts = new AlertIntake({
+    config,
+    queue,
+    reporters,
+    chat: app.client.chat,
+    clock,
+    logger,
+    secrets,
+    threads,
+    ...(options.isDraining ? { isDraining: options.isDraining } : {}),
+    ...(options.setTimer ? { setTimer: options.setTimer } : {}),
+    ...(options.onAlertDecision ? { onDecision: options.onAlertDecision } : {}),
+  });
+
+  register(app, { config, queue, catalog, reporters, threads, secrets, logger, now: () => new Date(clock.now()), isDraining: options.isDraining, alerts });
 
   let initialized: Promise<void> | undefined;
   const init = () => (initialized ??= app.init().catch((err: unknown) => {
@@ -117,6 +138,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     slack,
     queue,
     reporters,
+    alerts,
     init,
     async start(listen) {
       await init();
@@ -127,7 +149,10 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
       return (await app.start(listen ?? slack.port)) as Server;
     },
     async stop() {
+      // Retries waiting for their turn end first; reruns with a job end as the queue cancels it.
+      alerts.stop();
       await queue.shutdown();
+      await alerts.idle();
       await reporters.idle();
       await app.stop();
     },

@@ -4,10 +4,10 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import type { Config } from '../../src/config/schema.js';
 import type { RunBackup } from '../../src/jobs/types.js';
-import { createSlackApp, type SlackBot } from '../../src/slack/app.js';
+import { createSlackApp, type SlackAppOptions, type SlackBot } from '../../src/slack/app.js';
 import type { BackupCatalog } from '../../src/storage/types.js';
 import { startFakeSlack, type FakeSlack } from './slack-fake.js';
-import { sendButton, sendCommand, TEST_SIGNING_SECRET, type ButtonClick, type SignedResponse, type SignOptions } from './slack-sign.js';
+import { sendButton, sendCommand, sendEvent, TEST_SIGNING_SECRET, type ButtonClick, type SignedResponse, type SignOptions } from './slack-sign.js';
 
 export const TEST_BOT_TOKEN = 'xoxb-1111-2222-testtoken';
 
@@ -19,6 +19,8 @@ export interface TestBot {
   /** Sends `/backup {text}`; `responseUrl` is where the bot's later ephemeral replies land. */
   command(text: string, who?: { readonly user_id?: string; readonly channel_id?: string }, opts?: SignOptions): Promise<SignedResponse & { readonly responseUrl: string }>;
   button(click: Omit<ButtonClick, 'response_url'>): Promise<SignedResponse & { readonly responseUrl: string }>;
+  /** Sends a signed event_callback with this event (a `message` in a channel, an edit, ...). */
+  event(event: Record<string, unknown>, eventId: string): Promise<SignedResponse>;
   stop(): Promise<void>;
 }
 
@@ -27,6 +29,8 @@ export async function startTestBot(options: {
   readonly runBackup: RunBackup;
   readonly catalog: BackupCatalog;
   readonly progressIntervalMs?: number;
+  /** More createSlackApp options (timers, alert decisions). */
+  readonly app?: Partial<Pick<SlackAppOptions, 'setTimer' | 'onAlertDecision' | 'clock'>>;
 }): Promise<TestBot> {
   const slack = await startFakeSlack({ token: TEST_BOT_TOKEN });
   const bot = createSlackApp({
@@ -36,6 +40,7 @@ export async function startTestBot(options: {
     catalog: options.catalog,
     logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     progressIntervalMs: options.progressIntervalMs ?? 300,
+    ...options.app,
   });
   const server = (await bot.start({ port: 0, host: '127.0.0.1' })) as Server;
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/slack/events`;
@@ -53,6 +58,7 @@ export async function startTestBot(options: {
       const response = await sendButton(url, TEST_SIGNING_SECRET, { ...click, response_url: responseUrl });
       return { ...response, responseUrl };
     },
+    event: (event, eventId) => sendEvent(url, TEST_SIGNING_SECRET, event, eventId),
     async stop() {
       await bot.stop();
       await slack.close();

@@ -122,3 +122,22 @@ export function sendButton(url: string, secret: string, click: ButtonClick, opts
   const body = new URLSearchParams({ payload: JSON.stringify(blockActionPayload(click)) }).toString();
   return postSigned(url, body, 'application/x-www-form-urlencoded', secret, opts);
 }
+
+/** An Events API callback as Slack sends it: JSON, with the event and its envelope (event_id, event_time). */
+export function eventCallback(event: Record<string, unknown>, eventId: string): Record<string, unknown> {
+  return {
+    token: 'deprecated-verification-token',
+    team_id: 'T0FAKE',
+    api_app_id: 'A0DUMPTRUCK',
+    event: { event_ts: String(event.ts ?? `${Math.floor(Date.now() / 1000)}.000000`), ...event },
+    type: 'event_callback',
+    event_id: eventId,
+    event_time: Math.floor(Date.now() / 1000),
+    authorizations: [{ enterprise_id: null, team_id: 'T0FAKE', user_id: 'U0BOT', is_bot: true, is_enterprise_install: false }],
+    is_ext_shared_channel: false,
+  };
+}
+
+export function sendEvent(url: string, secret: string, event: Record<string, unknown>, eventId: string, opts: SignOptions = {}): Promise<SignedResponse> {
+  return postSigned(url, JSON.stringify(eventCallback(event, eventId)), 'application/json', secret, opts);
+}

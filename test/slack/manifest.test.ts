@@ -3,13 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
 describe('manifest.yml', () => {
-  it('declares /backup, interactivity, Socket Mode and only the scopes the bot uses', async () => {
+  it('declares /backup, interactivity, alert messages, Socket Mode and only the scopes the bot uses', async () => {
     const manifest = parse(await readFile('manifest.yml', 'utf8'));
     expect(manifest.features.slash_commands.map((c: { command: string }) => c.command)).toEqual(['/backup']);
-    expect(manifest.oauth_config.scopes.bot).toEqual(['commands', 'chat:write']);
+    expect(manifest.oauth_config.scopes.bot).toEqual(['commands', 'chat:write', 'channels:history', 'groups:history']);
     expect(manifest.oauth_config.scopes.user).toBeUndefined();
-    // No event subscriptions: the bot reacts to commands and buttons only.
-    expect(manifest.settings.event_subscriptions).toBeUndefined();
+    // Messages only, for alert channels (public and private); no other events.
+    expect(manifest.settings.event_subscriptions).toEqual({ bot_events: ['message.channels', 'message.groups'] });
     expect(manifest.settings.interactivity.is_enabled).toBe(true);
     expect(manifest.settings.socket_mode_enabled).toBe(true);
   });

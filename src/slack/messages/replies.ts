@@ -65,7 +65,8 @@ function jobLine(job: Job, threads: ThreadLookup, now: Date): string {
   return `${parts.join(', ')}${thread ? ` (${thread})` : ''}`;
 }
 
-function threadRef(thread: ThreadLink | undefined): string | undefined {
+/** `<permalink|thread>`, or `thread in #channel` without a permalink. */
+export function threadRef(thread: ThreadLink | undefined): string | undefined {
   if (!thread) return undefined;
   return thread.permalink ? `<${thread.permalink}|thread>` : `thread in <#${thread.channel}>`;
 }

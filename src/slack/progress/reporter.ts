@@ -47,6 +47,8 @@ const MUST_ARRIVE = 7;
 
 export class Reporters {
   private readonly following = new Set<Promise<void>>();
+  /** The same promises by job id, for reported(). */
+  private readonly followingJob = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: ReporterDeps) {}
 
@@ -87,8 +89,10 @@ export class Reporters {
           unsubscribe();
           this.deps.threads.delete(job.id);
           this.following.delete(follow);
+          this.followingJob.delete(job.id);
         });
       this.following.add(follow);
+      this.followingJob.set(job.id, follow);
       return link;
     } catch (err) {
       unsubscribe();
@@ -99,6 +103,11 @@ export class Reporters {
   /** Resolves when every followed job's result has been posted (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.following.size > 0) await Promise.all([...this.following]);
+  }
+
+  /** Resolves once this job's result has been posted (at once for a job this reporter does not follow), so a next message lands after it. */
+  async reported(jobId: string): Promise<void> {
+    await this.followingJob.get(jobId);
   }
 
   private async follow(job: Job, place: ThreadPlace & { readonly threadTs: string }, updater: ThrottledUpdater<ThreadView>, current: () => ThreadView): Promise<void> {

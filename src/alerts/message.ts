@@ -1,0 +1,76 @@
+// Which `message` events are alerts at all, before their words are read: only top-level messages in
+// alert channels, never the bot's own (its failure reports say "backup failed" too), and edits or
+// deletions only as a way to recognise an alert already handled. Pure.
+import { messageWords, type MessageContent } from './words.js';
+
+/** The fields of a Slack `message` event this reads (users, webhooks' bot_message, other apps, edits). */
+export interface SlackMessageEvent extends MessageContent {
+  readonly type: string;
+  readonly subtype?: string | undefined;
+  readonly channel?: string | undefined;
+  readonly ts?: string | undefined;
+  readonly thread_ts?: string | undefined;
+  readonly user?: string | undefined;
+  readonly bot_id?: string | undefined;
+  readonly username?: string | undefined;
+  readonly client_msg_id?: string | undefined;
+  /** message_changed: the message as it is now (its ts is the original's). */
+  readonly message?: (MessageContent & { readonly ts?: string; readonly user?: string; readonly bot_id?: string; readonly client_msg_id?: string }) | undefined;
+  /** message_deleted: the deleted message's ts. */
+  readonly deleted_ts?: string | undefined;
+}
+
+/** Who the bot is, from auth.test (once, at start). */
+export interface Self {
+  readonly botId?: string | undefined;
+  readonly userId?: string | undefined;
+}
+
+export type AlertRead =
+  | {
+      readonly kind: 'alert';
+      readonly channel: string;
+      readonly ts: string;
+      /** The poster: a user id, or the bot id of a webhook or another app. */
+      readonly by: string;
+      readonly words: string;
+      /** Any of these seen before means a re-delivery or a copy of an alert already handled. */
+      readonly keys: readonly string[];
+    }
+  /** An edit or deletion: it only matters if its keys belong to an alert already handled. */
+  | { readonly kind: 'edit'; readonly channel: string; readonly ts: string; readonly keys: readonly string[] }
+  | { readonly kind: 'skip'; readonly reason: string };
+
+/** Subtypes that are messages someone or something posted; the rest are channel housekeeping (joins, topics, pins). */
+const POSTED = new Set([undefined, 'bot_message', 'file_share', 'me_message']);
+
+export function readAlertMessage(event: SlackMessageEvent, opts: { readonly channels: readonly string[]; readonly self: Self; readonly eventId?: string | undefined }): AlertRead {
+  const { channel } = event;
+  if (event.type !== 'message' || !channel || !opts.channels.includes(channel)) return { kind: 'skip', reason: 'not an alerts channel' };
+  if (isOwn(event, opts.self) || (event.message && isOwn(event.message, opts.self))) return { kind: 'skip', reason: 'own message' };
+  if (event.subtype === 'message_changed' || event.subtype === 'message_deleted') {
+    const ts = event.message?.ts ?? event.deleted_ts;
+    if (!ts) return { kind: 'skip', reason: `${event.subtype} without a ts` };
+    return { kind: 'edit', channel, ts, keys: keys(channel, ts, undefined, event.message?.client_msg_id) };
+  }
+  if (!POSTED.has(event.subtype)) return { kind: 'skip', reason: `subtype ${event.subtype}` };
+  if (!event.ts) return { kind: 'skip', reason: 'no ts' };
+  // Replies in a thread are conversation about an alert (ours included), not new alerts.
+  if (event.thread_ts !== undefined && event.thread_ts !== event.ts) return { kind: 'skip', reason: 'thread reply' };
+  return {
+    kind: 'alert',
+    channel,
+    ts: event.ts,
+    by: event.user ?? event.bot_id ?? event.username ?? 'unknown',
+    words: messageWords(event),
+    keys: keys(channel, event.ts, opts.eventId, event.client_msg_id),
+  };
+}
+
+function isOwn(message: { readonly user?: string | undefined; readonly bot_id?: string | undefined }, self: Self): boolean {
+  return (self.botId !== undefined && message.bot_id === self.botId) || (self.userId !== undefined && message.user === self.userId);
+}
+
+function keys(channel: string, ts: string, eventId: string | undefined, clientMsgId: string | undefined): string[] {
+  return [`ts:${channel}:${ts}`, ...(eventId ? [`event:${eventId}`] : []), ...(clientMsgId ? [`client:${clientMsgId}`] : [])];
+}

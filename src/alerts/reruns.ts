@@ -1,0 +1,241 @@
+// One rerun per target per burst of alerts, retried with backoff until it succeeds or runs out of
+// attempts. Knows the queue and time, never Slack: a reporter is told each step and awaited, so
+// that a thread reads in order (an attempt's result before the retry notice).
+//
+// - An alert for a target whose run is queued, running, waiting to retry, or ended less than
+//   `windowMs` ago joins that run instead of starting another (a storm of alerts is one run).
+// - Each attempt goes through the shared queue: a backup of the target already queued or running
+//   (a slash command, the schedule) is followed as this attempt rather than doubled.
+// - A failed attempt is retried after backoffMs, 2 x backoffMs, 4 x backoffMs ... (doubling, at
+//   most an hour, or backoffMs itself when that is longer) until `attempts` have run. A cancelled
+//   attempt ends the run: somebody decided to stop it.
+import { toDumptruckError, type DumptruckError } from '../errors.js';
+import type { BackupResult, Trigger } from '../jobs/events.js';
+import type { Job, JobOutcome, JobQueue } from '../jobs/queue.js';
+import { unrefTimer } from '../jobs/timer.js';
+
+export interface AlertRef {
+  readonly channel: string;
+  readonly ts: string;
+  /** Who posted it: a user id or a bot id. */
+  readonly by: string;
+}
+
+export type RunState = 'active' | 'succeeded' | 'failed' | 'stopped';
+
+export interface AlertRun {
+  readonly id: string;
+  readonly target: string;
+  /** The alert that started it; attempts report in its thread. */
+  readonly alert: AlertRef;
+  readonly state: RunState;
+  /** The current or last attempt, 1-based. */
+  readonly attempt: number;
+  readonly attempts: number;
+  /** The current or last attempt's job (absent when the queue refused it). */
+  readonly job: Job | undefined;
+  readonly startedAt: Date;
+  readonly endedAt: Date | undefined;
+  /** While waiting to retry. */
+  readonly nextAttemptAt: Date | undefined;
+  readonly result: BackupResult | undefined;
+  readonly error: DumptruckError | undefined;
+  /** Alerts that joined it after the first. */
+  readonly joined: number;
+}
+
+export type RerunEvent =
+  /** `created`: false when the attempt follows a backup of the target that was already queued or running. */
+  | { readonly type: 'attempt'; readonly job: Job; readonly attempt: number; readonly created: boolean }
+  /** `job` is absent when the queue refused the attempt (full, or another operation holds the target). */
+  | { readonly type: 'ended'; readonly job: Job | undefined; readonly attempt: number; readonly created: boolean; readonly outcome: JobOutcome }
+  /** `created`: the failed attempt was the run's own job (its result is in the thread), not a followed one or a refusal. */
+  | { readonly type: 'retrying'; readonly attempt: number; readonly delayMs: number; readonly error: DumptruckError; readonly created: boolean }
+  | { readonly type: 'exhausted'; readonly error: DumptruckError }
+  /** Cancelled by someone, or the bot is shutting down: no more attempts. */
+  | { readonly type: 'stopped'; readonly reason: 'cancelled' | 'shutdown'; readonly error?: DumptruckError };
+
+export type Receipt = { readonly kind: 'started'; readonly run: AlertRun } | { readonly kind: 'joined'; readonly run: AlertRun };
+
+export interface AlertRerunsOptions {
+  readonly queue: Pick<JobQueue, 'enqueue' | 'cancelJob'>;
+  /** Attempts in all (the first run included) and the first retry's delay: config alerts.retry. */
+  readonly retry: { readonly attempts: number; readonly backoffMs: number };
+  /** config alerts.window. */
+  readonly windowMs: number;
+  /**
+   * Told each step, awaited before the next. A rejected `attempt` (its thread could not be
+   * posted) cancels a job the run created and ends the run; other rejections are ignored.
+   */
+  readonly report: (run: AlertRun, event: RerunEvent) => Promise<void>;
+  /** False while the bot drains for a restart: no new attempts. Default: always true. */
+  readonly accepting?: () => boolean;
+  /** Default: `new Date()`. */
+  readonly now?: () => Date;
+  /** Default: an unref'd setTimeout; returns its cancel. */
+  readonly setTimer?: (callback: () => void, ms: number) => () => void;
+}
+
+/** Longest wait between attempts, unless alerts.retry.backoff itself is longer. */
+export const MAX_BACKOFF_MS = 3_600_000;
+
+/** The wait after failed attempt `failed` (1-based): backoff, 2 x backoff, 4 x backoff, ... */
+export function retryDelayMs(backoffMs: number, failed: number): number {
+  return Math.max(backoffMs, Math.min(backoffMs * 2 ** (failed - 1), MAX_BACKOFF_MS));
+}
+
+class Run implements AlertRun {
+  state: RunState = 'active';
+  attempt = 0;
+  job: Job | undefined;
+  endedAt: Date | undefined;
+  nextAttemptAt: Date | undefined;
+  result: BackupResult | undefined;
+  error: DumptruckError | undefined;
+  joined = 0;
+
+  constructor(
+    readonly id: string,
+    readonly target: string,
+    readonly alert: AlertRef,
+    readonly attempts: number,
+    readonly startedAt: Date,
+  ) {}
+}
+
+export class AlertReruns {
+  private readonly latest = new Map<string, Run>();
+  private readonly driving = new Set<Promise<void>>();
+  private readonly sleepers = new Set<() => void>();
+  private readonly now: () => Date;
+  private readonly setTimer: (callback: () => void, ms: number) => () => void;
+  private stopping = false;
+  private runIds = 0;
+
+  constructor(private readonly options: AlertRerunsOptions) {
+    this.now = options.now ?? (() => new Date());
+    this.setTimer = options.setTimer ?? unrefTimer;
+  }
+
+  /** The target's newest run, if it is still active or ended within the window. */
+  current(target: string): AlertRun | undefined {
+    const run = this.latest.get(target);
+    if (!run) return undefined;
+    if (run.state === 'active' || (run.endedAt && this.now().getTime() - run.endedAt.getTime() < this.options.windowMs)) return run;
+    return undefined;
+  }
+
+  /** Starts a run for the alert, or joins the target's current one. Synchronous: the work happens in the background. */
+  receive(target: string, alert: AlertRef): Receipt {
+    const existing = this.current(target) as Run | undefined;
+    if (existing) {
+      existing.joined++;
+      return { kind: 'joined', run: existing };
+    }
+    const run = new Run(`r${++this.runIds}`, target, alert, this.options.retry.attempts, this.now());
+    this.latest.set(target, run);
+    const drive = this.drive(run).finally(() => this.driving.delete(drive));
+    this.driving.add(drive);
+    return { kind: 'started', run };
+  }
+
+  /** No more attempts: runs waiting to retry end now, runs with a job end when it does (the queue cancels those on shutdown). */
+  stop(): void {
+    this.stopping = true;
+    for (const wake of [...this.sleepers]) wake();
+  }
+
+  /** Resolves when every run has ended and its last step has been reported. */
+  async idle(): Promise<void> {
+    while (this.driving.size > 0) await Promise.all([...this.driving]);
+  }
+
+  private accepting(): boolean {
+    return !this.stopping && (this.options.accepting?.() ?? true);
+  }
+
+  private async drive(run: Run): Promise<void> {
+    const { retry } = this.options;
+    for (;;) {
+      run.attempt++;
+      run.nextAttemptAt = undefined;
+      if (!this.accepting()) return this.end(run, 'stopped', { type: 'stopped', reason: 'shutdown' });
+      const attempt = await this.runAttempt(run);
+      if (!attempt) return;
+      const { outcome, created } = attempt;
+      await this.tell(run, { type: 'ended', attempt: run.attempt, ...attempt });
+
+      if (outcome.ok) {
+        run.result = outcome.result;
+        return this.end(run, 'succeeded');
+      }
+      const { error } = outcome;
+      run.error = error;
+      if (error.code === 'CANCELLED') return this.end(run, 'stopped', { type: 'stopped', reason: 'cancelled', error });
+      if (!this.accepting()) return this.end(run, 'stopped', { type: 'stopped', reason: 'shutdown', error });
+      if (run.attempt >= run.attempts) return this.end(run, 'failed', { type: 'exhausted', error });
+
+      const delayMs = retryDelayMs(retry.backoffMs, run.attempt);
+      run.nextAttemptAt = new Date(this.now().getTime() + delayMs);
+      await this.tell(run, { type: 'retrying', attempt: run.attempt + 1, delayMs, error, created });
+      await this.sleep(delayMs);
+    }
+  }
+
+  /** Queues (or follows) one attempt and waits for it; undefined when its thread could not be posted and the run was ended. */
+  private async runAttempt(run: Run): Promise<{ job: Job | undefined; created: boolean; outcome: JobOutcome } | undefined> {
+    const { queue } = this.options;
+    let enqueued: { readonly job: Job; readonly created: boolean };
+    try {
+      enqueued = queue.enqueue({ target: run.target, trigger: this.trigger(run) });
+    } catch (err) {
+      return { job: undefined, created: false, outcome: { ok: false, error: toDumptruckError(err, 'INTERNAL', 'queue') } };
+    }
+    const { job, created } = enqueued;
+    run.job = job;
+    try {
+      await this.options.report(run, { type: 'attempt', job, attempt: run.attempt, created });
+    } catch {
+      if (created) queue.cancelJob(job.id, 'cancelled: its Slack thread could not be posted');
+      run.state = 'stopped';
+      run.endedAt = this.now();
+      return undefined;
+    }
+    return { job, created, outcome: await job.settled };
+  }
+
+  private trigger(run: Run): Trigger {
+    const detail = `${run.alert.channel}/${run.alert.ts}`;
+    return { kind: 'alert', by: run.alert.by, detail: run.attempt === 1 ? detail : `${detail} (attempt ${run.attempt} of ${run.attempts})` };
+  }
+
+  private async end(run: Run, state: RunState, event?: RerunEvent): Promise<void> {
+    run.state = state;
+    run.endedAt = this.now();
+    run.nextAttemptAt = undefined;
+    if (event) await this.tell(run, event);
+  }
+
+  private async tell(run: Run, event: RerunEvent): Promise<void> {
+    try {
+      await this.options.report(run, event);
+    } catch {
+      // The reporter logs its own failures; the run goes on.
+    }
+  }
+
+  /** Resolves after `ms`, or at once on stop(). */
+  private sleep(ms: number): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      let cancel = () => {};
+      const wake = () => {
+        this.sleepers.delete(wake);
+        cancel();
+        resolve();
+      };
+      this.sleepers.add(wake);
+      cancel = this.setTimer(wake, ms);
+    });
+  }
+}

@@ -1,0 +1,235 @@
+import type { Logger } from 'pino';
+import { classifyAlert, compileRules, type AlertRules } from '../../alerts/classify.js';
+import { readAlertMessage, type Self, type SlackMessageEvent } from '../../alerts/message.js';
+import { AlertReruns, type AlertRun, type RerunEvent } from '../../alerts/reruns.js';
+import { SeenAlerts } from '../../alerts/seen.js';
+import { matchTarget } from '../../alerts/targets.js';
+import type { Config } from '../../config/schema.js';
+import { userMessage, type DumptruckError } from '../../errors.js';
+import type { JobQueue } from '../../jobs/queue.js';
+import type { Clock } from '../clock.js';
+import { channelAllowed } from '../commands/authorize.js';
+import {
+  ambiguousTargetReply,
+  channelRefusedReply,
+  exhaustedReply,
+  followedFinishedReply,
+  followingReply,
+  joinedReply,
+  restartingAlertReply,
+  retryingReply,
+  stoppedReply,
+  unknownTargetReply,
+} from '../messages/alerts.js';
+import type { SlackMessage } from '../messages/format.js';
+import type { ThreadLink } from '../messages/replies.js';
+import type { ChatApi, Reporters } from '../progress/reporter.js';
+import { withRetry } from '../progress/retry.js';
+
+// What a message in an alerts channel does, free of Bolt: the listener hands every `message`
+// event here and returns. Up to the decision everything is synchronous; replies and runs follow
+// in the background, in the alert's own thread (the alert is never edited).
+
+export interface AlertIntakeDeps {
+  readonly config: Config;
+  readonly queue: JobQueue;
+  readonly reporters: Reporters;
+  readonly chat: ChatApi;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Values userMessage() scrubs from replies. */
+  readonly secrets: readonly string[];
+  /** Jobs' threads, to link a followed backup's thread. */
+  readonly threads: ReadonlyMap<string, ThreadLink>;
+  /** True while the bot drains for a restart: no new runs or retries. Default: never. */
+  readonly isDraining?: () => boolean;
+  /** The timer for retry backoff. Default: an unref'd setTimeout. */
+  readonly setTimer?: (callback: () => void, ms: number) => () => void;
+  /** Told what became of each message in an alerts channel (logs, tests). */
+  readonly onDecision?: (decision: AlertDecision) => void;
+}
+
+export type AlertOutcome =
+  | 'skipped'
+  | 'duplicate'
+  | 'edit'
+  | 'not-a-failure'
+  | 'unknown-target'
+  | 'ambiguous'
+  | 'not-allowed'
+  | 'restarting'
+  | 'started'
+  | 'joined';
+
+export interface AlertDecision {
+  readonly outcome: AlertOutcome;
+  readonly channel?: string;
+  readonly ts?: string;
+  readonly target?: string;
+  /** Why: the skip reason, the wording recognised or ignored. */
+  readonly detail?: string;
+  readonly runId?: string;
+}
+
+/** Attempts at posting a reply in an alert's thread (Slack hiccups, 429s). */
+const REPLY_ATTEMPTS = 5;
+
+export class AlertIntake {
+  readonly reruns: AlertReruns;
+  private readonly rules: AlertRules;
+  private readonly seen: SeenAlerts<string>;
+  private readonly replies = new Set<Promise<void>>();
+
+  constructor(private readonly deps: AlertIntakeDeps) {
+    const { config, clock } = deps;
+    this.rules = compileRules(config.alerts.patterns);
+    this.seen = new SeenAlerts({ now: () => clock.now() });
+    this.reruns = new AlertReruns({
+      queue: deps.queue,
+      retry: config.alerts.retry,
+      windowMs: config.alerts.windowMs,
+      report: (run, event) => this.report(run, event),
+      accepting: () => !(deps.isDraining?.() ?? false),
+      now: () => new Date(clock.now()),
+      ...(deps.setTimer ? { setTimer: deps.setTimer } : {}),
+    });
+  }
+
+  /** One `message` event; `self` is the bot's own identity from auth.test. Never throws, never waits. */
+  receive(event: SlackMessageEvent, context: { readonly eventId?: string | undefined; readonly self: Self }): AlertDecision {
+    const decision = this.decide(event, context);
+    const { logger } = this.deps;
+    if (decision.outcome === 'skipped') logger.debug({ alert: decision }, 'message not read as an alert');
+    else logger.info({ alert: decision }, `alert message: ${decision.outcome}`);
+    try {
+      this.deps.onDecision?.(decision);
+    } catch (err) {
+      logger.warn({ err }, 'onDecision threw');
+    }
+    return decision;
+  }
+
+  /** No more retries; runs waiting for one end now. */
+  stop(): void {
+    this.reruns.stop();
+  }
+
+  /** Resolves when every run has ended and every reply has been posted. */
+  async idle(): Promise<void> {
+    while (this.replies.size > 0) await Promise.all([...this.replies]);
+    await this.reruns.idle();
+    while (this.replies.size > 0) await Promise.all([...this.replies]);
+  }
+
+  private decide(event: SlackMessageEvent, context: { readonly eventId?: string | undefined; readonly self: Self }): AlertDecision {
+    const { config } = this.deps;
+    const read = readAlertMessage(event, { channels: config.alerts.channels, self: context.self, eventId: context.eventId });
+    if (read.kind === 'skip') return { outcome: 'skipped', channel: event.channel, ts: event.ts, detail: read.reason };
+    const { channel, ts } = read;
+    const handled = this.seen.get(read.keys);
+    // An edit or a re-delivery of an alert already handled belongs to what it started; anything
+    // else edited is not an alert (a message edited into "backup failed" does not start a run).
+    if (read.kind === 'edit') return handled ? { outcome: 'edit', channel, ts, detail: handled } : { outcome: 'skipped', channel, ts, detail: 'edit of a message that was not an alert' };
+    if (handled) {
+      this.seen.remember(read.keys, handled);
+      return { outcome: 'duplicate', channel, ts, detail: handled };
+    }
+
+    const verdict = classifyAlert(read.words, this.rules);
+    if (verdict.kind !== 'failure') return { outcome: 'not-a-failure', channel, ts, detail: verdict.kind === 'ignored' ? `ignored: ${verdict.rule} (${verdict.phrase})` : 'no failure wording' };
+    const seen = { phrase: verdict.phrase };
+    const at = { channel, ts };
+    const decided = (decision: AlertDecision, reply?: SlackMessage): AlertDecision => {
+      this.seen.remember(read.keys, decision.runId ?? decision.outcome);
+      if (reply) this.reply(at, reply);
+      return decision;
+    };
+
+    const match = matchTarget(read.words, config.targets);
+    if (match.kind === 'none') return decided({ outcome: 'unknown-target', channel, ts, detail: verdict.phrase }, unknownTargetReply(seen, match.seen));
+    if (match.kind === 'many') {
+      return decided({ outcome: 'ambiguous', channel, ts, detail: match.matches.map((m) => m.target).join(', ') }, ambiguousTargetReply(seen, match.matches));
+    }
+    const { target } = match;
+    const targetConfig = config.targets[target]!;
+    if (!channelAllowed(targetConfig, channel)) {
+      return decided({ outcome: 'not-allowed', channel, ts, target, detail: verdict.phrase }, channelRefusedReply(seen, target, channel, targetConfig.channels));
+    }
+    if (this.deps.isDraining?.()) return decided({ outcome: 'restarting', channel, ts, target }, restartingAlertReply(target));
+
+    const receipt = this.reruns.receive(target, { channel, ts, by: read.by });
+    const { run } = receipt;
+    if (receipt.kind === 'joined') {
+      const now = new Date(this.deps.clock.now());
+      this.replyLater(at, async () => joinedReply(run, await this.runThread(run), now, config.alerts.windowMs));
+    }
+    return decided({ outcome: receipt.kind, channel, ts, target, runId: run.id, detail: verdict.phrase });
+  }
+
+  /** Each step of a run, in its alert's thread. Awaited by the run, so messages arrive in order. */
+  private async report(run: AlertRun, event: RerunEvent): Promise<void> {
+    const at = { channel: run.alert.channel, ts: run.alert.ts };
+    const { target } = run;
+    switch (event.type) {
+      case 'attempt':
+        if (event.created) {
+          // Rejects when the thread cannot be posted (not_in_channel): the run cancels the job.
+          await this.deps.reporters.start(event.job, { channel: at.channel, threadTs: at.ts, ownParent: false });
+        } else {
+          await this.post(at, followingReply(event.job, this.deps.threads.get(event.job.id), run));
+        }
+        return;
+      case 'ended':
+        if (event.job && event.created) await this.deps.reporters.reported(event.job.id);
+        else if (event.job && event.outcome.ok) await this.post(at, followedFinishedReply(event.outcome.result, this.deps.threads.get(event.job.id)));
+        return;
+      case 'retrying':
+        // The attempt's own result message already says why, unless it was not reported here.
+        await this.post(at, retryingReply(target, { attempt: event.attempt, attempts: run.attempts, delayMs: event.delayMs }, event.created ? undefined : this.reason(event.error)));
+        return;
+      case 'exhausted':
+        await this.post(at, exhaustedReply(target, run.attempts, this.reason(event.error), this.deps.config.alerts.escalate));
+        return;
+      case 'stopped':
+        // A cancel is in the thread already; only say that the retries stop too, if any were left.
+        if (event.reason === 'shutdown' || run.attempt < run.attempts) await this.post(at, stoppedReply(target, event.reason));
+        return;
+    }
+  }
+
+  private reason(error: DumptruckError): string {
+    return userMessage(error, this.deps.secrets);
+  }
+
+  /** The run's thread (its first alert's), with a permalink when Slack gives one. */
+  private async runThread(run: AlertRun): Promise<ThreadLink> {
+    const { channel, ts } = run.alert;
+    try {
+      const { permalink } = await this.deps.chat.getPermalink({ channel, message_ts: ts });
+      return permalink ? { channel, ts, permalink } : { channel, ts };
+    } catch {
+      return { channel, ts };
+    }
+  }
+
+  private reply(at: { readonly channel: string; readonly ts: string }, message: SlackMessage): void {
+    this.replyLater(at, async () => message);
+  }
+
+  /** A reply whose text needs a Web API call first; tracked for idle(). */
+  private replyLater(at: { readonly channel: string; readonly ts: string }, build: () => Promise<SlackMessage>): void {
+    const done = build()
+      .then((message) => this.post(at, message))
+      .finally(() => this.replies.delete(done));
+    this.replies.add(done);
+  }
+
+  /** Never rejects: a reply that cannot be posted is logged. */
+  private async post(at: { readonly channel: string; readonly ts: string }, message: SlackMessage): Promise<void> {
+    try {
+      await withRetry(() => this.deps.chat.postMessage({ channel: at.channel, thread_ts: at.ts, ...message }), { clock: this.deps.clock, attempts: REPLY_ATTEMPTS });
+    } catch (err) {
+      this.deps.logger.warn({ err, channel: at.channel, ts: at.ts, text: message.text }, 'could not reply in the alert thread');
+    }
+  }
+}
