@@ -11,11 +11,17 @@ import { startVersitygw, type S3Server } from '../helpers/versitygw.js';
 // its own keys) in one pass, same key and checksum.
 const servers = testServers();
 const SRC = 'mirror_src';
+// Large enough that, on a loaded machine, most of the stream is still to come when a store dies.
+const BIG = 'mirror_big';
 const MIRROR_BUCKET = 'dumptruck-mirror';
 let second: S3Server;
 
 beforeAll(async () => {
-  [second] = await Promise.all([startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false }), seedDatabase(servers.pg, SRC, 400_000)]);
+  [second] = await Promise.all([
+    startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false }),
+    seedDatabase(servers.pg, SRC, 400_000),
+    seedDatabase(servers.pg, BIG, 1_200_000),
+  ]);
 }, 180_000);
 
 afterAll(async () => {
@@ -84,7 +90,7 @@ describe('mirror: a second copy in another store', () => {
 
   it('an optional mirror that dies mid-stream is dropped; the primary copy completes', async () => {
     const dying = await startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false });
-    const config = testConfig(servers, uniquePrefix('mirror'), { db: { db: SRC } }, mirrorYaml(dying.endpoint, false));
+    const config = testConfig(servers, uniquePrefix('mirror'), { db: { db: BIG } }, mirrorYaml(dying.endpoint, false));
     const run = createBackupRunner({
       config,
       s3: servers.s3.client(),
@@ -111,7 +117,7 @@ describe('mirror: a second copy in another store', () => {
   it('a required mirror that dies mid-stream fails the run and leaves nothing in the primary', async () => {
     const dying = await startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false });
     const prefix = uniquePrefix('mirror');
-    const config = testConfig(servers, prefix, { db: { db: SRC } }, mirrorYaml(dying.endpoint, true));
+    const config = testConfig(servers, prefix, { db: { db: BIG } }, mirrorYaml(dying.endpoint, true));
     const run = createBackupRunner({
       config,
       s3: servers.s3.client(),
