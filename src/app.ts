@@ -4,6 +4,8 @@ import { loadConfig, type Env } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createBackupRunner } from './jobs/runner.js';
 import type { RunBackup } from './jobs/types.js';
+import { createSnapshotService } from './snapshots/snapshot.js';
+import type { SnapshotService } from './snapshots/types.js';
 import { createCatalog } from './storage/catalog.js';
 import { createS3Client } from './storage/client.js';
 import type { BackupCatalog } from './storage/types.js';
@@ -15,6 +17,8 @@ export interface AppDeps {
   readonly s3: S3Client;
   readonly runBackup: RunBackup;
   readonly catalog: BackupCatalog;
+  /** RDS snapshots of targets with `rds:`; credentials from the AWS SDK's standard chain. */
+  readonly snapshots: SnapshotService;
 }
 
 /** Loads `.env` into process.env; variables already set win over the file. */
@@ -34,5 +38,6 @@ export async function createAppDeps(env: Env): Promise<AppDeps> {
     s3,
     runBackup: createBackupRunner({ config, s3, env }),
     catalog: createCatalog({ s3, storage: config.storage }),
+    snapshots: createSnapshotService({ config }),
   };
 }

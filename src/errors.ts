@@ -16,6 +16,8 @@ export type Stage =
   | 'storage'
   | 'queue'
   | 'verify'
+  // a provider DB snapshot (RDS): creating, following, listing or pruning it
+  | 'snapshot'
   | 'cancelled'
   | 'timeout'
   | 'internal';
@@ -46,6 +48,15 @@ export type ErrorCode =
   | 'NOT_A_DUMP'
   | 'RESTORE_FAILED'
   | 'VERIFY_FAILED'
+  // snapshot: the provider's refusals, each in plain words
+  | 'RDS_NOT_CONFIGURED'
+  | 'RDS_INSTANCE_NOT_FOUND'
+  | 'RDS_SNAPSHOT_QUOTA'
+  | 'RDS_INSTANCE_STATE'
+  | 'RDS_ACCESS_DENIED'
+  | 'SNAPSHOT_FAILED'
+  /** Another kind of operation (a dump, a snapshot) holds the target: one at a time per database. */
+  | 'TARGET_BUSY'
   | 'INTERNAL';
 
 export interface DumptruckErrorOptions {

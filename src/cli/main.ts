@@ -1,9 +1,10 @@
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { createAppDeps, loadEnvironment, type AppDeps } from '../app.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import { ConfigError, DumptruckError, InputError, userMessage } from '../errors.js';
 import { TARGET_NAME } from '../config/schema.js';
 import { createProgressPrinter } from './progress.js';
+import { createSnapshotPrinter, snapshotListLines, snapshotResultLines } from './snapshot.js';
 import { sizeWarnings } from '../jobs/after-backup.js';
 import { pruneTarget } from '../retention/prune.js';
 import { verifyBackup } from '../verify/verify.js';
@@ -21,6 +22,9 @@ commands:
   verify <target> [key|latest] check a backup's checksum, decompression and owner, and
                                restore it on verify.restoreUrl when set (default: latest)
   prune <target> [--dry-run]   delete what targets.<target>.retention no longer keeps
+  snapshot <target>            an RDS snapshot of <target>'s instance (targets.<target>.rds),
+                               followed until it is available
+  snapshots <target>           recent manual and automated RDS snapshots of <target>'s instance
   targets                      configured targets
   help                         this text
 
@@ -34,7 +38,7 @@ export interface CliIO {
 }
 
 export type Command =
-  | { readonly name: 'backup' | 'list'; readonly target: string }
+  | { readonly name: 'backup' | 'list' | 'snapshot' | 'snapshots'; readonly target: string }
   | { readonly name: 'link'; readonly target: string; readonly key: string | undefined }
   | { readonly name: 'verify'; readonly target: string; readonly key: string | undefined }
   | { readonly name: 'prune'; readonly target: string; readonly dryRun: boolean }
@@ -52,6 +56,8 @@ export function parseCommand(argv: readonly string[]): Command {
   switch (name) {
     case 'backup':
     case 'list':
+    case 'snapshot':
+    case 'snapshots':
       arity(1, 1, '<target>');
       return { name, target: rest[0]! };
     case 'link':
@@ -121,6 +127,21 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       const report = await pruneTarget(deps, command.target, { dryRun: command.dryRun });
       for (const line of pruneLines(report)) out(line);
       return report.failed.length > 0 ? EXIT.failed : EXIT.ok;
+    }
+    case 'snapshot': {
+      requireTarget(deps, command.target);
+      const print = createSnapshotPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
+      // Ctrl-C or SIGTERM stops following; the snapshot itself goes on at AWS (the error says so).
+      const result = await untilSignal((signal) =>
+        deps.snapshots.run({ target: command.target, trigger: { kind: 'cli', by: safeUser(), detail: `host ${hostname()}` } }, { signal, onEvent: print }),
+      );
+      for (const line of snapshotResultLines(result)) out(line);
+      return EXIT.ok;
+    }
+    case 'snapshots': {
+      requireTarget(deps, command.target);
+      for (const line of snapshotListLines(command.target, await deps.snapshots.list(command.target))) out(line);
+      return EXIT.ok;
     }
     case 'backup': {
       requireTarget(deps, command.target);

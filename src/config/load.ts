@@ -99,6 +99,7 @@ function finish(c: RawConfig): Config {
     alerts: {
       channels: c.alerts.channels,
       retry: { attempts: c.alerts.retry.attempts, backoffMs: c.alerts.retry.backoff },
+      action: c.alerts.action,
       windowMs: c.alerts.window,
       patterns: c.alerts.patterns,
       escalate: c.alerts.escalate.map(mention),

@@ -102,6 +102,32 @@ function redactUrl(value: string): string {
   return value.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/, '$1***@');
 }
 
+// --- provider snapshots: AWS RDS (issue 8) ---
+
+/** RDS's own rule for DB instance identifiers; checked here so a typo fails at start, not at 3 am. */
+const RDS_INSTANCE_ID = /^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$/;
+
+const rds = z
+  .object({
+    instanceId: z.string().regex(RDS_INSTANCE_ID, {
+      message: 'expected an RDS DB instance identifier: 1-63 letters, digits and hyphens, starting with a letter, no double or trailing hyphen',
+    }),
+    /** Default: the AWS SDK's chain (AWS_REGION, the profile's region). */
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: 'expected an AWS region like eu-west-1' }).optional(),
+    /** A VPC endpoint, or a local RDS API in tests. */
+    endpoint: z.url({ message: 'expected an http(s) URL like https://rds.eu-west-1.amazonaws.com' }).optional(),
+  })
+  .strict();
+
+/** Only manual snapshots dumptruck created (tagged dumptruck:created-by) are ever pruned; automated ones are the provider's. */
+const snapshotRetention = z.object({ keepLast: z.number().int().min(1).optional() }).strict();
+
+/** What a failure alert starts: the logical dump, a provider snapshot, or both (the snapshot first). */
+const alertAction = z.enum(['dump', 'snapshot', 'both'], { message: 'expected dump, snapshot or both' });
+
+export type RdsConfig = z.output<typeof rds>;
+export type AlertAction = z.output<typeof alertAction>;
+
 // --- trust: verification, retention, size anomaly, schedules (issue 5) ---
 
 const cronExpression = z.string().superRefine((value, ctx) => {
@@ -177,6 +203,11 @@ const target = z
     channels: slackIds('channel', CHANNEL_ID),
     users: slackIds('user', USER_ID),
     alertNames: z.array(z.string().min(1)).default([]),
+    /** What a failure alert starts for this target; default: alerts.action. */
+    alertAction: alertAction.optional(),
+    /** The AWS RDS instance behind this target, for provider snapshots (`/backup snapshot`). */
+    rds: rds.optional(),
+    snapshots: snapshotRetention.optional(),
     /** Path of a pg_dump binary; default: the newest one found on PATH or under /usr/lib/postgresql. */
     pgDump: z.string().min(1).optional(),
     /** Extra pg_dump flags from an allow-list, e.g. --exclude-table-data=audit_log. */
@@ -200,6 +231,12 @@ const target = z
   .strict()
   .superRefine((t, ctx) => {
     if (t.timezone !== undefined && t.schedule === undefined) ctx.addIssue({ code: 'custom', path: ['timezone'], message: 'only meaningful with schedule' });
+    if (t.rds === undefined && t.snapshots !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['snapshots'], message: 'only meaningful with rds: { instanceId } (the RDS instance to snapshot)' });
+    }
+    if (t.rds === undefined && (t.alertAction === 'snapshot' || t.alertAction === 'both')) {
+      ctx.addIssue({ code: 'custom', path: ['alertAction'], message: `"${t.alertAction}" takes an RDS snapshot: set rds: { instanceId } on this target, or use "dump"` });
+    }
   });
 
 const storage = z
@@ -256,6 +293,8 @@ const escalationMention = z.string().regex(/^(<@[UW][A-Z0-9]{2,}>|<!subteam\^S[A
 const alerts = z
   .object({
     channels: slackIds('channel', CHANNEL_ID),
+    /** Default for targets.<name>.alertAction; targets without rds always dump. */
+    action: alertAction.default('dump'),
     retry: z
       .object({ attempts: z.number().int().min(1).max(10).default(3), backoff: duration('duration').default(120_000) })
       .strict()
@@ -317,7 +356,7 @@ export const configSchema = z
     targets: z.record(z.string(), target),
     verify: verify.default({ afterBackup: false }),
     anomaly: anomaly.default({ threshold: 0.5, window: 5, emptyBelow: 1024 }),
-    alerts: alerts.default({ channels: [], retry: { attempts: 3, backoff: 120_000 }, window: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] }),
+    alerts: alerts.default({ channels: [], action: 'dump', retry: { attempts: 3, backoff: 120_000 }, window: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] }),
     shutdown: shutdown.default({ graceTimeout: 300_000 }),
     compression: compression.default({ level: 6, parallel: true }),
     /** A second copy of every target's backups; a target's own `mirror` overrides it. */
@@ -345,6 +384,7 @@ export interface Config {
   readonly alerts: {
     readonly channels: readonly string[];
     readonly retry: { readonly attempts: number; readonly backoffMs: number };
+    readonly action: AlertAction;
     readonly windowMs: number;
     /** Regular expression sources, compiled case-insensitive by src/alerts. */
     readonly patterns: { readonly failure: readonly string[]; readonly ignore: readonly string[] };

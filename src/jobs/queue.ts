@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import PQueue from 'p-queue';
 import { formatDuration } from '../config/units.js';
 import { CancelledError, DumptruckError, TimeoutError, isDumptruckError, toDumptruckError } from '../errors.js';
-import type { BackupResult, JobEvent, JobEventListener, Trigger } from './events.js';
+import type { SnapshotJob } from '../snapshots/types.js';
+import type { BackupResult, JobEvent, Trigger } from './events.js';
 import { unrefTimer } from './timer.js';
 import type { RunBackup } from './types.js';
 
@@ -11,11 +12,25 @@ import type { RunBackup } from './types.js';
 
 export type JobState = 'queued' | 'running' | 'finished' | 'failed';
 
-/** How a job ended; `settled` resolves with it and never rejects, so nobody leaks an unhandled rejection. */
-export type JobOutcome = { readonly ok: true; readonly result: BackupResult } | { readonly ok: false; readonly error: DumptruckError };
+/** What a job does: a logical dump, or a provider snapshot. A target runs one job at a time, whatever its kind. */
+export type JobKind = 'backup' | 'snapshot';
 
-export interface Job {
+/** How a job ended; `settled` resolves with it and never rejects, so nobody leaks an unhandled rejection. */
+export type JobOutcome<R = BackupResult> = { readonly ok: true; readonly result: R } | { readonly ok: false; readonly error: DumptruckError };
+
+/**
+ * What every job event has. The queue itself emits `queued`, `finished` and `failed` with the
+ * shapes of JobEvent; a job's runner adds its own progress events.
+ */
+export interface JobEventShape {
+  readonly type: string;
+  readonly jobId: string;
+}
+
+/** A job as callers see it: `R` is its result, `E` its events, `K` its kind (a backup unless said otherwise). */
+export interface Job<R = BackupResult, E extends JobEventShape = JobEvent, K extends JobKind = 'backup'> {
   readonly id: string;
+  readonly kind: K;
   readonly target: string;
   readonly trigger: Trigger;
   readonly enqueuedAt: Date;
@@ -24,11 +39,14 @@ export interface Job {
   /** 1-based place among waiting jobs; undefined once the job has left the queue. */
   readonly position: number | undefined;
   /** The newest event, so late subscribers (status, a second reporter) can render the current state. */
-  readonly lastEvent: JobEvent | undefined;
-  readonly settled: Promise<JobOutcome>;
+  readonly lastEvent: E | undefined;
+  readonly settled: Promise<JobOutcome<R>>;
   /** Listener errors are reported through `onListenerError` and never reach the job. */
-  subscribe(listener: JobEventListener): () => void;
+  subscribe(listener: (event: E) => void): () => void;
 }
+
+/** Any job on the queue; `kind` tells which. */
+export type AnyJob = Job | SnapshotJob;
 
 export interface JobQueueOptions {
   readonly runBackup: RunBackup;
@@ -45,12 +63,24 @@ export interface JobQueueOptions {
   /** Default: an unref'd setTimeout, so a pending timeout never keeps a finished process alive. */
   readonly setTimer?: (callback: () => void, ms: number) => () => void;
   /** Default: ignore. A subscriber that throws must not break the job or other subscribers. */
-  readonly onListenerError?: (err: unknown, event: JobEvent) => void;
+  readonly onListenerError?: (err: unknown, event: JobEventShape) => void;
 }
 
-export interface EnqueueOptions {
+export interface EnqueueOptions<E extends JobEventShape = JobEvent> {
   /** Subscribed before anything is emitted, so it sees the first `queued` event. */
-  readonly onEvent?: JobEventListener;
+  readonly onEvent?: (event: E) => void;
+}
+
+/** Work of another kind than a backup (a provider snapshot) that takes a slot and its target like one. */
+export interface TaskRequest<R, E extends JobEventShape, K extends JobKind> {
+  readonly kind: K;
+  readonly target: string;
+  readonly trigger: Trigger;
+  /**
+   * Runs the job. `signal` is aborted on cancel and timeout; the job then settles with that
+   * reason. Events other than the queue's own (queued, finished, failed) reach subscribers.
+   */
+  readonly run: (context: { readonly jobId: string; readonly signal: AbortSignal; readonly onEvent: (event: E) => void }) => Promise<R>;
 }
 
 export interface Enqueued {
@@ -60,42 +90,54 @@ export interface Enqueued {
 }
 
 export interface QueueStatus {
-  readonly running: readonly Job[];
+  readonly running: readonly AnyJob[];
   /** In the order they will start. */
-  readonly queued: readonly Job[];
+  readonly queued: readonly AnyJob[];
 }
 
-class QueuedJob implements Job {
+/** Starts a job's work; `emit` forwards the runner's own events. */
+type StartJob = (jobId: string, signal: AbortSignal, emit: (event: JobEventShape) => void) => Promise<unknown>;
+
+/** The queue's own events; a runner's copies of them are dropped, the queue reports them once. */
+const QUEUE_EVENTS = new Set(['queued', 'finished', 'failed']);
+type QueueEvent = Extract<JobEvent, { type: 'queued' | 'failed' }> | { readonly type: 'finished'; readonly jobId: string; readonly result: unknown };
+type AnyEvent = QueueEvent | JobEventShape;
+
+// One class for every kind: the kind decides the result and event types, so the public methods
+// hand it out as the matching Job type.
+class QueuedJob {
   state: JobState = 'queued';
   startedAt: Date | undefined;
   position: number | undefined;
-  lastEvent: JobEvent | undefined;
-  readonly settled: Promise<JobOutcome>;
+  lastEvent: AnyEvent | undefined;
+  readonly settled: Promise<JobOutcome<unknown>>;
   /** Aborted on cancel or timeout; the runner kills pg_dump and aborts the upload. */
   readonly controller = new AbortController();
   /** Aborted only to take a waiting job out of p-queue: p-queue races a running task against its signal and would free the slot before the runner has cleaned up. */
   readonly dequeue = new AbortController();
-  resolveSettled!: (outcome: JobOutcome) => void;
-  private readonly listeners = new Set<JobEventListener>();
+  resolveSettled!: (outcome: JobOutcome<unknown>) => void;
+  private readonly listeners = new Set<(event: AnyEvent) => void>();
 
   constructor(
     readonly id: string,
+    readonly kind: JobKind,
     readonly target: string,
     readonly trigger: Trigger,
     readonly enqueuedAt: Date,
-    private readonly onListenerError: (err: unknown, event: JobEvent) => void,
+    readonly start: StartJob,
+    private readonly onListenerError: (err: unknown, event: AnyEvent) => void,
   ) {
     this.settled = new Promise((resolve) => {
       this.resolveSettled = resolve;
     });
   }
 
-  subscribe(listener: JobEventListener): () => void {
+  subscribe(listener: (event: AnyEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  emit(event: JobEvent): void {
+  emit(event: AnyEvent): void {
     this.lastEvent = event;
     for (const listener of [...this.listeners]) {
       try {
@@ -131,8 +173,51 @@ export class JobQueue {
    * Throws QUEUE_FULL when `maxPending` jobs are already waiting and no slot is free.
    */
   enqueue(request: { readonly target: string; readonly trigger: Trigger }, options: EnqueueOptions = {}): Enqueued {
+    const { target, trigger } = request;
+    const start: StartJob = (jobId, signal, emit) =>
+      this.options.runBackup(
+        { target, trigger, jobId },
+        {
+          signal,
+          onEvent: (event) => {
+            if (!QUEUE_EVENTS.has(event.type)) emit(event);
+          },
+        },
+      );
+    const { job, created } = this.add('backup', request, start, options.onEvent as ((event: JobEventShape) => void) | undefined);
+    return { job: job as unknown as Job, created };
+  }
+
+  /**
+   * Queues work of another kind (a provider snapshot) under the same rules as a backup: a slot of
+   * `concurrency`, `maxPending`, the timeout, cancel, and one job per target. A second request of
+   * the same kind gets the job already there; while a job of another kind holds the target, the
+   * request is refused with TARGET_BUSY (a snapshot and a dump of one database never run at once).
+   */
+  enqueueTask<R, E extends JobEventShape, K extends JobKind>(request: TaskRequest<R, E, K>, options: EnqueueOptions<E> = {}): { readonly job: Job<R, E, K>; readonly created: boolean } {
+    const start: StartJob = (jobId, signal, emit) =>
+      request.run({
+        jobId,
+        signal,
+        onEvent: (event) => {
+          if (!QUEUE_EVENTS.has(event.type)) emit(event);
+        },
+      });
+    const { job, created } = this.add(request.kind, request, start, options.onEvent as ((event: JobEventShape) => void) | undefined);
+    return { job: job as unknown as Job<R, E, K>, created };
+  }
+
+  private add(kind: JobKind, request: { readonly target: string; readonly trigger: Trigger }, start: StartJob, onEvent: ((event: JobEventShape) => void) | undefined): { job: QueuedJob; created: boolean } {
     const existing = this.byTarget.get(request.target);
-    if (existing) return { job: existing, created: false };
+    if (existing?.kind === kind) return { job: existing, created: false };
+    if (existing) {
+      throw new DumptruckError(
+        'TARGET_BUSY',
+        'queue',
+        `a ${existing.kind} of ${request.target} is ${existing.state === 'running' ? 'running' : 'queued'} (job ${existing.id}); one operation per database at a time, so this ${kind} was not queued`,
+        { hint: `Ask again once the ${existing.kind} has finished; \`/backup status\` shows it.` },
+      );
+    }
     if (this.closed) {
       throw new DumptruckError('QUEUE_FULL', 'queue', 'the bot is shutting down and takes no new backups', {
         hint: 'Try again in a minute, once it has restarted.',
@@ -149,8 +234,8 @@ export class JobQueue {
       );
     }
 
-    const job = new QueuedJob(this.newJobId(), request.target, request.trigger, this.now(), this.options.onListenerError ?? (() => {}));
-    if (options.onEvent) job.subscribe(options.onEvent);
+    const job = new QueuedJob(this.newJobId(), kind, request.target, request.trigger, this.now(), start, this.options.onListenerError ?? (() => {}));
+    if (onEvent) job.subscribe(onEvent);
     this.byTarget.set(job.target, job);
     this.byId.set(job.id, job);
     this.waiting.push(job);
@@ -165,13 +250,13 @@ export class JobQueue {
   }
 
   /** The queued or running job for a target. */
-  get(target: string): Job | undefined {
-    return this.byTarget.get(target);
+  get(target: string): AnyJob | undefined {
+    return this.byTarget.get(target) as unknown as AnyJob | undefined;
   }
 
   /** A queued or running job by id (buttons carry ids, so an old button cannot cancel a newer run). */
-  getById(jobId: string): Job | undefined {
-    return this.byId.get(jobId);
+  getById(jobId: string): AnyJob | undefined {
+    return this.byId.get(jobId) as unknown as AnyJob | undefined;
   }
 
   /**
@@ -179,7 +264,7 @@ export class JobQueue {
    * and settles once the runner has cleaned up (no object, no multipart upload). `reason` becomes
    * the CancelledError's message, e.g. "cancelled by <@U123>".
    */
-  cancel(target: string, reason?: string): Job | undefined {
+  cancel(target: string, reason?: string): AnyJob | undefined {
     const job = this.byTarget.get(target);
     if (!job) return undefined;
     const error = new CancelledError(reason);
@@ -190,17 +275,17 @@ export class JobQueue {
     } else {
       job.controller.abort(error);
     }
-    return job;
+    return job as unknown as AnyJob;
   }
 
   /** Like cancel(), but only if that exact job is still queued or running. */
-  cancelJob(jobId: string, reason?: string): Job | undefined {
+  cancelJob(jobId: string, reason?: string): AnyJob | undefined {
     const job = this.byId.get(jobId);
     return job ? this.cancel(job.target, reason) : undefined;
   }
 
   status(): QueueStatus {
-    return { running: [...this.running], queued: [...this.waiting] };
+    return { running: [...this.running] as unknown as AnyJob[], queued: [...this.waiting] as unknown as AnyJob[] };
   }
 
   /** Refuses new jobs (QUEUE_FULL, "shutting down") and leaves queued and running ones alone: the start of a graceful shutdown. */
@@ -226,23 +311,15 @@ export class JobQueue {
     const clearTimer = this.setTimer(() => {
       job.controller.abort(new TimeoutError(`timed out after ${formatDuration(jobTimeoutMs)} (queue.jobTimeout)`));
     }, jobTimeoutMs);
-    let outcome: JobOutcome;
+    let outcome: JobOutcome<unknown>;
     try {
       // enqueue() is called before a Slack ack goes out; whatever the runner does before its
       // first await must not delay that ack.
       await new Promise((resolve) => setImmediate(resolve));
       job.controller.signal.throwIfAborted();
-      const result = await this.options.runBackup(
-        { target: job.target, trigger: job.trigger, jobId: job.id },
-        {
-          signal: job.controller.signal,
-          // The queue reports the end itself, exactly once, and as what caused it (a timeout
-          // rather than the runner's generic cancellation).
-          onEvent: (event) => {
-            if (event.type === 'started' || event.type === 'progress') job.emit(event);
-          },
-        },
-      );
+      // The queue reports the end itself, exactly once, and as what caused it (a timeout
+      // rather than the runner's generic cancellation): start() passes on only the runner's own events.
+      const result = await job.start(job.id, job.controller.signal, (event) => job.emit(event));
       outcome = { ok: true, result };
     } catch (err) {
       const reason: unknown = job.controller.signal.aborted ? job.controller.signal.reason : undefined;
@@ -266,7 +343,7 @@ export class JobQueue {
     }
   }
 
-  private settle(job: QueuedJob, outcome: JobOutcome): void {
+  private settle(job: QueuedJob, outcome: JobOutcome<unknown>): void {
     if (job.state === 'finished' || job.state === 'failed') return;
     job.state = outcome.ok ? 'finished' : 'failed';
     if (this.byTarget.get(job.target) === job) this.byTarget.delete(job.target);

@@ -1,4 +1,4 @@
-import type { Job } from './queue.js';
+import type { AnyJob } from './queue.js';
 
 // SIGTERM (a deploy, a node drain) must not cut a backup in half, and must not wait forever
 // either: the orchestrator's own grace period ends in SIGKILL, which leaves a multipart upload
@@ -7,7 +7,7 @@ import type { Job } from './queue.js';
 
 /** The part of JobQueue shutdown needs. */
 export interface DrainableQueue {
-  status(): { readonly running: readonly Pick<Job, 'target' | 'settled'>[]; readonly queued: readonly Pick<Job, 'target' | 'settled'>[] };
+  status(): { readonly running: readonly Pick<AnyJob, 'target' | 'settled'>[]; readonly queued: readonly Pick<AnyJob, 'target' | 'settled'>[] };
   cancel(target: string, reason?: string): unknown;
   /** Refuses new jobs, cancels the rest and resolves once they have cleaned up. */
   shutdown(reason?: string): Promise<void>;
@@ -156,7 +156,7 @@ export function installShutdown(options: ShutdownOptions): Shutdown {
 }
 
 /** True when every job settled within ms. */
-function settledWithin(jobs: readonly Pick<Job, 'settled'>[], ms: number): Promise<boolean> {
+function settledWithin(jobs: readonly Pick<AnyJob, 'settled'>[], ms: number): Promise<boolean> {
   return within(Promise.all(jobs.map((j) => j.settled)), ms);
 }
 

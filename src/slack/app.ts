@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { JobQueue } from '../jobs/queue.js';
 import type { RunBackup } from '../jobs/types.js';
+import type { SnapshotService } from '../snapshots/types.js';
 import type { BackupCatalog } from '../storage/types.js';
 import { AlertIntake, type AlertDecision } from './alerts/intake.js';
 import { systemClock, type Clock } from './clock.js';
@@ -34,6 +35,8 @@ export interface SlackAppOptions {
   readonly customRoutes?: CustomRoute[];
   /** True while the process drains for a restart (Shutdown.draining): new runs get a "restarting" reply. Default: never. */
   readonly isDraining?: () => boolean;
+  /** RDS snapshots (`/backup snapshot`), queued on the same queue as backups; absent: those commands say they are not set up. */
+  readonly snapshots?: SnapshotService;
   /** Waits between an alert rerun's attempts (alerts.retry.backoff). Default: an unref'd setTimeout. */
   readonly setTimer?: (callback: () => void, ms: number) => () => void;
   /** Told what became of each message in an alerts channel (tests; decisions are logged anyway). */
@@ -125,7 +128,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     ...(options.onAlertDecision ? { onDecision: options.onAlertDecision } : {}),
   });
 
-  register(app, { config, queue, catalog, reporters, threads, secrets, logger, now: () => new Date(clock.now()), isDraining: options.isDraining, alerts });
+  register(app, { config, queue, catalog, reporters, threads, secrets, logger, now: () => new Date(clock.now()), isDraining: options.isDraining, snapshots: options.snapshots, alerts });
 
   let initialized: Promise<void> | undefined;
   const init = () => (initialized ??= app.init().catch((err: unknown) => {

@@ -65,6 +65,7 @@ async function main(): Promise<void> {
     env,
     queue,
     catalog: deps.catalog,
+    snapshots: deps.snapshots,
     logger,
     isDraining: () => shutdown.draining,
     ...(slack.mode === 'http' ? { customRoutes: healthRoutes(health) } : {}),

@@ -29,13 +29,14 @@ export function findMotoServer(): string {
   return found;
 }
 
-export async function startMoto(): Promise<MotoServer> {
+/** `env`: moto's own settings, e.g. MOTO_RDS_SNAPSHOT_LIMIT to make a snapshot quota reachable. */
+export async function startMoto(options: { readonly env?: Readonly<Record<string, string>> } = {}): Promise<MotoServer> {
   const bin = findMotoServer();
   for (let attempt = 1; ; attempt++) {
     const port = await freePort(HOST);
     let output = '';
     let exited: string | undefined;
-    const child: ChildProcess = spawn(bin, ['-H', HOST, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child: ChildProcess = spawn(bin, ['-H', HOST, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
     const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);

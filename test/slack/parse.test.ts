@@ -96,7 +96,7 @@ describe('parseCommand', () => {
 
   it('refuses an unknown command with the list of commands', () => {
     expect(refusal('restore app-db').text).toBe(
-      'unknown command `restore`\nCommands: run, status, list, link, cancel, verify, targets, help. Try `/backup help`.',
+      'unknown command `restore`\nCommands: run, status, list, link, cancel, verify, snapshot, snapshots, targets, help. Try `/backup help`.',
     );
   });
 

@@ -49,6 +49,8 @@ describe('replies', () => {
         '• `/backup link <target> [key|latest]`: a fresh download link',
         '• `/backup cancel <target>`: stop a queued or running backup; nothing is stored',
         '• `/backup verify <target> [key|latest]`: check that a backup restores (not available yet)',
+        "• `/backup snapshot <target>`: an RDS snapshot of the target's instance now (targets with `rds`); progress in a thread",
+        "• `/backup snapshots <target>`: recent manual and automated RDS snapshots of the target's instance",
         '• `/backup targets`: the databases you can back up here',
       ].join('\n'),
     );

@@ -10,7 +10,15 @@ export interface Requester {
 }
 
 /** What the requester wants to do, in words that finish "you can't ... app-db". */
-export type TargetAction = 'back up' | 'cancel backups of' | 'list backups of' | 'get links to backups of' | 'verify backups of' | 'retry backups of';
+export type TargetAction =
+  | 'back up'
+  | 'cancel backups of'
+  | 'list backups of'
+  | 'get links to backups of'
+  | 'verify backups of'
+  | 'retry backups of'
+  | 'snapshot'
+  | 'list snapshots of';
 
 /** Where the target's backups, and so its links, may appear. */
 export function channelAllowed(target: TargetConfig, channelId: string): boolean {

@@ -1,7 +1,10 @@
 import type { Config } from '../../config/schema.js';
 import { InputError, userMessage } from '../../errors.js';
 import type { Trigger } from '../../jobs/events.js';
-import type { JobQueue } from '../../jobs/queue.js';
+import type { AnyJob, JobQueue } from '../../jobs/queue.js';
+import { enqueueSnapshot } from '../../snapshots/enqueue.js';
+import { rdsTarget } from '../../snapshots/snapshot.js';
+import type { SnapshotService } from '../../snapshots/types.js';
 import type { BackupCatalog } from '../../storage/types.js';
 import {
   cancelReply,
@@ -16,6 +19,7 @@ import {
   verifyReply,
   type ThreadLink,
 } from '../messages/replies.js';
+import { snapshotsReply } from '../messages/snapshot.js';
 import type { Reporters, ThreadPlace } from '../progress/reporter.js';
 import { authorize, channelAllowed, type Requester, type TargetAction } from './authorize.js';
 import { parseCommand, type Command } from './parse.js';
@@ -34,6 +38,8 @@ export interface CommandDeps {
   readonly now: () => Date;
   /** True while the bot drains for a restart: runs (commands, Retry) are refused, nothing is queued. Default: never. */
   readonly isDraining?: () => boolean;
+  /** RDS snapshots (`/backup snapshot`, `/backup snapshots`); absent: those commands say they are not set up. */
+  readonly snapshots?: SnapshotService;
 }
 
 export interface Outcome {
@@ -84,6 +90,16 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
     case 'verify':
       allow(command.target, who, 'verify backups of', deps);
       return { reply: verifyReply(command.target) };
+    case 'snapshot':
+      allow(command.target, who, 'snapshot', deps);
+      return startSnapshot(command.target, { kind: 'slack', by: who.userId, detail: who.channelId }, { channel: who.channelId, ownParent: true }, deps);
+    case 'snapshots': {
+      const { target } = command;
+      allow(target, who, 'list snapshots of', deps);
+      const { rds } = rdsTarget(deps.config, target);
+      const service = snapshotService(deps);
+      return { later: async () => snapshotsReply(target, rds.instanceId, await service.list(target)) };
+    }
   }
 }
 
@@ -117,27 +133,47 @@ export function handleRetryButton(value: string, who: Requester, threadTs: strin
  */
 function startRun(target: string, trigger: Trigger, place: ThreadPlace, deps: CommandDeps): Outcome {
   if (deps.isDraining?.()) return { reply: restartingReply(target) };
-  const { job, created } = deps.queue.enqueue({ target, trigger });
+  return inThread(deps.queue.enqueue({ target, trigger }), (job) => deps.reporters.start(job, place), deps);
+}
+
+/**
+ * A snapshot of the target's RDS instance, queued and reported in a thread like a run. A target
+ * without `rds` is refused at once, and so is a target whose dump is queued or running.
+ */
+export function startSnapshot(target: string, trigger: Trigger, place: ThreadPlace, deps: CommandDeps): Outcome {
+  const { rds } = rdsTarget(deps.config, target);
+  const service = snapshotService(deps);
+  if (deps.isDraining?.()) return { reply: restartingReply(target) };
+  return inThread(enqueueSnapshot(deps.queue, service.run, { target, trigger }), (job) => deps.reporters.startSnapshot(job, place, rds.instanceId), deps);
+}
+
+function snapshotService(deps: CommandDeps): SnapshotService {
+  if (!deps.snapshots) throw new InputError('RDS snapshots are not set up in this bot', 'Ask an admin: the bot was started without the snapshot service.');
+  return deps.snapshots;
+}
+
+function inThread<J extends AnyJob>(enqueued: { readonly job: J; readonly created: boolean }, start: (job: J) => Promise<unknown>, deps: CommandDeps): Outcome {
+  const { job, created } = enqueued;
   if (!created) return { reply: duplicateReply(job, deps.threads.get(job.id)) };
   return {
     later: async () => {
       try {
-        await deps.reporters.start(job, place);
+        await start(job);
         return undefined;
       } catch (err) {
         deps.queue.cancelJob(job.id, 'cancelled: its Slack thread could not be posted');
-        return threadFailedReply(target, err, deps.secrets);
+        return threadFailedReply(job, err, deps.secrets);
       }
     },
   };
 }
 
-function threadFailedReply(target: string, err: unknown, secrets: readonly string[]): string {
+function threadFailedReply(job: AnyJob, err: unknown, secrets: readonly string[]): string {
   const code = (err as { data?: { error?: unknown } }).data?.error;
   if (code === 'not_in_channel' || code === 'channel_not_found') {
-    return `I can't post in this channel (${code}), so the backup of \`${target}\` was not started. Invite me with \`/invite @dumptruck\`, or run it from a channel I am in.`;
+    return `I can't post in this channel (${code}), so the ${job.kind} of \`${job.target}\` was not started. Invite me with \`/invite @dumptruck\`, or run it from a channel I am in.`;
   }
-  return `The backup of \`${target}\` was not started: its Slack thread could not be posted (${userMessage(err, secrets)}).`;
+  return `The ${job.kind} of \`${job.target}\` was not started: its Slack thread could not be posted (${userMessage(err, secrets)}).`;
 }
 
 function allow(name: string, who: Requester, action: TargetAction, deps: CommandDeps): void {

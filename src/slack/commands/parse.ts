@@ -10,6 +10,8 @@ export type Command =
   | { readonly kind: 'link'; readonly target: string; readonly key: string }
   | { readonly kind: 'cancel'; readonly target: string }
   | { readonly kind: 'verify'; readonly target: string; readonly key: string }
+  | { readonly kind: 'snapshot'; readonly target: string }
+  | { readonly kind: 'snapshots'; readonly target: string }
   | { readonly kind: 'targets' }
   | { readonly kind: 'help' };
 
@@ -22,6 +24,8 @@ export const USAGE: Readonly<Record<CommandKind, string>> = {
   link: '/backup link <target> [key|latest]',
   cancel: '/backup cancel <target>',
   verify: '/backup verify <target> [key|latest]',
+  snapshot: '/backup snapshot <target>',
+  snapshots: '/backup snapshots <target>',
   targets: '/backup targets',
   help: '/backup help',
 };
@@ -62,7 +66,9 @@ export function parseCommand(text: string, targets: readonly string[]): Command 
       return { kind: verb };
     case 'run':
     case 'list':
-    case 'cancel': {
+    case 'cancel':
+    case 'snapshot':
+    case 'snapshots': {
       noExtraWords(rest, 1, verb);
       return { kind: verb, target: checkTarget(requireTarget(rest[0], targets, verb), targets, verb) };
     }

@@ -43,6 +43,35 @@ export function context(text: string): Block {
   return { type: 'context', elements: [{ type: 'mrkdwn', text }] };
 }
 
+/** A queued job's status: next to start, or its position and how many are ahead. */
+export function queuedText(subject: string, position: number): string {
+  return position <= 1
+    ? `:hourglass_flowing_sand: ${subject} is queued: next to start.`
+    : `:hourglass_flowing_sand: ${subject} is queued: position ${position}, ${position - 1} ahead of it.`;
+}
+
+/** The danger button that cancels job `jobId`, behind a confirmation in the job's own words. */
+export function cancelButton(jobId: string, words: { readonly label: string; readonly title: string; readonly text: string; readonly confirm: string; readonly deny: string }): Block {
+  return {
+    type: 'actions',
+    elements: [
+      {
+        type: 'button',
+        action_id: ACTION_CANCEL,
+        text: { type: 'plain_text', text: words.label },
+        value: jobId,
+        style: 'danger',
+        confirm: {
+          title: { type: 'plain_text', text: words.title },
+          text: { type: 'mrkdwn', text: words.text },
+          confirm: { type: 'plain_text', text: words.confirm },
+          deny: { type: 'plain_text', text: words.deny },
+        },
+      },
+    ],
+  };
+}
+
 /** Who started a run, as a thread reader should see it. */
 export function describeTrigger(trigger: Trigger): string {
   switch (trigger.kind) {

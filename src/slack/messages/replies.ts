@@ -1,5 +1,5 @@
 import { formatBytes, formatDuration } from '../../config/units.js';
-import type { Job } from '../../jobs/queue.js';
+import type { AnyJob } from '../../jobs/queue.js';
 import { RESTARTING } from '../../jobs/shutdown.js';
 import type { BackupObject, PresignedLink } from '../../storage/types.js';
 import { USAGE } from '../commands/parse.js';
@@ -26,6 +26,8 @@ export function helpReply(): string {
     `• \`${USAGE.link}\`: a fresh download link`,
     `• \`${USAGE.cancel}\`: stop a queued or running backup; nothing is stored`,
     `• \`${USAGE.verify}\`: check that a backup restores (not available yet)`,
+    `• \`${USAGE.snapshot}\`: an RDS snapshot of the target's instance now (targets with \`rds\`); progress in a thread`,
+    `• \`${USAGE.snapshots}\`: recent manual and automated RDS snapshots of the target's instance`,
     `• \`${USAGE.targets}\`: the databases you can back up here`,
   ].join('\n');
 }
@@ -36,7 +38,7 @@ export function targetsReply(targets: ReadonlyArray<{ readonly name: string; rea
   return ['*Targets*', ...lines].join('\n');
 }
 
-export function statusReply(status: { readonly running: readonly Job[]; readonly queued: readonly Job[] }, threads: ThreadLookup, now: Date): string {
+export function statusReply(status: { readonly running: readonly AnyJob[]; readonly queued: readonly AnyJob[] }, threads: ThreadLookup, now: Date): string {
   if (status.running.length === 0 && status.queued.length === 0) return 'Nothing is running or queued.';
   const lines: string[] = [];
   if (status.running.length > 0) {
@@ -50,13 +52,14 @@ export function statusReply(status: { readonly running: readonly Job[]; readonly
   return lines.join('\n');
 }
 
-function jobLine(job: Job, threads: ThreadLookup, now: Date): string {
-  const parts = [code(job.target)];
+function jobLine(job: AnyJob, threads: ThreadLookup, now: Date): string {
+  const parts = [job.kind === 'snapshot' ? `${code(job.target)} (RDS snapshot)` : code(job.target)];
   const event = job.lastEvent;
   if (job.state === 'running') {
     const since = job.startedAt ?? job.enqueuedAt;
     parts.push(`for ${formatDuration(now.getTime() - since.getTime())}`);
     if (event?.type === 'progress') parts.push(`${formatBytes(event.progress.dumpedBytes)} dumped`);
+    if (event?.type === 'snapshot-progress') parts.push(`${event.progress.status}${event.progress.percent === undefined ? '' : ` ${event.progress.percent}%`}`);
   } else {
     parts.push(`waiting ${formatDuration(now.getTime() - job.enqueuedAt.getTime())}`);
   }
@@ -72,14 +75,19 @@ export function threadRef(thread: ThreadLink | undefined): string | undefined {
 }
 
 /** A second request for a target that is queued or running: point at the thread that has it. */
-export function duplicateReply(job: Job, thread: ThreadLink | undefined): string {
+export function duplicateReply(job: AnyJob, thread: ThreadLink | undefined): string {
   const state = job.state === 'running' ? 'already running' : `already queued (position ${job.position ?? 1})`;
   const where = threadRef(thread);
-  return `A backup of ${code(job.target)} is ${state}, requested by ${describeTrigger(job.trigger)}${where ? `: follow it in the ${where}` : ''}. It was not queued twice.`;
+  return `A ${job.kind} of ${code(job.target)} is ${state}, requested by ${describeTrigger(job.trigger)}${where ? `: follow it in the ${where}` : ''}. It was not queued twice.`;
 }
 
-export function cancelReply(job: Job, thread: ThreadLink | undefined): string {
+export function cancelReply(job: AnyJob, thread: ThreadLink | undefined): string {
   const where = threadRef(thread);
+  if (job.kind === 'snapshot') {
+    return job.state === 'running'
+      ? `Stopping following the snapshot of ${code(job.target)}${where ? ` (${where})` : ''}; a snapshot AWS has started goes on there (\`${USAGE.snapshots.replace('<target>', job.target)}\` shows it).`
+      : `Removing the queued snapshot of ${code(job.target)}${where ? ` (${where})` : ''}; no snapshot will be requested.`;
+  }
   const what = job.state === 'running' ? 'Stopping the running backup' : 'Removing the queued backup';
   return `${what} of ${code(job.target)}${where ? ` (${where})` : ''}; nothing will be stored.`;
 }

@@ -2,10 +2,11 @@ import type { ProgressInfo, StartedInfo } from '../../jobs/events.js';
 import { formatBytes, formatDuration } from '../../config/units.js';
 import type { PresignedLink } from '../../storage/types.js';
 import {
-  ACTION_CANCEL,
   ACTION_DOWNLOAD,
   ACTION_RETRY,
+  cancelButton,
   code,
+  queuedText,
   context,
   describeTrigger,
   escapeText,
@@ -58,10 +59,7 @@ export function statusMessage(view: ThreadView): SlackMessage {
   const name = code(view.target);
   switch (phase.kind) {
     case 'queued': {
-      const text =
-        phase.position <= 1
-          ? `:hourglass_flowing_sand: ${name} is queued: next to start.`
-          : `:hourglass_flowing_sand: ${name} is queued: position ${phase.position}, ${phase.position - 1} ahead of it.`;
+      const text = queuedText(name, phase.position);
       return { text, blocks: [section(text), cancelActions(view)] };
     }
     case 'running': {
@@ -156,24 +154,13 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
 }
 
 function cancelActions(view: ThreadView): Block {
-  return {
-    type: 'actions',
-    elements: [
-      {
-        type: 'button',
-        action_id: ACTION_CANCEL,
-        text: { type: 'plain_text', text: 'Cancel' },
-        value: view.jobId,
-        style: 'danger',
-        confirm: {
-          title: { type: 'plain_text', text: 'Cancel this backup?' },
-          text: { type: 'mrkdwn', text: `The dump of ${code(view.target)} stops and nothing is stored.` },
-          confirm: { type: 'plain_text', text: 'Cancel backup' },
-          deny: { type: 'plain_text', text: 'Keep running' },
-        },
-      },
-    ],
-  };
+  return cancelButton(view.jobId, {
+    label: 'Cancel',
+    title: 'Cancel this backup?',
+    text: `The dump of ${code(view.target)} stops and nothing is stored.`,
+    confirm: 'Cancel backup',
+    deny: 'Keep running',
+  });
 }
 
 function serverLine(started: StartedInfo): string {

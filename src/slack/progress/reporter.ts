@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
 import { userMessage } from '../../errors.js';
-import type { BackupResult } from '../../jobs/events.js';
-import type { Job } from '../../jobs/queue.js';
+import type { BackupResult, JobEvent } from '../../jobs/events.js';
+import type { Job, JobEventShape, JobKind, JobOutcome } from '../../jobs/queue.js';
+import type { SnapshotEvent, SnapshotJob, SnapshotResult } from '../../snapshots/types.js';
 import type { Clock } from '../clock.js';
-import type { Block } from '../messages/format.js';
+import type { Block, SlackMessage } from '../messages/format.js';
+import { applySnapshotEvent, isSnapshotFinal, snapshotParentMessage, snapshotResultMessage, snapshotStatusMessage, type SnapshotView } from '../messages/snapshot.js';
 import type { ThreadLink } from '../messages/replies.js';
 import { parentMessage, resultMessage, statusMessage, type LinkState } from '../messages/thread.js';
 import { applyEvent, isCancelled, isFinal, type ThreadView } from '../messages/view.js';
@@ -45,6 +47,17 @@ export interface ThreadPlace {
 /** Calls for messages that must arrive: a parent, a result. Repeated over about a minute at worst. */
 const MUST_ARRIVE = 7;
 
+/** How one kind of job (result R, events E) becomes a thread's messages, through a view V folded from its events. */
+export interface ThreadRenderer<R, E extends JobEventShape, V> {
+  initial(job: Job<R, E, JobKind>): V;
+  apply(view: V, event: E): V;
+  isFinal(view: V): boolean;
+  parent(view: V): SlackMessage;
+  status(view: V): SlackMessage;
+  /** The result reply, once the job has settled. */
+  result(view: V, outcome: JobOutcome<R>, place: ThreadPlace): Promise<SlackMessage>;
+}
+
 export class Reporters {
   private readonly following = new Set<Promise<void>>();
   /** The same promises by job id, for reported(). */
@@ -58,32 +71,54 @@ export class Reporters {
    * can tell the requester and cancel the job.
    */
   async start(job: Job, place: ThreadPlace): Promise<ThreadLink> {
+    return this.startThread(job, place, this.backupThread);
+  }
+
+  /** The same for a provider snapshot of `instanceId`: its own messages, the same thread mechanics. */
+  async startSnapshot(job: SnapshotJob, place: ThreadPlace, instanceId: string): Promise<ThreadLink> {
+    return this.startThread(job, place, snapshotThread(instanceId, this.deps.secrets));
+  }
+
+  private readonly backupThread: ThreadRenderer<BackupResult, JobEvent, ThreadView> = {
+    initial: (job) => initialView(job as Job),
+    apply: applyEvent,
+    isFinal,
+    parent: parentMessage,
+    status: statusMessage,
+    result: async (view, outcome, place) =>
+      resultMessage(view, {
+        ...(outcome.ok ? { link: await this.linkState(outcome.result, place.channel) } : { reason: userMessage(outcome.error, this.deps.secrets) }),
+        ...(outcome.ok || isCancelled(view.phase) ? {} : { retry: { target: view.target, ownParent: place.ownParent } }),
+      }),
+  };
+
+  private async startThread<R, E extends JobEventShape, V>(job: Job<R, E, JobKind>, place: ThreadPlace, render: ThreadRenderer<R, E, V>): Promise<ThreadLink> {
     const { chat, clock } = this.deps;
-    let view = initialView(job);
+    let view = render.initial(job);
     let changed: () => void = () => {};
     const unsubscribe = job.subscribe((event) => {
-      view = applyEvent(view, event);
+      view = render.apply(view, event);
       changed();
     });
     try {
       const ownParent = place.threadTs === undefined || place.ownParent;
-      const threadTs = place.threadTs ?? requireTs(await withRetry(() => chat.postMessage({ channel: place.channel, ...parentMessage(view) }), { clock, attempts: MUST_ARRIVE }));
+      const threadTs = place.threadTs ?? requireTs(await withRetry(() => chat.postMessage({ channel: place.channel, ...render.parent(view) }), { clock, attempts: MUST_ARRIVE }));
       const posted = view;
-      const statusTs = requireTs(await withRetry(() => chat.postMessage({ channel: place.channel, thread_ts: threadTs, ...statusMessage(posted) }), { clock, attempts: MUST_ARRIVE }));
+      const statusTs = requireTs(await withRetry(() => chat.postMessage({ channel: place.channel, thread_ts: threadTs, ...render.status(posted) }), { clock, attempts: MUST_ARRIVE }));
       const link: ThreadLink = { channel: place.channel, ts: threadTs, ...(await this.permalink(place.channel, threadTs)) };
       this.deps.threads.set(job.id, link);
-      const updater = new ThrottledUpdater<ThreadView>({
-        send: (v) => chat.update({ channel: place.channel, ts: statusTs, ...statusMessage(v) }),
+      const updater = new ThrottledUpdater<V>({
+        send: (v) => chat.update({ channel: place.channel, ts: statusTs, ...render.status(v) }),
         intervalMs: this.deps.intervalMs,
         clock,
         lastSentAt: clock.now(),
         onError: (err, final) => this.deps.logger.warn({ err, jobId: job.id, final }, 'status edit failed'),
       });
       changed = () => {
-        if (!isFinal(view)) updater.push(view);
+        if (!render.isFinal(view)) updater.push(view);
       };
       if (view !== posted) changed();
-      const follow = this.follow(job, { ...place, threadTs, ownParent }, updater, () => view)
+      const follow = this.follow(job, { ...place, threadTs, ownParent }, updater, () => view, render)
         .catch((err: unknown) => this.deps.logger.error({ err, jobId: job.id }, 'reporting the job failed'))
         .finally(() => {
           unsubscribe();
@@ -110,15 +145,17 @@ export class Reporters {
     await this.followingJob.get(jobId);
   }
 
-  private async follow(job: Job, place: ThreadPlace & { readonly threadTs: string }, updater: ThrottledUpdater<ThreadView>, current: () => ThreadView): Promise<void> {
+  private async follow<R, E extends JobEventShape, V>(
+    job: Job<R, E, JobKind>,
+    place: ThreadPlace & { readonly threadTs: string },
+    updater: ThrottledUpdater<V>,
+    current: () => V,
+    render: ThreadRenderer<R, E, V>,
+  ): Promise<void> {
     const { chat, clock, logger } = this.deps;
     const outcome = await job.settled;
     const view = current();
-    const cancelled = isCancelled(view.phase);
-    const result = resultMessage(view, {
-      ...(outcome.ok ? { link: await this.linkState(outcome.result, place.channel) } : { reason: userMessage(outcome.error, this.deps.secrets) }),
-      ...(outcome.ok || cancelled ? {} : { retry: { target: job.target, ownParent: place.ownParent } }),
-    });
+    const result = await render.result(view, outcome, place);
     // The final status replaces any progress edit still waiting for its turn.
     const finalStatus = updater.finish(view);
     try {
@@ -133,7 +170,7 @@ export class Reporters {
       const wait = updater.nextAllowedAt - clock.now();
       if (wait > 0) await clock.sleep(wait);
       try {
-        await withRetry(() => chat.update({ channel: place.channel, ts: place.threadTs, ...parentMessage(view) }), { clock, attempts: MUST_ARRIVE });
+        await withRetry(() => chat.update({ channel: place.channel, ts: place.threadTs, ...render.parent(view) }), { clock, attempts: MUST_ARRIVE });
       } catch (err) {
         logger.warn({ err, jobId: job.id }, 'could not update the parent message');
       }
@@ -165,6 +202,21 @@ function initialView(job: Job): ThreadView {
   const folded = job.lastEvent ? applyEvent(view, job.lastEvent) : view;
   // A job that took a free slot at once has only its `queued` event until the runner's `started`.
   return job.state === 'running' && folded.phase.kind === 'queued' ? { ...folded, phase: { kind: 'running' } } : folded;
+}
+
+function snapshotThread(instanceId: string, secrets: readonly string[]): ThreadRenderer<SnapshotResult, SnapshotEvent, SnapshotView> {
+  return {
+    initial: (job) => {
+      const view: SnapshotView = { jobId: job.id, target: job.target, trigger: job.trigger, instanceId, phase: { kind: 'queued', position: job.position ?? 1 } };
+      const folded = job.lastEvent ? applySnapshotEvent(view, job.lastEvent) : view;
+      return job.state === 'running' && folded.phase.kind === 'queued' ? { ...folded, phase: { kind: 'running' } } : folded;
+    },
+    apply: applySnapshotEvent,
+    isFinal: isSnapshotFinal,
+    parent: snapshotParentMessage,
+    status: snapshotStatusMessage,
+    result: async (view, outcome) => snapshotResultMessage(view, outcome.ok ? {} : { reason: userMessage(outcome.error, secrets) }),
+  };
 }
 
 function requireTs(response: { ts?: string }): string {
