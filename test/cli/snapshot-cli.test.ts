@@ -1,37 +1,28 @@
 // `dumptruck snapshot` and `dumptruck snapshots` as cron runs them: the built bin, a config
 // file, credentials from the environment (moto's dummy keys), the RDS API on moto's server.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { RDSClient } from '@aws-sdk/client-rds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { startMoto, type MotoServer } from '../helpers/moto.js';
 import { createInstance, rdsAdmin } from '../helpers/rds.js';
 
-const BIN = resolve('dist/cli/bin.js');
 let moto: MotoServer;
 let admin: RDSClient;
 let dir: string;
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH,
-        DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml'),
-        AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => done({ code, stdout, stderr }));
+function cli(args: string[]): Promise<CliRun> {
+  return runCli(args, {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH,
+      DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml'),
+      AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
   });
 }
 

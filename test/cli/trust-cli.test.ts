@@ -1,31 +1,21 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommand } from '../../src/cli/main.js';
 import { objectKey } from '../../src/storage/keys.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { databasesLike, getBytes, getMetadata, putBytes } from '../helpers/objects.js';
 
 // verify, prune and the flagged exit codes of backup, as users run them: the built bin.
-const BIN = resolve('dist/cli/bin.js');
 const servers = testServers();
 const prefix = uniquePrefix('trustcli');
 const s3 = servers.s3.client();
 let dir: string;
 
-function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const childEnv: Record<string, string> = {};
-    for (const [k, v] of Object.entries({ ...servers.env, SCRATCH_PW: servers.pg.superuser.password, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml'), ...env })) if (v !== undefined) childEnv[k] = v;
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
+function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+  return runCli(args, { cwd: dir, env: { ...servers.env, SCRATCH_PW: servers.pg.superuser.password, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml'), ...env } });
 }
 
 const keyOf = (stdout: string) => /key: s3:\/\/[^/]+\/(\S+)/.exec(stdout)?.[1];
