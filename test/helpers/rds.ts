@@ -9,7 +9,8 @@ import { CreateDBInstanceCommand, RDSClient } from '@aws-sdk/client-rds';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { createRdsFactory, type RdsFactory } from '../../src/snapshots/rds.js';
-import type { MotoServer } from './moto.js';
+import type { BackupCatalog } from '../../src/storage/types.js';
+import { startMoto, type MotoServer } from './moto.js';
 
 export function rdsAdmin(moto: MotoServer, endpoint = moto.endpoint): RDSClient {
   return new RDSClient({ region: moto.region, endpoint, credentials: moto.credentials });
@@ -31,13 +32,19 @@ export interface RdsTargetSpec {
   readonly keepLast?: number;
   readonly channels?: readonly string[];
   readonly users?: readonly string[];
+  readonly alertAction?: 'dump' | 'snapshot' | 'both';
 }
 
 /** A config whose targets with `rds` point at `endpoint` (moto, or a proxy in front of it). */
-export function rdsTestConfig(endpoint: string, targets: Readonly<Record<string, RdsTargetSpec | 'no-rds'>>, queue: { readonly concurrency?: number; readonly jobTimeout?: string } = {}): Config {
+export function rdsTestConfig(
+  endpoint: string,
+  targets: Readonly<Record<string, RdsTargetSpec | 'no-rds'>>,
+  options: { readonly concurrency?: number; readonly alerts?: Readonly<Record<string, unknown>> } = {},
+): Config {
   const doc = {
     storage: { bucket: 'backups', prefix: 'dumptruck' },
-    queue: { concurrency: queue.concurrency ?? 2, maxPending: 20, jobTimeout: queue.jobTimeout ?? '6h' },
+    queue: { concurrency: options.concurrency ?? 2, maxPending: 20, jobTimeout: '6h' },
+    ...(options.alerts ? { alerts: options.alerts } : {}),
     targets: Object.fromEntries(
       Object.entries(targets).map(([name, t]) => [
         name,
@@ -50,6 +57,7 @@ export function rdsTestConfig(endpoint: string, targets: Readonly<Record<string,
                 users: t.users ?? [],
                 rds: { instanceId: t.instanceId ?? `${name}-prod`, region: 'us-east-1', endpoint },
                 ...(t.keepLast ? { snapshots: { keepLast: t.keepLast } } : {}),
+                ...(t.alertAction ? { alertAction: t.alertAction } : {}),
               }),
         },
       ]),
@@ -149,3 +157,39 @@ export async function startSlowRds(moto: MotoServer): Promise<SlowRds> {
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
+
+/** moto, an admin client, the slow proxy in front of moto, and these instances: what a Slack snapshot test needs. */
+export interface RdsServers {
+  readonly moto: MotoServer;
+  readonly admin: RDSClient;
+  readonly slow: SlowRds;
+  stop(): Promise<void>;
+}
+
+export async function startRdsServers(instances: readonly string[]): Promise<RdsServers> {
+  const moto = await startMoto();
+  const admin = rdsAdmin(moto);
+  const slow = await startSlowRds(moto);
+  for (const id of instances) await createInstance(admin, id);
+  return {
+    moto,
+    admin,
+    slow,
+    async stop() {
+      admin.destroy();
+      await slow.close();
+      await moto.stop();
+    },
+  };
+}
+
+/** A catalog for bots whose tests never look at stored backups. */
+export const NO_BACKUPS: BackupCatalog = {
+  list: async () => [],
+  resolve: async () => {
+    throw new Error('no backups in these tests');
+  },
+  link: async () => {
+    throw new Error('no backups in these tests');
+  },
+};

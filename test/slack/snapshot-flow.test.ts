@@ -2,54 +2,35 @@
 // the fake Slack Web API, and the RDS calls on moto's server (through a proxy that makes new
 // snapshots spend a few polls in `creating`, as RDS does). Dumps use the fake runner: only
 // their place in the queue matters here.
-import { DescribeDBSnapshotsCommand, type RDSClient } from '@aws-sdk/client-rds';
+import { DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSnapshotService } from '../../src/snapshots/snapshot.js';
-import type { BackupCatalog } from '../../src/storage/types.js';
 import { fakeRunner, type FakeRunner } from '../jobs/fake-runner.js';
-import { startMoto, type MotoServer } from '../helpers/moto.js';
-import { createInstance, motoRds, rdsAdmin, rdsTestConfig, startSlowRds, type SlowRds } from '../helpers/rds.js';
+import { motoRds, NO_BACKUPS, rdsTestConfig, startRdsServers, type RdsServers } from '../helpers/rds.js';
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
 
-let moto: MotoServer;
-let admin: RDSClient;
-let slow: SlowRds;
+let rds: RdsServers;
 let t: TestBot | undefined;
 let runner: FakeRunner;
 
-const catalog: BackupCatalog = {
-  list: async () => [],
-  resolve: async () => {
-    throw new Error('no backups in these tests');
-  },
-  link: async () => {
-    throw new Error('no backups in these tests');
-  },
-};
-
 beforeAll(async () => {
-  moto = await startMoto();
-  admin = rdsAdmin(moto);
-  slow = await startSlowRds(moto);
-  for (const id of ['app-db-prod', 'busy-db-prod', 'cancel-db-prod']) await createInstance(admin, id);
+  rds = await startRdsServers(['app-db-prod', 'busy-db-prod', 'cancel-db-prod']);
 }, 60_000);
 
 afterAll(async () => {
-  admin?.destroy();
-  await slow?.close();
-  await moto?.stop();
+  await rds?.stop();
 });
 
 afterEach(async () => {
-  slow.release();
+  rds.slow.release();
   for (const run of runner?.runs ?? []) if (!run.settled) run.succeed();
   await t?.stop();
   t = undefined;
 });
 
 async function start(): Promise<TestBot> {
-  const config = rdsTestConfig(slow.endpoint, {
+  const config = rdsTestConfig(rds.slow.endpoint, {
     'app-db': { channels: ['C0OPS'], keepLast: 5 },
     'busy-db': {},
     'cancel-db': {},
@@ -57,8 +38,8 @@ async function start(): Promise<TestBot> {
   });
   runner = fakeRunner();
   // Polls slower than the reporter's edit interval (300 ms), so each percent gets its own edit.
-  const snapshots = createSnapshotService({ config, rds: motoRds(moto), pollIntervalMs: 400 });
-  t = await startTestBot({ config, runBackup: runner.runBackup, catalog, app: { snapshots } });
+  const snapshots = createSnapshotService({ config, rds: motoRds(rds.moto), pollIntervalMs: 400 });
+  t = await startTestBot({ config, runBackup: runner.runBackup, catalog: NO_BACKUPS, app: { snapshots } });
   return t;
 }
 
@@ -66,13 +47,13 @@ const posted = (pattern: RegExp) => (c: ApiCall) => c.method === 'chat.postMessa
 const edited = (pattern: RegExp) => (c: ApiCall) => c.method === 'chat.update' && c.outcome === 'ok' && pattern.test(String(c.args.text));
 
 async function snapshotsOf(instanceId: string) {
-  return (await admin.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: instanceId, SnapshotType: 'manual' }))).DBSnapshots ?? [];
+  return (await rds.admin.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: instanceId, SnapshotType: 'manual' }))).DBSnapshots ?? [];
 }
 
 describe('/backup snapshot', () => {
   it('posts a parent, follows status and percent in the thread, and ends with the identifier, size and time', async () => {
     const bot = await start();
-    slow.creating([30, 70]);
+    rds.slow.creating([30, 70]);
     const ack = await bot.command('snapshot app-db', { user_id: 'U0ALICE', channel_id: 'C0OPS' });
     expect(ack.status).toBe(200);
     expect(ack.json).toBeUndefined();
@@ -140,7 +121,7 @@ describe('/backup snapshot', () => {
     dump.succeed();
     await bot.slack.waitForCall(posted(/^:white_check_mark: Backup of `busy-db` finished/));
 
-    slow.hold();
+    rds.slow.hold();
     await bot.command('snapshot busy-db');
     await bot.slack.waitForCall(edited(/^:arrow_forward: Snapshot `dumptruck-busy-db-\d{8}t\d{6}z` of `busy-db-prod` \(us-east-1\): creating, 5%/), 10_000);
     const again = await bot.command('run busy-db');
@@ -149,14 +130,14 @@ describe('/backup snapshot', () => {
     expect(status.json?.text).toMatch(/^\*Running\* \(1\)\n• `busy-db` \(RDS snapshot\), for [\d.]+s, creating 5%, by <@U0ALICE> \(<https:\/\/fake\.slack\.com\/archives\/C0OPS\/p\d+\|thread>\)$/);
     const twice = await bot.command('snapshot busy-db');
     expect(twice.json?.text).toMatch(/^A snapshot of `busy-db` is already running, requested by <@U0ALICE>: follow it in the <https:\/\/fake\.slack\.com\/archives\/C0OPS\/p\d+\|thread>\. It was not queued twice\.$/);
-    slow.release();
+    rds.slow.release();
     await bot.slack.waitForCall(posted(/^:white_check_mark: Snapshot of `busy-db` is available\./), 10_000);
     expect(runner.runs).toHaveLength(1);
   });
 
   it('cancel stops following and says the snapshot goes on at AWS, which it does', async () => {
     const bot = await start();
-    slow.hold();
+    rds.slow.hold();
     await bot.command('snapshot cancel-db', { user_id: 'U0BOB' });
     const following = await bot.slack.waitForCall(edited(/^:arrow_forward: Snapshot `(dumptruck-cancel-db-\d{8}t\d{6}z)`/), 10_000);
     const id = /`(dumptruck-cancel-db-\d{8}t\d{6}z)`/.exec(String(following.args.text))![1]!;

@@ -7,6 +7,8 @@ import { matchTarget } from '../../alerts/targets.js';
 import type { Config } from '../../config/schema.js';
 import { userMessage, type DumptruckError } from '../../errors.js';
 import type { JobQueue } from '../../jobs/queue.js';
+import { alertSteps } from '../../snapshots/alert-action.js';
+import type { SnapshotService } from '../../snapshots/types.js';
 import type { Clock } from '../clock.js';
 import { channelAllowed } from '../commands/authorize.js';
 import {
@@ -25,6 +27,7 @@ import type { SlackMessage } from '../messages/format.js';
 import type { ThreadLink } from '../messages/replies.js';
 import type { ChatApi, Reporters } from '../progress/reporter.js';
 import { withRetry } from '../progress/retry.js';
+import { takeAlertSnapshot } from './snapshot.js';
 
 // What a message in an alerts channel does, free of Bolt: the listener hands every `message`
 // event here and returns. Up to the decision everything is synchronous; replies and runs follow
@@ -47,6 +50,8 @@ export interface AlertIntakeDeps {
   readonly setTimer?: (callback: () => void, ms: number) => () => void;
   /** Told what became of each message in an alerts channel (logs, tests). */
   readonly onDecision?: (decision: AlertDecision) => void;
+  /** For alerts.action snapshot|both (targets with rds); absent: those alerts say snapshots are not set up. */
+  readonly snapshots?: SnapshotService;
 }
 
 export type AlertOutcome =
@@ -157,7 +162,22 @@ export class AlertIntake {
     }
     if (this.deps.isDraining?.()) return decided({ outcome: 'restarting', channel, ts, target }, restartingAlertReply(target));
 
-    const receipt = this.reruns.receive(target, { channel, ts, by: read.by });
+    const alert = { channel, ts, by: read.by };
+    const steps = alertSteps(config, target);
+    // alerts.action snapshot|both: the RDS snapshot first, in this thread; with both, the dump
+    // (a rerun with its retries) follows once the snapshot has settled, never beside it. An alert
+    // while that dump's run is on joins it, as any alert does.
+    if (steps[0] === 'snapshot' && !this.reruns.current(target)) {
+      const snapshotDeps = { ...this.deps, post: (message: SlackMessage) => this.post(at, message) };
+      const done = takeAlertSnapshot(snapshotDeps, target, alert)
+        .then(() => {
+          if (steps.includes('dump')) this.reruns.receive(target, alert);
+        })
+        .finally(() => this.replies.delete(done));
+      this.replies.add(done);
+      return decided({ outcome: 'started', channel, ts, target, detail: `${verdict.phrase} (${steps.join(', then ')})` });
+    }
+    const receipt = this.reruns.receive(target, alert);
     const { run } = receipt;
     if (receipt.kind === 'joined') {
       const now = new Date(this.deps.clock.now());

@@ -1,0 +1,99 @@
+// alerts.action snapshot|both end to end: a failure alert as a signed event callback into
+// Bolt's HTTP receiver, the fake Slack Web API, RDS on moto's server (new snapshots spend a few
+// polls in `creating`), dumps on the fake runner (only their order matters here).
+import { DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { AlertDecision } from '../../src/slack/alerts/intake.js';
+import { createSnapshotService } from '../../src/snapshots/snapshot.js';
+import { fakeRunner, type FakeRunner } from '../jobs/fake-runner.js';
+import { motoRds, NO_BACKUPS, rdsTestConfig, startRdsServers, type RdsServers } from '../helpers/rds.js';
+import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
+import type { ApiCall } from '../helpers/slack-fake.js';
+
+const ALERTS = 'C0ALERTS';
+let rds: RdsServers;
+let t: TestBot | undefined;
+let runner: FakeRunner;
+let seq = 0;
+
+beforeAll(async () => {
+  rds = await startRdsServers(['snap-db-prod', 'both-db-prod']);
+}, 60_000);
+
+afterAll(async () => {
+  await rds?.stop();
+});
+
+afterEach(async () => {
+  for (const run of runner?.runs ?? []) if (!run.settled) run.succeed();
+  await t?.stop();
+  t = undefined;
+});
+
+async function start(): Promise<{ bot: TestBot; alert: (text: string) => Promise<{ ts: string; decision: AlertDecision }> }> {
+  const config = rdsTestConfig(
+    rds.slow.endpoint,
+    { 'snap-db': { alertAction: 'snapshot' }, 'both-db': { alertAction: 'both' }, 'plain-db': 'no-rds' },
+    { alerts: { channels: [ALERTS], action: 'snapshot' } },
+  );
+  runner = fakeRunner();
+  const decisions: AlertDecision[] = [];
+  const snapshots = createSnapshotService({ config, rds: motoRds(rds.moto), pollIntervalMs: 50 });
+  const bot = await startTestBot({ config, runBackup: runner.runBackup, catalog: NO_BACKUPS, app: { snapshots, onAlertDecision: (d) => decisions.push(d) } });
+  t = bot;
+  return {
+    bot,
+    async alert(text) {
+      const ts = `${1_700_100_000 + ++seq}.000300`;
+      const response = await bot.event({ type: 'message', channel: ALERTS, channel_type: 'channel', user: 'U0ALICE', client_msg_id: `c-${seq}`, text, ts }, `Ev${seq}`);
+      expect(response.status).toBe(200);
+      await bot.slack.waitForCall(() => decisions.some((d) => d.ts === ts));
+      return { ts, decision: decisions.find((d) => d.ts === ts)! };
+    },
+  };
+}
+
+const inThread = (bot: TestBot, ts: string) => bot.slack.ok('chat.postMessage').filter((c: ApiCall) => c.args.thread_ts === ts);
+const textIn = (bot: TestBot, ts: string, pattern: RegExp) => () => inThread(bot, ts).some((c) => pattern.test(String(c.args.text)));
+
+describe('failure alerts with alerts.action snapshot or both', () => {
+  it('snapshot: an RDS snapshot in the alert\'s thread, tagged with the alert as its source, and no dump', async () => {
+    const { bot, alert } = await start();
+    rds.slow.creating([50]);
+    const { ts, decision } = await alert('Automated backup of snap-db failed');
+    expect(decision).toMatchObject({ outcome: 'started', target: 'snap-db', detail: 'backup of snap-db failed (snapshot)' });
+    await bot.slack.waitForCall(textIn(bot, ts, /^:white_check_mark: Snapshot of `snap-db` is available\./), 10_000);
+    await bot.bot.alerts.idle();
+    const posts = inThread(bot, ts).map((c) => String(c.args.text));
+    expect(posts[0]).toMatch(/^:arrow_forward: (Requesting a snapshot of RDS instance `snap-db-prod`|Snapshot `dumptruck-snap-db-)/);
+    expect(posts).toHaveLength(2);
+    // No parent of its own: the alert is the thread.
+    expect(bot.slack.ok('chat.postMessage').filter((c) => c.args.thread_ts === undefined)).toEqual([]);
+    expect(runner.runs).toEqual([]);
+    const snapshots = (await rds.admin.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: 'snap-db-prod', SnapshotType: 'manual' }))).DBSnapshots ?? [];
+    const tags = Object.fromEntries((snapshots[0]?.TagList ?? []).map((tag) => [tag.Key, tag.Value]));
+    expect(tags).toMatchObject({ 'dumptruck:requested-by': 'alert:U0ALICE', 'dumptruck:source': `${ALERTS}/${ts}` });
+  });
+
+  it('both: the snapshot first, then the dump once it is available, never at once', async () => {
+    const { bot, alert } = await start();
+    rds.slow.creating([10, 60]);
+    const { ts, decision } = await alert('Automated backup of both-db failed');
+    expect(decision.detail).toBe('backup of both-db failed (snapshot, then dump)');
+    const dump = await runner.started('both-db');
+    // The dump started only after the snapshot's result was in the thread.
+    expect(textIn(bot, ts, /^:white_check_mark: Snapshot of `both-db` is available\./)()).toBe(true);
+    expect(dump.request.trigger).toEqual({ kind: 'alert', by: 'U0ALICE', detail: `${ALERTS}/${ts}` });
+    dump.succeed();
+    await bot.slack.waitForCall(textIn(bot, ts, /^:white_check_mark: Backup of `both-db` finished\./), 10_000);
+    await bot.bot.alerts.idle();
+  });
+
+  it('a target without rds dumps, whatever alerts.action says', async () => {
+    const { alert } = await start();
+    const { decision } = await alert('Automated backup of plain-db failed');
+    expect(decision).toMatchObject({ outcome: 'started', target: 'plain-db', detail: 'backup of plain-db failed' });
+    const dump = await runner.started('plain-db');
+    dump.succeed();
+  });
+});
