@@ -1,0 +1,241 @@
+import { spawn } from 'node:child_process';
+import { Readable, Writable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { createGzip, createParallelGzip, type DeflateRaw, type ParallelGzipOptions } from '../../src/pipeline/pgzip.js';
+
+/** Deterministic bytes, so a failure reproduces. */
+function prng(seed: number): () => number {
+  return () => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return seed >>> 0;
+  };
+}
+
+function randomBytes(n: number, seed = 1): Buffer {
+  const next = prng(seed);
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) out[i] = next() & 0xff;
+  return out;
+}
+
+/** pg_dump-like COPY lines: repetitive enough that dictionaries across blocks matter. */
+function copyText(n: number): Buffer {
+  const next = prng(7);
+  const lines: string[] = [];
+  let size = 0;
+  for (let id = 1; size < n; id++) {
+    const line = `${id}\t${next().toString(16).padStart(8, '0')}${next().toString(16)}\t2024-05-0${id % 9} 12:00:${id % 60}\tshipped\n`;
+    lines.push(line);
+    size += line.length;
+  }
+  return Buffer.from(lines.join('')).subarray(0, n);
+}
+
+/** Splits `data` into writes of random sizes from 1 byte to `max`. */
+function randomChunks(data: Buffer, max: number, seed = 3): Buffer[] {
+  const next = prng(seed);
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < data.length; ) {
+    const size = 1 + (next() % max);
+    chunks.push(data.subarray(at, at + size));
+    at += size;
+  }
+  return chunks;
+}
+
+async function compress(chunks: Buffer[], stream: Transform): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(chunks), stream, collect(out));
+  return Buffer.concat(out);
+}
+
+function collect(out: Buffer[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      out.push(chunk);
+      callback();
+    },
+  });
+}
+
+function run(command: string, args: string[], input: Buffer): Promise<{ code: number | null; stdout: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    const out: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out) }));
+    child.stdin.end(input);
+  });
+}
+
+/** The output must be plain gzip to Node, to gunzip -c and to gunzip -t. */
+async function expectGunzipsTo(gz: Buffer, data: Buffer): Promise<void> {
+  expect(zlib.gunzipSync(gz).equals(data)).toBe(true);
+  const system = await run('gunzip', ['-c'], gz);
+  expect(system.code).toBe(0);
+  expect(system.stdout.equals(data)).toBe(true);
+  expect((await run('gunzip', ['-t'], gz)).code).toBe(0);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const realDeflate: DeflateRaw = promisify(zlib.deflateRaw);
+
+describe('createParallelGzip round trips', () => {
+  const blockSize = 1000; // small, and smaller than deflate's 32 KiB window, to hit the edges
+  const cases: [string, Buffer, ParallelGzipOptions?][] = [
+    ['empty input', Buffer.alloc(0)],
+    ['one byte', Buffer.from('x')],
+    ['exactly one block', copyText(blockSize)],
+    ['one block plus one byte', copyText(blockSize + 1)],
+    ['many blocks', copyText(100 * blockSize + 17)],
+    ['incompressible random data', randomBytes(20 * blockSize + 5)],
+    ['blocks larger than the window', copyText(300_000), { blockSize: 40_000 }],
+    ['concurrency 1, level 1', copyText(30 * blockSize), { concurrency: 1, level: 1 }],
+    ['level 9', copyText(30 * blockSize), { level: 9 }],
+  ];
+
+  for (const [name, data, options] of cases) {
+    it(`${name}, written whole`, async () => {
+      const gz = await compress([data], createParallelGzip({ blockSize, concurrency: 3, ...options }));
+      await expectGunzipsTo(gz, data);
+    });
+  }
+
+  it('many blocks, written in random chunks both smaller and larger than a block', async () => {
+    const data = copyText(200 * blockSize + 333);
+    const gz = await compress(randomChunks(data, 3 * blockSize), createParallelGzip({ blockSize, concurrency: 4 }));
+    await expectGunzipsTo(gz, data);
+  });
+
+  it('random data in random chunks', async () => {
+    const data = randomBytes(50 * blockSize);
+    const gz = await compress(randomChunks(data, 2500, 9), createParallelGzip({ blockSize, concurrency: 2 }));
+    await expectGunzipsTo(gz, data);
+  });
+
+  it('with default options compresses within 2% of zlib gzip', async () => {
+    const data = copyText(2_000_000);
+    const gz = await compress(randomChunks(data, 100_000), createParallelGzip());
+    await expectGunzipsTo(gz, data);
+    const reference = zlib.gzipSync(data, { level: 6 }).length;
+    expect(gz.length).toBeLessThan(reference * 1.02);
+  });
+
+  it('rejects options out of range', () => {
+    expect(() => createParallelGzip({ level: 0 })).toThrow(RangeError);
+    expect(() => createParallelGzip({ blockSize: 0 })).toThrow(RangeError);
+    expect(() => createParallelGzip({ concurrency: 1.5 })).toThrow(RangeError);
+  });
+});
+
+describe('createParallelGzip failures', () => {
+  it('destroys the stream with the error of a block that fails', async () => {
+    const failure = new Error('block 3 failed');
+    let calls = 0;
+    const deflate: DeflateRaw = (buffer, options) => (++calls === 3 ? Promise.reject(failure) : realDeflate(buffer, options));
+    const stream = createParallelGzip({ blockSize: 100, concurrency: 2, deflate });
+    await expect(compress(randomChunks(copyText(10_000), 300), stream)).rejects.toBe(failure);
+    expect(stream.destroyed).toBe(true);
+  });
+
+  it('fails on the final block too', async () => {
+    const failure = new Error('final block failed');
+    const deflate: DeflateRaw = (buffer, options) =>
+      options.finishFlush === zlib.constants.Z_FINISH ? Promise.reject(failure) : realDeflate(buffer, options);
+    await expect(compress([copyText(550)], createParallelGzip({ blockSize: 100, deflate }))).rejects.toBe(failure);
+  });
+
+  it('destroy() mid-stream leaves nothing that fires later', async () => {
+    // Blocks that settle only when the test says so, after the stream is gone.
+    const settle: (() => void)[] = [];
+    const deflate: DeflateRaw = (buffer, options) =>
+      new Promise((resolve, reject) => {
+        const n = settle.length;
+        settle.push(() => (n % 2 === 0 ? realDeflate(buffer, options).then(resolve) : reject(new Error(`late ${n}`))));
+      });
+    const stream = createParallelGzip({ blockSize: 100, concurrency: 2, deflate });
+    const events: string[] = [];
+    stream.on('error', (error) => events.push(`error ${error.message}`));
+    stream.on('data', () => events.push('data'));
+    const writeErrors: (Error | null | undefined)[] = [];
+    for (let i = 0; i < 5; i++) stream.write(copyText(150), (error) => writeErrors.push(error));
+    await sleep(10);
+    expect(settle.length).toBe(2); // the writer is held back: only `concurrency` blocks started
+
+    stream.destroy();
+    for (const late of settle) late();
+    await sleep(50);
+    expect(events.filter((e) => e !== 'data')).toEqual([]);
+    expect(stream.destroyed).toBe(true);
+    // Every write's callback ran, with ERR_STREAM_DESTROYED for those not taken in.
+    expect(writeErrors).toHaveLength(5);
+  });
+});
+
+describe('createParallelGzip backpressure', () => {
+  it('a consumer that does not read stops the writer, with bounded buffering', async () => {
+    const blockSize = 4096;
+    const concurrency = 2;
+    const stream = createParallelGzip({ blockSize, concurrency });
+    const data = randomBytes(4 << 20); // incompressible, so output fills up as fast as input
+    const chunk = 1024;
+    let accepted = 0;
+    for (let at = 0; at < data.length; at += chunk) {
+      accepted += chunk;
+      if (!stream.write(data.subarray(at, at + chunk))) {
+        const drained = await Promise.race([
+          new Promise<boolean>((resolve) => stream.once('drain', () => resolve(true))),
+          sleep(100).then(() => false),
+        ]);
+        if (!drained) break;
+      }
+    }
+    // Nothing was read, so all accepted bytes sit in the stream: both high water marks (16 KiB each),
+    // `concurrency` blocks in and out of compression, less than a block pending, one chunk of overshoot.
+    expect(accepted).toBeLessThan(2 * 16_384 + 2 * concurrency * blockSize + blockSize + chunk);
+    // Finished blocks are pushed even past the high water mark, but no new ones start.
+    expect(stream.readableLength).toBeLessThan(16_384 + concurrency * (blockSize + 100));
+
+    // Reading again lets everything through intact.
+    const out: Buffer[] = [];
+    const done = pipeline(stream, collect(out));
+    const rest = data.subarray(accepted);
+    stream.end(rest);
+    await done;
+    expect(zlib.gunzipSync(Buffer.concat(out)).equals(data)).toBe(true);
+  }, 10_000); // a stall here is a backpressure deadlock: fail soon
+
+  it('one large write is not compressed further than the consumer reads', async () => {
+    const blockSize = 4096;
+    const stream = createParallelGzip({ blockSize, concurrency: 2 });
+    const data = randomBytes(1 << 20);
+    let written = false;
+    stream.write(data, () => (written = true));
+    await sleep(200);
+    expect(written).toBe(false);
+    expect(stream.readableLength).toBeLessThan(16_384 + 2 * (blockSize + 100));
+
+    const out: Buffer[] = [];
+    const done = pipeline(stream, collect(out));
+    stream.end();
+    await done;
+    expect(zlib.gunzipSync(Buffer.concat(out)).equals(data)).toBe(true);
+  }, 10_000);
+});
+
+describe('createGzip', () => {
+  it('parallel and single-stream gzip decompress to identical bytes', async () => {
+    const data = copyText(500_000);
+    const single = await compress(randomChunks(data, 70_000), createGzip({ parallel: false, level: 6 }));
+    const parallel = await compress(randomChunks(data, 70_000), createGzip({ parallel: true, blockSize: 50_000 }));
+    expect(zlib.gunzipSync(single).equals(data)).toBe(true);
+    expect(zlib.gunzipSync(parallel).equals(zlib.gunzipSync(single))).toBe(true);
+    expect(createGzip({ parallel: false })).toBeInstanceOf(zlib.Gzip);
+  });
+});
