@@ -9,6 +9,7 @@ import type { Env } from '../config/load.js';
 import { DumptruckError, userMessage } from '../errors.js';
 import { JobQueue } from '../jobs/queue.js';
 import { installShutdown } from '../jobs/shutdown.js';
+import { loggedSnapshots } from '../snapshots/log.js';
 import {
   bucketCheck,
   createHealthHandler,
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
     env,
     queue,
     catalog: deps.catalog,
-    snapshots: deps.snapshots,
+    snapshots: loggedSnapshots(deps.snapshots, logger),
     logger,
     isDraining: () => shutdown.draining,
     ...(slack.mode === 'http' ? { customRoutes: healthRoutes(health) } : {}),

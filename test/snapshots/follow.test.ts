@@ -1,7 +1,9 @@
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { CancelledError, TimeoutError } from '../../src/errors.js';
 import type { DBSnapshot, RdsApi } from '../../src/snapshots/rds.js';
+import { loggedSnapshots } from '../../src/snapshots/log.js';
 import { createSnapshotService } from '../../src/snapshots/snapshot.js';
 import type { SnapshotEvent } from '../../src/snapshots/types.js';
 import { rejection } from '../helpers/rejection.js';
@@ -157,5 +159,22 @@ describe('following a snapshot', () => {
     expect(err.message).toBe('plain has no RDS instance configured, so there is nothing to snapshot');
     expect(err.hint).toBe('Add targets.plain.rds: { instanceId, region } to the config, or snapshot one that has it: app-db. A logical dump works for every target.');
     expect(h.calls).toEqual([]);
+  });
+});
+
+describe('loggedSnapshots', () => {
+  it('logs who asked, the identifier and the outcome on a child logger', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const h = harness([{ Status: 'creating', PercentProgress: 50 }, { Status: 'available', AllocatedStorage: 20 }]);
+    const seen: string[] = [];
+    await loggedSnapshots(h.service, log).run({ target: 'app-db', trigger: { kind: 'slack', by: 'U1', detail: 'C0OPS' }, jobId: 'job1' }, { onEvent: (e) => seen.push(e.type) });
+    expect(lines.map((l) => [l.msg, l.jobId, l.target])).toEqual([
+      ['snapshot requested', 'job1', 'app-db'],
+      ['snapshot available', 'job1', 'app-db'],
+    ]);
+    expect(lines[0]).toMatchObject({ identifier: 'dumptruck-app-db-20240501t030405z', instanceId: 'app-db-prod', requestedBy: 'slack:U1', source: 'C0OPS' });
+    expect(lines[1]).toMatchObject({ allocatedGiB: 20, durationMs: 30_000 });
+    expect(seen).toEqual(['snapshot-started', 'snapshot-progress', 'snapshot-progress', 'finished']);
   });
 });
