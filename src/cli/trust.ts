@@ -4,6 +4,7 @@ import { formatBytes, formatDuration } from '../config/units.js';
 import { userMessage } from '../errors.js';
 import { sizeWarnings } from '../jobs/after-backup.js';
 import type { BackupResult } from '../jobs/events.js';
+import { describeRules } from '../retention/plan.js';
 import type { PruneReport } from '../retention/prune.js';
 import type { VerifyReport } from '../verify/verify.js';
 
@@ -19,9 +20,7 @@ export function verifyLines(report: VerifyReport): string[] {
 }
 
 export function pruneLines(report: PruneReport): string[] {
-  const rules = [report.rules.keepLast === undefined ? '' : `keepLast ${report.rules.keepLast}`, report.rules.keepDays === undefined ? '' : `keepDays ${report.rules.keepDays}`]
-    .filter(Boolean)
-    .join(', ');
+  const rules = describeRules(report.rules);
   const verb = report.dryRun ? 'would delete' : 'deleted';
   const lines = [`${report.target}: ${rules}: ${verb} ${report.deleted.length}, keeping ${report.kept.length}${report.dryRun ? ' (dry run)' : ''}`];
   for (const item of report.deleted) lines.push(`  ${verb.padEnd(12)} ${item.key} (${item.ageDays.toFixed(1)} days old)`);

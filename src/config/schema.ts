@@ -223,6 +223,8 @@ const target = z
     schedule: cronExpression.optional(),
     /** IANA time zone of `schedule`; default UTC. */
     timezone: timeZone.optional(),
+    /** Slack channel id where scheduled runs post their thread; default: the first of `channels`, else none (logs only). */
+    reportChannel: z.string().regex(CHANNEL_ID, { message: 'expected a Slack channel id like C0123ABC' }).optional(),
     /** Overrides of the top-level `anomaly` settings for this target. */
     anomaly: z.object({ threshold: anomalyFields.threshold.optional(), window: anomalyFields.window.optional(), emptyBelow: anomalyFields.emptyBelow.optional() }).strict().optional(),
     /** This target's second copy; `false` turns the top-level `mirror` off for it. */
@@ -231,6 +233,10 @@ const target = z
   .strict()
   .superRefine((t, ctx) => {
     if (t.timezone !== undefined && t.schedule === undefined) ctx.addIssue({ code: 'custom', path: ['timezone'], message: 'only meaningful with schedule' });
+    if (t.reportChannel !== undefined && t.channels.length > 0 && !t.channels.includes(t.reportChannel)) {
+      // Download links are only posted where the target allows; a report channel outside them would get none.
+      ctx.addIssue({ code: 'custom', path: ['reportChannel'], message: `expected one of channels (${t.channels.join(', ')}), got ${JSON.stringify(t.reportChannel)}` });
+    }
     if (t.rds === undefined && t.snapshots !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['snapshots'], message: 'only meaningful with rds: { instanceId } (the RDS instance to snapshot)' });
     }

@@ -9,6 +9,8 @@ export interface Trigger {
   readonly by: string;
   /** Free text: channel, alert message link, cron expression. */
   readonly detail?: string;
+  /** A scheduled run that replaces a missed one: the missed fire time. */
+  readonly catchUpFor?: Date;
 }
 
 export interface BackupResult {

@@ -3,6 +3,7 @@ import PQueue from 'p-queue';
 import { formatDuration } from '../config/units.js';
 import { CancelledError, DumptruckError, TimeoutError, isDumptruckError, toDumptruckError } from '../errors.js';
 import type { SnapshotJob } from '../snapshots/types.js';
+import type { PruneJob, VerifyJob } from './maintenance.js';
 import type { BackupResult, JobEvent, Trigger } from './events.js';
 import { unrefTimer } from './timer.js';
 import type { RunBackup } from './types.js';
@@ -12,8 +13,11 @@ import type { RunBackup } from './types.js';
 
 export type JobState = 'queued' | 'running' | 'finished' | 'failed';
 
-/** What a job does: a logical dump, or a provider snapshot. A target runs one job at a time, whatever its kind. */
-export type JobKind = 'backup' | 'snapshot';
+/**
+ * What a job does: a logical dump, a provider snapshot, or (on the maintenance queue, see
+ * src/jobs/maintenance.ts) a verification or a prune. A target runs one job at a time per queue, whatever its kind.
+ */
+export type JobKind = 'backup' | 'snapshot' | 'verify' | 'prune';
 
 /** How a job ended; `settled` resolves with it and never rejects, so nobody leaks an unhandled rejection. */
 export type JobOutcome<R = BackupResult> = { readonly ok: true; readonly result: R } | { readonly ok: false; readonly error: DumptruckError };
@@ -46,7 +50,7 @@ export interface Job<R = BackupResult, E extends JobEventShape = JobEvent, K ext
 }
 
 /** Any job on the queue; `kind` tells which. */
-export type AnyJob = Job | SnapshotJob;
+export type AnyJob = Job | SnapshotJob | VerifyJob | PruneJob;
 
 export interface JobQueueOptions {
   readonly runBackup: RunBackup;

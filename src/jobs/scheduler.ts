@@ -136,6 +136,7 @@ export class Scheduler {
       kind: 'schedule',
       by: 'scheduler',
       detail: catchUp ? `${entry.describe}, catch-up for the missed ${scheduledFor.toISOString()} run` : entry.describe,
+      ...(catchUp ? { catchUpFor: scheduledFor } : {}),
     };
     const base = { target: entry.target, scheduledFor, catchUp };
     try {

@@ -15,6 +15,11 @@ export interface RetentionRules {
  */
 export type KeepReason = 'newest' | 'last' | 'days' | 'verified';
 
+/** Pure: `keepLast 7, keepDays 30`, as reports name the rules. */
+export function describeRules(rules: RetentionRules): string {
+  return [rules.keepLast === undefined ? '' : `keepLast ${rules.keepLast}`, rules.keepDays === undefined ? '' : `keepDays ${rules.keepDays}`].filter(Boolean).join(', ');
+}
+
 export interface RetentionItem {
   readonly key: string;
   /** The backup's time, from its key. */

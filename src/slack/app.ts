@@ -4,7 +4,8 @@ import pino, { type Logger } from 'pino';
 import type { Env } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import { JobQueue } from '../jobs/queue.js';
+import { Maintenance, type TrustOps } from '../jobs/maintenance.js';
+import { JobQueue, type JobEventShape } from '../jobs/queue.js';
 import type { RunBackup } from '../jobs/types.js';
 import type { SnapshotService } from '../snapshots/types.js';
 import type { BackupCatalog } from '../storage/types.js';
@@ -41,6 +42,8 @@ export interface SlackAppOptions {
   readonly setTimer?: (callback: () => void, ms: number) => () => void;
   /** Told what became of each message in an alerts channel (tests; decisions are logged anyway). */
   readonly onAlertDecision?: (decision: AlertDecision) => void;
+  /** `/backup verify` and `/backup prune` (createTrustOps); absent: those commands say they are not set up. */
+  readonly trust?: TrustOps;
 }
 
 export interface SlackBot {
@@ -50,6 +53,10 @@ export interface SlackBot {
   readonly reporters: Reporters;
   /** Messages in alerts.channels: reruns, their retries, and the replies in alert threads. */
   readonly alerts: AlertIntake;
+  /** Verifications and prunes asked for in Slack, on a queue of their own; undefined without `trust`. */
+  readonly maintenance: Maintenance | undefined;
+  /** Jobs' threads by job id, while they are followed (the schedule reporter points skipped runs at them). */
+  readonly threads: ReadonlyMap<string, ThreadLink>;
   /** Checks the bot token with auth.test; start() calls it. A rejected token is a ConfigError naming SLACK_BOT_TOKEN. */
   init(): Promise<void>;
   /**
@@ -67,6 +74,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
   const { config, catalog } = options;
   const logger = options.logger ?? pino({ level: options.env.LOG_LEVEL || 'info' });
   const queue = options.queue ?? newQueue(config, options.runBackup, logger);
+  const maintenance = options.trust ? new Maintenance({ config, ops: options.trust, queue: { onListenerError: listenerError(logger) } }) : undefined;
   const secrets = [slack.botToken, slack.appToken, slack.signingSecret].filter((s): s is string => s !== undefined);
   const threads = new Map<string, ThreadLink>();
 
@@ -129,7 +137,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     ...(options.snapshots ? { snapshots: options.snapshots } : {}),
   });
 
-  register(app, { config, queue, catalog, reporters, threads, secrets, logger, now: () => new Date(clock.now()), isDraining: options.isDraining, snapshots: options.snapshots, alerts });
+  register(app, { config, queue, catalog, reporters, threads, secrets, logger, now: () => new Date(clock.now()), isDraining: options.isDraining, snapshots: options.snapshots, maintenance, alerts });
 
   let initialized: Promise<void> | undefined;
   const init = () => (initialized ??= app.init().catch((err: unknown) => {
@@ -143,6 +151,8 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     queue,
     reporters,
     alerts,
+    maintenance,
+    threads,
     init,
     async start(listen) {
       await init();
@@ -155,7 +165,8 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     async stop() {
       // Retries waiting for their turn end first; reruns with a job end as the queue cancels it.
       alerts.stop();
-      await queue.shutdown();
+      // A restore test in progress stops and drops its scratch database; its thread says so.
+      await Promise.all([queue.shutdown(), maintenance?.shutdown()]);
       await alerts.idle();
       await reporters.idle();
       await app.stop();
@@ -177,6 +188,10 @@ function newQueue(config: Config, runBackup: RunBackup | undefined, logger: Logg
   return new JobQueue({
     runBackup,
     ...config.queue,
-    onListenerError: (err, event) => logger.error({ err, jobId: event.jobId, event: event.type }, 'a job event listener threw'),
+    onListenerError: listenerError(logger),
   });
+}
+
+function listenerError(logger: Logger): (err: unknown, event: JobEventShape) => void {
+  return (err, event) => logger.error({ err, jobId: event.jobId, event: event.type }, 'a job event listener threw');
 }

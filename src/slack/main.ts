@@ -7,7 +7,9 @@ import type { SocketModeReceiver } from '@slack/bolt';
 import { createAppDeps, loadEnvironment } from '../app.js';
 import type { Env } from '../config/load.js';
 import { DumptruckError, userMessage } from '../errors.js';
+import { createTrustOps } from '../jobs/maintenance.js';
 import { JobQueue } from '../jobs/queue.js';
+import type { Scheduler } from '../jobs/scheduler.js';
 import { installShutdown } from '../jobs/shutdown.js';
 import { loggedSnapshots } from '../snapshots/log.js';
 import {
@@ -24,6 +26,7 @@ import {
 } from '../observability/index.js';
 import { createSlackApp } from './app.js';
 import { readSlackEnv } from './env.js';
+import { startSchedules } from './schedule.js';
 
 async function main(): Promise<void> {
   const env = loadEnvironment();
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
     queue,
     catalog: deps.catalog,
     snapshots: loggedSnapshots(deps.snapshots, logger),
+    trust: createTrustOps({ config: deps.config, s3: deps.s3, env, catalog: deps.catalog }),
     logger,
     isDraining: () => shutdown.draining,
     ...(slack.mode === 'http' ? { customRoutes: healthRoutes(health) } : {}),
@@ -74,11 +78,16 @@ async function main(): Promise<void> {
 
   // The one shutdown path: the first signal drains (no new runs, running ones get the grace
   // period, the rest are cancelled cleanly), then the threads get their last words, then exit 0.
+  let schedules: Scheduler | undefined;
   const shutdown = installShutdown({
     queue,
     graceMs: deps.config.shutdown.graceTimeoutMs,
     log: logger,
-    onDraining: () => slackReady.set(false, 'shutting down'),
+    onDraining: () => {
+      // No scheduled run may start once draining; a fire now would only be refused.
+      schedules?.stop();
+      slackReady.set(false, 'shutting down');
+    },
     onStopped: async () => {
       // The queue is empty by now; this waits for the cancelled jobs' threads, then stops the receiver.
       await bot.stop();
@@ -112,6 +121,10 @@ async function main(): Promise<void> {
   if (slack.mode === 'http') {
     slackReady.set(true);
     logger.info({ mode: 'http', port: slack.port }, 'dumptruck is listening for /backup');
+  }
+  // Scheduled runs start once their threads can be posted; a drain begun meanwhile wins.
+  if (!shutdown.draining) {
+    schedules = startSchedules({ config: deps.config, queue, catalog: deps.catalog, reporters: bot.reporters, chat: bot.app.client.chat, threads: bot.threads, logger, secrets: secretsInEnv(env) });
   }
 }
 

@@ -107,6 +107,7 @@ describe('Scheduler', () => {
     const run = await runner.started('nightly');
     expect(runner.runs).toHaveLength(1);
     expect(run.request.trigger.detail).toBe('0 2 * * * Asia/Seoul, catch-up for the missed 2026-11-21T17:00:00.000Z run');
+    expect(run.request.trigger.catchUpFor).toEqual(new Date('2026-11-21T17:00:00.000Z'));
     expect(events).toMatchObject([{ type: 'enqueued', catchUp: true, scheduledFor: new Date('2026-11-21T17:00:00Z') }]);
     scheduler.stop();
   });

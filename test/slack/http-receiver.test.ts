@@ -348,9 +348,8 @@ describe('list, link, verify, targets, help', () => {
 
   it('verify, targets and help answer with the ack', async () => {
     await start();
-    expect((await t.command('verify app-db')).json?.text).toBe(
-      '`/backup verify` is not available yet, so `app-db` was not checked. `/backup list app-db` shows what is stored.',
-    );
+    // This bot was built without `trust` (test/slack/trust-flow.test.ts has one with it).
+    expect((await t.command('verify app-db')).json?.text).toBe('verification and pruning are not set up in this bot\nAsk an admin: the bot was started without them.');
     expect((await t.command('targets', { channel_id: 'C0RANDOM' })).json?.text).toBe(
       '*Targets*\n• `app-db` (plain)\n• `billing` (plain): not from this channel\n• `locked` (plain): not from this channel\n• `a` (plain)\n• `b` (plain)\n• `c` (plain)',
     );

@@ -33,6 +33,8 @@ describe('parseCommand', () => {
     // Keys pasted from the result message come wrapped in backticks.
     ['link app-db `app-db/x.sql.gz`', { kind: 'link', target: 'app-db', key: 'app-db/x.sql.gz' }],
     ['verify billing', { kind: 'verify', target: 'billing', key: 'latest' }],
+    ['prune app-db', { kind: 'prune', target: 'app-db', confirm: false }],
+    ['prune app-db CONFIRM', { kind: 'prune', target: 'app-db', confirm: true }],
   ])('%s', (text, expected) => {
     expect(parseCommand(text, targets)).toEqual(expected);
   });
@@ -96,8 +98,17 @@ describe('parseCommand', () => {
 
   it('refuses an unknown command with the list of commands', () => {
     expect(refusal('restore app-db').text).toBe(
-      'unknown command `restore`\nCommands: run, status, list, link, cancel, verify, snapshot, snapshots, targets, help. Try `/backup help`.',
+      'unknown command `restore`\nCommands: run, status, list, link, cancel, verify, prune, snapshot, snapshots, targets, help. Try `/backup help`.',
     );
+  });
+
+  it('prune takes only `confirm` after the target', () => {
+    expect(refusal('prune app-db now')).toEqual({
+      code: 'BAD_INPUT',
+      text: '`now` is not `confirm`\n`/backup prune app-db` shows what would be deleted; `/backup prune app-db confirm` deletes it.',
+    });
+    expect(refusal('prune app-db confirm now').text).toBe('unexpected extra words after `/backup prune <target>`: `now`\nUsage: `/backup prune <target> [confirm]`.');
+    expect(refusal('prune').text).toBe('which target? `/backup prune <target> [confirm]` needs a target name\nTry `/backup prune app-db`; targets: `app-db`, `billing`.');
   });
 
   it('refuses keys that are not keys', () => {

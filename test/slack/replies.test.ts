@@ -9,7 +9,6 @@ import {
   nothingToCancelReply,
   statusReply,
   targetsReply,
-  verifyReply,
   type ThreadLink,
 } from '../../src/slack/messages/replies.js';
 import { fakeRunner } from '../jobs/fake-runner.js';
@@ -48,7 +47,8 @@ describe('replies', () => {
         '• `/backup list <target>`: stored backups, newest first',
         '• `/backup link <target> [key|latest]`: a fresh download link',
         '• `/backup cancel <target>`: stop a queued or running backup; nothing is stored',
-        '• `/backup verify <target> [key|latest]`: check that a backup restores (not available yet)',
+        '• `/backup verify <target> [key|latest]`: prove a backup: its SHA-256, that it decompresses, and a restore test when a scratch server is set; result in a thread',
+        "• `/backup prune <target> [confirm]`: what the target's retention rules would delete; with `confirm`, delete it (result in a thread)",
         "• `/backup snapshot <target>`: an RDS snapshot of the target's instance now (targets with `rds`); progress in a thread",
         "• `/backup snapshots <target>`: recent manual and automated RDS snapshots of the target's instance",
         '• `/backup targets`: the databases you can back up here',
@@ -115,11 +115,10 @@ describe('replies', () => {
     expect(listReply('app-db', [])).toBe('No backups of `app-db` are stored yet. `/backup run app-db` makes one.');
   });
 
-  it('link and verify', () => {
+  it('link', () => {
     const object = { key: 'dumptruck/app-db/x.sql.gz', size: 2048, lastModified: t0 };
     expect(linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') })).toBe(
       'Download `dumptruck/app-db/x.sql.gz` (2.0 KiB, 2024-05-01 03:00 UTC); the link expires 2024-05-02 03:00 UTC:\nhttps://s3.example/x?sig=1',
     );
-    expect(verifyReply('app-db')).toBe('`/backup verify` is not available yet, so `app-db` was not checked. `/backup list app-db` shows what is stored.');
   });
 });

@@ -16,6 +16,7 @@ export type TargetAction =
   | 'list backups of'
   | 'get links to backups of'
   | 'verify backups of'
+  | 'prune backups of'
   | 'retry backups of'
   | 'snapshot'
   | 'list snapshots of';

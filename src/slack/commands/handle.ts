@@ -1,6 +1,7 @@
 import type { Config } from '../../config/schema.js';
 import { InputError, userMessage } from '../../errors.js';
 import type { Trigger } from '../../jobs/events.js';
+import type { Maintenance } from '../../jobs/maintenance.js';
 import type { AnyJob, JobQueue } from '../../jobs/queue.js';
 import { enqueueSnapshot } from '../../snapshots/enqueue.js';
 import { rdsTarget } from '../../snapshots/snapshot.js';
@@ -16,10 +17,11 @@ import {
   restartingReply,
   statusReply,
   targetsReply,
-  verifyReply,
   type ThreadLink,
 } from '../messages/replies.js';
+import { maintenanceRestartingReply, prunePlanReply } from '../messages/maintenance.js';
 import { snapshotsReply } from '../messages/snapshot.js';
+import { pruneThread, verifyThread } from '../progress/maintenance.js';
 import type { Reporters, ThreadPlace } from '../progress/reporter.js';
 import { authorize, channelAllowed, type Requester, type TargetAction } from './authorize.js';
 import { parseCommand, type Command } from './parse.js';
@@ -40,6 +42,8 @@ export interface CommandDeps {
   readonly isDraining?: () => boolean;
   /** RDS snapshots (`/backup snapshot`, `/backup snapshots`); absent: those commands say they are not set up. */
   readonly snapshots?: SnapshotService;
+  /** `/backup verify` and `/backup prune`, on a queue of their own; absent: those commands say they are not set up. */
+  readonly maintenance?: Maintenance;
 }
 
 export interface Outcome {
@@ -65,7 +69,7 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       return { reply: statusReply(deps.queue.status(), (id) => deps.threads.get(id), deps.now()) };
     case 'run':
       allow(command.target, who, 'back up', deps);
-      return startRun(command.target, { kind: 'slack', by: who.userId, detail: who.channelId }, { channel: who.channelId, ownParent: true }, deps);
+      return startRun(command.target, slackTrigger(who), { channel: who.channelId, ownParent: true }, deps);
     case 'cancel': {
       allow(command.target, who, 'cancel backups of', deps);
       const job = deps.queue.cancel(command.target, `cancelled by <@${who.userId}>`);
@@ -87,12 +91,30 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
         },
       };
     }
-    case 'verify':
-      allow(command.target, who, 'verify backups of', deps);
-      return { reply: verifyReply(command.target) };
+    case 'verify': {
+      const { target, key } = command;
+      allow(target, who, 'verify backups of', deps);
+      const maintenance = maintenanceOf(deps);
+      if (deps.isDraining?.()) return { reply: maintenanceRestartingReply(`/backup verify ${target}`) };
+      const place: ThreadPlace = { channel: who.channelId, ownParent: true };
+      return inThread(maintenance.verify(target, key, slackTrigger(who)), (job) => deps.reporters.startThread(job, place, verifyThread(key, deps.secrets)), deps, maintenance.queue);
+    }
+    case 'prune': {
+      const { target } = command;
+      allow(target, who, 'prune backups of', deps);
+      const maintenance = maintenanceOf(deps);
+      const rules = deps.config.targets[target]!.retention;
+      if (!rules) {
+        throw new InputError(`\`${target}\` has no retention rules, so there is nothing to prune`, `An admin sets \`targets.${target}.retention: { keepLast: N, keepDays: D }\`.`);
+      }
+      if (!command.confirm) return { later: async () => prunePlanReply(await maintenance.plan(target)) };
+      if (deps.isDraining?.()) return { reply: maintenanceRestartingReply(`/backup prune ${target} confirm`) };
+      const place: ThreadPlace = { channel: who.channelId, ownParent: true };
+      return inThread(maintenance.prune(target, slackTrigger(who)), (job) => deps.reporters.startThread(job, place, pruneThread(rules, deps.secrets)), deps, maintenance.queue);
+    }
     case 'snapshot':
       allow(command.target, who, 'snapshot', deps);
-      return startSnapshot(command.target, { kind: 'slack', by: who.userId, detail: who.channelId }, { channel: who.channelId, ownParent: true }, deps);
+      return startSnapshot(command.target, slackTrigger(who), { channel: who.channelId, ownParent: true }, deps);
     case 'snapshots': {
       const { target } = command;
       allow(target, who, 'list snapshots of', deps);
@@ -147,12 +169,27 @@ export function startSnapshot(target: string, trigger: Trigger, place: ThreadPla
   return inThread(enqueueSnapshot(deps.queue, service.run, { target, trigger }), (job) => deps.reporters.startSnapshot(job, place, rds.instanceId), deps);
 }
 
+function maintenanceOf(deps: CommandDeps): Maintenance {
+  if (!deps.maintenance) throw new InputError('verification and pruning are not set up in this bot', 'Ask an admin: the bot was started without them.');
+  return deps.maintenance;
+}
+
+function slackTrigger(who: Requester): Trigger {
+  return { kind: 'slack', by: who.userId, detail: who.channelId };
+}
+
 function snapshotService(deps: CommandDeps): SnapshotService {
   if (!deps.snapshots) throw new InputError('RDS snapshots are not set up in this bot', 'Ask an admin: the bot was started without the snapshot service.');
   return deps.snapshots;
 }
 
-function inThread<J extends AnyJob>(enqueued: { readonly job: J; readonly created: boolean }, start: (job: J) => Promise<unknown>, deps: CommandDeps): Outcome {
+/** `queue` is where the job runs, to cancel it when its thread cannot be posted. */
+function inThread<J extends AnyJob>(
+  enqueued: { readonly job: J; readonly created: boolean },
+  start: (job: J) => Promise<unknown>,
+  deps: CommandDeps,
+  queue: Pick<JobQueue, 'cancelJob'> = deps.queue,
+): Outcome {
   const { job, created } = enqueued;
   if (!created) return { reply: duplicateReply(job, deps.threads.get(job.id)) };
   return {
@@ -161,7 +198,7 @@ function inThread<J extends AnyJob>(enqueued: { readonly job: J; readonly create
         await start(job);
         return undefined;
       } catch (err) {
-        deps.queue.cancelJob(job.id, 'cancelled: its Slack thread could not be posted');
+        queue.cancelJob(job.id, 'cancelled: its Slack thread could not be posted');
         return threadFailedReply(job, err, deps.secrets);
       }
     },

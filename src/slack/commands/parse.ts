@@ -10,6 +10,8 @@ export type Command =
   | { readonly kind: 'link'; readonly target: string; readonly key: string }
   | { readonly kind: 'cancel'; readonly target: string }
   | { readonly kind: 'verify'; readonly target: string; readonly key: string }
+  /** Without `confirm`, a dry run: the plan, nothing deleted. */
+  | { readonly kind: 'prune'; readonly target: string; readonly confirm: boolean }
   | { readonly kind: 'snapshot'; readonly target: string }
   | { readonly kind: 'snapshots'; readonly target: string }
   | { readonly kind: 'targets' }
@@ -24,6 +26,7 @@ export const USAGE: Readonly<Record<CommandKind, string>> = {
   link: '/backup link <target> [key|latest]',
   cancel: '/backup cancel <target>',
   verify: '/backup verify <target> [key|latest]',
+  prune: '/backup prune <target> [confirm]',
   snapshot: '/backup snapshot <target>',
   snapshots: '/backup snapshots <target>',
   targets: '/backup targets',
@@ -77,6 +80,15 @@ export function parseCommand(text: string, targets: readonly string[]): Command 
       noExtraWords(rest, 2, verb);
       const target = checkTarget(requireTarget(rest[0], targets, verb), targets, verb);
       return { kind: verb, target, key: checkKey(rest[1], target, verb) };
+    }
+    case 'prune': {
+      noExtraWords(rest, 2, verb);
+      const target = checkTarget(requireTarget(rest[0], targets, verb), targets, verb);
+      const word = rest[1];
+      if (word !== undefined && word.toLowerCase() !== 'confirm') {
+        throw new InputError(`\`${show(word)}\` is not \`confirm\``, `\`/backup prune ${target}\` shows what would be deleted; \`/backup prune ${target} confirm\` deletes it.`);
+      }
+      return { kind: verb, target, confirm: word !== undefined };
     }
     default:
       throw new InputError(`unknown command \`${show(first)}\``, `Try \`${USAGE.help}\`.`);

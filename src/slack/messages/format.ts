@@ -82,7 +82,7 @@ export function describeTrigger(trigger: Trigger): string {
     case 'alert':
       return 'a failure alert';
     case 'schedule':
-      return 'the schedule';
+      return trigger.catchUpFor ? `the schedule (catch-up for the missed run due ${utc(trigger.catchUpFor)})` : 'the schedule';
     case 'cli':
       return `\`${escapeText(trigger.by)}\``;
   }

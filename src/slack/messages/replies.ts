@@ -25,7 +25,8 @@ export function helpReply(): string {
     `• \`${USAGE.list}\`: stored backups, newest first`,
     `• \`${USAGE.link}\`: a fresh download link`,
     `• \`${USAGE.cancel}\`: stop a queued or running backup; nothing is stored`,
-    `• \`${USAGE.verify}\`: check that a backup restores (not available yet)`,
+    `• \`${USAGE.verify}\`: prove a backup: its SHA-256, that it decompresses, and a restore test when a scratch server is set; result in a thread`,
+    `• \`${USAGE.prune}\`: what the target's retention rules would delete; with \`confirm\`, delete it (result in a thread)`,
     `• \`${USAGE.snapshot}\`: an RDS snapshot of the target's instance now (targets with \`rds\`); progress in a thread`,
     `• \`${USAGE.snapshots}\`: recent manual and automated RDS snapshots of the target's instance`,
     `• \`${USAGE.targets}\`: the databases you can back up here`,
@@ -114,8 +115,4 @@ export function listReply(target: string, objects: readonly BackupObject[]): str
 
 export function linkReply(object: BackupObject, link: PresignedLink): string {
   return `Download ${code(object.key)} (${formatBytes(object.size)}, ${utc(object.lastModified)}); the link expires ${utc(link.expiresAt)}:\n${link.url}`;
-}
-
-export function verifyReply(target: string): string {
-  return `\`/backup verify\` is not available yet, so ${code(target)} was not checked. \`/backup list ${target}\` shows what is stored.`;
 }

@@ -18,6 +18,7 @@ import {
   type Block,
   type SlackMessage,
 } from './format.js';
+import { afterBackupChecks, backupFlags, flaggedHead } from './after-backup.js';
 import { isCancelled, type ThreadView } from './view.js';
 
 // The three messages of a run: the parent in the channel, the status reply edited in place,
@@ -42,7 +43,10 @@ export function parentMessage(view: ThreadView): SlackMessage {
   const name = code(view.target);
   const { phase } = view;
   let text: string;
-  if (phase.kind === 'finished') {
+  const flags = phase.kind === 'finished' ? backupFlags(phase.result) : [];
+  if (phase.kind === 'finished' && flags.length > 0) {
+    text = `:warning: Backup of ${name} requested by ${who} stored, but flagged (${flags.join(', ')}): ${formatBytes(phase.result.storedBytes)} in ${formatDuration(phase.result.durationMs)}.`;
+  } else if (phase.kind === 'finished') {
     text = `:white_check_mark: Backup of ${name} requested by ${who} finished: ${formatBytes(phase.result.storedBytes)} in ${formatDuration(phase.result.durationMs)}.`;
   } else if (isCancelled(phase)) {
     text = `:no_entry_sign: Backup of ${name} requested by ${who} was cancelled.`;
@@ -77,7 +81,9 @@ export function statusMessage(view: ThreadView): SlackMessage {
     }
     case 'finished': {
       const r = phase.result;
-      const text = `:white_check_mark: Done in ${formatDuration(r.durationMs)}: dumped ${formatBytes(r.dumpedBytes)}, stored ${formatBytes(r.storedBytes)}.`;
+      const flags = backupFlags(r);
+      const done = flags.length > 0 ? `:warning: Done in ${formatDuration(r.durationMs)}, flagged (${flags.join(', ')})` : `:white_check_mark: Done in ${formatDuration(r.durationMs)}`;
+      const text = `${done}: dumped ${formatBytes(r.dumpedBytes)}, stored ${formatBytes(r.storedBytes)}.`;
       return { text, blocks: [section(text)] };
     }
     case 'failed': {
@@ -99,13 +105,15 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
   const name = code(view.target);
   if (phase.kind === 'finished') {
     const r = phase.result;
-    const head = `:white_check_mark: Backup of ${name} finished.`;
+    const head = flaggedHead(name, r) ?? `:white_check_mark: Backup of ${name} finished.`;
+    const checks = afterBackupChecks(r);
     const lines = [
       head,
       `Key: ${r.key}`,
       `Size: ${formatBytes(r.storedBytes)} stored, ${formatBytes(r.dumpedBytes)} dumped`,
       `SHA-256: ${r.sha256}`,
       `Duration: ${formatDuration(r.durationMs)}`,
+      ...checks.map((c) => c.line),
     ];
     const blocks: Block[] = [
       section(head),
@@ -115,6 +123,7 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
         ['SHA-256', code(r.sha256)],
         ['Duration', formatDuration(r.durationMs)],
       ]),
+      ...(checks.length > 0 ? [section(checks.map((c) => c.bullet).join('\n'))] : []),
     ];
     const link = outcome.link;
     if (link?.kind === 'ok') {

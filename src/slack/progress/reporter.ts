@@ -92,7 +92,8 @@ export class Reporters {
       }),
   };
 
-  private async startThread<R, E extends JobEventShape, V>(job: Job<R, E, JobKind>, place: ThreadPlace, render: ThreadRenderer<R, E, V>): Promise<ThreadLink> {
+  /** Any kind of job (verifications and prunes use it with their own renderers): the thread mechanics of start(). */
+  async startThread<R, E extends JobEventShape, V>(job: Job<R, E, JobKind>, place: ThreadPlace, render: ThreadRenderer<R, E, V>): Promise<ThreadLink> {
     const { chat, clock } = this.deps;
     let view = render.initial(job);
     let changed: () => void = () => {};
