@@ -30,7 +30,8 @@ export async function ackBench(o: AckBenchOptions): Promise<AckBenchResult> {
   const port = await freePort();
   const configPath = join(o.root, '.local', 'bench-ack.yml');
   writeFileSync(configPath, o.configYaml);
-  const bot = spawn(process.execPath, ['dist/slack/main.js'], {
+  // As `npm start` runs it.
+  const bot = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/slack/main.js'], {
     cwd: o.root,
     env: {
       ...o.env,

@@ -147,6 +147,8 @@ function measure(name, cmd, args, env = {}) {
 }
 
 const tmp = join(LOCAL, 'bench-tmp');
+// Run the CLI with the flags of its own shebang, as `npx dumptruck` does.
+const NODE_FLAGS = readFileSync(join(ROOT, 'dist/cli/bin.js'), 'utf8').split('\n')[0].split(/\s+/).filter((w) => w.startsWith('--'));
 const dump = (db) => `pg_dump --dbname ${dbUrl(db)} --no-password --format=plain`;
 
 const scenarios = {
@@ -166,7 +168,7 @@ const scenarios = {
 
 function cli(name, config, db) {
   const target = db === 'bench_main' ? 'bench-main' : 'bench-small';
-  return measure(name, 'node', ['dist/cli/bin.js', 'backup', target], { DUMPTRUCK_CONFIG: config }).then((r) => {
+  return measure(name, 'node', [...NODE_FLAGS, 'dist/cli/bin.js', 'backup', target], { DUMPTRUCK_CONFIG: config }).then((r) => {
     const stored = /, ([\d.]+) (B|KiB|MiB|GiB) stored$/m.exec(r.out);
     const units = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
     return { ...r, size: stored ? Math.round(Number(stored[1]) * units[stored[2]]) : NaN };
