@@ -43,7 +43,7 @@ describe('replies', () => {
       [
         '*dumptruck* backs up PostgreSQL databases into object storage.',
         '• `/backup run <target>` (or `/backup <target>`): dump, compress and upload now; progress and a download link in a thread',
-        '• `/backup status`: running and queued backups',
+        '• `/backup status`: running and queued backups, verifications and prunes',
         '• `/backup list <target>`: stored backups, newest first',
         '• `/backup link <target> [key|latest]`: a fresh download link',
         '• `/backup cancel <target>`: stop a queued or running backup; nothing is stored',

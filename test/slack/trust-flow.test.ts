@@ -144,6 +144,12 @@ describe('/backup verify', () => {
     await bot.command('verify big');
     // The scratch database exists once the restore has begun.
     await eventually(async () => ((await databasesLike(servers.pg, 'dumptruck_verify_big_')).length > 0 ? true : undefined), 'the scratch database', 30_000, 20);
+    // /backup status lists it beside the backups, with its thread.
+    const job = bot.bot.maintenance!.queue.get('big')!;
+    const thread = await eventually(() => bot.bot.threads.get(job.id), 'its thread');
+    expect((await bot.command('status')).json?.text).toMatch(
+      new RegExp(`^\\*Running\\* \\(1\\)\\n• \`big\` \\(verification\\), for \\d+(\\.\\d)?s, by <@U0ALICE> \\(<${thread.permalink}\\|thread>\\)$`),
+    );
     await bot.stop();
     t = undefined;
     const result = bot.slack.calls.find(posted(/Verification of `big`.*cancelled|of `big` is verified/));

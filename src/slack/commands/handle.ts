@@ -65,8 +65,13 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       return {
         reply: targetsReply(Object.entries(deps.config.targets).map(([name, t]) => ({ name, format: t.format, allowedHere: channelAllowed(t, who.channelId) }))),
       };
-    case 'status':
-      return { reply: statusReply(deps.queue.status(), (id) => deps.threads.get(id), deps.now()) };
+    case 'status': {
+      // Verifications and prunes run on a queue of their own; they are listed after the backups.
+      const backups = deps.queue.status();
+      const other = deps.maintenance?.queue.status() ?? { running: [], queued: [] };
+      const status = { running: [...backups.running, ...other.running], queued: [...backups.queued, ...other.queued] };
+      return { reply: statusReply(status, (id) => deps.threads.get(id), deps.now()) };
+    }
     case 'run':
       allow(command.target, who, 'back up', deps);
       return startRun(command.target, slackTrigger(who), { channel: who.channelId, ownParent: true }, deps);

@@ -1,5 +1,5 @@
 import { formatBytes, formatDuration } from '../../config/units.js';
-import type { AnyJob } from '../../jobs/queue.js';
+import type { AnyJob, JobKind } from '../../jobs/queue.js';
 import { RESTARTING } from '../../jobs/shutdown.js';
 import type { BackupObject, PresignedLink } from '../../storage/types.js';
 import { USAGE } from '../commands/parse.js';
@@ -21,7 +21,7 @@ export function helpReply(): string {
   return [
     '*dumptruck* backs up PostgreSQL databases into object storage.',
     `• \`${USAGE.run}\` (or \`/backup <target>\`): dump, compress and upload now; progress and a download link in a thread`,
-    `• \`${USAGE.status}\`: running and queued backups`,
+    `• \`${USAGE.status}\`: running and queued backups, verifications and prunes`,
     `• \`${USAGE.list}\`: stored backups, newest first`,
     `• \`${USAGE.link}\`: a fresh download link`,
     `• \`${USAGE.cancel}\`: stop a queued or running backup; nothing is stored`,
@@ -53,8 +53,12 @@ export function statusReply(status: { readonly running: readonly AnyJob[]; reado
   return lines.join('\n');
 }
 
+/** How /backup status names the jobs that are not backups. */
+const KIND_LABELS: Readonly<Partial<Record<JobKind, string>>> = { snapshot: 'RDS snapshot', verify: 'verification', prune: 'prune' };
+
 function jobLine(job: AnyJob, threads: ThreadLookup, now: Date): string {
-  const parts = [job.kind === 'snapshot' ? `${code(job.target)} (RDS snapshot)` : code(job.target)];
+  const label = KIND_LABELS[job.kind];
+  const parts = [label ? `${code(job.target)} (${label})` : code(job.target)];
   const event = job.lastEvent;
   if (job.state === 'running') {
     const since = job.startedAt ?? job.enqueuedAt;
