@@ -26,6 +26,7 @@ import {
 } from '../observability/index.js';
 import { createSlackApp } from './app.js';
 import { readSlackEnv } from './env.js';
+import { deprioritizeBackgroundThreads } from './priority.js';
 import { startSchedules } from './schedule.js';
 
 async function main(): Promise<void> {
@@ -33,6 +34,9 @@ async function main(): Promise<void> {
   const logger = createLogger({ env });
   // A listener or job that throws where nothing catches it is logged; the other backups go on.
   logUnexpectedErrors(logger);
+  // Compression runs on background threads; the main thread answers Slack and must win the cores.
+  const lowered = await deprioritizeBackgroundThreads();
+  logger.debug({ threads: lowered }, 'background threads deprioritized');
 
   // Slack variables first: they are the usual mistake, and need no config file to check.
   const { slack, deps } = await Promise.resolve()
