@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DumptruckError } from '../../src/errors.js';
-import type { JobEvent } from '../../src/jobs/events.js';
+import type { BackupResult, JobEvent } from '../../src/jobs/events.js';
 import { createBackupRunner } from '../../src/jobs/runner.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { startVersitygw, type S3Server } from '../helpers/versitygw.js';
@@ -88,44 +88,18 @@ describe('mirror: a second copy in another store', () => {
     expect(head.Metadata?.sha256).toBe(result.sha256);
   });
 
-  it('an optional mirror that dies mid-stream is dropped; the primary copy completes', async () => {
-    const dying = await startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false });
-    const config = testConfig(servers, uniquePrefix('mirror'), { db: { db: BIG } }, mirrorYaml(dying.endpoint, false));
-    const run = createBackupRunner({
-      config,
-      s3: servers.s3.client(),
-      env: { ...servers.env, MIRROR_KEY_ID: dying.accessKeyId, MIRROR_SECRET: dying.secretAccessKey },
-      progressIntervalMs: 50,
-    });
-    let stopped: Promise<void> | undefined;
-    const result = await run(
-      { target: 'db', trigger: { kind: 'cli', by: 't' } },
-      {
-        onEvent: (e: JobEvent) => {
-          if (e.type === 'progress' && e.progress.storedBytes > 6 * 1024 * 1024 && !stopped) stopped = dying.stop();
-        },
-      },
-    );
-    await stopped;
-    expect(stopped).toBeDefined();
-    expect(result.mirror?.stored).toBe(false);
-    expect(result.warnings?.map((w) => w.kind)).toContain('mirror-failed');
-    const primary = await download(servers.s3.client(), servers.bucket, result.key);
-    expect(createHash('sha256').update(primary.bytes).digest('hex')).toBe(result.sha256);
-  });
-
-  it('a required mirror that dies mid-stream fails the run and leaves nothing in the primary', async () => {
+  /** Backs up the big database with a mirror that is stopped once the first part is past. */
+  async function runWithDyingMirror(required: boolean): Promise<{ prefix: string; outcome: unknown }> {
     const dying = await startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false });
     const prefix = uniquePrefix('mirror');
-    const config = testConfig(servers, prefix, { db: { db: BIG } }, mirrorYaml(dying.endpoint, true));
     const run = createBackupRunner({
-      config,
+      config: testConfig(servers, prefix, { db: { db: BIG } }, mirrorYaml(dying.endpoint, required)),
       s3: servers.s3.client(),
       env: { ...servers.env, MIRROR_KEY_ID: dying.accessKeyId, MIRROR_SECRET: dying.secretAccessKey },
       progressIntervalMs: 50,
     });
     let stopped: Promise<void> | undefined;
-    const err = await run(
+    const outcome = await run(
       { target: 'db', trigger: { kind: 'cli', by: 't' } },
       {
         onEvent: (e: JobEvent) => {
@@ -133,7 +107,22 @@ describe('mirror: a second copy in another store', () => {
         },
       },
     ).catch((e: unknown) => e);
+    expect(stopped).toBeDefined();
     await stopped;
+    return { prefix, outcome };
+  }
+
+  it('an optional mirror that dies mid-stream is dropped; the primary copy completes', async () => {
+    const { outcome } = await runWithDyingMirror(false);
+    const result = outcome as BackupResult;
+    expect(result.mirror?.stored).toBe(false);
+    expect(result.warnings?.map((w) => w.kind)).toContain('mirror-failed');
+    const primary = await download(servers.s3.client(), servers.bucket, result.key);
+    expect(createHash('sha256').update(primary.bytes).digest('hex')).toBe(result.sha256);
+  });
+
+  it('a required mirror that dies mid-stream fails the run and leaves nothing in the primary', async () => {
+    const { prefix, outcome: err } = await runWithDyingMirror(true);
     expect(err).toBeInstanceOf(DumptruckError);
     expect((err as DumptruckError).message).toMatch(/mirror s3:\/\/dumptruck-mirror\//);
     expect(await servers.s3.listKeys(servers.bucket, `${prefix}/`)).toEqual([]);
