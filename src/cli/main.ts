@@ -9,6 +9,7 @@ import { sizeWarnings } from '../jobs/after-backup.js';
 import { pruneTarget } from '../retention/prune.js';
 import { verifyBackup } from '../verify/verify.js';
 import { afterBackupLines, pruneLines, verifyLines } from './trust.js';
+import { lookupTarget } from '../config/targets.js';
 
 /** Exit codes: cron and CI only need "0 means a backup exists", the rest helps humans. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3, flagged: 4, unverified: 5 } as const;
@@ -84,9 +85,7 @@ export function parseCommand(argv: readonly string[]): Command {
 }
 
 function requireTarget(deps: AppDeps, target: string): void {
-  if (!deps.config.targets[target]) {
-    throw new InputError(`unknown target ${JSON.stringify(target)}`, `known targets: ${Object.keys(deps.config.targets).join(', ')}`, 'UNKNOWN_TARGET');
-  }
+  lookupTarget(deps.config, target);
 }
 
 export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Promise<number> {

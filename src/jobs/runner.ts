@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Env } from '../config/load.js';
 import type { Config, MirrorConfig, TargetConfig } from '../config/schema.js';
-import { CancelledError, DumptruckError, InputError, scrubSecrets, toDumptruckError, userMessage } from '../errors.js';
+import { CancelledError, DumptruckError, scrubSecrets, toDumptruckError, userMessage } from '../errors.js';
 import { createCompressor } from '../pipeline/compress.js';
 import { planParts } from '../pipeline/parts.js';
 import { pgDumpArgs, pgDumpEnv, startDump, type DumpProcess, type SpawnFn } from '../pipeline/pgdump.js';
@@ -20,6 +20,7 @@ import { backupMetadata, contentTypeFor } from '../storage/metadata.js';
 import { createAfterBackup, type AfterBackup } from './after-backup.js';
 import type { BackupResult, BackupWarning, JobEvent, MirrorOutcome } from './events.js';
 import type { BackupRequest, RunBackup, RunOptions } from './types.js';
+import { lookupTarget } from '../config/targets.js';
 
 export interface RunnerDeps {
   readonly config: Config;
@@ -75,12 +76,9 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         // A broken reporter must not break the backup.
       }
     };
-    const target = config.targets[request.target];
     const secrets: string[] = [];
     try {
-      if (!target) {
-        throw new InputError(`unknown target ${JSON.stringify(request.target)}`, `known targets: ${Object.keys(config.targets).join(', ')}`, 'UNKNOWN_TARGET');
-      }
+      const target = lookupTarget(config, request.target);
       throwIfAborted(options.signal);
       const password = await resolvePassword(request.target, target.password, { env: deps.env });
       if (password) secrets.push(password);

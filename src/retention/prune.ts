@@ -5,6 +5,7 @@ import { isBackupKeyOf, targetPrefix } from '../storage/keys.js';
 import { listAll } from '../storage/listing.js';
 import { markerKey, newestVerified } from '../verify/marker.js';
 import { planRetention, type RetentionItem, type RetentionRules } from './plan.js';
+import { lookupTarget } from '../config/targets.js';
 
 export interface PruneDeps {
   readonly config: Config;
@@ -33,10 +34,7 @@ export interface PruneReport {
  */
 export async function pruneTarget(deps: PruneDeps, target: string, options: { readonly dryRun?: boolean } = {}): Promise<PruneReport> {
   const { config, s3 } = deps;
-  const rules = config.targets[target]?.retention;
-  if (!config.targets[target]) {
-    throw new InputError(`unknown target ${JSON.stringify(target)}`, `known targets: ${Object.keys(config.targets).join(', ')}`, 'UNKNOWN_TARGET');
-  }
+  const rules = lookupTarget(config, target).retention;
   if (!rules) throw new InputError(`${target} has no retention rules`, `set targets.${target}.retention: { keepLast: N, keepDays: D }`);
   const bucket = config.storage.bucket;
   const all = await listAll(s3, bucket, targetPrefix(config.storage.prefix, target));

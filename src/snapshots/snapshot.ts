@@ -5,6 +5,7 @@ import { snapshotIdentifier, snapshotTags } from './names.js';
 import { createRdsFactory, isTransient, rdsError, type DBSnapshot, type RdsApi, type RdsCallContext, type RdsFactory } from './rds.js';
 import { newestFirst, pruneSnapshots, snapshotInfo } from './retention.js';
 import type { SnapshotEvent, SnapshotInfo, SnapshotRequest, SnapshotResult, SnapshotRunOptions, SnapshotService } from './types.js';
+import { lookupTarget } from '../config/targets.js';
 
 // `/backup snapshot` and `dumptruck snapshot`: CreateDBSnapshot with our tags, then
 // DescribeDBSnapshots at a gentle interval until the snapshot is available. Cancelling stops the
@@ -32,8 +33,7 @@ const DEAD = new Set(['failed', 'deleting', 'deleted', 'error']);
 
 /** The target's `rds:`; a target without one gets a refusal that says what to add. */
 export function rdsTarget(config: Config, name: string): { readonly target: TargetConfig; readonly rds: RdsConfig } {
-  const target = config.targets[name];
-  if (!target) throw new InputError(`unknown target ${JSON.stringify(name)}`, `known targets: ${Object.keys(config.targets).join(', ')}`, 'UNKNOWN_TARGET');
+  const target = lookupTarget(config, name);
   if (!target.rds) {
     const withRds = Object.entries(config.targets).filter(([, t]) => t.rds).map(([n]) => n);
     throw new InputError(

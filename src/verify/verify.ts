@@ -16,6 +16,7 @@ import { FailSoft } from './fork.js';
 import { markerKey, writeVerifiedMarker } from './marker.js';
 import { ScratchServer, scratchDatabaseName, type RestoredTable } from './scratch.js';
 import { describeExit, locatePgTools, startTool, type PgTools, type ToolSpawn } from './tools.js';
+import { lookupTarget } from '../config/targets.js';
 
 /** Findings about the object itself (not about the scratch server or the tools). */
 const DAMAGED: ReadonlySet<string> = new Set(['CORRUPTED', 'TRUNCATED', 'SWAPPED', 'NOT_A_DUMP']);
@@ -80,10 +81,7 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
   const now = deps.now ?? (() => new Date());
   const { config, s3 } = deps;
   const bucket = config.storage.bucket;
-  const targetConfig = config.targets[target];
-  if (!targetConfig) {
-    throw new InputError(`unknown target ${JSON.stringify(target)}`, `known targets: ${Object.keys(config.targets).join(', ')}`, 'UNKNOWN_TARGET');
-  }
+  const targetConfig = lookupTarget(config, target);
   if (!isBackupKeyOf(config.storage.prefix, target, key)) {
     throw new InputError(`${JSON.stringify(key)} is not a backup key of ${target}`, `keys start with ${targetPrefix(config.storage.prefix, target)}; list them with: list ${target}`);
   }
