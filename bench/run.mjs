@@ -85,25 +85,23 @@ const smallMb = ensureDatabase('bench_small', Math.max(64, Math.round(MAIN_MB / 
 
 // ---- configs -------------------------------------------------------------------------------
 const dbUrl = (db) => `postgres://backup@127.0.0.1:${PG_PORT}/${db}`;
-function writeConfig(file, compression) {
-  writeFileSync(
-    file,
-    `storage:
+/** Config text for targets (name -> database) with the given `compression:` lines. */
+function configText(targets, compression) {
+  const targetLines = Object.entries(targets).map(([name, db]) => `  ${name}:\n    url: ${dbUrl(db)}\n    password: { env: BENCH_DB_PASSWORD }`);
+  return `storage:
   bucket: ${BUCKET}
   prefix: bench
   endpoint: ${S3_ENDPOINT}
   region: us-east-1
 targets:
-  bench-main:
-    url: ${dbUrl('bench_main')}
-    password: { env: BENCH_DB_PASSWORD }
-  bench-small:
-    url: ${dbUrl('bench_small')}
-    password: { env: BENCH_DB_PASSWORD }
+${targetLines.join('\n')}
 compression:
 ${compression}
-`,
-  );
+`;
+}
+const BENCH_TARGETS = { 'bench-main': 'bench_main', 'bench-small': 'bench_small' };
+function writeConfig(file, compression) {
+  writeFileSync(file, configText(BENCH_TARGETS, compression));
 }
 const parallelCfg = join(LOCAL, 'bench-parallel.yml');
 const singleCfg = join(LOCAL, 'bench-single.yml');
@@ -203,14 +201,7 @@ let ack;
 if (!ONLY || ONLY.has('ack')) {
   log('   ack latency: 100 signed slash commands at once while two backups stream');
   const { ackBench } = await import('../dist-bench/bench/ack.js');
-  const yaml = readFileSync(parallelCfg, 'utf8').replace(/targets:[\s\S]*?compression:/, `targets:
-  ack-a:
-    url: ${dbUrl('bench_main')}
-    password: { env: BENCH_DB_PASSWORD }
-  ack-b:
-    url: ${dbUrl('bench_main')}
-    password: { env: BENCH_DB_PASSWORD }
-compression:`);
+  const yaml = configText({ 'ack-a': 'bench_main', 'ack-b': 'bench_main' }, '  level: 6\n  parallel: true');
   ack = await ackBench({ root: ROOT, configYaml: yaml, env: baseEnv, burst: 100 });
 }
 
