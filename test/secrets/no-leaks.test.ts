@@ -2,7 +2,8 @@
 // pg_dump's argv (read from /proc while it runs), not in any environment but pg_dump's own
 // PGPASSWORD, and not in anything sent to Slack. The real process (`node dist/slack/main.js`, HTTP
 // mode) on the real PostgreSQL and versitygw, talking to the recording fake Slack.
-import { readFile } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { botProcesses, childProcesses, eventually } from '../helpers/bot-process.js';
 import { configYaml, lockTable, releaseLock, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
@@ -41,6 +42,15 @@ function expectNoSecret(where: string, text: string): void {
   }
 }
 
+/** Whether the process's executable (not an interpreter running a script of that name) is `name`. */
+async function runsBinary(pid: number, name: string): Promise<boolean> {
+  try {
+    return basename(await readlink(`/proc/${pid}/exe`)) === name;
+  } catch {
+    return false; // exited while we looked
+  }
+}
+
 /** /proc/<pid>/environ as a map. */
 async function environOf(pid: number): Promise<Record<string, string>> {
   const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
@@ -72,10 +82,15 @@ describe('no secret leaks', () => {
     const lock = await lockTable(servers.pg, DB);
     try {
       await command('run app-db');
+      // Debian's /usr/bin/pg_dump is a Perl wrapper (pg_wrapper) that execs the real binary in the
+      // same pid: until it has, the process is named pg_dump but runs perl with the wrapper's argv.
+      // Wait for the real binary, so what is read below is pg_dump's own argv and environment.
       const [pid] = await eventually(async () => {
         const found = await childProcesses(bot.pid, 'pg_dump');
-        return found.length > 0 ? found : undefined;
-      }, 'pg_dump running as a child of the bot', 60_000);
+        const real = [];
+        for (const p of found) if (await runsBinary(p, 'pg_dump')) real.push(p);
+        return real.length > 0 ? real : undefined;
+      }, 'the real pg_dump binary running as a child of the bot', 60_000);
       const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
       expect(argv).toContain('--no-password');
       expect(argv).toContain(servers.pg.url(DB));
