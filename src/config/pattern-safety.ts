@@ -147,7 +147,7 @@ class Parser {
       alternatives = this.alternatives();
       this.i++; // ')'
     } else if (c === '[') {
-      while (this.source[this.i] !== ']') this.i += this.source[this.i] === '\\' ? 2 : 1;
+      while (this.i < this.source.length && this.source[this.i] !== ']') this.i += this.source[this.i] === '\\' ? 2 : 1;
       this.i++;
     } else if (c === '\\') {
       const e = this.source[this.i++]!;
