@@ -98,6 +98,7 @@ function finish(c: RawConfig): Config {
     anomaly: c.anomaly,
     alerts: {
       channels: c.alerts.channels,
+      posters: c.alerts.posters,
       retry: { attempts: c.alerts.retry.attempts, backoffMs: c.alerts.retry.backoff },
       action: c.alerts.action,
       windowMs: c.alerts.window,

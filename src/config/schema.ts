@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { compileSchedule } from './cron.js';
+import { catastrophicReason } from './pattern-safety.js';
 import { parseDuration, parseSize } from './units.js';
 
 /** Target names become object key segments and Slack words: keep them boring. */
@@ -282,12 +283,24 @@ const queue = z
 
 // --- alerts (issue 4) ---
 
-/** Compiled as the alerts module compiles it (case-insensitive, Unicode), so a bad one fails at start. */
+/**
+ * Compiled as the alerts module compiles it (case-insensitive, Unicode), so a bad one fails at
+ * start; and one that could backtrack catastrophically on a hostile alert is refused too (see
+ * pattern-safety.ts for why refusing, not time-boxing).
+ */
 const alertPattern = z.string().min(1, { message: 'expected a regular expression, got an empty string' }).superRefine((value, ctx) => {
   try {
     new RegExp(value, 'iu');
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: `expected a regular expression, got ${JSON.stringify(value)}: ${(err as Error).message}` });
+    return;
+  }
+  const why = catastrophicReason(value);
+  if (why) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a regular expression that runs in linear time, got ${JSON.stringify(value)}: ${why}, so one long message could stall the bot. Use bounded repeats where two repeats meet ("\\s?" or "[^\\n]{0,80}" rather than "\\s*"), and no repeat inside a repeat`,
+    });
   }
 });
 
@@ -299,6 +312,11 @@ const escalationMention = z.string().regex(/^(<@[UW][A-Z0-9]{2,}>|<!subteam\^S[A
 const alerts = z
   .object({
     channels: slackIds('channel', CHANNEL_ID),
+    /**
+     * Who may start reruns by posting: bot ids (B...), app ids (A...), webhook or bot usernames,
+     * user ids. Empty: anyone; a person is still held to the target's `users`.
+     */
+    posters: z.array(z.string().trim().min(1, { message: 'expected a bot id, app id, username or user id, got an empty string' })).default([]),
     /** Default for targets.<name>.alertAction; targets without rds always dump. */
     action: alertAction.default('dump'),
     retry: z
@@ -362,7 +380,7 @@ export const configSchema = z
     targets: z.record(z.string(), target),
     verify: verify.default({ afterBackup: false }),
     anomaly: anomaly.default({ threshold: 0.5, window: 5, emptyBelow: 1024 }),
-    alerts: alerts.default({ channels: [], action: 'dump', retry: { attempts: 3, backoff: 120_000 }, window: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] }),
+    alerts: alerts.default({ channels: [], posters: [], action: 'dump', retry: { attempts: 3, backoff: 120_000 }, window: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] }),
     shutdown: shutdown.default({ graceTimeout: 300_000 }),
     compression: compression.default({ level: 6, parallel: true }),
     /** A second copy of every target's backups; a target's own `mirror` overrides it. */
@@ -389,6 +407,8 @@ export interface Config {
   readonly anomaly: RawConfig['anomaly'];
   readonly alerts: {
     readonly channels: readonly string[];
+    /** Allowed posters (bot, app, user ids, usernames); empty: anyone. */
+    readonly posters: readonly string[];
     readonly retry: { readonly attempts: number; readonly backoffMs: number };
     readonly action: AlertAction;
     readonly windowMs: number;
