@@ -4,6 +4,8 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { SpawnFn } from '../../src/pipeline/pgdump.js';
+import { eventually } from './bot-process.js';
+import type { S3Handle } from './versitygw.js';
 
 export interface HeldDump {
   /** For RunnerDeps.spawn: one pg_dump, whose output stops after `afterBytes` until release(). */
@@ -60,4 +62,9 @@ export function holdDumpOutput(afterBytes: number): HeldDump {
       callback?.();
     },
   };
+}
+
+/** Waits until a multipart upload under `keyPrefix` exists in the store: parts went in, the object is not complete. */
+export async function uploadInProgress(store: S3Handle, bucket: string, keyPrefix: string): Promise<void> {
+  await eventually(async () => ((await store.listMultipartUploads(bucket)).some((u) => u.Key?.startsWith(keyPrefix)) ? true : undefined), `a multipart upload under ${keyPrefix}`);
 }

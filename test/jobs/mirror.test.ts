@@ -6,10 +6,9 @@ import type { BackupResult } from '../../src/jobs/events.js';
 import { createBackupRunner } from '../../src/jobs/runner.js';
 import { createMirrorClient } from '../../src/storage/client.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { eventually } from '../helpers/bot-process.js';
-import { holdDumpOutput } from '../helpers/held-dump.js';
+import { holdDumpOutput, uploadInProgress } from '../helpers/held-dump.js';
 import { withS3Faults, type S3Requests } from '../helpers/s3-faults.js';
-import { startVersitygw, type S3Handle, type S3Server } from '../helpers/versitygw.js';
+import { startVersitygw, type S3Server } from '../helpers/versitygw.js';
 
 // A second destination: the same stream written to another S3 server (a second versitygw with
 // its own keys) in one pass, same key and checksum.
@@ -147,9 +146,8 @@ describe('mirror: a second copy in another store', () => {
     const controller = new AbortController();
     const outcome = run({ target: 'db', trigger: { kind: 'cli', by: 't' } }, { signal: controller.signal }).catch((e: unknown) => e);
     await dump.held;
-    const inProgress = async (store: S3Handle, bucket: string) => ((await store.listMultipartUploads(bucket)).some((u) => u.Key?.startsWith(`${prefix}/`)) ? true : undefined);
-    await eventually(() => inProgress(servers.s3, servers.bucket), 'the primary multipart upload');
-    await eventually(() => inProgress(second, MIRROR_BUCKET), 'the mirror multipart upload');
+    await uploadInProgress(servers.s3, servers.bucket, `${prefix}/`);
+    await uploadInProgress(second, MIRROR_BUCKET, `${prefix}/`);
     controller.abort();
     expect(((await outcome) as DumptruckError).code).toBe('CANCELLED');
     await nothingLeft(prefix);

@@ -9,8 +9,7 @@ import { createBackupRunner, type RunnerDeps } from '../../src/jobs/runner.js';
 import { createCatalog } from '../../src/storage/catalog.js';
 import { createS3Client } from '../../src/storage/client.js';
 import type { SpawnFn } from '../../src/pipeline/pgdump.js';
-import { eventually } from '../helpers/bot-process.js';
-import { holdDumpOutput } from '../helpers/held-dump.js';
+import { holdDumpOutput, uploadInProgress } from '../helpers/held-dump.js';
 import { restoreFromUrl, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 
 const servers = testServers();
@@ -125,10 +124,6 @@ describe('backup runner against PostgreSQL and versitygw', () => {
     expect(err.message).toBe('targets.nopw.password: environment variable UNSET_PW is not set');
   });
 
-  /** Waits until the run's multipart upload exists in the store: parts are stored, the object is not complete. */
-  const uploadInProgress = (target: string) =>
-    eventually(async () => ((await servers.s3.listMultipartUploads(servers.bucket)).some((u) => u.Key?.startsWith(`${prefix}/${target}/`)) ? true : undefined), `a multipart upload of ${target}`);
-
   it('a dump killed mid-stream fails with pg_dump\'s stderr and leaves no object or upload', async () => {
     // pg_dump's output is held past the first part: the multipart upload exists, and the dump
     // cannot finish before the server ends its session, however loaded the machine is.
@@ -139,7 +134,7 @@ describe('backup runner against PostgreSQL and versitygw', () => {
     try {
       const outcome = failure(run({ target: 'big', trigger: { kind: 'cli', by: 't' }, jobId }));
       await dump.held;
-      await uploadInProgress('big');
+      await uploadInProgress(servers.s3, servers.bucket, `${prefix}/big/`);
       const { rows } = await admin.query<{ ok: boolean }>('select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1', [`dumptruck-${jobId}`]);
       expect(rows).toEqual([{ ok: true }]);
       dump.release();
@@ -161,7 +156,7 @@ describe('backup runner against PostgreSQL and versitygw', () => {
     const outcome = failure(run({ target: 'big', trigger: { kind: 'cli', by: 't' } }, { signal: controller.signal }));
     await dump.held;
     // Past the first part, so a multipart upload really exists when we cancel.
-    await uploadInProgress('big');
+    await uploadInProgress(servers.s3, servers.bucket, `${prefix}/big/`);
     controller.abort();
     const err = await outcome;
     expect(err.code).toBe('CANCELLED');
