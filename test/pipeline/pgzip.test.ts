@@ -83,8 +83,37 @@ async function expectGunzipsTo(gz: Buffer, data: Buffer): Promise<void> {
   expect((await run('gunzip', ['-t'], gz)).code).toBe(0);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const realDeflate: DeflateRaw = promisify(zlib.deflateRaw);
+
+/** One turn of the event loop: every callback, nextTick and promise job queued before it has run. */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The real deflate, watched: quiet() resolves once no block is compressing and a turn has passed
+ * without one starting. From then on the stream moves only if someone reads or writes, so a check
+ * made then holds however slow the machine is (a fixed sleep would only hope so).
+ */
+function watchedDeflate(): { readonly deflate: DeflateRaw; readonly started: () => number; quiet(): Promise<void> } {
+  const running = new Set<Promise<Buffer>>();
+  let started = 0;
+  return {
+    deflate: (buffer, options) => {
+      started++;
+      const block = realDeflate(buffer, options);
+      running.add(block);
+      const done = () => running.delete(block);
+      block.then(done, done);
+      return block;
+    },
+    started: () => started,
+    async quiet() {
+      do {
+        await Promise.allSettled([...running]);
+        await turn();
+      } while (running.size > 0);
+    },
+  };
+}
 
 describe('createParallelGzip round trips', () => {
   const blockSize = 1000; // small, and smaller than deflate's 32 KiB window, to hit the edges
@@ -154,23 +183,30 @@ describe('createParallelGzip failures', () => {
   it('destroy() mid-stream leaves nothing that fires later', async () => {
     // Blocks that settle only when the test says so, after the stream is gone.
     const settle: (() => void)[] = [];
-    const deflate: DeflateRaw = (buffer, options) =>
-      new Promise((resolve, reject) => {
+    const blocks: Promise<Buffer>[] = [];
+    const deflate: DeflateRaw = (buffer, options) => {
+      const block = new Promise<Buffer>((resolve, reject) => {
         const n = settle.length;
         settle.push(() => (n % 2 === 0 ? realDeflate(buffer, options).then(resolve) : reject(new Error(`late ${n}`))));
       });
+      blocks.push(block);
+      return block;
+    };
     const stream = createParallelGzip({ blockSize: 100, concurrency: 2, deflate });
     const events: string[] = [];
     stream.on('error', (error) => events.push(`error ${error.message}`));
     stream.on('data', () => events.push('data'));
     const writeErrors: (Error | null | undefined)[] = [];
     for (let i = 0; i < 5; i++) stream.write(copyText(150), (error) => writeErrors.push(error));
-    await sleep(10);
+    await turn();
     expect(settle.length).toBe(2); // the writer is held back: only `concurrency` blocks started
 
     stream.destroy();
     for (const late of settle) late();
-    await sleep(50);
+    // Every late block has settled (compressed or failed) and what the stream queued on it has run.
+    await Promise.allSettled(blocks);
+    await turn();
+    expect(blocks).toHaveLength(2);
     expect(events.filter((e) => e !== 'data')).toEqual([]);
     expect(stream.destroyed).toBe(true);
     // Every write's callback ran, with ERR_STREAM_DESTROYED for those not taken in.
@@ -182,17 +218,20 @@ describe('createParallelGzip backpressure', () => {
   it('a consumer that does not read stops the writer, with bounded buffering', async () => {
     const blockSize = 4096;
     const concurrency = 2;
-    const stream = createParallelGzip({ blockSize, concurrency });
+    const watched = watchedDeflate();
+    const stream = createParallelGzip({ blockSize, concurrency, deflate: watched.deflate });
     const data = randomBytes(4 << 20); // incompressible, so output fills up as fast as input
     const chunk = 1024;
     let accepted = 0;
     for (let at = 0; at < data.length; at += chunk) {
       accepted += chunk;
       if (!stream.write(data.subarray(at, at + chunk))) {
-        const drained = await Promise.race([
-          new Promise<boolean>((resolve) => stream.once('drain', () => resolve(true))),
-          sleep(100).then(() => false),
-        ]);
+        let drained = false;
+        const onDrain = () => (drained = true);
+        stream.once('drain', onDrain);
+        await watched.quiet();
+        stream.off('drain', onDrain);
+        // No drain, and nothing compressing that could bring one: the writer is stopped.
         if (!drained) break;
       }
     }
@@ -209,24 +248,29 @@ describe('createParallelGzip backpressure', () => {
     stream.end(rest);
     await done;
     expect(zlib.gunzipSync(Buffer.concat(out)).equals(data)).toBe(true);
-  }, 10_000); // a stall here is a backpressure deadlock: fail soon
+  }, 30_000); // a stall here is a backpressure deadlock: fail soon
 
   it('one large write is not compressed further than the consumer reads', async () => {
     const blockSize = 4096;
-    const stream = createParallelGzip({ blockSize, concurrency: 2 });
+    const concurrency = 2;
+    const watched = watchedDeflate();
+    const stream = createParallelGzip({ blockSize, concurrency, deflate: watched.deflate });
     const data = randomBytes(1 << 20);
     let written = false;
     stream.write(data, () => (written = true));
-    await sleep(200);
+    await watched.quiet();
+    // Compression stopped by itself, a few blocks in: about a readable high water mark's worth, not the whole write.
+    expect(watched.started()).toBeGreaterThan(0);
+    expect(watched.started()).toBeLessThanOrEqual(16_384 / blockSize + concurrency + 1);
     expect(written).toBe(false);
-    expect(stream.readableLength).toBeLessThan(16_384 + 2 * (blockSize + 100));
+    expect(stream.readableLength).toBeLessThan(16_384 + concurrency * (blockSize + 100));
 
     const out: Buffer[] = [];
     const done = pipeline(stream, collect(out));
     stream.end();
     await done;
     expect(zlib.gunzipSync(Buffer.concat(out)).equals(data)).toBe(true);
-  }, 10_000);
+  }, 30_000);
 });
 
 describe('createGzip', () => {
