@@ -30,11 +30,11 @@ interface ParallelOptions {
    * at once; raise it on machines with more cores.
    */
   readonly concurrency?: number;
-  /** Bytes the writable side buffers before `write()` returns false. Default Node's (16 KiB). */
+  /** Bytes the writable side buffers before `write()` returns false. Default Node's (64 KiB since Node 22). */
   readonly writableHighWaterMark?: number;
   /**
    * Compressed bytes the readable side holds before compression pauses for the consumer.
-   * Default Node's (16 KiB); one finished block may overshoot it.
+   * Default Node's (64 KiB since Node 22); one finished block may overshoot it.
    */
   readonly readableHighWaterMark?: number;
 }
