@@ -33,3 +33,15 @@ export function targetCompression(
   const level = own?.level ?? (algorithm === top.algorithm ? top.level : undefined) ?? COMPRESSION_LEVELS[algorithm].default;
   return { algorithm, level };
 }
+
+/**
+ * Pure: how a backup was compressed, for results ("zstd level 3, ratio 4.21x"). Custom archives
+ * are compressed inside pg_dump, so dumptruck sees no uncompressed size to give a ratio of.
+ * Undefined for a result that does not say.
+ */
+export function describeCompression(r: { readonly format: 'plain' | 'custom'; readonly compression?: Compression | undefined; readonly dumpedBytes: number; readonly storedBytes: number }): string | undefined {
+  if (!r.compression) return undefined;
+  const what = `${r.compression.algorithm} level ${r.compression.level}`;
+  if (r.format === 'custom') return `${what}, inside pg_dump's archive`;
+  return r.storedBytes > 0 ? `${what}, ratio ${(r.dumpedBytes / r.storedBytes).toFixed(2)}x` : what;
+}
