@@ -1,7 +1,7 @@
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import type { CompressionAlgorithm } from '../storage/keys.js';
-import { createGzip, createParallelZstd } from './pgzip.js';
+import { createGzip, createParallelZstd, zstdParams } from './pgzip.js';
 
 export interface CompressionOptions {
   readonly algorithm: CompressionAlgorithm;
@@ -22,7 +22,5 @@ export function createCompressor(options: CompressionOptions): Transform {
   };
   if (options.algorithm === 'gzip') return createGzip({ ...tuning, parallel: options.parallel });
   if (options.parallel) return createParallelZstd(tuning);
-  return zlib.createZstdCompress({
-    params: { [zlib.constants.ZSTD_c_compressionLevel]: options.level, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
-  });
+  return zlib.createZstdCompress({ params: zstdParams(options.level) });
 }

@@ -125,15 +125,21 @@ function gzipCodec(level: number, deflate: DeflateRaw): BlockCodec {
   };
 }
 
-function zstdCodec(level: number): BlockCodec {
-  const params = {
+/** zstd's parameters for dumptruck's frames, parallel or single-stream. */
+export function zstdParams(level: number): Record<number, number> {
+  return {
     [zlib.constants.ZSTD_c_compressionLevel]: level,
     // Every frame carries a checksum of its content, so a reader (zstd -d, verify) notices damage.
     [zlib.constants.ZSTD_c_checksumFlag]: 1,
   };
+}
+
+function zstdCodec(level: number): BlockCodec {
+  const params = zstdParams(level);
   return {
     header: Buffer.alloc(0),
     update() {},
+    // Room for the whole (even incompressible) frame in one output buffer, as for gzip.
     compress: (block) => zstdCompress(block, { params, chunkSize: Math.max(64, block.length + (block.length >> 7) + 64) }),
     trailer: () => Buffer.alloc(0),
   };
