@@ -241,7 +241,7 @@ else
 fi
 
 # Through the SDK, signed like dumptruck signs; an existing bucket is fine.
-S3_ACCESS_KEY=$S3_ACCESS_KEY S3_SECRET_KEY=$S3_SECRET_KEY NODE_NO_WARNINGS=1 node --input-type=module -e "
+S3_ACCESS_KEY=$S3_ACCESS_KEY S3_SECRET_KEY=$S3_SECRET_KEY node --input-type=module -e "
 import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
 const s3 = new S3Client({
   endpoint: '$S3_ENDPOINT_URL', region: 'us-east-1', forcePathStyle: true,

@@ -1,5 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { createAppDeps, loadEnvironment, type AppDeps } from '../app.js';
+import { describeCompression } from '../config/compression.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import { ConfigError, DumptruckError, InputError, userMessage } from '../errors.js';
 import { TARGET_NAME } from '../config/schema.js';
@@ -149,7 +150,9 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       const result = await untilSignal((signal) =>
         deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print }),
       );
-      out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored`);
+      const compression = describeCompression(result);
+      const compressed = compression ? ` (${compression})` : '';
+      out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored${compressed}`);
       out(`key: s3://${result.bucket}/${result.key}`);
       out(`sha256: ${result.sha256}`);
       const link = await deps.catalog.link(result.key);

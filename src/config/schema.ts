@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { levelProblem } from './compression.js';
 import { compileSchedule } from './cron.js';
 import { catastrophicReason } from './pattern-safety.js';
 import { parseDuration, parseSize } from './units.js';
@@ -196,11 +197,44 @@ const mirror = z
 
 export type MirrorConfig = z.output<typeof mirror>;
 
+const compressionAlgorithm = z.enum(['gzip', 'zstd']);
+
+const compression = z
+  .object({
+    /** gzip (default; .sql.gz) or zstd (.sql.zst); custom format: what pg_dump compresses its archive with. */
+    algorithm: compressionAlgorithm.default('gzip'),
+    /** gzip 1-9, default 6 (`gzip -6`, the usual cron script); zstd 1-19, default 3 (`zstd`'s own). */
+    level: z.number().int().optional(),
+    /** Compress blocks on several cores (pigz-style, one valid gzip stream); false: Node's single-stream gzip. */
+    parallel: z.boolean().default(true),
+    /** Blocks compressed at once; default: the machine's available parallelism. */
+    workers: z.number().int().min(1).max(64).optional(),
+    /** Uncompressed bytes per parallel block. */
+    blockSize: size.optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => addLevelIssue(ctx, c.algorithm, c.level));
+
+/** A target's own `compression:`; a level without an algorithm is checked against the top level's (configSchema). */
+const targetCompression = z
+  .object({ algorithm: compressionAlgorithm.optional(), level: z.number().int().optional() })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.algorithm !== undefined) addLevelIssue(ctx, c.algorithm, c.level);
+  });
+
+function addLevelIssue(ctx: z.RefinementCtx, algorithm: 'gzip' | 'zstd', level: number | undefined, path: (string | number)[] = ['level']): void {
+  const problem = levelProblem(algorithm, level);
+  if (problem) ctx.addIssue({ code: 'custom', path, message: problem });
+}
+
 const target = z
   .object({
     url: postgresUrl,
     password: passwordSource.optional(),
     format: z.enum(['plain', 'custom']).default('plain'),
+    /** This target's algorithm and level; default: the top-level compression. */
+    compression: targetCompression.optional(),
     channels: slackIds('channel', CHANNEL_ID),
     users: slackIds('user', USER_ID),
     alertNames: z.array(z.string().min(1)).default([]),
@@ -335,19 +369,6 @@ const alerts = z
   })
   .strict();
 
-const compression = z
-  .object({
-    /** gzip level for plain dumps; 6 matches `gzip -6`, the usual cron script. */
-    level: z.number().int().min(1).max(9).default(6),
-    /** Compress blocks on several cores (pigz-style, one valid gzip stream); false: Node's single-stream gzip. */
-    parallel: z.boolean().default(true),
-    /** Blocks compressed at once; default: the machine's available parallelism. */
-    workers: z.number().int().min(1).max(64).optional(),
-    /** Uncompressed bytes per parallel block. */
-    blockSize: size.optional(),
-  })
-  .strict();
-
 const shutdown = z
   .object({
     /** How long SIGTERM/SIGINT waits for running backups before cancelling them (cleanly: no object, no multipart upload). */
@@ -382,11 +403,18 @@ export const configSchema = z
     anomaly: anomaly.default({ threshold: 0.5, window: 5, emptyBelow: 1024 }),
     alerts: alerts.default({ channels: [], posters: [], action: 'dump', retry: { attempts: 3, backoff: 120_000 }, window: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] }),
     shutdown: shutdown.default({ graceTimeout: 300_000 }),
-    compression: compression.default({ level: 6, parallel: true }),
+    compression: compression.default({ algorithm: 'gzip', parallel: true }),
     /** A second copy of every target's backups; a target's own `mirror` overrides it. */
     mirror: mirror.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const [name, t] of Object.entries(c.targets)) {
+      if (t.compression?.level !== undefined && t.compression.algorithm === undefined) {
+        addLevelIssue(ctx, c.compression.algorithm, t.compression.level, ['targets', name, 'compression', 'level']);
+      }
+    }
+  });
 
 export type RawConfig = z.output<typeof configSchema>;
 export type TargetConfig = RawConfig['targets'][string];

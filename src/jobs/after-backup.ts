@@ -45,8 +45,9 @@ export function createAfterBackup(deps: AfterBackupDeps): AfterBackup {
 
     try {
       const all = await listAll(s3, config.storage.bucket, targetPrefix(config.storage.prefix, result.target));
+      // Compared with backups of the same kind only: a zstd dump is smaller than the gzip one of the same data.
       const previous = newestFirst(
-        all.filter((o) => o.key < result.key && o.key.endsWith(extensionFor(result.format)) && isBackupKeyOf(config.storage.prefix, result.target, o.key)),
+        all.filter((o) => o.key < result.key && o.key.endsWith(extensionFor(result.format, result.compression?.algorithm)) && isBackupKeyOf(config.storage.prefix, result.target, o.key)),
       );
       const warning = sizeAnomaly(result, previous.map((o) => o.size), sizeRulesFor(config, target));
       if (warning) warnings.push(warning);

@@ -9,7 +9,7 @@ import { CancelledError, DumptruckError, scrubSecrets, toDumptruckError, userMes
 import { createCompressor } from '../pipeline/compress.js';
 import { planParts } from '../pipeline/parts.js';
 import { pgDumpArgs, pgDumpEnv, startDump, type DumpProcess, type SpawnFn } from '../pipeline/pgdump.js';
-import { checkPgDumpVersion, locatePgDump as defaultLocatePgDump, probeServer } from '../pipeline/probe.js';
+import { checkCompressionSupport, checkPgDumpVersion, locatePgDump as defaultLocatePgDump, probeServer } from '../pipeline/probe.js';
 import { Gate, Meter } from '../pipeline/streams.js';
 import { abortLeftoverUploads, checkBucket, uploadStream } from '../pipeline/upload.js';
 import { resolvePassword } from '../secrets/index.js';
@@ -21,6 +21,7 @@ import { createAfterBackup, type AfterBackup } from './after-backup.js';
 import type { BackupResult, BackupWarning, JobEvent, MirrorOutcome } from './events.js';
 import type { BackupRequest, RunBackup, RunOptions } from './types.js';
 import { lookupTarget } from '../config/targets.js';
+import { targetCompression, type Compression } from '../config/compression.js';
 
 export interface RunnerDeps {
   readonly config: Config;
@@ -52,7 +53,7 @@ interface Destination {
 
 export const newJobId = (): string => randomBytes(4).toString('hex');
 
-/** The one backup pipeline: pg_dump -> gzip -> sha256 -> multipart upload -> metadata. */
+/** The one backup pipeline: pg_dump -> gzip|zstd -> sha256 -> multipart upload -> metadata. */
 export function createBackupRunner(deps: RunnerDeps): RunBackup {
   const now = deps.now ?? (() => new Date());
   const spawn = deps.spawn ?? (nodeSpawn as unknown as SpawnFn);
@@ -79,6 +80,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     const secrets: string[] = [];
     try {
       const target = lookupTarget(config, request.target);
+      const compression = targetCompression(config.compression, target.compression);
       throwIfAborted(options.signal);
       const password = await resolvePassword(request.target, target.password, { env: deps.env });
       if (password) secrets.push(password);
@@ -94,6 +96,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         preflight(destinations),
       ]);
       checkPgDumpVersion(dumpBin, server, request.target);
+      checkCompressionSupport(dumpBin, target.format, compression, request.target);
       throwIfAborted(options.signal);
 
       const plan = planParts({
@@ -103,7 +106,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         memoryBudgetBytes: config.storage.memoryBudgetBytes,
       });
       const startedAt = now();
-      const key = objectKey(config.storage.prefix, request.target, startedAt, target.format);
+      const key = objectKey(config.storage.prefix, request.target, startedAt, target.format, compression.algorithm);
       emit({
         type: 'started',
         jobId,
@@ -118,10 +121,11 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         },
       });
 
-      const dump = startDump(spawn, dumpBin.path, pgDumpArgs({ url: target.url, format: target.format, level: config.compression.level, extraArgs: target.dumpArgs }), pgDumpEnv(deps.env, password, appName));
+      const dump = startDump(spawn, dumpBin.path, pgDumpArgs({ url: target.url, format: target.format, compression, extraArgs: target.dumpArgs }), pgDumpEnv(deps.env, password, appName));
       const streamed = await streamToBucket({
         deps,
         target,
+        compression,
         targetName: request.target,
         key,
         plan,
@@ -145,6 +149,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         bucket,
         key,
         format: target.format,
+        compression,
         storedBytes: streamed.storedBytes,
         dumpedBytes: streamed.dumpedBytes,
         sha256: streamed.sha256,
@@ -158,7 +163,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       };
       const metadata = backupMetadata(result, request.trigger);
       const finalizeOn = async (d: Destination) => {
-        await replaceMetadata(d.s3, d.bucket, key, result.storedBytes, metadata, contentTypeFor(target.format), {
+        await replaceMetadata(d.s3, d.bucket, key, result.storedBytes, metadata, contentTypeFor(target.format, compression.algorithm), {
           ...deps.finalize,
           maxParts: config.storage.maxParts,
         });
@@ -213,6 +218,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
 interface StreamArgs {
   readonly deps: RunnerDeps;
   readonly target: TargetConfig;
+  readonly compression: Compression;
   readonly targetName: string;
   readonly key: string;
   readonly plan: ReturnType<typeof planParts>;
@@ -251,7 +257,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
         hint: 'raise storage.maxParts if the store allows it; the part size follows pg_database_size',
       }),
   });
-  const compressor: Transform | undefined = a.target.format === 'plain' ? createCompressor(config.compression) : undefined;
+  const compressor: Transform | undefined = a.target.format === 'plain' ? createCompressor({ ...config.compression, ...a.compression }) : undefined;
   const gate = new Gate(async () => {
     const exit = await dump.exited;
     if (exit.spawnError) throw new DumptruckError('DUMP_FAILED', 'dump', `cannot start pg_dump: ${exit.spawnError.message}`, { cause: exit.spawnError });
@@ -284,7 +290,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   const onAbort = () => fail(abortReason(a.signal));
   a.signal?.addEventListener('abort', onAbort, { once: true });
   if (a.signal?.aborted) onAbort();
-  compressor?.once('error', (e) => fail(toDumptruckError(e, 'COMPRESS_FAILED', 'compress', 'gzip')));
+  compressor?.once('error', (e) => fail(toDumptruckError(e, 'COMPRESS_FAILED', 'compress', a.compression.algorithm)));
   stored.once('error', (e) => fail(toDumptruckError(e, 'UPLOAD_FAILED', 'upload')));
 
   const timer = setInterval(() => a.onProgress(dumped.bytes, stored.bytes), deps.progressIntervalMs ?? 1000);
@@ -300,7 +306,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
       body: leg.body,
       partSize: plan.partSize,
       partsInFlight: plan.partsInFlight,
-      contentType: contentTypeFor(a.target.format),
+      contentType: contentTypeFor(a.target.format, a.compression.algorithm),
       metadata: { target: a.targetName },
       onRequestError: (err) => dropLeg(leg, uploadError(err)),
     }).catch((err: unknown) => dropLeg(leg, uploadError(err)));

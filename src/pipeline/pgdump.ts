@@ -1,13 +1,14 @@
 import type { ChildProcessByStdio, SpawnOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import type { Compression } from '../config/compression.js';
 import type { Env } from '../config/load.js';
 import type { DumpFormat } from '../storage/keys.js';
 
 export interface DumpSpec {
   readonly url: string;
   readonly format: DumpFormat;
-  /** Compression level for custom format (pg_dump compresses it itself); plain is gzipped by us. */
-  readonly level: number;
+  /** Used by pg_dump for custom format (it compresses the archive itself); plain is compressed by us. */
+  readonly compression: Compression;
   readonly extraArgs: readonly string[];
 }
 
@@ -15,7 +16,11 @@ export interface DumpSpec {
 export function pgDumpArgs(spec: DumpSpec): string[] {
   const args = ['--dbname', spec.url, '--no-password'];
   if (spec.format === 'plain') args.push('--format=plain');
-  else args.push('--format=custom', `--compress=${spec.level}`);
+  else {
+    const { algorithm, level } = spec.compression;
+    // A bare level means gzip to every pg_dump; `zstd:<level>` needs pg_dump 16 (checkCompressionSupport).
+    args.push('--format=custom', `--compress=${algorithm === 'zstd' ? `zstd:${level}` : level}`);
+  }
   return [...args, ...spec.extraArgs];
 }
 

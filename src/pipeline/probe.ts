@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import type { Compression } from '../config/compression.js';
 import { DumptruckError, scrubSecrets } from '../errors.js';
+import type { DumpFormat } from '../storage/keys.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -102,6 +104,19 @@ export async function locatePgDump(configured: string | undefined, listDir: (dir
     });
   }
   return found.reduce((best, b) => (b.major > best.major ? b : best));
+}
+
+/** pg_dump compresses custom-format archives with zstd from version 16 on; older ones would refuse the flag. */
+export function checkCompressionSupport(dump: PgDumpBinary, format: DumpFormat, compression: Compression, target: string): void {
+  if (format !== 'custom' || compression.algorithm !== 'zstd' || dump.major >= 16) return;
+  throw new DumptruckError(
+    'PG_DUMP_TOO_OLD',
+    'version',
+    `pg_dump ${dump.version} (${dump.path}) cannot compress a custom-format archive with zstd: that needs pg_dump 16 or newer`,
+    {
+      hint: `install postgresql-client-16 or newer (it still dumps older servers) or set targets.${target}.pgDump to one; or set targets.${target}.compression.algorithm: gzip`,
+    },
+  );
 }
 
 /** pg_dump refuses servers of a newer major version; say so before starting, with what to install. */

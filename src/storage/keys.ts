@@ -1,11 +1,27 @@
 // Object keys are part of the external contract:
-//   {prefix}/{target}/YYYY/MM/DD/{target}_{YYYYMMDDTHHmmssZ}.sql.gz   (.dump for custom format)
+//   {prefix}/{target}/YYYY/MM/DD/{target}_{YYYYMMDDTHHmmssZ}.sql.gz
+//   (.sql.zst for plain dumps compressed with zstd, .dump for custom format whatever pg_dump compressed it with)
 // Keys sort by time within a target, so "newest first" is a reverse key sort.
 
 export type DumpFormat = 'plain' | 'custom';
+export type CompressionAlgorithm = 'gzip' | 'zstd';
 
-export function extensionFor(format: DumpFormat): '.sql.gz' | '.dump' {
-  return format === 'plain' ? '.sql.gz' : '.dump';
+export type BackupExtension = '.sql.gz' | '.sql.zst' | '.dump';
+
+export function extensionFor(format: DumpFormat, algorithm: CompressionAlgorithm = 'gzip'): BackupExtension {
+  if (format === 'custom') return '.dump';
+  return algorithm === 'zstd' ? '.sql.zst' : '.sql.gz';
+}
+
+/** Every suffix a backup key may end with, as a regular expression group. */
+const BACKUP_SUFFIX = '(?:\\.sql\\.gz|\\.sql\\.zst|\\.dump)';
+
+/** Pure: what a backup key says about its object (by its suffix); undefined for another key. */
+export function backupKind(key: string): { readonly format: DumpFormat; readonly algorithm?: CompressionAlgorithm } | undefined {
+  if (key.endsWith('.dump')) return { format: 'custom' };
+  if (key.endsWith('.sql.gz')) return { format: 'plain', algorithm: 'gzip' };
+  if (key.endsWith('.sql.zst')) return { format: 'plain', algorithm: 'zstd' };
+  return undefined;
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
@@ -23,9 +39,9 @@ export function targetPrefix(prefix: string, target: string): string {
   return prefix ? `${prefix}/${target}/` : `${target}/`;
 }
 
-export function objectKey(prefix: string, target: string, date: Date, format: DumpFormat): string {
+export function objectKey(prefix: string, target: string, date: Date, format: DumpFormat, algorithm: CompressionAlgorithm = 'gzip'): string {
   const day = `${date.getUTCFullYear()}/${pad(date.getUTCMonth() + 1)}/${pad(date.getUTCDate())}`;
-  return `${targetPrefix(prefix, target)}${day}/${target}_${compactTimestamp(date)}${extensionFor(format)}`;
+  return `${targetPrefix(prefix, target)}${day}/${target}_${compactTimestamp(date)}${extensionFor(format, algorithm)}`;
 }
 
 /** The file name part of a key, used for Content-Disposition. */
@@ -39,12 +55,12 @@ export function isBackupKeyOf(prefix: string, target: string, key: string): bool
   if (!key.startsWith(head)) return false;
   const rest = key.slice(head.length);
   const escaped = target.replace(/[-_]/g, '\\$&');
-  return new RegExp(`^\\d{4}/\\d{2}/\\d{2}/${escaped}_\\d{8}T\\d{6}Z(\\.sql\\.gz|\\.dump)$`).test(rest);
+  return new RegExp(`^\\d{4}/\\d{2}/\\d{2}/${escaped}_\\d{8}T\\d{6}Z${BACKUP_SUFFIX}$`).test(rest);
 }
 
 /** The UTC time embedded in a backup key (`..._20261122T030405Z.sql.gz`), or undefined for another key. */
 export function keyTime(key: string): Date | undefined {
-  const m = /_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:\.sql\.gz|\.dump)$/.exec(key);
+  const m = new RegExp(`_(\\d{4})(\\d{2})(\\d{2})T(\\d{2})(\\d{2})(\\d{2})Z${BACKUP_SUFFIX}$`).exec(key);
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
   return new Date(Date.UTC(y, mo - 1, d, h, mi, s));

@@ -1,4 +1,5 @@
 import type { BackupResult, Trigger } from '../jobs/events.js';
+import type { CompressionAlgorithm, DumpFormat } from './keys.js';
 
 /** User metadata names (x-amz-meta-*). S3 lowercases them; keep them lowercase here too. */
 export const META = {
@@ -10,6 +11,7 @@ export const META = {
   trigger: 'trigger',
   target: 'target',
   format: 'format',
+  compression: 'compression',
   startedAt: 'started-at',
   durationMs: 'duration-ms',
 } as const;
@@ -33,11 +35,17 @@ export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket
     [META.trigger]: describeTrigger(trigger),
     [META.target]: result.target,
     [META.format]: result.format,
+    ...(result.compression ? { [META.compression]: `${result.compression.algorithm}:${result.compression.level}` } : {}),
     [META.startedAt]: result.startedAt.toISOString(),
     [META.durationMs]: String(result.durationMs),
   };
 }
 
-export function contentTypeFor(format: 'plain' | 'custom'): string {
-  return format === 'plain' ? 'application/gzip' : 'application/octet-stream';
+/**
+ * The stored object's Content-Type. Never a Content-Encoding: a browser would silently
+ * decompress a presigned download, and the file saved as .sql.gz would not be gzip.
+ */
+export function contentTypeFor(format: DumpFormat, algorithm: CompressionAlgorithm): string {
+  if (format === 'custom') return 'application/octet-stream';
+  return algorithm === 'zstd' ? 'application/zstd' : 'application/gzip';
 }

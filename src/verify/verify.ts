@@ -7,9 +7,10 @@ import type { Config, TargetConfig } from '../config/schema.js';
 import { CancelledError, DumptruckError, InputError, describeCause, scrubSecrets, toDumptruckError } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { Meter } from '../pipeline/streams.js';
+import { createZstdDecompress } from '../pipeline/unzstd.js';
 import { resolvePassword } from '../secrets/index.js';
 import { deleteQuietly } from '../storage/finalize.js';
-import { isBackupKeyOf, targetPrefix, type DumpFormat } from '../storage/keys.js';
+import { backupKind, isBackupKeyOf, targetPrefix, type CompressionAlgorithm, type DumpFormat } from '../storage/keys.js';
 import { META } from '../storage/metadata.js';
 import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
@@ -57,7 +58,7 @@ export interface VerifyReport {
   readonly format: DumpFormat;
   readonly storedBytes: number;
   readonly sha256: string;
-  /** Bytes of the dump itself: after gunzip for plain, the archive for custom. */
+  /** Bytes of the dump itself: decompressed for plain, the archive for custom. */
   readonly dumpedBytes: number;
   /** What was checked, in words, e.g. "sha256 matches metadata". */
   readonly checks: readonly string[];
@@ -91,7 +92,9 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     throw new InputError('a restore test needs verify.restoreUrl', 'set verify.restoreUrl (and verify.password) to a scratch PostgreSQL server');
   }
   const started = now();
-  const format: DumpFormat = key.endsWith('.dump') ? 'custom' : 'plain';
+  // isBackupKeyOf accepted the key, so its suffix is one of ours.
+  const { format, algorithm = 'gzip' } = backupKind(key)!;
+  const decompress = algorithm === 'zstd' ? 'zstd -d' : 'gunzip';
   const appName = `dumptruck-verify-${options.jobId ?? 'cli'}`;
   const secrets: string[] = [];
 
@@ -105,7 +108,7 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     const tools = format === 'custom' || restore ? await locatePgTools(targetConfig.pgDump, deps.locatePgDump) : undefined;
     const password = restore ? await verifyPassword(config, deps.env) : undefined;
     if (password) secrets.push(password);
-    const ctx: PassContext = { deps, bucket, key, format, tools, appName, password, signal: options.signal };
+    const ctx: PassContext = { deps, bucket, key, format, algorithm, tools, appName, password, signal: options.signal };
 
     let pass: PassResult;
     let restoreReport: RestoreReport | undefined;
@@ -130,11 +133,11 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
           if (failure === undefined) throw dropError;
         });
       }
-      checks.push('sha256 matches metadata', format === 'plain' ? 'gunzip | psql -v ON_ERROR_STOP=1 restored it' : 'pg_restore --exit-on-error restored it');
+      checks.push('sha256 matches metadata', format === 'plain' ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it` : 'pg_restore --exit-on-error restored it');
     } else {
       pass = await streamPass(ctx);
       verdict(key, expectedSha, pass);
-      checks.push('sha256 matches metadata', format === 'plain' ? 'gunzip reads it to the end' : 'pg_restore reads every block');
+      checks.push('sha256 matches metadata', format === 'plain' ? `${decompress} reads it to the end` : 'pg_restore reads every block');
     }
     checks.push(format === 'plain' ? 'pg_dump header and "dump complete" trailer present' : 'PGDMP magic present');
 
@@ -215,6 +218,8 @@ interface PassContext {
   readonly bucket: string;
   readonly key: string;
   readonly format: DumpFormat;
+  /** How a plain dump was compressed (from its key's suffix). */
+  readonly algorithm: CompressionAlgorithm;
   readonly tools: PgTools | undefined;
   readonly appName: string;
   readonly password: string | undefined;
@@ -273,20 +278,20 @@ function nullSink(): Writable {
   return new Writable({ write: (_chunk, _enc, callback) => callback() });
 }
 
-/** gunzip -> header/trailer check -> psql (restore) or nowhere. */
+/** gunzip or zstd -d -> header/trailer check -> psql (restore) or nowhere. */
 function plainSide(ctx: PassContext): Side {
-  const gunzip = createGunzip();
+  const decompress = ctx.algorithm === 'zstd' ? createZstdDecompress() : createGunzip();
   const check = new PlainDumpCheck();
   const psql = ctx.restoreInto
     ? startTool(ctx.deps.spawn, ctx.tools!.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', ctx.restoreInto], toolEnv(ctx), { stdin: true })
     : undefined;
   const done = (async () => {
-    const piped = await pipeline(gunzip, check, psql?.stdin ?? nullSink()).then(
+    const piped = await pipeline(decompress, check, psql?.stdin ?? nullSink()).then(
       () => undefined,
       (err: unknown) => err,
     );
     if (piped !== undefined) psql?.kill();
-    const decode = piped === undefined ? undefined : decodeError(piped);
+    const decode = piped === undefined ? undefined : decodeError(piped, ctx.algorithm);
     if (decode) throw decode;
     if (psql) {
       const exit = await psql.exited;
@@ -294,7 +299,7 @@ function plainSide(ctx: PassContext): Side {
     }
     if (piped !== undefined) throw restoreFailed(ctx, describeCause(piped), psql?.stderrTail());
   })();
-  return { head: gunzip, done, bytes: () => check.bytes, kill: () => psql?.kill() };
+  return { head: decompress, done, bytes: () => check.bytes, kill: () => psql?.kill() };
 }
 
 /** PGDMP check -> pg_restore, into the scratch database or (check only) to /dev/null, reading every data block. */
@@ -328,15 +333,15 @@ function customSide(ctx: PassContext): Side {
 }
 
 /** zlib's complaints, in the words of a backup: a stream that ends early was cut short; anything else is damage. */
-function decodeError(err: unknown): DumptruckError | undefined {
+function decodeError(err: unknown, algorithm: CompressionAlgorithm): DumptruckError | undefined {
   if (err instanceof DumptruckError) return err;
   const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string' || !code.startsWith('Z_')) return undefined;
+  if (typeof code !== 'string' || !/^(Z|ZSTD)_/.test(code)) return undefined;
   const message = (err as Error).message;
   if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(message)) {
-    return new DumptruckError('TRUNCATED', 'verify', `the gzip stream ends early (${message}): the object was cut short`, { cause: err });
+    return new DumptruckError('TRUNCATED', 'verify', `the ${algorithm} stream ends early (${message}): the object was cut short`, { cause: err });
   }
-  return new DumptruckError('CORRUPTED', 'verify', `the gzip stream does not decompress (${message})`, { cause: err });
+  return new DumptruckError('CORRUPTED', 'verify', `the ${algorithm} stream does not decompress (${message})`, { cause: err });
 }
 
 function restoreFailed(ctx: PassContext, what: string, stderr: string | undefined): DumptruckError {
