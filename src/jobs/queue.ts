@@ -327,7 +327,9 @@ export class JobQueue {
       outcome = { ok: true, result };
     } catch (err) {
       const reason: unknown = job.controller.signal.aborted ? job.controller.signal.reason : undefined;
-      outcome = { ok: false, error: isDumptruckError(reason) ? reason : asError(err) };
+      // The runner's own report of the cancel or timeout wins when it says more (its cleanup could not be confirmed).
+      const said = isDumptruckError(reason) && isDumptruckError(err) && err.code === reason.code ? err : reason;
+      outcome = { ok: false, error: isDumptruckError(said) ? said : asError(err) };
     } finally {
       clearTimer();
       this.running.delete(job);

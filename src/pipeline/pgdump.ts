@@ -9,11 +9,17 @@ export interface DumpSpec {
   /** Compression level for custom format (pg_dump compresses it itself); plain is gzipped by us. */
   readonly level: number;
   readonly extraArgs: readonly string[];
+  /**
+   * How long pg_dump waits for each table's share lock (targets.<name>.lockWaitTimeout). A table
+   * held in an exclusive lock (a migration, a stuck transaction) then fails the backup with a clear
+   * message instead of hanging it until the job timeout.
+   */
+  readonly lockWaitTimeoutMs: number;
 }
 
 /** pg_dump's argument array. No shell ever sees it, and it never holds a password. */
 export function pgDumpArgs(spec: DumpSpec): string[] {
-  const args = ['--dbname', spec.url, '--no-password'];
+  const args = ['--dbname', spec.url, '--no-password', `--lock-wait-timeout=${spec.lockWaitTimeoutMs}`];
   if (spec.format === 'plain') args.push('--format=plain');
   else args.push('--format=custom', `--compress=${spec.level}`);
   return [...args, ...spec.extraArgs];

@@ -7,12 +7,12 @@ const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
 
 describe('pg_dump arguments and environment', () => {
-  it('builds an argument array without a password, per format', () => {
-    expect(pgDumpArgs({ url: 'postgres://backup@db:5432/app', format: 'plain', level: 6, extraArgs: [] })).toEqual([
-      '--dbname', 'postgres://backup@db:5432/app', '--no-password', '--format=plain',
+  it('builds an argument array without a password, with a lock wait limit (in ms), per format', () => {
+    expect(pgDumpArgs({ url: 'postgres://backup@db:5432/app', format: 'plain', level: 6, extraArgs: [], lockWaitTimeoutMs: 300_000 })).toEqual([
+      '--dbname', 'postgres://backup@db:5432/app', '--no-password', '--lock-wait-timeout=300000', '--format=plain',
     ]);
-    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', level: 4, extraArgs: ['--exclude-table-data=audit'] })).toEqual([
-      '--dbname', 'postgres://backup@db/app', '--no-password', '--format=custom', '--compress=4', '--exclude-table-data=audit',
+    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', level: 4, extraArgs: ['--exclude-table-data=audit'], lockWaitTimeoutMs: 1500 })).toEqual([
+      '--dbname', 'postgres://backup@db/app', '--no-password', '--lock-wait-timeout=1500', '--format=custom', '--compress=4', '--exclude-table-data=audit',
     ]);
   });
 
