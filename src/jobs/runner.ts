@@ -369,11 +369,12 @@ function cleanupClient(d: Destination, cleanupMs: number): S3Client {
 
 /** Aborts what is left of this key's multipart upload; says why when the store did not confirm it. */
 async function abortUploads(d: Destination, key: string, cleanupMs: number): Promise<string | undefined> {
+  const deadline = AbortSignal.timeout(cleanupMs);
   try {
-    await abortLeftoverUploads(cleanupClient(d, cleanupMs), d.bucket, key);
+    await abortLeftoverUploads(withAbortSignal(d.raw, deadline), d.bucket, key);
     return undefined;
   } catch (err) {
-    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${formatDuration(cleanupMs)}` : describeCause(err);
+    const why = deadline.aborted ? `no answer within ${formatDuration(cleanupMs)}` : describeCause(err);
     return `${d.role === 'primary' ? 'the store' : `the mirror s3://${d.bucket}`} did not confirm that the partial upload was aborted (${why})`;
   }
 }

@@ -56,39 +56,42 @@ export async function startStallServer(): Promise<StallServer> {
 }
 
 export interface StallingProxy extends StallServer {
-  /** True once the proxy has stopped forwarding. */
+  /** True once the proxy has stalled (a connection, or everything). */
   stalled(): boolean;
 }
 
 /**
- * Forwards to `upstream` (http://host:port) until `afterBytes` request bytes went through in all;
- * from then on it forwards nothing either way, on every connection, and never closes them.
+ * Forwards to `upstream` (http://host:port) until `afterBytes` request bytes went through in all,
+ * then stalls: forwards nothing more either way and never closes. `scope` says what stalls: only
+ * the connection that crossed the mark (a half-dead backend; new connections work), or every
+ * connection, present and future (the store is gone).
  */
-export async function startStallingProxy(upstream: string, afterBytes: number): Promise<StallingProxy> {
+export async function startStallingProxy(upstream: string, afterBytes: number, scope: 'connection' | 'all'): Promise<StallingProxy> {
   const target = new URL(upstream);
   let forwarded = 0;
-  let stalled = false;
+  let tripped = false;
   const upstreams = new Set<Socket>();
   const l = await listen((client) => {
     const server = connect(Number(target.port), target.hostname);
+    let stalled = scope === 'all' && tripped;
     upstreams.add(server);
     server.on('close', () => upstreams.delete(server));
     server.on('error', () => client.destroy());
     client.on('close', () => server.destroy());
     client.on('data', (chunk: Buffer) => {
-      if (stalled) return;
-      const room = afterBytes - forwarded;
+      if (stalled || (scope === 'all' && tripped)) return;
+      const room = tripped ? Infinity : afterBytes - forwarded;
       if (chunk.length >= room) {
-        stalled = true;
+        tripped = stalled = true;
         if (room > 0) server.write(chunk.subarray(0, room));
         forwarded = afterBytes;
         return;
       }
-      forwarded += chunk.length;
+      if (!tripped) forwarded += chunk.length;
       server.write(chunk);
     });
     server.on('data', (chunk: Buffer) => {
-      if (!stalled) client.write(chunk);
+      if (!stalled && !(scope === 'all' && tripped)) client.write(chunk);
     });
   });
   const stopClients = closer(l.server, l.sockets);
@@ -96,7 +99,7 @@ export async function startStallingProxy(upstream: string, afterBytes: number): 
     endpoint: l.endpoint,
     connections: l.accepted,
     connected: l.connected,
-    stalled: () => stalled,
+    stalled: () => tripped,
     async stop() {
       for (const s of upstreams) s.destroy();
       await stopClients();
