@@ -2,7 +2,7 @@ import { hostname, userInfo } from 'node:os';
 import { createAppDeps, loadEnvironment, type AppDeps } from '../app.js';
 import { describeCompression } from '../config/compression.js';
 import { formatBytes, formatDuration } from '../config/units.js';
-import { ConfigError, DumptruckError, InputError, userMessage } from '../errors.js';
+import { CancelledError, ConfigError, DumptruckError, InputError, TimeoutError, userMessage } from '../errors.js';
 import { TARGET_NAME } from '../config/schema.js';
 import { createProgressPrinter } from './progress.js';
 import { createSnapshotPrinter, snapshotListLines, snapshotResultLines } from './snapshot.js';
@@ -146,9 +146,10 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
     case 'backup': {
       requireTarget(deps, command.target);
       const print = createProgressPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
-      // Ctrl-C or a cron timeout's SIGTERM cancels cleanly: pg_dump killed, upload aborted.
-      const result = await untilSignal((signal) =>
-        deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print }),
+      // Ctrl-C, a cron timeout's SIGTERM or queue.jobTimeout cancels cleanly: pg_dump killed, upload aborted.
+      const result = await untilSignal(
+        (signal) => deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print }),
+        deps.config.queue.jobTimeoutMs,
       );
       const compression = describeCompression(result);
       const compressed = compression ? ` (${compression})` : '';
@@ -164,15 +165,24 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
   }
 }
 
-/** Runs `work` with a signal that SIGINT and SIGTERM abort, so that it can clean up before the process exits. */
-async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` with a signal that SIGINT and SIGTERM abort (and `timeoutMs`, the same job timeout
+ * as in the bot), so that it can clean up before the process exits. A second signal finds no
+ * handler left and ends the process at once.
+ */
+async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>, timeoutMs?: number): Promise<T> {
   const controller = new AbortController();
-  const cancel = () => controller.abort();
+  const cancel = (signal: NodeJS.Signals) => controller.abort(new CancelledError(`cancelled by ${signal}`));
   process.once('SIGINT', cancel);
   process.once('SIGTERM', cancel);
+  const timer =
+    timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new TimeoutError(`timed out after ${formatDuration(timeoutMs)} (queue.jobTimeout)`)), timeoutMs);
+  // A timer of its own must not keep a finished run alive.
+  timer?.unref();
   try {
     return await work(controller.signal);
   } finally {
+    clearTimeout(timer);
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);
   }

@@ -245,6 +245,8 @@ const target = z
     snapshots: snapshotRetention.optional(),
     /** Path of a pg_dump binary; default: the newest one found on PATH or under /usr/lib/postgresql. */
     pgDump: z.string().min(1).optional(),
+    /** pg_dump's --lock-wait-timeout: a table locked longer than this fails the backup (naming the lock) instead of hanging it. */
+    lockWaitTimeout: duration('duration').default(300_000),
     /** Extra pg_dump flags from an allow-list, e.g. --exclude-table-data=audit_log. */
     dumpArgs: z
       .array(z.string().regex(/^--(exclude-table|exclude-table-data|exclude-schema|schema|table|no-owner|no-privileges|no-comments)(=[^\s]+)?$/, {
@@ -299,6 +301,10 @@ const storage = z
     partsInFlight: z.number().int().min(1).max(16).default(2),
     /** Upper bound for partSize x (partsInFlight + 1); the part size the store's part limit needs wins over it. */
     memoryBudget: size.default(64 * MIB),
+    /** How long connecting to the store may take before the request fails (and is retried). */
+    connectTimeout: duration('duration').default(10_000),
+    /** How long a request may go without sending or receiving a byte before it fails: a stalled store ends here, a slow large part does not. */
+    idleTimeout: duration('duration').default(120_000),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -420,8 +426,10 @@ export type RawConfig = z.output<typeof configSchema>;
 export type TargetConfig = RawConfig['targets'][string];
 export type PasswordSource = NonNullable<TargetConfig['password']>;
 
-export interface StorageConfig extends Omit<RawConfig['storage'], 'linkExpiry' | 'memoryBudget' | 'forcePathStyle' | 'checksums'> {
+export interface StorageConfig extends Omit<RawConfig['storage'], 'linkExpiry' | 'memoryBudget' | 'forcePathStyle' | 'checksums' | 'connectTimeout' | 'idleTimeout'> {
   readonly forcePathStyle: boolean;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
   readonly checksums: 'when_required' | 'when_supported';
   readonly linkExpiryMs: number;
   readonly memoryBudgetBytes: number;

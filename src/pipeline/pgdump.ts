@@ -10,11 +10,17 @@ export interface DumpSpec {
   /** Used by pg_dump for custom format (it compresses the archive itself); plain is compressed by us. */
   readonly compression: Compression;
   readonly extraArgs: readonly string[];
+  /**
+   * How long pg_dump waits for each table's share lock (targets.<name>.lockWaitTimeout). A table
+   * held in an exclusive lock (a migration, a stuck transaction) then fails the backup with a clear
+   * message instead of hanging it until the job timeout.
+   */
+  readonly lockWaitTimeoutMs: number;
 }
 
 /** pg_dump's argument array. No shell ever sees it, and it never holds a password. */
 export function pgDumpArgs(spec: DumpSpec): string[] {
-  const args = ['--dbname', spec.url, '--no-password'];
+  const args = ['--dbname', spec.url, '--no-password', `--lock-wait-timeout=${spec.lockWaitTimeoutMs}`];
   if (spec.format === 'plain') args.push('--format=plain');
   else {
     const { algorithm, level } = spec.compression;

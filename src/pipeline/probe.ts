@@ -18,7 +18,14 @@ export interface ServerInfo {
 
 /** Connects once before dumping: bad passwords and missing databases fail here, before any upload starts. */
 export async function probeServer(url: string, password: string | undefined, appName: string): Promise<ServerInfo> {
-  const client = new pg.Client({ connectionString: withPassword(url, password), application_name: appName, connectionTimeoutMillis: 15_000 });
+  const client = new pg.Client({
+    connectionString: withPassword(url, password),
+    application_name: appName,
+    connectionTimeoutMillis: 15_000,
+    // A server that accepts the connection and then goes quiet must fail the probe, not hold the job.
+    query_timeout: 30_000,
+    statement_timeout: 30_000,
+  });
   try {
     await client.connect();
     const { rows } = await client.query<{ v: string; n: string; size: string }>(

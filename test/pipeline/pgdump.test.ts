@@ -7,18 +7,18 @@ const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
 
 describe('pg_dump arguments and environment', () => {
-  it('builds an argument array without a password, per format', () => {
-    expect(pgDumpArgs({ url: 'postgres://backup@db:5432/app', format: 'plain', compression: { algorithm: 'gzip', level: 6 }, extraArgs: [] })).toEqual([
-      '--dbname', 'postgres://backup@db:5432/app', '--no-password', '--format=plain',
+  it('builds an argument array without a password, with a lock wait limit (in ms), per format', () => {
+    expect(pgDumpArgs({ url: 'postgres://backup@db:5432/app', format: 'plain', compression: { algorithm: 'gzip', level: 6 }, extraArgs: [], lockWaitTimeoutMs: 300_000 })).toEqual([
+      '--dbname', 'postgres://backup@db:5432/app', '--no-password', '--lock-wait-timeout=300000', '--format=plain',
     ]);
-    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', compression: { algorithm: 'gzip', level: 4 }, extraArgs: ['--exclude-table-data=audit'] })).toEqual([
-      '--dbname', 'postgres://backup@db/app', '--no-password', '--format=custom', '--compress=4', '--exclude-table-data=audit',
+    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', compression: { algorithm: 'gzip', level: 4 }, extraArgs: ['--exclude-table-data=audit'], lockWaitTimeoutMs: 1500 })).toEqual([
+      '--dbname', 'postgres://backup@db/app', '--no-password', '--lock-wait-timeout=1500', '--format=custom', '--compress=4', '--exclude-table-data=audit',
     ]);
-    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', compression: { algorithm: 'zstd', level: 3 }, extraArgs: [] })).toEqual([
+    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', compression: { algorithm: 'zstd', level: 3 }, extraArgs: [], lockWaitTimeoutMs: 1000 })).toEqual([
       '--dbname', 'postgres://backup@db/app', '--no-password', '--format=custom', '--compress=zstd:3',
     ]);
     // plain dumps are compressed by dumptruck, whatever the algorithm
-    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'plain', compression: { algorithm: 'zstd', level: 3 }, extraArgs: [] })).not.toContainEqual(expect.stringMatching(/^--compress/));
+    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'plain', compression: { algorithm: 'zstd', level: 3 }, extraArgs: [], lockWaitTimeoutMs: 1000 })).not.toContainEqual(expect.stringMatching(/^--compress/));
   });
 
   it('refuses zstd in a custom archive from a pg_dump older than 16, naming the fix', () => {
