@@ -264,6 +264,8 @@ const storage = z
     partsInFlight: z.number().int().min(1).max(16).default(2),
     /** Upper bound for partSize x (partsInFlight + 1); the part size the store's part limit needs wins over it. */
     memoryBudget: size.default(64 * MIB),
+    /** Signs every backup (HMAC over its key and SHA-256); only signed objects are verified, restored or \`latest\`. */
+    hmacKey: passwordSource.default({ env: 'DUMPTRUCK_HMAC_KEY' }),
   })
   .strict()
   .superRefine((s, ctx) => {

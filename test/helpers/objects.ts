@@ -2,6 +2,8 @@
 // dates, bytes and metadata (damaged copies, backups from the past).
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { backupHmac } from '../../src/storage/hmac.js';
+import { TEST_HMAC_KEY } from './fixtures.js';
 import type { PgHandle } from './postgres.js';
 
 export async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
@@ -22,6 +24,11 @@ export const sha256 = (bytes: Buffer): string => createHash('sha256').update(byt
 /** Metadata as dumptruck writes it, describing `bytes` honestly (so only content checks can fail). */
 export function honestMetadata(base: Record<string, string>, bytes: Buffer): Record<string, string> {
   return { ...base, sha256: sha256(bytes), 'stored-bytes': String(bytes.length) };
+}
+
+/** `metadata` signed for `key` with the tests' HMAC key, as dumptruck signs what it writes (its sha256 as given). */
+export function signedFor(key: string, metadata: Record<string, string>): Record<string, string> {
+  return { ...metadata, 'dumptruck-hmac': backupHmac(TEST_HMAC_KEY, key, metadata.sha256 ?? '') };
 }
 
 /** Names of databases on the server that start with `prefix`. */

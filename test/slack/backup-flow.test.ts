@@ -56,7 +56,7 @@ let t: TestBot | undefined;
 
 async function start(cfg: Config = config()): Promise<{ bot: TestBot; maxInFlight: () => number }> {
   const runner = realRunner(cfg);
-  t = await startTestBot({ config: cfg, runBackup: runner.runBackup, catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage }) });
+  t = await startTestBot({ config: cfg, runBackup: runner.runBackup, catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage, env: servers.env }) });
   return { bot: t, maxInFlight: runner.maxInFlight };
 }
 

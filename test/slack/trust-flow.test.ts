@@ -41,7 +41,7 @@ const config: Config = testConfig(
   targets,
   `verify:\n  restoreUrl: ${servers.pg.url('postgres', servers.pg.superuser.user)}\n  password: { env: SCRATCH_PW }\n`,
 );
-const catalog = createCatalog({ s3, storage: config.storage });
+const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
 
 let t: TestBot | undefined;
 let scheduler: Scheduler | undefined;
