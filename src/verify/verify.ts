@@ -115,8 +115,8 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     if (identity) throw identity;
     const expectedSha = head.metadata[META.sha256]!;
     const checks = [
-      head.metadata[META.hmac] === undefined ? 'no HMAC (written before backups were signed), trusted by the operator for this key' : 'HMAC of key and sha256 matches storage.hmacKey',
       `metadata names target ${target}`,
+      head.metadata[META.hmac] === undefined ? 'no HMAC (written before backups were signed), trusted by the operator for this key' : 'HMAC of key and sha256 matches storage.hmacKey',
       `size matches the ${head.size} bytes stored`,
     ];
 

@@ -1,6 +1,7 @@
 // Writing and reading backup objects directly, for tests that need objects with chosen keys,
 // dates, bytes and metadata (damaged copies, backups from the past).
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { backupHmac } from '../../src/storage/hmac.js';
 import { TEST_HMAC_KEY } from './fixtures.js';
@@ -29,6 +30,14 @@ export function honestMetadata(base: Record<string, string>, bytes: Buffer): Rec
 /** `metadata` signed for `key` with the tests' HMAC key, as dumptruck signs what it writes (its sha256 as given). */
 export function signedFor(key: string, metadata: Record<string, string>): Record<string, string> {
   return { ...metadata, 'dumptruck-hmac': backupHmac(TEST_HMAC_KEY, key, metadata.sha256 ?? '') };
+}
+
+/**
+ * A gzipped plain dump, well formed (pg_dump's header and trailer, so only psql can object),
+ * that runs `shellCommand` through psql's `\\!` meta-command when psql obeys it.
+ */
+export function hostileDump(shellCommand: string): Buffer {
+  return gzipSync(['--', '-- PostgreSQL database dump', '--', '', `\\! ${shellCommand}`, 'SELECT 1;', '', '--', '-- PostgreSQL database dump complete', '--', ''].join('\n'));
 }
 
 /** Names of databases on the server that start with `prefix`. */
