@@ -58,6 +58,10 @@ describe('objects dumptruck did not write', () => {
     const forgedBytes = hostileDump(`touch ${ranForged}`);
     await putBytes(s3, bucket, forged, forgedBytes, { ...honestMetadata({ target: 'planted', format: 'plain' }, forgedBytes), 'dumptruck-hmac': 'ab'.repeat(32) });
 
+    // Signed, even: a key dated beyond the clock's 5-minute allowance is never latest (a wrong clock, or a key holder's mistake).
+    const ahead = objectKey(prefix, 'planted', new Date(Date.now() + 3_600_000), 'plain');
+    await putBytes(s3, bucket, ahead, await getBytes(s3, bucket, real), signedFor(ahead, await getMetadata(s3, bucket, real)));
+
     const latest = await cli(['verify', 'planted', 'latest']);
     expect(latest.stderr).toBe('');
     expect(latest.code).toBe(0);
