@@ -35,7 +35,7 @@ export async function createAppDeps(env: Env): Promise<AppDeps> {
     config,
     s3,
     runBackup: createBackupRunner({ config, s3, env }),
-    catalog: createCatalog({ s3, storage: config.storage }),
+    catalog: createCatalog({ s3, storage: config.storage, env }),
     snapshots: createSnapshotService({ config }),
   };
 }

@@ -21,8 +21,10 @@ commands:
   backup <target>              dump <target> into the bucket now
   list <target>                stored backups of <target>, newest first
   link <target> [key|latest]   a presigned download link (default: latest)
-  verify <target> [key|latest] check a backup's checksum, decompression and owner, and
+  verify <target> [key|latest] check a backup's HMAC, checksum, decompression and owner, and
                                restore it on verify.restoreUrl when set (default: latest)
+  verify <target> <key> --trust-legacy
+                               the same for one backup written before backups were signed
   prune <target> [--dry-run]   delete what targets.<target>.retention no longer keeps
   snapshot <target>            an RDS snapshot of <target>'s instance (targets.<target>.rds),
                                followed until it is available
@@ -30,7 +32,7 @@ commands:
   targets                      configured targets
   help                         this text
 
-environment: DUMPTRUCK_CONFIG (default ./dumptruck.yml), S3_*, AWS_* (see README)
+environment: DUMPTRUCK_CONFIG (default ./dumptruck.yml), DUMPTRUCK_HMAC_KEY, S3_*, AWS_* (see README)
 exit codes: 0 success, 1 the operation failed, 2 bad usage, 3 invalid configuration,
   4 backup stored but flagged (empty or much smaller than usual), 5 backup stored but its verification failed`;
 
@@ -42,7 +44,7 @@ export interface CliIO {
 export type Command =
   | { readonly name: 'backup' | 'list' | 'snapshot' | 'snapshots'; readonly target: string }
   | { readonly name: 'link'; readonly target: string; readonly key: string | undefined }
-  | { readonly name: 'verify'; readonly target: string; readonly key: string | undefined }
+  | { readonly name: 'verify'; readonly target: string; readonly key: string | undefined; readonly trustLegacy: boolean }
   | { readonly name: 'prune'; readonly target: string; readonly dryRun: boolean }
   | { readonly name: 'targets' | 'help' };
 
@@ -63,9 +65,18 @@ export function parseCommand(argv: readonly string[]): Command {
       arity(1, 1, '<target>');
       return { name, target: rest[0]! };
     case 'link':
-    case 'verify':
       arity(1, 2, '<target> [key|latest]');
       return { name, target: rest[0]!, key: rest[1] };
+    case 'verify': {
+      const trustLegacy = rest.includes('--trust-legacy');
+      rest.splice(0, rest.length, ...rest.filter((a) => a !== '--trust-legacy'));
+      arity(1, 2, '<target> [key|latest] [--trust-legacy]');
+      // Trust is given to one object the operator names, never to whatever `latest` turns out to be.
+      if (trustLegacy && (rest[1] === undefined || rest[1] === 'latest')) {
+        throw new InputError('--trust-legacy needs the exact key of one backup, not latest', `list the keys with: dumptruck list ${rest[0]}`);
+      }
+      return { name, target: rest[0]!, key: rest[1], trustLegacy };
+    }
     case 'prune': {
       const dryRun = rest.includes('--dry-run');
       rest.splice(0, rest.length, ...rest.filter((a) => a !== '--dry-run'));
@@ -118,7 +129,7 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       const object = await deps.catalog.resolve(command.target, command.key);
       out(`verifying ${object.key} (${formatBytes(object.size)})...`);
       // Ctrl-C or SIGTERM stops the download and the restore; the scratch database is dropped all the same.
-      const report = await untilSignal((signal) => verifyBackup(deps, command.target, object.key, { signal }));
+      const report = await untilSignal((signal) => verifyBackup(deps, command.target, object.key, { signal, trustLegacy: command.trustLegacy }));
       for (const line of verifyLines(report)) out(line);
       return EXIT.ok;
     }

@@ -305,6 +305,8 @@ const storage = z
     connectTimeout: duration('duration').default(10_000),
     /** How long a request may go without sending or receiving a byte before it fails: a stalled store ends here, a slow large part does not. */
     idleTimeout: duration('duration').default(120_000),
+    /** Signs every backup (HMAC over its key and SHA-256); only signed objects are verified, restored or \`latest\`. */
+    hmacKey: passwordSource.default({ env: 'DUMPTRUCK_HMAC_KEY' }),
   })
   .strict()
   .superRefine((s, ctx) => {

@@ -13,7 +13,7 @@ import { pgDumpArgs, pgDumpEnv, startDump, type DumpProcess, type SpawnFn } from
 import { checkCompressionSupport, checkPgDumpVersion, locatePgDump as defaultLocatePgDump, probeServer } from '../pipeline/probe.js';
 import { Gate, Meter } from '../pipeline/streams.js';
 import { abortLeftoverUploads, checkBucket, uploadStream } from '../pipeline/upload.js';
-import { resolvePassword } from '../secrets/index.js';
+import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { deleteQuietly, replaceMetadata, type FinalizeOptions } from '../storage/finalize.js';
 import { createMirrorClient, withAbortSignal } from '../storage/client.js';
 import { objectKey } from '../storage/keys.js';
@@ -103,6 +103,9 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       throwIfAborted(options.signal);
       const password = await resolvePassword(request.target, target.password, { env: deps.env });
       if (password) secrets.push(password);
+      // Before pg_dump starts: a backup that cannot be signed would never be verified or restored.
+      const hmacKey = await resolveHmacKey(config.storage.hmacKey, { env: deps.env });
+      secrets.push(hmacKey);
       const appName = `dumptruck-${jobId}`;
       const mirror = target.mirror === false ? undefined : (target.mirror ?? config.mirror);
       const destinations: Destination[] = [
@@ -186,7 +189,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         partSize: plan.partSize,
         parts: Math.max(1, Math.ceil(streamed.storedBytes / plan.partSize)),
       };
-      const metadata = backupMetadata(result, request.trigger);
+      const metadata = backupMetadata(result, request.trigger, hmacKey);
       const finalizeOn = async (d: Destination) => {
         await replaceMetadata(d.s3, d.bucket, key, result.storedBytes, metadata, contentTypeFor(target.format, compression.algorithm), {
           ...deps.finalize,

@@ -1,5 +1,6 @@
 import type { BackupResult, Trigger } from '../jobs/events.js';
 import type { CompressionAlgorithm, DumpFormat } from './keys.js';
+import { backupHmac } from './hmac.js';
 
 /** User metadata names (x-amz-meta-*). S3 lowercases them; keep them lowercase here too. */
 export const META = {
@@ -14,6 +15,8 @@ export const META = {
   compression: 'compression',
   startedAt: 'started-at',
   durationMs: 'duration-ms',
+  /** backupHmac(storage.hmacKey, key, sha256): proof that dumptruck wrote this object. */
+  hmac: 'dumptruck-hmac',
 } as const;
 
 /** S3 metadata must be US-ASCII; trigger details can hold anything a user typed. */
@@ -25,7 +28,8 @@ export function describeTrigger(trigger: Trigger): string {
   return ascii(`${trigger.kind}:${trigger.by}${trigger.detail ? ` (${trigger.detail})` : ''}`);
 }
 
-export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket' | 'parts' | 'partSize'>, trigger: Trigger): Record<string, string> {
+/** `hmacKey`: the resolved storage.hmacKey, which signs the key and the SHA-256. */
+export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket' | 'parts' | 'partSize'>, trigger: Trigger, hmacKey: string): Record<string, string> {
   return {
     [META.sha256]: result.sha256,
     [META.dumpedBytes]: String(result.dumpedBytes),
@@ -38,6 +42,7 @@ export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket
     ...(result.compression ? { [META.compression]: `${result.compression.algorithm}:${result.compression.level}` } : {}),
     [META.startedAt]: result.startedAt.toISOString(),
     [META.durationMs]: String(result.durationMs),
+    [META.hmac]: backupHmac(hmacKey, result.key, result.sha256),
   };
 }
 

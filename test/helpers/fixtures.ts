@@ -12,14 +12,18 @@ import { inject } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import type pg from 'pg';
+import { RestrictedPsqlInput, newRestrictKey } from '../../src/verify/restrict.js';
 import { postgresFromInfo, type PgHandle } from './postgres.js';
 import { s3FromInfo, type S3Handle } from './versitygw.js';
+
+/** storage.hmacKey of every test config (through DUMPTRUCK_HMAC_KEY, the default source). */
+export const TEST_HMAC_KEY = 'test-hmac-key-0123456789abcdef0123456789abcdef';
 
 export interface TestServers {
   readonly pg: PgHandle;
   readonly s3: S3Handle;
   readonly bucket: string;
-  /** The environment a runner gets: S3 credentials plus target passwords. */
+  /** The environment a runner gets: S3 credentials, target passwords and the HMAC key. */
   readonly env: Record<string, string>;
 }
 
@@ -37,6 +41,7 @@ export function testServers(): TestServers {
       AWS_REGION: s3.region,
       BACKUP_PW: pg.backup.password,
       WRONG_PW: 'not-the-password',
+      DUMPTRUCK_HMAC_KEY: TEST_HMAC_KEY,
     },
   };
 }
@@ -158,7 +163,8 @@ export async function restoreFromUrl(pg: PgHandle, url: string, format: 'plain' 
   // when the server closes the socket while psql's backpressure holds the body paused.
   const body = Readable.from([Buffer.from(await res.arrayBuffer())]);
   if (format === 'plain') {
-    const psql = (sql: Readable) => run('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-X'], env, sql);
+    // As dumptruck restores: restricted mode, so no meta-command in the dump runs here either.
+    const psql = (sql: Readable) => run('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-X'], env, sql.pipe(new RestrictedPsqlInput(newRestrictKey())));
     if (!new URL(url).pathname.endsWith('.sql.zst')) return psql(body.pipe(createGunzip()));
     // The reference tool, as the README's restore command uses it.
     const zstd = spawn('zstd', ['-dc'], { stdio: ['pipe', 'pipe', 'inherit'] });

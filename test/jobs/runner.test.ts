@@ -21,7 +21,7 @@ const HOLD_AT = 24 * 1024 * 1024;
 
 function runnerFor(config: Config, extra: Partial<RunnerDeps> = {}, env = servers.env) {
   const s3 = servers.s3.client();
-  return { s3, config, run: createBackupRunner({ config, s3, env, progressIntervalMs: 50, ...extra }), catalog: createCatalog({ s3, storage: config.storage }) };
+  return { s3, config, run: createBackupRunner({ config, s3, env, progressIntervalMs: 50, ...extra }), catalog: createCatalog({ s3, storage: config.storage, env }) };
 }
 
 const config = testConfig(servers, prefix, {

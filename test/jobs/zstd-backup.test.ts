@@ -26,7 +26,7 @@ const config = testConfig(
 );
 const s3 = servers.s3.client();
 const run = createBackupRunner({ config, s3, env });
-const catalog = createCatalog({ s3, storage: config.storage });
+const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
 const backup = (target: string) => run({ target, trigger: { kind: 'cli', by: 'tester' } });
 
 async function verifyError(key: string, restore: boolean): Promise<DumptruckError | undefined> {

@@ -109,7 +109,7 @@ async function start(alertsYaml = ''): Promise<Harness> {
   const bot = await startTestBot({
     config: cfg,
     runBackup,
-    catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage }),
+    catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage, env: servers.env }),
     app: {
       setTimer: timer.set,
       onAlertDecision: (d) => {

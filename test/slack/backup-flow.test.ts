@@ -65,7 +65,7 @@ async function start(cfg: Config = config(), options: { readonly spawn?: SpawnFn
   t = await startTestBot({
     config: cfg,
     runBackup: runner.runBackup,
-    catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage }),
+    catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage, env: servers.env }),
     ...(options.clock ? { app: { clock: options.clock } } : {}),
   });
   return { bot: t, maxInFlight: runner.maxInFlight };

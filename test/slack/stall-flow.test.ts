@@ -22,7 +22,7 @@ let s3: S3Client | undefined;
 async function start(extraYaml = ''): Promise<TestBot> {
   const config: Config = testConfig(servers, prefix, { 'app-db': { db: SRC } }, extraYaml);
   s3 = createS3Client({ ...config.storage, endpoint: stall.endpoint }, { credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: servers.s3.secretAccessKey } });
-  t = await startTestBot({ config, runBackup: createBackupRunner({ config, s3, env: servers.env }), catalog: createCatalog({ s3, storage: config.storage }) });
+  t = await startTestBot({ config, runBackup: createBackupRunner({ config, s3, env: servers.env }), catalog: createCatalog({ s3, storage: config.storage, env: servers.env }) });
   return t;
 }
 

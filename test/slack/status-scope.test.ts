@@ -27,7 +27,7 @@ afterAll(async () => {
 describe('/backup status', () => {
   it('lists only the jobs of targets the caller\'s channel may run', async () => {
     const cfg = testConfig(servers, prefix, { 'ops-db': { db: SRC, extra: 'channels: [C0OPS]' }, 'open-db': { db: SRC } }, 'queue:\n  concurrency: 1\n');
-    t = await startTestBot({ config: cfg, runBackup: createBackupRunner({ config: cfg, s3: servers.s3.client(), env: servers.env }), catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage }) });
+    t = await startTestBot({ config: cfg, runBackup: createBackupRunner({ config: cfg, s3: servers.s3.client(), env: servers.env }), catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage, env: servers.env }) });
     const bot = t;
     // pg_dump waits on the lock: ops-db runs, open-db waits behind it, for as long as the test needs.
     const lock = await lockTable(servers.pg, SRC);
