@@ -166,6 +166,8 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       const compressed = compression ? ` (${compression})` : '';
       out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored${compressed}`);
       out(`key: s3://${result.bucket}/${result.key}`);
+      // Read by npm run bench (ratio finalize/backup).
+      if (result.finishMs !== undefined) out(`finish step: ${result.finishMs} ms`);
       out(`sha256: ${result.sha256}`);
       const link = await deps.catalog.link(result.key);
       out(`link (until ${link.expiresAt.toISOString()}): ${link.url}`);

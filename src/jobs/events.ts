@@ -30,6 +30,8 @@ export interface BackupResult {
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly durationMs: number;
+  /** How long the finish step took (after the last byte was stored, until the backup was complete): the bench's `ratio finalize/backup`. */
+  readonly finishMs?: number;
   readonly pgDumpVersion: string;
   readonly serverVersion: string;
   readonly partSize: number;

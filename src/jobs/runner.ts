@@ -199,6 +199,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       const failures = new Map(reachable.failed);
       for (const [d, err] of streamed.failed) failures.set(d, err);
       const stored = reachable.usable.filter((d) => !failures.has(d));
+      const finishStart = now();
       try {
         throwIfAborted(options.signal);
         for (const d of stored) {
@@ -228,6 +229,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       const mirrorWarnings: BackupWarning[] = mirrorOutcome && !mirrorOutcome.stored ? [{ kind: 'mirror-failed', message: `mirror copy not stored: ${mirrorOutcome.error}` }] : [];
       const withMirror: BackupResult = {
         ...result,
+        finishMs: now().getTime() - finishStart.getTime(),
         ...(mirrorOutcome ? { mirror: mirrorOutcome } : {}),
         ...(mirrorWarnings.length > 0 ? { warnings: [...(result.warnings ?? []), ...mirrorWarnings] } : {}),
       };
