@@ -113,14 +113,14 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       requireTarget(deps, command.target);
       const items = await deps.catalog.list(command.target);
       if (items.length === 0) out(`no backups of ${command.target} yet`);
-      for (const o of items) out(`${o.lastModified.toISOString()}\t${formatBytes(o.size).padStart(10)}\t${o.key}`);
+      for (const o of items) out(`${o.lastModified.toISOString()}\t${formatBytes(o.size).padStart(10)}\t${o.key}${o.state === 'incomplete' ? '\tincomplete (no manifest)' : ''}`);
       return EXIT.ok;
     }
     case 'link': {
       requireTarget(deps, command.target);
       const object = await deps.catalog.resolve(command.target, command.key);
       const link = await deps.catalog.link(object.key);
-      out(`${object.key} (${formatBytes(object.size)}), link valid until ${link.expiresAt.toISOString()}`);
+      out(`${object.key} (${formatBytes(object.size)}${object.state === 'incomplete' ? ', incomplete: no manifest' : ''}), link valid until ${link.expiresAt.toISOString()}`);
       out(link.url);
       return EXIT.ok;
     }
@@ -156,6 +156,8 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
     }
     case 'backup': {
       requireTarget(deps, command.target);
+      // At start: what a killed run (SIGKILL, power loss) left behind, since no cleanup of its own ran.
+      for (const key of await deps.uploads.sweep()) out(`aborted an upload orphaned by a crash: ${key}`);
       const print = createProgressPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
       // Ctrl-C, a cron timeout's SIGTERM or queue.jobTimeout cancels cleanly: pg_dump killed, upload aborted.
       const result = await untilSignal(

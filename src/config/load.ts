@@ -84,7 +84,7 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
 }
 
 function finish(c: RawConfig): Config {
-  const { linkExpiry, memoryBudget, checksums, forcePathStyle, connectTimeout, idleTimeout, ...rest } = c.storage;
+  const { linkExpiry, memoryBudget, checksums, forcePathStyle, connectTimeout, idleTimeout, incompleteGrace, abortUploadsAfter, ...rest } = c.storage;
   return {
     storage: {
       ...rest,
@@ -93,6 +93,8 @@ function finish(c: RawConfig): Config {
       memoryBudgetBytes: memoryBudget,
       connectTimeoutMs: connectTimeout,
       idleTimeoutMs: idleTimeout,
+      incompleteGraceMs: incompleteGrace,
+      abortUploadsAfterMs: abortUploadsAfter,
     },
     queue: { concurrency: c.queue.concurrency, maxPending: c.queue.maxPending, jobTimeoutMs: c.queue.jobTimeout },
     targets: c.targets,

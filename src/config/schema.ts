@@ -307,6 +307,10 @@ const storage = z
     idleTimeout: duration('duration').default(120_000),
     /** Signs every backup (HMAC over its key and SHA-256); only signed objects are verified, restored or \`latest\`. */
     hmacKey: passwordSource.default({ env: 'DUMPTRUCK_HMAC_KEY' }),
+    /** A dump without its manifest (a run that died between the two) is deleted by prune once it is this old. */
+    incompleteGrace: duration('duration').default(86_400_000),
+    /** Multipart uploads under the prefix older than this that no running job owns were orphaned by a crash, and are aborted. */
+    abortUploadsAfter: duration('duration').default(3_600_000),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -428,8 +432,10 @@ export type RawConfig = z.output<typeof configSchema>;
 export type TargetConfig = RawConfig['targets'][string];
 export type PasswordSource = NonNullable<TargetConfig['password']>;
 
-export interface StorageConfig extends Omit<RawConfig['storage'], 'linkExpiry' | 'memoryBudget' | 'forcePathStyle' | 'checksums' | 'connectTimeout' | 'idleTimeout'> {
+export interface StorageConfig extends Omit<RawConfig['storage'], 'linkExpiry' | 'memoryBudget' | 'forcePathStyle' | 'checksums' | 'connectTimeout' | 'idleTimeout' | 'incompleteGrace' | 'abortUploadsAfter'> {
   readonly forcePathStyle: boolean;
+  readonly incompleteGraceMs: number;
+  readonly abortUploadsAfterMs: number;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly checksums: 'when_required' | 'when_supported';

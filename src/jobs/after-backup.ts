@@ -4,8 +4,8 @@ import type { Config, TargetConfig } from '../config/schema.js';
 import { toDumptruckError, userMessage } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { pruneTarget, type PruneReport } from '../retention/prune.js';
-import { extensionFor, isBackupKeyOf, targetPrefix } from '../storage/keys.js';
-import { listAll, newestFirst } from '../storage/listing.js';
+import { extensionFor } from '../storage/keys.js';
+import { listBackups } from '../storage/listing.js';
 import { sizeAnomaly, type SizeRules } from '../verify/anomaly.js';
 import { verifyBackup } from '../verify/verify.js';
 import type { BackupResult, BackupWarning, VerificationOutcome } from './events.js';
@@ -44,11 +44,10 @@ export function createAfterBackup(deps: AfterBackupDeps): AfterBackup {
     const warnings: BackupWarning[] = [...(result.warnings ?? [])];
 
     try {
-      const all = await listAll(s3, config.storage.bucket, targetPrefix(config.storage.prefix, result.target));
-      // Compared with backups of the same kind only: a zstd dump is smaller than the gzip one of the same data.
-      const previous = newestFirst(
-        all.filter((o) => o.key < result.key && o.key.endsWith(extensionFor(result.format, result.compression?.algorithm)) && isBackupKeyOf(config.storage.prefix, result.target, o.key)),
-      );
+      const all = await listBackups(s3, config.storage.bucket, config.storage.prefix, result.target);
+      // Compared with complete backups of the same kind only: a zstd dump is smaller than the gzip
+      // one of the same data, and a dump without its manifest may be cut short.
+      const previous = all.filter((o) => o.key < result.key && o.state !== 'incomplete' && o.key.endsWith(extensionFor(result.format, result.compression?.algorithm)));
       const warning = sizeAnomaly(result, previous.map((o) => o.size), sizeRulesFor(config, target));
       if (warning) warnings.push(warning);
     } catch (err) {

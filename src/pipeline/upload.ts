@@ -1,5 +1,6 @@
 import {
   AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   HeadBucketCommand,
   ListMultipartUploadsCommand,
   type S3Client,
@@ -19,6 +20,8 @@ export interface StreamUploadOptions {
   readonly metadata: Record<string, string>;
   /** Called as soon as any request fails, so the caller can stop the stream at once. */
   readonly onRequestError: (err: unknown) => void;
+  /** Called with the multipart upload's id once the store created it: cleanup aborts this one upload, and only it. */
+  readonly onUploadId?: (uploadId: string) => void;
 }
 
 /**
@@ -35,7 +38,10 @@ export function uploadStream(options: StreamUploadOptions): Promise<void> {
   const client = Object.create(s3) as S3Client;
   client.send = (async (command: Parameters<S3Client['send']>[0], ...rest: unknown[]) => {
     try {
-      return await (s3.send as (...a: unknown[]) => Promise<unknown>).call(s3, command, ...rest);
+      const out = await (s3.send as (...a: unknown[]) => Promise<unknown>).call(s3, command, ...rest);
+      const uploadId = command instanceof CreateMultipartUploadCommand ? (out as { UploadId?: string }).UploadId : undefined;
+      if (uploadId) options.onUploadId?.(uploadId);
+      return out;
     } catch (err) {
       options.onRequestError(err);
       throw err;
@@ -68,6 +74,34 @@ export async function abortLeftoverUploads(s3: S3Client, bucket: string, key: st
       await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
     }
   }
+}
+
+/**
+ * Aborts multipart uploads under `prefix` that a crash left behind (SIGKILL, power loss: no
+ * cleanup ran): those initiated before `initiatedBefore` whose id is not in `live` (the uploads of
+ * this process's running jobs). The age leaves uploads of other processes on the same prefix
+ * alone while they run. Returns the keys it aborted.
+ */
+export async function abortOrphanedUploads(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  initiatedBefore: Date,
+  live: ReadonlySet<string>,
+): Promise<string[]> {
+  const aborted: string[] = [];
+  let KeyMarker: string | undefined;
+  let UploadIdMarker: string | undefined;
+  do {
+    const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker, UploadIdMarker }));
+    for (const u of page.Uploads ?? []) {
+      if (!u.Key || !u.UploadId || live.has(u.UploadId) || !u.Initiated || u.Initiated.getTime() >= initiatedBefore.getTime()) continue;
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+      aborted.push(u.Key);
+    }
+    [KeyMarker, UploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
+  } while (KeyMarker !== undefined);
+  return aborted;
 }
 
 /** Fails fast, before pg_dump starts, when the bucket is unreachable or the credentials are wrong. */

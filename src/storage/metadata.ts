@@ -1,8 +1,11 @@
-import type { BackupResult, Trigger } from '../jobs/events.js';
+import type { Trigger } from '../jobs/events.js';
 import type { CompressionAlgorithm, DumpFormat } from './keys.js';
-import { backupHmac } from './hmac.js';
 
-/** User metadata names (x-amz-meta-*). S3 lowercases them; keep them lowercase here too. */
+/**
+ * User metadata names (x-amz-meta-*). S3 lowercases them; keep them lowercase here too. Backups
+ * written before manifests carry all of them (their SHA-256, sizes and HMAC too); newer ones only
+ * what is known at start.
+ */
 export const META = {
   sha256: 'sha256',
   dumpedBytes: 'uncompressed-bytes',
@@ -28,21 +31,22 @@ export function describeTrigger(trigger: Trigger): string {
   return ascii(`${trigger.kind}:${trigger.by}${trigger.detail ? ` (${trigger.detail})` : ''}`);
 }
 
-/** `hmacKey`: the resolved storage.hmacKey, which signs the key and the SHA-256. */
-export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket' | 'parts' | 'partSize'>, trigger: Trigger, hmacKey: string): Record<string, string> {
+/**
+ * Metadata known when the upload begins, set at CreateMultipartUpload: the dump is written once
+ * and never copied to add more (what only the end knows goes into its manifest).
+ */
+export function startMetadata(
+  run: { readonly target: string; readonly format: DumpFormat; readonly compression?: { readonly algorithm: CompressionAlgorithm; readonly level: number } | undefined; readonly pgDumpVersion: string; readonly serverVersion: string; readonly startedAt: Date },
+  trigger: Trigger,
+): Record<string, string> {
   return {
-    [META.sha256]: result.sha256,
-    [META.dumpedBytes]: String(result.dumpedBytes),
-    [META.storedBytes]: String(result.storedBytes),
-    [META.pgDumpVersion]: ascii(result.pgDumpVersion),
-    [META.serverVersion]: ascii(result.serverVersion),
+    [META.target]: run.target,
     [META.trigger]: describeTrigger(trigger),
-    [META.target]: result.target,
-    [META.format]: result.format,
-    ...(result.compression ? { [META.compression]: `${result.compression.algorithm}:${result.compression.level}` } : {}),
-    [META.startedAt]: result.startedAt.toISOString(),
-    [META.durationMs]: String(result.durationMs),
-    [META.hmac]: backupHmac(hmacKey, result.key, result.sha256),
+    [META.format]: run.format,
+    ...(run.compression ? { [META.compression]: `${run.compression.algorithm}:${run.compression.level}` } : {}),
+    [META.pgDumpVersion]: ascii(run.pgDumpVersion),
+    [META.serverVersion]: ascii(run.serverVersion),
+    [META.startedAt]: run.startedAt.toISOString(),
   };
 }
 

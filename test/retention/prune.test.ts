@@ -20,6 +20,8 @@ const now = new Date('2026-11-22T03:00:00Z');
 const DAY = 86_400_000;
 const ago = (days: number) => objectKey(prefix, 'ret', new Date(now.getTime() - days * DAY), 'plain');
 const list = (target: string) => servers.s3.listKeys(bucket, `${prefix}/${target}/`);
+/** The keys of complete backups as stored: each dump beside its manifest. */
+const withManifests = (keys: readonly string[]) => keys.flatMap((k) => [k, `${k}.manifest.json`]);
 
 /** A runner whose clock moves a minute per reading, so quick successive backups get distinct keys. */
 function runner() {
@@ -71,7 +73,7 @@ describe('retention against versitygw', () => {
     const third = await run({ target: 'rolling', trigger: { kind: 'cli', by: 't' } });
     expect(third.warnings).toBeUndefined();
     expect(third.pruned?.deleted.map((i) => i.key)).toEqual([keys[1]]);
-    expect(await list('rolling')).toEqual([keys[2], third.key]);
+    expect(await list('rolling')).toEqual(withManifests([keys[2]!, third.key]));
   });
 
   it('flags a backup of a database that shrank, and then keeps the older backups', async () => {
@@ -79,9 +81,9 @@ describe('retention against versitygw', () => {
     await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
     const second = await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
     expect(second.warnings).toBeUndefined();
-    expect(await list('shrink')).toEqual([second.key]);
+    expect(await list('shrink')).toEqual(withManifests([second.key]));
     const third = await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
-    expect(await list('shrink')).toEqual([third.key]);
+    expect(await list('shrink')).toEqual(withManifests([third.key]));
 
     const client = await servers.pg.adminClient('prune_shrink');
     try {
@@ -94,7 +96,7 @@ describe('retention against versitygw', () => {
     expect(shrunk.warnings?.[0]?.message).toMatch(/^much smaller than usual: .* stored, \d+% of the median .* of the previous 1 backup \(threshold 50%\)$/);
     expect(shrunk.warnings?.[1]).toEqual({ kind: 'check-skipped', message: 'retention not applied: this backup is flagged, so no older backup was deleted' });
     expect(shrunk.pruned).toBeUndefined();
-    expect(await list('shrink')).toEqual([third.key, shrunk.key]);
+    expect(await list('shrink')).toEqual(withManifests([third.key, shrunk.key]));
   });
 
   it('flags an empty dump', async () => {

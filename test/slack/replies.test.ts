@@ -105,6 +105,7 @@ describe('replies', () => {
       key: `dumptruck/app-db/2024/05/${String(20 - i).padStart(2, '0')}/x.sql.gz`,
       size: 1024 * (i + 1),
       lastModified: new Date(Date.UTC(2024, 4, 20 - i, 3)),
+      state: 'complete' as const,
     }));
     const text = listReply('app-db', objects);
     const lines = text.split('\n');
@@ -116,7 +117,7 @@ describe('replies', () => {
   });
 
   it('link', () => {
-    const object = { key: 'dumptruck/app-db/x.sql.gz', size: 2048, lastModified: t0 };
+    const object = { key: 'dumptruck/app-db/x.sql.gz', size: 2048, lastModified: t0, state: 'complete' as const };
     expect(linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') })).toBe(
       'Download `dumptruck/app-db/x.sql.gz` (2.0 KiB, 2024-05-01 03:00 UTC); the link expires 2024-05-02 03:00 UTC:\nhttps://s3.example/x?sig=1',
     );
