@@ -1,8 +1,8 @@
+import { MAX_PART_BYTES, MIN_PART_BYTES } from '../storage/limits.js';
+
+export { MAX_PART_BYTES, MIN_PART_BYTES } from '../storage/limits.js';
+
 const MIB = 1024 * 1024;
-/** S3's minimum part size (all parts but the last). */
-export const MIN_PART_BYTES = 5 * MIB;
-/** S3's maximum part size. */
-export const MAX_PART_BYTES = 5 * 1024 * MIB;
 
 export interface PartPlanInput {
   /** pg_database_size of the source. */

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Compression } from '../config/compression.js';
 import { DumptruckError, scrubSecrets } from '../errors.js';
-import type { DumpFormat } from '../storage/keys.js';
+import type { DumpFormat } from '../types.js';
 
 const execFileAsync = promisify(execFile);
 

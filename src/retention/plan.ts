@@ -1,32 +1,11 @@
 import { keyTime } from '../storage/keys.js';
+import type { KeepReason, RetentionItem, RetentionRules } from '../types.js';
 
-/** targets.<name>.retention: an object is kept when any rule keeps it. */
-export interface RetentionRules {
-  /** Keep the newest N backups. */
-  readonly keepLast?: number | undefined;
-  /** Keep every backup younger than D days (by the time in its key). */
-  readonly keepDays?: number | undefined;
-}
-
-/**
- * Why a backup is kept: `last` (among the newest keepLast), `days` (younger than keepDays),
- * `verified` (the newest verified backup: never deleted), `newest` (the newest backup: pruning
- * never leaves a target with none, even when every backup is older than keepDays).
- */
-export type KeepReason = 'newest' | 'last' | 'days' | 'verified';
+export type { KeepReason, RetentionItem, RetentionRules } from '../types.js';
 
 /** Pure: `keepLast 7, keepDays 30`, as reports name the rules. */
 export function describeRules(rules: RetentionRules): string {
   return [rules.keepLast === undefined ? '' : `keepLast ${rules.keepLast}`, rules.keepDays === undefined ? '' : `keepDays ${rules.keepDays}`].filter(Boolean).join(', ');
-}
-
-export interface RetentionItem {
-  readonly key: string;
-  /** The backup's time, from its key. */
-  readonly time: Date;
-  readonly ageDays: number;
-  /** Empty for the ones to delete. */
-  readonly reasons: readonly KeepReason[];
 }
 
 export interface RetentionPlan {

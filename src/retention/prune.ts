@@ -4,26 +4,16 @@ import { InputError, describeCause } from '../errors.js';
 import { isBackupKeyOf, targetPrefix } from '../storage/keys.js';
 import { listAll } from '../storage/listing.js';
 import { markerKey, newestVerified } from '../verify/marker.js';
-import { planRetention, type RetentionItem, type RetentionRules } from './plan.js';
+import type { PruneReport, RetentionItem } from '../types.js';
+import { planRetention } from './plan.js';
+
+export type { PruneReport } from '../types.js';
 import { lookupTarget } from '../config/targets.js';
 
 export interface PruneDeps {
   readonly config: Config;
   readonly s3: S3Client;
   readonly now?: () => Date;
-}
-
-export interface PruneReport {
-  readonly target: string;
-  readonly rules: RetentionRules;
-  readonly dryRun: boolean;
-  /** The newest verified backup, which is never deleted; undefined when none is verified. */
-  readonly newestVerified: string | undefined;
-  readonly kept: readonly RetentionItem[];
-  /** Deleted (or, in a dry run, to be deleted), newest first. */
-  readonly deleted: readonly RetentionItem[];
-  /** Deletions the store refused; the rest went ahead. */
-  readonly failed: readonly { readonly key: string; readonly message: string }[];
 }
 
 /**

@@ -3,8 +3,9 @@
 //   (.sql.zst for plain dumps compressed with zstd, .dump for custom format whatever pg_dump compressed it with)
 // Keys sort by time within a target, so "newest first" is a reverse key sort.
 
-export type DumpFormat = 'plain' | 'custom';
-export type CompressionAlgorithm = 'gzip' | 'zstd';
+import type { CompressionAlgorithm, DumpFormat } from '../types.js';
+
+export type { CompressionAlgorithm, DumpFormat } from '../types.js';
 
 export type BackupExtension = '.sql.gz' | '.sql.zst' | '.dump';
 

@@ -1,5 +1,5 @@
 import { formatBytes } from '../config/units.js';
-import type { BackupWarning } from '../jobs/events.js';
+import type { BackupWarning } from '../types.js';
 
 export interface SizeRules {
   /** Flag a backup smaller than threshold x the median of the previous ones (0.5: less than half). */
