@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { DumptruckError, scrubSecrets } from '../errors.js';
+import { DumptruckError } from '../errors.js';
 import { describeUrl } from '../pipeline/probe.js';
 import type { RestoredTable } from '../types.js';
+import { scrubSecrets } from '../redact.js';
 
 export type { RestoredTable } from '../types.js';
 

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Env } from '../config/load.js';
 import type { Config, TargetConfig } from '../config/schema.js';
-import { CancelledError, DumptruckError, InputError, describeCause, scrubSecrets, toDumptruckError } from '../errors.js';
+import { CancelledError, DumptruckError, InputError, describeCause, toDumptruckError } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { Meter } from '../pipeline/streams.js';
 import { createZstdDecompress } from '../pipeline/unzstd.js';
@@ -22,6 +22,7 @@ import { ScratchServer, scratchDatabaseName } from './scratch.js';
 export type { RestoreReport, VerifyReport } from '../types.js';
 import { describeExit, locatePgTools, startTool, toolVersion, type PgTools, type ToolSpawn } from './tools.js';
 import { lookupTarget } from '../config/targets.js';
+import { scrubSecrets } from '../redact.js';
 
 /** Findings about the object itself (not about the scratch server or the tools). */
 const DAMAGED: ReadonlySet<string> = new Set(['CORRUPTED', 'TRUNCATED', 'SWAPPED', 'NOT_A_DUMP']);
