@@ -11,7 +11,7 @@ import { planParts } from '../pipeline/parts.js';
 import { pgDumpArgs, pgDumpEnv, startDump, type DumpProcess, type SpawnFn } from '../pipeline/pgdump.js';
 import { checkPgDumpVersion, locatePgDump as defaultLocatePgDump, probeServer } from '../pipeline/probe.js';
 import { Gate, Meter } from '../pipeline/streams.js';
-import { abortLeftoverUploads, checkBucket, uploadStream } from '../pipeline/upload.js';
+import { checkBucket, uploadStream, type StreamUpload } from '../pipeline/upload.js';
 import { resolvePassword } from '../secrets/index.js';
 import { deleteQuietly, replaceMetadata, type FinalizeOptions } from '../storage/finalize.js';
 import { createMirrorClient } from '../storage/client.js';
@@ -34,6 +34,8 @@ export interface RunnerDeps {
   readonly progressIntervalMs?: number;
   readonly finalize?: FinalizeOptions;
   readonly newJobId?: () => string;
+  /** The random part of each run's object key (6 hex digits, see objectKey); default: random bytes. */
+  readonly newRunToken?: () => string;
   /** Size check, verification and retention once the object is stored; default: as configured (createAfterBackup). */
   readonly afterBackup?: AfterBackup;
   /** Client for a mirror store; default: createMirrorClient (its own endpoint and keys). */
@@ -51,6 +53,7 @@ interface Destination {
 }
 
 export const newJobId = (): string => randomBytes(4).toString('hex');
+const newRunToken = (): string => randomBytes(3).toString('hex');
 
 /** The one backup pipeline: pg_dump -> gzip -> sha256 -> multipart upload -> metadata. */
 export function createBackupRunner(deps: RunnerDeps): RunBackup {
@@ -103,7 +106,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         memoryBudgetBytes: config.storage.memoryBudgetBytes,
       });
       const startedAt = now();
-      const key = objectKey(config.storage.prefix, request.target, startedAt, target.format);
+      const key = objectKey(config.storage.prefix, request.target, startedAt, target.format, (deps.newRunToken ?? newRunToken)());
       emit({
         type: 'started',
         jobId,
@@ -263,7 +266,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   });
   // One body per destination, all fed by the gate: pipe() waits for the slowest, so memory stays
   // bounded, and the end (held by the gate) reaches them all at once.
-  const legs = a.destinations.map((d) => ({ d, body: new PassThrough(), error: undefined as DumptruckError | undefined }));
+  const legs = a.destinations.map((d) => ({ d, body: new PassThrough(), error: undefined as DumptruckError | undefined, upload: undefined as StreamUpload | undefined }));
   for (const leg of legs) gate.pipe(leg.body);
 
   const fail = (err: DumptruckError) => {
@@ -293,7 +296,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   const piped = pipeline(stages).catch((err: unknown) => fail(toDumptruckError(err, 'DUMP_FAILED', 'dump')));
   const uploads = legs.map((leg) => {
     const uploadError = (err: unknown) => toDumptruckError(err, 'UPLOAD_FAILED', 'upload', `uploading ${describeDestination(leg.d)}${a.key}`);
-    return uploadStream({
+    leg.upload = uploadStream({
       s3: leg.d.s3,
       bucket: leg.d.bucket,
       key: a.key,
@@ -303,7 +306,8 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
       contentType: contentTypeFor(a.target.format),
       metadata: { target: a.targetName },
       onRequestError: (err) => dropLeg(leg, uploadError(err)),
-    }).catch((err: unknown) => dropLeg(leg, uploadError(err)));
+    });
+    return leg.upload.done.catch((err: unknown) => dropLeg(leg, uploadError(err)));
   });
 
   try {
@@ -315,14 +319,14 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   a.onProgress(dumped.bytes, stored.bytes);
   if (firstError) {
     await dump.exited;
-    await Promise.all(legs.map((l) => abortLeftoverUploads(l.d.s3, l.d.bucket, a.key).catch(() => undefined)));
+    await Promise.all(legs.map((l) => l.upload?.abortLeftover().catch(() => undefined)));
     throw firstError;
   }
   const failed = new Map<Destination, DumptruckError>();
   for (const leg of legs) {
     if (!leg.error) continue;
     failed.set(leg.d, leg.error);
-    await abortLeftoverUploads(leg.d.s3, leg.d.bucket, a.key).catch(() => undefined);
+    await leg.upload?.abortLeftover().catch(() => undefined);
   }
   return { dumpedBytes: dumped.bytes, storedBytes: stored.bytes, sha256: stored.digest(), failed };
 }
