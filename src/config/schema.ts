@@ -86,20 +86,29 @@ const postgresUrl = z.string().transform((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: `expected postgres://user@host:port/database, got ${JSON.stringify(redactUrl(value))}` });
     return z.NEVER;
   }
+  // Never echo it back: the point of these checks is that the value must not travel (it would be
+  // in pg_dump's argv, so in `ps`, and in `dumptruck targets`).
   if (url.password) {
-    // Never echo it back: the point of the check is that this value must not travel.
     ctx.addIssue({ code: 'custom', message: 'must not contain a password; use password: { env: VAR } or { file: path }' });
     return z.NEVER;
   }
+  const secretParam = [...url.searchParams.keys()].find((name) => SECRET_URL_PARAM.test(name));
+  if (secretParam !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `must not carry a secret in its ?${secretParam}= parameter; use password: { env: VAR } or { file: path }` });
+    return z.NEVER;
+  }
   if (!url.pathname || url.pathname === '/') {
-    ctx.addIssue({ code: 'custom', message: `expected a database name in the path, got ${JSON.stringify(value)}` });
+    ctx.addIssue({ code: 'custom', message: `expected a database name in the path, got ${JSON.stringify(redactUrl(value))}` });
     return z.NEVER;
   }
   return value;
 });
 
+/** libpq's connection parameters that hold secrets (`password`, `sslpassword`), in any case. */
+const SECRET_URL_PARAM = /^(ssl)?password$/i;
+
 function redactUrl(value: string): string {
-  return value.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/, '$1***@');
+  return value.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/, '$1***@').replace(/([?&](?:ssl)?password=)[^&#\s]*/gi, '$1***');
 }
 
 // --- provider snapshots: AWS RDS (issue 8) ---
@@ -262,7 +271,7 @@ const storage = z
     maxParts: z.number().int().min(1).max(10_000).default(10_000),
     /** Parts uploaded at once. Memory used is about partSize x (partsInFlight + 1). */
     partsInFlight: z.number().int().min(1).max(16).default(2),
-    /** Upper bound for partSize x (partsInFlight + 1); the part size the store's part limit needs wins over it. */
+    /** Upper bound for partSize x (partsInFlight + 1); a database whose parts do not fit is refused before dumping (planParts). */
     memoryBudget: size.default(64 * MIB),
   })
   .strict()

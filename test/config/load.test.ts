@@ -103,6 +103,29 @@ alerts:
     expect(p.join('\n')).not.toContain('hunter22');
   });
 
+  it('refuses a password in a URL parameter (password, sslpassword, any case), by path, never echoing it', () => {
+    const withUrl = (url: string) => GOOD.replace('postgres://backup@db.internal:5432/app', url);
+    expect(problems(withUrl('postgres://backup@db.internal:5432/app?password=hunter22'))).toEqual([
+      'targets.app-db.url: must not carry a secret in its ?password= parameter; use password: { env: VAR } or { file: path }',
+    ]);
+    expect(problems(withUrl('postgresql://backup@db.internal/app?sslmode=verify-full&PassWord=hunter22'))).toEqual([
+      'targets.app-db.url: must not carry a secret in its ?PassWord= parameter; use password: { env: VAR } or { file: path }',
+    ]);
+    expect(problems(withUrl('postgres://backup@db.internal/app?sslcert=/c.pem&SSLPASSWORD=hunter22'))).toEqual([
+      'targets.app-db.url: must not carry a secret in its ?SSLPASSWORD= parameter; use password: { env: VAR } or { file: path }',
+    ]);
+    // Also where another problem is reported first, and in every URL the config holds.
+    const noDb = problems(withUrl('postgres://backup@db.internal?password=hunter22'));
+    const unparsable = problems(withUrl('postgres://backup@[db?sslpassword=hunter22&password=hunter22'));
+    const restore = problems(`${GOOD}verify:\n  restoreUrl: postgres://verify@scratch/postgres?password=hunter22\n`);
+    expect(restore).toEqual(['verify.restoreUrl: must not carry a secret in its ?password= parameter; use password: { env: VAR } or { file: path }']);
+    expect(unparsable).toEqual(['targets.app-db.url: expected postgres://user@host:port/database, got "postgres://backup@[db?sslpassword=***&password=***"']);
+    expect(noDb).toHaveLength(1);
+    expect([...noDb, ...unparsable, ...restore].join('\n')).not.toContain('hunter22');
+    // Parameters that are not secrets stay allowed.
+    expect(parseConfig(withUrl('postgres://backup@db.internal/app?sslmode=require&passfile=/run/pgpass'), {}).targets['app-db']!.url).toContain('passfile');
+  });
+
   it('refuses a link expiry above 7 days', () => {
     expect(problems(GOOD.replace('linkExpiry: 24h', 'linkExpiry: 8d'))).toEqual(['storage.linkExpiry: must be at most 7d (the longest a presigned S3 link can live)']);
   });
