@@ -89,12 +89,12 @@ const postgresUrl = z.string().transform((value, ctx) => {
   // Never echo it back: the point of these checks is that the value must not travel (it would be
   // in pg_dump's argv, so in `ps`, and in `dumptruck targets`).
   if (url.password) {
-    ctx.addIssue({ code: 'custom', message: 'must not contain a password; use password: { env: VAR } or { file: path }' });
+    ctx.addIssue({ code: 'custom', message: `must not contain a password; ${USE_SOURCE}` });
     return z.NEVER;
   }
   const secretParam = [...url.searchParams.keys()].find((name) => SECRET_URL_PARAM.test(name));
   if (secretParam !== undefined) {
-    ctx.addIssue({ code: 'custom', message: `must not carry a secret in its ?${secretParam}= parameter; use password: { env: VAR } or { file: path }` });
+    ctx.addIssue({ code: 'custom', message: `must not carry a secret (parameter ${secretParam}); ${USE_SOURCE}` });
     return z.NEVER;
   }
   if (!url.pathname || url.pathname === '/') {
@@ -103,6 +103,9 @@ const postgresUrl = z.string().transform((value, ctx) => {
   }
   return value;
 });
+
+// Worded so that scrubSecrets (which masks `password: ...` and `password=...`) leaves it readable.
+const USE_SOURCE = 'give it as the password source instead ({ env: VAR } or { file: path })';
 
 /** libpq's connection parameters that hold secrets (`password`, `sslpassword`), in any case. */
 const SECRET_URL_PARAM = /^(ssl)?password$/i;
