@@ -48,6 +48,10 @@ export type ErrorCode =
   | 'NOT_A_DUMP'
   | 'RESTORE_FAILED'
   | 'VERIFY_FAILED'
+  /** Not provably a backup dumptruck wrote (no HMAC, or one that does not match): never read into psql or pg_restore. */
+  | 'UNTRUSTED'
+  /** psql without restricted mode (\restrict): it would run a dump's meta-commands. */
+  | 'PSQL_TOO_OLD'
   // snapshot: the provider's refusals, each in plain words
   | 'RDS_NOT_CONFIGURED'
   | 'RDS_INSTANCE_NOT_FOUND'

@@ -115,7 +115,8 @@ async function previousSizes(deps: AfterBackupDeps, result: BackupResult, window
     all.filter(
       (o) =>
         o.key < result.key &&
-        o.key.endsWith(extensionFor(result.format)) &&
+        // Compared with backups of the same kind only: a zstd dump is smaller than the gzip one of the same data.
+        o.key.endsWith(extensionFor(result.format, result.compression?.algorithm)) &&
         isBackupKeyOf(config.storage.prefix, result.target, o.key) &&
         !keys.has(flagMarkerKey(o.key)),
     ),

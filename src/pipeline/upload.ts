@@ -27,9 +27,10 @@ export interface StreamUpload {
   /**
    * Belt and braces after a failure: aborts this upload's own multipart upload if it is still open
    * (lib-storage aborts its own, but not if that request itself failed). Only its own UploadId:
-   * another run's upload is never touched, even on the same key.
+   * another run's upload is never touched, even on the same key. `client` replaces the upload's own
+   * (whose job signal has usually fired by then) with one bound to a cleanup deadline.
    */
-  abortLeftover(): Promise<void>;
+  abortLeftover(client?: S3Client): Promise<void>;
 }
 
 /**
@@ -77,8 +78,8 @@ export function uploadStream(options: StreamUploadOptions): StreamUpload {
   });
   return {
     done: upload.done().then(() => undefined),
-    async abortLeftover() {
-      if (uploadId) await s3.send(new AbortMultipartUploadCommand({ Bucket: options.bucket, Key: options.key, UploadId: uploadId }));
+    async abortLeftover(client = s3) {
+      if (uploadId) await client.send(new AbortMultipartUploadCommand({ Bucket: options.bucket, Key: options.key, UploadId: uploadId }));
     },
   };
 }

@@ -1,6 +1,8 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { toDumptruckError } from '../errors.js';
 import type { BackupResult, Trigger } from '../jobs/events.js';
+import type { CompressionAlgorithm, DumpFormat } from './keys.js';
+import { backupHmac } from './hmac.js';
 
 /** User metadata names (x-amz-meta-*). S3 lowercases them; keep them lowercase here too. */
 export const META = {
@@ -12,8 +14,11 @@ export const META = {
   trigger: 'trigger',
   target: 'target',
   format: 'format',
+  compression: 'compression',
   startedAt: 'started-at',
   durationMs: 'duration-ms',
+  /** backupHmac(storage.hmacKey, key, sha256): proof that dumptruck wrote this object. */
+  hmac: 'dumptruck-hmac',
 } as const;
 
 /** S3 metadata must be US-ASCII; trigger details can hold anything a user typed. */
@@ -25,7 +30,8 @@ export function describeTrigger(trigger: Trigger): string {
   return ascii(`${trigger.kind}:${trigger.by}${trigger.detail ? ` (${trigger.detail})` : ''}`);
 }
 
-export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket' | 'parts' | 'partSize'>, trigger: Trigger): Record<string, string> {
+/** `hmacKey`: the resolved storage.hmacKey, which signs the key and the SHA-256. */
+export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket' | 'parts' | 'partSize'>, trigger: Trigger, hmacKey: string): Record<string, string> {
   return {
     [META.sha256]: result.sha256,
     [META.dumpedBytes]: String(result.dumpedBytes),
@@ -35,13 +41,20 @@ export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket
     [META.trigger]: describeTrigger(trigger),
     [META.target]: result.target,
     [META.format]: result.format,
+    ...(result.compression ? { [META.compression]: `${result.compression.algorithm}:${result.compression.level}` } : {}),
     [META.startedAt]: result.startedAt.toISOString(),
     [META.durationMs]: String(result.durationMs),
+    [META.hmac]: backupHmac(hmacKey, result.key, result.sha256),
   };
 }
 
-export function contentTypeFor(format: 'plain' | 'custom'): string {
-  return format === 'plain' ? 'application/gzip' : 'application/octet-stream';
+/**
+ * The stored object's Content-Type. Never a Content-Encoding: a browser would silently
+ * decompress a presigned download, and the file saved as .sql.gz would not be gzip.
+ */
+export function contentTypeFor(format: DumpFormat, algorithm: CompressionAlgorithm): string {
+  if (format === 'custom') return 'application/octet-stream';
+  return algorithm === 'zstd' ? 'application/zstd' : 'application/gzip';
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { DumptruckError } from '../../src/errors.js';
 import { pgDumpArgs, pgDumpEnv } from '../../src/pipeline/pgdump.js';
-import { checkPgDumpVersion } from '../../src/pipeline/probe.js';
+import { checkCompressionSupport, checkPgDumpVersion } from '../../src/pipeline/probe.js';
 import { constants } from 'node:buffer';
 import { MAX_PART_BYTES, PART_CAP_BYTES, planParts } from '../../src/pipeline/parts.js';
 
@@ -9,13 +9,34 @@ const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
 
 describe('pg_dump arguments and environment', () => {
-  it('builds an argument array without a password, per format', () => {
-    expect(pgDumpArgs({ url: 'postgres://backup@db:5432/app', format: 'plain', level: 6, extraArgs: [] })).toEqual([
-      '--dbname', 'postgres://backup@db:5432/app', '--no-password', '--format=plain',
+  it('builds an argument array without a password, with a lock wait limit (in ms), per format', () => {
+    expect(pgDumpArgs({ url: 'postgres://backup@db:5432/app', format: 'plain', compression: { algorithm: 'gzip', level: 6 }, extraArgs: [], lockWaitTimeoutMs: 300_000 })).toEqual([
+      '--dbname', 'postgres://backup@db:5432/app', '--no-password', '--lock-wait-timeout=300000', '--format=plain',
     ]);
-    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', level: 4, extraArgs: ['--exclude-table-data=audit'] })).toEqual([
-      '--dbname', 'postgres://backup@db/app', '--no-password', '--format=custom', '--compress=4', '--exclude-table-data=audit',
+    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', compression: { algorithm: 'gzip', level: 4 }, extraArgs: ['--exclude-table-data=audit'], lockWaitTimeoutMs: 1500 })).toEqual([
+      '--dbname', 'postgres://backup@db/app', '--no-password', '--lock-wait-timeout=1500', '--format=custom', '--compress=4', '--exclude-table-data=audit',
     ]);
+    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', compression: { algorithm: 'zstd', level: 3 }, extraArgs: [], lockWaitTimeoutMs: 1000 })).toEqual([
+      '--dbname', 'postgres://backup@db/app', '--no-password', '--format=custom', '--compress=zstd:3',
+    ]);
+    // plain dumps are compressed by dumptruck, whatever the algorithm
+    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'plain', compression: { algorithm: 'zstd', level: 3 }, extraArgs: [], lockWaitTimeoutMs: 1000 })).not.toContainEqual(expect.stringMatching(/^--compress/));
+  });
+
+  it('refuses zstd in a custom archive from a pg_dump older than 16, naming the fix', () => {
+    const zstd = { algorithm: 'zstd', level: 3 } as const;
+    const old = { path: '/usr/lib/postgresql/15/bin/pg_dump', version: '15.18', major: 15 };
+    expect(() => checkCompressionSupport(old, 'custom', zstd, 'app')).toThrow(
+      expect.objectContaining({
+        code: 'PG_DUMP_TOO_OLD',
+        stage: 'version',
+        message: 'pg_dump 15.18 (/usr/lib/postgresql/15/bin/pg_dump) cannot compress a custom-format archive with zstd: that needs pg_dump 16 or newer',
+        hint: expect.stringContaining('postgresql-client-16'),
+      }),
+    );
+    expect(() => checkCompressionSupport({ ...old, version: '16.4', major: 16 }, 'custom', zstd, 'app')).not.toThrow();
+    expect(() => checkCompressionSupport(old, 'plain', zstd, 'app')).not.toThrow();
+    expect(() => checkCompressionSupport(old, 'custom', { algorithm: 'gzip', level: 6 }, 'app')).not.toThrow();
   });
 
   it('gives the child only what pg_dump needs, with the password', () => {

@@ -30,15 +30,15 @@ describe('object keys', () => {
   });
 
   it("makes each run's key unique with milliseconds and a run token after the contract's timestamp", () => {
-    expect(objectKey('dumptruck', 'app-db', at, 'plain', '3f9a1c')).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-3f9a1c.sql.gz');
-    expect(objectKey('dumptruck', 'app-db', at, 'custom', '00ff00')).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-00ff00.dump');
+    expect(objectKey('dumptruck', 'app-db', at, 'plain', 'gzip', '3f9a1c')).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-3f9a1c.sql.gz');
+    expect(objectKey('dumptruck', 'app-db', at, 'custom', 'gzip', '00ff00')).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-00ff00.dump');
     // Two runs in the same second (even the same millisecond) differ by their token.
-    expect(objectKey('p', 'x', at, 'plain', 'aaaaaa')).not.toBe(objectKey('p', 'x', at, 'plain', 'bbbbbb'));
-    expect(() => objectKey('p', 'x', at, 'plain', '../etc')).toThrow('run token must be 6 hex digits, got "../etc"');
+    expect(objectKey('p', 'x', at, 'plain', 'gzip', 'aaaaaa')).not.toBe(objectKey('p', 'x', at, 'plain', 'gzip', 'bbbbbb'));
+    expect(() => objectKey('p', 'x', at, 'plain', 'gzip', '../etc')).toThrow('run token must be 6 hex digits, got "../etc"');
   });
 
   it('recognises and dates keys with and without the run suffix', () => {
-    const unique = objectKey('p', 'app-db', at, 'plain', '3f9a1c');
+    const unique = objectKey('p', 'app-db', at, 'plain', 'gzip', '3f9a1c');
     const old = objectKey('p', 'app-db', at, 'plain');
     expect(isBackupKeyOf('p', 'app-db', unique)).toBe(true);
     expect(isBackupKeyOf('p', 'app-db', old)).toBe(true);
@@ -49,7 +49,7 @@ describe('object keys', () => {
     expect(isBackupKeyOf('p', 'app-db', `${unique}.verified`)).toBe(false);
     expect(keyTime(`${unique}.verified`)).toBeUndefined();
     // Within a second, the later millisecond sorts first in a reverse key sort (newest first).
-    const later = objectKey('p', 'app-db', new Date(at.getTime() + 5), 'plain', '000000');
+    const later = objectKey('p', 'app-db', new Date(at.getTime() + 5), 'plain', 'gzip', '000000');
     expect([unique, later].sort().reverse()).toEqual([later, unique]);
   });
 });

@@ -81,6 +81,8 @@ const VERDICTS: Readonly<Record<string, string>> = {
   SWAPPED: 'swapped for another backup',
   NOT_A_DUMP: 'not a pg_dump backup',
   RESTORE_FAILED: 'restore failed',
+  UNTRUSTED: 'not a backup dumptruck wrote',
+  PSQL_TOO_OLD: 'psql too old to restore safely',
 };
 
 /** Findings about the object itself, which also cost it its `.verified` marker (src/verify/verify.ts). */
