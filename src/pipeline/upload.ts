@@ -79,7 +79,13 @@ export function uploadStream(options: StreamUploadOptions): StreamUpload {
   return {
     done: upload.done().then(() => undefined),
     async abortLeftover(client = s3) {
-      if (uploadId) await client.send(new AbortMultipartUploadCommand({ Bucket: options.bucket, Key: options.key, UploadId: uploadId }));
+      if (!uploadId) return;
+      try {
+        await client.send(new AbortMultipartUploadCommand({ Bucket: options.bucket, Key: options.key, UploadId: uploadId }));
+      } catch (err) {
+        // Already gone (lib-storage aborted it, or the store dropped it with a refused completion): the goal is met.
+        if ((err as { name?: string }).name !== 'NoSuchUpload') throw err;
+      }
     },
   };
 }
