@@ -162,9 +162,10 @@ export interface RetentionRules {
 }
 
 /**
- * Why a backup is kept: `last` (among the newest keepLast), `days` (younger than keepDays),
- * `verified` (the newest verified backup: never deleted), `newest` (the newest backup: pruning
- * never leaves a target with none, even when every backup is older than keepDays).
+ * Why a backup is kept: `last` (among the newest keepLast unflagged backups), `days` (an unflagged
+ * backup younger than keepDays), `verified` (the newest unflagged verified backup: never
+ * deleted), `newest` (the newest backup, and the newest unflagged one: pruning never leaves a
+ * target with none, nor without its last good one, even when every backup is older than keepDays).
  */
 export type KeepReason = 'newest' | 'last' | 'days' | 'verified';
 
@@ -173,16 +174,25 @@ export interface RetentionItem {
   /** The backup's time, from its key. */
   readonly time: Date;
   readonly ageDays: number;
+  readonly flagged: boolean;
   /** Empty for the ones to delete. */
   readonly reasons: readonly KeepReason[];
+}
+
+/** An object retention neither counts nor deletes, and why. */
+export interface IgnoredItem {
+  readonly key: string;
+  readonly why: string;
 }
 
 export interface PruneReport {
   readonly target: string;
   readonly rules: RetentionRules;
   readonly dryRun: boolean;
-  /** The newest verified backup, which is never deleted; undefined when none is verified. */
+  /** The newest unflagged verified backup, which is never deleted; undefined when none is verified. */
   readonly newestVerified: string | undefined;
+  /** Objects in backup-key shape that are not counted nor deleted: dated in the future, or not written by dumptruck. */
+  readonly ignored: readonly IgnoredItem[];
   readonly kept: readonly RetentionItem[];
   /** Deleted (or, in a dry run, to be deleted), newest first. */
   readonly deleted: readonly RetentionItem[];

@@ -88,20 +88,32 @@ const postgresUrl = z.string().transform((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: `expected postgres://user@host:port/database, got ${JSON.stringify(redactUrl(value))}` });
     return z.NEVER;
   }
+  // Never echo it back: the point of these checks is that the value must not travel (it would be
+  // in pg_dump's argv, so in `ps`, and in `dumptruck targets`).
   if (url.password) {
-    // Never echo it back: the point of the check is that this value must not travel.
-    ctx.addIssue({ code: 'custom', message: 'must not contain a password; use password: { env: VAR } or { file: path }' });
+    ctx.addIssue({ code: 'custom', message: `must not contain a password; ${USE_SOURCE}` });
+    return z.NEVER;
+  }
+  const secretParam = [...url.searchParams.keys()].find((name) => SECRET_URL_PARAM.test(name));
+  if (secretParam !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `must not carry a secret (parameter ${secretParam}); ${USE_SOURCE}` });
     return z.NEVER;
   }
   if (!url.pathname || url.pathname === '/') {
-    ctx.addIssue({ code: 'custom', message: `expected a database name in the path, got ${JSON.stringify(value)}` });
+    ctx.addIssue({ code: 'custom', message: `expected a database name in the path, got ${JSON.stringify(redactUrl(value))}` });
     return z.NEVER;
   }
   return value;
 });
 
+// Worded so that scrubSecrets (which masks `password: ...` and `password=...`) leaves it readable.
+const USE_SOURCE = 'give it as the password source instead ({ env: VAR } or { file: path })';
+
+/** libpq's connection parameters that hold secrets (`password`, `sslpassword`), in any case. */
+const SECRET_URL_PARAM = /^(ssl)?password$/i;
+
 function redactUrl(value: string): string {
-  return value.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/, '$1***@');
+  return value.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/, '$1***@').replace(/([?&](?:ssl)?password=)[^&#\s]*/gi, '$1***');
 }
 
 // --- provider snapshots: AWS RDS (issue 8) ---
@@ -319,8 +331,10 @@ const storage = z
     maxParts: z.number().int().min(1).max(10_000).default(10_000),
     /** Parts uploaded at once. Memory used is about partSize x (partsInFlight + 1). */
     partsInFlight: z.number().int().min(1).max(16).default(2),
-    /** Upper bound for partSize x (partsInFlight + 1); the part size the store's part limit needs wins over it. */
-    memoryBudget: size.default(64 * MIB),
+    /** Upper bound for partSize x (partsInFlight + 1); a database whose parts do not fit is refused before dumping (planParts). */
+    // A ceiling, not an allocation: small databases use partsInFlight x 5 MiB whatever it is. 256 MiB lets
+    // a database of about 320 GiB (10,000 parts, 4x headroom) run without configuration.
+    memoryBudget: size.default(256 * MIB),
     /** How long connecting to the store may take before the request fails (and is retried). */
     connectTimeout: duration('duration').default(10_000),
     /** How long a request may go without sending or receiving a byte before it fails: a stalled store ends here, a slow large part does not. */

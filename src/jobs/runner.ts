@@ -12,7 +12,7 @@ import { planParts } from '../pipeline/parts.js';
 import { pgDumpArgs, pgDumpEnv, startDump, type DumpProcess, type SpawnFn } from '../pipeline/pgdump.js';
 import { checkCompressionSupport, checkPgDumpVersion, locatePgDump as defaultLocatePgDump, probeServer } from '../pipeline/probe.js';
 import { Gate, Meter } from '../pipeline/streams.js';
-import { abortLeftoverUploads, checkBucket, uploadStream } from '../pipeline/upload.js';
+import { checkBucket, uploadStream, type StreamUpload } from '../pipeline/upload.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { deleteQuietly, replaceMetadata, type FinalizeOptions } from '../storage/finalize.js';
 import { createMirrorClient, withAbortSignal } from '../storage/client.js';
@@ -37,6 +37,8 @@ export interface RunnerDeps {
   readonly progressIntervalMs?: number;
   readonly finalize?: FinalizeOptions;
   readonly newJobId?: () => string;
+  /** The random part of each run's object key (6 hex digits, see objectKey); default: random bytes. */
+  readonly newRunToken?: () => string;
   /** Size check, verification and retention once the object is stored; default: as configured (createAfterBackup). */
   readonly afterBackup?: AfterBackup;
   /** Client for a mirror store; default: createMirrorClient (its own endpoint and keys). */
@@ -63,6 +65,7 @@ interface Destination {
 }
 
 export const newJobId = (): string => randomBytes(4).toString('hex');
+const newRunToken = (): string => randomBytes(3).toString('hex');
 
 const DEFAULT_CLEANUP_TIMEOUT_MS = 20_000;
 
@@ -129,7 +132,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         memoryBudgetBytes: config.storage.memoryBudgetBytes,
       });
       const startedAt = now();
-      const key = objectKey(config.storage.prefix, request.target, startedAt, target.format, compression.algorithm);
+      const key = objectKey(config.storage.prefix, request.target, startedAt, target.format, compression.algorithm, (deps.newRunToken ?? newRunToken)());
       emit({
         type: 'started',
         jobId,
@@ -308,7 +311,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   });
   // One body per destination, all fed by the gate: pipe() waits for the slowest, so memory stays
   // bounded, and the end (held by the gate) reaches them all at once.
-  const legs = a.destinations.map((d) => ({ d, body: new PassThrough(), error: undefined as DumptruckError | undefined }));
+  const legs = a.destinations.map((d) => ({ d, body: new PassThrough(), error: undefined as DumptruckError | undefined, upload: undefined as StreamUpload | undefined }));
   for (const leg of legs) gate.pipe(leg.body);
 
   const fail = (err: DumptruckError) => {
@@ -338,7 +341,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   const piped = pipeline(stages).catch((err: unknown) => fail(toDumptruckError(err, 'DUMP_FAILED', 'dump')));
   const uploads = legs.map((leg) => {
     const uploadError = (err: unknown) => toDumptruckError(err, 'UPLOAD_FAILED', 'upload', `uploading ${describeDestination(leg.d)}${a.key}`);
-    return uploadStream({
+    leg.upload = uploadStream({
       s3: leg.d.s3,
       bucket: leg.d.bucket,
       key: a.key,
@@ -348,7 +351,8 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
       contentType: contentTypeFor(a.target.format, a.compression.algorithm),
       metadata: { target: a.targetName },
       onRequestError: (err) => dropLeg(leg, uploadError(err)),
-    }).catch((err: unknown) => dropLeg(leg, uploadError(err)));
+    });
+    return leg.upload.done.catch((err: unknown) => dropLeg(leg, uploadError(err)));
   });
 
   try {
@@ -360,14 +364,14 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   a.onProgress(dumped.bytes, stored.bytes);
   if (firstError) {
     await dump.exited;
-    const unconfirmed = (await Promise.all(legs.map((l) => abortUploads(l.d, a.key, a.cleanupMs)))).filter((u) => u !== undefined);
+    const unconfirmed = (await Promise.all(legs.map((l) => abortUpload(l, a.cleanupMs)))).filter((u) => u !== undefined);
     throw unconfirmed.length > 0 ? withUnconfirmedCleanup(firstError, unconfirmed) : firstError;
   }
   const failed = new Map<Destination, DumptruckError>();
   for (const leg of legs) {
     if (!leg.error) continue;
     failed.set(leg.d, leg.error);
-    await abortUploads(leg.d, a.key, a.cleanupMs);
+    await abortUpload(leg, a.cleanupMs);
   }
   return { dumpedBytes: dumped.bytes, storedBytes: stored.bytes, sha256: stored.digest(), failed };
 }
@@ -377,11 +381,12 @@ function cleanupClient(d: Destination, cleanupMs: number): S3Client {
   return withAbortSignal(d.raw, AbortSignal.timeout(cleanupMs));
 }
 
-/** Aborts what is left of this key's multipart upload; says why when the store did not confirm it. */
-async function abortUploads(d: Destination, key: string, cleanupMs: number): Promise<string | undefined> {
+/** Aborts what is left of this leg's own multipart upload; says why when the store did not confirm it. */
+async function abortUpload(leg: { readonly d: Destination; readonly upload: StreamUpload | undefined }, cleanupMs: number): Promise<string | undefined> {
+  const { d } = leg;
   const deadline = AbortSignal.timeout(cleanupMs);
   try {
-    await abortLeftoverUploads(withAbortSignal(d.raw, deadline), d.bucket, key);
+    await leg.upload?.abortLeftover(withAbortSignal(d.raw, deadline));
     return undefined;
   } catch (err) {
     const why = deadline.aborted ? `no answer within ${formatDuration(cleanupMs)}` : describeCause(err);

@@ -1,3 +1,5 @@
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { toDumptruckError } from '../errors.js';
 import type { BackupResult, CompressionAlgorithm, DumpFormat, Trigger } from '../types.js';
 import { backupHmac } from './hmac.js';
 
@@ -52,4 +54,20 @@ export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket
 export function contentTypeFor(format: DumpFormat, algorithm: CompressionAlgorithm): string {
   if (format === 'custom') return 'application/octet-stream';
   return algorithm === 'zstd' ? 'application/zstd' : 'application/gzip';
+}
+
+/**
+ * Whether an object reads as a backup dumptruck wrote for `target`: its metadata names the target
+ * and carries a SHA-256. A key in the right shape is not enough (anyone who can write to the
+ * bucket can plant one), and retention and the size check must count only real backups.
+ */
+export async function isOwnBackup(s3: S3Client, bucket: string, target: string, key: string): Promise<boolean> {
+  try {
+    const meta = (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).Metadata ?? {};
+    return meta[META.target] === target && /^[0-9a-f]{64}$/.test(meta[META.sha256] ?? '');
+  } catch (err) {
+    // Gone since the listing (another prune): not a backup to count.
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading the metadata of ${key}`);
+  }
 }
