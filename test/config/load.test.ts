@@ -59,7 +59,7 @@ describe('config', () => {
     expect(c.queue).toEqual({ concurrency: 2, maxPending: 20, jobTimeoutMs: 6 * 3_600_000 });
     expect(c.shutdown).toEqual({ graceTimeoutMs: 300_000 });
     expect(c.alerts).toEqual({ channels: [], posters: [], action: 'dump', retry: { attempts: 3, backoffMs: 120_000 }, windowMs: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] });
-    expect(c.storage).toMatchObject({ linkExpiryMs: 86_400_000, memoryBudgetBytes: 64 * 1024 * 1024, connectTimeoutMs: 10_000, idleTimeoutMs: 120_000 });
+    expect(c.storage).toMatchObject({ linkExpiryMs: 86_400_000, memoryBudgetBytes: 256 * 1024 * 1024, connectTimeoutMs: 10_000, idleTimeoutMs: 120_000 });
     expect(c.compression).toEqual({ algorithm: 'gzip', parallel: true });
   });
 
