@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Env } from '../config/load.js';
 import type { Config, MirrorConfig, TargetConfig } from '../config/schema.js';
-import { CancelledError, DumptruckError, TimeoutError, describeCause, scrubSecrets, toDumptruckError, userMessage } from '../errors.js';
+import { CancelledError, DumptruckError, TimeoutError, describeCause, toDumptruckError, userMessage } from '../errors.js';
 import { formatDuration } from '../config/units.js';
 import { createCompressor } from '../pipeline/compress.js';
 import { planParts } from '../pipeline/parts.js';
@@ -23,6 +23,7 @@ import type { BackupResult, BackupWarning, JobEvent, MirrorOutcome } from './eve
 import type { BackupRequest, RunBackup, RunOptions } from './types.js';
 import { lookupTarget } from '../config/targets.js';
 import { targetCompression, type Compression } from '../config/compression.js';
+import { Redactor, scrubSecrets } from '../redact.js';
 
 export interface RunnerDeps {
   readonly config: Config;
@@ -226,7 +227,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         bucket: mirrored.bucket,
         endpoint: mirrored.endpoint,
         stored: !failures.has(mirrored),
-        ...(failures.has(mirrored) ? { error: userMessage(failures.get(mirrored)!, secrets) } : {}),
+        ...(failures.has(mirrored) ? { error: userMessage(failures.get(mirrored)!, new Redactor(secrets)) } : {}),
       };
       const mirrorWarnings: BackupWarning[] = mirrorOutcome && !mirrorOutcome.stored ? [{ kind: 'mirror-failed', message: `mirror copy not stored: ${mirrorOutcome.error}` }] : [];
       const withMirror: BackupResult = {

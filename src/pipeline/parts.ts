@@ -1,12 +1,11 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { formatBytes } from '../config/units.js';
 import { DumptruckError } from '../errors.js';
+import { MAX_PART_BYTES, MIN_PART_BYTES } from '../storage/limits.js';
+
+export { MAX_PART_BYTES, MIN_PART_BYTES } from '../storage/limits.js';
 
 const MIB = 1024 * 1024;
-/** S3's minimum part size (all parts but the last). */
-export const MIN_PART_BYTES = 5 * MIB;
-/** S3's maximum part size. */
-export const MAX_PART_BYTES = 5 * 1024 * MIB;
 /** The largest part this process can upload: lib-storage holds a part in one Buffer, and Node 20's largest is 4 GiB. */
 export const PART_CAP_BYTES = Math.min(MAX_PART_BYTES, bufferConstants.MAX_LENGTH);
 

@@ -1,20 +1,7 @@
 import { keyTime } from '../storage/keys.js';
+import type { IgnoredItem, KeepReason, RetentionItem, RetentionRules } from '../types.js';
 
-/** targets.<name>.retention: an object is kept when any rule keeps it. */
-export interface RetentionRules {
-  /** Keep the newest N backups. */
-  readonly keepLast?: number | undefined;
-  /** Keep every backup younger than D days (by the time in its key). */
-  readonly keepDays?: number | undefined;
-}
-
-/**
- * Why a backup is kept: `last` (among the newest keepLast unflagged backups), `days` (an unflagged
- * backup younger than keepDays), `verified` (the newest unflagged verified backup: never
- * deleted), `newest` (the newest backup, and the newest unflagged one: pruning never leaves a
- * target with none, nor without its last good one, even when every backup is older than keepDays).
- */
-export type KeepReason = 'newest' | 'last' | 'days' | 'verified';
+export type { IgnoredItem, KeepReason, RetentionItem, RetentionRules } from '../types.js';
 
 /** Pure: `keepLast 7, keepDays 30`, as reports name the rules. */
 export function describeRules(rules: RetentionRules): string {
@@ -26,22 +13,6 @@ export interface RetentionCandidate {
   readonly key: string;
   /** Empty, much smaller than usual, or its verification failed (a `.flagged` marker): it never fills keepLast/keepDays. */
   readonly flagged?: boolean;
-}
-
-export interface RetentionItem {
-  readonly key: string;
-  /** The backup's time, from its key. */
-  readonly time: Date;
-  readonly ageDays: number;
-  readonly flagged: boolean;
-  /** Empty for the ones to delete. */
-  readonly reasons: readonly KeepReason[];
-}
-
-/** An object retention neither counts nor deletes, and why. */
-export interface IgnoredItem {
-  readonly key: string;
-  readonly why: string;
 }
 
 export interface RetentionPlan {

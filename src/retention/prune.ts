@@ -6,28 +6,16 @@ import { listAll } from '../storage/listing.js';
 import { isOwnBackup } from '../storage/metadata.js';
 import { flagMarkerKey } from '../verify/anomaly.js';
 import { markerKey, newestVerified } from '../verify/marker.js';
-import { isFutureKey, planRetention, type IgnoredItem, type RetentionItem, type RetentionRules } from './plan.js';
+import type { IgnoredItem, PruneReport, RetentionItem, RetentionRules } from '../types.js';
+import { isFutureKey, planRetention } from './plan.js';
+
+export type { PruneReport } from '../types.js';
 import { lookupTarget } from '../config/targets.js';
 
 export interface PruneDeps {
   readonly config: Config;
   readonly s3: S3Client;
   readonly now?: () => Date;
-}
-
-export interface PruneReport {
-  readonly target: string;
-  readonly rules: RetentionRules;
-  readonly dryRun: boolean;
-  /** The newest unflagged verified backup, which is never deleted; undefined when none is verified. */
-  readonly newestVerified: string | undefined;
-  /** Objects in backup-key shape that are not counted nor deleted: dated in the future, or not written by dumptruck. */
-  readonly ignored: readonly IgnoredItem[];
-  readonly kept: readonly RetentionItem[];
-  /** Deleted (or, in a dry run, to be deleted), newest first. */
-  readonly deleted: readonly RetentionItem[];
-  /** Deletions the store refused; the rest went ahead. */
-  readonly failed: readonly { readonly key: string; readonly message: string }[];
 }
 
 /**

@@ -1,18 +1,26 @@
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { Env } from '../config/load.js';
-import type { StorageConfig } from '../config/schema.js';
 import { DumptruckError, InputError, toDumptruckError } from '../errors.js';
-import { resolveHmacKey } from '../secrets/index.js';
+import { resolveHmacKey, type HmacKeySource } from '../secrets/index.js';
 import { provenance } from './hmac.js';
 import { fileName, isBackupKeyOf, keyTime, targetPrefix } from './keys.js';
 import { listAll, newestFirst } from './listing.js';
 import { META } from './metadata.js';
+import type { Env } from '../types.js';
 import type { BackupCatalog, BackupObject, PresignedLink } from './types.js';
+
+/** What the catalog reads of `storage:`. */
+export interface CatalogStore {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly linkExpiryMs: number;
+  readonly hmacKey: HmacKeySource;
+}
 
 export interface CatalogDeps {
   readonly s3: S3Client;
-  readonly storage: StorageConfig;
+  /** config `storage:`; storage/ reads the config's shape without importing config/. */
+  readonly storage: CatalogStore;
   /** Where storage.hmacKey is read from when its source is `env`. */
   readonly env: Env;
   readonly now?: () => Date;

@@ -7,9 +7,9 @@
 // Keys sort by time within a target, so "newest first" is a reverse key sort.
 
 import { DumptruckError } from '../errors.js';
+import type { CompressionAlgorithm, DumpFormat } from '../types.js';
 
-export type DumpFormat = 'plain' | 'custom';
-export type CompressionAlgorithm = 'gzip' | 'zstd';
+export type { CompressionAlgorithm, DumpFormat } from '../types.js';
 
 export type BackupExtension = '.sql.gz' | '.sql.zst' | '.dump';
 

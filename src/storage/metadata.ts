@@ -1,7 +1,6 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { toDumptruckError } from '../errors.js';
-import type { BackupResult, Trigger } from '../jobs/events.js';
-import type { CompressionAlgorithm, DumpFormat } from './keys.js';
+import type { BackupResult, CompressionAlgorithm, DumpFormat, Trigger } from '../types.js';
 import { backupHmac } from './hmac.js';
 
 /** User metadata names (x-amz-meta-*). S3 lowercases them; keep them lowercase here too. */

@@ -1,7 +1,7 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { formatBytes } from '../config/units.js';
 import { toDumptruckError } from '../errors.js';
-import type { BackupWarning } from '../jobs/events.js';
+import type { BackupWarning } from '../types.js';
 
 export interface SizeRules {
   /** Flag a backup smaller than threshold x the median of the previous ones (0.5: less than half). */

@@ -54,6 +54,20 @@ describe('config', () => {
     expect(none.storage).toMatchObject({ forcePathStyle: false, checksums: 'when_supported' });
   });
 
+  it('fills absent sections from their fields own defaults, renamed like given ones', () => {
+    const c = parseConfig('storage: { bucket: backups }\ntargets:\n  app-db: { url: "postgres://backup@db:5432/app" }\n', {});
+    expect(c.queue).toEqual({ concurrency: 2, maxPending: 20, jobTimeoutMs: 6 * 3_600_000 });
+    expect(c.shutdown).toEqual({ graceTimeoutMs: 300_000 });
+    expect(c.alerts).toEqual({ channels: [], posters: [], action: 'dump', retry: { attempts: 3, backoffMs: 120_000 }, windowMs: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] });
+    expect(c.storage).toMatchObject({ linkExpiryMs: 86_400_000, memoryBudgetBytes: 256 * 1024 * 1024, connectTimeoutMs: 10_000, idleTimeoutMs: 120_000 });
+    expect(c.compression).toEqual({ algorithm: 'gzip', parallel: true });
+  });
+
+  it('resolves a mirror store\'s auto settings like the primary\'s', () => {
+    const c = parseConfig(`${GOOD}mirror: { bucket: copies, endpoint: "http://127.0.0.1:9000" }\n`, {});
+    expect(c.mirror).toMatchObject({ bucket: 'copies', forcePathStyle: true, checksums: 'when_required', required: true });
+  });
+
   it('lets S3_* environment variables override storage', () => {
     const c = parseConfig(GOOD, { S3_BUCKET: 'other', S3_PREFIX: 'p/q/', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_REGION: 'us-east-1', S3_FORCE_PATH_STYLE: 'false' });
     expect(c.storage).toMatchObject({ bucket: 'other', prefix: 'p/q', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', forcePathStyle: false });
