@@ -2,7 +2,7 @@ import { config as loadDotenv } from 'dotenv';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type Env } from './config/load.js';
 import type { Config } from './config/schema.js';
-import { createBackupRunner } from './pipeline/backup.js';
+import { createBackupRunner } from './jobs/runner.js';
 import type { RunBackup } from './jobs/types.js';
 import { createSnapshotService } from './snapshots/snapshot.js';
 import type { SnapshotService } from './snapshots/types.js';

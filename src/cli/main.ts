@@ -1,5 +1,6 @@
 import { hostname, userInfo } from 'node:os';
 import { createAppDeps, loadEnvironment, type AppDeps } from '../app.js';
+import type { BackupState } from '../types.js';
 import { describeCompression } from '../config/compression.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import { CancelledError, ConfigError, DumptruckError, InputError, TimeoutError, userMessage } from '../errors.js';
@@ -100,6 +101,9 @@ function requireTarget(deps: AppDeps, target: string): void {
   lookupTarget(deps.config, target);
 }
 
+/** How `list` marks a dump that is not a complete backup. */
+const STATE_NOTE: Readonly<Record<BackupState, string>> = { complete: '', legacy: '', incomplete: 'incomplete (no manifest)', foreign: 'not written by dumptruck' };
+
 export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Promise<number> {
   const out = (line: string) => io.stdout.write(`${line}\n`);
   switch (command.name) {
@@ -113,7 +117,7 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       requireTarget(deps, command.target);
       const items = await deps.catalog.list(command.target);
       if (items.length === 0) out(`no backups of ${command.target} yet`);
-      for (const o of items) out(`${o.lastModified.toISOString()}\t${formatBytes(o.size).padStart(10)}\t${o.key}${o.state === 'incomplete' ? '\tincomplete (no manifest)' : ''}`);
+      for (const o of items) out(`${o.lastModified.toISOString()}\t${formatBytes(o.size).padStart(10)}\t${o.key}${STATE_NOTE[o.state] ? `\t${STATE_NOTE[o.state]}` : ''}`);
       return EXIT.ok;
     }
     case 'link': {
@@ -156,14 +160,13 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
     }
     case 'backup': {
       requireTarget(deps, command.target);
-      // At start: what a killed run (SIGKILL, power loss) left behind, since no cleanup of its own ran.
-      for (const key of await deps.uploads.sweep()) out(`aborted an upload orphaned by a crash: ${key}`);
       const print = createProgressPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
       // Ctrl-C, a cron timeout's SIGTERM or queue.jobTimeout cancels cleanly: pg_dump killed, upload aborted.
-      const result = await untilSignal(
-        (signal) => deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print }),
-        deps.config.queue.jobTimeoutMs,
-      );
+      const result = await untilSignal(async (signal) => {
+        // At start: what a killed run (SIGKILL, power loss) left behind, since no cleanup of its own ran.
+        for (const key of await deps.uploads.sweep(signal)) out(`aborted an upload orphaned by a crash: ${key}`);
+        return deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print });
+      }, deps.config.queue.jobTimeoutMs);
       const compression = describeCompression(result);
       const compressed = compression ? ` (${compression})` : '';
       out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored${compressed}`);

@@ -1,6 +1,6 @@
 // Compression of a target's backups: `compression:` at the top level, overridden per target.
 // Pure rules shared by the schema (level ranges, reported by path) and the runner (what a run uses).
-import type { CompressionAlgorithm } from '../storage/keys.js';
+import type { CompressionAlgorithm } from '../types.js';
 
 /** Levels each algorithm accepts, and the default: `gzip -6` and `zstd`'s own 3. */
 export const COMPRESSION_LEVELS: Readonly<Record<CompressionAlgorithm, { readonly min: number; readonly max: number; readonly default: number }>> = {

@@ -2,11 +2,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Env } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { DumptruckError } from '../errors.js';
-import { pruneTarget, type PruneReport } from '../retention/prune.js';
-import type { BackupCatalog, BackupObject } from '../storage/types.js';
-import { verifyBackup, type VerifyReport } from '../verify/verify.js';
-import type { JobEvent, Trigger } from './events.js';
-import { JobQueue, type Job, type JobEventShape, type JobQueueOptions, type TaskRequest } from './queue.js';
+import { pruneTarget } from '../retention/prune.js';
+import type { BackupCatalog } from '../storage/types.js';
+import type { BackupObject, Job, PruneEvent, PruneJob, PruneReport, Trigger, VerifyEvent, VerifyJob, VerifyReport } from '../types.js';
+import { verifyBackup } from '../verify/verify.js';
+import { JobQueue, type JobEventShape, type JobQueueOptions, type TaskRequest } from './queue.js';
+
+export type { PruneEvent, PruneJob, VerifyEvent, VerifyJob } from '../types.js';
 
 // Verifications and prunes asked for from Slack. Neither touches the source database (they read
 // the bucket, and restore on verify.restoreUrl), so they run on a JobQueue of their own rather
@@ -30,19 +32,6 @@ export function createTrustOps(deps: { readonly config: Config; readonly s3: S3C
     prune: (target, options) => pruneTarget(deps, target, options),
   };
 }
-
-type QueueEvent = Extract<JobEvent, { readonly type: 'queued' | 'failed' }>;
-
-export type VerifyEvent =
-  | QueueEvent
-  /** The backup `latest` (or the key) turned out to be, and whether a restore test follows. */
-  | { readonly type: 'verify-started'; readonly jobId: string; readonly object: BackupObject; readonly restore: boolean }
-  | { readonly type: 'finished'; readonly jobId: string; readonly result: VerifyReport };
-
-export type PruneEvent = QueueEvent | { readonly type: 'finished'; readonly jobId: string; readonly result: PruneReport };
-
-export type VerifyJob = Job<VerifyReport, VerifyEvent, 'verify'>;
-export type PruneJob = Job<PruneReport, PruneEvent, 'prune'>;
 
 export interface MaintenanceOptions {
   readonly config: Config;

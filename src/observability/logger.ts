@@ -2,7 +2,7 @@ import pino, { type Logger } from 'pino';
 import type { Env } from '../config/load.js';
 import type { JobEvent } from '../jobs/events.js';
 import { prettyLine } from './pretty.js';
-import { Redactor, secretsInEnv } from './redact.js';
+import { Redactor, secretsInEnv } from '../redact.js';
 
 export type { Logger } from 'pino';
 export type LogFormat = 'json' | 'pretty';

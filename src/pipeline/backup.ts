@@ -3,13 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Env } from '../config/load.js';
 import type { Config, MirrorConfig, TargetConfig } from '../config/schema.js';
-import { CancelledError, DumptruckError, TimeoutError, scrubSecrets, toDumptruckError } from '../errors.js';
+import { CancelledError, DumptruckError, TimeoutError, toDumptruckError } from '../errors.js';
 import { formatDuration } from '../config/units.js';
-import { createAfterBackup, type AfterBackup } from '../jobs/after-backup.js';
-import type { BackupResult, BackupWarning, JobEvent, StartedInfo } from '../jobs/events.js';
-import type { BackupRequest, RunBackup, RunOptions } from '../jobs/types.js';
+import { scrubSecrets } from '../redact.js';
+import type { BackupRequest, BackupResult, BackupWarning, Env, JobEvent, RunBackup, RunOptions, StartedInfo } from '../types.js';
 import { lookupTarget } from '../config/targets.js';
 import { targetCompression, type Compression } from '../config/compression.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
@@ -37,8 +35,13 @@ export interface RunnerDeps {
   /** How often progress events are emitted while streaming; reporters throttle further. Default 1000 ms. */
   readonly progressIntervalMs?: number;
   readonly newJobId?: () => string;
-  /** Size check, verification and retention once the object is stored; default: as configured (createAfterBackup). */
-  readonly afterBackup?: AfterBackup;
+  /** The random part of each run's object key (6 hex digits, see objectKey); default: random bytes. */
+  readonly newRunToken?: () => string;
+  /**
+   * What runs once the backup is complete (size check, verification, retention: jobs/ wires them
+   * in, above the pipeline). It never throws: its findings travel in the result.
+   */
+  readonly afterBackup: (result: BackupResult, context: { readonly jobId: string; readonly signal?: AbortSignal | undefined }) => Promise<BackupResult>;
   /** Client for a mirror store; default: createMirrorClient (its own endpoint and keys). */
   readonly mirrorClient?: (mirror: MirrorConfig) => S3Client;
   /**
@@ -52,6 +55,7 @@ export interface RunnerDeps {
 }
 
 export const newJobId = (): string => randomBytes(4).toString('hex');
+const newRunToken = (): string => randomBytes(3).toString('hex');
 
 const DEFAULT_CLEANUP_TIMEOUT_MS = 20_000;
 
@@ -95,7 +99,7 @@ interface Streamed {
 export function createBackupRunner(deps: RunnerDeps): RunBackup {
   const now = deps.now ?? (() => new Date());
   const locate = deps.locatePgDump ?? defaultLocatePgDump;
-  const afterBackup = deps.afterBackup ?? createAfterBackup({ config: deps.config, s3: deps.s3, env: deps.env, now, locatePgDump: locate });
+  const { afterBackup } = deps;
   const mirrorClients = new Map<MirrorConfig, S3Client>();
   const mirrorClient = (m: MirrorConfig) => {
     let client = mirrorClients.get(m);
@@ -146,7 +150,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     const startedAt = now();
     const started: StartedInfo = {
       target: name,
-      key: objectKey(config.storage.prefix, name, startedAt, target.format, compression.algorithm),
+      key: objectKey(config.storage.prefix, name, startedAt, target.format, compression.algorithm, (deps.newRunToken ?? newRunToken)()),
       estimatedBytes: server.databaseBytes,
       partSize: plan.partSize,
       partsInFlight: plan.partsInFlight,
@@ -229,7 +233,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     const metadata = startMetadata({ ...p.started, format: target.format, compression, startedAt: p.startedAt }, job.request.trigger);
     const uploads = legs.map((leg) =>
       leg.d
-        .upload({
+        .store({
           key,
           body: leg.body,
           partSize: plan.partSize,
@@ -344,8 +348,9 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       job.emit({ type: 'finished', jobId: job.id, result: checked });
       return checked;
     } finally {
-      // Uploads a crash left behind (here or in an earlier process) go too; never fails the run.
-      await sweeper.sweep().catch(() => undefined);
+      // Uploads a crash left behind (here or in an earlier process) go too; never fails the run,
+      // and a cancelled run does not wait for it (its signal stops the sweep).
+      if (!job.signal?.aborted) await sweeper.sweep(job.signal).catch(() => undefined);
     }
   };
 

@@ -1,6 +1,6 @@
 import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import type { CompressionAlgorithm } from '../storage/keys.js';
+import type { CompressionAlgorithm } from '../types.js';
 import { createGzip, createParallelZstd, zstdParams } from './pgzip.js';
 
 export interface CompressionOptions {

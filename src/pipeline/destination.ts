@@ -1,10 +1,11 @@
-import { AbortMultipartUploadCommand, DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { formatDuration } from '../config/units.js';
 import { DumptruckError, describeCause, toDumptruckError, userMessage } from '../errors.js';
-import type { MirrorOutcome } from '../jobs/events.js';
+import { Redactor } from '../redact.js';
+import type { MirrorOutcome } from '../types.js';
 import { withAbortSignal } from '../storage/client.js';
 import { manifestKey, writeManifest, type Manifest } from '../storage/manifest.js';
-import { abortLeftoverUploads, checkBucket, uploadStream, type StreamUploadOptions } from './upload.js';
+import { checkBucket, uploadStream, type StreamUpload, type StreamUploadOptions } from './upload.js';
 
 export interface DestinationSpec {
   readonly role: 'primary' | 'mirror';
@@ -37,6 +38,7 @@ export class Destination {
   private readonly s3: S3Client;
   private readonly raw: S3Client;
   private key: string | undefined;
+  private upload: StreamUpload | undefined;
   private uploadId: string | undefined;
   private uploaded = false;
   private manifestWritten = false;
@@ -77,10 +79,10 @@ export class Destination {
   }
 
   /** Streams `body` into one multipart upload; resolves when the dump object exists. */
-  async upload(u: DestinationUpload): Promise<void> {
+  async store(u: DestinationUpload): Promise<void> {
     this.key = u.key;
     try {
-      await uploadStream({
+      this.upload = uploadStream({
         ...u,
         s3: this.s3,
         bucket: this.bucket,
@@ -89,6 +91,7 @@ export class Destination {
           this.live.add(id);
         },
       });
+      await this.upload.done;
       this.uploaded = true;
     } finally {
       if (this.uploadId) this.live.delete(this.uploadId);
@@ -122,14 +125,14 @@ export class Destination {
       if (this.manifestWritten) await s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: manifestKey(key) }));
       this.manifestWritten = false;
       if (this.uploaded) await s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
-      else if (this.uploadId) await abortUpload(s3, this.bucket, key, this.uploadId);
-      // The store's answer to CreateMultipartUpload never came: find the upload by its key.
-      else await abortLeftoverUploads(s3, this.bucket, key);
+      // Only its own upload (by its UploadId): another run's is never touched, even on the same key.
+      else await this.upload?.abortLeftover(s3);
       this.discarded = true;
       return undefined;
     } catch (err) {
       const why = deadline.aborted ? `no answer within ${formatDuration(this.cleanupMs)}` : describeCause(err);
-      return `${this.role === 'primary' ? 'the store' : `the mirror s3://${this.bucket}`} did not confirm that the partial upload was removed (${why})`;
+      const what = this.uploaded ? 'the stored object was deleted' : 'the partial upload was aborted';
+      return `${this.role === 'primary' ? 'the store' : `the mirror s3://${this.bucket}`} did not confirm that ${what} (${why})`;
     }
   }
 
@@ -139,18 +142,8 @@ export class Destination {
       bucket: this.bucket,
       endpoint: this.endpoint,
       stored: this.failure === undefined,
-      ...(this.failure ? { error: userMessage(this.failure, secrets) } : {}),
+      ...(this.failure ? { error: userMessage(this.failure, new Redactor(secrets)) } : {}),
     };
-  }
-}
-
-/** Aborts one upload by its id; one lib-storage already aborted is gone, which is what was wanted. */
-async function abortUpload(s3: S3Client, bucket: string, key: string, uploadId: string): Promise<void> {
-  try {
-    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId }));
-  } catch (err) {
-    if ((err as { name?: string }).name === 'NoSuchUpload' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return;
-    throw err;
   }
 }
 

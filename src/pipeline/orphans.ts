@@ -13,8 +13,8 @@ import { abortOrphanedUploads } from './upload.js';
 export interface UploadSweeper {
   /** Upload ids of this process's running jobs, which are never aborted. */
   readonly live: LiveUploads;
-  /** The keys whose uploads were aborted; a store that fails is skipped (the next sweep retries). */
-  sweep(): Promise<string[]>;
+  /** The keys whose uploads were aborted; a store that fails is skipped (the next sweep retries). `signal` stops it early (a cancel). */
+  sweep(signal?: AbortSignal): Promise<string[]>;
 }
 
 export interface SweeperDeps {
@@ -35,9 +35,10 @@ export function createUploadSweeper(deps: SweeperDeps): UploadSweeper {
   let stores: { readonly client: S3Client; readonly bucket: string }[] | undefined;
   return {
     live,
-    async sweep() {
+    async sweep(signal) {
       const before = new Date(now().getTime() - config.storage.abortUploadsAfterMs);
-      const deadline = AbortSignal.timeout(deps.timeoutMs ?? 20_000);
+      const timeout = AbortSignal.timeout(deps.timeoutMs ?? 20_000);
+      const deadline = signal ? AbortSignal.any([timeout, signal]) : timeout;
       stores ??= [{ client: deps.s3, bucket: config.storage.bucket }, ...[...mirrors].map((m) => ({ client: deps.mirrorClient(m), bucket: m.bucket }))];
       const aborted = await Promise.all(stores.map((s) => abortOrphanedUploads(withAbortSignal(s.client, deadline), s.bucket, prefix, before, live).catch(() => [])));
       return aborted.flat();

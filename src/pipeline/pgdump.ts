@@ -2,7 +2,7 @@ import type { ChildProcessByStdio, SpawnOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { Compression } from '../config/compression.js';
 import type { Env } from '../config/load.js';
-import type { DumpFormat } from '../storage/keys.js';
+import type { DumpFormat } from '../types.js';
 
 export interface DumpSpec {
   readonly url: string;

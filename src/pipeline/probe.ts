@@ -3,8 +3,9 @@ import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Compression } from '../config/compression.js';
-import { DumptruckError, scrubSecrets } from '../errors.js';
-import type { DumpFormat } from '../storage/keys.js';
+import { DumptruckError } from '../errors.js';
+import type { DumpFormat } from '../types.js';
+import { scrubSecrets } from '../redact.js';
 
 const execFileAsync = promisify(execFile);
 

@@ -4,8 +4,12 @@ import { InputError, describeCause } from '../errors.js';
 import { keyTime, targetPrefix } from '../storage/keys.js';
 import { listAll, listBackups } from '../storage/listing.js';
 import { manifestKey } from '../storage/manifest.js';
+import { flagMarkerKey } from '../verify/anomaly.js';
 import { markerKey, newestVerified } from '../verify/marker.js';
-import { planRetention, type RetentionItem, type RetentionRules } from './plan.js';
+import type { PruneReport, RetentionItem } from '../types.js';
+import { isFutureKey, planRetention } from './plan.js';
+
+export type { PruneReport } from '../types.js';
 import { lookupTarget } from '../config/targets.js';
 
 export interface PruneDeps {
@@ -14,48 +18,42 @@ export interface PruneDeps {
   readonly now?: () => Date;
 }
 
-export interface PruneReport {
-  readonly target: string;
-  readonly rules: RetentionRules;
-  readonly dryRun: boolean;
-  /** The newest verified backup, which is never deleted; undefined when none is verified. */
-  readonly newestVerified: string | undefined;
-  readonly kept: readonly RetentionItem[];
-  /** Deleted (or, in a dry run, to be deleted), newest first. */
-  readonly deleted: readonly RetentionItem[];
-  /** Deletions the store refused; the rest went ahead. */
-  readonly failed: readonly { readonly key: string; readonly message: string }[];
-}
-
 /**
- * Applies targets.<name>.retention: lists the target's backups, manifests and `.verified` markers,
- * plans (planRetention) over the complete backups and deletes what the plan says, and deletes
- * incomplete dumps (no manifest) older than storage.incompleteGrace. A backup goes as a whole:
- * manifest first (from then on it is only an incomplete dump, never a manifest without its dump),
- * then the dump, then its marker. A dry run only reports. One DeleteObject per key: DeleteObjects
- * needs a Content-MD5 that several S3-compatible stores reject in the SDK's newer checksum modes.
+ * Applies targets.<name>.retention: lists the target's backups, manifests and markers, plans
+ * (planRetention) over the complete ones (manifest, or old-style metadata) and deletes what the
+ * plan says, and deletes incomplete dumps (dumptruck's, without a manifest) older than
+ * storage.incompleteGrace. A backup goes as a whole: manifest first (from then on it is only an
+ * incomplete dump, never a manifest without its dump), then the dump, then its markers. Objects
+ * dumptruck did not write are ignored. A dry run only reports. One DeleteObject per key:
+ * DeleteObjects needs a Content-MD5 that several S3-compatible stores reject in the SDK's newer
+ * checksum modes, and prunes are small.
  */
 export async function pruneTarget(deps: PruneDeps, target: string, options: { readonly dryRun?: boolean } = {}): Promise<PruneReport> {
   const { config, s3 } = deps;
   const rules = lookupTarget(config, target).retention;
   if (!rules) throw new InputError(`${target} has no retention rules`, `set targets.${target}.retention: { keepLast: N, keepDays: D }`);
   const bucket = config.storage.bucket;
-  const now = (deps.now ?? (() => new Date()))();
   const all = await listAll(s3, bucket, targetPrefix(config.storage.prefix, target));
   const keys = new Set(all.map((o) => o.key));
-  const backups = await listBackups(s3, bucket, config.storage.prefix, target, all);
-  const complete = backups.filter((b) => b.state !== 'incomplete').map((b) => b.key);
-  const verified = newestVerified(complete, [...keys]);
+  const now = (deps.now ?? (() => new Date()))();
+  // Oldest first, as the store lists them: the report names ignored objects in that order.
+  const backups = (await listBackups(s3, bucket, config.storage.prefix, target, all)).reverse();
+  // A future-dated key is never deleted nor counted (planRetention ignores it), whatever it holds.
+  const own = backups.filter((b) => b.state === 'complete' || b.state === 'legacy' || isFutureKey(b.key, now)).map((b) => b.key);
+  const foreign = backups.filter((b) => b.state === 'foreign' && !isFutureKey(b.key, now)).map((b) => b.key);
+  const flagged = (key: string) => keys.has(flagMarkerKey(key));
+  const verified = newestVerified(own.filter((key) => !flagged(key) && !isFutureKey(key, now)), [...keys]);
   const plan = planRetention(
-    complete.map((key) => ({ key })),
+    own.map((key) => ({ key, flagged: flagged(key) })),
     rules,
     now,
     verified,
   );
   // Judged by when the dump was stored, not by its key's start time: a long run's dump is young when its manifest is due.
-  const stale = backups
-    .filter((b) => b.state === 'incomplete' && now.getTime() - b.lastModified.getTime() >= config.storage.incompleteGraceMs)
-    .map((b) => ({ key: b.key, time: keyTime(b.key) ?? b.lastModified, ageDays: (now.getTime() - b.lastModified.getTime()) / 86_400_000, reasons: [] }));
+  const stale: RetentionItem[] = backups
+    .filter((b) => b.state === 'incomplete' && !isFutureKey(b.key, now) && now.getTime() - b.lastModified.getTime() >= config.storage.incompleteGraceMs)
+    .map((b) => ({ key: b.key, time: keyTime(b.key) ?? b.lastModified, ageDays: (now.getTime() - b.lastModified.getTime()) / DAY_MS, flagged: false, reasons: [] }));
+  const ignored = [...plan.ignored, ...foreign.map((key) => ({ key, why: NOT_OURS }))];
   const del = (key: string) => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   const deleted: RetentionItem[] = [];
   const failed: { key: string; message: string }[] = [];
@@ -69,10 +67,16 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
       await del(item.key);
       deleted.push(item);
       // An orphaned marker is a few harmless bytes; it must not report the deletion as failed.
-      if (keys.has(markerKey(item.key))) await del(markerKey(item.key)).catch(() => undefined);
+      for (const marker of [markerKey(item.key), flagMarkerKey(item.key)]) {
+        if (keys.has(marker)) await del(marker).catch(() => undefined);
+      }
     } catch (err) {
       failed.push({ key: item.key, message: describeCause(err) });
     }
   }
-  return { target, rules, dryRun: options.dryRun === true, newestVerified: verified, kept: plan.keep, deleted, failed };
+  return { target, rules, dryRun: options.dryRun === true, newestVerified: verified, kept: plan.keep, deleted, failed, ignored };
 }
+
+const DAY_MS = 86_400_000;
+
+export const NOT_OURS = 'not written by dumptruck (no dumptruck metadata)';

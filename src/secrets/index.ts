@@ -6,7 +6,6 @@ import { defaultSecretsManager, fetchAwsSecret, regionOf, type SecretsManagerFac
 import { SecretCache } from './cache.js';
 import { valueAtKey } from './extract.js';
 import { fetchNcpSecret, ncpSecretUrl } from './ncp.js';
-import { MIN_HMAC_KEY_LENGTH } from '../storage/hmac.js';
 
 export { SecretCache } from './cache.js';
 export type { SecretsManagerFactory, SecretsManagerLike } from './aws.js';
@@ -77,11 +76,17 @@ export async function resolvePassword(target: string, source: PasswordSource | u
 
 const HMAC_KEY_HINT = `generate one with \`openssl rand -hex 32\`, put it where storage.hmacKey points (default: DUMPTRUCK_HMAC_KEY in the environment or .env), and give every bot and CLI that shares the bucket the same one`;
 
+/** Keys shorter than this are refused: `openssl rand -hex 32` gives 64 characters. */
+export const MIN_HMAC_KEY_LENGTH = 32;
+
+/** Where storage.hmacKey is read from. */
+export type HmacKeySource = PasswordSource;
+
 /**
  * The key that signs and checks backups (storage.hmacKey). Without it dumptruck can neither
  * prove what it wrote nor tell a planted object from a backup, so it is required, not optional.
  */
-export async function resolveHmacKey(source: PasswordSource, deps: SecretDeps): Promise<string> {
+export async function resolveHmacKey(source: HmacKeySource, deps: SecretDeps): Promise<string> {
   let value: string | undefined;
   try {
     value = await resolvePassword('hmac', source, deps);

@@ -5,7 +5,6 @@
 import type { Server } from 'node:http';
 import type { SocketModeReceiver } from '@slack/bolt';
 import { createAppDeps, loadEnvironment } from '../app.js';
-import type { Env } from '../config/load.js';
 import { DumptruckError, userMessage } from '../errors.js';
 import { createTrustOps } from '../jobs/maintenance.js';
 import { JobQueue } from '../jobs/queue.js';
@@ -23,7 +22,6 @@ import {
   instrumentRunner,
   logUnexpectedErrors,
   Redactor,
-  secretsInEnv,
   serveHealth,
 } from '../observability/index.js';
 import { createSlackApp } from './app.js';
@@ -33,6 +31,8 @@ import { startSchedules } from './schedule.js';
 
 async function main(): Promise<void> {
   const env = loadEnvironment();
+  // The one redactor: the environment's secrets (createLogger adds them), the HMAC key once read;
+  // logs, Slack replies and start-up errors all go through it.
   const redactor = new Redactor();
   const logger = createLogger({ env, redactor });
   // A listener or job that throws where nothing catches it is logged; the other backups go on.
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
       redactor.add(await resolveHmacKey(deps.config.storage.hmacKey, { env }));
       return { slack, deps };
     })
-    .catch((err: unknown) => exitOnStartError(err, env));
+    .catch((err: unknown) => exitOnStartError(err, redactor));
 
   // What a killed bot (SIGKILL, power loss) left behind: no cleanup of its own ran. Never blocks the start.
   void deps.uploads.sweep().then((keys) => {
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   // Socket Mode: a server of our own, listening before Slack is reached, so that /healthz answers
   // (and /readyz says why not ready) while the bot connects or Slack is down. Not Bolt's
   // customRoutes there: Bolt would open that server only after auth.test.
-  const healthServer = slack.mode === 'socket' ? await serveHealth(health, slack.port).catch((err: unknown) => exitOnStartError(err, env)) : undefined;
+  const healthServer = slack.mode === 'socket' ? await serveHealth(health, slack.port).catch((err: unknown) => exitOnStartError(err, redactor)) : undefined;
 
   const bot = createSlackApp({
     config: deps.config,
@@ -89,6 +89,7 @@ async function main(): Promise<void> {
     snapshots: loggedSnapshots(deps.snapshots, logger),
     trust: createTrustOps({ config: deps.config, s3: deps.s3, env, catalog: deps.catalog }),
     logger,
+    redactor,
     isDraining: () => shutdown.draining,
     ...(slack.mode === 'http' ? { customRoutes: healthRoutes(health) } : {}),
   });
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
   } catch (err) {
     // disconnect() during a shutdown rejects a connect still in progress: that is not a failure.
     if (shutdown.draining) return;
-    exitOnStartError(err, env);
+    exitOnStartError(err, redactor);
   }
   if (slack.mode === 'http') {
     slackReady.set(true);
@@ -141,13 +142,13 @@ async function main(): Promise<void> {
   }
   // Scheduled runs start once their threads can be posted; a drain begun meanwhile wins.
   if (!shutdown.draining) {
-    schedules = startSchedules({ config: deps.config, queue, catalog: deps.catalog, reporters: bot.reporters, chat: bot.app.client.chat, threads: bot.threads, logger, secrets: secretsInEnv(env) });
+    schedules = startSchedules({ config: deps.config, queue, catalog: deps.catalog, reporters: bot.reporters, chat: bot.app.client.chat, threads: bot.threads, logger, redactor });
   }
 }
 
-function exitOnStartError(err: unknown, env: Env): never {
+function exitOnStartError(err: unknown, redactor: Redactor): never {
   const prefix = err instanceof DumptruckError ? '' : 'unexpected error: ';
-  process.stderr.write(`dumptruck: ${prefix}${userMessage(err, secretsInEnv(env))}\n`);
+  process.stderr.write(`dumptruck: ${prefix}${userMessage(err, redactor)}\n`);
   process.exit(1);
 }
 

@@ -1,13 +1,12 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { Env } from '../config/load.js';
-import type { StorageConfig } from '../config/schema.js';
 import { DumptruckError, InputError } from '../errors.js';
-import { resolveHmacKey } from '../secrets/index.js';
+import { resolveHmacKey, type HmacKeySource } from '../secrets/index.js';
 import { provenance } from './hmac.js';
 import { fileName, isBackupKeyOf, keyTime, targetPrefix } from './keys.js';
 import { listBackups } from './listing.js';
 import { readStoredBackup, type BackupFacts } from './manifest.js';
+import type { Env } from '../types.js';
 import type { BackupCatalog, BackupObject, BackupState, PresignedLink } from './types.js';
 
 /** Pure: a stored dump's state from what it records (see BackupState). */
@@ -15,9 +14,18 @@ export function stateOf(facts: BackupFacts | undefined): BackupState {
   return facts === undefined ? 'incomplete' : facts.recordedIn === 'manifest' ? 'complete' : 'legacy';
 }
 
+/** What the catalog reads of `storage:`. */
+export interface CatalogStore {
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly linkExpiryMs: number;
+  readonly hmacKey: HmacKeySource;
+}
+
 export interface CatalogDeps {
   readonly s3: S3Client;
-  readonly storage: StorageConfig;
+  /** config `storage:`; storage/ reads the config's shape without importing config/. */
+  readonly storage: CatalogStore;
   /** Where storage.hmacKey is read from when its source is `env`. */
   readonly env: Env;
   readonly now?: () => Date;
@@ -59,7 +67,7 @@ export function createCatalog({ s3, storage, env, now = () => new Date() }: Cata
    */
   async function latest(target: string): Promise<BackupObject> {
     const all = await list(target);
-    const candidates = all.filter((o) => o.state !== 'incomplete' && !datedInFuture(o.key, now()));
+    const candidates = all.filter((o) => (o.state === 'complete' || o.state === 'legacy') && !datedInFuture(o.key, now()));
     const hmacKey = candidates.length > 0 ? await resolveHmacKey(storage.hmacKey, { env }) : '';
     for (const o of candidates) {
       const facts = await factsOf(o.key);

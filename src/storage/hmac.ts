@@ -6,9 +6,6 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 // their own; and a valid object copied to another key (say, one dated in the future) no longer
 // matches. Kept pure and apart from where it is stored, so the manifest can carry the same value.
 
-/** Keys shorter than this are refused: `openssl rand -hex 32` gives 64 characters. */
-export const MIN_HMAC_KEY_LENGTH = 32;
-
 /** Bumped if what is signed ever changes, so an old signature cannot be read as a new one. */
 const VERSION = 'dumptruck-backup-v1';
 

@@ -2,6 +2,7 @@ import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk
 import { toDumptruckError } from '../errors.js';
 import { isBackupKeyOf, targetPrefix } from './keys.js';
 import { factsFromMetadata, manifestKey } from './manifest.js';
+import { META } from './metadata.js';
 import type { BackupObject, StoredObject } from './types.js';
 
 /** Every object under `prefix`, in the store's order (all pages). */
@@ -35,7 +36,7 @@ export function dumpsIn(prefix: string, target: string, listing: readonly Stored
 
 /**
  * A target's backups, newest first, each complete (manifest), legacy (facts in its metadata,
- * written before manifests) or incomplete. One listing, plus one HEAD per dump without a manifest.
+ * written before manifests), incomplete (dumptruck's metadata, no manifest) or foreign. One listing, plus one HEAD per dump without a manifest.
  * `listing`: the target prefix's listing when the caller already has it.
  */
 export async function listBackups(s3: S3Client, bucket: string, prefix: string, target: string, listing?: readonly StoredObject[]): Promise<BackupObject[]> {
@@ -44,8 +45,9 @@ export async function listBackups(s3: S3Client, bucket: string, prefix: string, 
     dumpsIn(prefix, target, all).map(async ({ object, hasManifest }): Promise<BackupObject | undefined> => {
       if (hasManifest) return { ...object, state: 'complete' };
       try {
-        const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: object.key }));
-        return { ...object, state: factsFromMetadata(head.Metadata ?? {}) ? 'legacy' : 'incomplete' };
+        const metadata = (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: object.key }))).Metadata ?? {};
+        if (metadata[META.target] !== target) return { ...object, state: 'foreign' };
+        return { ...object, state: factsFromMetadata(metadata) ? 'legacy' : 'incomplete' };
       } catch (err) {
         // Deleted since it was listed.
         if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;

@@ -1,5 +1,4 @@
-import type { Trigger } from '../jobs/events.js';
-import type { CompressionAlgorithm, DumpFormat } from './keys.js';
+import type { CompressionAlgorithm, DumpFormat, Trigger } from '../types.js';
 
 /**
  * User metadata names (x-amz-meta-*). S3 lowercases them; keep them lowercase here too. Backups

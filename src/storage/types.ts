@@ -1,21 +1,6 @@
-/** An object as listed from the bucket. */
-export interface StoredObject {
-  readonly key: string;
-  readonly size: number;
-  readonly lastModified: Date;
-}
+import type { BackupObject } from '../types.js';
 
-/**
- * `complete`: its manifest exists. `legacy`: written before manifests, its facts in its metadata
- * (complete too). `incomplete`: a dump without either, from a run that died before its manifest:
- * never `latest`, never the newest good backup, deleted by prune after storage.incompleteGrace.
- */
-export type BackupState = 'complete' | 'legacy' | 'incomplete';
-
-/** A stored backup (a dump object) and whether it is complete. */
-export interface BackupObject extends StoredObject {
-  readonly state: BackupState;
-}
+export type { BackupObject, BackupState, StoredObject } from '../types.js';
 
 export interface PresignedLink {
   readonly url: string;

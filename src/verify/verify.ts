@@ -4,12 +4,13 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Env } from '../config/load.js';
 import type { Config, TargetConfig } from '../config/schema.js';
-import { CancelledError, DumptruckError, InputError, describeCause, scrubSecrets, toDumptruckError } from '../errors.js';
+import { CancelledError, DumptruckError, InputError, describeCause, toDumptruckError } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { Meter } from '../pipeline/streams.js';
 import { createZstdDecompress } from '../pipeline/unzstd.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
-import { backupKind, isBackupKeyOf, targetPrefix, type CompressionAlgorithm, type DumpFormat } from '../storage/keys.js';
+import { backupKind, isBackupKeyOf, targetPrefix } from '../storage/keys.js';
+import type { CompressionAlgorithm, DumpFormat, RestoreReport, RestoredTable, VerifyReport } from '../types.js';
 import { provenance, type Provenance } from '../storage/hmac.js';
 import { META } from '../storage/metadata.js';
 import { manifestKey, readStoredBackup, type BackupFacts } from '../storage/manifest.js';
@@ -17,9 +18,11 @@ import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
 import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from './restrict.js';
 import { markerKey, writeVerifiedMarker } from './marker.js';
-import { ScratchServer, scratchDatabaseName, type RestoredTable } from './scratch.js';
+import { ScratchServer, scratchDatabaseName } from './scratch.js';
+export type { RestoreReport, VerifyReport } from '../types.js';
 import { describeExit, locatePgTools, startTool, toolVersion, type PgTools, type ToolSpawn } from './tools.js';
 import { lookupTarget } from '../config/targets.js';
+import { scrubSecrets } from '../redact.js';
 
 /** Findings about the object itself (not about the scratch server or the tools). */
 const DAMAGED: ReadonlySet<string> = new Set(['CORRUPTED', 'TRUNCATED', 'SWAPPED', 'NOT_A_DUMP']);
@@ -50,32 +53,6 @@ export interface VerifyOptions {
    * exact key an operator named; an HMAC that does not match is refused all the same.
    */
   readonly trustLegacy?: boolean;
-}
-
-export interface RestoreReport {
-  /** The throwaway database, already dropped when the report is returned. */
-  readonly database: string;
-  readonly tables: readonly RestoredTable[];
-  readonly rows: number;
-  readonly durationMs: number;
-}
-
-export interface VerifyReport {
-  readonly target: string;
-  readonly bucket: string;
-  readonly key: string;
-  readonly format: DumpFormat;
-  readonly storedBytes: number;
-  readonly sha256: string;
-  /** Bytes of the dump itself: decompressed for plain, the archive for custom. */
-  readonly dumpedBytes: number;
-  /** What was checked, in words, e.g. "sha256 matches metadata". */
-  readonly checks: readonly string[];
-  /** Custom format: entries in the archive's table of contents (pg_restore --list). */
-  readonly archiveEntries?: number;
-  readonly restore?: RestoreReport;
-  readonly verifiedAt: Date;
-  readonly durationMs: number;
 }
 
 /**

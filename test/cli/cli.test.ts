@@ -33,7 +33,7 @@ describe('dumptruck CLI', () => {
     expect(backup.stderr).toBe('');
     expect(backup.code).toBe(0);
     const key = /key: s3:\/\/[^/]+\/(\S+)/.exec(backup.stdout)?.[1];
-    expect(key).toMatch(new RegExp(`^${prefix}/app-db/\\d{4}/\\d{2}/\\d{2}/app-db_\\d{8}T\\d{6}Z\\.sql\\.gz$`));
+    expect(key).toMatch(new RegExp(`^${prefix}/app-db/\\d{4}/\\d{2}/\\d{2}/app-db_\\d{8}T\\d{6}Z-\\d{3}-[0-9a-f]{6}\\.sql\\.gz$`));
     expect(backup.stdout).toMatch(/^sha256: [0-9a-f]{64}$/m);
     expect(backup.stdout).toMatch(/^app-db: done in .+: .+ dumped, .+ stored \(gzip level 6, ratio \d+\.\d\dx\)$/m);
     expect(backup.stdout).toMatch(/^link \(until .*\): http:\/\/.*X-Amz-Signature=/m);

@@ -61,7 +61,7 @@ describe('backup runner against PostgreSQL and versitygw', () => {
       const events: JobEvent[] = [];
       const result = await run({ target: format, trigger: { kind: 'cli', by: 'tester' } }, { onEvent: (e) => events.push(e) });
 
-      expect(result.key).toMatch(new RegExp(`^${prefix}/${format}/\\d{4}/\\d{2}/\\d{2}/${format}_\\d{8}T\\d{6}Z\\.${format === 'plain' ? 'sql\\.gz' : 'dump'}$`));
+      expect(result.key).toMatch(new RegExp(`^${prefix}/${format}/\\d{4}/\\d{2}/\\d{2}/${format}_\\d{8}T\\d{6}Z-\\d{3}-[0-9a-f]{6}\\.${format === 'plain' ? 'sql\\.gz' : 'dump'}$`));
       expect(events.map((e) => e.type)).toContain('started');
       expect(events.at(-1)?.type).toBe('finished');
       // Multipart for real: the large table makes the stored stream span several 5 MiB parts.

@@ -1,11 +1,11 @@
 // The upload wrapper against versitygw: what it promises the runner (parts, metadata, failures
-// heard at once, cancellation that aborts, leftovers cleaned by exact key, bucket checks in words).
-import { CreateMultipartUploadCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+// heard at once, cancellation that aborts, leftovers cleaned by their own UploadId, bucket checks in words).
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DumptruckError } from '../../src/errors.js';
-import { abortLeftoverUploads, checkBucket, uploadStream, type StreamUploadOptions } from '../../src/pipeline/upload.js';
+import { checkBucket, uploadStream, type StreamUploadOptions } from '../../src/pipeline/upload.js';
 import { eventually } from '../helpers/bot-process.js';
 import { testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { storeGoneError, withS3Faults } from '../helpers/s3-faults.js';
@@ -45,7 +45,7 @@ describe('uploadStream against versitygw', () => {
     const requests = withS3Faults(s3);
     const key = `${prefix}/multi.sql.gz`;
     const bytes = randomBytes(2 * PART + 12_345);
-    await uploadStream(options(s3, key, chunked(bytes)));
+    await uploadStream(options(s3, key, chunked(bytes))).done;
 
     expect(requests.partsStored.sort()).toEqual([1, 2, 3]);
     expect(requests.sent.filter((c) => c !== 'UploadPartCommand')).toEqual(['CreateMultipartUploadCommand', 'CompleteMultipartUploadCommand']);
@@ -61,7 +61,7 @@ describe('uploadStream against versitygw', () => {
     const requests = withS3Faults(s3);
     const key = `${prefix}/small.sql.gz`;
     const bytes = randomBytes(1000);
-    await uploadStream(options(s3, key, chunked(bytes)));
+    await uploadStream(options(s3, key, chunked(bytes))).done;
     expect(requests.sent).toEqual(['PutObjectCommand']);
     const got = await s3.send(new GetObjectCommand({ Bucket: servers.bucket, Key: key }));
     expect(got.Metadata).toEqual({ target: 'app-db' });
@@ -82,7 +82,7 @@ describe('uploadStream against versitygw', () => {
         // As the runner does: stop the stream at once.
         body.destroy(err as Error);
       }),
-    ).finally(() => (rejected = true));
+    ).done.finally(() => (rejected = true));
 
     await expect(done).rejects.toThrow(/injected: the store went away/);
     expect(requests.partsFailed).toBeGreaterThanOrEqual(1);
@@ -96,7 +96,7 @@ describe('uploadStream against versitygw', () => {
     const requests = withS3Faults(s3);
     const key = `${prefix}/cancelled.sql.gz`;
     const body = new PassThrough();
-    const done = uploadStream(options(s3, key, body));
+    const done = uploadStream(options(s3, key, body)).done;
     const rejected = done.then(
       () => undefined,
       (err: unknown) => err,
@@ -129,8 +129,8 @@ describe('uploadStream against versitygw', () => {
           heardFailing.push(err);
           failingBody.destroy(err as Error);
         }),
-      ),
-      uploadStream(options(s3, healthy, chunked(randomBytes(2 * PART)), (err) => heardHealthy.push(err))),
+      ).done,
+      uploadStream(options(s3, healthy, chunked(randomBytes(2 * PART)), (err) => heardHealthy.push(err))).done,
     ]);
     expect(a.status).toBe('rejected');
     expect(heardFailing.length).toBeGreaterThanOrEqual(1);
@@ -140,20 +140,23 @@ describe('uploadStream against versitygw', () => {
   });
 });
 
-describe('abortLeftoverUploads', () => {
-  it('aborts every multipart upload of exactly that key, and none of a key it prefixes', async () => {
+describe('abortLeftover', () => {
+  it("aborts only this upload's own UploadId, never another run's upload of the same key", async () => {
     const s3 = client();
+    const requests = withS3Faults(s3);
     const key = `${prefix}/leftover.sql.gz`;
-    const sibling = `${key}.age`;
-    for (const k of [key, key, sibling]) await s3.send(new CreateMultipartUploadCommand({ Bucket: servers.bucket, Key: k }));
+    const other = await s3.send(new CreateMultipartUploadCommand({ Bucket: servers.bucket, Key: key }));
+    const body = new PassThrough();
+    const upload = uploadStream(options(s3, key, body));
+    body.write(randomBytes(PART + 1000));
+    await eventually(() => (requests.partsStored.includes(1) ? true : undefined), 'the first part stored');
     expect(await uploadsOf(key)).toHaveLength(2);
 
-    await abortLeftoverUploads(s3, servers.bucket, key);
-    expect(await uploadsOf(key)).toEqual([]);
-    expect(await uploadsOf(sibling)).toHaveLength(1);
-
-    await abortLeftoverUploads(s3, servers.bucket, sibling);
-    expect(await uploadsOf(sibling)).toEqual([]);
+    await upload.abortLeftover();
+    expect(await uploadsOf(key)).toEqual([other.UploadId]);
+    body.destroy(new Error('stopped by the test'));
+    await upload.done.catch(() => undefined);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: servers.bucket, Key: key, UploadId: other.UploadId }));
   });
 });
 

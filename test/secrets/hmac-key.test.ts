@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { DumptruckError } from '../../src/errors.js';
-import { secretsInEnv } from '../../src/observability/redact.js';
+import { secretsInEnv } from '../../src/redact.js';
 import { resolveHmacKey } from '../../src/secrets/index.js';
 
 const KEY = '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';

@@ -178,7 +178,7 @@ async function expectRestorableIn(harness: Harness, alertTs: string, target: str
   await harness.bot.slack.waitForCall(() => results().length >= attempt, 60_000);
   const result = results()[attempt - 1]!;
   const text = String(result.args.text);
-  expect(text).toMatch(new RegExp(`^:white_check_mark: Backup of \`${target}\` finished\\.\\nKey: ${prefix}/${target}/\\d{4}/\\d{2}/\\d{2}/${target}_\\d{8}T\\d{6}Z\\.(sql\\.gz|dump)$`, 'm'));
+  expect(text).toMatch(new RegExp(`^:white_check_mark: Backup of \`${target}\` finished\\.\\nKey: ${prefix}/${target}/\\d{4}/\\d{2}/\\d{2}/${target}_\\d{8}T\\d{6}Z-\\d{3}-[0-9a-f]{6}\\.(sql\\.gz|dump)$`, 'm'));
   const url = /^Download \(link expires [^)]+\): (\S+)$/m.exec(text)?.[1];
   expect(url).toBeDefined();
   await restoreFromUrl(servers.pg, url!, opts.format ?? 'plain', restoredDb);

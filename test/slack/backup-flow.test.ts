@@ -119,7 +119,7 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
 
     const text = String(result.args.text);
     const key = /^Key: (\S+)$/m.exec(text)?.[1];
-    expect(key).toMatch(new RegExp(`^${prefix}/app-db/\\d{4}/\\d{2}/\\d{2}/app-db_\\d{8}T\\d{6}Z\\.sql\\.gz$`));
+    expect(key).toMatch(new RegExp(`^${prefix}/app-db/\\d{4}/\\d{2}/\\d{2}/app-db_\\d{8}T\\d{6}Z-\\d{3}-[0-9a-f]{6}\\.sql\\.gz$`));
     const sha = /^SHA-256: ([0-9a-f]{64})$/m.exec(text)?.[1];
     const url = downloadUrl(text);
     // The button carries the same link.

@@ -206,7 +206,7 @@ describe('/backup prune', () => {
     const now = Date.now();
     const key = (daysAgo: number) => objectKey(prefix, 'pruned', new Date(now - daysAgo * DAY), 'plain');
     const [k1, k10, k40, k100] = [key(1), key(10), key(40), key(100)];
-    for (const k of [k1, k10, k40, k100]) await putBytes(s3, servers.bucket, k, `not a real dump: ${k}`);
+    for (const k of [k1, k10, k40, k100]) await putBytes(s3, servers.bucket, k, `not a real dump: ${k}`, { target: 'pruned', sha256: '0'.repeat(64) });
 
     // The plan and the result list the same keys, under "To delete" and "Deleted".
     const lists = (deleted: string) => [

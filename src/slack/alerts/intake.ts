@@ -30,6 +30,7 @@ import type { ThreadLink } from '../messages/replies.js';
 import type { ChatApi, Reporters } from '../progress/reporter.js';
 import { withRetry } from '../progress/retry.js';
 import { takeAlertSnapshot } from './snapshot.js';
+import type { Redactor } from '../../redact.js';
 
 // What a message in an alerts channel does, free of Bolt: the listener hands every `message`
 // event here and returns. Up to the decision everything is synchronous; replies and runs follow
@@ -43,7 +44,7 @@ export interface AlertIntakeDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   /** Values userMessage() scrubs from replies. */
-  readonly secrets: readonly string[];
+  readonly redactor: Redactor;
   /** Jobs' threads, to link a followed backup's thread. */
   readonly threads: ReadonlyMap<string, ThreadLink>;
   /** True while the bot drains for a restart: no new runs or retries. Default: never. */
@@ -247,7 +248,7 @@ export class AlertIntake {
   }
 
   private reason(error: DumptruckError): string {
-    return userMessage(error, this.deps.secrets);
+    return userMessage(error, this.deps.redactor);
   }
 
   /** The run's thread (its first alert's), with a permalink when Slack gives one. */

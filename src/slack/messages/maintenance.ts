@@ -220,7 +220,7 @@ function items(list: readonly RetentionItem[], describe: (item: RetentionItem) =
   return lines;
 }
 
-const age = (item: RetentionItem) => `${item.ageDays.toFixed(1)} days old`;
+const age = (item: RetentionItem) => `${item.ageDays.toFixed(1)} days old${item.flagged ? ', flagged' : ''}`;
 const why = (item: RetentionItem) => item.reasons.join(', ');
 
 /** The deleted (or to-be-deleted), kept and failed keys of a report, as mrkdwn lines. */
@@ -229,6 +229,7 @@ function pruneLists(report: PruneReport, deletedHeading: string): string[] {
   if (report.deleted.length > 0) lines.push(`${deletedHeading}:`, ...items(report.deleted, age));
   if (report.kept.length > 0) lines.push('Kept:', ...items(report.kept, why));
   if (report.failed.length > 0) lines.push('Could not delete:', ...report.failed.map((f) => `• ${code(f.key)}: ${escapeText(f.message)}`));
+  if (report.ignored.length > 0) lines.push('Left alone (not counted):', ...report.ignored.slice(0, PRUNE_LISTED).map((i) => `• ${code(i.key)} (${i.why})`));
   return lines;
 }
 

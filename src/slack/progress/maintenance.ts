@@ -21,6 +21,7 @@ import {
 } from '../messages/maintenance.js';
 import type { SlackMessage } from '../messages/format.js';
 import type { ThreadRenderer } from './reporter.js';
+import type { Redactor } from '../../redact.js';
 
 // How a verification and a prune become threads, through Reporters.startThread.
 
@@ -36,7 +37,7 @@ function taskThread<R, S, E extends JobEventShape, V extends TaskView<R, S>>(
     readonly status: (view: V) => SlackMessage;
     readonly result: (view: V, outcome: { readonly reason?: string }) => SlackMessage;
   },
-  secrets: readonly string[],
+  redactor: Redactor,
 ): ThreadRenderer<R, E, V> {
   return {
     initial: (job) => {
@@ -48,23 +49,23 @@ function taskThread<R, S, E extends JobEventShape, V extends TaskView<R, S>>(
     isFinal: isTaskFinal,
     parent: builders.parent,
     status: builders.status,
-    result: async (view, outcome) => builders.result(view, outcome.ok ? {} : { reason: userMessage(outcome.error, secrets) }),
+    result: async (view, outcome) => builders.result(view, outcome.ok ? {} : { reason: userMessage(outcome.error, redactor) }),
   };
 }
 
 /** `key` as asked (`latest` or a key); `secrets` are scrubbed from failure reasons. */
-export function verifyThread(key: string, secrets: readonly string[]): ThreadRenderer<VerifyReport, VerifyEvent, VerifyView> {
+export function verifyThread(key: string, redactor: Redactor): ThreadRenderer<VerifyReport, VerifyEvent, VerifyView> {
   return taskThread<VerifyReport, VerifyStarted, VerifyEvent, VerifyView>(
     { key },
     { apply: applyVerifyEvent, parent: verifyParentMessage, status: verifyStatusMessage, result: verifyResultMessage },
-    secrets,
+    redactor,
   );
 }
 
-export function pruneThread(rules: RetentionRules, secrets: readonly string[]): ThreadRenderer<PruneReport, PruneEvent, PruneView> {
+export function pruneThread(rules: RetentionRules, redactor: Redactor): ThreadRenderer<PruneReport, PruneEvent, PruneView> {
   return taskThread<PruneReport, never, PruneEvent, PruneView>(
     { rules },
     { apply: applyPruneEvent, parent: pruneParentMessage, status: pruneStatusMessage, result: pruneResultMessage },
-    secrets,
+    redactor,
   );
 }
