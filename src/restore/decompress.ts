@@ -1,0 +1,23 @@
+import { PassThrough, type Transform } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { InputError } from '../errors.js';
+
+// One place that turns a stored object's bytes back into the dump, chosen by the key's suffix
+// (the suffix names format, compression and encryption). zstd (`.sql.zst`) and age (`.age`) plug
+// in here as further cases.
+
+export type RestoreTool = 'psql' | 'pg_restore';
+
+export interface Decoding {
+  /** The stored bytes in, the dump out. */
+  readonly decompress: () => Transform;
+  /** What reads the dump: a plain SQL script goes to psql, a custom archive to pg_restore. */
+  readonly tool: RestoreTool;
+}
+
+export function decodingFor(key: string): Decoding {
+  if (key.endsWith('.sql.gz')) return { decompress: () => createGunzip(), tool: 'psql' };
+  // pg_dump -Fc compresses its own blocks; pg_restore reads them as they are.
+  if (key.endsWith('.dump')) return { decompress: () => new PassThrough(), tool: 'pg_restore' };
+  throw new InputError(`don't know how to restore ${JSON.stringify(key.slice(key.lastIndexOf('/') + 1))}`, 'restorable backups end in .sql.gz or .dump');
+}

@@ -1,0 +1,112 @@
+// `dumptruck restore` for real: the built CLI (and, for the typed-back name, runCommand with a
+// terminal's answer) against the shared PostgreSQL and versitygw.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAppDeps } from '../../src/app.js';
+import { parseCommand, runCommand } from '../../src/cli/main.js';
+import { objectKey } from '../../src/storage/keys.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
+import { configYaml, seedDatabase, tableDigests, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import { databasesLike, getBytes, getMetadata, putBytes } from '../helpers/objects.js';
+
+const servers = testServers();
+const prefix = uniquePrefix('restorecli');
+const SRC = 'restorecli_src';
+const env = { ...servers.env, RESTORE_PW: servers.pg.superuser.password };
+let dir: string;
+let key: string;
+
+function cli(args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: dir, env: { ...env, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml') } });
+}
+
+const restoreTo = `restore: { url: ${servers.pg.url('postgres', servers.pg.superuser.user)}, password: { env: RESTORE_PW } }`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dt-restore-cli-'));
+  await seedDatabase(servers.pg, SRC, 2000);
+  await writeFile(join(dir, 'dumptruck.yml'), configYaml(servers, prefix, { 'app-db': { db: SRC, extra: restoreTo }, custom: { db: SRC, format: 'custom', extra: restoreTo } }));
+  const backup = await cli(['backup', 'app-db']);
+  expect(backup.code, backup.stderr).toBe(0);
+  key = /key: s3:\/\/[^/]+\/(\S+)/.exec(backup.stdout)![1]!;
+}, 120_000);
+
+afterAll(async () => {
+  for (const db of await databasesLike(servers.pg, 'restorecli_')) if (db !== SRC) await servers.pg.dropDatabase(db);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('dumptruck restore', () => {
+  it('--yes restores the latest backup into a new database equal to the source, and lists tables and rows', async () => {
+    const run = await cli(['restore', 'app-db', 'latest', '--into', 'restorecli_copy', '--yes']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`restore ${key}\n`);
+    expect(run.stdout).toMatch(/^restored .+ into restorecli_copy on 127\.0\.0\.1:\d+ in .+: 3 tables, 2505 rows$/m);
+    expect(run.stdout).toMatch(/public\.events +2000 rows/);
+    expect(await tableDigests(servers.pg, 'restorecli_copy')).toEqual(await tableDigests(servers.pg, SRC));
+  }, 60_000);
+
+  it('a custom-format backup goes through pg_restore and restores equal data', async () => {
+    const backup = await cli(['backup', 'custom']);
+    expect(backup.code, backup.stderr).toBe(0);
+    const run = await cli(['restore', 'custom', '--into', 'restorecli_custom', '--yes']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await tableDigests(servers.pg, 'restorecli_custom')).toEqual(await tableDigests(servers.pg, SRC));
+  }, 60_000);
+
+  it('without --yes and without a terminal it refuses, and creates nothing', async () => {
+    const run = await cli(['restore', 'app-db', '--into', 'restorecli_nottyped']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe('dumptruck: restore needs a confirmation and stdin is not a terminal\nadd --yes to restore from a script\n');
+    expect(await databasesLike(servers.pg, 'restorecli_nottyped')).toEqual([]);
+  });
+
+  it('on a terminal the database name typed back starts it; anything else does not', async () => {
+    // The S3 client from the test servers: the SDK's credential chain reads process.env, not `env`.
+    const deps = { ...(await createAppDeps({ ...env, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml') })), s3: servers.s3.client() };
+    const out: string[] = [];
+    const io = (answer: string) => ({ stdout: { write: (t: string) => void out.push(t) }, stderr: { write: () => undefined }, ask: async () => answer });
+    const command = parseCommand(['restore', 'app-db', key, '--into', 'restorecli_typed']);
+    await expect(runCommand(command, deps, io('restorecli_typo'))).rejects.toThrow('you typed "restorecli_typo", not "restorecli_typed"; nothing was restored');
+    expect(await databasesLike(servers.pg, 'restorecli_typed')).toEqual([]);
+    expect(await runCommand(command, deps, io('restorecli_typed'))).toBe(0);
+    expect(await tableDigests(servers.pg, 'restorecli_typed')).toEqual(await tableDigests(servers.pg, SRC));
+  }, 60_000);
+
+  it('refuses an existing destination with a clear message and leaves it as it was', async () => {
+    await servers.pg.createDatabase('restorecli_exists');
+    const run = await cli(['restore', 'app-db', '--into', 'restorecli_exists', '--yes']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^dumptruck: restore failed: database restorecli_exists already exists on 127\.0\.0\.1:\d+; a restore never overwrites a database\npick a new database name \(replacing one needs targets\.app-db\.restore\.allowReplace: true\)\n$/);
+    const client = await servers.pg.adminClient('restorecli_exists');
+    try {
+      expect((await client.query("select count(*)::int as n from pg_tables where schemaname = 'public'")).rows[0].n).toBe(0);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('a corrupted object fails on its checksum and leaves no database behind', async () => {
+    const bytes = await getBytes(servers.s3.client(), servers.bucket, key);
+    bytes[bytes.length - 100]! ^= 0xff;
+    const bad = objectKey(prefix, 'app-db', new Date('2020-01-01T00:00:00Z'), 'plain');
+    await putBytes(servers.s3.client(), servers.bucket, bad, bytes, await getMetadata(servers.s3.client(), servers.bucket, key));
+    const run = await cli(['restore', 'app-db', bad, '--into', 'restorecli_corrupt', '--yes']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`^dumptruck: restore failed: ${bad}: SHA-256 of the bytes read is [0-9a-f]{64}, the backup recorded [0-9a-f]{64}: the object changed after it was written`));
+    expect(await databasesLike(servers.pg, 'restorecli_corrupt')).toEqual([]);
+  }, 60_000);
+
+  it('refuses a backup dated in the future before touching the server', async () => {
+    const future = objectKey(prefix, 'app-db', new Date(Date.now() + 86_400_000), 'plain');
+    await putBytes(servers.s3.client(), servers.bucket, future, await getBytes(servers.s3.client(), servers.bucket, key), await getMetadata(servers.s3.client(), servers.bucket, key));
+    const run = await cli(['restore', 'app-db', future, '--into', 'restorecli_future', '--yes']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`${future} is dated `);
+    expect(run.stderr).toContain('in the future: dumptruck did not write it, so it is not restored');
+    expect(await databasesLike(servers.pg, 'restorecli_future')).toEqual([]);
+  }, 60_000);
+});
