@@ -3,7 +3,7 @@ import PQueue from 'p-queue';
 import { formatDuration } from '../config/units.js';
 import { CancelledError, DumptruckError, TimeoutError, isDumptruckError, toDumptruckError } from '../errors.js';
 import type { SnapshotJob } from '../snapshots/types.js';
-import type { PruneJob, VerifyJob } from './maintenance.js';
+import type { PruneJob, RestoreJob, VerifyJob } from './maintenance.js';
 import type { BackupResult, JobEvent, Trigger } from './events.js';
 import { unrefTimer } from './timer.js';
 import type { RunBackup } from './types.js';
@@ -15,9 +15,9 @@ export type JobState = 'queued' | 'running' | 'finished' | 'failed';
 
 /**
  * What a job does: a logical dump, a provider snapshot, or (on the maintenance queue, see
- * src/jobs/maintenance.ts) a verification or a prune. A target runs one job at a time per queue, whatever its kind.
+ * src/jobs/maintenance.ts) a verification, a prune or a restore. A target runs one job at a time per queue, whatever its kind.
  */
-export type JobKind = 'backup' | 'snapshot' | 'verify' | 'prune';
+export type JobKind = 'backup' | 'snapshot' | 'verify' | 'prune' | 'restore';
 
 /** How a job ended; `settled` resolves with it and never rejects, so nobody leaks an unhandled rejection. */
 export type JobOutcome<R = BackupResult> = { readonly ok: true; readonly result: R } | { readonly ok: false; readonly error: DumptruckError };
@@ -50,7 +50,7 @@ export interface Job<R = BackupResult, E extends JobEventShape = JobEvent, K ext
 }
 
 /** Any job on the queue; `kind` tells which. */
-export type AnyJob = Job | SnapshotJob | VerifyJob | PruneJob;
+export type AnyJob = Job | SnapshotJob | VerifyJob | PruneJob | RestoreJob;
 
 export interface JobQueueOptions {
   readonly runBackup: RunBackup;

@@ -20,6 +20,9 @@ import {
   type VerifyView,
 } from '../messages/maintenance.js';
 import type { SlackMessage } from '../messages/format.js';
+import type { RestoreEvent } from '../../jobs/maintenance.js';
+import type { RestoreReport } from '../../restore/restore.js';
+import { applyRestoreEvent, restoreParentMessage, restoreResultMessage, restoreStatusMessage, type RestoreView } from '../messages/restore.js';
 import type { ThreadRenderer } from './reporter.js';
 
 // How a verification and a prune become threads, through Reporters.startThread.
@@ -65,6 +68,15 @@ export function pruneThread(rules: RetentionRules, secrets: readonly string[]): 
   return taskThread<PruneReport, never, PruneEvent, PruneView>(
     { rules },
     { apply: applyPruneEvent, parent: pruneParentMessage, status: pruneStatusMessage, result: pruneResultMessage },
+    secrets,
+  );
+}
+
+/** An approved restore: its thread is the approval message's, which becomes its parent. */
+export function restoreThread(extra: Pick<RestoreView, 'plan' | 'requestedBy' | 'approvedBy'>, secrets: readonly string[]): ThreadRenderer<RestoreReport, RestoreEvent, RestoreView> {
+  return taskThread<RestoreReport, RestoreView['plan'], RestoreEvent, RestoreView>(
+    extra,
+    { apply: applyRestoreEvent, parent: restoreParentMessage, status: restoreStatusMessage, result: restoreResultMessage },
     secrets,
   );
 }
