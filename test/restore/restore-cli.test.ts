@@ -14,6 +14,8 @@ import { databasesLike, getBytes, getMetadata, putBytes } from '../helpers/objec
 const servers = testServers();
 const prefix = uniquePrefix('restorecli');
 const SRC = 'restorecli_src';
+const ROLES = 'restorecli_roles';
+const OWNER = 'restorecli_owner';
 const env = { ...servers.env, RESTORE_PW: servers.pg.superuser.password };
 let dir: string;
 let key: string;
@@ -27,7 +29,15 @@ const restoreTo = `restore: { url: ${servers.pg.url('postgres', servers.pg.super
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dt-restore-cli-'));
   await seedDatabase(servers.pg, SRC, 2000);
-  await writeFile(join(dir, 'dumptruck.yml'), configYaml(servers, prefix, { 'app-db': { db: SRC, extra: restoreTo }, custom: { db: SRC, format: 'custom', extra: restoreTo } }));
+  await writeFile(
+    join(dir, 'dumptruck.yml'),
+    configYaml(servers, prefix, {
+      'app-db': { db: SRC, extra: restoreTo },
+      custom: { db: SRC, format: 'custom', extra: restoreTo },
+      roles: { db: ROLES, extra: restoreTo },
+      'roles-custom': { db: ROLES, format: 'custom', extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
+    }),
+  );
   const backup = await cli(['backup', 'app-db']);
   expect(backup.code, backup.stderr).toBe(0);
   key = /key: s3:\/\/[^/]+\/(\S+)/.exec(backup.stdout)![1]!;
@@ -35,10 +45,40 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const db of await databasesLike(servers.pg, 'restorecli_')) if (db !== SRC) await servers.pg.dropDatabase(db);
+  await admin('postgres', `drop role if exists ${OWNER}`);
   await rm(dir, { recursive: true, force: true });
 });
 
+async function admin(db: string, sql: string): Promise<void> {
+  const client = await servers.pg.adminClient(db);
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
 describe('dumptruck restore', () => {
+  it('a dump owned by a role the server lacks fails naming the role; restore.noOwner restores it (custom format)', async () => {
+    await servers.pg.dropDatabase(ROLES);
+    await admin('postgres', `drop role if exists ${OWNER}; create role ${OWNER}`);
+    await servers.pg.createDatabase(ROLES);
+    await admin(ROLES, `create table owned (id int); insert into owned values (1), (2); alter table owned owner to ${OWNER}; grant select on owned to ${servers.pg.backup.user}`);
+    for (const target of ['roles', 'roles-custom']) expect((await cli(['backup', target])).code).toBe(0);
+    // The role goes away, as on a server that never had it.
+    await admin(ROLES, `reassign owned by ${OWNER} to ${servers.pg.superuser.user}; drop owned by ${OWNER}`);
+    await admin('postgres', `drop role ${OWNER}`);
+
+    const plain = await cli(['restore', 'roles', '--into', 'restorecli_noroles', '--yes']);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(new RegExp(`^dumptruck: restore failed: .+\\.sql\\.gz refers to role ${OWNER}, which 127\\.0\\.0\\.1:\\d+ does not have\\ncreate it on 127\\.0\\.0\\.1:\\d+ first, or set targets\\.roles\\.restore\\.noOwner: true`));
+    expect(await databasesLike(servers.pg, 'restorecli_noroles')).toEqual([]);
+
+    const custom = await cli(['restore', 'roles-custom', '--into', 'restorecli_noowner', '--yes']);
+    expect(custom.code, custom.stderr).toBe(0);
+    expect(custom.stdout).toMatch(/public\.owned +2 rows/);
+  }, 120_000);
+
   it('--yes restores the latest backup into a new database equal to the source, and lists tables and rows', async () => {
     const run = await cli(['restore', 'app-db', 'latest', '--into', 'restorecli_copy', '--yes']);
     expect(run.stderr).toBe('');
