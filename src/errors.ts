@@ -1,5 +1,9 @@
 // One module of coded errors. Every failure a user can see is one of these, so that the CLI,
 // Slack and logs render it the same way and secrets can be scrubbed in one place.
+import { Redactor } from './redact.js';
+
+/** Without the process's redactor, secret-shaped text (tokens, `password=`, URL credentials) still goes. */
+const SHAPES_ONLY = new Redactor();
 
 /** Where in a backup (or a command) the failure happened. Shown to users as-is. */
 export type Stage =
@@ -50,6 +54,10 @@ export type ErrorCode =
   | 'NOT_A_DUMP'
   | 'RESTORE_FAILED'
   | 'VERIFY_FAILED'
+  /** Not provably a backup dumptruck wrote (no HMAC, or one that does not match): never read into psql or pg_restore. */
+  | 'UNTRUSTED'
+  /** psql without restricted mode (\restrict): it would run a dump's meta-commands. */
+  | 'PSQL_TOO_OLD'
   // snapshot: the provider's refusals, each in plain words
   | 'RDS_NOT_CONFIGURED'
   | 'RDS_INSTANCE_NOT_FOUND'
@@ -148,25 +156,8 @@ export function describeCause(err: unknown): string {
   return String(err);
 }
 
-/**
- * Removes secret values from text that may reach users or logs. Values shorter than 4
- * characters are not scrubbed by value (they would mangle ordinary words), but
- * `password=...` style pairs and URL credentials are always masked.
- */
-export function scrubSecrets(text: string, secrets: readonly string[] = []): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (secret && secret.length >= 4) out = out.split(secret).join('***');
-  }
-  // Not after a dot: `targets.app-db.password: environment variable X is not set` names a config key, not a value.
-  out = out.replace(/(?<!\.)(password\s*[=:]\s*)("[^"]*"|'[^']*'|\S+)/gi, '$1***');
-  out = out.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/g, '$1***@');
-  out = out.replace(/(X-Amz-Signature=)[0-9a-f]+/gi, '$1***');
-  return out;
-}
-
 /** The one place an error becomes user-facing text (CLI, Slack). */
-export function userMessage(err: unknown, secrets: readonly string[] = []): string {
+export function userMessage(err: unknown, redactor: Redactor = SHAPES_ONLY): string {
   const e = err instanceof DumptruckError ? err : toDumptruckError(err, 'INTERNAL', 'internal');
   const lines = [`${e.stage} failed: ${e.message}`];
   if (e.stage === 'input' || e.stage === 'config' || e.stage === 'cancelled' || e.stage === 'timeout') {
@@ -174,5 +165,5 @@ export function userMessage(err: unknown, secrets: readonly string[] = []): stri
   }
   if (e.hint) lines.push(e.hint);
   if (e.stderrTail) lines.push(`pg_dump said:\n${e.stderrTail}`);
-  return scrubSecrets(lines.join('\n'), secrets);
+  return redactor.text(lines.join('\n'));
 }

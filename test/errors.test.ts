@@ -1,14 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { DumptruckError, InputError, scrubSecrets, userMessage } from '../src/errors.js';
+import { DumptruckError, InputError, userMessage } from '../src/errors.js';
+import { Redactor, scrubSecrets } from '../src/redact.js';
 
 describe('errors', () => {
   it('scrubs known secrets, password pairs, URL credentials and presigned signatures', () => {
-    expect(scrubSecrets('auth failed for hunter22 again', ['hunter22'])).toBe('auth failed for *** again');
-    expect(scrubSecrets('password=abc123 host=db')).toBe('password=*** host=db');
-    expect(scrubSecrets('PGPASSWORD=abc123 psql')).toBe('PGPASSWORD=*** psql');
+    expect(scrubSecrets('auth failed for hunter22 again', ['hunter22'])).toBe('auth failed for [redacted] again');
+    expect(scrubSecrets('password=abc123 host=db')).toBe('password=[redacted] host=db');
+    expect(scrubSecrets("password: 'two words' host=db")).toBe('password: [redacted] host=db');
+    expect(scrubSecrets('PGPASSWORD=abc123 psql')).toBe('PGPASSWORD=[redacted] psql');
     expect(scrubSecrets('verify.password: environment variable X is not set')).toBe('verify.password: environment variable X is not set');
-    expect(scrubSecrets('postgres://backup:s3cret@db/app')).toBe('postgres://backup:***@db/app');
-    expect(scrubSecrets('https://x/k?X-Amz-Signature=abcdef0123&x-id=1')).toBe('https://x/k?X-Amz-Signature=***&x-id=1');
+    expect(scrubSecrets('postgres://backup:s3cret@db/app')).toBe('postgres://backup:[redacted]@db/app');
+    expect(scrubSecrets('https://x/k?X-Amz-Signature=abcdef0123&x-id=1')).toBe('https://x/k?X-Amz-Signature=[redacted]&x-id=1');
+    // a short password is still a password: values of 4 characters and more go
+    expect(scrubSecrets('auth failed for pw42', ['pw42'])).toBe('auth failed for [redacted]');
+  });
+
+  it('error texts go through the process redactor, which a job extends with its password without changing it', () => {
+    const process = new Redactor(['xoxb-not-a-shape-but-env']).add('hmac-key-0123456789');
+    const job = process.with('jobpass');
+    const err = new DumptruckError('CONNECT_FAILED', 'connect', 'login as jobpass failed; key hmac-key-0123456789; token xoxb-not-a-shape-but-env');
+    expect(userMessage(err, job)).toBe('connect failed: login as [redacted] failed; key [redacted]; token xoxb-[redacted]');
+    expect(userMessage(err, process)).toBe('connect failed: login as jobpass failed; key [redacted]; token xoxb-[redacted]');
   });
 
   it('renders stage, message, hint and pg_dump stderr in one place', () => {
@@ -16,7 +28,7 @@ describe('errors', () => {
       stderrTail: 'pg_dump: error: connection to server failed: password is sekret',
       hint: 'check the target',
     });
-    expect(userMessage(err, ['sekret'])).toBe('dump failed: pg_dump exited with code 1\ncheck the target\npg_dump said:\npg_dump: error: connection to server failed: password is ***');
+    expect(userMessage(err, new Redactor(['sekret']))).toBe('dump failed: pg_dump exited with code 1\ncheck the target\npg_dump said:\npg_dump: error: connection to server failed: password is [redacted]');
     expect(userMessage(new InputError('unknown target "x"', 'known targets: a, b'))).toBe('unknown target "x"\nknown targets: a, b');
     expect(userMessage(new Error('boom'))).toBe('internal failed: boom');
   });

@@ -1,7 +1,7 @@
 // `dumptruck restore`: its arguments, the typed-back confirmation and the lines it prints.
 import { formatBytes, formatDuration } from '../config/units.js';
 import { InputError } from '../errors.js';
-import type { RestorePlan, RestoreReport, RestoreSource } from '../restore/restore.js';
+import type { RestorePlan, RestoreRunReport, RestoreSource } from '../restore/restore.js';
 
 export interface RestoreArgs {
   readonly target: string;
@@ -10,9 +10,11 @@ export interface RestoreArgs {
   readonly yes: boolean;
   readonly replace: boolean;
   readonly source: RestoreSource;
+  /** Restore a named unsigned backup from before backups were signed. */
+  readonly trustLegacy: boolean;
 }
 
-export const RESTORE_SHAPE = '<target> [key|latest] --into <database> [--yes] [--replace] [--from-mirror]';
+export const RESTORE_SHAPE = '<target> [key|latest] --into <database> [--yes] [--replace] [--from-mirror] [--trust-legacy]';
 
 /** Pure: the words after `restore`. */
 export function parseRestoreArgs(rest: readonly string[]): RestoreArgs {
@@ -21,18 +23,20 @@ export function parseRestoreArgs(rest: readonly string[]): RestoreArgs {
   let yes = false;
   let replace = false;
   let source: RestoreSource = 'primary';
+  let trustLegacy = false;
   for (let i = 0; i < rest.length; i++) {
     const word = rest[i]!;
     if (word === '--yes') yes = true;
     else if (word === '--replace') replace = true;
     else if (word === '--from-mirror') source = 'mirror';
+    else if (word === '--trust-legacy') trustLegacy = true;
     else if (word === '--into') database = rest[++i];
     else if (word.startsWith('--into=')) database = word.slice('--into='.length);
     else if (word.startsWith('-')) throw new InputError(`unknown option ${JSON.stringify(word)}`, `usage: dumptruck restore ${RESTORE_SHAPE}`);
     else words.push(word);
   }
   if (words.length < 1 || words.length > 2 || !database) throw new InputError('restore takes a target, an optional key and --into <database>', `usage: dumptruck restore ${RESTORE_SHAPE}`);
-  return { target: words[0]!, key: words[1], database, yes, replace, source };
+  return { target: words[0]!, key: words[1], database, yes, replace, source, trustLegacy };
 }
 
 /** What will happen, before it is confirmed. */
@@ -44,7 +48,7 @@ export function restorePlanLines(plan: RestorePlan): string[] {
   ];
 }
 
-export function restoreResultLines(report: RestoreReport): string[] {
+export function restoreResultLines(report: RestoreRunReport): string[] {
   const lines = [
     `restored ${report.plan.key} into ${report.plan.database} on ${report.plan.server} in ${formatDuration(report.durationMs)}: ${report.tables.length} tables, ${report.rows} rows`,
     `  sha256 ${report.plan.sha256} matches the backup`,

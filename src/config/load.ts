@@ -2,10 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { resolveStore } from '../storage/client.js';
-import { TARGET_NAME, configSchema, type Config, type RawConfig } from './schema.js';
+import type { Env } from '../types.js';
+import { TARGET_NAME, configSchema, type Config } from './schema.js';
 
-export type Env = Readonly<Record<string, string | undefined>>;
+export type { Env } from '../types.js';
 
 /** Reads, overrides from the environment and validates the config; all problems at once. */
 export async function loadConfig(path: string, env: Env): Promise<Config> {
@@ -36,7 +36,7 @@ export function parseConfig(text: string, env: Env, source = 'config'): Config {
   const parsed = configSchema.safeParse(merged);
   const problems = [...envProblems, ...targetNameProblems(merged.targets), ...(parsed.success ? [] : formatIssues(parsed.error.issues))];
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  return finish(parsed.data);
+  return parsed.data;
 }
 
 // Checked here rather than in the schema: zod skips refinements of an object whose fields
@@ -81,37 +81,4 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
     out.push(`${path}: ${message}`);
   }
   return out;
-}
-
-function finish(c: RawConfig): Config {
-  const { linkExpiry, memoryBudget, checksums, forcePathStyle, ...rest } = c.storage;
-  return {
-    storage: {
-      ...rest,
-      ...resolveStore(rest.endpoint, forcePathStyle, checksums),
-      linkExpiryMs: linkExpiry,
-      memoryBudgetBytes: memoryBudget,
-    },
-    queue: { concurrency: c.queue.concurrency, maxPending: c.queue.maxPending, jobTimeoutMs: c.queue.jobTimeout },
-    targets: c.targets,
-    verify: c.verify,
-    anomaly: c.anomaly,
-    alerts: {
-      channels: c.alerts.channels,
-      retry: { attempts: c.alerts.retry.attempts, backoffMs: c.alerts.retry.backoff },
-      action: c.alerts.action,
-      windowMs: c.alerts.window,
-      patterns: c.alerts.patterns,
-      escalate: c.alerts.escalate.map(mention),
-    },
-    shutdown: { graceTimeoutMs: c.shutdown.graceTimeout },
-    compression: c.compression,
-    ...(c.mirror ? { mirror: c.mirror } : {}),
-  };
-}
-
-/** Bare ids in alerts.escalate become mentions: U/W people, S user groups. */
-function mention(id: string): string {
-  if (id.startsWith('<')) return id;
-  return id.startsWith('S') ? `<!subteam^${id}>` : `<@${id}>`;
 }

@@ -2,12 +2,14 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Env } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { DumptruckError } from '../errors.js';
-import { pruneTarget, type PruneReport } from '../retention/prune.js';
-import type { BackupCatalog, BackupObject } from '../storage/types.js';
-import { planRestore, runRestore, type RestoreAsk, type RestorePlan, type RestoreProgress, type RestoreReport, type RestoreRunOptions } from '../restore/restore.js';
-import { verifyBackup, type VerifyReport } from '../verify/verify.js';
-import type { JobEvent, Trigger } from './events.js';
-import { JobQueue, type Job, type JobEventShape, type JobQueueOptions, type TaskRequest } from './queue.js';
+import { pruneTarget } from '../retention/prune.js';
+import type { BackupCatalog } from '../storage/types.js';
+import { planRestore, runRestore, type RestoreAsk, type RestoreRunOptions } from '../restore/restore.js';
+import type { BackupObject, Job, PruneEvent, PruneJob, PruneReport, RestoreEvent, RestoreJob, RestorePlan, RestoreRunReport, Trigger, VerifyEvent, VerifyJob, VerifyReport } from '../types.js';
+import { verifyBackup } from '../verify/verify.js';
+import { JobQueue, type JobEventShape, type JobQueueOptions, type TaskRequest } from './queue.js';
+
+export type { PruneEvent, PruneJob, RestoreEvent, RestoreJob, VerifyEvent, VerifyJob } from '../types.js';
 
 // Verifications and prunes asked for from Slack. Neither touches the source database (they read
 // the bucket, and restore on verify.restoreUrl), so they run on a JobQueue of their own rather
@@ -24,7 +26,7 @@ export interface TrustOps {
   prune(target: string, options: { readonly dryRun: boolean }): Promise<PruneReport>;
   /** What a restore would do (the backup, the destination); changes nothing. */
   planRestore(ask: RestoreAsk): Promise<RestorePlan>;
-  restore(plan: RestorePlan, options: RestoreRunOptions): Promise<RestoreReport>;
+  restore(plan: RestorePlan, options: RestoreRunOptions): Promise<RestoreRunReport>;
 }
 
 export function createTrustOps(deps: { readonly config: Config; readonly s3: S3Client; readonly env: Env; readonly catalog: Pick<BackupCatalog, 'resolve'> }): TrustOps {
@@ -36,22 +38,6 @@ export function createTrustOps(deps: { readonly config: Config; readonly s3: S3C
     restore: (plan, options) => runRestore(deps, plan, options),
   };
 }
-
-type QueueEvent = Extract<JobEvent, { readonly type: 'queued' | 'failed' }>;
-
-export type VerifyEvent =
-  | QueueEvent
-  /** The backup `latest` (or the key) turned out to be, and whether a restore test follows. */
-  | { readonly type: 'verify-started'; readonly jobId: string; readonly object: BackupObject; readonly restore: boolean }
-  | { readonly type: 'finished'; readonly jobId: string; readonly result: VerifyReport };
-
-export type PruneEvent = QueueEvent | { readonly type: 'finished'; readonly jobId: string; readonly result: PruneReport };
-
-export type RestoreEvent = QueueEvent | RestoreProgress | { readonly type: 'finished'; readonly jobId: string; readonly result: RestoreReport };
-
-export type VerifyJob = Job<VerifyReport, VerifyEvent, 'verify'>;
-export type RestoreJob = Job<RestoreReport, RestoreEvent, 'restore'>;
-export type PruneJob = Job<PruneReport, PruneEvent, 'prune'>;
 
 export interface MaintenanceOptions {
   readonly config: Config;
@@ -104,7 +90,7 @@ export class Maintenance {
    * per target) and a slot of this queue's concurrency.
    */
   restore(plan: RestorePlan, trigger: Trigger): { readonly job: RestoreJob; readonly created: boolean } {
-    return this.enqueue<RestoreReport, RestoreEvent, 'restore'>({
+    return this.enqueue<RestoreRunReport, RestoreEvent, 'restore'>({
       kind: 'restore',
       target: plan.target,
       trigger,

@@ -2,55 +2,14 @@ import { randomUUID } from 'node:crypto';
 import PQueue from 'p-queue';
 import { formatDuration } from '../config/units.js';
 import { CancelledError, DumptruckError, TimeoutError, isDumptruckError, toDumptruckError } from '../errors.js';
-import type { SnapshotJob } from '../snapshots/types.js';
-import type { PruneJob, RestoreJob, VerifyJob } from './maintenance.js';
-import type { BackupResult, JobEvent, Trigger } from './events.js';
+import type { AnyJob, BackupResult, Job, JobEvent, JobEventShape, JobKind, JobOutcome, JobState, Trigger } from '../types.js';
 import { unrefTimer } from './timer.js';
 import type { RunBackup } from './types.js';
 
+export type { AnyJob, Job, JobEventShape, JobKind, JobOutcome, JobState } from '../types.js';
+
 // The one queue every entry point in this process shares (slash commands, buttons, later alerts
 // and schedules). It knows jobs and targets, never Slack: reporters subscribe to job events.
-
-export type JobState = 'queued' | 'running' | 'finished' | 'failed';
-
-/**
- * What a job does: a logical dump, a provider snapshot, or (on the maintenance queue, see
- * src/jobs/maintenance.ts) a verification, a prune or a restore. A target runs one job at a time per queue, whatever its kind.
- */
-export type JobKind = 'backup' | 'snapshot' | 'verify' | 'prune' | 'restore';
-
-/** How a job ended; `settled` resolves with it and never rejects, so nobody leaks an unhandled rejection. */
-export type JobOutcome<R = BackupResult> = { readonly ok: true; readonly result: R } | { readonly ok: false; readonly error: DumptruckError };
-
-/**
- * What every job event has. The queue itself emits `queued`, `finished` and `failed` with the
- * shapes of JobEvent; a job's runner adds its own progress events.
- */
-export interface JobEventShape {
-  readonly type: string;
-  readonly jobId: string;
-}
-
-/** A job as callers see it: `R` is its result, `E` its events, `K` its kind (a backup unless said otherwise). */
-export interface Job<R = BackupResult, E extends JobEventShape = JobEvent, K extends JobKind = 'backup'> {
-  readonly id: string;
-  readonly kind: K;
-  readonly target: string;
-  readonly trigger: Trigger;
-  readonly enqueuedAt: Date;
-  readonly state: JobState;
-  readonly startedAt: Date | undefined;
-  /** 1-based place among waiting jobs; undefined once the job has left the queue. */
-  readonly position: number | undefined;
-  /** The newest event, so late subscribers (status, a second reporter) can render the current state. */
-  readonly lastEvent: E | undefined;
-  readonly settled: Promise<JobOutcome<R>>;
-  /** Listener errors are reported through `onListenerError` and never reach the job. */
-  subscribe(listener: (event: E) => void): () => void;
-}
-
-/** Any job on the queue; `kind` tells which. */
-export type AnyJob = Job | SnapshotJob | VerifyJob | PruneJob | RestoreJob;
 
 export interface JobQueueOptions {
   readonly runBackup: RunBackup;
@@ -327,7 +286,11 @@ export class JobQueue {
       outcome = { ok: true, result };
     } catch (err) {
       const reason: unknown = job.controller.signal.aborted ? job.controller.signal.reason : undefined;
-      outcome = { ok: false, error: isDumptruckError(reason) ? reason : asError(err) };
+      // The runner's report of this cancel or timeout wins only when it adds to the queue's reason
+      // ("...; the store did not confirm that the partial upload was aborted"); a generic one never does.
+      const addsTo = isDumptruckError(reason) && isDumptruckError(err) && err.code === reason.code && err.message.startsWith(`${reason.message}; `);
+      const said = addsTo ? err : reason;
+      outcome = { ok: false, error: isDumptruckError(said) ? said : asError(err) };
     } finally {
       clearTimer();
       this.running.delete(job);

@@ -1,4 +1,4 @@
-import type { BackupResult, JobEventListener, Trigger } from './events.js';
+import type { BackupResult, JobEventListener, Trigger } from '../types.js';
 
 /** What any entry point (CLI, slash command, alert, schedule) asks the runner for. */
 export interface BackupRequest {

@@ -1,5 +1,5 @@
 export { createLogger, jobLogger, logJobEvents, type LogDestination, type LogFormat, type Logger, type LoggerOptions } from './logger.js';
-export { Redactor, REDACTED, secretsInEnv } from './redact.js';
+export { Redactor, REDACTED, secretsInEnv } from '../redact.js';
 export { logUnexpectedErrors } from './unexpected.js';
 export { instrumentRunner, type Instrumentation } from './instrument.js';
 export { createMetrics, observeJob, type Metrics, type MetricsOptions, type QueueStatusSource } from './metrics.js';

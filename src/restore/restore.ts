@@ -4,21 +4,24 @@ import { pipeline } from 'node:stream/promises';
 import type { Env } from '../config/load.js';
 import type { Config, MirrorConfig, RestoreOptions } from '../config/schema.js';
 import { lookupTarget } from '../config/targets.js';
-import { CancelledError, DumptruckError, InputError, describeCause, scrubSecrets, toDumptruckError } from '../errors.js';
+import { CancelledError, DumptruckError, InputError, describeCause, toDumptruckError } from '../errors.js';
+import { scrubSecrets } from '../redact.js';
 import { Meter } from '../pipeline/streams.js';
-import { resolvePassword } from '../secrets/index.js';
+import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { createCatalog } from '../storage/catalog.js';
 import { createMirrorClient } from '../storage/client.js';
 import { compactTimestamp } from '../storage/keys.js';
 import { META } from '../storage/metadata.js';
 import { FailSoft } from '../verify/fork.js';
-import type { RestoredTable } from '../verify/scratch.js';
-import { describeExit, locatePgTools, startTool, type PgTools } from '../verify/tools.js';
+import type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource, RestoredTable } from '../types.js';
+import { describeExit, locatePgTools, startTool, toolVersion, type PgTools } from '../verify/tools.js';
 import { identityProblem, type VerifyDeps } from '../verify/verify.js';
 import { decodingFor } from './decompress.js';
-import { restrictedPsqlInput } from './psql-input.js';
+import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from '../verify/restrict.js';
 import { DATABASE_NAME, RestoreServer, asideName } from './server.js';
 import { assertTrusted } from './trust.js';
+
+export type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
 
 // A backup restored into a database: planned (what, from where, into what; nothing changed yet)
 // when it is asked for, run once approved. One streamed pass from the store through
@@ -26,7 +29,6 @@ import { assertTrusted } from './trust.js';
 // at backup time. A failure or cancel drops the half-restored database, and a database that was
 // being replaced gets its name back.
 
-export type RestoreSource = 'primary' | 'mirror';
 
 export const RESTORE_DEFAULTS: RestoreOptions = { approvers: [], twoPerson: true, approvalExpiry: 3_600_000, allowReplace: false, noOwner: false };
 
@@ -44,41 +46,11 @@ export interface RestoreAsk {
   /** Replace an existing database (needs restore.allowReplace). */
   readonly replace?: boolean;
   readonly source?: RestoreSource;
+  /** Restore this named unsigned backup from before backups were signed (CLI --trust-legacy only; never `latest`). */
+  readonly trustLegacy?: boolean;
 }
 
 /** Everything an approver needs to see, and what the restore will do; nothing is changed by planning it. */
-export interface RestorePlan {
-  readonly target: string;
-  readonly key: string;
-  readonly source: RestoreSource;
-  readonly bucket: string;
-  readonly storedBytes: number;
-  readonly sha256: string;
-  /** When the backup was taken (its started-at metadata). */
-  readonly backupAt: Date;
-  readonly database: string;
-  /** host:port of the destination server. */
-  readonly server: string;
-  /** The database exists and will be replaced (renamed aside first). */
-  readonly replace: boolean;
-  readonly noOwner: boolean;
-}
-
-export interface RestoreReport {
-  readonly plan: RestorePlan;
-  readonly tables: readonly RestoredTable[];
-  readonly rows: number;
-  /** Bytes of the dump itself: after decompression. */
-  readonly dumpedBytes: number;
-  readonly durationMs: number;
-  /** Replace: the old database's name now; it is kept for the operator to drop. */
-  readonly keptAs?: string;
-}
-
-export type RestoreProgress =
-  | { readonly type: 'restore-started'; readonly jobId: string; readonly plan: RestorePlan }
-  | { readonly type: 'restore-progress'; readonly jobId: string; readonly readBytes: number };
-
 export interface RestoreRunOptions {
   readonly signal?: AbortSignal;
   readonly jobId?: string;
@@ -113,7 +85,7 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
   }
   const source = ask.source ?? 'primary';
   const { s3, bucket } = store(deps, ask.target, source);
-  const catalog = createCatalog({ s3, storage: { ...deps.config.storage, bucket } });
+  const catalog = createCatalog({ s3, storage: { ...deps.config.storage, bucket }, env: deps.env });
   const object = await catalog.resolve(ask.target, ask.key);
   const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: object.key })).catch((err: unknown) => {
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${object.key}`);
@@ -121,7 +93,9 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
   const metadata = head.Metadata ?? {};
   const problem = identityProblem(ask.target, object.key, metadata, head.ContentLength ?? 0);
   if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message);
-  assertTrusted({ key: object.key, metadata }, now());
+  if (ask.trustLegacy && ask.key === 'latest') throw new InputError('--trust-legacy needs the exact key of the old backup, not latest', `list them with: list ${ask.target}`);
+  const hmacKey = await resolveHmacKey(deps.config.storage.hmacKey, { env: deps.env });
+  assertTrusted({ target: ask.target, key: object.key, metadata }, now(), { hmacKey, trustLegacy: ask.trustLegacy === true });
   decodingFor(object.key);
 
   const { server } = await destination(deps, ask.target, 'plan');
@@ -165,7 +139,7 @@ async function destination(deps: RestoreDeps, target: string, jobId: string): Pr
  * appeared since the plan. Throws a DumptruckError of stage `restore` (CORRUPTED on a checksum
  * mismatch, MISSING_ROLES, RESTORE_FAILED) or the abort reason; nothing half-restored is left.
  */
-export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: RestoreRunOptions = {}): Promise<RestoreReport> {
+export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: RestoreRunOptions = {}): Promise<RestoreRunReport> {
   const now = deps.now ?? (() => new Date());
   const started = now();
   const jobId = options.jobId ?? 'cli';
@@ -173,6 +147,11 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
   const secrets = password ? [password] : [];
   const targetConfig = lookupTarget(deps.config, plan.target);
   const tools = await locatePgTools(targetConfig.pgDump, deps.locatePgDump);
+  if (decodingFor(plan.key).tool === 'psql') {
+    // A psql without restricted mode would obey a meta-command in the dump: refuse before creating anything.
+    const problem = restrictedModeProblem(await toolVersion(deps.spawn, tools.psql, { parent: deps.env, password: undefined, appName: `dumptruck-restore-${jobId}` }));
+    if (problem) throw problem;
+  }
 
   const exists = await server.exists(plan.database);
   if (exists && !plan.replace) throw destinationExists(plan.target, plan.database, server.described, restoreOptions(deps.config, plan.target));
@@ -270,7 +249,7 @@ function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): { 
     ? ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', url]
     : ['--exit-on-error', '--no-password', ...(plan.noOwner ? ['--no-owner', '--no-privileges'] : []), '--dbname', url];
   const tool = startTool(deps.spawn, bin, args, env, { stdin: true });
-  const stages = plain ? [decompress, counter, restrictedPsqlInput()] : [decompress, counter];
+  const stages = plain ? [decompress, counter, new RestrictedPsqlInput(newRestrictKey())] : [decompress, counter];
   const done = (async () => {
     const piped = await pipeline([...stages, tool.stdin!] as unknown as [Readable, Writable]).then(
       () => undefined,

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { DumptruckError, scrubSecrets } from '../errors.js';
+import { DumptruckError } from '../errors.js';
+import { scrubSecrets } from '../redact.js';
 import { describeUrl } from '../pipeline/probe.js';
 import { countTables, urlForDatabase, type RestoredTable } from '../verify/scratch.js';
 

@@ -74,6 +74,32 @@ export async function resolvePassword(target: string, source: PasswordSource | u
   );
 }
 
+const HMAC_KEY_HINT = `generate one with \`openssl rand -hex 32\`, put it where storage.hmacKey points (default: DUMPTRUCK_HMAC_KEY in the environment or .env), and give every bot and CLI that shares the bucket the same one`;
+
+/** Keys shorter than this are refused: `openssl rand -hex 32` gives 64 characters. */
+export const MIN_HMAC_KEY_LENGTH = 32;
+
+/** Where storage.hmacKey is read from. */
+export type HmacKeySource = PasswordSource;
+
+/**
+ * The key that signs and checks backups (storage.hmacKey). Without it dumptruck can neither
+ * prove what it wrote nor tell a planted object from a backup, so it is required, not optional.
+ */
+export async function resolveHmacKey(source: HmacKeySource, deps: SecretDeps): Promise<string> {
+  let value: string | undefined;
+  try {
+    value = await resolvePassword('hmac', source, deps);
+  } catch (err) {
+    if (!(err instanceof DumptruckError)) throw err;
+    throw new DumptruckError(err.code, err.stage, err.message.replace(/^targets\.hmac\.password/, 'storage.hmacKey'), { hint: HMAC_KEY_HINT });
+  }
+  if (value === undefined || value.length < MIN_HMAC_KEY_LENGTH) {
+    throw new DumptruckError('SECRET_UNAVAILABLE', 'secret', `storage.hmacKey: the key is ${value?.length ?? 0} characters long; at least ${MIN_HMAC_KEY_LENGTH} are needed`, { hint: HMAC_KEY_HINT });
+  }
+  return value;
+}
+
 /** Drops a source's cached value, so that the next job fetches it again (e.g. after the database refused it). */
 export function forgetPassword(source: PasswordSource | undefined, cache: SecretCache = processCache): void {
   if (source && ('awsSecretsManager' in source || 'ncpSecretManager' in source)) cache.forget(cacheKey(source));

@@ -19,6 +19,7 @@ import type { ThreadLink } from './messages/replies.js';
 import { Reporters } from './progress/reporter.js';
 import { MemoryApprovals, type ApprovalStore } from '../restore/approvals.js';
 import { RestoreDesk } from './restore.js';
+import { Redactor, secretsInEnv } from '../redact.js';
 
 export interface SlackAppOptions {
   readonly config: Config;
@@ -30,6 +31,8 @@ export interface SlackAppOptions {
   readonly queue?: JobQueue;
   /** Default: pino at LOG_LEVEL (info). */
   readonly logger?: Logger;
+  /** Secrets to keep out of replies and threads; default: those of `env` (tokens, signing secret, keys). */
+  readonly redactor?: Redactor;
   /** Default: the system clock. */
   readonly clock?: Clock;
   /** Minimum time between edits of one job's progress message. Default 3000 ms. */
@@ -79,7 +82,8 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
   const logger = options.logger ?? pino({ level: options.env.LOG_LEVEL || 'info' });
   const queue = options.queue ?? newQueue(config, options.runBackup, logger);
   const maintenance = options.trust ? new Maintenance({ config, ops: options.trust, queue: { onListenerError: listenerError(logger) } }) : undefined;
-  const secrets = [slack.botToken, slack.appToken, slack.signingSecret].filter((s): s is string => s !== undefined);
+  // The process's one redactor (main.ts builds it at start); from the environment when none is given.
+  const redactor = options.redactor ?? new Redactor(secretsInEnv(options.env));
   const threads = new Map<string, ThreadLink>();
 
   const app = new App({
@@ -118,7 +122,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     intervalMs: options.progressIntervalMs ?? 3000,
     logger,
     threads,
-    secrets,
+    redactor,
     link: async (result, channel) => {
       const target = config.targets[result.target];
       if (!target || !channelAllowed(target, channel)) return { kind: 'withheld' };
@@ -133,7 +137,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     chat: app.client.chat,
     clock,
     logger,
-    secrets,
+    redactor,
     threads,
     ...(options.isDraining ? { isDraining: options.isDraining } : {}),
     ...(options.setTimer ? { setTimer: options.setTimer } : {}),
@@ -143,10 +147,10 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
 
   const now = () => new Date(clock.now());
   const restores = maintenance
-    ? new RestoreDesk({ config, maintenance, reporters, chat: app.client.chat, views: app.client.views, approvals: options.approvals ?? new MemoryApprovals(), now, logger, secrets })
+    ? new RestoreDesk({ config, maintenance, reporters, chat: app.client.chat, views: app.client.views, approvals: options.approvals ?? new MemoryApprovals(), now, logger, redactor })
     : undefined;
 
-  register(app, { config, queue, catalog, reporters, threads, secrets, logger, now, isDraining: options.isDraining, snapshots: options.snapshots, maintenance, restores, alerts });
+  register(app, { config, queue, catalog, reporters, threads, redactor, logger, now, isDraining: options.isDraining, snapshots: options.snapshots, maintenance, restores, alerts });
 
   let initialized: Promise<void> | undefined;
   const init = () => (initialized ??= app.init().catch((err: unknown) => {

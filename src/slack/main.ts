@@ -5,12 +5,12 @@
 import type { Server } from 'node:http';
 import type { SocketModeReceiver } from '@slack/bolt';
 import { createAppDeps, loadEnvironment } from '../app.js';
-import type { Env } from '../config/load.js';
 import { DumptruckError, userMessage } from '../errors.js';
 import { createTrustOps } from '../jobs/maintenance.js';
 import { JobQueue } from '../jobs/queue.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import { installShutdown } from '../jobs/shutdown.js';
+import { resolveHmacKey } from '../secrets/index.js';
 import { loggedSnapshots } from '../snapshots/log.js';
 import {
   bucketCheck,
@@ -21,7 +21,7 @@ import {
   healthRoutes,
   instrumentRunner,
   logUnexpectedErrors,
-  secretsInEnv,
+  Redactor,
   serveHealth,
 } from '../observability/index.js';
 import { createSlackApp } from './app.js';
@@ -31,7 +31,10 @@ import { startSchedules } from './schedule.js';
 
 async function main(): Promise<void> {
   const env = loadEnvironment();
-  const logger = createLogger({ env });
+  // The one redactor: the environment's secrets (createLogger adds them), the HMAC key once read;
+  // logs, Slack replies and start-up errors all go through it.
+  const redactor = new Redactor();
+  const logger = createLogger({ env, redactor });
   // A listener or job that throws where nothing catches it is logged; the other backups go on.
   logUnexpectedErrors(logger);
   // Compression runs on background threads; the main thread answers Slack and must win the cores.
@@ -40,8 +43,14 @@ async function main(): Promise<void> {
 
   // Slack variables first: they are the usual mistake, and need no config file to check.
   const { slack, deps } = await Promise.resolve()
-    .then(async () => ({ slack: readSlackEnv(env), deps: await createAppDeps(env) }))
-    .catch((err: unknown) => exitOnStartError(err, env));
+    .then(async () => {
+      const slack = readSlackEnv(env);
+      const deps = await createAppDeps(env);
+      // At start, not at the first backup: a bot that cannot sign or check backups must not run.
+      redactor.add(await resolveHmacKey(deps.config.storage.hmacKey, { env }));
+      return { slack, deps };
+    })
+    .catch((err: unknown) => exitOnStartError(err, redactor));
 
   const metrics = createMetrics();
   const queue = new JobQueue({
@@ -66,7 +75,7 @@ async function main(): Promise<void> {
   // Socket Mode: a server of our own, listening before Slack is reached, so that /healthz answers
   // (and /readyz says why not ready) while the bot connects or Slack is down. Not Bolt's
   // customRoutes there: Bolt would open that server only after auth.test.
-  const healthServer = slack.mode === 'socket' ? await serveHealth(health, slack.port).catch((err: unknown) => exitOnStartError(err, env)) : undefined;
+  const healthServer = slack.mode === 'socket' ? await serveHealth(health, slack.port).catch((err: unknown) => exitOnStartError(err, redactor)) : undefined;
 
   const bot = createSlackApp({
     config: deps.config,
@@ -76,6 +85,7 @@ async function main(): Promise<void> {
     snapshots: loggedSnapshots(deps.snapshots, logger),
     trust: createTrustOps({ config: deps.config, s3: deps.s3, env, catalog: deps.catalog }),
     logger,
+    redactor,
     isDraining: () => shutdown.draining,
     ...(slack.mode === 'http' ? { customRoutes: healthRoutes(health) } : {}),
   });
@@ -120,7 +130,7 @@ async function main(): Promise<void> {
   } catch (err) {
     // disconnect() during a shutdown rejects a connect still in progress: that is not a failure.
     if (shutdown.draining) return;
-    exitOnStartError(err, env);
+    exitOnStartError(err, redactor);
   }
   if (slack.mode === 'http') {
     slackReady.set(true);
@@ -128,13 +138,13 @@ async function main(): Promise<void> {
   }
   // Scheduled runs start once their threads can be posted; a drain begun meanwhile wins.
   if (!shutdown.draining) {
-    schedules = startSchedules({ config: deps.config, queue, catalog: deps.catalog, reporters: bot.reporters, chat: bot.app.client.chat, threads: bot.threads, logger, secrets: secretsInEnv(env) });
+    schedules = startSchedules({ config: deps.config, queue, catalog: deps.catalog, reporters: bot.reporters, chat: bot.app.client.chat, threads: bot.threads, logger, redactor });
   }
 }
 
-function exitOnStartError(err: unknown, env: Env): never {
+function exitOnStartError(err: unknown, redactor: Redactor): never {
   const prefix = err instanceof DumptruckError ? '' : 'unexpected error: ';
-  process.stderr.write(`dumptruck: ${prefix}${userMessage(err, secretsInEnv(env))}\n`);
+  process.stderr.write(`dumptruck: ${prefix}${userMessage(err, redactor)}\n`);
   process.exit(1);
 }
 

@@ -9,6 +9,7 @@ import type { Requester } from './commands/authorize.js';
 import type { ChatApi, Reporters } from './progress/reporter.js';
 import { restoreThread } from './progress/maintenance.js';
 import { replaceModal, restoreApprovalMessage } from './messages/restore.js';
+import type { Redactor } from '../redact.js';
 
 // `/backup restore` in Slack: a request becomes an approval message with Approve and Deny; a
 // restore never starts from the command alone. An approval (for a replace: with the database
@@ -25,7 +26,7 @@ export interface RestoreDeskDeps {
   readonly now: () => Date;
   readonly logger: Logger;
   /** Scrubbed from replies. */
-  readonly secrets: readonly string[];
+  readonly redactor: Redactor;
 }
 
 export class RestoreDesk {
@@ -48,7 +49,7 @@ export class RestoreDesk {
   async approve(id: string, who: Requester, triggerId: string | undefined): Promise<string | undefined> {
     const request = await this.pending(id);
     const refusal = await this.refusal(request, who.userId);
-    if (refusal) return userMessage(refusal, this.deps.secrets);
+    if (refusal) return userMessage(refusal, this.deps.redactor);
     if (request.plan.replace) {
       if (!triggerId) return 'Slack sent no trigger_id, so I cannot ask you to confirm the replace; try again.';
       await this.deps.views.open({ trigger_id: triggerId, view: replaceModal(request) });
@@ -73,7 +74,7 @@ export class RestoreDesk {
   async deny(id: string, who: Requester): Promise<string | undefined> {
     const request = await this.pending(id);
     const refusal = denialRefusal(request, who.userId, restoreOptions(this.deps.config, request.plan.target));
-    if (refusal) return userMessage(refusal, this.deps.secrets);
+    if (refusal) return userMessage(refusal, this.deps.redactor);
     if (!(await this.deps.approvals.decide(id, { kind: 'denied', by: who.userId }))) return 'That restore request was already decided.';
     this.deps.logger.info({ requestId: id, target: request.plan.target, deniedBy: who.userId }, 'restore denied');
     await this.showDecision(id);
@@ -112,10 +113,10 @@ export class RestoreDesk {
     deps.logger.info({ requestId: request.id, jobId: job.id, target: plan.target, key: plan.key, database: plan.database, requestedBy: request.requestedBy, approvedBy: approver }, 'restore approved');
     try {
       const place = request.ts ? { channel: request.channel, threadTs: request.ts, ownParent: true } : { channel: request.channel, ownParent: true };
-      await deps.reporters.startThread(job, place, restoreThread({ plan, requestedBy: request.requestedBy, approvedBy: approver }, deps.secrets));
+      await deps.reporters.startThread(job, place, restoreThread({ plan, requestedBy: request.requestedBy, approvedBy: approver }, deps.redactor));
     } catch (err) {
       deps.maintenance.queue.cancelJob(job.id, 'cancelled: its Slack thread could not be posted');
-      return `The restore was not started: its Slack thread could not be posted (${userMessage(err, deps.secrets)}).`;
+      return `The restore was not started: its Slack thread could not be posted (${userMessage(err, deps.redactor)}).`;
     }
     return undefined;
   }

@@ -8,6 +8,7 @@ import type { SlackMessage } from './messages/format.js';
 import type { ThreadLink } from './messages/replies.js';
 import { catchUpFailedMessage, scheduleRefusedMessage, scheduleSkippedMessage } from './messages/schedule.js';
 import type { ChatApi, Reporters } from './progress/reporter.js';
+import type { Redactor } from '../redact.js';
 
 // The bot's own schedules (targets.<name>.schedule): the Scheduler enqueues on the bot's queue,
 // and each scheduled run gets a thread in its target's report channel, like a /backup run. With
@@ -26,7 +27,7 @@ export interface ScheduleReporterDeps {
   readonly threads: ReadonlyMap<string, ThreadLink>;
   readonly logger: Logger;
   /** Values userMessage() scrubs. */
-  readonly secrets?: readonly string[];
+  readonly redactor?: Redactor;
 }
 
 /** The Scheduler's onEvent: logs every event, and posts it to the target's report channel when there is one. */
@@ -55,11 +56,11 @@ export function scheduleReporter(deps: ScheduleReporterDeps): (event: SchedulerE
         return;
       case 'refused':
         logger.error({ err: event.error, target: event.target, scheduledFor: event.scheduledFor, catchUp: event.catchUp }, 'scheduled backup refused by the queue');
-        if (channel) post(channel, event.target, scheduleRefusedMessage(event.target, event.scheduledFor, userMessage(event.error, deps.secrets)));
+        if (channel) post(channel, event.target, scheduleRefusedMessage(event.target, event.scheduledFor, userMessage(event.error, deps.redactor)));
         return;
       case 'catch-up-failed':
         logger.error({ err: event.error, target: event.target }, 'could not check for missed scheduled runs');
-        if (channel) post(channel, event.target, catchUpFailedMessage(event.target, userMessage(event.error, deps.secrets)));
+        if (channel) post(channel, event.target, catchUpFailedMessage(event.target, userMessage(event.error, deps.redactor)));
         return;
     }
   };

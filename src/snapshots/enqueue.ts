@@ -1,5 +1,5 @@
 import type { EnqueueOptions, JobQueue } from '../jobs/queue.js';
-import type { Trigger } from '../jobs/events.js';
+import type { Trigger } from '../types.js';
 import type { RunSnapshot, SnapshotEvent, SnapshotJob } from './types.js';
 
 /**

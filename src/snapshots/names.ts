@@ -1,4 +1,4 @@
-import type { Trigger } from '../jobs/events.js';
+import type { Trigger } from '../types.js';
 
 // Snapshot identifiers and the tags that make a snapshot ours. Pure.
 

@@ -7,7 +7,7 @@ import {
   UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { MIN_PART_BYTES } from '../pipeline/parts.js';
+import { MIN_PART_BYTES } from './limits.js';
 
 const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;

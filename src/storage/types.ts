@@ -1,9 +1,6 @@
-/** A stored backup as listed from the bucket. */
-export interface BackupObject {
-  readonly key: string;
-  readonly size: number;
-  readonly lastModified: Date;
-}
+import type { BackupObject } from '../types.js';
+
+export type { BackupObject } from '../types.js';
 
 export interface PresignedLink {
   readonly url: string;

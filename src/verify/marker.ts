@@ -1,7 +1,7 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { toDumptruckError } from '../errors.js';
 import { newestFirst } from '../storage/listing.js';
-import type { VerifyReport } from './verify.js';
+import type { VerifyReport } from '../types.js';
 
 // A verified backup gets a small marker object beside it, `<key>.verified` (JSON). Not object
 // tags: R2 and several other S3-compatible stores do not implement tagging, and S3 metadata

@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { DumptruckError, scrubSecrets } from '../errors.js';
+import { DumptruckError } from '../errors.js';
 import { describeUrl } from '../pipeline/probe.js';
+import type { RestoredTable } from '../types.js';
+import { scrubSecrets } from '../redact.js';
 
-/** A user table of a restored database with its exact row count. */
-export interface RestoredTable {
-  readonly schema: string;
-  readonly name: string;
-  readonly rows: number;
-}
+export type { RestoredTable } from '../types.js';
 
 /** `dumptruck_verify_<target>_<random>`, within PostgreSQL's 63-byte identifier limit. */
 export function scratchDatabaseName(target: string, random = randomBytes(4).toString('hex')): string {

@@ -4,19 +4,25 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Env } from '../config/load.js';
 import type { Config, TargetConfig } from '../config/schema.js';
-import { CancelledError, DumptruckError, InputError, describeCause, scrubSecrets, toDumptruckError } from '../errors.js';
+import { CancelledError, DumptruckError, InputError, describeCause, toDumptruckError } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { Meter } from '../pipeline/streams.js';
-import { resolvePassword } from '../secrets/index.js';
+import { createZstdDecompress } from '../pipeline/unzstd.js';
+import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { deleteQuietly } from '../storage/finalize.js';
-import { isBackupKeyOf, targetPrefix, type DumpFormat } from '../storage/keys.js';
+import { backupKind, isBackupKeyOf, targetPrefix } from '../storage/keys.js';
+import type { CompressionAlgorithm, DumpFormat, RestoreReport, RestoredTable, VerifyReport } from '../types.js';
+import { provenance, type Provenance } from '../storage/hmac.js';
 import { META } from '../storage/metadata.js';
 import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
+import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from './restrict.js';
 import { markerKey, writeVerifiedMarker } from './marker.js';
-import { ScratchServer, scratchDatabaseName, type RestoredTable } from './scratch.js';
-import { describeExit, locatePgTools, startTool, type PgTools, type ToolSpawn } from './tools.js';
+import { ScratchServer, scratchDatabaseName } from './scratch.js';
+export type { RestoreReport, VerifyReport } from '../types.js';
+import { describeExit, locatePgTools, startTool, toolVersion, type PgTools, type ToolSpawn } from './tools.js';
 import { lookupTarget } from '../config/targets.js';
+import { scrubSecrets } from '../redact.js';
 
 /** Findings about the object itself (not about the scratch server or the tools). */
 const DAMAGED: ReadonlySet<string> = new Set(['CORRUPTED', 'TRUNCATED', 'SWAPPED', 'NOT_A_DUMP']);
@@ -31,6 +37,8 @@ export interface VerifyDeps {
   readonly spawn?: ToolSpawn;
   /** Random part of the scratch database name; tests pin it. */
   readonly randomSuffix?: () => string;
+  /** psql's `\restrict` key for one restore; default: 32 random bytes. */
+  readonly restrictKey?: () => string;
 }
 
 export interface VerifyOptions {
@@ -40,32 +48,11 @@ export interface VerifyOptions {
   readonly signal?: AbortSignal;
   /** application_name of the connections, for pg_stat_activity. */
   readonly jobId?: string;
-}
-
-export interface RestoreReport {
-  /** The throwaway database, already dropped when the report is returned. */
-  readonly database: string;
-  readonly tables: readonly RestoredTable[];
-  readonly rows: number;
-  readonly durationMs: number;
-}
-
-export interface VerifyReport {
-  readonly target: string;
-  readonly bucket: string;
-  readonly key: string;
-  readonly format: DumpFormat;
-  readonly storedBytes: number;
-  readonly sha256: string;
-  /** Bytes of the dump itself: after gunzip for plain, the archive for custom. */
-  readonly dumpedBytes: number;
-  /** What was checked, in words, e.g. "sha256 matches metadata". */
-  readonly checks: readonly string[];
-  /** Custom format: entries in the archive's table of contents (pg_restore --list). */
-  readonly archiveEntries?: number;
-  readonly restore?: RestoreReport;
-  readonly verifiedAt: Date;
-  readonly durationMs: number;
+  /**
+   * Accept an object without dumptruck's HMAC (written before backups were signed). Only for an
+   * exact key an operator named; an HMAC that does not match is refused all the same.
+   */
+  readonly trustLegacy?: boolean;
 }
 
 /**
@@ -91,21 +78,36 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     throw new InputError('a restore test needs verify.restoreUrl', 'set verify.restoreUrl (and verify.password) to a scratch PostgreSQL server');
   }
   const started = now();
-  const format: DumpFormat = key.endsWith('.dump') ? 'custom' : 'plain';
+  // isBackupKeyOf accepted the key, so its suffix is one of ours.
+  const { format, algorithm = 'gzip' } = backupKind(key)!;
+  const decompress = algorithm === 'zstd' ? 'zstd -d' : 'gunzip';
   const appName = `dumptruck-verify-${options.jobId ?? 'cli'}`;
   const secrets: string[] = [];
 
   try {
+    const hmacKey = await resolveHmacKey(config.storage.hmacKey, { env: deps.env });
+    secrets.push(hmacKey);
     const head = await headObject(s3, bucket, key, target, options.signal);
+    // Before anything reads the bytes: only what dumptruck wrote is handed to psql or pg_restore.
+    const untrusted = provenanceProblem(target, key, provenance(hmacKey, key, head.metadata[META.sha256], head.metadata[META.hmac]), options.trustLegacy === true);
+    if (untrusted) throw untrusted;
     const identity = identityProblem(target, key, head.metadata, head.size);
     if (identity) throw identity;
     const expectedSha = head.metadata[META.sha256]!;
-    const checks = [`metadata names target ${target}`, `size matches the ${head.size} bytes stored`];
+    const checks = [
+      `metadata names target ${target}`,
+      head.metadata[META.hmac] === undefined ? 'no HMAC (written before backups were signed), trusted by the operator for this key' : 'HMAC of key and sha256 matches storage.hmacKey',
+      `size matches the ${head.size} bytes stored`,
+    ];
 
     const tools = format === 'custom' || restore ? await locatePgTools(targetConfig.pgDump, deps.locatePgDump) : undefined;
+    if (format === 'plain' && restore) {
+      const problem = restrictedModeProblem(await toolVersion(deps.spawn, tools!.psql, { parent: deps.env, password: undefined, appName }));
+      if (problem) throw problem;
+    }
     const password = restore ? await verifyPassword(config, deps.env) : undefined;
     if (password) secrets.push(password);
-    const ctx: PassContext = { deps, bucket, key, format, tools, appName, password, signal: options.signal };
+    const ctx: PassContext = { deps, bucket, key, format, algorithm, tools, appName, password, signal: options.signal, restrictKey: (deps.restrictKey ?? newRestrictKey)() };
 
     let pass: PassResult;
     let restoreReport: RestoreReport | undefined;
@@ -130,11 +132,11 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
           if (failure === undefined) throw dropError;
         });
       }
-      checks.push('sha256 matches metadata', format === 'plain' ? 'gunzip | psql -v ON_ERROR_STOP=1 restored it' : 'pg_restore --exit-on-error restored it');
+      checks.push('sha256 matches metadata', format === 'plain' ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it` : 'pg_restore --exit-on-error restored it');
     } else {
       pass = await streamPass(ctx);
       verdict(key, expectedSha, pass);
-      checks.push('sha256 matches metadata', format === 'plain' ? 'gunzip reads it to the end' : 'pg_restore reads every block');
+      checks.push('sha256 matches metadata', format === 'plain' ? `${decompress} reads it to the end` : 'pg_restore reads every block');
     }
     checks.push(format === 'plain' ? 'pg_dump header and "dump complete" trailer present' : 'PGDMP magic present');
 
@@ -183,6 +185,19 @@ async function headObject(s3: S3Client, bucket: string, key: string, target: str
   }
 }
 
+/** Pure: why an object is not to be read as a backup, from what its HMAC says; undefined when it may be. */
+export function provenanceProblem(target: string, key: string, found: Provenance, trustLegacy: boolean): DumptruckError | undefined {
+  if (found === 'trusted' || (found === 'unsigned' && trustLegacy)) return undefined;
+  if (found === 'forged') {
+    return new DumptruckError('UNTRUSTED', 'verify', `${key} is not a backup dumptruck wrote: its HMAC (x-amz-meta-${META.hmac}) does not match its key and SHA-256, so it was not restored`, {
+      hint: 'the object or its metadata was written by someone else, or copied from another key; or this dumptruck has a different storage.hmacKey than the one that wrote it',
+    });
+  }
+  return new DumptruckError('UNTRUSTED', 'verify', `${key} carries no dumptruck HMAC (x-amz-meta-${META.hmac}), so it was not restored: it was not written by dumptruck, or was written before backups were signed`, {
+    hint: `if you know it is a backup dumptruck wrote before signing, verify that one object from a terminal with: dumptruck verify ${target} ${key} --trust-legacy`,
+  });
+}
+
 /**
  * Pure: what the object's metadata and size say before a byte is read. Another target's backup
  * copied over this key keeps its own metadata, so it is caught here as SWAPPED.
@@ -215,12 +230,16 @@ interface PassContext {
   readonly bucket: string;
   readonly key: string;
   readonly format: DumpFormat;
+  /** How a plain dump was compressed (from its key's suffix). */
+  readonly algorithm: CompressionAlgorithm;
   readonly tools: PgTools | undefined;
   readonly appName: string;
   readonly password: string | undefined;
   readonly signal: AbortSignal | undefined;
   /** Restore into this database URL (on the scratch server); absent: only read and check. */
   readonly restoreInto?: string;
+  /** psql's input starts with `\restrict <this>`: no meta-command in the dump runs. */
+  readonly restrictKey: string;
 }
 
 interface PassResult {
@@ -273,20 +292,21 @@ function nullSink(): Writable {
   return new Writable({ write: (_chunk, _enc, callback) => callback() });
 }
 
-/** gunzip -> header/trailer check -> psql (restore) or nowhere. */
+/** gunzip or zstd -d -> header/trailer check -> psql (restore) or nowhere. */
 function plainSide(ctx: PassContext): Side {
-  const gunzip = createGunzip();
+  const decompress = ctx.algorithm === 'zstd' ? createZstdDecompress() : createGunzip();
   const check = new PlainDumpCheck();
   const psql = ctx.restoreInto
     ? startTool(ctx.deps.spawn, ctx.tools!.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', ctx.restoreInto], toolEnv(ctx), { stdin: true })
     : undefined;
   const done = (async () => {
-    const piped = await pipeline(gunzip, check, psql?.stdin ?? nullSink()).then(
+    const sink = psql ? ([new RestrictedPsqlInput(ctx.restrictKey), psql.stdin!] as const) : ([nullSink()] as const);
+    const piped = await pipeline(decompress, check, ...sink).then(
       () => undefined,
       (err: unknown) => err,
     );
     if (piped !== undefined) psql?.kill();
-    const decode = piped === undefined ? undefined : decodeError(piped);
+    const decode = piped === undefined ? undefined : decodeError(piped, ctx.algorithm);
     if (decode) throw decode;
     if (psql) {
       const exit = await psql.exited;
@@ -294,10 +314,14 @@ function plainSide(ctx: PassContext): Side {
     }
     if (piped !== undefined) throw restoreFailed(ctx, describeCause(piped), psql?.stderrTail());
   })();
-  return { head: gunzip, done, bytes: () => check.bytes, kill: () => psql?.kill() };
+  return { head: decompress, done, bytes: () => check.bytes, kill: () => psql?.kill() };
 }
 
-/** PGDMP check -> pg_restore, into the scratch database or (check only) to /dev/null, reading every data block. */
+/**
+ * PGDMP check -> pg_restore, into the scratch database or (check only) to /dev/null, reading every
+ * data block. pg_restore talks to the server over libpq and has no meta-commands: it gets only
+ * the archive on stdin and fixed options, never anything read from the object.
+ */
 function customSide(ctx: PassContext): Side {
   const check = new CustomMagicCheck();
   const args = ctx.restoreInto
@@ -328,15 +352,15 @@ function customSide(ctx: PassContext): Side {
 }
 
 /** zlib's complaints, in the words of a backup: a stream that ends early was cut short; anything else is damage. */
-function decodeError(err: unknown): DumptruckError | undefined {
+function decodeError(err: unknown, algorithm: CompressionAlgorithm): DumptruckError | undefined {
   if (err instanceof DumptruckError) return err;
   const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string' || !code.startsWith('Z_')) return undefined;
+  if (typeof code !== 'string' || !/^(Z|ZSTD)_/.test(code)) return undefined;
   const message = (err as Error).message;
   if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(message)) {
-    return new DumptruckError('TRUNCATED', 'verify', `the gzip stream ends early (${message}): the object was cut short`, { cause: err });
+    return new DumptruckError('TRUNCATED', 'verify', `the ${algorithm} stream ends early (${message}): the object was cut short`, { cause: err });
   }
-  return new DumptruckError('CORRUPTED', 'verify', `the gzip stream does not decompress (${message})`, { cause: err });
+  return new DumptruckError('CORRUPTED', 'verify', `the ${algorithm} stream does not decompress (${message})`, { cause: err });
 }
 
 function restoreFailed(ctx: PassContext, what: string, stderr: string | undefined): DumptruckError {

@@ -54,6 +54,20 @@ describe('config', () => {
     expect(none.storage).toMatchObject({ forcePathStyle: false, checksums: 'when_supported' });
   });
 
+  it('fills absent sections from their fields own defaults, renamed like given ones', () => {
+    const c = parseConfig('storage: { bucket: backups }\ntargets:\n  app-db: { url: "postgres://backup@db:5432/app" }\n', {});
+    expect(c.queue).toEqual({ concurrency: 2, maxPending: 20, jobTimeoutMs: 6 * 3_600_000 });
+    expect(c.shutdown).toEqual({ graceTimeoutMs: 300_000 });
+    expect(c.alerts).toEqual({ channels: [], posters: [], action: 'dump', retry: { attempts: 3, backoffMs: 120_000 }, windowMs: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] });
+    expect(c.storage).toMatchObject({ linkExpiryMs: 86_400_000, memoryBudgetBytes: 256 * 1024 * 1024, connectTimeoutMs: 10_000, idleTimeoutMs: 120_000 });
+    expect(c.compression).toEqual({ algorithm: 'gzip', parallel: true });
+  });
+
+  it('resolves a mirror store\'s auto settings like the primary\'s', () => {
+    const c = parseConfig(`${GOOD}mirror: { bucket: copies, endpoint: "http://127.0.0.1:9000" }\n`, {});
+    expect(c.mirror).toMatchObject({ bucket: 'copies', forcePathStyle: true, checksums: 'when_required', required: true });
+  });
+
   it('lets S3_* environment variables override storage', () => {
     const c = parseConfig(GOOD, { S3_BUCKET: 'other', S3_PREFIX: 'p/q/', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_REGION: 'us-east-1', S3_FORCE_PATH_STYLE: 'false' });
     expect(c.storage).toMatchObject({ bucket: 'other', prefix: 'p/q', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', forcePathStyle: false });
@@ -92,7 +106,7 @@ alerts:
         'targets.app-db.url: expected postgres://user@host:port/database, got "mysql://db/app"',
         'targets.app-db.password: expected { env: VAR_NAME }, { file: /path/to/secret }, { awsSecretsManager: { secretId, key?, region?, endpoint?, cacheTtl? } } or { ncpSecretManager: { secretId, key, region?, endpoint?, cacheTtl? } }',
         'targets.app-db.format: Invalid option: expected one of "plain"|"custom"',
-        'targets.Bad Name.url: must not contain a password; use password: { env: VAR } or { file: path }',
+        'targets.Bad Name.url: must not contain a password; give it as the password source instead ({ env: VAR } or { file: path })',
         'targets.Bad Name: target name must match [a-z0-9][a-z0-9_-]{0,62}, got "Bad Name"',
         'targets.ok-db.url: expected a database name in the path, got "postgres://backup@db"',
         'targets.ok-db.channels.0: expected a Slack channel id like C0123ABC',
@@ -101,6 +115,29 @@ alerts:
     );
     // The password in the bad URL is never echoed.
     expect(p.join('\n')).not.toContain('hunter22');
+  });
+
+  it('refuses a password in a URL parameter (password, sslpassword, any case), by path, never echoing it', () => {
+    const withUrl = (url: string) => GOOD.replace('postgres://backup@db.internal:5432/app', url);
+    expect(problems(withUrl('postgres://backup@db.internal:5432/app?password=hunter22'))).toEqual([
+      'targets.app-db.url: must not carry a secret (parameter password); give it as the password source instead ({ env: VAR } or { file: path })',
+    ]);
+    expect(problems(withUrl('postgresql://backup@db.internal/app?sslmode=verify-full&PassWord=hunter22'))).toEqual([
+      'targets.app-db.url: must not carry a secret (parameter PassWord); give it as the password source instead ({ env: VAR } or { file: path })',
+    ]);
+    expect(problems(withUrl('postgres://backup@db.internal/app?sslcert=/c.pem&SSLPASSWORD=hunter22'))).toEqual([
+      'targets.app-db.url: must not carry a secret (parameter SSLPASSWORD); give it as the password source instead ({ env: VAR } or { file: path })',
+    ]);
+    // Also where another problem is reported first, and in every URL the config holds.
+    const noDb = problems(withUrl('postgres://backup@db.internal?password=hunter22'));
+    const unparsable = problems(withUrl('postgres://backup@[db?sslpassword=hunter22&password=hunter22'));
+    const restore = problems(`${GOOD}verify:\n  restoreUrl: postgres://verify@scratch/postgres?password=hunter22\n`);
+    expect(restore).toEqual(['verify.restoreUrl: must not carry a secret (parameter password); give it as the password source instead ({ env: VAR } or { file: path })']);
+    expect(unparsable).toEqual(['targets.app-db.url: expected postgres://user@host:port/database, got "postgres://backup@[db?sslpassword=***&password=***"']);
+    expect(noDb).toHaveLength(1);
+    expect([...noDb, ...unparsable, ...restore].join('\n')).not.toContain('hunter22');
+    // Parameters that are not secrets stay allowed.
+    expect(parseConfig(withUrl('postgres://backup@db.internal/app?sslmode=require&passfile=/run/pgpass'), {}).targets['app-db']!.url).toContain('passfile');
   });
 
   it('refuses a link expiry above 7 days', () => {

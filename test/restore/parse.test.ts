@@ -37,8 +37,16 @@ describe('/backup restore', () => {
 
 describe('dumptruck restore arguments', () => {
   it('target, optional key, --into, and the flags', () => {
-    expect(parseRestoreArgs(['app-db', '--into', 'x'])).toEqual({ target: 'app-db', key: undefined, database: 'x', yes: false, replace: false, source: 'primary' });
-    expect(parseRestoreArgs(['app-db', KEY, '--into=x', '--yes', '--replace', '--from-mirror'])).toEqual({ target: 'app-db', key: KEY, database: 'x', yes: true, replace: true, source: 'mirror' });
+    expect(parseRestoreArgs(['app-db', '--into', 'x'])).toEqual({ target: 'app-db', key: undefined, database: 'x', yes: false, replace: false, source: 'primary', trustLegacy: false });
+    expect(parseRestoreArgs(['app-db', KEY, '--into=x', '--yes', '--replace', '--from-mirror', '--trust-legacy'])).toEqual({
+      target: 'app-db',
+      key: KEY,
+      database: 'x',
+      yes: true,
+      replace: true,
+      source: 'mirror',
+      trustLegacy: true,
+    });
     expect(() => parseRestoreArgs(['app-db'])).toThrow('restore takes a target, an optional key and --into <database>');
     expect(() => parseRestoreArgs(['app-db', '--into', 'x', '--force'])).toThrow('unknown option "--force"');
   });
@@ -48,6 +56,7 @@ describe('decodingFor and asideName', () => {
   it('chooses decompression and tool by the key suffix, and refuses others', () => {
     expect(decodingFor('a.sql.gz').tool).toBe('psql');
     expect(decodingFor('a.dump').tool).toBe('pg_restore');
+    expect(decodingFor('a.sql.zst').tool).toBe('psql');
     expect(() => decodingFor('x/a.sql.bz2')).toThrow('don\'t know how to restore "a.sql.bz2"');
   });
 

@@ -9,7 +9,7 @@ import { parseCommand, runCommand } from '../../src/cli/main.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, tableDigests, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getMetadata, putBytes } from '../helpers/objects.js';
+import { databasesLike, getBytes, getMetadata, putBytes, signedFor } from '../helpers/objects.js';
 
 const servers = testServers();
 const prefix = uniquePrefix('restorecli');
@@ -133,7 +133,8 @@ describe('dumptruck restore', () => {
     const bytes = await getBytes(servers.s3.client(), servers.bucket, key);
     bytes[bytes.length - 100]! ^= 0xff;
     const bad = objectKey(prefix, 'app-db', new Date('2020-01-01T00:00:00Z'), 'plain');
-    await putBytes(servers.s3.client(), servers.bucket, bad, bytes, await getMetadata(servers.s3.client(), servers.bucket, key));
+    // Signed for its own key (as a copy by dumptruck would be), so only the checksum can catch the damage.
+    await putBytes(servers.s3.client(), servers.bucket, bad, bytes, signedFor(bad, await getMetadata(servers.s3.client(), servers.bucket, key)));
     const run = await cli(['restore', 'app-db', bad, '--into', 'restorecli_corrupt', '--yes']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(new RegExp(`^dumptruck: restore failed: ${bad}: SHA-256 of the bytes read is [0-9a-f]{64}, the backup recorded [0-9a-f]{64}: the object changed after it was written`));
@@ -142,11 +143,26 @@ describe('dumptruck restore', () => {
 
   it('refuses a backup dated in the future before touching the server', async () => {
     const future = objectKey(prefix, 'app-db', new Date(Date.now() + 86_400_000), 'plain');
-    await putBytes(servers.s3.client(), servers.bucket, future, await getBytes(servers.s3.client(), servers.bucket, key), await getMetadata(servers.s3.client(), servers.bucket, key));
+    // Signed as if by our own key: the date alone refuses it.
+    await putBytes(servers.s3.client(), servers.bucket, future, await getBytes(servers.s3.client(), servers.bucket, key), signedFor(future, await getMetadata(servers.s3.client(), servers.bucket, key)));
     const run = await cli(['restore', 'app-db', future, '--into', 'restorecli_future', '--yes']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`${future} is dated `);
     expect(run.stderr).toContain('in the future: dumptruck did not write it, so it is not restored');
     expect(await databasesLike(servers.pg, 'restorecli_future')).toEqual([]);
+  }, 60_000);
+
+  it('refuses an unsigned backup (written before backups were signed) unless that exact key is named with --trust-legacy', async () => {
+    const legacy = objectKey(prefix, 'app-db', new Date(Date.UTC(2019, 0, 1)), 'plain');
+    const { 'dumptruck-hmac': _hmac, ...unsigned } = await getMetadata(servers.s3.client(), servers.bucket, key);
+    await putBytes(servers.s3.client(), servers.bucket, legacy, await getBytes(servers.s3.client(), servers.bucket, key), unsigned);
+    const refused = await cli(['restore', 'app-db', legacy, '--into', 'restorecli_legacy', '--yes']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${legacy} carries no dumptruck HMAC`);
+    expect(await databasesLike(servers.pg, 'restorecli_legacy')).toEqual([]);
+    const trusted = await cli(['restore', 'app-db', legacy, '--into', 'restorecli_legacy', '--yes', '--trust-legacy']);
+    expect(trusted.code, trusted.stderr).toBe(0);
+    expect(await databasesLike(servers.pg, 'restorecli_legacy')).toEqual(['restorecli_legacy']);
+    await servers.pg.dropDatabase('restorecli_legacy');
   }, 60_000);
 });

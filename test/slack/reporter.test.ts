@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DumptruckError } from '../../src/errors.js';
 import type { ProgressInfo } from '../../src/jobs/events.js';
 import { JobQueue } from '../../src/jobs/queue.js';
+import { Redactor } from '../../src/redact.js';
 import type { ThreadLink } from '../../src/slack/messages/replies.js';
 import type { LinkState } from '../../src/slack/messages/thread.js';
 import { Reporters, type ChatApi } from '../../src/slack/progress/reporter.js';
@@ -48,7 +49,7 @@ function setup(link: LinkState = { kind: 'ok', link: { url: 'https://s3.example/
     intervalMs: 3000,
     logger: pino({ level: 'silent' }),
     link: async () => link,
-    secrets: ['xoxb-secret-token'],
+    redactor: new Redactor(['xoxb-secret-token']),
     threads,
   });
   return { clock, ...slack, runner, queue, threads, reporters };
@@ -131,7 +132,7 @@ describe('Reporters', () => {
     (await runner.started('app-db')).fail(new DumptruckError('CONNECT_FAILED', 'connect', 'could not connect with token xoxb-secret-token'));
     await idle(reporters, clock);
     const result = calls.filter((c) => c.method === 'postMessage').at(-1)!;
-    expect(result.args.text).toBe(':x: Backup of `app-db` failed (stage `connect`). Nothing was stored.\nconnect failed: could not connect with token ***');
+    expect(result.args.text).toBe(':x: Backup of `app-db` failed (stage `connect`). Nothing was stored.\nconnect failed: could not connect with token xoxb-[redacted]');
     expect(JSON.stringify(result.args.blocks)).toContain('"value":"{\\"target\\":\\"app-db\\",\\"ownParent\\":false}"');
     expect(calls.filter((c) => c.method === 'update').map((c) => c.args.ts)).toEqual(['100.1']);
   });

@@ -9,7 +9,7 @@ import { createCatalog } from '../../src/storage/catalog.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { eventually } from '../helpers/bot-process.js';
 import { seedDatabase, tableDigests, testConfig, testServers, uniquePrefix, type TargetSpec } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getMetadata, putBytes } from '../helpers/objects.js';
+import { databasesLike, getBytes, getMetadata, putBytes, signedFor } from '../helpers/objects.js';
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
 
@@ -28,7 +28,7 @@ const targets: Record<string, TargetSpec> = {
   big: { db: BIG, extra: `restore: { ${onServer} }` },
 };
 const config: Config = testConfig(servers, prefix, targets);
-const catalog = createCatalog({ s3, storage: config.storage });
+const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
 
 let t: TestBot | undefined;
 async function start(): Promise<TestBot> {
@@ -156,7 +156,8 @@ describe('/backup restore', () => {
     const bytes = await getBytes(s3, servers.bucket, key);
     bytes[bytes.length - 200]! ^= 0xff;
     const bad = objectKey(prefix, 'app-db', new Date('2020-01-01T00:00:00Z'), 'plain');
-    await putBytes(s3, servers.bucket, bad, bytes, await getMetadata(s3, servers.bucket, key));
+    // Signed for its own key, so only the checksum can catch the damage.
+    await putBytes(s3, servers.bucket, bad, bytes, signedFor(bad, await getMetadata(s3, servers.bucket, key)));
     const { message, id } = await ask(bot, `restore app-db ${bad} into slackrestore_corrupt`);
     await click(bot, 'approve', id, message, 'U0BOB');
     const done = await bot.slack.waitForCall(result('app-db'), 60_000);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CancelledError, DumptruckError } from '../../src/errors.js';
 import type { RestoreRequest } from '../../src/restore/approvals.js';
-import type { RestorePlan, RestoreReport } from '../../src/restore/restore.js';
+import type { RestorePlan, RestoreRunReport } from '../../src/restore/restore.js';
 import { applyRestoreEvent, replaceModal, restoreApprovalMessage, restoreParentMessage, restoreResultMessage, restoreStatusMessage, type RestoreView } from '../../src/slack/messages/restore.js';
 
 // The restore's Block Kit builders, compared exactly.
@@ -100,7 +100,7 @@ describe('replaceModal', () => {
 
 describe('the restore thread', () => {
   const view: RestoreView = { jobId: 'j1', target: 'app-db', trigger: { kind: 'slack', by: 'U0ALICE' }, phase: { kind: 'queued', position: 1 }, plan, requestedBy: 'U0ALICE', approvedBy: 'U0BOB' };
-  const report: RestoreReport = {
+  const report: RestoreRunReport = {
     plan,
     tables: [
       { schema: 'public', name: 'events', rows: 2000 },

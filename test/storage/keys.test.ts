@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compactTimestamp, fileName, isBackupKeyOf, objectKey, targetPrefix } from '../../src/storage/keys.js';
+import { compactTimestamp, fileName, isBackupKeyOf, keyTime, objectKey, targetPrefix } from '../../src/storage/keys.js';
 
 const at = new Date('2026-03-04T05:06:07.890Z');
 
@@ -27,5 +27,29 @@ describe('object keys', () => {
     expect(isBackupKeyOf('p', 'app-db', `${key}.bak`)).toBe(false);
     expect(targetPrefix('p', 'app-db')).toBe('p/app-db/');
     expect(fileName(key)).toBe('app-db_20260304T050607Z.sql.gz');
+  });
+
+  it("makes each run's key unique with milliseconds and a run token after the contract's timestamp", () => {
+    expect(objectKey('dumptruck', 'app-db', at, 'plain', 'gzip', '3f9a1c')).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-3f9a1c.sql.gz');
+    expect(objectKey('dumptruck', 'app-db', at, 'custom', 'gzip', '00ff00')).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-00ff00.dump');
+    // Two runs in the same second (even the same millisecond) differ by their token.
+    expect(objectKey('p', 'x', at, 'plain', 'gzip', 'aaaaaa')).not.toBe(objectKey('p', 'x', at, 'plain', 'gzip', 'bbbbbb'));
+    expect(() => objectKey('p', 'x', at, 'plain', 'gzip', '../etc')).toThrow('run token must be 6 hex digits, got "../etc"');
+  });
+
+  it('recognises and dates keys with and without the run suffix', () => {
+    const unique = objectKey('p', 'app-db', at, 'plain', 'gzip', '3f9a1c');
+    const old = objectKey('p', 'app-db', at, 'plain');
+    expect(isBackupKeyOf('p', 'app-db', unique)).toBe(true);
+    expect(isBackupKeyOf('p', 'app-db', old)).toBe(true);
+    expect(keyTime(unique)?.toISOString()).toBe('2026-03-04T05:06:07.890Z');
+    expect(keyTime(old)?.toISOString()).toBe('2026-03-04T05:06:07.000Z');
+    expect(isBackupKeyOf('p', 'app-db', 'p/app-db/2026/03/04/app-db_20260304T050607Z-890-3F9A1C.sql.gz')).toBe(false);
+    expect(isBackupKeyOf('p', 'app-db', 'p/app-db/2026/03/04/app-db_20260304T050607Z-3f9a1c.sql.gz')).toBe(false);
+    expect(isBackupKeyOf('p', 'app-db', `${unique}.verified`)).toBe(false);
+    expect(keyTime(`${unique}.verified`)).toBeUndefined();
+    // Within a second, the later millisecond sorts first in a reverse key sort (newest first).
+    const later = objectKey('p', 'app-db', new Date(at.getTime() + 5), 'plain', 'gzip', '000000');
+    expect([unique, later].sort().reverse()).toEqual([later, unique]);
   });
 });

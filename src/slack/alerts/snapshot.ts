@@ -7,6 +7,7 @@ import type { AlertRef } from '../../alerts/reruns.js';
 import { code, escapeText, section, type SlackMessage } from '../messages/format.js';
 import { threadRef, type ThreadLink } from '../messages/replies.js';
 import type { Reporters } from '../progress/reporter.js';
+import type { Redactor } from '../../redact.js';
 
 // The snapshot step of a failure alert (alerts.action / targets.<name>.alertAction snapshot or
 // both): an RDS snapshot of the target's instance, reported in the alert's own thread like a
@@ -19,7 +20,7 @@ export interface AlertSnapshotDeps {
   readonly snapshots?: SnapshotService | undefined;
   readonly config: Parameters<typeof rdsTarget>[0];
   readonly threads: ReadonlyMap<string, ThreadLink>;
-  readonly secrets: readonly string[];
+  readonly redactor: Redactor;
   /** Posts in the alert's thread; never rejects. */
   readonly post: (message: SlackMessage) => Promise<void>;
 }
@@ -32,14 +33,14 @@ export async function takeAlertSnapshot(deps: AlertSnapshotDeps, target: string,
     instanceId = rdsTarget(deps.config, target).rds.instanceId;
     if (!deps.snapshots) throw new Error('RDS snapshots are not set up in this bot');
   } catch (err) {
-    await say(`:warning: No snapshot of ${code(target)}: ${escapeText(userMessage(err, deps.secrets))}`);
+    await say(`:warning: No snapshot of ${code(target)}: ${escapeText(userMessage(err, deps.redactor))}`);
     return;
   }
   let enqueued: ReturnType<typeof enqueueSnapshot>;
   try {
     enqueued = enqueueSnapshot(deps.queue, deps.snapshots.run, { target, trigger: { kind: 'alert', by: alert.by, detail: `${alert.channel}/${alert.ts}` } });
   } catch (err) {
-    await say(`:warning: No snapshot of ${code(target)} was taken for this alert: ${escapeText(userMessage(err, deps.secrets))}`);
+    await say(`:warning: No snapshot of ${code(target)} was taken for this alert: ${escapeText(userMessage(err, deps.redactor))}`);
     return;
   }
   const { job, created } = enqueued;

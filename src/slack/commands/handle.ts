@@ -26,6 +26,7 @@ import type { Reporters, ThreadPlace } from '../progress/reporter.js';
 import { authorize, channelAllowed, type Requester, type TargetAction } from './authorize.js';
 import { parseCommand, type Command } from './parse.js';
 import type { RestoreDesk } from '../restore.js';
+import type { Redactor } from '../../redact.js';
 
 // What /backup and the buttons do, free of Bolt: the listeners ack, call these and deliver the
 // replies. Everything up to the ack is synchronous, so the ack never waits on I/O.
@@ -37,7 +38,7 @@ export interface CommandDeps {
   readonly reporters: Reporters;
   readonly threads: ReadonlyMap<string, ThreadLink>;
   /** Values userMessage() scrubs from replies. */
-  readonly secrets: readonly string[];
+  readonly redactor: Redactor;
   readonly now: () => Date;
   /** True while the bot drains for a restart: runs (commands, Retry) are refused, nothing is queued. Default: never. */
   readonly isDraining?: () => boolean;
@@ -72,7 +73,13 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       // Verifications and prunes run on a queue of their own; they are listed after the backups.
       const backups = deps.queue.status();
       const other = deps.maintenance?.queue.status() ?? { running: [], queued: [] };
-      const status = { running: [...backups.running, ...other.running], queued: [...backups.queued, ...other.queued] };
+      // Only targets this channel may run: their jobs name requesters and link threads in channels
+      // the caller may not see.
+      const visible = (job: AnyJob) => {
+        const target = deps.config.targets[job.target];
+        return target !== undefined && channelAllowed(target, who.channelId);
+      };
+      const status = { running: [...backups.running, ...other.running].filter(visible), queued: [...backups.queued, ...other.queued].filter(visible) };
       return { reply: statusReply(status, (id) => deps.threads.get(id), deps.now()) };
     }
     case 'run':
@@ -105,7 +112,7 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       const maintenance = maintenanceOf(deps);
       if (deps.isDraining?.()) return { reply: maintenanceRestartingReply(`/backup verify ${target}`) };
       const place: ThreadPlace = { channel: who.channelId, ownParent: true };
-      return inThread(maintenance.verify(target, key, slackTrigger(who)), (job) => deps.reporters.startThread(job, place, verifyThread(key, deps.secrets)), deps, maintenance.queue);
+      return inThread(maintenance.verify(target, key, slackTrigger(who)), (job) => deps.reporters.startThread(job, place, verifyThread(key, deps.redactor)), deps, maintenance.queue);
     }
     case 'prune': {
       const { target } = command;
@@ -118,7 +125,7 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       if (!command.confirm) return { later: async () => prunePlanReply(await maintenance.plan(target)) };
       if (deps.isDraining?.()) return { reply: maintenanceRestartingReply(`/backup prune ${target} confirm`) };
       const place: ThreadPlace = { channel: who.channelId, ownParent: true };
-      return inThread(maintenance.prune(target, slackTrigger(who)), (job) => deps.reporters.startThread(job, place, pruneThread(rules, deps.secrets)), deps, maintenance.queue);
+      return inThread(maintenance.prune(target, slackTrigger(who)), (job) => deps.reporters.startThread(job, place, pruneThread(rules, deps.redactor)), deps, maintenance.queue);
     }
     case 'restore': {
       const { target, key, database, replace, fromMirror } = command;
@@ -233,18 +240,18 @@ function inThread<J extends AnyJob>(
         return undefined;
       } catch (err) {
         queue.cancelJob(job.id, 'cancelled: its Slack thread could not be posted');
-        return threadFailedReply(job, err, deps.secrets);
+        return threadFailedReply(job, err, deps.redactor);
       }
     },
   };
 }
 
-function threadFailedReply(job: AnyJob, err: unknown, secrets: readonly string[]): string {
+function threadFailedReply(job: AnyJob, err: unknown, redactor: Redactor): string {
   const code = (err as { data?: { error?: unknown } }).data?.error;
   if (code === 'not_in_channel' || code === 'channel_not_found') {
     return `I can't post in this channel (${code}), so the ${job.kind} of \`${job.target}\` was not started. Invite me with \`/invite @dumptruck\`, or run it from a channel I am in.`;
   }
-  return `The ${job.kind} of \`${job.target}\` was not started: its Slack thread could not be posted (${userMessage(err, secrets)}).`;
+  return `The ${job.kind} of \`${job.target}\` was not started: its Slack thread could not be posted (${userMessage(err, redactor)}).`;
 }
 
 function allow(name: string, who: Requester, action: TargetAction, deps: CommandDeps): void {
@@ -269,6 +276,6 @@ function refusalsAsReplies(deps: CommandDeps, handle: () => Outcome): Outcome {
   try {
     return handle();
   } catch (err) {
-    return { reply: userMessage(err, deps.secrets) };
+    return { reply: userMessage(err, deps.redactor) };
   }
 }

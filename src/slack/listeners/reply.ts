@@ -2,6 +2,7 @@ import type { RespondFn } from '@slack/bolt';
 import type { Logger } from 'pino';
 import { userMessage } from '../../errors.js';
 import type { Outcome } from '../commands/handle.js';
+import type { Redactor } from '../../redact.js';
 
 /** An ephemeral reply: only the person who typed the command or pressed the button sees it. */
 export function ephemeral(text: string): { response_type: 'ephemeral'; replace_original: false; text: string } {
@@ -13,7 +14,7 @@ export function ephemeral(text: string): { response_type: 'ephemeral'; replace_o
  * Runs an outcome's after-ack work and delivers its text through response_url. `withReply`
  * also sends the immediate reply there (buttons: their ack cannot carry a message).
  */
-export async function followUp(outcome: Outcome, respond: RespondFn, opts: { readonly withReply: boolean; readonly logger: Logger; readonly secrets: readonly string[] }): Promise<void> {
+export async function followUp(outcome: Outcome, respond: RespondFn, opts: { readonly withReply: boolean; readonly logger: Logger; readonly redactor: Redactor }): Promise<void> {
   const send = async (text: string) => {
     try {
       await respond(ephemeral(text));
@@ -27,7 +28,7 @@ export async function followUp(outcome: Outcome, respond: RespondFn, opts: { rea
   try {
     text = await outcome.later();
   } catch (err) {
-    text = userMessage(err, opts.secrets);
+    text = userMessage(err, opts.redactor);
   }
   if (text !== undefined) await send(text);
 }

@@ -3,7 +3,7 @@ import { formatBytes, formatDuration } from '../../config/units.js';
 import type { DumptruckError } from '../../errors.js';
 import type { RestoreEvent } from '../../jobs/maintenance.js';
 import type { RestoreRequest } from '../../restore/approvals.js';
-import type { RestorePlan, RestoreReport } from '../../restore/restore.js';
+import type { RestorePlan, RestoreRunReport } from '../../restore/restore.js';
 import { ACTION_RESTORE_APPROVE, ACTION_RESTORE_DENY, VIEW_RESTORE_REPLACE, cancelButton, code, context, escapeText, fields, queuedText, section, slackDate, truncate, type Block, type SlackMessage } from './format.js';
 import { applyQueueEvent, TABLES_SHOWN, type TaskView } from './maintenance.js';
 
@@ -77,7 +77,7 @@ export function replaceModal(request: RestoreRequest): View {
   };
 }
 
-export interface RestoreView extends TaskView<RestoreReport, RestorePlan> {
+export interface RestoreView extends TaskView<RestoreRunReport, RestorePlan> {
   readonly plan: RestorePlan;
   readonly requestedBy: string;
   readonly approvedBy: string;

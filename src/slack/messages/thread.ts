@@ -1,4 +1,5 @@
 import type { ProgressInfo, StartedInfo } from '../../jobs/events.js';
+import { describeCompression } from '../../config/compression.js';
 import { formatBytes, formatDuration } from '../../config/units.js';
 import type { PresignedLink } from '../../storage/types.js';
 import {
@@ -107,10 +108,12 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
     const r = phase.result;
     const head = flaggedHead(name, r) ?? `:white_check_mark: Backup of ${name} finished.`;
     const checks = afterBackupChecks(r);
+    const compression = describeCompression(r);
     const lines = [
       head,
       `Key: ${r.key}`,
       `Size: ${formatBytes(r.storedBytes)} stored, ${formatBytes(r.dumpedBytes)} dumped`,
+      ...(compression ? [`Compression: ${compression}`] : []),
       `SHA-256: ${r.sha256}`,
       `Duration: ${formatDuration(r.durationMs)}`,
       ...checks.map((c) => c.line),
@@ -120,6 +123,7 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
       fields([
         ['Key', code(r.key)],
         ['Size', `${formatBytes(r.storedBytes)} (${formatBytes(r.dumpedBytes)} dumped)`],
+        ...(compression ? [['Compression', compression] as const] : []),
         ['SHA-256', code(r.sha256)],
         ['Duration', formatDuration(r.durationMs)],
       ]),

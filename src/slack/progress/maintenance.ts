@@ -21,9 +21,10 @@ import {
 } from '../messages/maintenance.js';
 import type { SlackMessage } from '../messages/format.js';
 import type { RestoreEvent } from '../../jobs/maintenance.js';
-import type { RestoreReport } from '../../restore/restore.js';
+import type { RestoreRunReport } from '../../restore/restore.js';
 import { applyRestoreEvent, restoreParentMessage, restoreResultMessage, restoreStatusMessage, type RestoreView } from '../messages/restore.js';
 import type { ThreadRenderer } from './reporter.js';
+import type { Redactor } from '../../redact.js';
 
 // How a verification and a prune become threads, through Reporters.startThread.
 
@@ -39,7 +40,7 @@ function taskThread<R, S, E extends JobEventShape, V extends TaskView<R, S>>(
     readonly status: (view: V) => SlackMessage;
     readonly result: (view: V, outcome: { readonly reason?: string }) => SlackMessage;
   },
-  secrets: readonly string[],
+  redactor: Redactor,
 ): ThreadRenderer<R, E, V> {
   return {
     initial: (job) => {
@@ -51,32 +52,32 @@ function taskThread<R, S, E extends JobEventShape, V extends TaskView<R, S>>(
     isFinal: isTaskFinal,
     parent: builders.parent,
     status: builders.status,
-    result: async (view, outcome) => builders.result(view, outcome.ok ? {} : { reason: userMessage(outcome.error, secrets) }),
+    result: async (view, outcome) => builders.result(view, outcome.ok ? {} : { reason: userMessage(outcome.error, redactor) }),
   };
 }
 
 /** `key` as asked (`latest` or a key); `secrets` are scrubbed from failure reasons. */
-export function verifyThread(key: string, secrets: readonly string[]): ThreadRenderer<VerifyReport, VerifyEvent, VerifyView> {
+export function verifyThread(key: string, redactor: Redactor): ThreadRenderer<VerifyReport, VerifyEvent, VerifyView> {
   return taskThread<VerifyReport, VerifyStarted, VerifyEvent, VerifyView>(
     { key },
     { apply: applyVerifyEvent, parent: verifyParentMessage, status: verifyStatusMessage, result: verifyResultMessage },
-    secrets,
+    redactor,
   );
 }
 
-export function pruneThread(rules: RetentionRules, secrets: readonly string[]): ThreadRenderer<PruneReport, PruneEvent, PruneView> {
+export function pruneThread(rules: RetentionRules, redactor: Redactor): ThreadRenderer<PruneReport, PruneEvent, PruneView> {
   return taskThread<PruneReport, never, PruneEvent, PruneView>(
     { rules },
     { apply: applyPruneEvent, parent: pruneParentMessage, status: pruneStatusMessage, result: pruneResultMessage },
-    secrets,
+    redactor,
   );
 }
 
 /** An approved restore: its thread is the approval message's, which becomes its parent. */
-export function restoreThread(extra: Pick<RestoreView, 'plan' | 'requestedBy' | 'approvedBy'>, secrets: readonly string[]): ThreadRenderer<RestoreReport, RestoreEvent, RestoreView> {
-  return taskThread<RestoreReport, RestoreView['plan'], RestoreEvent, RestoreView>(
+export function restoreThread(extra: Pick<RestoreView, 'plan' | 'requestedBy' | 'approvedBy'>, redactor: Redactor): ThreadRenderer<RestoreRunReport, RestoreEvent, RestoreView> {
+  return taskThread<RestoreRunReport, RestoreView['plan'], RestoreEvent, RestoreView>(
     extra,
     { apply: applyRestoreEvent, parent: restoreParentMessage, status: restoreStatusMessage, result: restoreResultMessage },
-    secrets,
+    redactor,
   );
 }

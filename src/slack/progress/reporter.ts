@@ -11,6 +11,7 @@ import { parentMessage, resultMessage, statusMessage, type LinkState } from '../
 import { applyEvent, isCancelled, isFinal, type ThreadView } from '../messages/view.js';
 import { ThrottledUpdater } from './throttle.js';
 import { withRetry } from './retry.js';
+import type { Redactor } from '../../redact.js';
 
 // Slack is a reporter of job events: this turns one job into a thread (parent, status edited
 // in place, result) and never touches the job itself.
@@ -31,7 +32,7 @@ export interface ReporterDeps {
   /** A download link for a finished backup, or why there is none (the channel decides). */
   readonly link: (result: BackupResult, channel: string) => Promise<LinkState>;
   /** Values userMessage() must scrub from failure reasons. */
-  readonly secrets: readonly string[];
+  readonly redactor: Redactor;
   /** Jobs' threads, for /backup status and duplicate requests. */
   readonly threads: Map<string, ThreadLink>;
 }
@@ -76,7 +77,7 @@ export class Reporters {
 
   /** The same for a provider snapshot of `instanceId`: its own messages, the same thread mechanics. */
   async startSnapshot(job: SnapshotJob, place: ThreadPlace, instanceId: string): Promise<ThreadLink> {
-    return this.startThread(job, place, snapshotThread(instanceId, this.deps.secrets));
+    return this.startThread(job, place, snapshotThread(instanceId, this.deps.redactor));
   }
 
   private readonly backupThread: ThreadRenderer<BackupResult, JobEvent, ThreadView> = {
@@ -87,7 +88,7 @@ export class Reporters {
     status: statusMessage,
     result: async (view, outcome, place) =>
       resultMessage(view, {
-        ...(outcome.ok ? { link: await this.linkState(outcome.result, place.channel) } : { reason: userMessage(outcome.error, this.deps.secrets) }),
+        ...(outcome.ok ? { link: await this.linkState(outcome.result, place.channel) } : { reason: userMessage(outcome.error, this.deps.redactor) }),
         ...(outcome.ok || isCancelled(view.phase) ? {} : { retry: { target: view.target, ownParent: place.ownParent } }),
       }),
   };
@@ -182,7 +183,7 @@ export class Reporters {
     try {
       return await this.deps.link(result, channel);
     } catch (err) {
-      return { kind: 'error', message: userMessage(err, this.deps.secrets) };
+      return { kind: 'error', message: userMessage(err, this.deps.redactor) };
     }
   }
 
@@ -205,7 +206,7 @@ function initialView(job: Job): ThreadView {
   return job.state === 'running' && folded.phase.kind === 'queued' ? { ...folded, phase: { kind: 'running' } } : folded;
 }
 
-function snapshotThread(instanceId: string, secrets: readonly string[]): ThreadRenderer<SnapshotResult, SnapshotEvent, SnapshotView> {
+function snapshotThread(instanceId: string, redactor: Redactor): ThreadRenderer<SnapshotResult, SnapshotEvent, SnapshotView> {
   return {
     initial: (job) => {
       const view: SnapshotView = { jobId: job.id, target: job.target, trigger: job.trigger, instanceId, phase: { kind: 'queued', position: job.position ?? 1 } };
@@ -216,7 +217,7 @@ function snapshotThread(instanceId: string, secrets: readonly string[]): ThreadR
     isFinal: isSnapshotFinal,
     parent: snapshotParentMessage,
     status: snapshotStatusMessage,
-    result: async (view, outcome) => snapshotResultMessage(view, outcome.ok ? {} : { reason: userMessage(outcome.error, secrets) }),
+    result: async (view, outcome) => snapshotResultMessage(view, outcome.ok ? {} : { reason: userMessage(outcome.error, redactor) }),
   };
 }
 

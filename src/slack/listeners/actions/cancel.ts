@@ -10,6 +10,6 @@ export function cancelButton(deps: ListenerDeps) {
     const channelId = body.channel?.id;
     if (!channelId || !action.value) return;
     const outcome = handleCancelButton(action.value, { userId: body.user.id, channelId }, deps);
-    await followUp(outcome, respond, { withReply: true, logger: deps.logger, secrets: deps.secrets });
+    await followUp(outcome, respond, { withReply: true, logger: deps.logger, redactor: deps.redactor });
   };
 }

@@ -10,6 +10,6 @@ export function restoreButton(decision: 'approve' | 'deny', deps: ListenerDeps) 
     const channelId = body.channel?.id;
     if (!channelId || !action.value) return;
     const outcome = handleRestoreButton(decision, action.value, { userId: body.user.id, channelId }, body.trigger_id, deps);
-    await followUp(outcome, respond, { withReply: true, logger: deps.logger, secrets: deps.secrets });
+    await followUp(outcome, respond, { withReply: true, logger: deps.logger, redactor: deps.redactor });
   };
 }

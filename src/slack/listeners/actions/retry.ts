@@ -11,6 +11,6 @@ export function retryButton(deps: ListenerDeps) {
     const threadTs = body.message?.thread_ts ?? body.message?.ts;
     if (!channelId || !threadTs || !action.value) return;
     const outcome = handleRetryButton(action.value, { userId: body.user.id, channelId }, threadTs, deps);
-    await followUp(outcome, respond, { withReply: true, logger: deps.logger, secrets: deps.secrets });
+    await followUp(outcome, respond, { withReply: true, logger: deps.logger, redactor: deps.redactor });
   };
 }

@@ -8,6 +8,6 @@ export function backupCommand(deps: ListenerDeps) {
   return async ({ command, ack, respond }: SlackCommandMiddlewareArgs & AllMiddlewareArgs): Promise<void> => {
     const outcome = handleCommand(command.text, { userId: command.user_id, channelId: command.channel_id }, deps);
     await ack(outcome.reply === undefined ? undefined : ephemeral(outcome.reply));
-    await followUp(outcome, respond, { withReply: false, logger: deps.logger, secrets: deps.secrets });
+    await followUp(outcome, respond, { withReply: false, logger: deps.logger, redactor: deps.redactor });
   };
 }

@@ -1,6 +1,4 @@
-import type { Env } from '../config/load.js';
-
-// What must never reach a log line, found two ways: by what a value looks like (Slack tokens,
+// The one redactor: what must never reach a log line, a Slack message or an error text, found two ways: by what a value looks like (Slack tokens,
 // presigned-URL signatures, `password=...`), and by the exact values of the secrets this process
 // holds (the signing secret and AWS secret key look like any other hex or base64).
 
@@ -15,16 +13,17 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   // SigV4, in presigned URLs (X-Amz-Signature=, X-Amz-Credential=) and Authorization headers (Signature=, Credential=).
   [/\b((?:X-Amz-)?(?:Signature|Credential|Security-Token)=)[^&\s"',\\]+/gi, `$1${REDACTED}`],
   [/\b(Bearer\s+)[^\s"',\\]+/gi, `$1${REDACTED}`],
-  // `password=...`, `PGPASSWORD=...`, `password: ...` in free text.
-  [/(password\s*[=:]\s*)(?!\[redacted\])[^\s"',;&\\]+/gi, `$1${REDACTED}`],
+  // `password=...`, `PGPASSWORD=...`, `password: '...'` in free text; not after a dot:
+  // `targets.app-db.password: environment variable X is not set` names a config key, not a value.
+  [/(?<!\.)(password\s*[=:]\s*)(?!\[redacted\])("[^"\\]*"|'[^'\\]*'|[^\s"',;&\\]+)/gi, `$1${REDACTED}`],
   // postgres://user:secret@host
   [/(\/\/[^:/@\s"]+:)[^@/\s"]+@/g, `$1${REDACTED}@`],
 ];
 
 /** Environment variables whose values are secrets: tokens, secret keys, passwords. */
-const SECRET_ENV = /(TOKEN|SECRET|SECRET_KEY|SECRET_ACCESS_KEY|PASSWORD|PASSWD|_PW|PRIVATE_KEY|API_KEY)$/i;
+const SECRET_ENV = /(TOKEN|SECRET|SECRET_KEY|SECRET_ACCESS_KEY|PASSWORD|PASSWD|_PW|PRIVATE_KEY|API_KEY|HMAC_KEY)$/i;
 /** Shorter values are not redacted by value: they would mangle ordinary words. */
-const MIN_VALUE_LENGTH = 6;
+const MIN_VALUE_LENGTH = 4;
 
 export class Redactor {
   private readonly values = new Set<string>();
@@ -33,7 +32,15 @@ export class Redactor {
     this.add(...values);
   }
 
-  /** Values to redact wherever they appear, e.g. a password fetched at run time. */
+  /**
+   * A redactor that also removes `values` (a job's password), leaving this one as it was: the
+   * process's redactor is built once at start, and a job's secret must not outlive the job.
+   */
+  with(...values: ReadonlyArray<string | undefined>): Redactor {
+    return new Redactor(this.values).add(...values);
+  }
+
+  /** Values to redact wherever they appear, from now on (the process's own secrets, at start). */
   add(...values: ReadonlyArray<string | undefined>): this {
     for (const v of values) {
       if (v === undefined || v.length < MIN_VALUE_LENGTH) continue;
@@ -71,9 +78,14 @@ export class Redactor {
   }
 }
 
-/** The secrets the environment holds: SLACK_*_TOKEN, SLACK_SIGNING_SECRET, AWS_SECRET_ACCESS_KEY, NCLOUD_SECRET_KEY, *_PASSWORD... */
-export function secretsInEnv(env: Env): string[] {
+/** The secrets the environment holds: SLACK_*_TOKEN, SLACK_SIGNING_SECRET, AWS_SECRET_ACCESS_KEY, NCLOUD_SECRET_KEY, DUMPTRUCK_HMAC_KEY, *_PASSWORD... */
+export function secretsInEnv(env: Readonly<Record<string, string | undefined>>): string[] {
   return Object.entries(env)
     .filter(([name, value]) => value !== undefined && SECRET_ENV.test(name))
     .map(([, value]) => value as string);
+}
+
+/** `text` with `secrets` and every secret-shaped token redacted: for code that holds a job's secrets as a list. */
+export function scrubSecrets(text: string, secrets: readonly string[] = []): string {
+  return new Redactor(secrets).text(text);
 }
