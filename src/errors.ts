@@ -20,6 +20,8 @@ export type Stage =
   | 'storage'
   | 'queue'
   | 'verify'
+  // a restore into a database (issue 15): creating it, streaming the backup in, cleaning up
+  | 'restore'
   // a provider DB snapshot (RDS): creating, following, listing or pruning it
   | 'snapshot'
   | 'cancelled'
@@ -63,6 +65,13 @@ export type ErrorCode =
   | 'RDS_INSTANCE_STATE'
   | 'RDS_ACCESS_DENIED'
   | 'SNAPSHOT_FAILED'
+  // restore: refusals and failures, each in plain words
+  /** The destination database already exists and replacing it was not asked for (or not allowed). */
+  | 'DESTINATION_EXISTS'
+  /** The object is not one dumptruck wrote (see src/restore/trust.ts). */
+  | 'NOT_TRUSTED'
+  /** The server lacks roles the dump refers to. */
+  | 'MISSING_ROLES'
   /** Another kind of operation (a dump, a snapshot) holds the target: one at a time per database. */
   | 'TARGET_BUSY'
   | 'INTERNAL';

@@ -260,6 +260,34 @@ function addLevelIssue(ctx: z.RefinementCtx, algorithm: 'gzip' | 'zstd', level: 
   if (problem) ctx.addIssue({ code: 'custom', path, message: problem });
 }
 
+// --- restore (issue 15) ---
+
+/**
+ * Restores of this target's backups (`/backup restore`, `dumptruck restore`). Never started from
+ * a command alone: someone in `approvers` approves it in Slack, or the CLI's user types the
+ * database name back.
+ */
+const restoreOptions = z
+  .object({
+    /** The server to restore onto (its database is only used to connect); default: the target's own server. */
+    url: postgresUrl.optional(),
+    /** Password of `url`'s role; default: the target's password (only when `url` is not set). */
+    password: passwordSource.optional(),
+    /** Who may approve a restore in Slack; empty: restores from Slack are refused. */
+    approvers: slackIds('user', USER_ID),
+    /** The requester cannot approve their own restore. */
+    twoPerson: z.boolean().default(true),
+    /** An approval request not acted on within this long can no longer be approved. */
+    approvalExpiry: duration('duration').default(3_600_000),
+    /** An existing database may be replaced (approver types its name; the old one is renamed aside, not dropped). */
+    allowReplace: z.boolean().default(false),
+    /** Restore without ownership and grants (--no-owner --no-privileges): for servers lacking the dump's roles. */
+    noOwner: z.boolean().default(false),
+  })
+  .strict();
+
+export type RestoreOptions = z.output<typeof restoreOptions>;
+
 const target = z
   .object({
     url: postgresUrl,
@@ -298,6 +326,7 @@ const target = z
     anomaly: z.object({ threshold: anomalyFields.threshold.optional(), window: anomalyFields.window.optional(), emptyBelow: anomalyFields.emptyBelow.optional() }).strict().optional(),
     /** This target's second copy; `false` turns the top-level `mirror` off for it. */
     mirror: z.union([mirror, z.literal(false)]).optional(),
+    restore: restoreOptions.optional(),
   })
   .strict()
   .superRefine((t, ctx) => {

@@ -51,6 +51,7 @@ describe('replies', () => {
         "• `/backup prune <target> [confirm]`: what the target's retention rules would delete; with `confirm`, delete it (result in a thread)",
         "• `/backup snapshot <target>`: an RDS snapshot of the target's instance now (targets with `rds`); progress in a thread",
         "• `/backup snapshots <target>`: recent manual and automated RDS snapshots of the target's instance",
+        '• `/backup restore <target> [key|latest] into <database> [replace] [from mirror]`: restore a backup into a new database, once an approver approves it; progress in a thread',
         '• `/backup targets`: the databases you can back up here',
       ].join('\n'),
     );

@@ -44,7 +44,7 @@ export interface PruneView extends TaskView<PruneReport, never> {
 type QueueEvent<R> = Extract<JobEvent, { readonly type: 'queued' | 'failed' }> | { readonly type: 'finished'; readonly jobId: string; readonly result: R };
 
 /** The queue's own events, the same for every kind of task. */
-function applyQueueEvent<R, S, V extends TaskView<R, S>>(view: V, event: QueueEvent<R>): V {
+export function applyQueueEvent<R, S, V extends TaskView<R, S>>(view: V, event: QueueEvent<R>): V {
   switch (event.type) {
     case 'queued':
       return { ...view, phase: { kind: 'queued', position: event.position } };

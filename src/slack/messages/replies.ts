@@ -29,6 +29,7 @@ export function helpReply(): string {
     `• \`${USAGE.prune}\`: what the target's retention rules would delete; with \`confirm\`, delete it (result in a thread)`,
     `• \`${USAGE.snapshot}\`: an RDS snapshot of the target's instance now (targets with \`rds\`); progress in a thread`,
     `• \`${USAGE.snapshots}\`: recent manual and automated RDS snapshots of the target's instance`,
+    `• \`${USAGE.restore}\`: restore a backup into a new database, once an approver approves it; progress in a thread`,
     `• \`${USAGE.targets}\`: the databases you can back up here`,
   ].join('\n');
 }
@@ -54,7 +55,7 @@ export function statusReply(status: { readonly running: readonly AnyJob[]; reado
 }
 
 /** How /backup status names the jobs that are not backups. */
-const KIND_LABELS: Readonly<Partial<Record<JobKind, string>>> = { snapshot: 'RDS snapshot', verify: 'verification', prune: 'prune' };
+const KIND_LABELS: Readonly<Partial<Record<JobKind, string>>> = { snapshot: 'RDS snapshot', verify: 'verification', prune: 'prune', restore: 'restore' };
 
 function jobLine(job: AnyJob, threads: ThreadLookup, now: Date): string {
   const label = KIND_LABELS[job.kind];

@@ -1,0 +1,33 @@
+import { DumptruckError } from '../errors.js';
+import { datedInFuture } from '../storage/catalog.js';
+import { provenance } from '../storage/hmac.js';
+import { META } from '../storage/metadata.js';
+import { provenanceProblem } from '../verify/verify.js';
+
+/** What is known about a backup before a byte of it is restored. */
+export interface TrustEntry {
+  readonly target: string;
+  readonly key: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+export interface TrustOptions {
+  /** The resolved storage.hmacKey. */
+  readonly hmacKey: string;
+  /** The operator named this exact unsigned (pre-signing) object and said to trust it (CLI --trust-legacy). */
+  readonly trustLegacy?: boolean;
+}
+
+/**
+ * The single check point before a restore: only what dumptruck wrote may be restored. A key dated
+ * in the future is a planted object's way of becoming `latest`; an object without a valid HMAC
+ * over its key and SHA-256 was not written by a dumptruck holding our key.
+ */
+export function assertTrusted(entry: TrustEntry, now: Date, options: TrustOptions): void {
+  if (datedInFuture(entry.key, now)) {
+    throw new DumptruckError('NOT_TRUSTED', 'restore', `${entry.key} is dated in the future: dumptruck did not write it, so it is not restored`);
+  }
+  const found = provenance(options.hmacKey, entry.key, entry.metadata[META.sha256], entry.metadata[META.hmac]);
+  const problem = provenanceProblem(entry.target, entry.key, found, options.trustLegacy === true);
+  if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message, { hint: problem.hint });
+}
