@@ -11,6 +11,8 @@ export type Stage =
   | 'version'
   | 'dump'
   | 'compress'
+  // age encryption of the stream (the `age` child process)
+  | 'encrypt'
   | 'upload'
   | 'finalize'
   | 'storage'
@@ -33,6 +35,7 @@ export type ErrorCode =
   | 'PG_DUMP_NOT_FOUND'
   | 'DUMP_FAILED'
   | 'COMPRESS_FAILED'
+  | 'ENCRYPT_FAILED'
   | 'UPLOAD_FAILED'
   | 'TOO_LARGE'
   | 'FINALIZE_FAILED'
@@ -47,6 +50,8 @@ export type ErrorCode =
   | 'SWAPPED'
   | 'NOT_A_DUMP'
   | 'RESTORE_FAILED'
+  /** An encrypted backup the configured identity cannot open: not damage to the object. */
+  | 'WRONG_IDENTITY'
   | 'VERIFY_FAILED'
   // snapshot: the provider's refusals, each in plain words
   | 'RDS_NOT_CONFIGURED'

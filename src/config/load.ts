@@ -107,6 +107,7 @@ function finish(c: RawConfig): Config {
     shutdown: { graceTimeoutMs: c.shutdown.graceTimeout },
     compression: c.compression,
     ...(c.mirror ? { mirror: c.mirror } : {}),
+    ...(c.encrypt ? { encrypt: c.encrypt } : {}),
   };
 }
 

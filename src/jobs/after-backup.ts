@@ -4,7 +4,7 @@ import type { Config, TargetConfig } from '../config/schema.js';
 import { toDumptruckError, userMessage } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { pruneTarget, type PruneReport } from '../retention/prune.js';
-import { extensionFor, isBackupKeyOf, targetPrefix } from '../storage/keys.js';
+import { isBackupKeyOf, keySuffix, targetPrefix } from '../storage/keys.js';
 import { listAll, newestFirst } from '../storage/listing.js';
 import { sizeAnomaly, type SizeRules } from '../verify/anomaly.js';
 import { verifyBackup } from '../verify/verify.js';
@@ -46,7 +46,7 @@ export function createAfterBackup(deps: AfterBackupDeps): AfterBackup {
     try {
       const all = await listAll(s3, config.storage.bucket, targetPrefix(config.storage.prefix, result.target));
       const previous = newestFirst(
-        all.filter((o) => o.key < result.key && o.key.endsWith(extensionFor(result.format)) && isBackupKeyOf(config.storage.prefix, result.target, o.key)),
+        all.filter((o) => o.key < result.key && keySuffix(o.key) === keySuffix(result.key) && isBackupKeyOf(config.storage.prefix, result.target, o.key)),
       );
       const warning = sizeAnomaly(result, previous.map((o) => o.size), sizeRulesFor(config, target));
       if (warning) warnings.push(warning);

@@ -31,6 +31,8 @@ export interface BackupResult {
   readonly serverVersion: string;
   readonly partSize: number;
   readonly parts: number;
+  /** Encrypted with age: the recipients' fingerprints (first 16 hex digits of SHA-256 of each public key). */
+  readonly encryption?: { readonly recipients: readonly string[] };
   // Checks after the object was stored (absent when none ran). A backup with warnings or a failed
   // verification still exists; entry points report it as flagged rather than as a plain success.
   readonly warnings?: readonly BackupWarning[];

@@ -12,6 +12,10 @@ export const META = {
   format: 'format',
   startedAt: 'started-at',
   durationMs: 'duration-ms',
+  /** `age` when the stored bytes are age ciphertext; absent otherwise. */
+  encrypted: 'encrypted',
+  /** Space-separated fingerprints (recipientFingerprint) of the age recipients; never a private key. */
+  recipients: 'recipients',
 } as const;
 
 /** S3 metadata must be US-ASCII; trigger details can hold anything a user typed. */
@@ -35,9 +39,10 @@ export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket
     [META.format]: result.format,
     [META.startedAt]: result.startedAt.toISOString(),
     [META.durationMs]: String(result.durationMs),
+    ...(result.encryption ? { [META.encrypted]: 'age', [META.recipients]: result.encryption.recipients.join(' ') } : {}),
   };
 }
 
-export function contentTypeFor(format: 'plain' | 'custom'): string {
-  return format === 'plain' ? 'application/gzip' : 'application/octet-stream';
+export function contentTypeFor(format: 'plain' | 'custom', encrypted = false): string {
+  return format === 'plain' && !encrypted ? 'application/gzip' : 'application/octet-stream';
 }

@@ -148,13 +148,17 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, stdin?: Readab
 
 /** Downloads `url` and restores it into a fresh database `db` (plain: gunzip | psql; custom: pg_restore). */
 export async function restoreFromUrl(pg: PgHandle, url: string, format: 'plain' | 'custom', db: string): Promise<void> {
+  const res = await fetch(url);
+  if (!res.ok || !res.body) throw new Error(`download failed: HTTP ${res.status}`);
+  await restoreFrom(pg, Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), format, db);
+}
+
+/** Restores a dump (plain: gzipped SQL; custom: the archive) read from `body` into a fresh database `db`. */
+export async function restoreFrom(pg: PgHandle, body: Readable, format: 'plain' | 'custom', db: string): Promise<void> {
   await pg.dropDatabase(db);
   await pg.createDatabase(db);
   const env = { ...process.env, PGPASSWORD: pg.superuser.password };
   const conn = ['-h', pg.host, '-p', String(pg.port), '-U', pg.superuser.user, '-d', db];
-  const res = await fetch(url);
-  if (!res.ok || !res.body) throw new Error(`download failed: HTTP ${res.status}`);
-  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
   if (format === 'plain') {
     await run('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-X'], env, body.pipe(createGunzip()));
     return;

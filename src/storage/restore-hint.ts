@@ -1,0 +1,18 @@
+import { fileName, formatOfKey } from './keys.js';
+
+// What a person holding the private key types to restore an encrypted backup after downloading
+// it. Shown with every encrypted result and link, so that nobody has to look it up at 3 am.
+
+/** The exact restore command for an encrypted backup's key, the private key in `key.txt`. */
+export function restoreCommand(key: string): string {
+  const file = fileName(key);
+  return formatOfKey(key) === 'custom'
+    ? `age -d -i key.txt ${file} | pg_restore --no-owner -d <database>`
+    : `age -d -i key.txt ${file} | gunzip | psql -v ON_ERROR_STOP=1 -d <database>`;
+}
+
+/** One line: encrypted, to whom (fingerprints, when known), and how to restore. */
+export function encryptedLine(key: string, fingerprints?: readonly string[]): string {
+  const to = fingerprints ? ` to ${fingerprints.length} recipient${fingerprints.length === 1 ? '' : 's'} (${fingerprints.join(', ')})` : '';
+  return `Encrypted with age${to}; restore with the private key: ${restoreCommand(key)}`;
+}
