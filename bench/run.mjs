@@ -111,6 +111,10 @@ writeConfig(singleCfg, '  level: 6\n  parallel: false');
 // The second copy goes to another bucket of the same local store: the cost measured is dumptruck's
 // (a second upload from the same stream), not a second server's.
 writeConfig(mirrorCfg, `  level: 6\n  parallel: true\nmirror:\n  bucket: ${BUCKET}-mirror\n  endpoint: ${S3_ENDPOINT}\n  required: true`);
+// Encrypted to a throwaway age key (the `age` tool, as in production); only the public key is needed.
+const ageCfg = join(LOCAL, 'bench-age.yml');
+const ageRecipient = /# public key: (age1\S+)/.exec(execFileSync('age-keygen', [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))[1];
+writeConfig(ageCfg, `  level: 6\n  parallel: true\nencrypt:\n  recipients: [${ageRecipient}]`);
 
 const baseEnv = {
   PATH: process.env.PATH,
@@ -161,6 +165,7 @@ const scenarios = {
     ]).then((r) => ({ ...r, size: Number(r.out.trim().split('\n').at(-1)) })),
   dumptruck: (db) => cli('dumptruck', parallelCfg, db),
   'dumptruck-mirror': (db) => cli('dumptruck-mirror', mirrorCfg, db),
+  'dumptruck-age': (db) => cli('dumptruck-age', ageCfg, db),
   'dumptruck-single': (db) => cli('dumptruck-single', singleCfg, db),
 };
 
@@ -185,7 +190,7 @@ async function best(name, db) {
 // ---- run -----------------------------------------------------------------------------------
 log(`== bench_main: ${mainMb} MB on disk, bench_small: ${smallMb} MB; best of ${REPEAT}`);
 const haveParallel = !!(await import('../dist/pipeline/pgzip.js').catch(() => undefined));
-const order = ['dump-only', 'gzip-pipe', 'pigz-pipe', 'sequential', 'dumptruck', 'dumptruck-single', 'dumptruck-mirror'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
+const order = ['dump-only', 'gzip-pipe', 'pigz-pipe', 'sequential', 'dumptruck', 'dumptruck-single', 'dumptruck-mirror', 'dumptruck-age'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
 const results = {};
 for (const name of order) {
   log(`   running ${name} on bench_main`);
@@ -228,6 +233,10 @@ ratio('dumptruck/pigz-pipe', r.dumptruck?.wall, r['pigz-pipe']?.wall);
 ratio('dumptruck-single/gzip-pipe', r['dumptruck-single']?.wall, r['gzip-pipe']?.wall);
 ratio('dumptruck-mirror/dumptruck', r['dumptruck-mirror']?.wall, r.dumptruck?.wall);
 ratio('dumptruck-mirror-rss/dumptruck-rss', r['dumptruck-mirror']?.rssMiB, r.dumptruck?.rssMiB);
+// Issue 16's targets: encryption costs at most 10% of the wall time, and stays under 160 MiB.
+ratio('dumptruck-age/dumptruck', r['dumptruck-age']?.wall, r.dumptruck?.wall);
+ratio('dumptruck-age-rss/dumptruck-rss', r['dumptruck-age']?.rssMiB, r.dumptruck?.rssMiB);
+if (r['dumptruck-age']) console.log(`dumptruck-age peak RSS ${fmt(r['dumptruck-age'].rssMiB, 1)} MiB`);
 ratio('dumptruck-size/gzip-size', r.dumptruck?.size, r['gzip-pipe']?.size);
 ratio('dumptruck-rss-main/small', r.dumptruck?.rssMiB, small?.rssMiB);
 rmSync(tmp, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what npm cannot: the PostgreSQL server binaries (Debian's package) and versitygw
-# (a Go module), each only when it is missing, so a second run costs nothing.
+# Installs what npm cannot: the PostgreSQL server binaries and age (Debian's packages) and
+# versitygw (a Go module), each only when it is missing, so a second run costs nothing.
 # Sourced by .ci/run and scripts/local-up.sh so that the PATH it extends and VERSITYGW_BIN stay
 # set for them; it can also be run on its own.
 set -euo pipefail
@@ -18,6 +18,14 @@ else
   # Debian keeps initdb/pg_ctl off PATH, under /usr/lib/postgresql/<major>/bin.
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql </dev/null
+fi
+
+echo "== age (encrypted backups: encrypt: in the config)"
+if command -v age >/dev/null && command -v age-keygen >/dev/null; then
+  echo "present: $(command -v age) $(age --version)"
+else
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age </dev/null
 fi
 
 echo "== versitygw"
