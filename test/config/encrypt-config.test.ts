@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { encryptionOf } from '../../src/config/targets.js';
+import { encryptionOf, requireLinks } from '../../src/config/targets.js';
 import { configProblems } from '../helpers/config-problems.js';
 
 const AGE = 'age1l7lvp9jkw8sytvuh8wsm60rrnx47yhk39zh0ram3wkc2tyr3u3cqgtga4z';
@@ -37,6 +37,9 @@ encrypt:
     expect(encryptionOf(config, config.targets.plain!)).toBeUndefined();
     expect(config.targets['app-db']!.links).toBe(false);
     expect(config.targets.other!.links).toBe(true);
+    // `link` (CLI and Slack) is refused for it, with the reason.
+    expect(() => requireLinks(config, 'app-db')).toThrow('download links are turned off for app-db (targets.app-db.links: false)');
+    expect(() => requireLinks(config, 'other')).not.toThrow();
     expect(encryptionOf(parseConfig(BASE, {}), parseConfig(BASE, {}).targets['app-db']!)).toBeUndefined();
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compactTimestamp, fileName, isBackupKeyOf, objectKey, targetPrefix } from '../../src/storage/keys.js';
+import { compactTimestamp, fileName, formatOfKey, isBackupKeyOf, isEncryptedKey, keySuffix, keyTime, objectKey, targetPrefix } from '../../src/storage/keys.js';
 
 const at = new Date('2026-03-04T05:06:07.890Z');
 
@@ -27,5 +27,18 @@ describe('object keys', () => {
     expect(isBackupKeyOf('p', 'app-db', `${key}.bak`)).toBe(false);
     expect(targetPrefix('p', 'app-db')).toBe('p/app-db/');
     expect(fileName(key)).toBe('app-db_20260304T050607Z.sql.gz');
+  });
+
+  it('encrypted backups end in .age, after the format', () => {
+    const date = new Date('2026-03-04T05:06:07Z');
+    const plain = objectKey('p', 'app-db', date, 'plain', true);
+    const custom = objectKey('p', 'app-db', date, 'custom', true);
+    expect([plain, custom]).toEqual(['p/app-db/2026/03/04/app-db_20260304T050607Z.sql.gz.age', 'p/app-db/2026/03/04/app-db_20260304T050607Z.dump.age']);
+    expect([isBackupKeyOf('p', 'app-db', plain), isBackupKeyOf('p', 'app-db', custom), isBackupKeyOf('p', 'app-db', `${plain}.age`)]).toEqual([true, true, false]);
+    expect([formatOfKey(plain), formatOfKey(custom), formatOfKey(objectKey('p', 'app-db', date, 'custom'))]).toEqual(['plain', 'custom', 'custom']);
+    expect([isEncryptedKey(plain), isEncryptedKey(objectKey('p', 'app-db', date, 'plain'))]).toEqual([true, false]);
+    expect(keyTime(custom)).toEqual(date);
+    // The size check compares a backup only with earlier ones stored the same way.
+    expect([keySuffix(plain), keySuffix(custom), keySuffix(objectKey('p', 'app-db', date, 'plain'))]).toEqual(['.sql.gz.age', '.dump.age', '.sql.gz']);
   });
 });
