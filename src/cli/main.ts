@@ -112,8 +112,9 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       const object = await deps.catalog.resolve(command.target, command.key);
       const link = await deps.catalog.link(object.key);
       out(`${object.key} (${formatBytes(object.size)}), link valid until ${link.expiresAt.toISOString()}`);
-      out(link.url);
       if (isEncryptedKey(object.key)) out(encryptedLine(object.key));
+      // Last, alone on its line: scripts take the URL from there.
+      out(link.url);
       return EXIT.ok;
     }
     case 'verify': {
