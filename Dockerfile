@@ -1,12 +1,13 @@
 # dumptruck: the Slack bot by default, the CLI when given a command (docker/entrypoint.sh).
 #   docker build -t dumptruck .
-#   docker build --build-arg PG_MAJOR=18 -t dumptruck:pg18 .   # pg_dump N dumps servers up to N
-ARG NODE_IMAGE=node:20-bookworm-slim
+#   docker build --build-arg PG_MAJOR=17 -t dumptruck:pg17 .   # pg_dump N dumps servers up to N
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts: `prepare` would run tsc before the sources are here.
+# --ignore-scripts: `prepare` would run tsc before the sources are here. It also skips the `node`
+# dev dependency's download (the image's own Node 24 runs everything here).
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -14,7 +15,7 @@ RUN npm run build
 
 FROM ${NODE_IMAGE}
 # pg_dump from the PostgreSQL project's apt repository (PGDG): Debian's own is one major behind.
-ARG PG_MAJOR=17
+ARG PG_MAJOR=18
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends ca-certificates curl; \

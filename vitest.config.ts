@@ -1,8 +1,5 @@
 import { defineConfig } from 'vitest/config';
 
-// The AWS SDK is pinned for Node 20 on purpose; its upgrade notice would drown the test output.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],

@@ -106,8 +106,10 @@ function writeConfig(file, compression) {
 const parallelCfg = join(LOCAL, 'bench-parallel.yml');
 const singleCfg = join(LOCAL, 'bench-single.yml');
 const mirrorCfg = join(LOCAL, 'bench-mirror.yml');
+const zstdCfg = join(LOCAL, 'bench-zstd.yml');
 writeConfig(parallelCfg, '  level: 6\n  parallel: true');
 writeConfig(singleCfg, '  level: 6\n  parallel: false');
+writeConfig(zstdCfg, '  algorithm: zstd\n  level: 3\n  parallel: true');
 // The second copy goes to another bucket of the same local store: the cost measured is dumptruck's
 // (a second upload from the same stream), not a second server's.
 writeConfig(mirrorCfg, `  level: 6\n  parallel: true\nmirror:\n  bucket: ${BUCKET}-mirror\n  endpoint: ${S3_ENDPOINT}\n  required: true`);
@@ -122,7 +124,6 @@ const baseEnv = {
   AWS_ACCESS_KEY_ID: secrets.S3_ACCESS_KEY,
   AWS_SECRET_ACCESS_KEY: secrets.S3_SECRET_KEY,
   AWS_REGION: 'us-east-1',
-  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   BENCH_DB_PASSWORD: secrets.DEMO_DB_PASSWORD,
   PGPASSWORD: secrets.DEMO_DB_PASSWORD,
   S3_ENDPOINT,
@@ -158,12 +159,15 @@ const scenarios = {
   'dump-only': (db) => measure('dump-only', 'bash', ['-c', `set -o pipefail; ${dump(db)} | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
   'gzip-pipe': (db) => measure('gzip-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | gzip -6 | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
   'pigz-pipe': (db) => measure('pigz-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | pigz -6 | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
+  // zstd's own multithreaded pipe: what dumptruck with zstd competes with.
+  'zstd-pipe': (db) => measure('zstd-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | zstd -3 -T0 -q | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
   sequential: (db) =>
     measure('sequential', 'bash', [
       '-c',
       `set -e; rm -rf "${tmp}"; mkdir -p "${tmp}"; ${dump(db)} > "${tmp}/dump.sql"; gzip -6 "${tmp}/dump.sql"; node bench/put-object.mjs "${tmp}/dump.sql.gz" bench/sequential/${db}.sql.gz; wc -c < "${tmp}/dump.sql.gz"; rm -rf "${tmp}"`,
     ]).then((r) => ({ ...r, size: Number(r.out.trim().split('\n').at(-1)) })),
   dumptruck: (db) => cli('dumptruck', parallelCfg, db),
+  'dumptruck-zstd': (db) => cli('dumptruck-zstd', zstdCfg, db),
   'dumptruck-mirror': (db) => cli('dumptruck-mirror', mirrorCfg, db),
   'dumptruck-age': (db) => cli('dumptruck-age', ageCfg, db),
   'dumptruck-single': (db) => cli('dumptruck-single', singleCfg, db),
@@ -172,7 +176,7 @@ const scenarios = {
 function cli(name, config, db) {
   const target = db === 'bench_main' ? 'bench-main' : 'bench-small';
   return measure(name, 'node', [...NODE_FLAGS, 'dist/cli/bin.js', 'backup', target], { DUMPTRUCK_CONFIG: config }).then((r) => {
-    const stored = /, ([\d.]+) (B|KiB|MiB|GiB) stored$/m.exec(r.out);
+    const stored = /: done in .*, ([\d.]+) (B|KiB|MiB|GiB) stored\b/m.exec(r.out);
     const units = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
     return { ...r, size: stored ? Math.round(Number(stored[1]) * units[stored[2]]) : NaN };
   });
@@ -190,7 +194,7 @@ async function best(name, db) {
 // ---- run -----------------------------------------------------------------------------------
 log(`== bench_main: ${mainMb} MB on disk, bench_small: ${smallMb} MB; best of ${REPEAT}`);
 const haveParallel = !!(await import('../dist/pipeline/pgzip.js').catch(() => undefined));
-const order = ['dump-only', 'gzip-pipe', 'pigz-pipe', 'sequential', 'dumptruck', 'dumptruck-single', 'dumptruck-mirror', 'dumptruck-age'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
+const order = ['dump-only', 'gzip-pipe', 'pigz-pipe', 'zstd-pipe', 'sequential', 'dumptruck', 'dumptruck-zstd', 'dumptruck-single', 'dumptruck-mirror', 'dumptruck-age'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
 const results = {};
 for (const name of order) {
   log(`   running ${name} on bench_main`);
@@ -238,6 +242,11 @@ ratio('dumptruck-age/dumptruck', r['dumptruck-age']?.wall, r.dumptruck?.wall);
 ratio('dumptruck-age-rss/dumptruck-rss', r['dumptruck-age']?.rssMiB, r.dumptruck?.rssMiB);
 if (r['dumptruck-age']) console.log(`dumptruck-age peak RSS ${fmt(r['dumptruck-age'].rssMiB, 1)} MiB`);
 ratio('dumptruck-size/gzip-size', r.dumptruck?.size, r['gzip-pipe']?.size);
+ratio('dumptruck-zstd/pg-dump-only', r['dumptruck-zstd']?.wall, r['dump-only']?.wall);
+ratio('dumptruck-zstd/pigz-pipe', r['dumptruck-zstd']?.wall, r['pigz-pipe']?.wall);
+ratio('dumptruck-zstd/zstd-pipe', r['dumptruck-zstd']?.wall, r['zstd-pipe']?.wall);
+ratio('dumptruck-zstd-size/gzip-size', r['dumptruck-zstd']?.size, r['gzip-pipe']?.size);
+ratio('dumptruck-zstd-size/zstd-pipe-size', r['dumptruck-zstd']?.size, r['zstd-pipe']?.size);
 ratio('dumptruck-rss-main/small', r.dumptruck?.rssMiB, small?.rssMiB);
 rmSync(tmp, { recursive: true, force: true });
 if (existsSync(join(LOCAL, 'bench-tmp'))) rmSync(join(LOCAL, 'bench-tmp'), { recursive: true, force: true });

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs what npm cannot: the PostgreSQL server binaries and age (Debian's packages) and
-# versitygw (a Go module), each only when it is missing, so a second run costs nothing.
+# Installs what npm cannot: the PostgreSQL server binaries, the zstd and age tools (Debian's
+# packages), versitygw (a Go module) and moto, each only when it is missing, so a second run costs
+# nothing. Node itself comes from npm: package.json pins the `node` package, which npm ci puts in
+# node_modules/.bin, first on PATH for every npm script.
 # Sourced by .ci/run and scripts/local-up.sh so that the PATH it extends and VERSITYGW_BIN stay
 # set for them; it can also be run on its own.
 set -euo pipefail
@@ -18,6 +20,16 @@ else
   # Debian keeps initdb/pg_ctl off PATH, under /usr/lib/postgresql/<major>/bin.
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql </dev/null
+fi
+
+echo "== zstd"
+# The tests compare dumptruck's zstd output with the reference tool's decompression, and the
+# README's restore commands use it.
+if command -v zstd >/dev/null; then
+  echo "present: $(command -v zstd)"
+else
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zstd </dev/null
 fi
 
 echo "== age (encrypted backups: encrypt: in the config)"

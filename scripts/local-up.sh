@@ -241,7 +241,7 @@ else
 fi
 
 # Through the SDK, signed like dumptruck signs; an existing bucket is fine.
-S3_ACCESS_KEY=$S3_ACCESS_KEY S3_SECRET_KEY=$S3_SECRET_KEY NODE_NO_WARNINGS=1 node --input-type=module -e "
+S3_ACCESS_KEY=$S3_ACCESS_KEY S3_SECRET_KEY=$S3_SECRET_KEY node --input-type=module -e "
 import { S3Client, CreateBucketCommand } from '@aws-sdk/client-s3';
 const s3 = new S3Client({
   endpoint: '$S3_ENDPOINT_URL', region: 'us-east-1', forcePathStyle: true,
@@ -255,6 +255,11 @@ catch (e) { if (e.name !== 'BucketAlreadyOwnedByYou') throw e; console.log('buck
 echo "== config"
 if [ -f .env ]; then
   echo ".env: exists, left as it is"
+  # Backups are signed with this key (storage.hmacKey); an older .env may not have one yet.
+  if [ -z "$(env_value DUMPTRUCK_HMAC_KEY || true)" ]; then
+    (umask 077 && printf 'DUMPTRUCK_HMAC_KEY=%s\n' "$(random_hex)$(random_hex)" >>.env)
+    echo ".env: DUMPTRUCK_HMAC_KEY added (signs backups; keep it, or older backups are no longer trusted)"
+  fi
 else
   (
     umask 077
@@ -268,6 +273,8 @@ AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 AWS_REGION=us-east-1
 DEMO_DB_PASSWORD=$DEMO_DB_PASSWORD
 DUMPTRUCK_CONFIG=./dumptruck.yml
+# Signs every backup (storage.hmacKey); a CLI on another host needs the same value.
+DUMPTRUCK_HMAC_KEY=$(random_hex)$(random_hex)
 ENV
   )
   echo ".env: written"
@@ -307,7 +314,7 @@ fi
 # this run talks to the local servers the way .env says.
 run_cli() {
   env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE -u AWS_REGION \
-    -u S3_ENDPOINT -u S3_BUCKET -u S3_REGION -u S3_PREFIX -u S3_FORCE_PATH_STYLE -u DUMPTRUCK_CONFIG -u DEMO_DB_PASSWORD \
+    -u S3_ENDPOINT -u S3_BUCKET -u S3_REGION -u S3_PREFIX -u S3_FORCE_PATH_STYLE -u DUMPTRUCK_CONFIG -u DEMO_DB_PASSWORD -u DUMPTRUCK_HMAC_KEY \
     node "$CLI" "$@"
 }
 echo "== dumptruck backup demo"

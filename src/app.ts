@@ -24,8 +24,6 @@ export interface AppDeps {
 /** Loads `.env` into process.env; variables already set win over the file. */
 export function loadEnvironment(path = '.env'): Env {
   loadDotenv({ path, quiet: true });
-  // The SDK is pinned on purpose for Node 20 (see README); its upgrade notice would only add noise to cron mail.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return process.env;
 }
 
@@ -37,7 +35,7 @@ export async function createAppDeps(env: Env): Promise<AppDeps> {
     config,
     s3,
     runBackup: createBackupRunner({ config, s3, env }),
-    catalog: createCatalog({ s3, storage: config.storage }),
+    catalog: createCatalog({ s3, storage: config.storage, env }),
     snapshots: createSnapshotService({ config }),
   };
 }

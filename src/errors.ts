@@ -53,6 +53,10 @@ export type ErrorCode =
   /** An encrypted backup the configured identity cannot open: not damage to the object. */
   | 'WRONG_IDENTITY'
   | 'VERIFY_FAILED'
+  /** Not provably a backup dumptruck wrote (no HMAC, or one that does not match): never read into psql or pg_restore. */
+  | 'UNTRUSTED'
+  /** psql without restricted mode (\restrict): it would run a dump's meta-commands. */
+  | 'PSQL_TOO_OLD'
   // snapshot: the provider's refusals, each in plain words
   | 'RDS_NOT_CONFIGURED'
   | 'RDS_INSTANCE_NOT_FOUND'

@@ -2,6 +2,13 @@
 // of cloud providers' and monitoring tools' alerts, plus the team's own patterns from config.
 // An ignore rule (success, start, progress, recovery) wins over any failure rule: a recovery
 // notice repeats the failure's title, and a success message must never start a run. Pure.
+//
+// Alerts are untrusted text, read on the event loop: every built-in rule runs in time linear in
+// the message. None has an unbounded repeat; spacing is normalised to single characters first,
+// so `\s?` stands where `\s*` would let a long run of whitespace be split in quadratically many
+// ways (a 40 KB alert held the bot for seconds). The input itself is bounded (SCAN_LIMITS), and
+// teams' patterns are held to the same standard when the config is loaded.
+import { boundWords } from './words.js';
 
 export interface AlertPatterns {
   /** Regular expression sources, matched case-insensitively against the alert's words. */
@@ -42,7 +49,7 @@ const FAILED = `(?:failed|fails|failing|failure|failures|errors?|errored|unsucce
 const ACTION = `(?:create|take|complete|perform|run|start|finish|make|initiate|back up)`;
 
 /** "백업 완료하지 못함", "백업 시작 실패": the word after a success/start word turns it into a failure. */
-const NOT_FAILED_KO = '(?!\\s*(?:하지|되지|못|실패|오류|에러))';
+const NOT_FAILED_KO = '(?! ?(?:하지|되지|못|실패|오류|에러))';
 
 const en = (name: string, pattern: string, examples: readonly string[]): Rule => ({ name, regex: new RegExp(`${L}${pattern}${R}`, 'iu'), examples });
 const ko = (name: string, pattern: string, examples: readonly string[]): Rule => ({ name, regex: new RegExp(pattern, 'u'), examples });
@@ -74,7 +81,7 @@ export const BUILT_IN_FAILURE: readonly Rule[] = [
     'error while backing up',
   ]),
   en('failed backup', `(?:failed|unsuccessful)(?: automated| automatic| scheduled| daily| nightly| manual)? ${BACKUP}`, ['Failed backup for app-db', 'failed automated backup']),
-  en('backup status failed', `${BACKUP}[\\s\\S]{0,300}?${L}(?:status|state|result)\\s*[:=-]?\\s*(?:failed|failure|error|errored)`, [
+  en('backup status failed', `${BACKUP}[\\s\\S]{0,300}?${L}(?:status|state|result)\\s?[:=-]?\\s?(?:failed|failure|error|errored)`, [
     'Backup job 1a2b\nState: FAILED',
     'Backup app-db Status - Failed',
   ]),
@@ -88,8 +95,8 @@ export const BUILT_IN_FAILURE: readonly Rule[] = [
     '백업 중 오류 발생',
     '스냅샷 생성에 실패',
   ]),
-  ko('실패한 백업', `(?:실패한|실패된)\\s*(?:자동\\s*)?(?:백업|스냅샷)`, ['실패한 백업']),
-  ko('백업하지 못함', `(?:백업|스냅샷)(?:을|를|이|가)?\\s*(?:(?:하지|완료하지|생성하지|수행하지)\\s*못|완료되지\\s*않)`, ['백업하지 못했습니다', '백업을 완료하지 못했습니다', '백업이 완료되지 않았습니다']),
+  ko('실패한 백업', `(?:실패한|실패된) ?(?:자동 ?)?(?:백업|스냅샷)`, ['실패한 백업']),
+  ko('백업하지 못함', `(?:백업|스냅샷)(?:을|를|이|가)? ?(?:(?:하지|완료하지|생성하지|수행하지) ?못|완료되지 ?않)`, ['백업하지 못했습니다', '백업을 완료하지 못했습니다', '백업이 완료되지 않았습니다']),
 ];
 
 export const BUILT_IN_IGNORE: readonly Rule[] = [
@@ -112,11 +119,11 @@ export const BUILT_IN_IGNORE: readonly Rule[] = [
     'Starting automated backup',
   ]),
   en('no failures', `(?:(?:0|no|zero) (?:backups? )?(?:failures|failed|errors)|(?:failed|failures|errors) ?[:=] ?0${R})`, ['0 failed', 'no failures', 'Failures: 0']),
-  ko('백업 성공', `(?:백업|스냅샷)\\s*(?:이|을|가|를)?\\s*(?:정상\\s*)?(?:성공|완료|생성\\s*완료)${NOT_FAILED_KO}`, ['백업 성공', '백업 완료', '백업이 완료되었습니다', '백업 정상 완료', '스냅샷 생성 완료']),
-  ko('성공적으로 완료', `성공적으로\\s*(?:완료|생성|수행)`, ['성공적으로 완료되었습니다']),
-  ko('백업 시작', `(?:백업|스냅샷)\\s*(?:이|을|를|가)?\\s*(?:시작|진행\\s*중|진행중|예약)${NOT_FAILED_KO}`, ['백업 시작', '백업을 시작합니다', '백업이 시작되었습니다', '백업 진행 중']),
-  ko('복구됨', `(?:복구됨|해결됨|해소됨|정상화|정상\\s*복구|복구\\s*완료)`, ['복구됨', '해결됨', '[해결됨] 백업 실패']),
-  ko('실패 없음', `실패\\s*(?::\\s*)?(?:0\\s*건|없음)`, ['실패 0건', '실패 없음']),
+  ko('백업 성공', `(?:백업|스냅샷) ?(?:이|을|가|를)? ?(?:정상 ?)?(?:성공|완료|생성 ?완료)${NOT_FAILED_KO}`, ['백업 성공', '백업 완료', '백업이 완료되었습니다', '백업 정상 완료', '스냅샷 생성 완료']),
+  ko('성공적으로 완료', `성공적으로 ?(?:완료|생성|수행)`, ['성공적으로 완료되었습니다']),
+  ko('백업 시작', `(?:백업|스냅샷) ?(?:이|을|를|가)? ?(?:시작|진행 ?중|예약)${NOT_FAILED_KO}`, ['백업 시작', '백업을 시작합니다', '백업이 시작되었습니다', '백업 진행 중']),
+  ko('복구됨', `(?:복구됨|해결됨|해소됨|정상화|정상 ?복구|복구 ?완료)`, ['복구됨', '해결됨', '[해결됨] 백업 실패']),
+  ko('실패 없음', `실패 ?(?:: ?)?(?:0 ?건|없음)`, ['실패 0건', '실패 없음']),
 ];
 
 /** Built-in rules plus the team's; config validation has already rejected patterns that do not compile. */
@@ -136,7 +143,8 @@ const DEFAULT_RULES = compileRules();
  * teams' patterns read both that copy and the words as shown, so `BACKUP_FAILED` can be written as is.
  */
 export function classifyAlert(words: string, rules: AlertRules = DEFAULT_RULES): Classification {
-  const shown = words.normalize('NFKC');
+  // Bounded again after NFKC, which can lengthen text (one ligature becomes up to 18 characters).
+  const shown = boundWords(words.normalize('NFKC'));
   const normal = normalise(shown);
   const find = (list: readonly Rule[]) => {
     for (const rule of list) {
@@ -151,9 +159,10 @@ export function classifyAlert(words: string, rules: AlertRules = DEFAULT_RULES):
   return failure ? { kind: 'failure', ...failure } : { kind: 'other' };
 }
 
+/** Every run of spacing becomes one character (a line break if it holds one), so the rules need no `\s*`. */
 function normalise(text: string): string {
   return text
     .toLowerCase()
     .replace(/[*_~`]+/g, ' ')
-    .replace(/[ \t\u00a0]+/g, ' ');
+    .replace(/\s+/gu, (run) => (/[\n\r\u2028\u2029]/.test(run) ? '\n' : ' '));
 }

@@ -12,6 +12,7 @@ export interface SlackMessageEvent extends MessageContent {
   readonly thread_ts?: string | undefined;
   readonly user?: string | undefined;
   readonly bot_id?: string | undefined;
+  readonly app_id?: string | undefined;
   readonly username?: string | undefined;
   readonly client_msg_id?: string | undefined;
   /** message_changed: the message as it is now (its ts is the original's). */
@@ -26,6 +27,18 @@ export interface Self {
   readonly userId?: string | undefined;
 }
 
+/**
+ * Who posted a message, by every identity Slack gives. A person has a user id and no bot id; an
+ * app's bot, a workflow or an incoming webhook has a bot id (and often an app id, a username).
+ */
+export interface Poster {
+  readonly userId?: string | undefined;
+  readonly botId?: string | undefined;
+  readonly appId?: string | undefined;
+  readonly username?: string | undefined;
+  readonly person: boolean;
+}
+
 export type AlertRead =
   | {
       readonly kind: 'alert';
@@ -33,6 +46,7 @@ export type AlertRead =
       readonly ts: string;
       /** The poster: a user id, or the bot id of a webhook or another app. */
       readonly by: string;
+      readonly poster: Poster;
       readonly words: string;
       /** Any of these seen before means a re-delivery or a copy of an alert already handled. */
       readonly keys: readonly string[];
@@ -62,6 +76,13 @@ export function readAlertMessage(event: SlackMessageEvent, opts: { readonly chan
     channel,
     ts: event.ts,
     by: event.user ?? event.bot_id ?? event.username ?? 'unknown',
+    poster: {
+      userId: event.user,
+      botId: event.bot_id,
+      appId: event.app_id,
+      username: event.username,
+      person: event.user !== undefined && event.bot_id === undefined && event.subtype !== 'bot_message',
+    },
     words: messageWords(event),
     keys: keys(channel, event.ts, opts.eventId, event.client_msg_id),
   };
@@ -73,4 +94,10 @@ function isOwn(message: { readonly user?: string | undefined; readonly bot_id?: 
 
 function keys(channel: string, ts: string, eventId: string | undefined, clientMsgId: string | undefined): string[] {
   return [`ts:${channel}:${ts}`, ...(eventId ? [`event:${eventId}`] : []), ...(clientMsgId ? [`client:${clientMsgId}`] : [])];
+}
+
+/** alerts.posters allows this poster by any of its identities; an empty list allows everyone. */
+export function posterAllowed(poster: Poster, posters: readonly string[]): boolean {
+  if (posters.length === 0) return true;
+  return [poster.userId, poster.botId, poster.appId, poster.username].some((id) => id !== undefined && posters.includes(id));
 }

@@ -12,6 +12,13 @@ export interface MessageContent {
 type Json = Record<string, unknown>;
 
 /**
+ * How much of a message is read as words: alerts say what failed in their first lines, and every
+ * rule (ours and the team's) then runs over a bounded text whatever a poster sends (a Slack
+ * message may carry 40,000 characters of text alone, plus attachments and blocks).
+ */
+export const SCAN_LIMITS = { lineChars: 1_000, totalChars: 8_000 } as const;
+
+/**
  * Every human-readable string of the message, one per line, in reading order, with Slack's
  * markup resolved (`<url|label>` -> `label url`, `<@U1>` -> `@U1`, `&amp;` -> `&`). A field
  * becomes one line `title: value`, so "Status: Failed" stays together.
@@ -21,11 +28,28 @@ export function messageWords(message: MessageContent): string {
   add(lines, message.text);
   for (const attachment of message.attachments ?? []) attachmentWords(asObject(attachment), lines);
   for (const block of message.blocks ?? []) blockWords(asObject(block), lines);
-  return lines
-    .flatMap((l) => plainText(l).split('\n'))
-    .map((l) => l.replace(/[ \t\u00a0]+/g, ' ').trim())
-    .filter((l) => l !== '')
-    .join('\n');
+  return boundWords(
+    lines
+      .flatMap((l) => plainText(l).split('\n'))
+      .map((l) => l.replace(/[ \t\u00a0]+/g, ' ').trim())
+      .filter((l) => l !== '')
+      .join('\n'),
+  );
+}
+
+/** Line by line, each cut at SCAN_LIMITS.lineChars, until SCAN_LIMITS.totalChars are kept. */
+export function boundWords(words: string): string {
+  const kept: string[] = [];
+  let total = 0;
+  for (let start = 0; start <= words.length && total < SCAN_LIMITS.totalChars; ) {
+    const next = words.indexOf('\n', start);
+    const end = next < 0 ? words.length : next;
+    const cut = words.slice(start, Math.min(end, start + SCAN_LIMITS.lineChars, start + SCAN_LIMITS.totalChars - total));
+    kept.push(cut);
+    total += cut.length + 1;
+    start = end + 1;
+  }
+  return kept.join('\n');
 }
 
 function attachmentWords(a: Json | undefined, lines: string[]): void {

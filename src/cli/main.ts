@@ -1,7 +1,8 @@
 import { hostname, userInfo } from 'node:os';
 import { createAppDeps, loadEnvironment, type AppDeps } from '../app.js';
+import { describeCompression } from '../config/compression.js';
 import { formatBytes, formatDuration } from '../config/units.js';
-import { ConfigError, DumptruckError, InputError, userMessage } from '../errors.js';
+import { CancelledError, ConfigError, DumptruckError, InputError, TimeoutError, userMessage } from '../errors.js';
 import { TARGET_NAME } from '../config/schema.js';
 import { createProgressPrinter } from './progress.js';
 import { createSnapshotPrinter, snapshotListLines, snapshotResultLines } from './snapshot.js';
@@ -22,8 +23,10 @@ commands:
   backup <target>              dump <target> into the bucket now
   list <target>                stored backups of <target>, newest first
   link <target> [key|latest]   a presigned download link (default: latest)
-  verify <target> [key|latest] check a backup's checksum, decompression and owner, and
+  verify <target> [key|latest] check a backup's HMAC, checksum, decompression and owner, and
                                restore it on verify.restoreUrl when set (default: latest)
+  verify <target> <key> --trust-legacy
+                               the same for one backup written before backups were signed
   prune <target> [--dry-run]   delete what targets.<target>.retention no longer keeps
   snapshot <target>            an RDS snapshot of <target>'s instance (targets.<target>.rds),
                                followed until it is available
@@ -31,7 +34,7 @@ commands:
   targets                      configured targets
   help                         this text
 
-environment: DUMPTRUCK_CONFIG (default ./dumptruck.yml), S3_*, AWS_* (see README)
+environment: DUMPTRUCK_CONFIG (default ./dumptruck.yml), DUMPTRUCK_HMAC_KEY, S3_*, AWS_* (see README)
 exit codes: 0 success, 1 the operation failed, 2 bad usage, 3 invalid configuration,
   4 backup stored but flagged (empty or much smaller than usual), 5 backup stored but its verification failed`;
 
@@ -43,7 +46,7 @@ export interface CliIO {
 export type Command =
   | { readonly name: 'backup' | 'list' | 'snapshot' | 'snapshots'; readonly target: string }
   | { readonly name: 'link'; readonly target: string; readonly key: string | undefined }
-  | { readonly name: 'verify'; readonly target: string; readonly key: string | undefined }
+  | { readonly name: 'verify'; readonly target: string; readonly key: string | undefined; readonly trustLegacy: boolean }
   | { readonly name: 'prune'; readonly target: string; readonly dryRun: boolean }
   | { readonly name: 'targets' | 'help' };
 
@@ -64,9 +67,18 @@ export function parseCommand(argv: readonly string[]): Command {
       arity(1, 1, '<target>');
       return { name, target: rest[0]! };
     case 'link':
-    case 'verify':
       arity(1, 2, '<target> [key|latest]');
       return { name, target: rest[0]!, key: rest[1] };
+    case 'verify': {
+      const trustLegacy = rest.includes('--trust-legacy');
+      rest.splice(0, rest.length, ...rest.filter((a) => a !== '--trust-legacy'));
+      arity(1, 2, '<target> [key|latest] [--trust-legacy]');
+      // Trust is given to one object the operator names, never to whatever `latest` turns out to be.
+      if (trustLegacy && (rest[1] === undefined || rest[1] === 'latest')) {
+        throw new InputError('--trust-legacy needs the exact key of one backup, not latest', `list the keys with: dumptruck list ${rest[0]}`);
+      }
+      return { name, target: rest[0]!, key: rest[1], trustLegacy };
+    }
     case 'prune': {
       const dryRun = rest.includes('--dry-run');
       rest.splice(0, rest.length, ...rest.filter((a) => a !== '--dry-run'));
@@ -122,7 +134,7 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       const object = await deps.catalog.resolve(command.target, command.key);
       out(`verifying ${object.key} (${formatBytes(object.size)})...`);
       // Ctrl-C or SIGTERM stops the download and the restore; the scratch database is dropped all the same.
-      const report = await untilSignal((signal) => verifyBackup(deps, command.target, object.key, { signal }));
+      const report = await untilSignal((signal) => verifyBackup(deps, command.target, object.key, { signal, trustLegacy: command.trustLegacy }));
       for (const line of verifyLines(report)) out(line);
       return EXIT.ok;
     }
@@ -150,11 +162,14 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
     case 'backup': {
       requireTarget(deps, command.target);
       const print = createProgressPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
-      // Ctrl-C or a cron timeout's SIGTERM cancels cleanly: pg_dump killed, upload aborted.
-      const result = await untilSignal((signal) =>
-        deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print }),
+      // Ctrl-C, a cron timeout's SIGTERM or queue.jobTimeout cancels cleanly: pg_dump killed, upload aborted.
+      const result = await untilSignal(
+        (signal) => deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print }),
+        deps.config.queue.jobTimeoutMs,
       );
-      out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored`);
+      const compression = describeCompression(result);
+      const compressed = compression ? ` (${compression})` : '';
+      out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored${compressed}`);
       out(`key: s3://${result.bucket}/${result.key}`);
       out(`sha256: ${result.sha256}`);
       if (result.encryption) out(encryptedLine(result.key, result.encryption.recipients));
@@ -169,15 +184,24 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
   }
 }
 
-/** Runs `work` with a signal that SIGINT and SIGTERM abort, so that it can clean up before the process exits. */
-async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` with a signal that SIGINT and SIGTERM abort (and `timeoutMs`, the same job timeout
+ * as in the bot), so that it can clean up before the process exits. A second signal finds no
+ * handler left and ends the process at once.
+ */
+async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>, timeoutMs?: number): Promise<T> {
   const controller = new AbortController();
-  const cancel = () => controller.abort();
+  const cancel = (signal: NodeJS.Signals) => controller.abort(new CancelledError(`cancelled by ${signal}`));
   process.once('SIGINT', cancel);
   process.once('SIGTERM', cancel);
+  const timer =
+    timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new TimeoutError(`timed out after ${formatDuration(timeoutMs)} (queue.jobTimeout)`)), timeoutMs);
+  // A timer of its own must not keep a finished run alive.
+  timer?.unref();
   try {
     return await work(controller.signal);
   } finally {
+    clearTimeout(timer);
     process.off('SIGINT', cancel);
     process.off('SIGTERM', cancel);
   }

@@ -25,9 +25,10 @@ export function pruneLines(report: PruneReport): string[] {
   const rules = describeRules(report.rules);
   const verb = report.dryRun ? 'would delete' : 'deleted';
   const lines = [`${report.target}: ${rules}: ${verb} ${report.deleted.length}, keeping ${report.kept.length}${report.dryRun ? ' (dry run)' : ''}`];
-  for (const item of report.deleted) lines.push(`  ${verb.padEnd(12)} ${item.key} (${item.ageDays.toFixed(1)} days old)`);
+  for (const item of report.deleted) lines.push(`  ${verb.padEnd(12)} ${item.key} (${item.ageDays.toFixed(1)} days old${item.flagged ? ', flagged' : ''})`);
   for (const item of report.kept) lines.push(`  ${'keep'.padEnd(12)} ${item.key} (${item.reasons.join(', ')})`);
   for (const f of report.failed) lines.push(`  FAILED       ${f.key}: ${f.message}`);
+  for (const i of report.ignored) lines.push(`  ${'left alone'.padEnd(12)} ${i.key} (${i.why})`);
   return lines;
 }
 

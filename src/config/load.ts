@@ -84,13 +84,15 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
 }
 
 function finish(c: RawConfig): Config {
-  const { linkExpiry, memoryBudget, checksums, forcePathStyle, ...rest } = c.storage;
+  const { linkExpiry, memoryBudget, checksums, forcePathStyle, connectTimeout, idleTimeout, ...rest } = c.storage;
   return {
     storage: {
       ...rest,
       ...resolveStore(rest.endpoint, forcePathStyle, checksums),
       linkExpiryMs: linkExpiry,
       memoryBudgetBytes: memoryBudget,
+      connectTimeoutMs: connectTimeout,
+      idleTimeoutMs: idleTimeout,
     },
     queue: { concurrency: c.queue.concurrency, maxPending: c.queue.maxPending, jobTimeoutMs: c.queue.jobTimeout },
     targets: c.targets,
@@ -98,6 +100,7 @@ function finish(c: RawConfig): Config {
     anomaly: c.anomaly,
     alerts: {
       channels: c.alerts.channels,
+      posters: c.alerts.posters,
       retry: { attempts: c.alerts.retry.attempts, backoffMs: c.alerts.retry.backoff },
       action: c.alerts.action,
       windowMs: c.alerts.window,

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { levelProblem } from './compression.js';
 import { compileSchedule } from './cron.js';
+import { catastrophicReason } from './pattern-safety.js';
 import { parseDuration, parseSize } from './units.js';
 
 /** Target names become object key segments and Slack words: keep them boring. */
@@ -86,20 +88,32 @@ const postgresUrl = z.string().transform((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: `expected postgres://user@host:port/database, got ${JSON.stringify(redactUrl(value))}` });
     return z.NEVER;
   }
+  // Never echo it back: the point of these checks is that the value must not travel (it would be
+  // in pg_dump's argv, so in `ps`, and in `dumptruck targets`).
   if (url.password) {
-    // Never echo it back: the point of the check is that this value must not travel.
-    ctx.addIssue({ code: 'custom', message: 'must not contain a password; use password: { env: VAR } or { file: path }' });
+    ctx.addIssue({ code: 'custom', message: `must not contain a password; ${USE_SOURCE}` });
+    return z.NEVER;
+  }
+  const secretParam = [...url.searchParams.keys()].find((name) => SECRET_URL_PARAM.test(name));
+  if (secretParam !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `must not carry a secret (parameter ${secretParam}); ${USE_SOURCE}` });
     return z.NEVER;
   }
   if (!url.pathname || url.pathname === '/') {
-    ctx.addIssue({ code: 'custom', message: `expected a database name in the path, got ${JSON.stringify(value)}` });
+    ctx.addIssue({ code: 'custom', message: `expected a database name in the path, got ${JSON.stringify(redactUrl(value))}` });
     return z.NEVER;
   }
   return value;
 });
 
+// Worded so that scrubSecrets (which masks `password: ...` and `password=...`) leaves it readable.
+const USE_SOURCE = 'give it as the password source instead ({ env: VAR } or { file: path })';
+
+/** libpq's connection parameters that hold secrets (`password`, `sslpassword`), in any case. */
+const SECRET_URL_PARAM = /^(ssl)?password$/i;
+
 function redactUrl(value: string): string {
-  return value.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/, '$1***@');
+  return value.replace(/(\/\/[^:/@\s]+:)[^@/\s]+@/, '$1***@').replace(/([?&](?:ssl)?password=)[^&#\s]*/gi, '$1***');
 }
 
 // --- provider snapshots: AWS RDS (issue 8) ---
@@ -195,6 +209,37 @@ const mirror = z
 
 export type MirrorConfig = z.output<typeof mirror>;
 
+const compressionAlgorithm = z.enum(['gzip', 'zstd']);
+
+const compression = z
+  .object({
+    /** gzip (default; .sql.gz) or zstd (.sql.zst); custom format: what pg_dump compresses its archive with. */
+    algorithm: compressionAlgorithm.default('gzip'),
+    /** gzip 1-9, default 6 (`gzip -6`, the usual cron script); zstd 1-19, default 3 (`zstd`'s own). */
+    level: z.number().int().optional(),
+    /** Compress blocks on several cores (pigz-style, one valid gzip stream); false: Node's single-stream gzip. */
+    parallel: z.boolean().default(true),
+    /** Blocks compressed at once; default: the machine's available parallelism. */
+    workers: z.number().int().min(1).max(64).optional(),
+    /** Uncompressed bytes per parallel block. */
+    blockSize: size.optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => addLevelIssue(ctx, c.algorithm, c.level));
+
+/** A target's own `compression:`; a level without an algorithm is checked against the top level's (configSchema). */
+const targetCompression = z
+  .object({ algorithm: compressionAlgorithm.optional(), level: z.number().int().optional() })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.algorithm !== undefined) addLevelIssue(ctx, c.algorithm, c.level);
+  });
+
+function addLevelIssue(ctx: z.RefinementCtx, algorithm: 'gzip' | 'zstd', level: number | undefined, path: (string | number)[] = ['level']): void {
+  const problem = levelProblem(algorithm, level);
+  if (problem) ctx.addIssue({ code: 'custom', path, message: problem });
+}
+
 // --- encryption with age (issue 16) ---
 
 const BECH32 = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
@@ -252,6 +297,8 @@ const target = z
     url: postgresUrl,
     password: passwordSource.optional(),
     format: z.enum(['plain', 'custom']).default('plain'),
+    /** This target's algorithm and level; default: the top-level compression. */
+    compression: targetCompression.optional(),
     channels: slackIds('channel', CHANNEL_ID),
     users: slackIds('user', USER_ID),
     alertNames: z.array(z.string().min(1)).default([]),
@@ -262,6 +309,8 @@ const target = z
     snapshots: snapshotRetention.optional(),
     /** Path of a pg_dump binary; default: the newest one found on PATH or under /usr/lib/postgresql. */
     pgDump: z.string().min(1).optional(),
+    /** pg_dump's --lock-wait-timeout: a table locked longer than this fails the backup (naming the lock) instead of hanging it. */
+    lockWaitTimeout: duration('duration').default(300_000),
     /** Extra pg_dump flags from an allow-list, e.g. --exclude-table-data=audit_log. */
     dumpArgs: z
       .array(z.string().regex(/^--(exclude-table|exclude-table-data|exclude-schema|schema|table|no-owner|no-privileges|no-comments)(=[^\s]+)?$/, {
@@ -318,8 +367,16 @@ const storage = z
     maxParts: z.number().int().min(1).max(10_000).default(10_000),
     /** Parts uploaded at once. Memory used is about partSize x (partsInFlight + 1). */
     partsInFlight: z.number().int().min(1).max(16).default(2),
-    /** Upper bound for partSize x (partsInFlight + 1); the part size the store's part limit needs wins over it. */
-    memoryBudget: size.default(64 * MIB),
+    /** Upper bound for partSize x (partsInFlight + 1); a database whose parts do not fit is refused before dumping (planParts). */
+    // A ceiling, not an allocation: small databases use partsInFlight x 5 MiB whatever it is. 256 MiB lets
+    // a database of about 320 GiB (10,000 parts, 4x headroom) run without configuration.
+    memoryBudget: size.default(256 * MIB),
+    /** How long connecting to the store may take before the request fails (and is retried). */
+    connectTimeout: duration('duration').default(10_000),
+    /** How long a request may go without sending or receiving a byte before it fails: a stalled store ends here, a slow large part does not. */
+    idleTimeout: duration('duration').default(120_000),
+    /** Signs every backup (HMAC over its key and SHA-256); only signed objects are verified, restored or \`latest\`. */
+    hmacKey: passwordSource.default({ env: 'DUMPTRUCK_HMAC_KEY' }),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -338,12 +395,24 @@ const queue = z
 
 // --- alerts (issue 4) ---
 
-/** Compiled as the alerts module compiles it (case-insensitive, Unicode), so a bad one fails at start. */
+/**
+ * Compiled as the alerts module compiles it (case-insensitive, Unicode), so a bad one fails at
+ * start; and one that could backtrack catastrophically on a hostile alert is refused too (see
+ * pattern-safety.ts for why refusing, not time-boxing).
+ */
 const alertPattern = z.string().min(1, { message: 'expected a regular expression, got an empty string' }).superRefine((value, ctx) => {
   try {
     new RegExp(value, 'iu');
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: `expected a regular expression, got ${JSON.stringify(value)}: ${(err as Error).message}` });
+    return;
+  }
+  const why = catastrophicReason(value);
+  if (why) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a regular expression that runs in linear time, got ${JSON.stringify(value)}: ${why}, so one long message could stall the bot. Use bounded repeats where two repeats meet ("\\s?" or "[^\\n]{0,80}" rather than "\\s*"), and no repeat inside a repeat`,
+    });
   }
 });
 
@@ -355,6 +424,11 @@ const escalationMention = z.string().regex(/^(<@[UW][A-Z0-9]{2,}>|<!subteam\^S[A
 const alerts = z
   .object({
     channels: slackIds('channel', CHANNEL_ID),
+    /**
+     * Who may start reruns by posting: bot ids (B...), app ids (A...), webhook or bot usernames,
+     * user ids. Empty: anyone; a person is still held to the target's `users`.
+     */
+    posters: z.array(z.string().trim().min(1, { message: 'expected a bot id, app id, username or user id, got an empty string' })).default([]),
     /** Default for targets.<name>.alertAction; targets without rds always dump. */
     action: alertAction.default('dump'),
     retry: z
@@ -370,19 +444,6 @@ const alerts = z
       .default({ failure: [], ignore: [] }),
     /** Who is mentioned when the last retry fails: <@U123>, <!subteam^S123>, or bare U.../S... ids. */
     escalate: z.array(escalationMention).default([]),
-  })
-  .strict();
-
-const compression = z
-  .object({
-    /** gzip level for plain dumps; 6 matches `gzip -6`, the usual cron script. */
-    level: z.number().int().min(1).max(9).default(6),
-    /** Compress blocks on several cores (pigz-style, one valid gzip stream); false: Node's single-stream gzip. */
-    parallel: z.boolean().default(true),
-    /** Blocks compressed at once; default: the machine's available parallelism. */
-    workers: z.number().int().min(1).max(64).optional(),
-    /** Uncompressed bytes per parallel block. */
-    blockSize: size.optional(),
   })
   .strict();
 
@@ -418,22 +479,31 @@ export const configSchema = z
     targets: z.record(z.string(), target),
     verify: verify.default({ afterBackup: false }),
     anomaly: anomaly.default({ threshold: 0.5, window: 5, emptyBelow: 1024 }),
-    alerts: alerts.default({ channels: [], action: 'dump', retry: { attempts: 3, backoff: 120_000 }, window: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] }),
+    alerts: alerts.default({ channels: [], posters: [], action: 'dump', retry: { attempts: 3, backoff: 120_000 }, window: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] }),
     shutdown: shutdown.default({ graceTimeout: 300_000 }),
-    compression: compression.default({ level: 6, parallel: true }),
+    compression: compression.default({ algorithm: 'gzip', parallel: true }),
     /** A second copy of every target's backups; a target's own `mirror` overrides it. */
     mirror: mirror.optional(),
     /** age encryption for every target's backups; a target's own `encrypt` overrides it. */
     encrypt: encrypt.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    for (const [name, t] of Object.entries(c.targets)) {
+      if (t.compression?.level !== undefined && t.compression.algorithm === undefined) {
+        addLevelIssue(ctx, c.compression.algorithm, t.compression.level, ['targets', name, 'compression', 'level']);
+      }
+    }
+  });
 
 export type RawConfig = z.output<typeof configSchema>;
 export type TargetConfig = RawConfig['targets'][string];
 export type PasswordSource = NonNullable<TargetConfig['password']>;
 
-export interface StorageConfig extends Omit<RawConfig['storage'], 'linkExpiry' | 'memoryBudget' | 'forcePathStyle' | 'checksums'> {
+export interface StorageConfig extends Omit<RawConfig['storage'], 'linkExpiry' | 'memoryBudget' | 'forcePathStyle' | 'checksums' | 'connectTimeout' | 'idleTimeout'> {
   readonly forcePathStyle: boolean;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
   readonly checksums: 'when_required' | 'when_supported';
   readonly linkExpiryMs: number;
   readonly memoryBudgetBytes: number;
@@ -447,6 +517,8 @@ export interface Config {
   readonly anomaly: RawConfig['anomaly'];
   readonly alerts: {
     readonly channels: readonly string[];
+    /** Allowed posters (bot, app, user ids, usernames); empty: anyone. */
+    readonly posters: readonly string[];
     readonly retry: { readonly attempts: number; readonly backoffMs: number };
     readonly action: AlertAction;
     readonly windowMs: number;

@@ -6,7 +6,8 @@ import type { locatePgDump } from '../pipeline/probe.js';
 import { pruneTarget, type PruneReport } from '../retention/prune.js';
 import { isBackupKeyOf, keySuffix, targetPrefix } from '../storage/keys.js';
 import { listAll, newestFirst } from '../storage/listing.js';
-import { sizeAnomaly, type SizeRules } from '../verify/anomaly.js';
+import { isOwnBackup } from '../storage/metadata.js';
+import { flagMarkerKey, sizeAnomaly, writeFlagMarker, type SizeRules } from '../verify/anomaly.js';
 import { verifyBackup } from '../verify/verify.js';
 import type { BackupResult, BackupWarning, VerificationOutcome } from './events.js';
 
@@ -44,11 +45,8 @@ export function createAfterBackup(deps: AfterBackupDeps): AfterBackup {
     const warnings: BackupWarning[] = [...(result.warnings ?? [])];
 
     try {
-      const all = await listAll(s3, config.storage.bucket, targetPrefix(config.storage.prefix, result.target));
-      const previous = newestFirst(
-        all.filter((o) => o.key < result.key && keySuffix(o.key) === keySuffix(result.key) && isBackupKeyOf(config.storage.prefix, result.target, o.key)),
-      );
-      const warning = sizeAnomaly(result, previous.map((o) => o.size), sizeRulesFor(config, target));
+      const rules = sizeRulesFor(config, target);
+      const warning = sizeAnomaly(result, await previousSizes(deps, result, rules.window), rules);
       if (warning) warnings.push(warning);
     } catch (err) {
       warnings.push({ kind: 'check-skipped', message: `size check skipped: ${userMessage(err)}` });
@@ -63,10 +61,20 @@ export function createAfterBackup(deps: AfterBackupDeps): AfterBackup {
       }
     }
 
+    // Remembered with the backup, so that later size checks and retention do not take it for a good one.
+    const flags = [...sizeWarnings({ ...result, warnings }).map((w) => w.message), ...(verification?.ok === false ? [`verification failed: ${userMessage(verification.error)}`] : [])];
+    const flagged = flags.length > 0;
+    if (flagged) {
+      try {
+        await writeFlagMarker(s3, config.storage.bucket, result.key, flags, (deps.now ?? (() => new Date()))());
+      } catch (err) {
+        warnings.push({ kind: 'check-skipped', message: `flag not recorded: ${userMessage(err)}` });
+      }
+    }
+
     let pruned: PruneReport | undefined;
     if (target.retention) {
       // A flagged backup must not push good ones out: with the newest one suspect, keep them all.
-      const flagged = warnings.some((w) => w.kind === 'empty' || w.kind === 'shrunk') || verification?.ok === false;
       if (flagged || context.signal?.aborted) {
         warnings.push({ kind: 'check-skipped', message: 'retention not applied: this backup is flagged, so no older backup was deleted' });
       } else {
@@ -90,4 +98,33 @@ export function createAfterBackup(deps: AfterBackupDeps): AfterBackup {
 /** The warnings that make a backup "flagged" rather than a plain success (CLI exit code 4). */
 export function sizeWarnings(result: BackupResult): BackupWarning[] {
   return (result.warnings ?? []).filter((w) => w.kind === 'empty' || w.kind === 'shrunk');
+}
+
+/**
+ * Stored sizes of up to `window` earlier backups of the result's target and format, newest first,
+ * to compare the new one with: only unflagged ones (after a real shrink, the flagged small
+ * backups must not pull the median down until a small backup passes as normal) and only
+ * objects dumptruck wrote (a planted object must not move the median either).
+ */
+async function previousSizes(deps: AfterBackupDeps, result: BackupResult, window: number): Promise<number[]> {
+  const { config, s3 } = deps;
+  const bucket = config.storage.bucket;
+  const all = await listAll(s3, bucket, targetPrefix(config.storage.prefix, result.target));
+  const keys = new Set(all.map((o) => o.key));
+  const candidates = newestFirst(
+    all.filter(
+      (o) =>
+        o.key < result.key &&
+        // Compared with backups stored the same way only: a zstd dump is smaller than the gzip one of the same data.
+        keySuffix(o.key) === keySuffix(result.key) &&
+        isBackupKeyOf(config.storage.prefix, result.target, o.key) &&
+        !keys.has(flagMarkerKey(o.key)),
+    ),
+  );
+  const sizes: number[] = [];
+  for (const o of candidates) {
+    if (sizes.length >= window) break;
+    if (await isOwnBackup(s3, bucket, result.target, o.key)) sizes.push(o.size);
+  }
+  return sizes;
 }

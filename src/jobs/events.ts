@@ -1,4 +1,5 @@
 import type { DumptruckError } from '../errors.js';
+import type { CompressionAlgorithm } from '../storage/keys.js';
 import type { PruneReport } from '../retention/prune.js';
 import type { VerifyReport } from '../verify/verify.js';
 
@@ -18,9 +19,11 @@ export interface BackupResult {
   readonly bucket: string;
   readonly key: string;
   readonly format: 'plain' | 'custom';
+  /** How it was compressed: by dumptruck for plain, inside pg_dump's archive for custom. */
+  readonly compression?: { readonly algorithm: CompressionAlgorithm; readonly level: number };
   /** Bytes stored in the bucket (compressed). */
   readonly storedBytes: number;
-  /** Bytes pg_dump wrote (before gzip for plain; equal to stored for custom). */
+  /** Bytes pg_dump wrote (before compression for plain; equal to stored for custom). */
   readonly dumpedBytes: number;
   /** Hex SHA-256 of the stored bytes. */
   readonly sha256: string;

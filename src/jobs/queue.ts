@@ -327,7 +327,11 @@ export class JobQueue {
       outcome = { ok: true, result };
     } catch (err) {
       const reason: unknown = job.controller.signal.aborted ? job.controller.signal.reason : undefined;
-      outcome = { ok: false, error: isDumptruckError(reason) ? reason : asError(err) };
+      // The runner's report of this cancel or timeout wins only when it adds to the queue's reason
+      // ("...; the store did not confirm that the partial upload was aborted"); a generic one never does.
+      const addsTo = isDumptruckError(reason) && isDumptruckError(err) && err.code === reason.code && err.message.startsWith(`${reason.message}; `);
+      const said = addsTo ? err : reason;
+      outcome = { ok: false, error: isDumptruckError(said) ? said : asError(err) };
     } finally {
       clearTimer();
       this.running.delete(job);

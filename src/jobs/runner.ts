@@ -5,23 +5,25 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Env } from '../config/load.js';
 import type { Config, EncryptConfig, MirrorConfig, TargetConfig } from '../config/schema.js';
-import { CancelledError, DumptruckError, scrubSecrets, toDumptruckError, userMessage } from '../errors.js';
+import { CancelledError, DumptruckError, TimeoutError, describeCause, scrubSecrets, toDumptruckError, userMessage } from '../errors.js';
+import { formatDuration } from '../config/units.js';
 import { AGE_BIN, ageEncryptArgs, encryptFailure, recipientFingerprint, startAge, type AgeProcess, type AgeSpawn } from '../pipeline/age.js';
 import { createCompressor } from '../pipeline/compress.js';
 import { planParts } from '../pipeline/parts.js';
 import { pgDumpArgs, pgDumpEnv, startDump, type DumpProcess, type SpawnFn } from '../pipeline/pgdump.js';
-import { checkPgDumpVersion, locatePgDump as defaultLocatePgDump, probeServer } from '../pipeline/probe.js';
+import { checkCompressionSupport, checkPgDumpVersion, locatePgDump as defaultLocatePgDump, probeServer } from '../pipeline/probe.js';
 import { Gate, Meter } from '../pipeline/streams.js';
-import { abortLeftoverUploads, checkBucket, uploadStream } from '../pipeline/upload.js';
-import { resolvePassword } from '../secrets/index.js';
+import { checkBucket, uploadStream, type StreamUpload } from '../pipeline/upload.js';
+import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { deleteQuietly, replaceMetadata, type FinalizeOptions } from '../storage/finalize.js';
-import { createMirrorClient } from '../storage/client.js';
+import { createMirrorClient, withAbortSignal } from '../storage/client.js';
 import { objectKey } from '../storage/keys.js';
 import { backupMetadata, contentTypeFor } from '../storage/metadata.js';
 import { createAfterBackup, type AfterBackup } from './after-backup.js';
 import type { BackupResult, BackupWarning, JobEvent, MirrorOutcome } from './events.js';
 import type { BackupRequest, RunBackup, RunOptions } from './types.js';
 import { encryptionOf, lookupTarget } from '../config/targets.js';
+import { targetCompression, type Compression } from '../config/compression.js';
 
 export interface RunnerDeps {
   readonly config: Config;
@@ -35,6 +37,8 @@ export interface RunnerDeps {
   readonly progressIntervalMs?: number;
   readonly finalize?: FinalizeOptions;
   readonly newJobId?: () => string;
+  /** The random part of each run's object key (6 hex digits, see objectKey); default: random bytes. */
+  readonly newRunToken?: () => string;
   /** Size check, verification and retention once the object is stored; default: as configured (createAfterBackup). */
   readonly afterBackup?: AfterBackup;
   /** Client for a mirror store; default: createMirrorClient (its own endpoint and keys). */
@@ -43,12 +47,21 @@ export interface RunnerDeps {
   readonly ageSpawn?: AgeSpawn;
   /** The age binary; default `age` on PATH. */
   readonly ageBin?: string;
+  /**
+   * How long cleanup after a failure, cancel or timeout (aborting the multipart uploads, deleting
+   * an unlabelled object) may take: it runs after the job's own signal has fired, so it needs a
+   * deadline of its own against a stalled store. Default 20 s, within the shutdown's 30 s.
+   */
+  readonly cleanupTimeoutMs?: number;
 }
 
 /** One store a run writes to: the primary bucket, or the mirror. */
 interface Destination {
   readonly role: 'primary' | 'mirror';
+  /** The job's requests: aborted with the job (cancel, timeout). */
   readonly s3: S3Client;
+  /** The store's client itself, for cleanup (which runs once the job's signal has fired) under its own deadline. */
+  readonly raw: S3Client;
   readonly bucket: string;
   readonly endpoint?: string | undefined;
   /** A failure of a required destination fails the run; of an optional one, only warns. */
@@ -56,8 +69,11 @@ interface Destination {
 }
 
 export const newJobId = (): string => randomBytes(4).toString('hex');
+const newRunToken = (): string => randomBytes(3).toString('hex');
 
-/** The one backup pipeline: pg_dump -> gzip -> sha256 -> multipart upload -> metadata. */
+const DEFAULT_CLEANUP_TIMEOUT_MS = 20_000;
+
+/** The one backup pipeline: pg_dump -> gzip|zstd -> sha256 -> multipart upload -> metadata. */
 export function createBackupRunner(deps: RunnerDeps): RunBackup {
   const now = deps.now ?? (() => new Date());
   const spawn = deps.spawn ?? (nodeSpawn as unknown as SpawnFn);
@@ -82,23 +98,35 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       }
     };
     const secrets: string[] = [];
+    const signal = options.signal;
+    const cleanupMs = deps.cleanupTimeoutMs ?? DEFAULT_CLEANUP_TIMEOUT_MS;
+    const destination = (d: Omit<Destination, 's3' | 'raw'>, client: S3Client): Destination => ({
+      ...d,
+      raw: client,
+      s3: signal ? withAbortSignal(client, signal) : client,
+    });
     try {
       const target = lookupTarget(config, request.target);
+      const compression = targetCompression(config.compression, target.compression);
       throwIfAborted(options.signal);
       const password = await resolvePassword(request.target, target.password, { env: deps.env });
       if (password) secrets.push(password);
+      // Before pg_dump starts: a backup that cannot be signed would never be verified or restored.
+      const hmacKey = await resolveHmacKey(config.storage.hmacKey, { env: deps.env });
+      secrets.push(hmacKey);
       const appName = `dumptruck-${jobId}`;
       const mirror = target.mirror === false ? undefined : (target.mirror ?? config.mirror);
       const destinations: Destination[] = [
-        { role: 'primary', s3, bucket, endpoint: config.storage.endpoint, required: true },
-        ...(mirror ? [{ role: 'mirror' as const, s3: mirrorClient(mirror), bucket: mirror.bucket, endpoint: mirror.endpoint, required: mirror.required }] : []),
+        destination({ role: 'primary', bucket, endpoint: config.storage.endpoint, required: true }, s3),
+        ...(mirror ? [destination({ role: 'mirror', bucket: mirror.bucket, endpoint: mirror.endpoint, required: mirror.required }, mirrorClient(mirror))] : []),
       ];
-      const [server, dumpBin, reachable] = await Promise.all([
-        probeServer(target.url, password, appName),
-        locate(target.pgDump),
-        preflight(destinations),
-      ]);
+      // The probe's connection has timeouts of its own; the race only stops waiting for it on a cancel.
+      const [server, dumpBin, reachable] = await untilAborted(
+        Promise.all([probeServer(target.url, password, appName), locate(target.pgDump), preflight(destinations)]),
+        signal,
+      );
       checkPgDumpVersion(dumpBin, server, request.target);
+      checkCompressionSupport(dumpBin, target.format, compression, request.target);
       throwIfAborted(options.signal);
 
       const plan = planParts({
@@ -109,7 +137,11 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       });
       const startedAt = now();
       const encryption = encryptionOf(config, target);
-      const key = objectKey(config.storage.prefix, request.target, startedAt, target.format, encryption !== undefined);
+      const key = objectKey(config.storage.prefix, request.target, startedAt, target.format, {
+        algorithm: compression.algorithm,
+        runToken: (deps.newRunToken ?? newRunToken)(),
+        encrypted: encryption !== undefined,
+      });
       emit({
         type: 'started',
         jobId,
@@ -124,10 +156,16 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         },
       });
 
-      const dump = startDump(spawn, dumpBin.path, pgDumpArgs({ url: target.url, format: target.format, level: config.compression.level, extraArgs: target.dumpArgs }), pgDumpEnv(deps.env, password, appName));
+      const dump = startDump(
+        spawn,
+        dumpBin.path,
+        pgDumpArgs({ url: target.url, format: target.format, compression, extraArgs: target.dumpArgs, lockWaitTimeoutMs: target.lockWaitTimeout }),
+        pgDumpEnv(deps.env, password, appName),
+      );
       const streamed = await streamToBucket({
         deps,
         target,
+        compression,
         targetName: request.target,
         key,
         plan,
@@ -135,7 +173,8 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         encryption,
         secrets,
         destinations: reachable.usable,
-        signal: options.signal,
+        signal,
+        cleanupMs,
         onProgress: (dumpedBytes, storedBytes) => {
           const elapsedMs = now().getTime() - startedAt.getTime();
           emit({
@@ -152,6 +191,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         bucket,
         key,
         format: target.format,
+        compression,
         storedBytes: streamed.storedBytes,
         dumpedBytes: streamed.dumpedBytes,
         sha256: streamed.sha256,
@@ -164,9 +204,9 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         parts: Math.max(1, Math.ceil(streamed.storedBytes / plan.partSize)),
         ...(encryption ? { encryption: { recipients: encryption.recipients.map(recipientFingerprint) } } : {}),
       };
-      const metadata = backupMetadata(result, request.trigger);
+      const metadata = backupMetadata(result, request.trigger, hmacKey);
       const finalizeOn = async (d: Destination) => {
-        await replaceMetadata(d.s3, d.bucket, key, result.storedBytes, metadata, contentTypeFor(target.format, encryption !== undefined), {
+        await replaceMetadata(d.s3, d.bucket, key, result.storedBytes, metadata, contentTypeFor(target.format, compression.algorithm, encryption !== undefined), {
           ...deps.finalize,
           maxParts: config.storage.maxParts,
         });
@@ -183,14 +223,14 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
             const error = toDumptruckError(err, 'FINALIZE_FAILED', 'finalize', `setting metadata on ${describeDestination(d)}${key}`);
             if (d.required) throw error;
             failures.set(d, error);
-            await deleteQuietly(d.s3, d.bucket, key);
+            await deleteQuietly(cleanupClient(d, cleanupMs), d.bucket, key);
           }
         }
         throwIfAborted(options.signal);
       } catch (err) {
         // The dump is complete but not labelled (or the run was cancelled): an object without
         // its checksum is not a backup anyone should trust, so it goes, from every store.
-        await Promise.all(stored.map((d) => deleteQuietly(d.s3, d.bucket, key)));
+        await Promise.all(stored.map((d) => deleteQuietly(cleanupClient(d, cleanupMs), d.bucket, key)));
         throw isCancel(err) ? err : toDumptruckError(err, 'FINALIZE_FAILED', 'finalize', `setting metadata on ${key}`);
       }
       const mirrored = destinations.find((d) => d.role === 'mirror');
@@ -211,7 +251,9 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       emit({ type: 'finished', jobId, result: checked });
       return checked;
     } catch (err) {
-      const error = scrubbed(toDumptruckError(err, 'INTERNAL', 'internal'), secrets);
+      // A request cut short by the job's signal fails with the SDK's AbortError: report the cancel or timeout itself.
+      const cause = signal?.aborted && !isCancel(err) ? abortReason(signal) : err;
+      const error = scrubbed(toDumptruckError(cause, 'INTERNAL', 'internal'), secrets);
       emit({ type: 'failed', jobId, target: request.target, error });
       throw error;
     }
@@ -221,6 +263,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
 interface StreamArgs {
   readonly deps: RunnerDeps;
   readonly target: TargetConfig;
+  readonly compression: Compression;
   readonly targetName: string;
   readonly key: string;
   readonly plan: ReturnType<typeof planParts>;
@@ -231,6 +274,7 @@ interface StreamArgs {
   /** Where the stream goes: the primary first, then the mirror, each fed from the same bytes. */
   readonly destinations: readonly Destination[];
   readonly signal: AbortSignal | undefined;
+  readonly cleanupMs: number;
   readonly onProgress: (dumpedBytes: number, storedBytes: number) => void;
 }
 
@@ -261,7 +305,6 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
         hint: 'raise storage.maxParts if the store allows it; the part size follows pg_database_size',
       }),
   });
-  const compressor: Transform | undefined = a.target.format === 'plain' ? createCompressor(config.compression) : undefined;
   // A separate stage after compression: age sees only compressed bytes, and the SHA-256 below
   // covers what is stored (the ciphertext).
   const age: AgeProcess | undefined = a.encryption
@@ -269,13 +312,21 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
     : undefined;
   const ageFailure = async () => (age ? encryptFailure(await age.exited, age.stderrTail()) : undefined);
   let dumpFailure: DumptruckError | undefined;
+  const compressor: Transform | undefined = a.target.format === 'plain' ? createCompressor({ ...config.compression, ...a.compression }) : undefined;
   const gate = new Gate(async () => {
     const exit = await dump.exited;
     if (exit.spawnError) throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', `cannot start pg_dump: ${exit.spawnError.message}`, { cause: exit.spawnError }));
     if (exit.code !== 0) {
-      throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', `pg_dump exited with ${exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`}`, {
-        stderrTail: scrubSecrets(dump.stderrTail(), a.secrets),
-      }));
+      const stderrTail = scrubSecrets(dump.stderrTail(), a.secrets);
+      const exited = `pg_dump exited with ${exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`}`;
+      // pg_dump's own words ("canceling statement due to statement timeout", on its LOCK TABLE) do not say which setting or why.
+      if (/due to (statement|lock) timeout/.test(stderrTail) && /LOCK TABLE/.test(stderrTail)) {
+        throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', `${exited}: a table stayed locked longer than targets.${a.targetName}.lockWaitTimeout (${formatDuration(a.target.lockWaitTimeout)})`, {
+          stderrTail,
+          hint: 'something holds an exclusive lock on a table (a migration, a long transaction): see pg_locks, then run the backup again, or raise lockWaitTimeout',
+        }));
+      }
+      throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', exited, { stderrTail }));
     }
     // Like pg_dump's: age's output may end cleanly while it failed.
     const encrypt = await ageFailure();
@@ -283,7 +334,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   });
   // One body per destination, all fed by the gate: pipe() waits for the slowest, so memory stays
   // bounded, and the end (held by the gate) reaches them all at once.
-  const legs = a.destinations.map((d) => ({ d, body: new PassThrough(), error: undefined as DumptruckError | undefined }));
+  const legs = a.destinations.map((d) => ({ d, body: new PassThrough(), error: undefined as DumptruckError | undefined, upload: undefined as StreamUpload | undefined }));
   for (const leg of legs) gate.pipe(leg.body);
 
   const fail = (err: DumptruckError) => {
@@ -305,7 +356,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   const onAbort = () => fail(abortReason(a.signal));
   a.signal?.addEventListener('abort', onAbort, { once: true });
   if (a.signal?.aborted) onAbort();
-  compressor?.once('error', (e) => fail(toDumptruckError(e, 'COMPRESS_FAILED', 'compress', 'gzip')));
+  compressor?.once('error', (e) => fail(toDumptruckError(e, 'COMPRESS_FAILED', 'compress', a.compression.algorithm)));
   // age dying mid-stream fails the run at once, with its own reason rather than a broken pipe.
   void ageFailure().then((err) => err && fail(err));
   stored.once('error', (e) => fail(toDumptruckError(e, 'UPLOAD_FAILED', 'upload')));
@@ -316,17 +367,18 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   const piped = pipeline(stages).catch((err: unknown) => fail(toDumptruckError(err, 'DUMP_FAILED', 'dump')));
   const uploads = legs.map((leg) => {
     const uploadError = (err: unknown) => toDumptruckError(err, 'UPLOAD_FAILED', 'upload', `uploading ${describeDestination(leg.d)}${a.key}`);
-    return uploadStream({
+    leg.upload = uploadStream({
       s3: leg.d.s3,
       bucket: leg.d.bucket,
       key: a.key,
       body: leg.body,
       partSize: plan.partSize,
       partsInFlight: plan.partsInFlight,
-      contentType: contentTypeFor(a.target.format, a.encryption !== undefined),
+      contentType: contentTypeFor(a.target.format, a.compression.algorithm, a.encryption !== undefined),
       metadata: { target: a.targetName },
       onRequestError: (err) => dropLeg(leg, uploadError(err)),
-    }).catch((err: unknown) => dropLeg(leg, uploadError(err)));
+    });
+    return leg.upload.done.catch((err: unknown) => dropLeg(leg, uploadError(err)));
   });
 
   try {
@@ -343,16 +395,46 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
     // the gate reported pg_dump's own failure.
     const ageDied = ageExit !== undefined && (ageExit.spawnError !== undefined || (ageExit.code !== null && ageExit.code !== 0));
     if (ageDied && firstError !== dumpFailure && !isCancel(firstError)) firstError = (await ageFailure()) ?? firstError;
-    await Promise.all(legs.map((l) => abortLeftoverUploads(l.d.s3, l.d.bucket, a.key).catch(() => undefined)));
-    throw firstError;
+    const unconfirmed = (await Promise.all(legs.map((l) => abortUpload(l, a.cleanupMs)))).filter((u) => u !== undefined);
+    throw unconfirmed.length > 0 ? withUnconfirmedCleanup(firstError, unconfirmed) : firstError;
   }
   const failed = new Map<Destination, DumptruckError>();
   for (const leg of legs) {
     if (!leg.error) continue;
     failed.set(leg.d, leg.error);
-    await abortLeftoverUploads(leg.d.s3, leg.d.bucket, a.key).catch(() => undefined);
+    await abortUpload(leg, a.cleanupMs);
   }
   return { dumpedBytes: dumped.bytes, storedBytes: stored.bytes, sha256: stored.digest(), failed };
+}
+
+/** A client for cleanup: the store's own, with a deadline instead of the (already fired) job signal. */
+function cleanupClient(d: Destination, cleanupMs: number): S3Client {
+  return withAbortSignal(d.raw, AbortSignal.timeout(cleanupMs));
+}
+
+/** Aborts what is left of this leg's own multipart upload; says why when the store did not confirm it. */
+async function abortUpload(leg: { readonly d: Destination; readonly upload: StreamUpload | undefined }, cleanupMs: number): Promise<string | undefined> {
+  const { d } = leg;
+  const deadline = AbortSignal.timeout(cleanupMs);
+  try {
+    await leg.upload?.abortLeftover(withAbortSignal(d.raw, deadline));
+    return undefined;
+  } catch (err) {
+    const why = deadline.aborted ? `no answer within ${formatDuration(cleanupMs)}` : describeCause(err);
+    return `${d.role === 'primary' ? 'the store' : `the mirror s3://${d.bucket}`} did not confirm that the partial upload was aborted (${why})`;
+  }
+}
+
+/**
+ * The same failure, saying that cleanup could not be confirmed: an incomplete multipart upload may
+ * be left behind (a bucket lifecycle rule with AbortIncompleteMultipartUpload removes it).
+ */
+function withUnconfirmedCleanup(err: DumptruckError, unconfirmed: readonly string[]): DumptruckError {
+  const message = `${err.message}; ${unconfirmed.join('; ')}`;
+  const hint = 'an incomplete multipart upload may remain in the bucket; a lifecycle rule with AbortIncompleteMultipartUpload removes it';
+  if (err.code === 'CANCELLED') return new CancelledError(message);
+  if (err.code === 'TIMED_OUT') return new TimeoutError(message);
+  return new DumptruckError(err.code, err.stage, message, { cause: err, stderrTail: err.stderrTail, hint });
 }
 
 /** Checks every destination before pg_dump starts; an unreachable optional mirror is dropped with its reason. */
@@ -384,6 +466,17 @@ function abortReason(signal: AbortSignal | undefined): DumptruckError {
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortReason(signal);
+}
+
+/** `work`, or the abort reason as soon as `signal` fires: a cancel never waits on a call that cannot take a signal. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortReason(signal));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function isCancel(err: unknown): boolean {

@@ -10,6 +10,8 @@ export type LogFormat = 'json' | 'pretty';
 export interface LogDestination {
   write(chunk: string): unknown;
   readonly isTTY?: boolean;
+  /** A stream's 'error' event (process.stdout's EPIPE when the reader went away) is listened for when it has one. */
+  on?(event: 'error', listener: (err: Error) => void): unknown;
 }
 
 export interface LoggerOptions {
@@ -27,6 +29,8 @@ export interface LoggerOptions {
   readonly base?: Record<string, unknown>;
   /** Colours in pretty output. Default: when the destination is a TTY and NO_COLOR is unset. */
   readonly color?: boolean;
+  /** Where the one line saying that the destination broke goes. Default: process.stderr. */
+  readonly notice?: LogDestination;
 }
 
 /**
@@ -36,7 +40,7 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const env = options.env ?? {};
-  const destination = options.destination ?? process.stdout;
+  const destination = dropWhenBroken(options.destination ?? process.stdout, options.notice ?? process.stderr);
   const redactor = options.redactor ?? new Redactor();
   redactor.add(...secretsInEnv(env));
   const format = options.format ?? parseFormat(env.LOG_FORMAT) ?? (destination.isTTY ? 'pretty' : 'json');
@@ -64,6 +68,41 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     stream,
   );
+}
+
+/**
+ * The destination, until a write to it fails (EPIPE: a log collector restarting, a supervisor gone);
+ * from then on every line is dropped. Without this, the failed write's 'error' became an uncaught
+ * exception, which was logged, which failed again: a loop at full CPU that starved shutdown.
+ * The break is noted once on `notice`, if that still works; its own failure is ignored.
+ */
+function dropWhenBroken(destination: LogDestination, notice: LogDestination): LogDestination {
+  let broken = false;
+  const ignore = () => undefined;
+  const drop = (err: unknown) => {
+    if (broken) return;
+    broken = true;
+    if (notice === destination) return;
+    notice.on?.('error', ignore);
+    try {
+      notice.write(`dumptruck: the log output failed (${(err as { code?: string }).code ?? (err as Error).message}); logging stops, the bot goes on\n`);
+    } catch {
+      // Nowhere left to say it.
+    }
+  };
+  destination.on?.('error', drop);
+  return {
+    ...(destination.isTTY === undefined ? {} : { isTTY: destination.isTTY }),
+    write(chunk: string) {
+      if (broken) return true;
+      try {
+        return destination.write(chunk);
+      } catch (err) {
+        drop(err);
+        return true;
+      }
+    },
+  };
 }
 
 function parseFormat(value: string | undefined): LogFormat | undefined {

@@ -22,7 +22,7 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
 ];
 
 /** Environment variables whose values are secrets: tokens, secret keys, passwords. */
-const SECRET_ENV = /(TOKEN|SECRET|SECRET_KEY|SECRET_ACCESS_KEY|PASSWORD|PASSWD|_PW|PRIVATE_KEY|API_KEY)$/i;
+const SECRET_ENV = /(TOKEN|SECRET|SECRET_KEY|SECRET_ACCESS_KEY|PASSWORD|PASSWD|_PW|PRIVATE_KEY|API_KEY|HMAC_KEY)$/i;
 /** Shorter values are not redacted by value: they would mangle ordinary words. */
 const MIN_VALUE_LENGTH = 6;
 
@@ -71,7 +71,7 @@ export class Redactor {
   }
 }
 
-/** The secrets the environment holds: SLACK_*_TOKEN, SLACK_SIGNING_SECRET, AWS_SECRET_ACCESS_KEY, NCLOUD_SECRET_KEY, *_PASSWORD... */
+/** The secrets the environment holds: SLACK_*_TOKEN, SLACK_SIGNING_SECRET, AWS_SECRET_ACCESS_KEY, NCLOUD_SECRET_KEY, DUMPTRUCK_HMAC_KEY, *_PASSWORD... */
 export function secretsInEnv(env: Env): string[] {
   return Object.entries(env)
     .filter(([name, value]) => value !== undefined && SECRET_ENV.test(name))

@@ -1,21 +1,26 @@
 import type { Transform } from 'node:stream';
-import { createGzip } from './pgzip.js';
+import zlib from 'node:zlib';
+import type { CompressionAlgorithm } from '../storage/keys.js';
+import { createGzip, createParallelZstd, zstdParams } from './pgzip.js';
 
 export interface CompressionOptions {
-  /** gzip level 1-9; 6 matches `gzip -6`. */
+  readonly algorithm: CompressionAlgorithm;
+  /** gzip 1-9 (6 matches `gzip -6`), zstd 1-19 (3 matches `zstd`). */
   readonly level: number;
-  /** pigz-style blocks on several cores (default) or Node's single gzip stream. */
+  /** Blocks on several cores (default) or Node's single stream of the same format. */
   readonly parallel: boolean;
   readonly workers?: number | undefined;
   readonly blockSize?: number | undefined;
 }
 
-/** The gzip stage for plain dumps. Both paths write one standard gzip stream. */
+/** The compression stage for plain dumps. Every path writes one standard .gz or .zst stream. */
 export function createCompressor(options: CompressionOptions): Transform {
-  return createGzip({
+  const tuning = {
     level: options.level,
-    parallel: options.parallel,
     ...(options.workers === undefined ? {} : { concurrency: options.workers }),
     ...(options.blockSize === undefined ? {} : { blockSize: options.blockSize }),
-  });
+  };
+  if (options.algorithm === 'gzip') return createGzip({ ...tuning, parallel: options.parallel });
+  if (options.parallel) return createParallelZstd(tuning);
+  return zlib.createZstdCompress({ params: zstdParams(options.level) });
 }

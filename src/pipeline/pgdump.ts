@@ -1,21 +1,32 @@
 import type { ChildProcessByStdio, SpawnOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import type { Compression } from '../config/compression.js';
 import type { Env } from '../config/load.js';
 import type { DumpFormat } from '../storage/keys.js';
 
 export interface DumpSpec {
   readonly url: string;
   readonly format: DumpFormat;
-  /** Compression level for custom format (pg_dump compresses it itself); plain is gzipped by us. */
-  readonly level: number;
+  /** Used by pg_dump for custom format (it compresses the archive itself); plain is compressed by us. */
+  readonly compression: Compression;
   readonly extraArgs: readonly string[];
+  /**
+   * How long pg_dump waits for each table's share lock (targets.<name>.lockWaitTimeout). A table
+   * held in an exclusive lock (a migration, a stuck transaction) then fails the backup with a clear
+   * message instead of hanging it until the job timeout.
+   */
+  readonly lockWaitTimeoutMs: number;
 }
 
 /** pg_dump's argument array. No shell ever sees it, and it never holds a password. */
 export function pgDumpArgs(spec: DumpSpec): string[] {
-  const args = ['--dbname', spec.url, '--no-password'];
+  const args = ['--dbname', spec.url, '--no-password', `--lock-wait-timeout=${spec.lockWaitTimeoutMs}`];
   if (spec.format === 'plain') args.push('--format=plain');
-  else args.push('--format=custom', `--compress=${spec.level}`);
+  else {
+    const { algorithm, level } = spec.compression;
+    // A bare level means gzip to every pg_dump; `zstd:<level>` needs pg_dump 16 (checkCompressionSupport).
+    args.push('--format=custom', `--compress=${algorithm === 'zstd' ? `zstd:${level}` : level}`);
+  }
   return [...args, ...spec.extraArgs];
 }
 

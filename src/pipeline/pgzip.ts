@@ -1,22 +1,25 @@
-// Parallel gzip, the pigz way: the input is cut into blocks, each block is raw-deflated on its
-// own (zlib's async API runs on libuv's threadpool, so blocks compress on several cores at once),
-// and the pieces are concatenated, in order, into one deflate stream inside one gzip member.
-// The output is an ordinary .gz file that any gunzip reads.
+// Parallel compression, the pigz way: the input is cut into blocks, each block is compressed on
+// its own (zlib's async API runs on libuv's threadpool, so blocks compress on several cores at
+// once), and the pieces are concatenated in order. Only the block codec differs by format:
+// - gzip: raw deflate pieces, each primed with the 32 KiB before it, joined into one deflate
+//   stream inside one gzip member: an ordinary .gz file that any gunzip reads;
+// - zstd: each block is a complete zstd frame (with its checksum); frames concatenated are a
+//   valid .zst stream, which `zstd -d` reads as one.
 
 import os from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { COMPRESSION_LEVELS } from '../config/compression.js';
 
 /** Compresses one block; shaped like `promisify(zlib.deflateRaw)`. Replaceable for tests. */
 export type DeflateRaw = (buffer: Buffer, options: zlib.ZlibOptions) => Promise<Buffer>;
 
-export interface ParallelGzipOptions {
-  /** zlib compression level, 1 (fastest) to 9 (smallest). Default 6, as gzip and pigz. */
-  readonly level?: number;
+interface ParallelOptions {
   /**
-   * Uncompressed bytes per independently compressed block. Default 256 KiB: twice pigz's, since each
-   * block pays for a zlib stream and an event-loop round trip (measured ~25% faster than 128 KiB, same size).
+   * Uncompressed bytes per independently compressed block. gzip's default is 256 KiB: twice pigz's,
+   * since each block pays for a zlib stream and an event-loop round trip (measured ~25% faster than
+   * 128 KiB, same size). zstd's is 1 MiB: its frames share no history, so larger blocks compress better.
    */
   readonly blockSize?: number;
   /**
@@ -27,15 +30,25 @@ export interface ParallelGzipOptions {
    * at once; raise it on machines with more cores.
    */
   readonly concurrency?: number;
-  /** Bytes the writable side buffers before `write()` returns false. Default Node's (16 KiB). */
+  /** Bytes the writable side buffers before `write()` returns false. Default Node's (64 KiB since Node 22). */
   readonly writableHighWaterMark?: number;
   /**
    * Compressed bytes the readable side holds before compression pauses for the consumer.
-   * Default Node's (16 KiB); one finished block may overshoot it.
+   * Default Node's (64 KiB since Node 22); one finished block may overshoot it.
    */
   readonly readableHighWaterMark?: number;
+}
+
+export interface ParallelGzipOptions extends ParallelOptions {
+  /** zlib compression level, 1 (fastest) to 9 (smallest). Default 6, as gzip and pigz. */
+  readonly level?: number;
   /** Replaces `zlib.deflateRaw` (promisified); for tests that inject failures. */
   readonly deflate?: DeflateRaw;
+}
+
+export interface ParallelZstdOptions extends ParallelOptions {
+  /** zstd compression level, 1 to 19 (COMPRESSION_LEVELS). Default 3, as the zstd tool. */
+  readonly level?: number;
 }
 
 export interface GzipOptions extends ParallelGzipOptions {
@@ -43,13 +56,27 @@ export interface GzipOptions extends ParallelGzipOptions {
   readonly parallel: boolean;
 }
 
-export const DEFAULT_LEVEL = 6;
+export const DEFAULT_LEVEL = COMPRESSION_LEVELS.gzip.default;
 export const DEFAULT_BLOCK_SIZE = 256 * 1024;
+export const ZSTD_DEFAULT_BLOCK_SIZE = 1024 * 1024;
 
 /** Deflate's window: a block may refer back this far, so this much of the input before it is its dictionary. */
 const WINDOW = 32 * 1024;
 
 const defaultDeflate: DeflateRaw = promisify(zlib.deflateRaw);
+const zstdCompress: (buffer: Buffer, options: zlib.ZstdOptions) => Promise<Buffer> = promisify(zlib.zstdCompress);
+
+/** What differs between formats: the bytes around the blocks, and how one block is compressed. */
+interface BlockCodec {
+  /** Written before the first block. */
+  readonly header: Buffer;
+  /** Sees every input chunk, in order (gzip's CRC). */
+  update(chunk: Buffer): void;
+  /** Called in input order, so it may keep state across blocks; the work itself runs off the main thread. */
+  compress(block: Buffer, final: boolean): Promise<Buffer>;
+  /** Written after the last block. */
+  trailer(): Buffer;
+}
 
 /** One switch for callers: parallel (pigz-like) or Node's single-stream gzip. */
 export function createGzip(options: GzipOptions): Transform {
@@ -58,26 +85,78 @@ export function createGzip(options: GzipOptions): Transform {
 }
 
 export function createParallelGzip(options: ParallelGzipOptions = {}): Transform {
-  return new ParallelGzip(options);
+  return new ParallelCompressor(gzipCodec(checkInt('level', options.level ?? DEFAULT_LEVEL, COMPRESSION_LEVELS.gzip.min, COMPRESSION_LEVELS.gzip.max), options.deflate ?? defaultDeflate), {
+    ...options,
+    blockSize: options.blockSize ?? DEFAULT_BLOCK_SIZE,
+  });
+}
+
+export function createParallelZstd(options: ParallelZstdOptions = {}): Transform {
+  return new ParallelCompressor(zstdCodec(checkInt('level', options.level ?? COMPRESSION_LEVELS.zstd.default, COMPRESSION_LEVELS.zstd.min, COMPRESSION_LEVELS.zstd.max)), {
+    ...options,
+    blockSize: options.blockSize ?? ZSTD_DEFAULT_BLOCK_SIZE,
+  });
+}
+
+function gzipCodec(level: number, deflate: DeflateRaw): BlockCodec {
+  let crc = 0;
+  let size = 0;
+  /** The last (up to) 32 KiB of input already handed to a block: the next block's dictionary. */
+  let window: Buffer = Buffer.alloc(0);
+  return {
+    header: gzipHeader(level),
+    update(chunk) {
+      crc = zlib.crc32(chunk, crc);
+      size += chunk.length;
+    },
+    compress(block, final) {
+      const options: zlib.ZlibOptions = {
+        level,
+        // Sync flush ends a block on a byte boundary without ending the deflate stream, so blocks concatenate.
+        finishFlush: final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+        // Room for the whole (even incompressible) block in one output buffer: one threadpool trip per block.
+        chunkSize: Math.max(64, block.length + (block.length >> 8) + 64),
+        ...(window.length > 0 ? { dictionary: window } : {}),
+      };
+      window = block.length >= WINDOW ? block.subarray(-WINDOW) : Buffer.concat([window, block]).subarray(-WINDOW);
+      return deflate(block, options);
+    },
+    trailer: () => gzipTrailer(crc, size),
+  };
+}
+
+/** zstd's parameters for dumptruck's frames, parallel or single-stream. */
+export function zstdParams(level: number): Record<number, number> {
+  return {
+    [zlib.constants.ZSTD_c_compressionLevel]: level,
+    // Every frame carries a checksum of its content, so a reader (zstd -d, verify) notices damage.
+    [zlib.constants.ZSTD_c_checksumFlag]: 1,
+  };
+}
+
+function zstdCodec(level: number): BlockCodec {
+  const params = zstdParams(level);
+  return {
+    header: Buffer.alloc(0),
+    update() {},
+    // Room for the whole (even incompressible) frame in one output buffer, as for gzip.
+    compress: (block) => zstdCompress(block, { params, chunkSize: Math.max(64, block.length + (block.length >> 7) + 64) }),
+    trailer: () => Buffer.alloc(0),
+  };
 }
 
 interface Job {
   out: Buffer | undefined;
 }
 
-class ParallelGzip extends Transform {
-  readonly #level: number;
+class ParallelCompressor extends Transform {
+  readonly #codec: BlockCodec;
   readonly #blockSize: number;
   readonly #concurrency: number;
-  readonly #deflate: DeflateRaw;
 
   /** Input not yet cut into a block. */
   #pending: Buffer[] = [];
   #pendingBytes = 0;
-  /** The last (up to) 32 KiB of input already handed to a block: the next block's dictionary. */
-  #window: Buffer = Buffer.alloc(0);
-  #crc = 0;
-  #size = 0;
   /** Blocks in input order; `out` is set when compressed. Output leaves from the front only. */
   #jobs: Job[] = [];
   #finalStarted = false;
@@ -90,21 +169,19 @@ class ParallelGzip extends Transform {
   #advancing = false;
   #again = false;
 
-  constructor(options: ParallelGzipOptions) {
+  constructor(codec: BlockCodec, options: ParallelOptions & { readonly blockSize: number }) {
     super({
       writableHighWaterMark: options.writableHighWaterMark,
       readableHighWaterMark: options.readableHighWaterMark,
     });
-    this.#level = checkInt('level', options.level ?? DEFAULT_LEVEL, 1, 9);
-    this.#blockSize = checkInt('blockSize', options.blockSize ?? DEFAULT_BLOCK_SIZE, 1, 2 ** 30);
+    this.#codec = codec;
+    this.#blockSize = checkInt('blockSize', options.blockSize, 1, 2 ** 30);
     this.#concurrency = checkInt('concurrency', options.concurrency ?? 2 * os.availableParallelism(), 1, 1024);
-    this.#deflate = options.deflate ?? defaultDeflate;
-    this.push(gzipHeader(this.#level));
+    if (codec.header.length > 0) this.push(codec.header);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.#crc = zlib.crc32(chunk, this.#crc);
-    this.#size += chunk.length;
+    this.#codec.update(chunk);
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
     this.#writeCallback = callback;
@@ -180,7 +257,8 @@ class ParallelGzip extends Transform {
       if (this.#finalStarted && this.#jobs.length === 0) {
         const callback = this.#flushCallback;
         this.#flushCallback = undefined;
-        callback(null, gzipTrailer(this.#crc, this.#size));
+        const trailer = this.#codec.trailer();
+        callback(null, trailer.length > 0 ? trailer : undefined);
       }
     }
   }
@@ -188,17 +266,7 @@ class ParallelGzip extends Transform {
   #start(block: Buffer, final: boolean): void {
     const job: Job = { out: undefined };
     this.#jobs.push(job);
-    const options: zlib.ZlibOptions = {
-      level: this.#level,
-      // Sync flush ends a block on a byte boundary without ending the deflate stream, so blocks concatenate.
-      finishFlush: final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
-      // Room for the whole (even incompressible) block in one output buffer: one threadpool trip per block.
-      chunkSize: Math.max(64, block.length + (block.length >> 8) + 64),
-      ...(this.#window.length > 0 ? { dictionary: this.#window } : {}),
-    };
-    this.#window =
-      block.length >= WINDOW ? block.subarray(-WINDOW) : Buffer.concat([this.#window, block]).subarray(-WINDOW);
-    this.#deflate(block, options).then(
+    this.#codec.compress(block, final).then(
       (out) => {
         job.out = out;
         this.#advance();

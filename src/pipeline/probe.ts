@@ -2,7 +2,9 @@ import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import type { Compression } from '../config/compression.js';
 import { DumptruckError, scrubSecrets } from '../errors.js';
+import type { DumpFormat } from '../storage/keys.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -16,7 +18,14 @@ export interface ServerInfo {
 
 /** Connects once before dumping: bad passwords and missing databases fail here, before any upload starts. */
 export async function probeServer(url: string, password: string | undefined, appName: string): Promise<ServerInfo> {
-  const client = new pg.Client({ connectionString: withPassword(url, password), application_name: appName, connectionTimeoutMillis: 15_000 });
+  const client = new pg.Client({
+    connectionString: withPassword(url, password),
+    application_name: appName,
+    connectionTimeoutMillis: 15_000,
+    // A server that accepts the connection and then goes quiet must fail the probe, not hold the job.
+    query_timeout: 30_000,
+    statement_timeout: 30_000,
+  });
   try {
     await client.connect();
     const { rows } = await client.query<{ v: string; n: string; size: string }>(
@@ -102,6 +111,19 @@ export async function locatePgDump(configured: string | undefined, listDir: (dir
     });
   }
   return found.reduce((best, b) => (b.major > best.major ? b : best));
+}
+
+/** pg_dump compresses custom-format archives with zstd from version 16 on; older ones would refuse the flag. */
+export function checkCompressionSupport(dump: PgDumpBinary, format: DumpFormat, compression: Compression, target: string): void {
+  if (format !== 'custom' || compression.algorithm !== 'zstd' || dump.major >= 16) return;
+  throw new DumptruckError(
+    'PG_DUMP_TOO_OLD',
+    'version',
+    `pg_dump ${dump.version} (${dump.path}) cannot compress a custom-format archive with zstd: that needs pg_dump 16 or newer`,
+    {
+      hint: `install postgresql-client-16 or newer (it still dumps older servers) or set targets.${target}.pgDump to one; or set targets.${target}.compression.algorithm: gzip`,
+    },
+  );
 }
 
 /** pg_dump refuses servers of a newer major version; say so before starting, with what to install. */

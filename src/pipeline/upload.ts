@@ -1,12 +1,12 @@
 import {
   AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   HeadBucketCommand,
-  ListMultipartUploadsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
-import { toDumptruckError } from '../errors.js';
+import { DumptruckError, toDumptruckError } from '../errors.js';
 
 export interface StreamUploadOptions {
   readonly s3: S3Client;
@@ -21,6 +21,18 @@ export interface StreamUploadOptions {
   readonly onRequestError: (err: unknown) => void;
 }
 
+/** One stream's upload: its outcome, and the cleanup of its own multipart upload. */
+export interface StreamUpload {
+  readonly done: Promise<void>;
+  /**
+   * Belt and braces after a failure: aborts this upload's own multipart upload if it is still open
+   * (lib-storage aborts its own, but not if that request itself failed). Only its own UploadId:
+   * another run's upload is never touched, even on the same key. `client` replaces the upload's own
+   * (whose job signal has usually fired by then) with one bound to a cleanup deadline.
+   */
+  abortLeftover(client?: S3Client): Promise<void>;
+}
+
 /**
  * Multipart upload of a stream with lib-storage.
  *
@@ -28,17 +40,25 @@ export interface StreamUploadOptions {
  * multipart upload is actually aborted, and one failed part does not stop the other uploaders from
  * reading on. So cancellation is done by destroying the body (done() then rejects only after
  * AbortMultipartUpload was sent), and a failed request destroys the body through `onRequestError`.
+ *
+ * The write that creates the object (PutObject for a one-part dump, CompleteMultipartUpload
+ * otherwise) carries `If-None-Match: *`, so a completion never replaces an existing object on the
+ * stores that support it (AWS, versitygw); the unique key per run is the guarantee on the others.
  */
-export function uploadStream(options: StreamUploadOptions): Promise<void> {
+export function uploadStream(options: StreamUploadOptions): StreamUpload {
   const { s3 } = options;
+  let uploadId: string | undefined;
   // A view of the shared client whose failures reach this job: config and middleware stay shared.
   const client = Object.create(s3) as S3Client;
   client.send = (async (command: Parameters<S3Client['send']>[0], ...rest: unknown[]) => {
     try {
-      return await (s3.send as (...a: unknown[]) => Promise<unknown>).call(s3, command, ...rest);
+      const out = await (s3.send as (...a: unknown[]) => Promise<unknown>).call(s3, command, ...rest);
+      if (command instanceof CreateMultipartUploadCommand) uploadId = (out as { UploadId?: string }).UploadId;
+      return out;
     } catch (err) {
-      options.onRequestError(err);
-      throw err;
+      const error = isPreconditionFailed(err) ? objectExists(options.bucket, options.key, err) : err;
+      options.onRequestError(error);
+      throw error;
     }
   }) as S3Client['send'];
   const upload = new Upload({
@@ -49,25 +69,37 @@ export function uploadStream(options: StreamUploadOptions): Promise<void> {
       Body: options.body,
       ContentType: options.contentType,
       Metadata: options.metadata,
+      // Serialized only by the commands that model it: PutObject and CompleteMultipartUpload.
+      IfNoneMatch: '*',
     },
     partSize: options.partSize,
     queueSize: options.partsInFlight,
     leavePartsOnError: false,
   });
-  return upload.done().then(() => undefined);
+  return {
+    done: upload.done().then(() => undefined),
+    async abortLeftover(client = s3) {
+      if (!uploadId) return;
+      try {
+        await client.send(new AbortMultipartUploadCommand({ Bucket: options.bucket, Key: options.key, UploadId: uploadId }));
+      } catch (err) {
+        // Already gone (lib-storage aborted it, or the store dropped it with a refused completion): the goal is met.
+        if ((err as { name?: string }).name !== 'NoSuchUpload') throw err;
+      }
+    },
+  };
 }
 
-/**
- * Belt and braces after a failure: aborts any multipart upload still open for exactly this key
- * (lib-storage aborts its own, but not if that request itself failed).
- */
-export async function abortLeftoverUploads(s3: S3Client, bucket: string, key: string): Promise<void> {
-  const listed = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
-  for (const u of listed.Uploads ?? []) {
-    if (u.Key === key && u.UploadId) {
-      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
-    }
-  }
+function isPreconditionFailed(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return e.$metadata?.httpStatusCode === 412 || e.name === 'PreconditionFailed' || e.Code === 'PreconditionFailed';
+}
+
+function objectExists(bucket: string, key: string, cause: unknown): DumptruckError {
+  return new DumptruckError('UPLOAD_FAILED', 'upload', `s3://${bucket}/${key} already exists; a backup never replaces a stored object`, {
+    cause,
+    hint: 'another run wrote this key: run the backup again for a new key',
+  });
 }
 
 /** Fails fast, before pg_dump starts, when the bucket is unreachable or the credentials are wrong. */

@@ -9,9 +9,10 @@ export interface RetentionRules {
 }
 
 /**
- * Why a backup is kept: `last` (among the newest keepLast), `days` (younger than keepDays),
- * `verified` (the newest verified backup: never deleted), `newest` (the newest backup: pruning
- * never leaves a target with none, even when every backup is older than keepDays).
+ * Why a backup is kept: `last` (among the newest keepLast unflagged backups), `days` (an unflagged
+ * backup younger than keepDays), `verified` (the newest unflagged verified backup: never
+ * deleted), `newest` (the newest backup, and the newest unflagged one: pruning never leaves a
+ * target with none, nor without its last good one, even when every backup is older than keepDays).
  */
 export type KeepReason = 'newest' | 'last' | 'days' | 'verified';
 
@@ -20,13 +21,27 @@ export function describeRules(rules: RetentionRules): string {
   return [rules.keepLast === undefined ? '' : `keepLast ${rules.keepLast}`, rules.keepDays === undefined ? '' : `keepDays ${rules.keepDays}`].filter(Boolean).join(', ');
 }
 
+/** A backup as retention sees it. */
+export interface RetentionCandidate {
+  readonly key: string;
+  /** Empty, much smaller than usual, or its verification failed (a `.flagged` marker): it never fills keepLast/keepDays. */
+  readonly flagged?: boolean;
+}
+
 export interface RetentionItem {
   readonly key: string;
   /** The backup's time, from its key. */
   readonly time: Date;
   readonly ageDays: number;
+  readonly flagged: boolean;
   /** Empty for the ones to delete. */
   readonly reasons: readonly KeepReason[];
+}
+
+/** An object retention neither counts nor deletes, and why. */
+export interface IgnoredItem {
+  readonly key: string;
+  readonly why: string;
 }
 
 export interface RetentionPlan {
@@ -34,31 +49,56 @@ export interface RetentionPlan {
   readonly keep: readonly RetentionItem[];
   /** Newest first. */
   readonly delete: readonly RetentionItem[];
+  /** Keys dated in the future: never counted, never deleted. */
+  readonly ignored: readonly IgnoredItem[];
 }
 
 const DAY_MS = 86_400_000;
+/** Clock skew between hosts that may write backups; a key dated later than this is not a real backup. */
+export const MAX_SKEW_MS = 5 * 60_000;
+
+/** Pure: whether a backup key is dated beyond `now` plus the clock skew allowed (a planted object, or a host with a wrong clock). */
+export function isFutureKey(key: string, now: Date): boolean {
+  const time = keyTime(key);
+  return time !== undefined && time.getTime() > now.getTime() + MAX_SKEW_MS;
+}
+
+export const FUTURE = 'dated in the future';
 
 /**
  * Pure: which of a target's backups the rules keep and which go. Ages come from the UTC time in
  * each key (not LastModified, which the metadata copy and replication rewrite); keys without one
  * are not backups and are left out of the plan. A backup exactly keepDays old is no longer
  * younger than keepDays, so it goes.
+ *
+ * A key dated in the future would otherwise be "the newest" and fill keepLast, pushing out the
+ * backup just written: such keys are left out (and left alone). Flagged backups do not count for
+ * keepLast or keepDays, so a run of suspect backups never pushes a good one out.
  */
-export function planRetention(objects: readonly { readonly key: string }[], rules: RetentionRules, now: Date, newestVerifiedKey: string | undefined): RetentionPlan {
-  const dated = objects
-    .map((o) => ({ key: o.key, time: keyTime(o.key) }))
-    .filter((o): o is { key: string; time: Date } => o.time !== undefined)
-    .sort((a, b) => b.time.getTime() - a.time.getTime() || (a.key < b.key ? 1 : -1));
+export function planRetention(objects: readonly RetentionCandidate[], rules: RetentionRules, now: Date, newestVerifiedKey: string | undefined): RetentionPlan {
+  const ignored: IgnoredItem[] = [];
+  const dated: { key: string; time: Date; flagged: boolean }[] = [];
+  for (const o of objects) {
+    const time = keyTime(o.key);
+    if (time === undefined) continue;
+    if (isFutureKey(o.key, now)) ignored.push({ key: o.key, why: FUTURE });
+    else dated.push({ key: o.key, time, flagged: o.flagged === true });
+  }
+  dated.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.key < b.key ? 1 : -1));
   const keep: RetentionItem[] = [];
   const drop: RetentionItem[] = [];
+  let good = 0;
   dated.forEach((o, index) => {
     const ageMs = now.getTime() - o.time.getTime();
     const reasons: KeepReason[] = [];
-    if (index === 0) reasons.push('newest');
-    if (rules.keepLast !== undefined && index < rules.keepLast) reasons.push('last');
-    if (rules.keepDays !== undefined && ageMs < rules.keepDays * DAY_MS) reasons.push('days');
-    if (o.key === newestVerifiedKey) reasons.push('verified');
-    (reasons.length > 0 ? keep : drop).push({ key: o.key, time: o.time, ageDays: ageMs / DAY_MS, reasons });
+    if (index === 0 || (!o.flagged && good === 0)) reasons.push('newest');
+    if (!o.flagged) {
+      if (rules.keepLast !== undefined && good < rules.keepLast) reasons.push('last');
+      if (rules.keepDays !== undefined && ageMs < rules.keepDays * DAY_MS) reasons.push('days');
+      good++;
+    }
+    if (o.key === newestVerifiedKey && !o.flagged) reasons.push('verified');
+    (reasons.length > 0 ? keep : drop).push({ key: o.key, time: o.time, ageDays: ageMs / DAY_MS, flagged: o.flagged, reasons });
   });
-  return { keep, delete: drop };
+  return { keep, delete: drop, ignored };
 }

@@ -22,7 +22,8 @@ export const defaultSecretsManager: SecretsManagerFactory = ({ region, endpoint 
     ...(endpoint ? { endpoint } : {}),
     maxAttempts: 3,
     // A secret manager that hangs must fail the job, not hold it forever.
-    requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000 },
+    // throwOnRequestTimeout: without it this SDK only logs a warning and waits on a stalled endpoint forever.
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 15_000, throwOnRequestTimeout: true },
   });
 
 /** `arn:aws:secretsmanager:<region>:...`: an ARN says where the secret lives, so config need not repeat it. */

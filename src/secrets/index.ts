@@ -6,6 +6,7 @@ import { defaultSecretsManager, fetchAwsSecret, regionOf, type SecretsManagerFac
 import { SecretCache } from './cache.js';
 import { valueAtKey } from './extract.js';
 import { fetchNcpSecret, ncpSecretUrl } from './ncp.js';
+import { MIN_HMAC_KEY_LENGTH } from '../storage/hmac.js';
 
 export { SecretCache } from './cache.js';
 export type { SecretsManagerFactory, SecretsManagerLike } from './aws.js';
@@ -71,6 +72,26 @@ export async function resolvePassword(target: string, source: PasswordSource | u
       valueAtKey(await fetchNcpSecret(s, { env: deps.env, fetch: deps.fetch ?? fetch, now }), s.key, 'its ACTIVE value'),
     ),
   );
+}
+
+const HMAC_KEY_HINT = `generate one with \`openssl rand -hex 32\`, put it where storage.hmacKey points (default: DUMPTRUCK_HMAC_KEY in the environment or .env), and give every bot and CLI that shares the bucket the same one`;
+
+/**
+ * The key that signs and checks backups (storage.hmacKey). Without it dumptruck can neither
+ * prove what it wrote nor tell a planted object from a backup, so it is required, not optional.
+ */
+export async function resolveHmacKey(source: PasswordSource, deps: SecretDeps): Promise<string> {
+  let value: string | undefined;
+  try {
+    value = await resolvePassword('hmac', source, deps);
+  } catch (err) {
+    if (!(err instanceof DumptruckError)) throw err;
+    throw new DumptruckError(err.code, err.stage, err.message.replace(/^targets\.hmac\.password/, 'storage.hmacKey'), { hint: HMAC_KEY_HINT });
+  }
+  if (value === undefined || value.length < MIN_HMAC_KEY_LENGTH) {
+    throw new DumptruckError('SECRET_UNAVAILABLE', 'secret', `storage.hmacKey: the key is ${value?.length ?? 0} characters long; at least ${MIN_HMAC_KEY_LENGTH} are needed`, { hint: HMAC_KEY_HINT });
+  }
+  return value;
 }
 
 /** Drops a source's cached value, so that the next job fetches it again (e.g. after the database refused it). */

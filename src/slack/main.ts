@@ -11,6 +11,7 @@ import { createTrustOps } from '../jobs/maintenance.js';
 import { JobQueue } from '../jobs/queue.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import { installShutdown } from '../jobs/shutdown.js';
+import { resolveHmacKey } from '../secrets/index.js';
 import { loggedSnapshots } from '../snapshots/log.js';
 import {
   bucketCheck,
@@ -21,6 +22,7 @@ import {
   healthRoutes,
   instrumentRunner,
   logUnexpectedErrors,
+  Redactor,
   secretsInEnv,
   serveHealth,
 } from '../observability/index.js';
@@ -31,7 +33,8 @@ import { startSchedules } from './schedule.js';
 
 async function main(): Promise<void> {
   const env = loadEnvironment();
-  const logger = createLogger({ env });
+  const redactor = new Redactor();
+  const logger = createLogger({ env, redactor });
   // A listener or job that throws where nothing catches it is logged; the other backups go on.
   logUnexpectedErrors(logger);
   // Compression runs on background threads; the main thread answers Slack and must win the cores.
@@ -40,7 +43,13 @@ async function main(): Promise<void> {
 
   // Slack variables first: they are the usual mistake, and need no config file to check.
   const { slack, deps } = await Promise.resolve()
-    .then(async () => ({ slack: readSlackEnv(env), deps: await createAppDeps(env) }))
+    .then(async () => {
+      const slack = readSlackEnv(env);
+      const deps = await createAppDeps(env);
+      // At start, not at the first backup: a bot that cannot sign or check backups must not run.
+      redactor.add(await resolveHmacKey(deps.config.storage.hmacKey, { env }));
+      return { slack, deps };
+    })
     .catch((err: unknown) => exitOnStartError(err, env));
 
   const metrics = createMetrics();

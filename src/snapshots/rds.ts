@@ -49,7 +49,8 @@ export function createRdsFactory(options: RdsFactoryOptions = {}): RdsFactory {
         ...(options.credentials ? { credentials: options.credentials } : {}),
         maxAttempts: 3,
         // An API that hangs must fail the poll (and be retried at the next one), not hold the job.
-        requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000 },
+        // throwOnRequestTimeout: without it this SDK only logs a warning and waits on a stalled endpoint forever.
+        requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
       }),
     );
 }

@@ -9,7 +9,18 @@ export interface StoreOptions {
   readonly endpoint?: string | undefined;
   readonly forcePathStyle: boolean;
   readonly checksums: 'when_required' | 'when_supported';
+  /** How long opening a connection to the store may take. Default 10 s (storage.connectTimeout). */
+  readonly connectTimeoutMs?: number;
+  /**
+   * How long a request's socket may stay silent (nothing sent, nothing received) before the
+   * request fails. Default 2 min (storage.idleTimeout). An idle limit rather than a total one: a
+   * large part on a slow link may take long, but a store that stalls goes quiet.
+   */
+  readonly idleTimeoutMs?: number;
 }
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 
 const AWS_HOST = /(^|\.)amazonaws\.com(\.cn)?$/;
 
@@ -42,6 +53,11 @@ export function createS3Client(store: StoreOptions, overrides: Partial<S3ClientC
     requestChecksumCalculation: checksum,
     responseChecksumValidation: checksum,
     maxAttempts: 3,
+    // Without these the SDK waits forever on a store that accepts the connection and never answers.
+    requestHandler: {
+      connectionTimeout: store.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      socketTimeout: store.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    },
     ...(store.endpoint ? { endpoint: store.endpoint } : {}),
     ...overrides,
   });
@@ -57,4 +73,18 @@ export function createMirrorClient(mirror: MirrorConfig, env: Env): S3Client {
     throw new DumptruckError('SECRET_UNAVAILABLE', 'secret', `mirror.${accessKeyId ? 'secretAccessKeyEnv' : 'accessKeyIdEnv'}: environment variable ${accessKeyId ? mirror.secretAccessKeyEnv : mirror.accessKeyIdEnv} is not set`);
   }
   return createS3Client(store, { credentials: { accessKeyId, secretAccessKey } });
+}
+
+/**
+ * A view of `s3` whose every request is aborted by `signal` (a job's cancel or timeout, or a
+ * cleanup deadline), whatever it is waiting on. Config and middleware stay shared.
+ */
+export function withAbortSignal(s3: S3Client, signal: AbortSignal): S3Client {
+  const view = Object.create(s3) as S3Client;
+  view.send = ((command: Parameters<S3Client['send']>[0], options?: { abortSignal?: AbortSignal }) => {
+    const given = options?.abortSignal;
+    const abortSignal = given ? AbortSignal.any([given as AbortSignal, signal]) : signal;
+    return (s3.send as (...a: unknown[]) => Promise<unknown>).call(s3, command, { ...options, abortSignal });
+  }) as S3Client['send'];
+  return view;
 }

@@ -1,12 +1,45 @@
 // Object keys are part of the external contract:
-//   {prefix}/{target}/YYYY/MM/DD/{target}_{YYYYMMDDTHHmmssZ}.sql.gz   (.dump for custom format)
-// then `.age` when the backup is encrypted (.sql.gz.age, .dump.age).
+//   {prefix}/{target}/YYYY/MM/DD/{target}_{YYYYMMDDTHHmmssZ}-{mmm}-{run}.sql.gz
+//   (.sql.zst for plain dumps compressed with zstd, .dump for custom format whatever pg_dump compressed it with)
+// The second-resolution timestamp is the contract; `-{mmm}-{run}` (milliseconds and a random run
+// token) makes the key unique per run, so two runs in the same second never write one key. Keys
+// written before the suffix existed (`..._{YYYYMMDDTHHmmssZ}.sql.gz`) are still backups.
+// then `.age` when the backup is encrypted (.sql.gz.age, .sql.zst.age, .dump.age).
 // Keys sort by time within a target, so "newest first" is a reverse key sort.
 
-export type DumpFormat = 'plain' | 'custom';
+import { DumptruckError } from '../errors.js';
 
-export function extensionFor(format: DumpFormat): '.sql.gz' | '.dump' {
-  return format === 'plain' ? '.sql.gz' : '.dump';
+export type DumpFormat = 'plain' | 'custom';
+export type CompressionAlgorithm = 'gzip' | 'zstd';
+
+export type BackupExtension = '.sql.gz' | '.sql.zst' | '.dump';
+
+export function extensionFor(format: DumpFormat, algorithm: CompressionAlgorithm = 'gzip'): BackupExtension {
+  if (format === 'custom') return '.dump';
+  return algorithm === 'zstd' ? '.sql.zst' : '.sql.gz';
+}
+
+/** Encryption is the last stage of the pipeline, so its suffix comes last. */
+export const ENCRYPTED_SUFFIX = '.age';
+
+/** Every suffix a backup key may end with (before `.age`), as a regular expression group. */
+const BACKUP_SUFFIX = '(?:\\.sql\\.gz|\\.sql\\.zst|\\.dump)';
+
+export interface BackupKind {
+  readonly format: DumpFormat;
+  /** How dumptruck compressed a plain dump; absent for custom format (pg_dump compressed inside). */
+  readonly algorithm?: CompressionAlgorithm;
+  readonly encrypted: boolean;
+}
+
+/** Pure: what a backup key says about its object (by its suffix); undefined for another key. */
+export function backupKind(key: string): BackupKind | undefined {
+  const encrypted = key.endsWith(ENCRYPTED_SUFFIX);
+  const inner = encrypted ? key.slice(0, -ENCRYPTED_SUFFIX.length) : key;
+  if (inner.endsWith('.dump')) return { format: 'custom', encrypted };
+  if (inner.endsWith('.sql.gz')) return { format: 'plain', algorithm: 'gzip', encrypted };
+  if (inner.endsWith('.sql.zst')) return { format: 'plain', algorithm: 'zstd', encrypted };
+  return undefined;
 }
 
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
@@ -24,12 +57,24 @@ export function targetPrefix(prefix: string, target: string): string {
   return prefix ? `${prefix}/${target}/` : `${target}/`;
 }
 
-/** Encryption is the last stage of the pipeline, so its suffix comes last. */
-export const ENCRYPTED_SUFFIX = '.age';
+/** The run token in a key: six lowercase hex digits (randomBytes(3)). */
+export const RUN_TOKEN = /^[0-9a-f]{6}$/;
 
-export function objectKey(prefix: string, target: string, date: Date, format: DumpFormat, encrypted = false): string {
+export interface KeyOptions {
+  readonly algorithm?: CompressionAlgorithm;
+  /** RUN_TOKEN; makes the key unique. Without it the key has the old second-resolution form, which tests use to plant backups from the past. */
+  readonly runToken?: string;
+  readonly encrypted?: boolean;
+}
+
+/** The key of one run's backup. */
+export function objectKey(prefix: string, target: string, date: Date, format: DumpFormat, options: KeyOptions = {}): string {
+  const { algorithm = 'gzip', runToken, encrypted = false } = options;
+  // A key the parsers below would not recognise would be a backup nobody can list or prune.
+  if (runToken !== undefined && !RUN_TOKEN.test(runToken)) throw new DumptruckError('INTERNAL', 'internal', `run token must be 6 hex digits, got ${JSON.stringify(runToken)}`);
   const day = `${date.getUTCFullYear()}/${pad(date.getUTCMonth() + 1)}/${pad(date.getUTCDate())}`;
-  return `${targetPrefix(prefix, target)}${day}/${target}_${compactTimestamp(date)}${extensionFor(format)}${encrypted ? ENCRYPTED_SUFFIX : ''}`;
+  const unique = runToken === undefined ? '' : `-${pad(date.getUTCMilliseconds(), 3)}-${runToken}`;
+  return `${targetPrefix(prefix, target)}${day}/${target}_${compactTimestamp(date)}${unique}${extensionFor(format, algorithm)}${encrypted ? ENCRYPTED_SUFFIX : ''}`;
 }
 
 export function isEncryptedKey(key: string): boolean {
@@ -38,13 +83,12 @@ export function isEncryptedKey(key: string): boolean {
 
 /** The key's own format, whatever encryption wraps it. */
 export function formatOfKey(key: string): DumpFormat {
-  const inner = isEncryptedKey(key) ? key.slice(0, -ENCRYPTED_SUFFIX.length) : key;
-  return inner.endsWith('.dump') ? 'custom' : 'plain';
+  return backupKind(key)?.format ?? 'plain';
 }
 
-/** Everything after the timestamp (".sql.gz", ".dump.age"): backups are comparable only with the same suffix. */
+/** Everything after the timestamp and run token (".sql.gz", ".dump.age"): backups are comparable only with the same suffix. */
 export function keySuffix(key: string): string {
-  return /Z(\.[a-z.]+)$/.exec(key)?.[1] ?? '';
+  return /Z(?:-\d{3}-[0-9a-f]{6})?(\.[a-z.]+)$/.exec(key)?.[1] ?? '';
 }
 
 /** The file name part of a key, used for Content-Disposition. */
@@ -52,19 +96,22 @@ export function fileName(key: string): string {
   return key.slice(key.lastIndexOf('/') + 1);
 }
 
-/** True when `key` is a backup object of `target` as written by objectKey. */
+// `_{YYYYMMDDTHHmmssZ}`, then the optional `-{mmm}-{run}`, then the extension.
+const STAMP = String.raw`_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-(\d{3})-[0-9a-f]{6})?${BACKUP_SUFFIX}(?:\.age)?$`;
+
+/** True when `key` is a backup object of `target` as written by objectKey (with or without a run token). */
 export function isBackupKeyOf(prefix: string, target: string, key: string): boolean {
   const head = targetPrefix(prefix, target);
   if (!key.startsWith(head)) return false;
   const rest = key.slice(head.length);
   const escaped = target.replace(/[-_]/g, '\\$&');
-  return new RegExp(`^\\d{4}/\\d{2}/\\d{2}/${escaped}_\\d{8}T\\d{6}Z(\\.sql\\.gz|\\.dump)(\\.age)?$`).test(rest);
+  return new RegExp(`^\\d{4}/\\d{2}/\\d{2}/${escaped}${STAMP}`).test(rest);
 }
 
-/** The UTC time embedded in a backup key (`..._20261122T030405Z.sql.gz`), or undefined for another key. */
+/** The UTC time embedded in a backup key (`..._20261122T030405Z-678-3f9a1c.sql.gz`), or undefined for another key. */
 export function keyTime(key: string): Date | undefined {
-  const m = /_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:\.sql\.gz|\.dump)(?:\.age)?$/.exec(key);
+  const m = new RegExp(STAMP).exec(key);
   if (!m) return undefined;
-  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
-  return new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  const [y, mo, d, h, mi, s, ms] = m.slice(1).map((v) => Number(v ?? 0)) as [number, number, number, number, number, number, number];
+  return new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
 }

@@ -1,4 +1,4 @@
-import { fileName, formatOfKey } from './keys.js';
+import { backupKind, fileName } from './keys.js';
 
 // What a person holding the private key types to restore an encrypted backup after downloading
 // it. Shown with every encrypted result and link, so that nobody has to look it up at 3 am.
@@ -6,9 +6,11 @@ import { fileName, formatOfKey } from './keys.js';
 /** The exact restore command for an encrypted backup's key: the private key in `key.txt`, the target database in $DATABASE_URL (no angle brackets: Slack reads those as links). */
 export function restoreCommand(key: string): string {
   const file = fileName(key);
-  return formatOfKey(key) === 'custom'
-    ? `age -d -i key.txt ${file} | pg_restore --no-owner -d "$DATABASE_URL"`
-    : `age -d -i key.txt ${file} | gunzip | psql -v ON_ERROR_STOP=1 "$DATABASE_URL"`;
+  const kind = backupKind(key);
+  if (kind?.format === 'custom') return `age -d -i key.txt ${file} | pg_restore --no-owner -d "$DATABASE_URL"`;
+  // A plain dump is decompressed by the tool that matches how dumptruck compressed it (.sql.zst.age: zstd).
+  const decompress = kind?.algorithm === 'zstd' ? 'zstd -d' : 'gunzip';
+  return `age -d -i key.txt ${file} | ${decompress} | psql -v ON_ERROR_STOP=1 "$DATABASE_URL"`;
 }
 
 /** One line: encrypted, to whom (fingerprints, when known), and how to restore. */

@@ -1,4 +1,6 @@
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { formatBytes } from '../config/units.js';
+import { toDumptruckError } from '../errors.js';
 import type { BackupWarning } from '../jobs/events.js';
 
 export interface SizeRules {
@@ -46,4 +48,25 @@ export function sizeAnomaly(current: { readonly storedBytes: number; readonly du
     threshold: rules.threshold,
     message: `much smaller than usual: ${formatBytes(current.storedBytes)} stored, ${Math.round(ratio * 100)}% of the median ${formatBytes(medianBytes)} of the previous ${window.length} backup${window.length === 1 ? '' : 's'} (threshold ${Math.round(rules.threshold * 100)}%)`,
   };
+}
+
+// A flagged backup (empty, much smaller than usual, or its verification failed) gets a marker
+// object beside it, `<key>.flagged` (JSON: why), like `.verified`: the flag is found after the
+// object is labelled, S3 metadata cannot change without copying the whole object, and a marker
+// is seen in the one listing that retention and the size check already make. Remembered, a flag
+// keeps the backup out of later size medians and out of keepLast/keepDays.
+
+export const FLAGGED_SUFFIX = '.flagged';
+
+export function flagMarkerKey(backupKey: string): string {
+  return `${backupKey}${FLAGGED_SUFFIX}`;
+}
+
+export async function writeFlagMarker(s3: S3Client, bucket: string, key: string, reasons: readonly string[], at: Date): Promise<void> {
+  const body = JSON.stringify({ key, flaggedAt: at.toISOString(), reasons });
+  try {
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: flagMarkerKey(key), Body: body, ContentType: 'application/json' }));
+  } catch (err) {
+    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `${key} is flagged, but its ${FLAGGED_SUFFIX} marker could not be written`);
+  }
 }

@@ -79,3 +79,10 @@ export function describeExit(bin: string, exit: { code: number | null; signal: N
   if (exit.spawnError) return `${name} could not start: ${exit.spawnError.message}`;
   return exit.code === null ? `${name} was killed by ${exit.signal}` : `${name} exited with code ${exit.code}`;
 }
+
+/** `<bin> --version`'s output (e.g. "psql (PostgreSQL) 15.14 ..."); empty when it could not run. */
+export async function toolVersion(spawn: ToolSpawn | undefined, bin: string, env: { readonly parent: Env; readonly password: string | undefined; readonly appName: string }): Promise<string> {
+  const tool = startTool(spawn, bin, ['--version'], env, { captureStdout: true });
+  const exit = await tool.exited;
+  return exit.code === 0 ? tool.stdout() : '';
+}

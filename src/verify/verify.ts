@@ -9,16 +9,19 @@ import { CancelledError, DumptruckError, InputError, describeCause, scrubSecrets
 import type { locatePgDump } from '../pipeline/probe.js';
 import { AGE_BIN, AGE_DECRYPT_ARGS, decryptFailure, startAge, type AgeSpawn } from '../pipeline/age.js';
 import { Meter } from '../pipeline/streams.js';
-import { resolvePassword } from '../secrets/index.js';
+import { createZstdDecompress } from '../pipeline/unzstd.js';
+import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { deleteQuietly } from '../storage/finalize.js';
-import { formatOfKey, isBackupKeyOf, isEncryptedKey, targetPrefix, type DumpFormat } from '../storage/keys.js';
+import { backupKind, isBackupKeyOf, targetPrefix, type CompressionAlgorithm, type DumpFormat } from '../storage/keys.js';
+import { provenance, type Provenance } from '../storage/hmac.js';
 import { META } from '../storage/metadata.js';
 import { AgeHeaderCheck } from './age-header.js';
 import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
+import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from './restrict.js';
 import { markerKey, writeVerifiedMarker } from './marker.js';
 import { ScratchServer, scratchDatabaseName, type RestoredTable } from './scratch.js';
-import { describeExit, locatePgTools, startTool, type PgTools, type ToolSpawn } from './tools.js';
+import { describeExit, locatePgTools, startTool, toolVersion, type PgTools, type ToolSpawn } from './tools.js';
 import { lookupTarget } from '../config/targets.js';
 
 /** Findings about the object itself (not about the scratch server or the tools). */
@@ -36,6 +39,8 @@ export interface VerifyDeps {
   readonly randomSuffix?: () => string;
   /** The age binary that decrypts encrypted backups; default `age` on PATH. */
   readonly ageBin?: string;
+  /** psql's `\restrict` key for one restore; default: 32 random bytes. */
+  readonly restrictKey?: () => string;
 }
 
 export interface VerifyOptions {
@@ -45,6 +50,11 @@ export interface VerifyOptions {
   readonly signal?: AbortSignal;
   /** application_name of the connections, for pg_stat_activity. */
   readonly jobId?: string;
+  /**
+   * Accept an object without dumptruck's HMAC (written before backups were signed). Only for an
+   * exact key an operator named; an HMAC that does not match is refused all the same.
+   */
+  readonly trustLegacy?: boolean;
 }
 
 export interface RestoreReport {
@@ -62,7 +72,7 @@ export interface VerifyReport {
   readonly format: DumpFormat;
   readonly storedBytes: number;
   readonly sha256: string;
-  /** Bytes of the dump itself: after gunzip for plain, the archive for custom. */
+  /** Bytes of the dump itself: decompressed for plain, the archive for custom. */
   readonly dumpedBytes: number;
   /** What was checked, in words, e.g. "sha256 matches metadata". */
   readonly checks: readonly string[];
@@ -101,29 +111,43 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
   if (options.restore && restoreUrl === undefined) {
     throw new InputError('a restore test needs verify.restoreUrl', 'set verify.restoreUrl (and verify.password) to a scratch PostgreSQL server');
   }
-  const encrypted = isEncryptedKey(key);
+  // isBackupKeyOf accepted the key, so its suffix is one of ours.
+  const { format, algorithm = 'gzip', encrypted } = backupKind(key)!;
+  const decompress = algorithm === 'zstd' ? 'zstd -d' : 'gunzip';
   const identitySource = encrypted ? identitySourceOf(config, targetConfig) : undefined;
   // Without the private key an encrypted backup can be checked only as ciphertext.
   const decryptable = !encrypted || identitySource !== undefined;
   const restore = decryptable && (options.restore ?? restoreUrl !== undefined);
   const started = now();
-  const format: DumpFormat = formatOfKey(key);
   const appName = `dumptruck-verify-${options.jobId ?? 'cli'}`;
   const secrets: string[] = [];
 
   try {
+    const hmacKey = await resolveHmacKey(config.storage.hmacKey, { env: deps.env });
+    secrets.push(hmacKey);
     const head = await headObject(s3, bucket, key, target, options.signal);
+    // Before anything reads the bytes: only what dumptruck wrote is handed to psql or pg_restore.
+    const untrusted = provenanceProblem(target, key, provenance(hmacKey, key, head.metadata[META.sha256], head.metadata[META.hmac]), options.trustLegacy === true);
+    if (untrusted) throw untrusted;
     const identity = identityProblem(target, key, head.metadata, head.size);
     if (identity) throw identity;
     const expectedSha = head.metadata[META.sha256]!;
-    const checks = [`metadata names target ${target}`, `size matches the ${head.size} bytes stored`];
+    const checks = [
+      `metadata names target ${target}`,
+      head.metadata[META.hmac] === undefined ? 'no HMAC (written before backups were signed), trusted by the operator for this key' : 'HMAC of key and sha256 matches storage.hmacKey',
+      `size matches the ${head.size} bytes stored`,
+    ];
 
     const tools = (format === 'custom' && decryptable) || restore ? await locatePgTools(targetConfig.pgDump, deps.locatePgDump) : undefined;
+    if (format === 'plain' && restore) {
+      const problem = restrictedModeProblem(await toolVersion(deps.spawn, tools!.psql, { parent: deps.env, password: undefined, appName }));
+      if (problem) throw problem;
+    }
     const password = restore ? await verifyPassword(config, deps.env) : undefined;
     if (password) secrets.push(password);
     const ageIdentity = identitySource ? await resolvePassword(target, identitySource, { env: deps.env }, identityPath(targetConfig, target)) : undefined;
     if (ageIdentity) secrets.push(ageIdentity);
-    const ctx: PassContext = { deps, bucket, key, format, tools, appName, password, identity: ageIdentity, encrypted, signal: options.signal };
+    const ctx: PassContext = { deps, bucket, key, format, algorithm, tools, appName, password, identity: ageIdentity, encrypted, signal: options.signal, restrictKey: (deps.restrictKey ?? newRestrictKey)() };
 
     let pass: PassResult;
     let restoreReport: RestoreReport | undefined;
@@ -148,7 +172,7 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
           if (failure === undefined) throw dropError;
         });
       }
-      checks.push('sha256 matches metadata', ...decrypted(ctx), format === 'plain' ? 'gunzip | psql -v ON_ERROR_STOP=1 restored it' : 'pg_restore --exit-on-error restored it');
+      checks.push('sha256 matches metadata', ...decrypted(ctx), format === 'plain' ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it` : 'pg_restore --exit-on-error restored it');
     } else if (!decryptable) {
       pass = await streamPass(ctx);
       verdict(key, expectedSha, pass);
@@ -156,7 +180,7 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     } else {
       pass = await streamPass(ctx);
       verdict(key, expectedSha, pass);
-      checks.push('sha256 matches metadata', ...decrypted(ctx), format === 'plain' ? 'gunzip reads it to the end' : 'pg_restore reads every block');
+      checks.push('sha256 matches metadata', ...decrypted(ctx), format === 'plain' ? `${decompress} reads it to the end` : 'pg_restore reads every block');
     }
     if (decryptable) checks.push(format === 'plain' ? 'pg_dump header and "dump complete" trailer present' : 'PGDMP magic present');
     const partial = decryptable ? undefined : 'encrypted with age and no encrypt.identity configured: decryption, decompression and restore checks need the identity';
@@ -209,6 +233,19 @@ async function headObject(s3: S3Client, bucket: string, key: string, target: str
   }
 }
 
+/** Pure: why an object is not to be read as a backup, from what its HMAC says; undefined when it may be. */
+export function provenanceProblem(target: string, key: string, found: Provenance, trustLegacy: boolean): DumptruckError | undefined {
+  if (found === 'trusted' || (found === 'unsigned' && trustLegacy)) return undefined;
+  if (found === 'forged') {
+    return new DumptruckError('UNTRUSTED', 'verify', `${key} is not a backup dumptruck wrote: its HMAC (x-amz-meta-${META.hmac}) does not match its key and SHA-256, so it was not restored`, {
+      hint: 'the object or its metadata was written by someone else, or copied from another key; or this dumptruck has a different storage.hmacKey than the one that wrote it',
+    });
+  }
+  return new DumptruckError('UNTRUSTED', 'verify', `${key} carries no dumptruck HMAC (x-amz-meta-${META.hmac}), so it was not restored: it was not written by dumptruck, or was written before backups were signed`, {
+    hint: `if you know it is a backup dumptruck wrote before signing, verify that one object from a terminal with: dumptruck verify ${target} ${key} --trust-legacy`,
+  });
+}
+
 /**
  * Pure: what the object's metadata and size say before a byte is read. Another target's backup
  * copied over this key keeps its own metadata, so it is caught here as SWAPPED.
@@ -221,7 +258,7 @@ export function identityProblem(target: string, key: string, metadata: Readonly<
   if (owner !== target) {
     return new DumptruckError('SWAPPED', 'verify', `${key} holds a backup of target "${owner}", not of "${target}": the object was replaced`);
   }
-  const format = formatOfKey(key);
+  const format = backupKind(key)?.format;
   const metaFormat = metadata[META.format];
   if (metaFormat !== undefined && metaFormat !== format) {
     return new DumptruckError('SWAPPED', 'verify', `${key} holds a ${metaFormat}-format dump under a ${format}-format key: the object was replaced`);
@@ -241,6 +278,8 @@ interface PassContext {
   readonly bucket: string;
   readonly key: string;
   readonly format: DumpFormat;
+  /** How a plain dump was compressed (from its key's suffix). */
+  readonly algorithm: CompressionAlgorithm;
   readonly tools: PgTools | undefined;
   readonly appName: string;
   readonly password: string | undefined;
@@ -250,6 +289,8 @@ interface PassContext {
   readonly signal: AbortSignal | undefined;
   /** Restore into this database URL (on the scratch server); absent: only read and check. */
   readonly restoreInto?: string;
+  /** psql's input starts with `\restrict <this>`: no meta-command in the dump runs. */
+  readonly restrictKey: string;
 }
 
 interface PassResult {
@@ -350,20 +391,21 @@ function nullSink(): Writable {
   return new Writable({ write: (_chunk, _enc, callback) => callback() });
 }
 
-/** gunzip -> header/trailer check -> psql (restore) or nowhere. */
+/** gunzip or zstd -d -> header/trailer check -> psql (restore) or nowhere. */
 function plainSide(ctx: PassContext): Side {
-  const gunzip = createGunzip();
+  const decompress = ctx.algorithm === 'zstd' ? createZstdDecompress() : createGunzip();
   const check = new PlainDumpCheck();
   const psql = ctx.restoreInto
     ? startTool(ctx.deps.spawn, ctx.tools!.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', ctx.restoreInto], toolEnv(ctx), { stdin: true })
     : undefined;
   const done = (async () => {
-    const piped = await pipeline(gunzip, check, psql?.stdin ?? nullSink()).then(
+    const sink = psql ? ([new RestrictedPsqlInput(ctx.restrictKey), psql.stdin!] as const) : ([nullSink()] as const);
+    const piped = await pipeline(decompress, check, ...sink).then(
       () => undefined,
       (err: unknown) => err,
     );
     if (piped !== undefined) psql?.kill();
-    const decode = piped === undefined ? undefined : decodeError(piped);
+    const decode = piped === undefined ? undefined : decodeError(piped, ctx.algorithm);
     if (decode) throw decode;
     if (psql) {
       const exit = await psql.exited;
@@ -371,10 +413,14 @@ function plainSide(ctx: PassContext): Side {
     }
     if (piped !== undefined) throw restoreFailed(ctx, describeCause(piped), psql?.stderrTail());
   })();
-  return { head: gunzip, done, bytes: () => check.bytes, kill: () => psql?.kill() };
+  return { head: decompress, done, bytes: () => check.bytes, kill: () => psql?.kill() };
 }
 
-/** PGDMP check -> pg_restore, into the scratch database or (check only) to /dev/null, reading every data block. */
+/**
+ * PGDMP check -> pg_restore, into the scratch database or (check only) to /dev/null, reading every
+ * data block. pg_restore talks to the server over libpq and has no meta-commands: it gets only
+ * the archive on stdin and fixed options, never anything read from the object.
+ */
 function customSide(ctx: PassContext): Side {
   const check = new CustomMagicCheck();
   const args = ctx.restoreInto
@@ -405,15 +451,15 @@ function customSide(ctx: PassContext): Side {
 }
 
 /** zlib's complaints, in the words of a backup: a stream that ends early was cut short; anything else is damage. */
-function decodeError(err: unknown): DumptruckError | undefined {
+function decodeError(err: unknown, algorithm: CompressionAlgorithm): DumptruckError | undefined {
   if (err instanceof DumptruckError) return err;
   const code = (err as { code?: unknown }).code;
-  if (typeof code !== 'string' || !code.startsWith('Z_')) return undefined;
+  if (typeof code !== 'string' || !/^(Z|ZSTD)_/.test(code)) return undefined;
   const message = (err as Error).message;
   if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(message)) {
-    return new DumptruckError('TRUNCATED', 'verify', `the gzip stream ends early (${message}): the object was cut short`, { cause: err });
+    return new DumptruckError('TRUNCATED', 'verify', `the ${algorithm} stream ends early (${message}): the object was cut short`, { cause: err });
   }
-  return new DumptruckError('CORRUPTED', 'verify', `the gzip stream does not decompress (${message})`, { cause: err });
+  return new DumptruckError('CORRUPTED', 'verify', `the ${algorithm} stream does not decompress (${message})`, { cause: err });
 }
 
 function restoreFailed(ctx: PassContext, what: string, stderr: string | undefined): DumptruckError {

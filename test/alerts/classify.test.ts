@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BUILT_IN_FAILURE, BUILT_IN_IGNORE, classifyAlert, compileRules } from '../../src/alerts/classify.js';
+import { messageWords, SCAN_LIMITS } from '../../src/alerts/words.js';
+import { catastrophicReason } from '../../src/config/pattern-safety.js';
 
 const kind = (text: string, rules = compileRules()) => classifyAlert(text, rules).kind;
 
@@ -109,5 +111,45 @@ describe('classifyAlert: teams\' patterns', () => {
   it('built-in rules still apply beside them', () => {
     expect(kind('backup failed', rules)).toBe('failure');
     expect(kind('backup completed', rules)).toBe('ignored');
+  });
+});
+
+describe('classifyAlert: hostile messages', () => {
+  // Runs of spacing that survive NFKC and Slack's text (not folded to a plain space) after the
+  // words the rules start from: with `\\s*` chains each of these took 10-20 s.
+  const runs = ['\u1680', '\r', '\u2028', '\v', '\ufeff', ' \u1680'];
+  const hostile = [
+    ...runs.map((ws) => `app-db 백업${ws.repeat(40_000 / ws.length)}x`),
+    ...runs.map((ws) => `app-db backup status${ws.repeat(40_000 / ws.length)}x`),
+    `실패한${'\u1680'.repeat(40_000)}x`,
+    `${'backup '.repeat(3_000)}status${'\v'.repeat(20_000)}`,
+    `${'백업 '.repeat(10_000)}x`,
+  ];
+
+  it('a 40 KB alert is classified quickly, whatever it holds', () => {
+    for (const text of hostile) {
+      const started = performance.now();
+      classifyAlert(messageWords({ text }));
+      // Generous: linear rules take a few milliseconds; the old ones took seconds.
+      expect(performance.now() - started, JSON.stringify(text.slice(0, 30))).toBeLessThan(500);
+    }
+  });
+
+  it('reads at most SCAN_LIMITS: a line past its limit, and text past the total, are not read', () => {
+    expect(SCAN_LIMITS).toEqual({ lineChars: 1_000, totalChars: 8_000 });
+    expect(kind(`app-db ${'x'.repeat(1_000)} backup failed`)).toBe('other');
+    expect(kind(`${'x'.repeat(990)}\napp-db backup failed`)).toBe('failure');
+    expect(kind(`${'ok\n'.repeat(3_000)}app-db backup failed`)).toBe('other');
+    expect(messageWords({ text: `${'y'.repeat(2_000)}\n`.repeat(20) })).toHaveLength(SCAN_LIMITS.totalChars);
+  });
+
+  it('still understands the wordings whose spacing the rules no longer repeat', () => {
+    for (const text of ['app-db 백업  이   완료되었습니다', 'Backup job 1a2b\nState :\u2003FAILED', '실패한\u3000자동 백업', '백업을\u1680완료하지\u1680못했습니다']) {
+      expect({ text, kind: kind(text) }).not.toEqual({ text, kind: 'other' });
+    }
+  });
+
+  it('every built-in rule passes the check that teams\' patterns must pass at load', () => {
+    for (const rule of [...BUILT_IN_FAILURE, ...BUILT_IN_IGNORE]) expect({ rule: rule.name, why: catastrophicReason(rule.regex.source) }).toEqual({ rule: rule.name, why: undefined });
   });
 });

@@ -58,4 +58,24 @@ describe('alerts config', () => {
       'alerts.escalate.1: expected a user or user group to mention: <@U0123ABC>, <!subteam^S0123ABC>, U0123ABC or S0123ABC',
     ]);
   });
+
+  it('refuses, by path, a pattern that could backtrack catastrophically on a hostile alert', () => {
+    expect(
+      configProblems(`${base}alerts:
+  patterns: { failure: ['backup (\\w+\\s?)+ failed', 'ok: BCK-\\d{3}'], ignore: ['status\\s*:?\\s*ok'] }
+`),
+    ).toEqual([
+      'alerts.patterns.failure.0: expected a regular expression that runs in linear time, got "backup (\\\\w+\\\\s?)+ failed": a repeated group "(\\w+\\s?)+" contains another repeat ("\\w+"), so one long message could stall the bot. Use bounded repeats where two repeats meet ("\\s?" or "[^\\n]{0,80}" rather than "\\s*"), and no repeat inside a repeat',
+      'alerts.patterns.ignore.0: expected a regular expression that runs in linear time, got "status\\\\s*:?\\\\s*ok": two unbounded repeats ("\\s*" and "\\s*") can match the same characters with nothing required between them, so one long message could stall the bot. Use bounded repeats where two repeats meet ("\\s?" or "[^\\n]{0,80}" rather than "\\s*"), and no repeat inside a repeat',
+    ]);
+  });
+
+  it('posters: an allowlist of bot ids, app ids, usernames; empty by default', () => {
+    expect(parseConfig(base, {}).alerts.posters).toEqual([]);
+    expect(parseConfig(`${base}alerts:\n  posters: [B0AWSCHAT, A0GRAFANA, "RDS alerts"]\n`, {}).alerts.posters).toEqual(['B0AWSCHAT', 'A0GRAFANA', 'RDS alerts']);
+    expect(configProblems(`${base}alerts:\n  posters: ['', 7]\n`)).toEqual([
+      'alerts.posters.0: expected a bot id, app id, username or user id, got an empty string',
+      expect.stringMatching(/^alerts\.posters\.1: /),
+    ]);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readAlertMessage, type SlackMessageEvent } from '../../src/alerts/message.js';
+import { posterAllowed, readAlertMessage, type SlackMessageEvent } from '../../src/alerts/message.js';
 import { SeenAlerts } from '../../src/alerts/seen.js';
 
 const opts = { channels: ['C0ALERTS', 'G0PRIVATE'], self: { botId: 'B0BOT', userId: 'U0BOT' }, eventId: 'Ev1' };
@@ -12,9 +12,21 @@ describe('readAlertMessage', () => {
       channel: 'C0ALERTS',
       ts: '1700000000.000100',
       by: 'U0ALICE',
+      poster: { userId: 'U0ALICE', botId: undefined, appId: undefined, username: undefined, person: true },
       words: 'backup failed',
       keys: ['ts:C0ALERTS:1700000000.000100', 'event:Ev1', 'client:abc-123'],
     });
+  });
+
+  it('a person is a user without a bot id; an app posting as its bot user, a webhook or a workflow is not', () => {
+    const person = (fields: Partial<SlackMessageEvent>) => {
+      const read = readAlertMessage(msg(fields), opts);
+      return read.kind === 'alert' ? read.poster.person : undefined;
+    };
+    expect(person({ user: 'U0ALICE' })).toBe(true);
+    expect(person({ user: 'U0GRAFANABOT', bot_id: 'B0GRAFANA', app_id: 'A0GRAFANA' })).toBe(false);
+    expect(person({ subtype: 'bot_message', bot_id: 'B0HOOK', username: 'RDS alerts' })).toBe(false);
+    expect(person({ subtype: 'bot_message', username: 'legacy hook' })).toBe(false);
   });
 
   it('webhooks and other apps: bot_message with attachments, posted by their bot id', () => {
@@ -47,6 +59,21 @@ describe('readAlertMessage', () => {
       keys: ['ts:C0ALERTS:1700000000.000100'],
     });
     expect(readAlertMessage(msg({ subtype: 'message_changed', message: { ts: '1', bot_id: 'B0BOT' } }), opts)).toEqual({ kind: 'skip', reason: 'own message' });
+  });
+});
+
+describe('posterAllowed', () => {
+  const hook = { botId: 'B0HOOK', appId: 'A0HOOK', username: 'RDS alerts', person: false };
+  it('an empty alerts.posters allows everyone', () => {
+    expect(posterAllowed(hook, [])).toBe(true);
+    expect(posterAllowed({ userId: 'U0EVE', person: true }, [])).toBe(true);
+  });
+
+  it('otherwise one of the poster\'s identities must be listed: bot id, app id, username or user id', () => {
+    for (const listed of ['B0HOOK', 'A0HOOK', 'RDS alerts']) expect(posterAllowed(hook, [listed])).toBe(true);
+    expect(posterAllowed(hook, ['B0OTHER', 'rds alerts'])).toBe(false);
+    expect(posterAllowed({ userId: 'U0EVE', person: true }, ['B0HOOK'])).toBe(false);
+    expect(posterAllowed({ userId: 'U0ADMIN', person: true }, ['U0ADMIN'])).toBe(true);
   });
 });
 

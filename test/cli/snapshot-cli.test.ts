@@ -21,7 +21,6 @@ function cli(args: string[]): Promise<CliRun> {
       DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml'),
       AWS_ACCESS_KEY_ID: moto.credentials.accessKeyId,
       AWS_SECRET_ACCESS_KEY: moto.credentials.secretAccessKey,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
   });
 }

@@ -6,7 +6,7 @@ import { parseCommand } from '../../src/cli/main.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getMetadata, putBytes } from '../helpers/objects.js';
+import { databasesLike, getBytes, getMetadata, putBytes, signedFor } from '../helpers/objects.js';
 
 // verify, prune and the flagged exit codes of backup, as users run them: the built bin.
 const servers = testServers();
@@ -62,7 +62,7 @@ describe('dumptruck verify, prune and flagged backups', () => {
     const bytes = await getBytes(s3, servers.bucket, key);
     bytes[100]! ^= 0xff;
     const damaged = objectKey(prefix, 'kept', new Date('2020-01-01T00:00:00Z'), 'plain');
-    await putBytes(s3, servers.bucket, damaged, bytes, await getMetadata(s3, servers.bucket, key));
+    await putBytes(s3, servers.bucket, damaged, bytes, signedFor(damaged, await getMetadata(s3, servers.bucket, key)));
     const bad = await cli(['verify', 'kept', damaged]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^dumptruck: verify failed: .*: SHA-256 of the stored bytes is [0-9a-f]{64}, metadata says [0-9a-f]{64}: the object changed after it was written/);
@@ -102,8 +102,12 @@ describe('dumptruck verify, prune and flagged backups', () => {
   });
 
   it('parses verify and prune', () => {
-    expect(parseCommand(['verify', 'app'])).toEqual({ name: 'verify', target: 'app', key: undefined });
-    expect(parseCommand(['verify', 'app', 'latest'])).toEqual({ name: 'verify', target: 'app', key: 'latest' });
+    expect(parseCommand(['verify', 'app'])).toEqual({ name: 'verify', target: 'app', key: undefined, trustLegacy: false });
+    expect(parseCommand(['verify', 'app', 'latest'])).toEqual({ name: 'verify', target: 'app', key: 'latest', trustLegacy: false });
+    expect(parseCommand(['verify', 'app', 'k.sql.gz', '--trust-legacy'])).toEqual({ name: 'verify', target: 'app', key: 'k.sql.gz', trustLegacy: true });
+    for (const argv of [['verify', 'app', '--trust-legacy'], ['verify', 'app', 'latest', '--trust-legacy']]) {
+      expect(() => parseCommand(argv)).toThrow('--trust-legacy needs the exact key of one backup, not latest');
+    }
     expect(parseCommand(['prune', 'app'])).toEqual({ name: 'prune', target: 'app', dryRun: false });
     expect(parseCommand(['prune', '--dry-run', 'app'])).toEqual({ name: 'prune', target: 'app', dryRun: true });
     expect(() => parseCommand(['prune'])).toThrow('prune takes <target> [--dry-run]');

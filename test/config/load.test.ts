@@ -92,7 +92,7 @@ alerts:
         'targets.app-db.url: expected postgres://user@host:port/database, got "mysql://db/app"',
         'targets.app-db.password: expected { env: VAR_NAME }, { file: /path/to/secret }, { awsSecretsManager: { secretId, key?, region?, endpoint?, cacheTtl? } } or { ncpSecretManager: { secretId, key, region?, endpoint?, cacheTtl? } }',
         'targets.app-db.format: Invalid option: expected one of "plain"|"custom"',
-        'targets.Bad Name.url: must not contain a password; use password: { env: VAR } or { file: path }',
+        'targets.Bad Name.url: must not contain a password; give it as the password source instead ({ env: VAR } or { file: path })',
         'targets.Bad Name: target name must match [a-z0-9][a-z0-9_-]{0,62}, got "Bad Name"',
         'targets.ok-db.url: expected a database name in the path, got "postgres://backup@db"',
         'targets.ok-db.channels.0: expected a Slack channel id like C0123ABC',
@@ -101,6 +101,29 @@ alerts:
     );
     // The password in the bad URL is never echoed.
     expect(p.join('\n')).not.toContain('hunter22');
+  });
+
+  it('refuses a password in a URL parameter (password, sslpassword, any case), by path, never echoing it', () => {
+    const withUrl = (url: string) => GOOD.replace('postgres://backup@db.internal:5432/app', url);
+    expect(problems(withUrl('postgres://backup@db.internal:5432/app?password=hunter22'))).toEqual([
+      'targets.app-db.url: must not carry a secret (parameter password); give it as the password source instead ({ env: VAR } or { file: path })',
+    ]);
+    expect(problems(withUrl('postgresql://backup@db.internal/app?sslmode=verify-full&PassWord=hunter22'))).toEqual([
+      'targets.app-db.url: must not carry a secret (parameter PassWord); give it as the password source instead ({ env: VAR } or { file: path })',
+    ]);
+    expect(problems(withUrl('postgres://backup@db.internal/app?sslcert=/c.pem&SSLPASSWORD=hunter22'))).toEqual([
+      'targets.app-db.url: must not carry a secret (parameter SSLPASSWORD); give it as the password source instead ({ env: VAR } or { file: path })',
+    ]);
+    // Also where another problem is reported first, and in every URL the config holds.
+    const noDb = problems(withUrl('postgres://backup@db.internal?password=hunter22'));
+    const unparsable = problems(withUrl('postgres://backup@[db?sslpassword=hunter22&password=hunter22'));
+    const restore = problems(`${GOOD}verify:\n  restoreUrl: postgres://verify@scratch/postgres?password=hunter22\n`);
+    expect(restore).toEqual(['verify.restoreUrl: must not carry a secret (parameter password); give it as the password source instead ({ env: VAR } or { file: path })']);
+    expect(unparsable).toEqual(['targets.app-db.url: expected postgres://user@host:port/database, got "postgres://backup@[db?sslpassword=***&password=***"']);
+    expect(noDb).toHaveLength(1);
+    expect([...noDb, ...unparsable, ...restore].join('\n')).not.toContain('hunter22');
+    // Parameters that are not secrets stay allowed.
+    expect(parseConfig(withUrl('postgres://backup@db.internal/app?sslmode=require&passfile=/run/pgpass'), {}).targets['app-db']!.url).toContain('passfile');
   });
 
   it('refuses a link expiry above 7 days', () => {

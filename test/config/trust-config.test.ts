@@ -65,7 +65,7 @@ verify:
       'targets.app-db.timezone: expected an IANA time zone like "Europe/Berlin" or "UTC", got "Mars/Olympus"',
       expect.stringMatching(/^targets\.other\.anomaly\.threshold: /),
       'targets.other.timezone: only meaningful with schedule',
-      'verify.restoreUrl: must not contain a password; use password: { env: VAR } or { file: path }',
+      'verify.restoreUrl: must not contain a password; give it as the password source instead ({ env: VAR } or { file: path })',
     ]);
   });
 

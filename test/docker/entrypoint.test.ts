@@ -129,9 +129,9 @@ describe("the image's runtime environment, outside Docker", () => {
 describe('Dockerfile', () => {
   it('keeps the promises the README makes about the image', async () => {
     const text = await readFile(join(ROOT, 'Dockerfile'), 'utf8');
-    expect(text).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    expect(text).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
     expect(text.match(/^FROM \$\{NODE_IMAGE\}/gm)).toHaveLength(2);
-    expect(text).toMatch(/^ARG PG_MAJOR=17$/m);
+    expect(text).toMatch(/^ARG PG_MAJOR=18$/m);
     expect(text).toContain('apt.postgresql.org/pub/repos/apt bookworm-pgdg main');
     expect(text).toContain('"postgresql-client-${PG_MAJOR}"');
     expect(text).toMatch(/apt-get install -y --no-install-recommends .* age bash;/);

@@ -12,14 +12,18 @@ import { inject } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import type pg from 'pg';
+import { RestrictedPsqlInput, newRestrictKey } from '../../src/verify/restrict.js';
 import { postgresFromInfo, type PgHandle } from './postgres.js';
 import { s3FromInfo, type S3Handle } from './versitygw.js';
+
+/** storage.hmacKey of every test config (through DUMPTRUCK_HMAC_KEY, the default source). */
+export const TEST_HMAC_KEY = 'test-hmac-key-0123456789abcdef0123456789abcdef';
 
 export interface TestServers {
   readonly pg: PgHandle;
   readonly s3: S3Handle;
   readonly bucket: string;
-  /** The environment a runner gets: S3 credentials plus target passwords. */
+  /** The environment a runner gets: S3 credentials, target passwords and the HMAC key. */
   readonly env: Record<string, string>;
 }
 
@@ -37,6 +41,7 @@ export function testServers(): TestServers {
       AWS_REGION: s3.region,
       BACKUP_PW: pg.backup.password,
       WRONG_PW: 'not-the-password',
+      DUMPTRUCK_HMAC_KEY: TEST_HMAC_KEY,
     },
   };
 }
@@ -146,21 +151,31 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, stdin?: Readab
   });
 }
 
-/** Downloads `url` and restores it into a fresh database `db` (plain: gunzip | psql; custom: pg_restore). */
+/** Downloads `url` and restores it into a fresh database `db` (plain: gunzip | psql or zstd -dc | psql, by the key's suffix; custom: pg_restore). */
 export async function restoreFromUrl(pg: PgHandle, url: string, format: 'plain' | 'custom', db: string): Promise<void> {
   const res = await fetch(url);
-  if (!res.ok || !res.body) throw new Error(`download failed: HTTP ${res.status}`);
-  await restoreFrom(pg, Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), format, db);
+  if (!res.ok) throw new Error(`download failed: HTTP ${res.status}`);
+  // Downloaded whole before restoring (test dumps are a few MiB): fetch's parser asserts on Node 24
+  // when the server closes the socket while psql's backpressure holds the body paused.
+  const body = Readable.from([Buffer.from(await res.arrayBuffer())]);
+  await restoreFrom(pg, body, format, db, new URL(url).pathname.endsWith('.sql.zst') ? 'zstd' : 'gzip');
 }
 
-/** Restores a dump (plain: gzipped SQL; custom: the archive) read from `body` into a fresh database `db`. */
-export async function restoreFrom(pg: PgHandle, body: Readable, format: 'plain' | 'custom', db: string): Promise<void> {
+/** Restores a dump (plain: compressed SQL; custom: the archive) read from `body` into a fresh database `db`. */
+export async function restoreFrom(pg: PgHandle, body: Readable, format: 'plain' | 'custom', db: string, algorithm: 'gzip' | 'zstd' = 'gzip'): Promise<void> {
   await pg.dropDatabase(db);
   await pg.createDatabase(db);
   const env = { ...process.env, PGPASSWORD: pg.superuser.password };
   const conn = ['-h', pg.host, '-p', String(pg.port), '-U', pg.superuser.user, '-d', db];
   if (format === 'plain') {
-    await run('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-X'], env, body.pipe(createGunzip()));
+    // As dumptruck restores: restricted mode, so no meta-command in the dump runs here either.
+    const psql = (sql: Readable) => run('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-X'], env, sql.pipe(new RestrictedPsqlInput(newRestrictKey())));
+    if (algorithm === 'gzip') return psql(body.pipe(createGunzip()));
+    // The reference tool, as the README's restore command uses it.
+    const zstd = spawn('zstd', ['-dc'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    body.pipe(zstd.stdin);
+    const unzstd = new Promise<void>((resolve, reject) => zstd.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd -dc exited ${code}`)))));
+    await Promise.all([psql(zstd.stdout), unzstd]);
     return;
   }
   const dir = await mkdtemp(join(tmpdir(), 'dt-restore-'));

@@ -1,7 +1,10 @@
 // Writing and reading backup objects directly, for tests that need objects with chosen keys,
 // dates, bytes and metadata (damaged copies, backups from the past).
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { backupHmac } from '../../src/storage/hmac.js';
+import { TEST_HMAC_KEY } from './fixtures.js';
 import type { PgHandle } from './postgres.js';
 
 export async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
@@ -22,6 +25,19 @@ export const sha256 = (bytes: Buffer): string => createHash('sha256').update(byt
 /** Metadata as dumptruck writes it, describing `bytes` honestly (so only content checks can fail). */
 export function honestMetadata(base: Record<string, string>, bytes: Buffer): Record<string, string> {
   return { ...base, sha256: sha256(bytes), 'stored-bytes': String(bytes.length) };
+}
+
+/** `metadata` signed for `key` with the tests' HMAC key, as dumptruck signs what it writes (its sha256 as given). */
+export function signedFor(key: string, metadata: Record<string, string>): Record<string, string> {
+  return { ...metadata, 'dumptruck-hmac': backupHmac(TEST_HMAC_KEY, key, metadata.sha256 ?? '') };
+}
+
+/**
+ * A gzipped plain dump, well formed (pg_dump's header and trailer, so only psql can object),
+ * that runs `shellCommand` through psql's `\\!` meta-command when psql obeys it.
+ */
+export function hostileDump(shellCommand: string): Buffer {
+  return gzipSync(['--', '-- PostgreSQL database dump', '--', '', `\\! ${shellCommand}`, 'SELECT 1;', '', '--', '-- PostgreSQL database dump complete', '--', ''].join('\n'));
 }
 
 /** Names of databases on the server that start with `prefix`. */

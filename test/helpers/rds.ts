@@ -98,6 +98,7 @@ export async function restrictedUser(moto: MotoServer, name: string, actions: re
   const secretAccessKey = /<SecretAccessKey>([^<]+)</.exec(key)?.[1];
   if (!accessKeyId || !secretAccessKey) throw new Error(`no access key in ${key}`);
   const reset = await fetch(`${moto.endpoint}/moto-api/reset-auth`, { method: 'POST', body: '0' });
+  await reset.arrayBuffer(); // read to the end: see the note on fetch in test/cli/cli.test.ts
   if (!reset.ok) throw new Error(`moto reset-auth: ${reset.status}`);
   return { accessKeyId, secretAccessKey };
 }

@@ -12,10 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupRunner, type RunnerDeps } from '../../src/jobs/runner.js';
 import { AGE_DECRYPT_ARGS, recipientFingerprint, withIdentityPipe, type AgeSpawn } from '../../src/pipeline/age.js';
 import { objectKey } from '../../src/storage/keys.js';
+import { restoreCommand } from '../../src/storage/restore-hint.js';
 import { verifyBackup, type VerifyDeps } from '../../src/verify/verify.js';
 import { ageCli, ageKeygen } from '../helpers/age.js';
 import { lockTable, releaseLock, restoreFrom, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { getBytes, getMetadata, honestMetadata, putBytes, sha256 } from '../helpers/objects.js';
+import { getBytes, getMetadata, honestMetadata, putBytes, sha256, signedFor } from '../helpers/objects.js';
 import { rejection } from '../helpers/rejection.js';
 
 const servers = testServers();
@@ -37,6 +38,7 @@ const config = testConfig(
     wrongid: { db: SRC, extra: `encrypt: { recipients: [${alice.recipient}], identity: { env: MALLORY_KEY } }` },
     cancel: { db: SRC, extra: `encrypt: { recipients: [${alice.recipient}] }` },
     plain: { db: SRC },
+    zenc: { db: SRC, extra: `compression: { algorithm: zstd }\nencrypt: { recipients: [${alice.recipient}], identity: { env: ALICE_KEY } }` },
   },
   `verify:\n  restoreUrl: ${servers.pg.url('postgres', servers.pg.superuser.user)}\n  password: { env: SCRATCH_PW }\n`,
 );
@@ -84,7 +86,7 @@ afterAll(async () => {
 describe('encrypted backups with age', () => {
   it('a plain backup is stored as age ciphertext under .sql.gz.age, its SHA-256 covers the stored bytes, and each of two recipients restores it with the age CLI', async () => {
     const result = await backup('enc');
-    expect(result.key).toMatch(/\/enc_\d{8}T\d{6}Z\.sql\.gz\.age$/);
+    expect(result.key).toMatch(/\/enc_\d{8}T\d{6}Z-\d{3}-[0-9a-f]{6}\.sql\.gz\.age$/);
     const stored = await getBytes(s3, bucket, result.key);
     expect(stored.subarray(0, 22).toString()).toBe('age-encryption.org/v1\n');
     expect(sha256(stored)).toBe(result.sha256);
@@ -115,12 +117,29 @@ describe('encrypted backups with age', () => {
 
   it('a custom-format backup is stored under .dump.age and restores with age -d | pg_restore', async () => {
     const result = await backup('enccustom');
-    expect(result.key).toMatch(/\/enccustom_\d{8}T\d{6}Z\.dump\.age$/);
+    expect(result.key).toMatch(/\/enccustom_\d{8}T\d{6}Z-\d{3}-[0-9a-f]{6}\.dump\.age$/);
     const archive = await ageCli(['-d'], await getBytes(s3, bucket, result.key), bob.identity);
     expect(archive.subarray(0, 5).toString()).toBe('PGDMP');
     await restoreFrom(servers.pg, Readable.from([archive]), 'custom', 'encrypt_restore_custom');
     expect(await tableDigests(servers.pg, 'encrypt_restore_custom')).toEqual(sourceDigests);
     await servers.pg.dropDatabase('encrypt_restore_custom');
+  });
+
+  it('zstd then age: stored under .sql.zst.age, restored by age -d | zstd -d as its restore command says, verified with zstd after decryption', async () => {
+    const result = await backup('zenc');
+    expect(result.key).toMatch(/\/zenc_\d{8}T\d{6}Z-\d{3}-[0-9a-f]{6}\.sql\.zst\.age$/);
+    expect(result.compression).toMatchObject({ algorithm: 'zstd' });
+    expect(restoreCommand(result.key)).toMatch(/^age -d -i key\.txt zenc_\S+\.sql\.zst\.age \| zstd -d \| psql -v ON_ERROR_STOP=1 "\$DATABASE_URL"$/);
+
+    const zst = await ageCli(['-d'], await getBytes(s3, bucket, result.key), alice.identity);
+    expect(zst.subarray(0, 4).toString('hex')).toBe('28b52ffd'); // zstd frame magic
+    await restoreFrom(servers.pg, Readable.from([zst]), 'plain', 'encrypt_restore_zstd', 'zstd');
+    expect(await tableDigests(servers.pg, 'encrypt_restore_zstd')).toEqual(sourceDigests);
+    await servers.pg.dropDatabase('encrypt_restore_zstd');
+
+    const report = await verifyBackup(verifyDeps, 'zenc', result.key, { restore: true });
+    expect(report).toMatchObject({ key: result.key, sha256: result.sha256, encrypted: true, dumpedBytes: result.dumpedBytes, restore: { rows: 20_505 } });
+    expect(report.checks).toEqual(expect.arrayContaining(['age --decrypt with encrypt.identity authenticated every chunk', 'zstd -d | psql -v ON_ERROR_STOP=1 restored it']));
   });
 
   it('verify with the identity decrypts and restore-tests (plain and custom); the identity reaches age only through a pipe', async () => {
@@ -148,6 +167,7 @@ describe('encrypted backups with age', () => {
     const report = await verifyBackup(verifyDeps, 'noid', result.key);
     expect(report.checks).toEqual([
       'metadata names target noid',
+      'HMAC of key and sha256 matches storage.hmacKey',
       `size matches the ${result.storedBytes} bytes stored`,
       'sha256 matches metadata',
       'age header well formed (1 recipient stanzas)',
@@ -157,9 +177,9 @@ describe('encrypted backups with age', () => {
     expect(await servers.s3.listKeys(bucket, `${result.key}.verified`)).toEqual([]);
 
     // Not age at all under an .age key: the header check says so.
-    const key = objectKey(prefix, 'noid', new Date(Date.UTC(2020, 0, 1)), 'plain', true);
+    const key = objectKey(prefix, 'noid', new Date(Date.UTC(2020, 0, 1)), 'plain', { encrypted: true });
     const junk = Buffer.from('-- PostgreSQL database dump\n');
-    await putBytes(s3, bucket, key, junk, honestMetadata({ target: 'noid', format: 'plain' }, junk));
+    await putBytes(s3, bucket, key, junk, signedFor(key, honestMetadata({ target: 'noid', format: 'plain' }, junk)));
     const err = await failure(verifyBackup(verifyDeps, 'noid', key));
     expect(err).toMatchObject({ code: 'NOT_A_DUMP', stage: 'verify' });
     expect(err.message).toMatch(/does not start with an age header/);
@@ -171,8 +191,8 @@ describe('encrypted backups with age', () => {
     const file = join(dir, 'dump.sql.gz');
     await writeFile(file, gz);
     const encrypted = await ageCli(['-r', alice.recipient, file], Buffer.alloc(0));
-    const key = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 2)), 'plain', true);
-    await putBytes(s3, bucket, key, encrypted, honestMetadata({ ...(await getMetadata(s3, bucket, plain.key)), target: 'enc' }, encrypted));
+    const key = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 2)), 'plain', { encrypted: true });
+    await putBytes(s3, bucket, key, encrypted, signedFor(key, honestMetadata({ ...(await getMetadata(s3, bucket, plain.key)), target: 'enc' }, encrypted)));
     const report = await verifyBackup(verifyDeps, 'enc', key, { restore: true });
     expect(report).toMatchObject({ key, encrypted: true, restore: { rows: 20_505 } });
   });
@@ -188,14 +208,14 @@ describe('encrypted backups with age', () => {
     const meta = await getMetadata(s3, bucket, good.key);
     const flipped = Buffer.from(bytes);
     flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
-    const flippedKey = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 3)), 'plain', true);
-    await putBytes(s3, bucket, flippedKey, flipped, meta);
+    const flippedKey = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 3)), 'plain', { encrypted: true });
+    await putBytes(s3, bucket, flippedKey, flipped, signedFor(flippedKey, meta));
     const flippedErr = await failure(verifyBackup(verifyDeps, 'enc', flippedKey, { restore: true }));
     expect(flippedErr).toMatchObject({ code: 'CORRUPTED', stage: 'verify' });
     expect(flippedErr.message).toMatch(/SHA-256 of the stored bytes is [0-9a-f]{64}, metadata says [0-9a-f]{64}: the object changed/);
 
-    const cutKey = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 4)), 'plain', true);
-    await putBytes(s3, bucket, cutKey, bytes.subarray(0, bytes.length - 1000), meta);
+    const cutKey = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 4)), 'plain', { encrypted: true });
+    await putBytes(s3, bucket, cutKey, bytes.subarray(0, bytes.length - 1000), signedFor(cutKey, meta));
     const cutErr = await failure(verifyBackup(verifyDeps, 'enc', cutKey));
     expect(cutErr).toMatchObject({ code: 'TRUNCATED', stage: 'verify' });
 

@@ -2,17 +2,18 @@ import { createHash } from 'node:crypto';
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DumptruckError } from '../../src/errors.js';
-import type { BackupResult, JobEvent } from '../../src/jobs/events.js';
+import type { BackupResult } from '../../src/jobs/events.js';
 import { createBackupRunner } from '../../src/jobs/runner.js';
+import { createMirrorClient } from '../../src/storage/client.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import { holdDumpOutput, uploadInProgress } from '../helpers/held-dump.js';
+import { withS3Faults, type S3Requests } from '../helpers/s3-faults.js';
 import { startVersitygw, type S3Server } from '../helpers/versitygw.js';
 
 // A second destination: the same stream written to another S3 server (a second versitygw with
 // its own keys) in one pass, same key and checksum.
 const servers = testServers();
 const SRC = 'mirror_src';
-// Large enough that, on a loaded machine, most of the stream is still to come when a store dies.
-const BIG = 'mirror_big';
 const MIRROR_BUCKET = 'dumptruck-mirror';
 let second: S3Server;
 
@@ -20,7 +21,6 @@ beforeAll(async () => {
   [second] = await Promise.all([
     startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false }),
     seedDatabase(servers.pg, SRC, 400_000),
-    seedDatabase(servers.pg, BIG, 1_200_000),
   ]);
 }, 180_000);
 
@@ -88,60 +88,68 @@ describe('mirror: a second copy in another store', () => {
     expect(head.Metadata?.sha256).toBe(result.sha256);
   });
 
-  /** Backs up the big database with a mirror that is stopped once the first part is past. */
-  async function runWithDyingMirror(required: boolean): Promise<{ prefix: string; outcome: unknown }> {
-    const dying = await startVersitygw({ buckets: [MIRROR_BUCKET], allowExternal: false });
+  /**
+   * Backs up with a mirror whose store goes away after its first part: the mirror client is a real
+   * one on the second versitygw, but every UploadPart after part 1 fails before it is sent. The
+   * failure point is fixed by the stream, not by when a server happens to die under load, and the
+   * store stays up to show what was left in it.
+   */
+  async function runWithDyingMirror(required: boolean): Promise<{ prefix: string; outcome: unknown; requests: S3Requests }> {
     const prefix = uniquePrefix('mirror');
+    const env = { ...servers.env, MIRROR_KEY_ID: second.accessKeyId, MIRROR_SECRET: second.secretAccessKey };
+    let requests: S3Requests | undefined;
     const run = createBackupRunner({
-      config: testConfig(servers, prefix, { db: { db: BIG } }, mirrorYaml(dying.endpoint, required)),
+      config: testConfig(servers, prefix, { db: { db: SRC } }, mirrorYaml(second.endpoint, required)),
       s3: servers.s3.client(),
-      env: { ...servers.env, MIRROR_KEY_ID: dying.accessKeyId, MIRROR_SECRET: dying.secretAccessKey },
+      env,
       progressIntervalMs: 50,
-    });
-    let stopped: Promise<void> | undefined;
-    const outcome = await run(
-      { target: 'db', trigger: { kind: 'cli', by: 't' } },
-      {
-        onEvent: (e: JobEvent) => {
-          if (e.type === 'progress' && e.progress.storedBytes > 6 * 1024 * 1024 && !stopped) stopped = dying.stop();
-        },
+      mirrorClient: (mirror) => {
+        const client = createMirrorClient(mirror, env);
+        requests = withS3Faults(client, { failPartsAfter: 1 });
+        return client;
       },
-    ).catch((e: unknown) => e);
-    expect(stopped).toBeDefined();
-    await stopped;
-    return { prefix, outcome };
+    });
+    const outcome = await run({ target: 'db', trigger: { kind: 'cli', by: 't' } }).catch((e: unknown) => e);
+    // Mid-stream: the mirror had stored a part and was refused the next.
+    expect(requests?.partsStored).toContain(1);
+    expect(requests?.partsFailed).toBeGreaterThanOrEqual(1);
+    return { prefix, outcome, requests: requests! };
   }
 
-  it('an optional mirror that dies mid-stream is dropped; the primary copy completes', async () => {
-    const { outcome } = await runWithDyingMirror(false);
+  it('an optional mirror that dies mid-stream is dropped, its upload aborted; the primary copy completes', async () => {
+    const { prefix, outcome, requests } = await runWithDyingMirror(false);
     const result = outcome as BackupResult;
-    expect(result.mirror?.stored).toBe(false);
+    expect(result.mirror).toMatchObject({ bucket: MIRROR_BUCKET, stored: false, error: expect.stringMatching(/^upload failed: uploading mirror s3:\/\/dumptruck-mirror\/.*ECONNREFUSED \(injected/) });
     expect(result.warnings?.map((w) => w.kind)).toContain('mirror-failed');
     const primary = await download(servers.s3.client(), servers.bucket, result.key);
     expect(createHash('sha256').update(primary.bytes).digest('hex')).toBe(result.sha256);
+    // Nothing of the dropped copy stays in the mirror's store.
+    expect(requests.sent).toContain('AbortMultipartUploadCommand');
+    expect(await second.listKeys(MIRROR_BUCKET, `${prefix}/`)).toEqual([]);
+    expect((await second.listMultipartUploads(MIRROR_BUCKET)).filter((u) => u.Key?.startsWith(`${prefix}/`))).toEqual([]);
   });
 
-  it('a required mirror that dies mid-stream fails the run and leaves nothing in the primary', async () => {
+  it('a required mirror that dies mid-stream fails the run and leaves nothing in either store', async () => {
     const { prefix, outcome: err } = await runWithDyingMirror(true);
     expect(err).toBeInstanceOf(DumptruckError);
-    expect((err as DumptruckError).message).toMatch(/mirror s3:\/\/dumptruck-mirror\//);
-    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/`)).toEqual([]);
-    expect((await servers.s3.listMultipartUploads(servers.bucket)).filter((u) => u.Key?.startsWith(`${prefix}/`))).toEqual([]);
+    expect((err as DumptruckError).message).toMatch(/^uploading mirror s3:\/\/dumptruck-mirror\/.*ECONNREFUSED \(injected/);
+    await nothingLeft(prefix);
   });
 
   it('a cancel mid-run leaves nothing in either store', async () => {
     const prefix = uniquePrefix('mirror');
+    const config = testConfig(servers, prefix, { db: { db: SRC } }, mirrorYaml(second.endpoint, true));
+    const env = { ...servers.env, MIRROR_KEY_ID: second.accessKeyId, MIRROR_SECRET: second.secretAccessKey };
+    // pg_dump's output is held past the first part, so both multipart uploads exist when it is cancelled.
+    const dump = holdDumpOutput(20 * 1024 * 1024);
+    const run = createBackupRunner({ config, s3: servers.s3.client(), env, spawn: dump.spawn });
     const controller = new AbortController();
-    const err = await runner(prefix, second.endpoint, true)(
-      { target: 'db', trigger: { kind: 'cli', by: 't' } },
-      {
-        signal: controller.signal,
-        onEvent: (e) => {
-          if (e.type === 'progress' && e.progress.storedBytes > 6 * 1024 * 1024) controller.abort();
-        },
-      },
-    ).catch((e: unknown) => e);
-    expect((err as DumptruckError).code).toBe('CANCELLED');
+    const outcome = run({ target: 'db', trigger: { kind: 'cli', by: 't' } }, { signal: controller.signal }).catch((e: unknown) => e);
+    await dump.held;
+    await uploadInProgress(servers.s3, servers.bucket, `${prefix}/`);
+    await uploadInProgress(second, MIRROR_BUCKET, `${prefix}/`);
+    controller.abort();
+    expect(((await outcome) as DumptruckError).code).toBe('CANCELLED');
     await nothingLeft(prefix);
   });
 });

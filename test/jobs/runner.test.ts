@@ -9,16 +9,19 @@ import { createBackupRunner, type RunnerDeps } from '../../src/jobs/runner.js';
 import { createCatalog } from '../../src/storage/catalog.js';
 import { createS3Client } from '../../src/storage/client.js';
 import type { SpawnFn } from '../../src/pipeline/pgdump.js';
+import { holdDumpOutput, uploadInProgress } from '../helpers/held-dump.js';
 import { restoreFromUrl, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 
 const servers = testServers();
 const SRC = 'runner_src';
 const BIG = 'runner_big';
 const prefix = uniquePrefix('runner');
+/** Raw dump bytes after which mid-stream tests hold pg_dump's output: more than one 5 MiB part once gzipped, well short of the end. */
+const HOLD_AT = 24 * 1024 * 1024;
 
 function runnerFor(config: Config, extra: Partial<RunnerDeps> = {}, env = servers.env) {
   const s3 = servers.s3.client();
-  return { s3, config, run: createBackupRunner({ config, s3, env, progressIntervalMs: 50, ...extra }), catalog: createCatalog({ s3, storage: config.storage }) };
+  return { s3, config, run: createBackupRunner({ config, s3, env, progressIntervalMs: 50, ...extra }), catalog: createCatalog({ s3, storage: config.storage, env }) };
 }
 
 const config = testConfig(servers, prefix, {
@@ -56,7 +59,7 @@ describe('backup runner against PostgreSQL and versitygw', () => {
       const events: JobEvent[] = [];
       const result = await run({ target: format, trigger: { kind: 'cli', by: 'tester' } }, { onEvent: (e) => events.push(e) });
 
-      expect(result.key).toMatch(new RegExp(`^${prefix}/${format}/\\d{4}/\\d{2}/\\d{2}/${format}_\\d{8}T\\d{6}Z\\.${format === 'plain' ? 'sql\\.gz' : 'dump'}$`));
+      expect(result.key).toMatch(new RegExp(`^${prefix}/${format}/\\d{4}/\\d{2}/\\d{2}/${format}_\\d{8}T\\d{6}Z-\\d{3}-[0-9a-f]{6}\\.${format === 'plain' ? 'sql\\.gz' : 'dump'}$`));
       expect(events.map((e) => e.type)).toContain('started');
       expect(events.at(-1)?.type).toBe('finished');
       // Multipart for real: the large table makes the stored stream span several 5 MiB parts.
@@ -122,54 +125,40 @@ describe('backup runner against PostgreSQL and versitygw', () => {
   });
 
   it('a dump killed mid-stream fails with pg_dump\'s stderr and leaves no object or upload', async () => {
-    const { run } = runnerFor(config);
+    // pg_dump's output is held past the first part: the multipart upload exists, and the dump
+    // cannot finish before the server ends its session, however loaded the machine is.
+    const dump = holdDumpOutput(HOLD_AT);
+    const { run } = runnerFor(config, { spawn: dump.spawn });
     const jobId = `kill${Date.now()}`;
-    let killed = false;
     const admin = await servers.pg.adminClient();
     try {
-      const err = await failure(
-        run(
-          { target: 'big', trigger: { kind: 'cli', by: 't' }, jobId },
-          {
-            onEvent: (e) => {
-              if (e.type === 'progress' && e.progress.storedBytes > 6 * 1024 * 1024 && !killed) {
-                killed = true;
-                void admin.query('select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1', [`dumptruck-${jobId}`]);
-              }
-            },
-          },
-        ),
-      );
-      expect(killed).toBe(true);
+      const outcome = failure(run({ target: 'big', trigger: { kind: 'cli', by: 't' }, jobId }));
+      await dump.held;
+      await uploadInProgress(servers.s3, servers.bucket, `${prefix}/big/`);
+      const { rows } = await admin.query<{ ok: boolean }>('select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1', [`dumptruck-${jobId}`]);
+      expect(rows).toEqual([{ ok: true }]);
+      dump.release();
+      const err = await outcome;
       expect(err.stage).toBe('dump');
       expect(err.message).toMatch(/pg_dump exited with code 1/);
       expect(err.stderrTail).toMatch(/terminat|server closed the connection/i);
     } finally {
+      dump.release();
       await admin.end();
     }
     await expectNothingLeft('big');
   });
 
   it('a cancel mid-run kills pg_dump, aborts the multipart upload and rejects with CancelledError', async () => {
-    const { run } = runnerFor(config);
+    const dump = holdDumpOutput(HOLD_AT);
+    const { run } = runnerFor(config, { spawn: dump.spawn });
     const controller = new AbortController();
-    let partsStarted = false;
-    const err = await failure(
-      run(
-        { target: 'big', trigger: { kind: 'cli', by: 't' } },
-        {
-          signal: controller.signal,
-          onEvent: (e) => {
-            // Past the first part, so a multipart upload really exists when we cancel.
-            if (e.type === 'progress' && e.progress.storedBytes > 11 * 1024 * 1024 && !partsStarted) {
-              partsStarted = true;
-              controller.abort();
-            }
-          },
-        },
-      ),
-    );
-    expect(partsStarted).toBe(true);
+    const outcome = failure(run({ target: 'big', trigger: { kind: 'cli', by: 't' } }, { signal: controller.signal }));
+    await dump.held;
+    // Past the first part, so a multipart upload really exists when we cancel.
+    await uploadInProgress(servers.s3, servers.bucket, `${prefix}/big/`);
+    controller.abort();
+    const err = await outcome;
     expect(err.code).toBe('CANCELLED');
     await expectNothingLeft('big');
   });

@@ -50,7 +50,7 @@ function setup(start: string, schedule = '0 2 * * *', timezone = 'Asia/Seoul') {
   const runner = fakeRunner();
   const queue = new JobQueue({ runBackup: runner.runBackup, concurrency: 2, maxPending: 10, jobTimeoutMs: 3_600_000, now: clock.now, setTimer: () => () => {} });
   const s3 = servers.s3.client();
-  const catalog = createCatalog({ s3, storage: config.storage });
+  const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
   const events: SchedulerEvent[] = [];
   const scheduler = new Scheduler({ config, queue, catalog, now: clock.now, setTimer: clock.setTimer, onEvent: (e) => events.push(e) });
   const plant = (at: string) => putBytes(s3, servers.bucket, objectKey(prefix, 'nightly', new Date(at), 'plain'), 'x');

@@ -127,6 +127,52 @@ describe('logger', () => {
   });
 });
 
+describe('a destination that breaks (EPIPE: the log reader went away)', () => {
+  /** A stream-like destination: writes succeed until broken, then fail the way process.stdout does (an 'error' event) or throw. */
+  function pipe(fails: 'emits' | 'throws') {
+    const emitter = new EventEmitter();
+    let broken = false;
+    let attempts = 0;
+    return {
+      on: (event: 'error', listener: (err: Error) => void) => emitter.on(event, listener),
+      write(chunk: string) {
+        attempts++;
+        if (!broken) return true;
+        const err = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+        if (fails === 'throws') throw err;
+        process.nextTick(() => emitter.emit('error', err));
+        return false;
+      },
+      break: () => (broken = true),
+      attempts: () => attempts,
+      listeners: () => emitter.listenerCount('error'),
+    };
+  }
+
+  for (const fails of ['emits', 'throws'] as const) {
+    it(`is dropped after its first failed write (${fails === 'emits' ? "an 'error' event" : 'a throw'}), noted once on stderr, and never written again`, async () => {
+      const out = pipe(fails);
+      const notice = capture();
+      const log = createLogger({ destination: out, notice, env: {} });
+      log.info('before');
+      expect(out.listeners()).toBe(1);
+      out.break();
+      log.info('first line after the break');
+      await new Promise((resolve) => process.nextTick(resolve));
+      for (let i = 0; i < 100; i++) log.error({ i }, 'more');
+      expect(out.attempts()).toBe(2);
+      expect(notice.lines).toEqual(['dumptruck: the log output failed (EPIPE); logging stops, the bot goes on\n']);
+    });
+  }
+
+  it('a notice destination that is broken too is ignored', () => {
+    const out = pipe('throws');
+    const log = createLogger({ destination: out, notice: { write: () => { throw new Error('EPIPE'); } }, env: {} });
+    out.break();
+    expect(() => log.info('x')).not.toThrow();
+  });
+});
+
 describe('logUnexpectedErrors', () => {
   it('logs unhandled rejections and uncaught exceptions (redacted) instead of ending the process', () => {
     const out = capture();

@@ -1,10 +1,15 @@
 import { spawn } from 'node:child_process';
-import { Readable, Writable, type Transform } from 'node:stream';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable, Writable, getDefaultHighWaterMark, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { createGzip, createParallelGzip, type DeflateRaw, type ParallelGzipOptions } from '../../src/pipeline/pgzip.js';
+import { createCompressor } from '../../src/pipeline/compress.js';
+import { createGzip, createParallelGzip, createParallelZstd, type DeflateRaw, type ParallelGzipOptions, type ParallelZstdOptions } from '../../src/pipeline/pgzip.js';
+import { createZstdDecompress } from '../../src/pipeline/unzstd.js';
 
 /** Deterministic bytes, so a failure reproduces. */
 function prng(seed: number): () => number {
@@ -83,8 +88,39 @@ async function expectGunzipsTo(gz: Buffer, data: Buffer): Promise<void> {
   expect((await run('gunzip', ['-t'], gz)).code).toBe(0);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Node's default for byte streams: 16 KiB up to Node 20, 64 KiB since 22. */
+const HWM = getDefaultHighWaterMark(false);
 const realDeflate: DeflateRaw = promisify(zlib.deflateRaw);
+
+/** One turn of the event loop: every callback, nextTick and promise job queued before it has run. */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * The real deflate, watched: quiet() resolves once no block is compressing and a turn has passed
+ * without one starting. From then on the stream moves only if someone reads or writes, so a check
+ * made then holds however slow the machine is (a fixed sleep would only hope so).
+ */
+function watchedDeflate(): { readonly deflate: DeflateRaw; readonly started: () => number; quiet(): Promise<void> } {
+  const running = new Set<Promise<Buffer>>();
+  let started = 0;
+  return {
+    deflate: (buffer, options) => {
+      started++;
+      const block = realDeflate(buffer, options);
+      running.add(block);
+      const done = () => running.delete(block);
+      block.then(done, done);
+      return block;
+    },
+    started: () => started,
+    async quiet() {
+      do {
+        await Promise.allSettled([...running]);
+        await turn();
+      } while (running.size > 0);
+    },
+  };
+}
 
 describe('createParallelGzip round trips', () => {
   const blockSize = 1000; // small, and smaller than deflate's 32 KiB window, to hit the edges
@@ -154,23 +190,30 @@ describe('createParallelGzip failures', () => {
   it('destroy() mid-stream leaves nothing that fires later', async () => {
     // Blocks that settle only when the test says so, after the stream is gone.
     const settle: (() => void)[] = [];
-    const deflate: DeflateRaw = (buffer, options) =>
-      new Promise((resolve, reject) => {
+    const blocks: Promise<Buffer>[] = [];
+    const deflate: DeflateRaw = (buffer, options) => {
+      const block = new Promise<Buffer>((resolve, reject) => {
         const n = settle.length;
         settle.push(() => (n % 2 === 0 ? realDeflate(buffer, options).then(resolve) : reject(new Error(`late ${n}`))));
       });
+      blocks.push(block);
+      return block;
+    };
     const stream = createParallelGzip({ blockSize: 100, concurrency: 2, deflate });
     const events: string[] = [];
     stream.on('error', (error) => events.push(`error ${error.message}`));
     stream.on('data', () => events.push('data'));
     const writeErrors: (Error | null | undefined)[] = [];
     for (let i = 0; i < 5; i++) stream.write(copyText(150), (error) => writeErrors.push(error));
-    await sleep(10);
+    await turn();
     expect(settle.length).toBe(2); // the writer is held back: only `concurrency` blocks started
 
     stream.destroy();
     for (const late of settle) late();
-    await sleep(50);
+    // Every late block has settled (compressed or failed) and what the stream queued on it has run.
+    await Promise.allSettled(blocks);
+    await turn();
+    expect(blocks).toHaveLength(2);
     expect(events.filter((e) => e !== 'data')).toEqual([]);
     expect(stream.destroyed).toBe(true);
     // Every write's callback ran, with ERR_STREAM_DESTROYED for those not taken in.
@@ -182,25 +225,28 @@ describe('createParallelGzip backpressure', () => {
   it('a consumer that does not read stops the writer, with bounded buffering', async () => {
     const blockSize = 4096;
     const concurrency = 2;
-    const stream = createParallelGzip({ blockSize, concurrency });
+    const watched = watchedDeflate();
+    const stream = createParallelGzip({ blockSize, concurrency, deflate: watched.deflate });
     const data = randomBytes(4 << 20); // incompressible, so output fills up as fast as input
     const chunk = 1024;
     let accepted = 0;
     for (let at = 0; at < data.length; at += chunk) {
       accepted += chunk;
       if (!stream.write(data.subarray(at, at + chunk))) {
-        const drained = await Promise.race([
-          new Promise<boolean>((resolve) => stream.once('drain', () => resolve(true))),
-          sleep(100).then(() => false),
-        ]);
+        let drained = false;
+        const onDrain = () => (drained = true);
+        stream.once('drain', onDrain);
+        await watched.quiet();
+        stream.off('drain', onDrain);
+        // No drain, and nothing compressing that could bring one: the writer is stopped.
         if (!drained) break;
       }
     }
-    // Nothing was read, so all accepted bytes sit in the stream: both high water marks (16 KiB each),
+    // Nothing was read, so all accepted bytes sit in the stream: both high water marks (Node's default each),
     // `concurrency` blocks in and out of compression, less than a block pending, one chunk of overshoot.
-    expect(accepted).toBeLessThan(2 * 16_384 + 2 * concurrency * blockSize + blockSize + chunk);
+    expect(accepted).toBeLessThan(2 * HWM + 2 * concurrency * blockSize + blockSize + chunk);
     // Finished blocks are pushed even past the high water mark, but no new ones start.
-    expect(stream.readableLength).toBeLessThan(16_384 + concurrency * (blockSize + 100));
+    expect(stream.readableLength).toBeLessThan(HWM + concurrency * (blockSize + 100));
 
     // Reading again lets everything through intact.
     const out: Buffer[] = [];
@@ -209,24 +255,29 @@ describe('createParallelGzip backpressure', () => {
     stream.end(rest);
     await done;
     expect(zlib.gunzipSync(Buffer.concat(out)).equals(data)).toBe(true);
-  }, 10_000); // a stall here is a backpressure deadlock: fail soon
+  }, 30_000); // a stall here is a backpressure deadlock: fail soon
 
   it('one large write is not compressed further than the consumer reads', async () => {
     const blockSize = 4096;
-    const stream = createParallelGzip({ blockSize, concurrency: 2 });
+    const concurrency = 2;
+    const watched = watchedDeflate();
+    const stream = createParallelGzip({ blockSize, concurrency, deflate: watched.deflate });
     const data = randomBytes(1 << 20);
     let written = false;
     stream.write(data, () => (written = true));
-    await sleep(200);
+    await watched.quiet();
+    // Compression stopped by itself, a few blocks in: about a readable high water mark's worth, not the whole write.
+    expect(watched.started()).toBeGreaterThan(0);
+    expect(watched.started()).toBeLessThanOrEqual(HWM / blockSize + concurrency + 1);
     expect(written).toBe(false);
-    expect(stream.readableLength).toBeLessThan(16_384 + 2 * (blockSize + 100));
+    expect(stream.readableLength).toBeLessThan(HWM + concurrency * (blockSize + 100));
 
     const out: Buffer[] = [];
     const done = pipeline(stream, collect(out));
     stream.end();
     await done;
     expect(zlib.gunzipSync(Buffer.concat(out)).equals(data)).toBe(true);
-  }, 10_000);
+  }, 30_000);
 });
 
 describe('createGzip', () => {
@@ -237,5 +288,97 @@ describe('createGzip', () => {
     expect(zlib.gunzipSync(single).equals(data)).toBe(true);
     expect(zlib.gunzipSync(parallel).equals(zlib.gunzipSync(single))).toBe(true);
     expect(createGzip({ parallel: false })).toBeInstanceOf(zlib.Gzip);
+  });
+});
+
+/** The output must be one valid zstd stream to the zstd tool (-d and -t) and to our own frame reader. */
+async function expectUnzstdsTo(zst: Buffer, data: Buffer): Promise<void> {
+  const system = await run('zstd', ['-d', '-c', '-q'], zst);
+  expect(system.code).toBe(0);
+  expect(system.stdout.equals(data)).toBe(true);
+  expect((await run('zstd', ['-t', '-q'], zst)).code).toBe(0);
+  expect((await compress(randomChunks(zst, 5000, 11), createZstdDecompress())).equals(data)).toBe(true);
+}
+
+describe('createParallelZstd round trips', () => {
+  const blockSize = 1000;
+  const cases: [string, Buffer, ParallelZstdOptions?][] = [
+    ['empty input', Buffer.alloc(0)],
+    ['one byte', Buffer.from('x')],
+    ['one byte short of a block', copyText(blockSize - 1)],
+    ['exactly one block', copyText(blockSize)],
+    ['one block plus one byte', copyText(blockSize + 1)],
+    ['exactly three blocks', copyText(3 * blockSize)],
+    ['many blocks', copyText(100 * blockSize + 17)],
+    ['incompressible random data', randomBytes(20 * blockSize + 5)],
+    ['concurrency 1, level 1', copyText(30 * blockSize), { concurrency: 1, level: 1 }],
+    ['level 19', copyText(30 * blockSize), { level: 19 }],
+  ];
+
+  for (const [name, data, options] of cases) {
+    it(`${name}, written whole`, async () => {
+      const zst = await compress([data], createParallelZstd({ blockSize, concurrency: 3, ...options }));
+      await expectUnzstdsTo(zst, data);
+    });
+  }
+
+  it('many blocks, written in random chunks both smaller and larger than a block', async () => {
+    const data = copyText(200 * blockSize + 333);
+    const zst = await compress(randomChunks(data, 3 * blockSize), createParallelZstd({ blockSize, concurrency: 4 }));
+    await expectUnzstdsTo(zst, data);
+  });
+
+  // Sizes against gzip -6 are for the bench: on this mostly-random test text they are about even.
+  it('with default options: 1 MiB frames, each with its checksum', async () => {
+    const data = copyText(3_000_000);
+    const zst = await compress(randomChunks(data, 100_000), createParallelZstd());
+    await expectUnzstdsTo(zst, data);
+    const file = join(await mkdtemp(join(tmpdir(), 'dumptruck-zst-')), 'out.zst');
+    await writeFile(file, zst);
+    const frames = (await run('zstd', ['-l', '-v', file], Buffer.alloc(0))).stdout.toString();
+    await rm(dirname(file), { recursive: true });
+    expect(frames).toMatch(/# Zstandard Frames: 3\b/);
+    expect(frames).toMatch(/Check: XXH64/);
+  });
+
+  it('single-stream zstd (parallel: false) decompresses to the same bytes', async () => {
+    const data = copyText(500_000);
+    const single = await compress(randomChunks(data, 70_000), createCompressor({ algorithm: 'zstd', level: 3, parallel: false }));
+    await expectUnzstdsTo(single, data);
+  });
+
+  it('rejects levels out of range', () => {
+    expect(() => createParallelZstd({ level: 0 })).toThrow(RangeError);
+    expect(() => createParallelZstd({ level: 20 })).toThrow(RangeError);
+  });
+});
+
+describe('createZstdDecompress', () => {
+  const data = copyText(50_000);
+  const frames = async () => compress([data], createParallelZstd({ blockSize: 4000 }));
+
+  it('reads frames the zstd tool wrote, one or concatenated, and skips skippable frames', async () => {
+    const one = (await run('zstd', ['-c', '-q', '-3'], data)).stdout;
+    expect((await compress([one], createZstdDecompress())).equals(data)).toBe(true);
+    const skippable = Buffer.from([0x5a, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+    const joined = Buffer.concat([one, skippable, one]);
+    expect((await compress(randomChunks(joined, 777), createZstdDecompress())).equals(Buffer.concat([data, data]))).toBe(true);
+  });
+
+  it('reports a stream cut short anywhere as an unexpected end of file', async () => {
+    const zst = await frames();
+    for (const cut of [0, 1, 4, 5, 20, Math.floor(zst.length / 2), zst.length - 4, zst.length - 1]) {
+      await expect(compress([zst.subarray(0, cut)], createZstdDecompress()), `cut at ${cut}`).rejects.toMatchObject({ code: 'Z_BUF_ERROR', message: 'unexpected end of file' });
+    }
+  });
+
+  it('reports a flipped byte in any frame, and bytes after the last frame, as damage', async () => {
+    const zst = await frames();
+    for (const at of [zst.length - 2, Math.floor(zst.length / 2)]) {
+      const damaged = Buffer.from(zst);
+      damaged[at]! ^= 0x01;
+      await expect(compress([damaged], createZstdDecompress()), `flip at ${at}`).rejects.toMatchObject({ code: expect.stringMatching(/^(ZSTD_error_|Z_BUF_ERROR)/) });
+    }
+    await expect(compress([Buffer.concat([zst, Buffer.from('garbage!')])], createZstdDecompress())).rejects.toMatchObject({ code: 'ZSTD_error_prefix_unknown' });
   });
 });

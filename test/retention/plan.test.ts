@@ -58,6 +58,51 @@ describe('planRetention', () => {
   });
 
   it('an empty target plans nothing', () => {
-    expect(planRetention([], { keepLast: 1 }, now, undefined)).toEqual({ keep: [], delete: [] });
+    expect(planRetention([], { keepLast: 1 }, now, undefined)).toEqual({ keep: [], delete: [], ignored: [] });
+  });
+
+  it('flagged backups never fill keepLast: after a shrink, the good backups before it stay', () => {
+    // Four good backups, then four flagged ones (a truncated table), newest first in time.
+    const objects = [
+      ...[0.5, 1.5, 2.5, 3.5].map((d) => ({ key: ago(d), flagged: true })),
+      ...[4.5, 5.5, 6.5, 7.5].map((d) => ({ key: ago(d) })),
+    ];
+    const plan = planRetention(objects, { keepLast: 3 }, now, undefined);
+    expect(plan.keep.map((i) => [i.key, i.reasons, i.flagged])).toEqual([
+      [ago(0.5), ['newest'], true],
+      [ago(4.5), ['newest', 'last'], false],
+      [ago(5.5), ['last'], false],
+      [ago(6.5), ['last'], false],
+    ]);
+    expect(keys(plan.delete)).toEqual([1.5, 2.5, 3.5, 7.5].map((d) => ago(d)));
+  });
+
+  it('flagged backups are not kept by keepDays, and the newest unflagged backup stays even when older than keepDays', () => {
+    const objects = [{ key: ago(1), flagged: true }, { key: ago(2), flagged: true }, { key: ago(40) }, { key: ago(50) }];
+    const plan = planRetention(objects, { keepDays: 30 }, now, undefined);
+    expect(plan.keep.map((i) => [i.key, i.reasons])).toEqual([
+      [ago(1), ['newest']],
+      [ago(40), ['newest']],
+    ]);
+    expect(keys(plan.delete)).toEqual([ago(2), ago(50)]);
+  });
+
+  it('never deletes the newest unflagged verified backup; a flagged one is not protected by its marker', () => {
+    const objects = [{ key: ago(1) }, { key: ago(2) }, { key: ago(3), flagged: true }, { key: ago(4) }];
+    expect(keys(planRetention(objects, { keepLast: 1 }, now, ago(4)).keep)).toEqual([ago(1), ago(4)]);
+    expect(keys(planRetention(objects, { keepLast: 1 }, now, ago(3)).keep)).toEqual([ago(1)]);
+  });
+
+  it('leaves keys dated in the future out: they are never counted, never deleted, and never push out the newest real backup', () => {
+    const future = [1, 2, 3].map((d) => ago(-d));
+    const objects = [...future.map((key) => ({ key })), { key: ago(0) }, { key: ago(1) }, { key: ago(2) }];
+    const plan = planRetention(objects, { keepLast: 2 }, now, undefined);
+    expect(keys(plan.keep)).toEqual([ago(0), ago(1)]);
+    expect(plan.keep[0]!.reasons).toEqual(['newest', 'last']);
+    expect(keys(plan.delete)).toEqual([ago(2)]);
+    expect(plan.ignored).toEqual(future.map((key) => ({ key, why: 'dated in the future' })));
+    // Within the clock skew allowed between hosts, a key is still a backup.
+    const skewed = objectKey('p', 'app', new Date(now.getTime() + 4 * 60_000), 'plain');
+    expect(keys(planRetention([{ key: skewed }, { key: ago(1) }], { keepLast: 1 }, now, undefined).keep)).toEqual([skewed]);
   });
 });

@@ -3,7 +3,9 @@ import { createBackupRunner } from '../../src/jobs/runner.js';
 import { pruneTarget } from '../../src/retention/prune.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { putBytes } from '../helpers/objects.js';
+import { getBytes, putBytes } from '../helpers/objects.js';
+import { keyTime } from '../../src/storage/keys.js';
+import { median } from '../../src/verify/anomaly.js';
 
 const servers = testServers();
 const prefix = uniquePrefix('prune');
@@ -14,6 +16,8 @@ const config = testConfig(servers, prefix, {
   rolling: { db: 'prune_src', extra: 'retention: { keepLast: 2 }' },
   shrink: { db: 'prune_shrink', extra: 'retention: { keepLast: 1 }' },
   empty: { db: 'prune_empty' },
+  recover: { db: 'prune_recover', extra: 'retention: { keepLast: 3 }' },
+  planted: { db: 'prune_src', extra: 'retention: { keepLast: 2 }' },
 });
 
 const now = new Date('2026-11-22T03:00:00Z');
@@ -28,7 +32,7 @@ function runner() {
 }
 
 beforeAll(async () => {
-  await Promise.all([seedDatabase(servers.pg, 'prune_src', 1_000), seedDatabase(servers.pg, 'prune_shrink', 30_000)]);
+  await Promise.all([seedDatabase(servers.pg, 'prune_src', 1_000), seedDatabase(servers.pg, 'prune_shrink', 30_000), seedDatabase(servers.pg, 'prune_recover', 30_000)]);
   await servers.pg.dropDatabase('prune_empty');
   await servers.pg.createDatabase('prune_empty');
 }, 120_000);
@@ -94,7 +98,9 @@ describe('retention against versitygw', () => {
     expect(shrunk.warnings?.[0]?.message).toMatch(/^much smaller than usual: .* stored, \d+% of the median .* of the previous 1 backup \(threshold 50%\)$/);
     expect(shrunk.warnings?.[1]).toEqual({ kind: 'check-skipped', message: 'retention not applied: this backup is flagged, so no older backup was deleted' });
     expect(shrunk.pruned).toBeUndefined();
-    expect(await list('shrink')).toEqual([third.key, shrunk.key]);
+    // The flag is remembered beside the backup.
+    expect(await list('shrink')).toEqual([third.key, shrunk.key, `${shrunk.key}.flagged`]);
+    expect(JSON.parse((await getBytes(s3, bucket, `${shrunk.key}.flagged`)).toString())).toMatchObject({ key: shrunk.key, reasons: [shrunk.warnings?.[0]?.message] });
   });
 
   it('flags an empty dump', async () => {
@@ -102,5 +108,69 @@ describe('retention against versitygw', () => {
     expect(result.warnings).toEqual([
       { kind: 'empty', dumpedBytes: result.dumpedBytes, emptyBelow: 1024, message: `the dump is empty: ${result.dumpedBytes} bytes (less than 1.0 KiB), a database without tables or data?` },
     ]);
+  });
+
+  it('shrink then recover with keepLast 3: flagged backups never move the median nor fill keepLast, and the good backups stay', async () => {
+    const run = runner();
+    const backup = () => run({ target: 'recover', trigger: { kind: 'cli', by: 't' } });
+    const query = async (sql: string) => {
+      const client = await servers.pg.adminClient('prune_recover');
+      try {
+        await client.query(sql);
+      } finally {
+        await client.end();
+      }
+    };
+    const good = [await backup(), await backup(), await backup()];
+    for (const g of good) expect(g.warnings).toBeUndefined();
+
+    await query('delete from events where id > 100');
+    // Four in a row: with the flagged ones in the median, the fourth would pass as normal and
+    // keepLast 3 would then keep only small backups.
+    const shrunk = [];
+    for (let i = 0; i < 4; i++) shrunk.push(await backup());
+    for (const b of shrunk) {
+      expect(b.warnings?.[0]).toMatchObject({ kind: 'shrunk', compared: 3, medianBytes: median(good.map((g) => g.storedBytes)) });
+      expect(b.pruned).toBeUndefined();
+    }
+
+    await query(`insert into events
+      select g, (array['login','logout','purchase','refund'])[1 + g % 4], jsonb_build_object('n', g, 'h', md5(g::text), 'tag', 'été'), (g % 10000) / 100.0
+      from generate_series(101, 30000) g`);
+    const recovered = await backup();
+    expect(recovered.warnings).toBeUndefined();
+    expect(recovered.pruned?.kept.map((i) => [i.key, i.reasons])).toEqual([
+      [recovered.key, ['newest', 'last']],
+      [good[2]!.key, ['last']],
+      [good[1]!.key, ['last']],
+    ]);
+    expect(recovered.pruned?.deleted.map((i) => [i.key, i.flagged])).toEqual([...[...shrunk].reverse().map((b) => [b.key, true]), [good[0]!.key, false]]);
+    // Each flagged backup went with its marker.
+    expect(await list('recover')).toEqual([good[1]!.key, good[2]!.key, recovered.key].sort());
+  });
+
+  it('planted objects dated in the future or without dumptruck metadata are never counted: a fresh backup keeps itself and the real ones', async () => {
+    const run = runner();
+    const backup = () => run({ target: 'planted', trigger: { kind: 'cli', by: 't' } });
+    const first = await backup();
+    const second = await backup();
+    const future = ['2099-01-01T00:00:00Z', '2099-06-01T00:00:00Z', '2100-01-01T00:00:00Z'].map((at) => objectKey(prefix, 'planted', new Date(at), 'plain'));
+    for (const key of future) await putBytes(s3, bucket, key, 'x');
+    // In the past and in the right shape, but not written by dumptruck.
+    const foreign = objectKey(prefix, 'planted', new Date(keyTime(second.key)!.getTime() + 1000), 'plain');
+    await putBytes(s3, bucket, foreign, 'x');
+
+    const fresh = await backup();
+    expect(fresh.warnings).toBeUndefined();
+    expect(fresh.pruned?.kept.map((i) => [i.key, i.reasons])).toEqual([
+      [fresh.key, ['newest', 'last']],
+      [second.key, ['last']],
+    ]);
+    expect(fresh.pruned?.deleted.map((i) => i.key)).toEqual([first.key]);
+    expect(fresh.pruned?.ignored).toEqual([
+      ...future.map((key) => ({ key, why: 'dated in the future' })),
+      { key: foreign, why: 'not written by dumptruck (no dumptruck metadata)' },
+    ]);
+    expect(await list('planted')).toEqual([second.key, fresh.key, ...future, foreign].sort());
   });
 });

@@ -25,17 +25,22 @@ const targets: Record<string, TargetSpec> = {
   flaky: { db: SRC, passwordEnv: 'FLAKY_PW' },
   nodb: { db: 'alert_does_not_exist' },
   locked: { db: SRC, extra: 'channels: [C0OPS]' },
+  secret: { db: SRC, extra: 'users: [U0ADMIN]' },
 };
 
-const ALERTS_YAML = `alerts:
+/** `more`: extra lines of the alerts section, e.g. posters. */
+function config(more = ''): Config {
+  return testConfig(
+    servers,
+    prefix,
+    targets,
+    `alerts:
   channels: [${ALERTS}, ${PRIVATE}]
   retry: { attempts: 3, backoff: 1s }
   window: 10m
   escalate: [U0DBA, "<!subteam^S0ONCALL>"]
-`;
-
-function config(): Config {
-  return testConfig(servers, prefix, targets, ALERTS_YAML);
+${more}`,
+  );
 }
 
 /** Retry waits that pass only when the test says so. */
@@ -89,8 +94,8 @@ let seq = 0;
 let eventSeq = 0;
 const nextTs = () => `${1_690_000_000 + ++seq}.000200`;
 
-async function start(): Promise<Harness> {
-  const cfg = config();
+async function start(alertsYaml = ''): Promise<Harness> {
+  const cfg = config(alertsYaml);
   const env = { ...servers.env, FLAKY_PW: 'not-the-password' };
   const real = createBackupRunner({ config: cfg, s3: servers.s3.client(), env, progressIntervalMs: 50 });
   const counts = new Map<string, number>();
@@ -104,7 +109,7 @@ async function start(): Promise<Harness> {
   const bot = await startTestBot({
     config: cfg,
     runBackup,
-    catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage }),
+    catalog: createCatalog({ s3: servers.s3.client(), storage: cfg.storage, env: servers.env }),
     app: {
       setTimer: timer.set,
       onAlertDecision: (d) => {
@@ -173,7 +178,7 @@ async function expectRestorableIn(harness: Harness, alertTs: string, target: str
   await harness.bot.slack.waitForCall(() => results().length >= attempt, 60_000);
   const result = results()[attempt - 1]!;
   const text = String(result.args.text);
-  expect(text).toMatch(new RegExp(`^:white_check_mark: Backup of \`${target}\` finished\\.\\nKey: ${prefix}/${target}/\\d{4}/\\d{2}/\\d{2}/${target}_\\d{8}T\\d{6}Z\\.(sql\\.gz|dump)$`, 'm'));
+  expect(text).toMatch(new RegExp(`^:white_check_mark: Backup of \`${target}\` finished\\.\\nKey: ${prefix}/${target}/\\d{4}/\\d{2}/\\d{2}/${target}_\\d{8}T\\d{6}Z-\\d{3}-[0-9a-f]{6}\\.(sql\\.gz|dump)$`, 'm'));
   const url = /^Download \(link expires [^)]+\): (\S+)$/m.exec(text)?.[1];
   expect(url).toBeDefined();
   await restoreFromUrl(servers.pg, url!, opts.format ?? 'plain', restoredDb);
@@ -410,5 +415,74 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
     expect(t.decisions.filter((d) => d.outcome !== 'skipped')).toEqual([]);
     expect(t.bot.slack.ok('chat.postMessage')).toEqual([]);
     expect(t.runs('app-db')).toBe(0);
+  });
+
+  it('a person not on the target\'s users: a plain refusal in the thread, no run, no link; the allowed person\'s alert runs; a Retry click does not get round it', async () => {
+    const t = await start();
+    const eve = nextTs();
+    expect(await t.alert({ user: 'U0EVE', client_msg_id: 'c-eve', text: 'secret backup failed', ts: eve })).toMatchObject({ outcome: 'refused', target: 'secret' });
+    const admin = nextTs();
+    expect(await t.alert({ user: 'U0ADMIN', text: 'secret backup failed', ts: admin })).toMatchObject({ outcome: 'started', target: 'secret' });
+    // While that run is on, another alert from Eve would have joined it (and been told its key and thread).
+    const again = nextTs();
+    expect(await t.alert({ user: 'U0EVE', text: 'secret backup failed again', ts: again })).toMatchObject({ outcome: 'refused', target: 'secret' });
+    // A Retry click (a copy of the button's value) is held to `users` like /backup run.
+    const click = await t.bot.button({ actionId: 'dumptruck_retry', value: JSON.stringify({ target: 'secret', ownParent: false }), user_id: 'U0EVE', channel_id: ALERTS, messageTs: eve, threadTs: eve });
+    expect(click.status).toBe(200);
+    expect((await t.bot.slack.waitForResponse(click.responseUrl)).body.text).toMatch(/^you are not on the list of people who may retry backups of `secret`/);
+
+    const result = await t.bot.slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.thread_ts === admin && isResult(c), 60_000);
+    expect(String(result.args.text)).toMatch(/^:white_check_mark: Backup of `secret` finished\.[\s\S]*\nDownload \(link expires [^)]+\): http/);
+    await t.settled();
+    for (const ts of [eve, again]) {
+      expect(t.thread(ts).map((c) => c.args.text)).toEqual([
+        ':no_entry_sign: This reads as a backup failure of `secret` ("backup failed"), but <@U0EVE> is not on the list of people who may back up `secret`, so nothing was started. Ask someone in `targets.secret.users` to run `/backup run secret`.',
+      ]);
+    }
+    // Nothing the bot posted or sent Eve anywhere carries a key or a link of `secret`, except the allowed thread.
+    const elsewhere = t.bot.slack.calls.filter((c) => c.method.startsWith('chat.post') && c.args.thread_ts !== admin);
+    expect(JSON.stringify(elsewhere)).not.toMatch(/X-Amz-Signature|secret\/\d{4}\//);
+    expect(JSON.stringify(t.bot.slack.responses)).not.toMatch(/X-Amz-Signature|secret\/\d{4}\//);
+    expect(t.runs('secret')).toBe(1);
+  });
+
+  it('alerts.posters: only the listed bots, apps and webhook names start runs; anyone else, people included, gets a plain refusal', async () => {
+    const t = await start('  posters: [B0AWSCHAT, "RDS alerts"]\n');
+    const other = nextTs();
+    expect(await t.alert({ bot_id: 'B0OTHER', app_id: 'A0OTHER', text: 'Backup failed: app-db', ts: other })).toMatchObject({ outcome: 'refused', detail: 'poster B0OTHER is not in alerts.posters' });
+    const person = nextTs();
+    expect(await t.alert({ user: 'U0ADMIN', text: 'Backup failed: app-db', ts: person })).toMatchObject({ outcome: 'refused' });
+    const listed = nextTs();
+    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0AWSCHAT', text: 'Backup failed: app-db', ts: listed })).toMatchObject({ outcome: 'started', target: 'app-db' });
+    const named = nextTs();
+    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0HOOK', username: 'RDS alerts', text: 'Backup failed: billing', ts: named })).toMatchObject({ outcome: 'started', target: 'billing' });
+    for (const ts of [listed, named]) await t.bot.slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts && isResult(c), 60_000);
+    await t.settled();
+    for (const ts of [other, person]) {
+      expect(t.thread(ts).map((c) => c.args.text)).toEqual([
+        ':no_entry_sign: This reads as a backup failure ("backup failed"), but alerts from this poster may not start backups (it is not in `alerts.posters`), so nothing was started. Someone allowed to can run `/backup run <target>`.',
+      ]);
+    }
+    expect(t.runs('app-db')).toBe(1);
+    expect(t.runs('billing')).toBe(1);
+  });
+
+  it('a 40 KB hostile alert is read at once: a slash command right behind it is acked within Slack\'s 3 s, and its re-delivery is not read again', async () => {
+    const t = await start();
+    const ts = nextTs();
+    // A run of a spacing character that survives NFKC, after the word the Korean rules start from.
+    const event = { type: 'message', channel: ALERTS, user: 'U0ALICE', text: `app-db 백업${'\u1680'.repeat(40_000)}x`, ts };
+    const started = Date.now();
+    expect((await t.bot.event(event, 'EvHostile')).status).toBe(200);
+    const command = await t.bot.command('status', { channel_id: 'C0OPS' });
+    expect(command.status).toBe(200);
+    expect(command.json?.text).toBe('Nothing is running or queued.');
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(t.decisions.find((d) => d.ts === ts)).toMatchObject({ outcome: 'not-a-failure', detail: 'no failure wording' });
+    // Slack's retry of the same event, and the same message under another event id.
+    expect(await t.alert(event, 'EvHostile')).toMatchObject({ outcome: 'not-a-failure', detail: 'no failure wording (remembered)' });
+    expect(await t.alert(event)).toMatchObject({ outcome: 'not-a-failure', detail: 'no failure wording (remembered)' });
+    await t.settled();
+    expect(t.bot.slack.ok('chat.postMessage')).toEqual([]);
   });
 });

@@ -64,6 +64,16 @@ describe('npm start (dist/slack/main.js)', () => {
     expect(stderr).not.toContain('user-secret');
   });
 
+  it('without the HMAC key: exits 1 at start, naming the setting and how to make one', async () => {
+    const { DUMPTRUCK_HMAC_KEY: _none, ...withoutKey } = servers.env;
+    const { code, stderr } = await startMain({ ...withoutKey, SLACK_MODE: 'http', SLACK_BOT_TOKEN: TEST_BOT_TOKEN, SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET, PORT: String(await freePort()) }).exited;
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      'dumptruck: secret failed: storage.hmacKey: environment variable DUMPTRUCK_HMAC_KEY is not set\n' +
+        'generate one with `openssl rand -hex 32`, put it where storage.hmacKey points (default: DUMPTRUCK_HMAC_KEY in the environment or .env), and give every bot and CLI that shares the bucket the same one\n',
+    );
+  });
+
   it('with a token Slack rejects: exits 1 saying so', async () => {
     slack = await startFakeSlack({ token: 'xoxb-the-real-one' });
     const { code, stderr } = await startMain({

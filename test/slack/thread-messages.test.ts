@@ -141,6 +141,14 @@ describe('resultMessage', () => {
     });
   });
 
+  it('success says which compression was used and the ratio it achieved; for custom archives, that pg_dump compressed', () => {
+    const zstd = resultMessage(view({ kind: 'finished', result: { ...result, compression: { algorithm: 'zstd', level: 3 } } }), { link: { kind: 'withheld' } });
+    expect(zstd.text.split('\n').slice(2, 4)).toEqual(['Size: 12.0 MiB stored, 45.0 MiB dumped', 'Compression: zstd level 3, ratio 3.75x']);
+    expect(zstd.blocks[1]).toMatchObject({ fields: expect.arrayContaining([{ type: 'mrkdwn', text: '*Compression*\nzstd level 3, ratio 3.75x' }]) });
+    const custom = resultMessage(view({ kind: 'finished', result: { ...result, format: 'custom', compression: { algorithm: 'gzip', level: 6 } } }), { link: { kind: 'withheld' } });
+    expect(custom.text).toContain("Compression: gzip level 6, inside pg_dump's archive");
+  });
+
   it('success in a channel the target does not allow: no link', () => {
     const message = resultMessage(view({ kind: 'finished', result }), { link: { kind: 'withheld' } });
     expect(message.text.split('\n').at(-1)).toBe('No download link here: `app-db` does not allow this channel.');

@@ -1,8 +1,12 @@
 // /backup verify, /backup prune, flagged results and the schedule, for real: signed requests into
 // Bolt's HTTP receiver, the fake Slack Web API, and behind them the real runner, verification
 // (with a restore test on the shared PostgreSQL) and retention on versitygw.
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { createTrustOps } from '../../src/jobs/maintenance.js';
 import { createBackupRunner } from '../../src/jobs/runner.js';
@@ -12,7 +16,7 @@ import { createCatalog } from '../../src/storage/catalog.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { lockTable, releaseLock, seedDatabase, testConfig, testServers, uniquePrefix, type TargetSpec } from '../helpers/fixtures.js';
 import { eventually } from '../helpers/bot-process.js';
-import { databasesLike, getBytes, getMetadata, putBytes } from '../helpers/objects.js';
+import { databasesLike, getBytes, getMetadata, honestMetadata, hostileDump, putBytes, signedFor } from '../helpers/objects.js';
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
 
@@ -28,6 +32,7 @@ const env = { ...servers.env, SCRATCH_PW: servers.pg.superuser.password };
 const targets: Record<string, TargetSpec> = {
   'app-db': { db: SRC, extra: 'channels: [C0OPS]' },
   damaged: { db: SRC },
+  hostile: { db: SRC },
   pruned: { db: SRC, extra: 'retention: { keepLast: 1, keepDays: 30 }' },
   empty: { db: EMPTY },
   big: { db: BIG },
@@ -41,7 +46,7 @@ const config: Config = testConfig(
   targets,
   `verify:\n  restoreUrl: ${servers.pg.url('postgres', servers.pg.superuser.user)}\n  password: { env: SCRATCH_PW }\n`,
 );
-const catalog = createCatalog({ s3, storage: config.storage });
+const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
 
 let t: TestBot | undefined;
 let scheduler: Scheduler | undefined;
@@ -123,7 +128,7 @@ describe('/backup verify', () => {
     const bytes = await getBytes(s3, servers.bucket, key);
     bytes[100]! ^= 0xff;
     const bad = objectKey(prefix, 'damaged', new Date('2020-01-01T00:00:00Z'), 'plain');
-    await putBytes(s3, servers.bucket, bad, bytes, await getMetadata(s3, servers.bucket, key));
+    await putBytes(s3, servers.bucket, bad, bytes, signedFor(bad, await getMetadata(s3, servers.bucket, key)));
 
     await bot.command(`verify damaged \`${bad}\``);
     const result = await bot.slack.waitForCall(posted(/^:x: `.+` of `damaged` failed verification/), 60_000);
@@ -136,6 +141,29 @@ describe('/backup verify', () => {
     expect(await databasesLike(servers.pg, 'dumptruck_verify_damaged_')).toEqual([]);
     // Nothing of it went through the backup queue.
     expect(bot.bot.queue.status()).toEqual({ running: [], queued: [] });
+  });
+
+  it('a planted future-dated dump with \\! is not latest: verify latest restores the real backup, naming it is refused, and nothing runs', async () => {
+    const bot = await start();
+    const { key } = await backUp(bot, 'hostile');
+    const ran = join(tmpdir(), `dt-planted-${process.pid}-${Date.now()}`);
+    onTestFinished(() => rm(ran, { force: true }));
+    const planted = objectKey(prefix, 'hostile', new Date(Date.UTC(new Date().getUTCFullYear() + 1, 0, 1)), 'plain');
+    const bytes = hostileDump(`env > ${ran}`);
+    await putBytes(s3, servers.bucket, planted, bytes, honestMetadata({ target: 'hostile', format: 'plain' }, bytes));
+
+    await bot.command('verify hostile latest');
+    const good = await bot.slack.waitForCall(posted(/^:white_check_mark: `.+` of `hostile` is verified\./), 60_000);
+    expect(String(good.args.text).split('\n')[0]).toBe(`:white_check_mark: \`${key}\` of \`hostile\` is verified.`);
+
+    await bot.command(`verify hostile \`${planted}\``);
+    const refused = await bot.slack.waitForCall(posted(/^:x: `.+` of `hostile` failed verification/), 60_000);
+    await bot.bot.reporters.idle();
+    const [head, ...reason] = String(refused.args.text).split('\n');
+    expect(head).toBe(`:x: \`${planted}\` of \`hostile\` failed verification: not a backup dumptruck wrote.`);
+    expect(reason.join('\n')).toContain(`verify failed: ${planted} carries no dumptruck HMAC (x-amz-meta-dumptruck-hmac), so it was not restored`);
+    expect(existsSync(ran)).toBe(false);
+    expect(await databasesLike(servers.pg, 'dumptruck_verify_hostile_')).toEqual([]);
   });
 
   it('a restore test under way when the bot stops: cancelled, said so in its thread, scratch database dropped', async () => {
@@ -178,7 +206,7 @@ describe('/backup prune', () => {
     const now = Date.now();
     const key = (daysAgo: number) => objectKey(prefix, 'pruned', new Date(now - daysAgo * DAY), 'plain');
     const [k1, k10, k40, k100] = [key(1), key(10), key(40), key(100)];
-    for (const k of [k1, k10, k40, k100]) await putBytes(s3, servers.bucket, k, `not a real dump: ${k}`);
+    for (const k of [k1, k10, k40, k100]) await putBytes(s3, servers.bucket, k, `not a real dump: ${k}`, { target: 'pruned', sha256: '0'.repeat(64) });
 
     // The plan and the result list the same keys, under "To delete" and "Deleted".
     const lists = (deleted: string) => [

@@ -170,6 +170,7 @@ const item = (day: string, ageDays: number, reasons: string[] = []) => ({
   key: `dumptruck/app-db/2024/05/${day}/app-db_202405${day}T030000Z.sql.gz`,
   time: new Date(`2024-05-${day}T03:00:00Z`),
   ageDays,
+  flagged: false,
   reasons: reasons as never,
 });
 const plan: PruneReport = {
@@ -180,6 +181,7 @@ const plan: PruneReport = {
   kept: [item('10', 1, ['newest', 'last']), item('09', 2, ['last'])],
   deleted: [item('08', 3), item('01', 10.25)],
   failed: [],
+  ignored: [],
 };
 
 describe('prune', () => {

@@ -31,8 +31,8 @@ describe('object keys', () => {
 
   it('encrypted backups end in .age, after the format', () => {
     const date = new Date('2026-03-04T05:06:07Z');
-    const plain = objectKey('p', 'app-db', date, 'plain', true);
-    const custom = objectKey('p', 'app-db', date, 'custom', true);
+    const plain = objectKey('p', 'app-db', date, 'plain', { encrypted: true });
+    const custom = objectKey('p', 'app-db', date, 'custom', { encrypted: true });
     expect([plain, custom]).toEqual(['p/app-db/2026/03/04/app-db_20260304T050607Z.sql.gz.age', 'p/app-db/2026/03/04/app-db_20260304T050607Z.dump.age']);
     expect([isBackupKeyOf('p', 'app-db', plain), isBackupKeyOf('p', 'app-db', custom), isBackupKeyOf('p', 'app-db', `${plain}.age`)]).toEqual([true, true, false]);
     expect([formatOfKey(plain), formatOfKey(custom), formatOfKey(objectKey('p', 'app-db', date, 'custom'))]).toEqual(['plain', 'custom', 'custom']);
@@ -40,5 +40,29 @@ describe('object keys', () => {
     expect(keyTime(custom)).toEqual(date);
     // The size check compares a backup only with earlier ones stored the same way.
     expect([keySuffix(plain), keySuffix(custom), keySuffix(objectKey('p', 'app-db', date, 'plain'))]).toEqual(['.sql.gz.age', '.dump.age', '.sql.gz']);
+  });
+
+  it("makes each run's key unique with milliseconds and a run token after the contract's timestamp", () => {
+    expect(objectKey('dumptruck', 'app-db', at, 'plain', { runToken: '3f9a1c' })).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-3f9a1c.sql.gz');
+    expect(objectKey('dumptruck', 'app-db', at, 'custom', { runToken: '00ff00' })).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-00ff00.dump');
+    // Two runs in the same second (even the same millisecond) differ by their token.
+    expect(objectKey('p', 'x', at, 'plain', { runToken: 'aaaaaa' })).not.toBe(objectKey('p', 'x', at, 'plain', { runToken: 'bbbbbb' }));
+    expect(() => objectKey('p', 'x', at, 'plain', { runToken: '../etc' })).toThrow('run token must be 6 hex digits, got "../etc"');
+  });
+
+  it('recognises and dates keys with and without the run suffix', () => {
+    const unique = objectKey('p', 'app-db', at, 'plain', { runToken: '3f9a1c' });
+    const old = objectKey('p', 'app-db', at, 'plain');
+    expect(isBackupKeyOf('p', 'app-db', unique)).toBe(true);
+    expect(isBackupKeyOf('p', 'app-db', old)).toBe(true);
+    expect(keyTime(unique)?.toISOString()).toBe('2026-03-04T05:06:07.890Z');
+    expect(keyTime(old)?.toISOString()).toBe('2026-03-04T05:06:07.000Z');
+    expect(isBackupKeyOf('p', 'app-db', 'p/app-db/2026/03/04/app-db_20260304T050607Z-890-3F9A1C.sql.gz')).toBe(false);
+    expect(isBackupKeyOf('p', 'app-db', 'p/app-db/2026/03/04/app-db_20260304T050607Z-3f9a1c.sql.gz')).toBe(false);
+    expect(isBackupKeyOf('p', 'app-db', `${unique}.verified`)).toBe(false);
+    expect(keyTime(`${unique}.verified`)).toBeUndefined();
+    // Within a second, the later millisecond sorts first in a reverse key sort (newest first).
+    const later = objectKey('p', 'app-db', new Date(at.getTime() + 5), 'plain', { runToken: '000000' });
+    expect([unique, later].sort().reverse()).toEqual([later, unique]);
   });
 });

@@ -7,7 +7,7 @@ import { createBackupRunner } from '../../src/jobs/runner.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { verifyBackup, type VerifyReport } from '../../src/verify/verify.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getMetadata, honestMetadata, putBytes } from '../helpers/objects.js';
+import { databasesLike, getBytes, getMetadata, honestMetadata, putBytes, signedFor } from '../helpers/objects.js';
 
 const servers = testServers();
 const prefix = uniquePrefix('verify');
@@ -47,6 +47,9 @@ async function verify(target: string, key: string, restore: boolean, signal?: Ab
     return { error: err as DumptruckError, database };
   }
 }
+
+/** Writes `bytes` under `key` with `metadata` signed for that key, as if dumptruck had written them: only their content can be wrong. */
+const plant = async (key: string, bytes: Buffer, metadata: Record<string, string>) => putBytes(s3, bucket, key, bytes, signedFor(key, metadata));
 
 /** A key of `target` for a moment in the past, for planted objects. */
 const plantedKey = (target: string, format: 'plain' | 'custom', seconds: number) => objectKey(prefix, target, new Date(Date.UTC(2020, 0, 1, 0, 0, seconds)), format);
@@ -89,7 +92,7 @@ describe('verify against PostgreSQL and versitygw', () => {
       const bytes = await getBytes(s3, bucket, good.key);
       bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
       const key = plantedKey(format, format, 1);
-      await putBytes(s3, bucket, key, bytes, await getMetadata(s3, bucket, good.key));
+      await plant(key, bytes, await getMetadata(s3, bucket, good.key));
       // Verified once, damaged since: the stale marker goes, so retention stops protecting it.
       await putBytes(s3, bucket, `${key}.verified`, '{}');
       for (const restore of [false, true]) {
@@ -109,14 +112,14 @@ describe('verify against PostgreSQL and versitygw', () => {
 
     // The object lost its end (the metadata still says what was stored).
     const cutKey = plantedKey('plain', 'plain', 2);
-    await putBytes(s3, bucket, cutKey, plainBytes.subarray(0, plainBytes.length - 1000), meta);
+    await plant(cutKey, plainBytes.subarray(0, plainBytes.length - 1000), meta);
     const cut = await verify('plain', cutKey, false);
     expect(cut.error).toMatchObject({ code: 'TRUNCATED', message: `${cutKey} is ${plainBytes.length - 1000} bytes, but ${plainBytes.length} were stored: the object was cut short` });
 
     // A gzip stream that stops early, with metadata that matches it.
     const earlyKey = plantedKey('plain', 'plain', 3);
     const early = plainBytes.subarray(0, Math.floor(plainBytes.length * 0.7));
-    await putBytes(s3, bucket, earlyKey, early, honestMetadata(meta, early));
+    await plant(earlyKey, early, honestMetadata(meta, early));
     const earlyResult = await verify('plain', earlyKey, true);
     expect(earlyResult.error).toMatchObject({ code: 'TRUNCATED' });
     expect(earlyResult.error!.message).toBe(`${earlyKey}: the gzip stream ends early (unexpected end of file): the object was cut short`);
@@ -126,7 +129,7 @@ describe('verify against PostgreSQL and versitygw', () => {
     const text = gunzipSync(plainBytes);
     const noTrailer = gzipSync(text.subarray(0, text.indexOf('COPY public.events')));
     const noTrailerKey = plantedKey('plain', 'plain', 4);
-    await putBytes(s3, bucket, noTrailerKey, noTrailer, honestMetadata(meta, noTrailer));
+    await plant(noTrailerKey, noTrailer, honestMetadata(meta, noTrailer));
     const noTrailerResult = await verify('plain', noTrailerKey, false);
     expect(noTrailerResult.error).toMatchObject({ code: 'TRUNCATED', message: `${noTrailerKey}: ends without pg_dump's "-- PostgreSQL database dump complete" trailer: the dump was cut short` });
 
@@ -135,7 +138,7 @@ describe('verify against PostgreSQL and versitygw', () => {
     const customBytes = await getBytes(s3, bucket, custom.key);
     const shortArchive = customBytes.subarray(0, customBytes.length - 5000);
     const shortKey = plantedKey('custom', 'custom', 5);
-    await putBytes(s3, bucket, shortKey, shortArchive, honestMetadata(await getMetadata(s3, bucket, custom.key), shortArchive));
+    await plant(shortKey, shortArchive, honestMetadata(await getMetadata(s3, bucket, custom.key), shortArchive));
     for (const restore of [false, true]) {
       const r = await verify('custom', shortKey, restore);
       expect(r.error).toMatchObject({ code: 'TRUNCATED' });
@@ -147,7 +150,14 @@ describe('verify against PostgreSQL and versitygw', () => {
   it("an object replaced by another target's backup fails as swapped", async () => {
     const mine = await backup('plain');
     const theirs = await backup('other');
+    // Copied with its metadata: its HMAC signs the other key, so nothing of it is read.
     await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: mine.key, CopySource: `${bucket}/${theirs.key}`, MetadataDirective: 'COPY' }));
+    const copied = await verify('plain', mine.key, true);
+    expect(copied.error).toMatchObject({ code: 'UNTRUSTED', message: `${mine.key} is not a backup dumptruck wrote: its HMAC (x-amz-meta-dumptruck-hmac) does not match its key and SHA-256, so it was not restored` });
+    expect(await databasesLike(servers.pg, copied.database)).toEqual([]);
+
+    // Signed for this key (by whoever holds the HMAC key): the metadata still names the other target.
+    await plant(mine.key, await getBytes(s3, bucket, theirs.key), await getMetadata(s3, bucket, theirs.key));
     const r = await verify('plain', mine.key, true);
     expect(r.error).toMatchObject({ code: 'SWAPPED', message: `${mine.key} holds a backup of target "other", not of "plain": the object was replaced` });
     expect(await databasesLike(servers.pg, r.database)).toEqual([]);
@@ -156,7 +166,7 @@ describe('verify against PostgreSQL and versitygw', () => {
     const theirsCustom = await backup('othercustom');
     const bytes = await getBytes(s3, bucket, theirsCustom.key);
     const key = plantedKey('custom', 'custom', 6);
-    await putBytes(s3, bucket, key, bytes, { ...(await getMetadata(s3, bucket, theirsCustom.key)), target: 'custom' });
+    await plant(key, bytes, { ...(await getMetadata(s3, bucket, theirsCustom.key)), target: 'custom' });
     const relabelled = await verify('custom', key, false);
     expect(relabelled.error).toMatchObject({ code: 'SWAPPED', message: `${key} is a dump of database "verify_other", but the target's url names "verify_src": the object was replaced` });
   });
@@ -166,7 +176,7 @@ describe('verify against PostgreSQL and versitygw', () => {
     const text = gunzipSync(await getBytes(s3, bucket, good.key)).toString();
     const broken = gzipSync(text.replace('CREATE TABLE public.blobs', 'CREATE TABLE public.blobs_nope (x int);\nSELECT no_such_function();\nCREATE TABLE public.blobs'));
     const key = plantedKey('plain', 'plain', 7);
-    await putBytes(s3, bucket, key, broken, honestMetadata(await getMetadata(s3, bucket, good.key), broken));
+    await plant(key, broken, honestMetadata(await getMetadata(s3, bucket, good.key), broken));
     const r = await verify('plain', key, true);
     expect(r.error).toMatchObject({ code: 'RESTORE_FAILED', stage: 'verify' });
     expect(r.error!.message).toMatch(/did not restore: psql exited with code 3/);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { classifyAlert, compileRules, type AlertRules } from '../../alerts/classify.js';
-import { readAlertMessage, type Self, type SlackMessageEvent } from '../../alerts/message.js';
+import { posterAllowed, readAlertMessage, type Self, type SlackMessageEvent } from '../../alerts/message.js';
 import { AlertReruns, type AlertRun, type RerunEvent } from '../../alerts/reruns.js';
 import { SeenAlerts } from '../../alerts/seen.js';
 import { matchTarget } from '../../alerts/targets.js';
@@ -10,7 +10,7 @@ import type { JobQueue } from '../../jobs/queue.js';
 import { alertSteps } from '../../snapshots/alert-action.js';
 import type { SnapshotService } from '../../snapshots/types.js';
 import type { Clock } from '../clock.js';
-import { channelAllowed } from '../commands/authorize.js';
+import { channelAllowed, userAllowed } from '../commands/authorize.js';
 import {
   ambiguousTargetReply,
   channelRefusedReply,
@@ -18,10 +18,12 @@ import {
   followedFinishedReply,
   followingReply,
   joinedReply,
+  posterRefusedReply,
   restartingAlertReply,
   retryingReply,
   stoppedReply,
   unknownTargetReply,
+  userRefusedReply,
 } from '../messages/alerts.js';
 import type { SlackMessage } from '../messages/format.js';
 import type { ThreadLink } from '../messages/replies.js';
@@ -62,6 +64,8 @@ export type AlertOutcome =
   | 'unknown-target'
   | 'ambiguous'
   | 'not-allowed'
+  /** The poster is not in alerts.posters, or is a person not on the target's `users`. */
+  | 'refused'
   | 'restarting'
   | 'started'
   | 'joined';
@@ -83,12 +87,19 @@ export class AlertIntake {
   readonly reruns: AlertReruns;
   private readonly rules: AlertRules;
   private readonly seen: SeenAlerts<string>;
+  /**
+   * Messages read as "not a failure", so that Slack's re-deliveries are not classified again.
+   * Kept apart from `seen`, so that a busy channel's chatter cannot push out the alerts handled;
+   * an hour covers Slack's retries (within minutes).
+   */
+  private readonly quiet: SeenAlerts<string>;
   private readonly replies = new Set<Promise<void>>();
 
   constructor(private readonly deps: AlertIntakeDeps) {
     const { config, clock } = deps;
     this.rules = compileRules(config.alerts.patterns);
     this.seen = new SeenAlerts({ now: () => clock.now() });
+    this.quiet = new SeenAlerts({ now: () => clock.now(), ttlMs: 3_600_000 });
     this.reruns = new AlertReruns({
       queue: deps.queue,
       retry: config.alerts.retry,
@@ -139,9 +150,18 @@ export class AlertIntake {
       this.seen.remember(read.keys, handled);
       return { outcome: 'duplicate', channel, ts, detail: handled };
     }
+    const quiet = this.quiet.get(read.keys);
+    if (quiet) {
+      this.quiet.remember(read.keys, quiet);
+      return { outcome: 'not-a-failure', channel, ts, detail: `${quiet} (remembered)` };
+    }
 
     const verdict = classifyAlert(read.words, this.rules);
-    if (verdict.kind !== 'failure') return { outcome: 'not-a-failure', channel, ts, detail: verdict.kind === 'ignored' ? `ignored: ${verdict.rule} (${verdict.phrase})` : 'no failure wording' };
+    if (verdict.kind !== 'failure') {
+      const detail = verdict.kind === 'ignored' ? `ignored: ${verdict.rule} (${verdict.phrase})` : 'no failure wording';
+      this.quiet.remember(read.keys, detail);
+      return { outcome: 'not-a-failure', channel, ts, detail };
+    }
     const seen = { phrase: verdict.phrase };
     const at = { channel, ts };
     const decided = (decision: AlertDecision, reply?: SlackMessage): AlertDecision => {
@@ -149,6 +169,10 @@ export class AlertIntake {
       if (reply) this.reply(at, reply);
       return decision;
     };
+    // Before the target is even looked for: a poster that may not start runs learns nothing about them.
+    if (!posterAllowed(read.poster, config.alerts.posters)) {
+      return decided({ outcome: 'refused', channel, ts, detail: `poster ${read.by} is not in alerts.posters` }, posterRefusedReply(seen));
+    }
 
     const match = matchTarget(read.words, config.targets);
     if (match.kind === 'none') return decided({ outcome: 'unknown-target', channel, ts, detail: verdict.phrase }, unknownTargetReply(seen, match.seen));
@@ -159,6 +183,11 @@ export class AlertIntake {
     const targetConfig = config.targets[target]!;
     if (!channelAllowed(targetConfig, channel)) {
       return decided({ outcome: 'not-allowed', channel, ts, target, detail: verdict.phrase }, channelRefusedReply(seen, target, channel, targetConfig.channels));
+    }
+    // A person's alert is a request like `/backup run`: held to the target's `users` (machines
+    // are held to alerts.posters instead). Refused before joining a run, whose thread has the link.
+    if (read.poster.person && !userAllowed(targetConfig, read.by)) {
+      return decided({ outcome: 'refused', channel, ts, target, detail: `${read.by} is not in targets.${target}.users` }, userRefusedReply(seen, target, read.by));
     }
     if (this.deps.isDraining?.()) return decided({ outcome: 'restarting', channel, ts, target }, restartingAlertReply(target));
 

@@ -26,6 +26,11 @@ export function channelAllowed(target: TargetConfig, channelId: string): boolean
   return target.channels.length === 0 || target.channels.includes(channelId);
 }
 
+/** Who may run the target (from a command, a button, or an alert they posted). */
+export function userAllowed(target: TargetConfig, userId: string): boolean {
+  return target.users.length === 0 || target.users.includes(userId);
+}
+
 /** Throws NOT_ALLOWED with the channels or people that would work. */
 export function authorize(name: string, target: TargetConfig, who: Requester, action: TargetAction): void {
   if (!channelAllowed(target, who.channelId)) {
@@ -35,7 +40,7 @@ export function authorize(name: string, target: TargetConfig, who: Requester, ac
       'NOT_ALLOWED',
     );
   }
-  if (target.users.length > 0 && !target.users.includes(who.userId)) {
+  if (!userAllowed(target, who.userId)) {
     throw new InputError(
       `you are not on the list of people who may ${action} \`${name}\``,
       `Ask one of ${target.users.map((u) => `<@${u}>`).join(', ')}, or have your user id added to targets.${name}.users.`,

@@ -70,7 +70,13 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       // Verifications and prunes run on a queue of their own; they are listed after the backups.
       const backups = deps.queue.status();
       const other = deps.maintenance?.queue.status() ?? { running: [], queued: [] };
-      const status = { running: [...backups.running, ...other.running], queued: [...backups.queued, ...other.queued] };
+      // Only targets this channel may run: their jobs name requesters and link threads in channels
+      // the caller may not see.
+      const visible = (job: AnyJob) => {
+        const target = deps.config.targets[job.target];
+        return target !== undefined && channelAllowed(target, who.channelId);
+      };
+      const status = { running: [...backups.running, ...other.running].filter(visible), queued: [...backups.queued, ...other.queued].filter(visible) };
       return { reply: statusReply(status, (id) => deps.threads.get(id), deps.now()) };
     }
     case 'run':

@@ -46,6 +46,22 @@ export function channelRefusedReply(seen: Recognised, target: string, channel: s
   );
 }
 
+/** The poster is not in alerts.posters: a plain refusal, naming no target and linking nothing. */
+export function posterRefusedReply(seen: Recognised): SlackMessage {
+  return message(
+    `:no_entry_sign: This reads as a backup failure (${quote(seen.phrase)}), but alerts from this poster may not start backups (it is not in \`alerts.posters\`), so nothing was started. ` +
+      `Someone allowed to can run \`/backup run <target>\`.`,
+  );
+}
+
+/** A person, not on the target's `users`, posted the alert: the same rule as for `/backup run`. */
+export function userRefusedReply(seen: Recognised, target: string, user: string): SlackMessage {
+  return message(
+    `:no_entry_sign: This reads as a backup failure of ${code(target)} (${quote(seen.phrase)}), but <@${user}> is not on the list of people who may back up ${code(target)}, so nothing was started. ` +
+      `Ask someone in \`targets.${target}.users\` to run \`/backup run ${target}\`.`,
+  );
+}
+
 /** Another alert for a target whose run is under way or ended within alerts.window. */
 export function joinedReply(run: AlertRun, thread: ThreadLink | undefined, now: Date, windowMs: number): SlackMessage {
   const name = code(run.target);

@@ -81,6 +81,8 @@ const VERDICTS: Readonly<Record<string, string>> = {
   SWAPPED: 'swapped for another backup',
   NOT_A_DUMP: 'not a pg_dump backup',
   RESTORE_FAILED: 'restore failed',
+  UNTRUSTED: 'not a backup dumptruck wrote',
+  PSQL_TOO_OLD: 'psql too old to restore safely',
 };
 
 /** Findings about the object itself, which also cost it its `.verified` marker (src/verify/verify.ts). */
@@ -223,7 +225,7 @@ function items(list: readonly RetentionItem[], describe: (item: RetentionItem) =
   return lines;
 }
 
-const age = (item: RetentionItem) => `${item.ageDays.toFixed(1)} days old`;
+const age = (item: RetentionItem) => `${item.ageDays.toFixed(1)} days old${item.flagged ? ', flagged' : ''}`;
 const why = (item: RetentionItem) => item.reasons.join(', ');
 
 /** The deleted (or to-be-deleted), kept and failed keys of a report, as mrkdwn lines. */
@@ -232,6 +234,7 @@ function pruneLists(report: PruneReport, deletedHeading: string): string[] {
   if (report.deleted.length > 0) lines.push(`${deletedHeading}:`, ...items(report.deleted, age));
   if (report.kept.length > 0) lines.push('Kept:', ...items(report.kept, why));
   if (report.failed.length > 0) lines.push('Could not delete:', ...report.failed.map((f) => `• ${code(f.key)}: ${escapeText(f.message)}`));
+  if (report.ignored.length > 0) lines.push('Left alone (not counted):', ...report.ignored.slice(0, PRUNE_LISTED).map((i) => `• ${code(i.key)} (${i.why})`));
   return lines;
 }
 

@@ -1,4 +1,5 @@
 import type { ProgressInfo, StartedInfo } from '../../jobs/events.js';
+import { describeCompression } from '../../config/compression.js';
 import { formatBytes, formatDuration } from '../../config/units.js';
 import { encryptedLine, restoreCommand } from '../../storage/restore-hint.js';
 import type { PresignedLink } from '../../storage/types.js';
@@ -110,10 +111,12 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
     const r = phase.result;
     const head = flaggedHead(name, r) ?? `:white_check_mark: Backup of ${name} finished.`;
     const checks = afterBackupChecks(r);
+    const compression = describeCompression(r);
     const lines = [
       head,
       `Key: ${r.key}`,
       `Size: ${formatBytes(r.storedBytes)} stored, ${formatBytes(r.dumpedBytes)} dumped`,
+      ...(compression ? [`Compression: ${compression}`] : []),
       `SHA-256: ${r.sha256}`,
       `Duration: ${formatDuration(r.durationMs)}`,
       ...(r.encryption ? [encryptedLine(r.key, r.encryption.recipients)] : []),
@@ -124,6 +127,7 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
       fields([
         ['Key', code(r.key)],
         ['Size', `${formatBytes(r.storedBytes)} (${formatBytes(r.dumpedBytes)} dumped)`],
+        ...(compression ? [['Compression', compression] as const] : []),
         ['SHA-256', code(r.sha256)],
         ['Duration', formatDuration(r.durationMs)],
       ]),

@@ -1,0 +1,32 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+// Proof that dumptruck wrote a backup: HMAC-SHA256, under a key from the bot's secrets
+// (storage.hmacKey), over the object's key and the SHA-256 of its stored bytes. Anyone who can
+// write to the bucket can copy metadata, but cannot make this value for a key or content of
+// their own; and a valid object copied to another key (say, one dated in the future) no longer
+// matches. Kept pure and apart from where it is stored, so the manifest can carry the same value.
+
+/** Keys shorter than this are refused: `openssl rand -hex 32` gives 64 characters. */
+export const MIN_HMAC_KEY_LENGTH = 32;
+
+/** Bumped if what is signed ever changes, so an old signature cannot be read as a new one. */
+const VERSION = 'dumptruck-backup-v1';
+
+/** Hex HMAC-SHA256 of (object key, SHA-256 hex); JSON keeps the two fields unambiguous. */
+export function backupHmac(secret: string, objectKey: string, sha256: string): string {
+  return createHmac('sha256', secret).update(JSON.stringify([VERSION, objectKey, sha256.toLowerCase()])).digest('hex');
+}
+
+/**
+ * What a recorded HMAC says about an object: `trusted` (dumptruck wrote this key with this
+ * checksum), `unsigned` (no HMAC: written before HMACs, or not by dumptruck) or `forged`
+ * (an HMAC that does not match). Compared in constant time.
+ */
+export type Provenance = 'trusted' | 'unsigned' | 'forged';
+
+export function provenance(secret: string, objectKey: string, sha256: string | undefined, recorded: string | undefined): Provenance {
+  if (recorded === undefined || recorded === '') return 'unsigned';
+  if (sha256 === undefined || !/^[0-9a-f]{64}$/i.test(recorded)) return 'forged';
+  const expected = Buffer.from(backupHmac(secret, objectKey, sha256), 'hex');
+  return timingSafeEqual(expected, Buffer.from(recorded, 'hex')) ? 'trusted' : 'forged';
+}

@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { DumptruckError } from '../errors.js';
+
+// psql obeys backslash meta-commands in its input (`\! cmd` runs a shell command), so a dump fed
+// to it could run anything on this host. psql's restricted mode (`\restrict <key>`, since the
+// 2025-08 minor releases) refuses every meta-command until `\unrestrict <same key>`. The stream
+// psql reads therefore starts with `\restrict` and a random key of our own that the object's
+// author cannot know, and the dump's own `\restrict`/`\unrestrict` lines (pg_dump writes them
+// since those releases, with its own key) are dropped: psql would refuse them while restricted.
+
+/** A fresh key per restore: 32 random bytes, hex (psql takes alphanumeric keys). */
+export function newRestrictKey(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/** The first psql release of each major with `\restrict`; 18 and later have it from .0. */
+const FIRST_WITH_RESTRICT: Readonly<Record<number, number>> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
+
+/** Pure: the version from `psql --version` ("psql (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"). */
+export function parsePsqlVersion(output: string): { major: number; minor: number } | undefined {
+  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(output);
+  return m ? { major: Number(m[1]), minor: Number(m[2] ?? 0) } : undefined;
+}
+
+/** Pure: why this psql cannot be given a dump safely, or undefined when it has restricted mode. */
+export function restrictedModeProblem(versionOutput: string): DumptruckError | undefined {
+  const v = parsePsqlVersion(versionOutput);
+  const ok = v !== undefined && (v.major >= 18 || (FIRST_WITH_RESTRICT[v.major] !== undefined && v.minor >= FIRST_WITH_RESTRICT[v.major]!));
+  if (ok) return undefined;
+  const what = v
+    ? `psql ${v.major}.${v.minor} has no restricted mode (\\restrict)`
+    : `cannot tell whether psql has restricted mode (\\restrict): psql --version said ${JSON.stringify(versionOutput.trim().slice(0, 80))}`;
+  return new DumptruckError('PSQL_TOO_OLD', 'verify', `${what}, and without it psql would run meta-commands such as \\! found in a dump; no restore was attempted`, {
+    hint: 'upgrade postgresql-client to 13.22, 14.19, 15.14, 16.10, 17.6, 18 or newer (or point targets.<name>.pgDump at such an installation)',
+  });
+}
+
+const RESTRICT_WORDS = ['\\restrict', '\\unrestrict'] as const;
+/** Bytes held at the start of a line: enough to tell `\unrestrict ` and `\.` apart from anything else. */
+const HOLD = RESTRICT_WORDS[1].length + 1;
+const COPY_END = ' FROM stdin;';
+
+/**
+ * Pure: whether a line (its first bytes; `complete` when the line ended within them) is one of
+ * the dump's `\restrict`/`\unrestrict` lines; undefined while its first bytes cannot tell yet.
+ */
+export function isRestrictLine(head: string, complete: boolean): boolean | undefined {
+  let undecided = false;
+  for (const word of RESTRICT_WORDS) {
+    if (head.length > word.length) {
+      if (head.startsWith(word) && /[ \t\r]/.test(head[word.length]!)) return true;
+    } else if (word.startsWith(head)) {
+      if (head === word && complete) return true;
+      if (!complete) undecided = true;
+    }
+  }
+  return undecided ? undefined : false;
+}
+
+/**
+ * psql's input for a plain dump: `\restrict <key>` first, then the dump without its own
+ * `\restrict`/`\unrestrict` lines. Streams: memory is a few bytes per line whatever the line's
+ * length, and lines may span chunks. Lines inside COPY ... FROM stdin data (up to `\.`) are
+ * data, never dropped: COPY writes a carriage return as `\r`, so a row may start `\restrict`.
+ */
+export class RestrictedPsqlInput extends Transform {
+  /** Bytes of the current line not yet passed on (only at its start, at most HOLD). */
+  private held = Buffer.alloc(0);
+  private mode: 'hold' | 'pass' | 'drop' = 'hold';
+  /** The current line's first and last bytes (latin1), to see `COPY ... FROM stdin;` and `\.`. */
+  private head = '';
+  private tail = '';
+  private inCopy = false;
+
+  constructor(key: string) {
+    super();
+    if (!/^[A-Za-z0-9]+$/.test(key)) throw new DumptruckError('INTERNAL', 'internal', 'a restrict key must be alphanumeric');
+    this.push(`\\restrict ${key}\n`);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    const out: Buffer[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      const newline = chunk.indexOf(0x0a, start);
+      const end = newline === -1 ? chunk.length : newline + 1;
+      this.feed(chunk.subarray(start, end), newline !== -1, out);
+      start = end;
+    }
+    callback(null, out.length === 1 ? out[0] : Buffer.concat(out));
+  }
+
+  override _flush(callback: TransformCallback): void {
+    // A last line without a newline: decide it now that nothing more can come.
+    const out: Buffer[] = [];
+    if (this.mode === 'hold' && this.held.length > 0) this.decide(true, out);
+    callback(null, out.length > 0 ? Buffer.concat(out) : undefined);
+  }
+
+  /** `piece`: part of the current line, ending it (newline included) when `ends`. */
+  private feed(piece: Buffer, ends: boolean, out: Buffer[]): void {
+    if (this.head.length < HOLD) this.head += piece.subarray(0, HOLD - this.head.length).toString('latin1');
+    this.tail = (this.tail + piece.subarray(-COPY_END.length - 2).toString('latin1')).slice(-COPY_END.length - 2);
+    if (this.mode === 'pass') out.push(piece);
+    if (this.mode === 'hold') {
+      this.held = Buffer.concat([this.held, piece]);
+      if (ends || this.held.length >= HOLD) this.decide(ends, out);
+    }
+    if (ends) this.endLine();
+  }
+
+  private decide(complete: boolean, out: Buffer[]): void {
+    const line = this.held.toString('latin1').replace(/\r?\n$/, '');
+    const drop = !this.inCopy && isRestrictLine(line, complete) === true;
+    if (!drop) out.push(this.held);
+    this.mode = drop ? 'drop' : 'pass';
+    this.held = Buffer.alloc(0);
+  }
+
+  private endLine(): void {
+    const tail = this.tail.replace(/\r?\n$/, '');
+    if (this.inCopy) {
+      if (this.head.replace(/\r?\n$/, '') === '\\.') this.inCopy = false;
+    } else if (this.mode !== 'drop' && this.head.startsWith('COPY ') && tail.endsWith(COPY_END)) {
+      this.inCopy = true;
+    }
+    this.mode = 'hold';
+    this.head = '';
+    this.tail = '';
+  }
+}
