@@ -15,6 +15,8 @@ export type Stage =
   | 'version'
   | 'dump'
   | 'compress'
+  // age encryption of the stream (the `age` child process)
+  | 'encrypt'
   | 'upload'
   | 'finalize'
   | 'storage'
@@ -39,6 +41,7 @@ export type ErrorCode =
   | 'PG_DUMP_NOT_FOUND'
   | 'DUMP_FAILED'
   | 'COMPRESS_FAILED'
+  | 'ENCRYPT_FAILED'
   | 'UPLOAD_FAILED'
   | 'TOO_LARGE'
   | 'FINALIZE_FAILED'
@@ -53,6 +56,8 @@ export type ErrorCode =
   | 'SWAPPED'
   | 'NOT_A_DUMP'
   | 'RESTORE_FAILED'
+  /** An encrypted backup the configured identity cannot open: not damage to the object. */
+  | 'WRONG_IDENTITY'
   | 'VERIFY_FAILED'
   /** Not provably a backup dumptruck wrote (no HMAC, or one that does not match): never read into psql or pg_restore. */
   | 'UNTRUSTED'

@@ -44,6 +44,8 @@ export interface BackupResult {
   readonly serverVersion: string;
   readonly partSize: number;
   readonly parts: number;
+  /** Encrypted with age: the recipients' fingerprints (first 16 hex digits of SHA-256 of each public key). */
+  readonly encryption?: { readonly recipients: readonly string[] };
   // Checks after the object was stored (absent when none ran). A backup with warnings or a failed
   // verification still exists; entry points report it as flagged rather than as a plain success.
   readonly warnings?: readonly BackupWarning[];
@@ -148,6 +150,13 @@ export interface VerifyReport {
   readonly checks: readonly string[];
   /** Custom format: entries in the archive's table of contents (pg_restore --list). */
   readonly archiveEntries?: number;
+  /** An age-encrypted backup. */
+  readonly encrypted?: boolean;
+  /**
+   * Set when only part of the checks could run: an encrypted backup without `encrypt.identity`
+   * is checked by its SHA-256 and age header only. Such a backup gets no `.verified` marker.
+   */
+  readonly partial?: string;
   readonly restore?: RestoreReport;
   readonly verifiedAt: Date;
   readonly durationMs: number;

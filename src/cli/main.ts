@@ -11,8 +11,10 @@ import { sizeWarnings } from '../jobs/after-backup.js';
 import { pruneTarget } from '../retention/prune.js';
 import { verifyBackup } from '../verify/verify.js';
 import { afterBackupLines, pruneLines, verifyLines } from './trust.js';
-import { lookupTarget } from '../config/targets.js';
+import { lookupTarget, requireLinks } from '../config/targets.js';
 import { planRestore, runRestore } from '../restore/restore.js';
+import { isEncryptedKey } from '../storage/keys.js';
+import { encryptedLine } from '../storage/restore-hint.js';
 import { parseRestoreArgs, restorePlanLines, restoreResultLines, RESTORE_SHAPE, type RestoreArgs } from './restore.js';
 
 /** Exit codes: cron and CI only need "0 means a backup exists", the rest helps humans. */
@@ -134,9 +136,12 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
     }
     case 'link': {
       requireTarget(deps, command.target);
+      requireLinks(deps.config, command.target);
       const object = await deps.catalog.resolve(command.target, command.key);
       const link = await deps.catalog.link(object.key);
       out(`${object.key} (${formatBytes(object.size)}), link valid until ${link.expiresAt.toISOString()}`);
+      if (isEncryptedKey(object.key)) out(encryptedLine(object.key));
+      // Last, alone on its line: scripts take the URL from there.
       out(link.url);
       return EXIT.ok;
     }
@@ -193,8 +198,11 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored${compressed}`);
       out(`key: s3://${result.bucket}/${result.key}`);
       out(`sha256: ${result.sha256}`);
-      const link = await deps.catalog.link(result.key);
-      out(`link (until ${link.expiresAt.toISOString()}): ${link.url}`);
+      if (result.encryption) out(encryptedLine(result.key, result.encryption.recipients));
+      if (deps.config.targets[command.target]?.links !== false) {
+        const link = await deps.catalog.link(result.key);
+        out(`link (until ${link.expiresAt.toISOString()}): ${link.url}`);
+      }
       for (const line of afterBackupLines(result)) out(line);
       if (result.verification?.ok === false) return EXIT.unverified;
       return sizeWarnings(result).length > 0 ? EXIT.flagged : EXIT.ok;

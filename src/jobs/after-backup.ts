@@ -4,7 +4,7 @@ import type { Config, TargetConfig } from '../config/schema.js';
 import { toDumptruckError, userMessage } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { pruneTarget, type PruneReport } from '../retention/prune.js';
-import { extensionFor, isBackupKeyOf, targetPrefix } from '../storage/keys.js';
+import { isBackupKeyOf, keySuffix, targetPrefix } from '../storage/keys.js';
 import { listAll, newestFirst } from '../storage/listing.js';
 import { isOwnBackup } from '../storage/metadata.js';
 import { flagMarkerKey, sizeAnomaly, writeFlagMarker, type SizeRules } from '../verify/anomaly.js';
@@ -115,8 +115,8 @@ async function previousSizes(deps: AfterBackupDeps, result: BackupResult, window
     all.filter(
       (o) =>
         o.key < result.key &&
-        // Compared with backups of the same kind only: a zstd dump is smaller than the gzip one of the same data.
-        o.key.endsWith(extensionFor(result.format, result.compression?.algorithm)) &&
+        // Compared with backups stored the same way only: a zstd dump is smaller than the gzip one of the same data.
+        keySuffix(o.key) === keySuffix(result.key) &&
         isBackupKeyOf(config.storage.prefix, result.target, o.key) &&
         !keys.has(flagMarkerKey(o.key)),
     ),

@@ -4,9 +4,10 @@ import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Env } from '../config/load.js';
-import type { Config, MirrorConfig, TargetConfig } from '../config/schema.js';
+import type { Config, EncryptConfig, MirrorConfig, TargetConfig } from '../config/schema.js';
 import { CancelledError, DumptruckError, TimeoutError, describeCause, toDumptruckError, userMessage } from '../errors.js';
 import { formatDuration } from '../config/units.js';
+import { AGE_BIN, ageEncryptArgs, encryptFailure, recipientFingerprint, startAge, type AgeProcess, type AgeSpawn } from '../pipeline/age.js';
 import { createCompressor } from '../pipeline/compress.js';
 import { planParts } from '../pipeline/parts.js';
 import { pgDumpArgs, pgDumpEnv, startDump, type DumpProcess, type SpawnFn } from '../pipeline/pgdump.js';
@@ -21,7 +22,7 @@ import { backupMetadata, contentTypeFor } from '../storage/metadata.js';
 import { createAfterBackup, type AfterBackup } from './after-backup.js';
 import type { BackupResult, BackupWarning, JobEvent, MirrorOutcome } from './events.js';
 import type { BackupRequest, RunBackup, RunOptions } from './types.js';
-import { lookupTarget } from '../config/targets.js';
+import { encryptionOf, lookupTarget } from '../config/targets.js';
 import { targetCompression, type Compression } from '../config/compression.js';
 import { Redactor, scrubSecrets } from '../redact.js';
 
@@ -43,6 +44,10 @@ export interface RunnerDeps {
   readonly afterBackup?: AfterBackup;
   /** Client for a mirror store; default: createMirrorClient (its own endpoint and keys). */
   readonly mirrorClient?: (mirror: MirrorConfig) => S3Client;
+  /** Starts the `age` encryption stage; default: node's spawn. */
+  readonly ageSpawn?: AgeSpawn;
+  /** The age binary; default `age` on PATH. */
+  readonly ageBin?: string;
   /**
    * How long cleanup after a failure, cancel or timeout (aborting the multipart uploads, deleting
    * an unlabelled object) may take: it runs after the job's own signal has fired, so it needs a
@@ -132,7 +137,12 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         memoryBudgetBytes: config.storage.memoryBudgetBytes,
       });
       const startedAt = now();
-      const key = objectKey(config.storage.prefix, request.target, startedAt, target.format, compression.algorithm, (deps.newRunToken ?? newRunToken)());
+      const encryption = encryptionOf(config, target);
+      const key = objectKey(config.storage.prefix, request.target, startedAt, target.format, {
+        algorithm: compression.algorithm,
+        runToken: (deps.newRunToken ?? newRunToken)(),
+        encrypted: encryption !== undefined,
+      });
       emit({
         type: 'started',
         jobId,
@@ -161,6 +171,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         key,
         plan,
         dump,
+        encryption,
         secrets,
         destinations: reachable.usable,
         signal,
@@ -192,10 +203,11 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         serverVersion: server.version,
         partSize: plan.partSize,
         parts: Math.max(1, Math.ceil(streamed.storedBytes / plan.partSize)),
+        ...(encryption ? { encryption: { recipients: encryption.recipients.map(recipientFingerprint) } } : {}),
       };
       const metadata = backupMetadata(result, request.trigger, hmacKey);
       const finalizeOn = async (d: Destination) => {
-        await replaceMetadata(d.s3, d.bucket, key, result.storedBytes, metadata, contentTypeFor(target.format, compression.algorithm), {
+        await replaceMetadata(d.s3, d.bucket, key, result.storedBytes, metadata, contentTypeFor(target.format, compression.algorithm, encryption !== undefined), {
           ...deps.finalize,
           maxParts: config.storage.maxParts,
         });
@@ -257,6 +269,8 @@ interface StreamArgs {
   readonly key: string;
   readonly plan: ReturnType<typeof planParts>;
   readonly dump: DumpProcess;
+  /** Recipients to encrypt to with age, after compression; absent: stored as compressed. */
+  readonly encryption: EncryptConfig | undefined;
   readonly secrets: readonly string[];
   /** Where the stream goes: the primary first, then the mirror, each fed from the same bytes. */
   readonly destinations: readonly Destination[];
@@ -292,22 +306,32 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
         hint: 'raise storage.maxParts if the store allows it; the part size follows pg_database_size',
       }),
   });
+  // A separate stage after compression: age sees only compressed bytes, and the SHA-256 below
+  // covers what is stored (the ciphertext).
+  const age: AgeProcess | undefined = a.encryption
+    ? startAge(deps.ageSpawn ?? (nodeSpawn as unknown as AgeSpawn), deps.ageBin ?? AGE_BIN, ageEncryptArgs(a.encryption.recipients), { env: deps.env })
+    : undefined;
+  const ageFailure = async () => (age ? encryptFailure(await age.exited, age.stderrTail()) : undefined);
+  let dumpFailure: DumptruckError | undefined;
   const compressor: Transform | undefined = a.target.format === 'plain' ? createCompressor({ ...config.compression, ...a.compression }) : undefined;
   const gate = new Gate(async () => {
     const exit = await dump.exited;
-    if (exit.spawnError) throw new DumptruckError('DUMP_FAILED', 'dump', `cannot start pg_dump: ${exit.spawnError.message}`, { cause: exit.spawnError });
+    if (exit.spawnError) throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', `cannot start pg_dump: ${exit.spawnError.message}`, { cause: exit.spawnError }));
     if (exit.code !== 0) {
       const stderrTail = scrubSecrets(dump.stderrTail(), a.secrets);
       const exited = `pg_dump exited with ${exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`}`;
       // pg_dump's own words ("canceling statement due to statement timeout", on its LOCK TABLE) do not say which setting or why.
       if (/due to (statement|lock) timeout/.test(stderrTail) && /LOCK TABLE/.test(stderrTail)) {
-        throw new DumptruckError('DUMP_FAILED', 'dump', `${exited}: a table stayed locked longer than targets.${a.targetName}.lockWaitTimeout (${formatDuration(a.target.lockWaitTimeout)})`, {
+        throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', `${exited}: a table stayed locked longer than targets.${a.targetName}.lockWaitTimeout (${formatDuration(a.target.lockWaitTimeout)})`, {
           stderrTail,
           hint: 'something holds an exclusive lock on a table (a migration, a long transaction): see pg_locks, then run the backup again, or raise lockWaitTimeout',
-        });
+        }));
       }
-      throw new DumptruckError('DUMP_FAILED', 'dump', exited, { stderrTail });
+      throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', exited, { stderrTail }));
     }
+    // Like pg_dump's: age's output may end cleanly while it failed.
+    const encrypt = await ageFailure();
+    if (encrypt) throw encrypt;
   });
   // One body per destination, all fed by the gate: pipe() waits for the slowest, so memory stays
   // bounded, and the end (held by the gate) reaches them all at once.
@@ -317,6 +341,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   const fail = (err: DumptruckError) => {
     firstError ??= err;
     dump.kill();
+    age?.kill();
     // Erroring the upload bodies is what makes lib-storage abort the multipart uploads.
     if (!gate.destroyed) gate.destroy(firstError);
     for (const leg of legs) if (!leg.body.destroyed) leg.body.destroy(firstError);
@@ -333,11 +358,13 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   a.signal?.addEventListener('abort', onAbort, { once: true });
   if (a.signal?.aborted) onAbort();
   compressor?.once('error', (e) => fail(toDumptruckError(e, 'COMPRESS_FAILED', 'compress', a.compression.algorithm)));
+  // age dying mid-stream fails the run at once, with its own reason rather than a broken pipe.
+  void ageFailure().then((err) => err && fail(err));
   stored.once('error', (e) => fail(toDumptruckError(e, 'UPLOAD_FAILED', 'upload')));
 
   const timer = setInterval(() => a.onProgress(dumped.bytes, stored.bytes), deps.progressIntervalMs ?? 1000);
   timer.unref();
-  const stages = [dump.stdout, dumped, ...(compressor ? [compressor] : []), stored, gate] as const;
+  const stages = [dump.stdout, dumped, ...(compressor ? [compressor] : []), ...(age ? [age.stage] : []), stored, gate] as const;
   const piped = pipeline(stages).catch((err: unknown) => fail(toDumptruckError(err, 'DUMP_FAILED', 'dump')));
   const uploads = legs.map((leg) => {
     const uploadError = (err: unknown) => toDumptruckError(err, 'UPLOAD_FAILED', 'upload', `uploading ${describeDestination(leg.d)}${a.key}`);
@@ -348,7 +375,7 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
       body: leg.body,
       partSize: plan.partSize,
       partsInFlight: plan.partsInFlight,
-      contentType: contentTypeFor(a.target.format, a.compression.algorithm),
+      contentType: contentTypeFor(a.target.format, a.compression.algorithm, a.encryption !== undefined),
       metadata: { target: a.targetName },
       onRequestError: (err) => dropLeg(leg, uploadError(err)),
     });
@@ -363,7 +390,12 @@ async function streamToBucket(a: StreamArgs): Promise<Streamed> {
   }
   a.onProgress(dumped.bytes, stored.bytes);
   if (firstError) {
-    await dump.exited;
+    const [, ageExit] = await Promise.all([dump.exited, age?.exited]);
+    // age that died by itself (an exit code, not our kill's signal) breaks the pipes around it,
+    // and whichever stage noticed first set firstError: age's own reason is the cause, unless
+    // the gate reported pg_dump's own failure.
+    const ageDied = ageExit !== undefined && (ageExit.spawnError !== undefined || (ageExit.code !== null && ageExit.code !== 0));
+    if (ageDied && firstError !== dumpFailure && !isCancel(firstError)) firstError = (await ageFailure()) ?? firstError;
     const unconfirmed = (await Promise.all(legs.map((l) => abortUpload(l, a.cleanupMs)))).filter((u) => u !== undefined);
     throw unconfirmed.length > 0 ? withUnconfirmedCleanup(firstError, unconfirmed) : firstError;
   }

@@ -125,6 +125,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     redactor,
     link: async (result, channel) => {
       const target = config.targets[result.target];
+      if (target?.links === false) return { kind: 'disabled' };
       if (!target || !channelAllowed(target, channel)) return { kind: 'withheld' };
       return { kind: 'ok', link: await catalog.link(result.key) };
     },

@@ -16,6 +16,10 @@ export const META = {
   compression: 'compression',
   startedAt: 'started-at',
   durationMs: 'duration-ms',
+  /** `age` when the stored bytes are age ciphertext; absent otherwise. */
+  encrypted: 'encrypted',
+  /** Space-separated fingerprints (recipientFingerprint) of the age recipients; never a private key. */
+  recipients: 'recipients',
   /** backupHmac(storage.hmacKey, key, sha256): proof that dumptruck wrote this object. */
   hmac: 'dumptruck-hmac',
 } as const;
@@ -43,6 +47,7 @@ export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket
     ...(result.compression ? { [META.compression]: `${result.compression.algorithm}:${result.compression.level}` } : {}),
     [META.startedAt]: result.startedAt.toISOString(),
     [META.durationMs]: String(result.durationMs),
+    ...(result.encryption ? { [META.encrypted]: 'age', [META.recipients]: result.encryption.recipients.join(' ') } : {}),
     [META.hmac]: backupHmac(hmacKey, result.key, result.sha256),
   };
 }
@@ -51,8 +56,8 @@ export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket
  * The stored object's Content-Type. Never a Content-Encoding: a browser would silently
  * decompress a presigned download, and the file saved as .sql.gz would not be gzip.
  */
-export function contentTypeFor(format: DumpFormat, algorithm: CompressionAlgorithm): string {
-  if (format === 'custom') return 'application/octet-stream';
+export function contentTypeFor(format: DumpFormat, algorithm: CompressionAlgorithm, encrypted = false): string {
+  if (format === 'custom' || encrypted) return 'application/octet-stream';
   return algorithm === 'zstd' ? 'application/zstd' : 'application/gzip';
 }
 

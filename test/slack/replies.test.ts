@@ -122,4 +122,11 @@ describe('replies', () => {
       'Download `dumptruck/app-db/x.sql.gz` (2.0 KiB, 2024-05-01 03:00 UTC); the link expires 2024-05-02 03:00 UTC:\nhttps://s3.example/x?sig=1',
     );
   });
+
+  it('link to an encrypted backup: says so, with the restore command', () => {
+    const object = { key: 'dumptruck/app-db/app-db_20240501T030000Z.dump.age', size: 2048, lastModified: t0 };
+    expect(linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') }).split('\n').at(-1)).toBe(
+      'Encrypted with age; restore with the private key: age -d -i key.txt app-db_20240501T030000Z.dump.age | pg_restore --no-owner -d "$DATABASE_URL"',
+    );
+  });
 });

@@ -3,6 +3,7 @@ import { InputError, userMessage } from '../../errors.js';
 import type { Trigger } from '../../jobs/events.js';
 import type { Maintenance } from '../../jobs/maintenance.js';
 import type { AnyJob, JobQueue } from '../../jobs/queue.js';
+import { requireLinks } from '../../config/targets.js';
 import { enqueueSnapshot } from '../../snapshots/enqueue.js';
 import { rdsTarget } from '../../snapshots/snapshot.js';
 import type { SnapshotService } from '../../snapshots/types.js';
@@ -99,6 +100,7 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       const { target, key } = command;
       // Links only go to channels the target allows: the channel check is part of this.
       allow(target, who, 'get links to backups of', deps);
+      requireLinks(deps.config, target);
       return {
         later: async () => {
           const object = await deps.catalog.resolve(target, key);

@@ -1,6 +1,8 @@
 import { formatBytes, formatDuration } from '../../config/units.js';
 import type { AnyJob, JobKind } from '../../jobs/queue.js';
 import { RESTARTING } from '../../jobs/shutdown.js';
+import { isEncryptedKey } from '../../storage/keys.js';
+import { encryptedLine } from '../../storage/restore-hint.js';
 import type { BackupObject, PresignedLink } from '../../storage/types.js';
 import { USAGE } from '../commands/parse.js';
 import { code, describeTrigger, utc } from './format.js';
@@ -119,5 +121,6 @@ export function listReply(target: string, objects: readonly BackupObject[]): str
 }
 
 export function linkReply(object: BackupObject, link: PresignedLink): string {
-  return `Download ${code(object.key)} (${formatBytes(object.size)}, ${utc(object.lastModified)}); the link expires ${utc(link.expiresAt)}:\n${link.url}`;
+  const text = `Download ${code(object.key)} (${formatBytes(object.size)}, ${utc(object.lastModified)}); the link expires ${utc(link.expiresAt)}:\n${link.url}`;
+  return isEncryptedKey(object.key) ? `${text}\n${encryptedLine(object.key)}` : text;
 }
