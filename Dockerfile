@@ -23,10 +23,13 @@ RUN set -eux; \
     curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc https://www.postgresql.org/media/keys/ACCC4CF8.asc; \
     echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" > /etc/apt/sources.list.d/pgdg.list; \
     apt-get update; \
-    apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"; \
+    # age encrypts backups for targets with encrypt: (a child process, like pg_dump); bash's
+    # process substitution hands verify the private key through a pipe.
+    apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" age bash; \
     apt-get purge -y --auto-remove curl; \
     rm -rf /var/lib/apt/lists/*; \
-    "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" --version
+    "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" --version; \
+    age --version
 
 ENV NODE_ENV=production \
     PORT=3000

@@ -113,6 +113,10 @@ writeConfig(zstdCfg, '  algorithm: zstd\n  level: 3\n  parallel: true');
 // The second copy goes to another bucket of the same local store: the cost measured is dumptruck's
 // (a second upload from the same stream), not a second server's.
 writeConfig(mirrorCfg, `  level: 6\n  parallel: true\nmirror:\n  bucket: ${BUCKET}-mirror\n  endpoint: ${S3_ENDPOINT}\n  required: true`);
+// Encrypted to a throwaway age key (the `age` tool, as in production); only the public key is needed.
+const ageCfg = join(LOCAL, 'bench-age.yml');
+const ageRecipient = /# public key: (age1\S+)/.exec(execFileSync('age-keygen', [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))[1];
+writeConfig(ageCfg, `  level: 6\n  parallel: true\nencrypt:\n  recipients: [${ageRecipient}]`);
 
 const baseEnv = {
   PATH: process.env.PATH,
@@ -165,6 +169,7 @@ const scenarios = {
   dumptruck: (db) => cli('dumptruck', parallelCfg, db),
   'dumptruck-zstd': (db) => cli('dumptruck-zstd', zstdCfg, db),
   'dumptruck-mirror': (db) => cli('dumptruck-mirror', mirrorCfg, db),
+  'dumptruck-age': (db) => cli('dumptruck-age', ageCfg, db),
   'dumptruck-single': (db) => cli('dumptruck-single', singleCfg, db),
 };
 
@@ -190,7 +195,7 @@ async function best(name, db) {
 // ---- run -----------------------------------------------------------------------------------
 log(`== bench_main: ${mainMb} MB on disk, bench_small: ${smallMb} MB; best of ${REPEAT}`);
 const haveParallel = !!(await import('../dist/pipeline/pgzip.js').catch(() => undefined));
-const order = ['dump-only', 'gzip-pipe', 'pigz-pipe', 'zstd-pipe', 'sequential', 'dumptruck', 'dumptruck-zstd', 'dumptruck-single', 'dumptruck-mirror'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
+const order = ['dump-only', 'gzip-pipe', 'pigz-pipe', 'zstd-pipe', 'sequential', 'dumptruck', 'dumptruck-zstd', 'dumptruck-single', 'dumptruck-mirror', 'dumptruck-age'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
 const results = {};
 for (const name of order) {
   log(`   running ${name} on bench_main`);
@@ -233,6 +238,10 @@ ratio('dumptruck/pigz-pipe', r.dumptruck?.wall, r['pigz-pipe']?.wall);
 ratio('dumptruck-single/gzip-pipe', r['dumptruck-single']?.wall, r['gzip-pipe']?.wall);
 ratio('dumptruck-mirror/dumptruck', r['dumptruck-mirror']?.wall, r.dumptruck?.wall);
 ratio('dumptruck-mirror-rss/dumptruck-rss', r['dumptruck-mirror']?.rssMiB, r.dumptruck?.rssMiB);
+// Issue 16's targets: encryption costs at most 10% of the wall time, and stays under 160 MiB.
+ratio('dumptruck-age/dumptruck', r['dumptruck-age']?.wall, r.dumptruck?.wall);
+ratio('dumptruck-age-rss/dumptruck-rss', r['dumptruck-age']?.rssMiB, r.dumptruck?.rssMiB);
+if (r['dumptruck-age']) console.log(`dumptruck-age peak RSS ${fmt(r['dumptruck-age'].rssMiB, 1)} MiB`);
 ratio('dumptruck-size/gzip-size', r.dumptruck?.size, r['gzip-pipe']?.size);
 ratio('dumptruck-zstd/pg-dump-only', r['dumptruck-zstd']?.wall, r['dump-only']?.wall);
 ratio('dumptruck-zstd/pigz-pipe', r['dumptruck-zstd']?.wall, r['pigz-pipe']?.wall);

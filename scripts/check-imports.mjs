@@ -17,7 +17,7 @@ const LAYERS = [
   ['storage'],
   ['pipeline'],
   ['verify'],
-  ['retention'],
+  ['retention', 'restore'],
   ['jobs'],
   ['snapshots'],
   ['alerts', 'observability'],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what npm cannot: the PostgreSQL server binaries (Debian's package), the zstd tool,
-# versitygw (a Go module) and moto, each only when it is missing, so a second run costs nothing.
-# Node itself comes from npm: package.json pins the `node` package, which npm ci puts in
+# Installs what npm cannot: the PostgreSQL server binaries, the zstd and age tools (Debian's
+# packages), versitygw (a Go module) and moto, each only when it is missing, so a second run costs
+# nothing. Node itself comes from npm: package.json pins the `node` package, which npm ci puts in
 # node_modules/.bin, first on PATH for every npm script.
 # Sourced by .ci/run and scripts/local-up.sh so that the PATH it extends and VERSITYGW_BIN stay
 # set for them; it can also be run on its own.
@@ -30,6 +30,14 @@ if command -v zstd >/dev/null; then
 else
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zstd </dev/null
+fi
+
+echo "== age (encrypted backups: encrypt: in the config)"
+if command -v age >/dev/null && command -v age-keygen >/dev/null; then
+  echo "present: $(command -v age) $(age --version)"
+else
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age </dev/null
 fi
 
 echo "== versitygw"

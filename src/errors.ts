@@ -15,11 +15,15 @@ export type Stage =
   | 'version'
   | 'dump'
   | 'compress'
+  // age encryption of the stream (the `age` child process)
+  | 'encrypt'
   | 'upload'
   | 'finalize'
   | 'storage'
   | 'queue'
   | 'verify'
+  // a restore into a database (issue 15): creating it, streaming the backup in, cleaning up
+  | 'restore'
   // a provider DB snapshot (RDS): creating, following, listing or pruning it
   | 'snapshot'
   | 'cancelled'
@@ -37,6 +41,7 @@ export type ErrorCode =
   | 'PG_DUMP_NOT_FOUND'
   | 'DUMP_FAILED'
   | 'COMPRESS_FAILED'
+  | 'ENCRYPT_FAILED'
   | 'UPLOAD_FAILED'
   | 'TOO_LARGE'
   | 'FINALIZE_FAILED'
@@ -51,6 +56,8 @@ export type ErrorCode =
   | 'SWAPPED'
   | 'NOT_A_DUMP'
   | 'RESTORE_FAILED'
+  /** An encrypted backup the configured identity cannot open: not damage to the object. */
+  | 'WRONG_IDENTITY'
   | 'VERIFY_FAILED'
   /** Not provably a backup dumptruck wrote (no HMAC, or one that does not match): never read into psql or pg_restore. */
   | 'UNTRUSTED'
@@ -65,6 +72,13 @@ export type ErrorCode =
   | 'RDS_INSTANCE_STATE'
   | 'RDS_ACCESS_DENIED'
   | 'SNAPSHOT_FAILED'
+  // restore: refusals and failures, each in plain words
+  /** The destination database already exists and replacing it was not asked for (or not allowed). */
+  | 'DESTINATION_EXISTS'
+  /** The object is not one dumptruck wrote (see src/restore/trust.ts). */
+  | 'NOT_TRUSTED'
+  /** The server lacks roles the dump refers to. */
+  | 'MISSING_ROLES'
   /** Another kind of operation (a dump, a snapshot) holds the target: one at a time per database. */
   | 'TARGET_BUSY'
   | 'INTERNAL';

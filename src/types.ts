@@ -46,6 +46,8 @@ export interface BackupResult {
   readonly serverVersion: string;
   readonly partSize: number;
   readonly parts: number;
+  /** Encrypted with age: the recipients' fingerprints (first 16 hex digits of SHA-256 of each public key). */
+  readonly encryption?: { readonly recipients: readonly string[] };
   // Checks after the object was stored (absent when none ran). A backup with warnings or a failed
   // verification still exists; entry points report it as flagged rather than as a plain success.
   readonly warnings?: readonly BackupWarning[];
@@ -181,6 +183,13 @@ export interface VerifyReport {
   readonly checks: readonly string[];
   /** Custom format: entries in the archive's table of contents (pg_restore --list). */
   readonly archiveEntries?: number;
+  /** An age-encrypted backup. */
+  readonly encrypted?: boolean;
+  /**
+   * Set when only part of the checks could run: an encrypted backup without `encrypt.identity`
+   * is checked by its SHA-256 and age header only. Such a backup gets no `.verified` marker.
+   */
+  readonly partial?: string;
   readonly restore?: RestoreReport;
   readonly verifiedAt: Date;
   readonly durationMs: number;
@@ -285,15 +294,53 @@ export type SnapshotEvent =
 
 export type SnapshotEventListener = (event: SnapshotEvent) => void;
 
+// --- restore: what an approved restore does and reports ---
+
+/** Where a restore reads the backup from. */
+export type RestoreSource = 'primary' | 'mirror';
+
+export interface RestorePlan {
+  readonly target: string;
+  readonly key: string;
+  readonly source: RestoreSource;
+  readonly bucket: string;
+  readonly storedBytes: number;
+  readonly sha256: string;
+  /** When the backup was taken (its started-at metadata). */
+  readonly backupAt: Date;
+  readonly database: string;
+  /** host:port of the destination server. */
+  readonly server: string;
+  /** The database exists and will be replaced (renamed aside first). */
+  readonly replace: boolean;
+  readonly noOwner: boolean;
+}
+
+/** What an approved restore (/backup restore, dumptruck restore) did. */
+export interface RestoreRunReport {
+  readonly plan: RestorePlan;
+  readonly tables: readonly RestoredTable[];
+  readonly rows: number;
+  /** Bytes of the dump itself: after decompression. */
+  readonly dumpedBytes: number;
+  readonly durationMs: number;
+  /** Replace: the old database's name now; it is kept for the operator to drop. */
+  readonly keptAs?: string;
+}
+
+export type RestoreProgress =
+  | { readonly type: 'restore-started'; readonly jobId: string; readonly plan: RestorePlan }
+  | { readonly type: 'restore-progress'; readonly jobId: string; readonly readBytes: number };
+
 // --- jobs: what the queues carry ---
 
 export type JobState = 'queued' | 'running' | 'finished' | 'failed';
 
 /**
  * What a job does: a logical dump, a provider snapshot, or (on the maintenance queue, see
- * src/jobs/maintenance.ts) a verification or a prune. A target runs one job at a time per queue, whatever its kind.
+ * src/jobs/maintenance.ts) a verification, a prune or a restore. A target runs one job at a time per queue, whatever its kind.
  */
-export type JobKind = 'backup' | 'snapshot' | 'verify' | 'prune';
+export type JobKind = 'backup' | 'snapshot' | 'verify' | 'prune' | 'restore';
 
 /** How a job ended; `settled` resolves with it and never rejects, so nobody leaks an unhandled rejection. */
 export type JobOutcome<R = BackupResult> = { readonly ok: true; readonly result: R } | { readonly ok: false; readonly error: DumptruckError };
@@ -335,11 +382,14 @@ export type VerifyEvent =
 
 export type PruneEvent = QueueEvent | { readonly type: 'finished'; readonly jobId: string; readonly result: PruneReport };
 
+export type RestoreEvent = QueueEvent | RestoreProgress | { readonly type: 'finished'; readonly jobId: string; readonly result: RestoreRunReport };
+
 export type VerifyJob = Job<VerifyReport, VerifyEvent, 'verify'>;
 export type PruneJob = Job<PruneReport, PruneEvent, 'prune'>;
+export type RestoreJob = Job<RestoreRunReport, RestoreEvent, 'restore'>;
 
 /** A snapshot job on the shared queue. */
 export type SnapshotJob = Job<SnapshotResult, SnapshotEvent, 'snapshot'>;
 
 /** Any job on a queue; `kind` tells which. */
-export type AnyJob = Job | SnapshotJob | VerifyJob | PruneJob;
+export type AnyJob = Job | SnapshotJob | VerifyJob | PruneJob | RestoreJob;

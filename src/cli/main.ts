@@ -1,4 +1,5 @@
 import { hostname, userInfo } from 'node:os';
+import { createInterface } from 'node:readline/promises';
 import { createAppDeps, loadEnvironment, type AppDeps } from '../app.js';
 import type { BackupState } from '../types.js';
 import { describeCompression } from '../config/compression.js';
@@ -11,7 +12,11 @@ import { sizeWarnings } from '../jobs/after-backup.js';
 import { pruneTarget } from '../retention/prune.js';
 import { verifyBackup } from '../verify/verify.js';
 import { afterBackupLines, pruneLines, verifyLines } from './trust.js';
-import { lookupTarget } from '../config/targets.js';
+import { lookupTarget, requireLinks } from '../config/targets.js';
+import { planRestore, runRestore } from '../restore/restore.js';
+import { isEncryptedKey } from '../storage/keys.js';
+import { encryptedLine } from '../storage/restore-hint.js';
+import { parseRestoreArgs, restorePlanLines, restoreResultLines, RESTORE_SHAPE, type RestoreArgs } from './restore.js';
 
 /** Exit codes: cron and CI only need "0 means a backup exists", the rest helps humans. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3, flagged: 4, unverified: 5 } as const;
@@ -27,6 +32,10 @@ commands:
   verify <target> <key> --trust-legacy
                                the same for one backup written before backups were signed
   prune <target> [--dry-run]   delete what targets.<target>.retention no longer keeps
+  restore <target> [key|latest] --into <database> [--yes] [--replace] [--from-mirror] [--trust-legacy]
+                               restore a backup into a new database (or, with --replace and
+                               restore.allowReplace, over one, which is renamed aside); asks for
+                               the database name typed back, or --yes in scripts
   snapshot <target>            an RDS snapshot of <target>'s instance (targets.<target>.rds),
                                followed until it is available
   snapshots <target>           recent manual and automated RDS snapshots of <target>'s instance
@@ -40,6 +49,8 @@ exit codes: 0 success, 1 the operation failed, 2 bad usage, 3 invalid configurat
 export interface CliIO {
   readonly stdout: { write(text: string): void; isTTY?: boolean };
   readonly stderr: { write(text: string): void };
+  /** A line typed on the terminal (restore's confirmation); absent when stdin is not a terminal. */
+  readonly ask?: (question: string) => Promise<string>;
 }
 
 export type Command =
@@ -47,6 +58,7 @@ export type Command =
   | { readonly name: 'link'; readonly target: string; readonly key: string | undefined }
   | { readonly name: 'verify'; readonly target: string; readonly key: string | undefined; readonly trustLegacy: boolean }
   | { readonly name: 'prune'; readonly target: string; readonly dryRun: boolean }
+  | ({ readonly name: 'restore' } & RestoreArgs)
   | { readonly name: 'targets' | 'help' };
 
 /** Pure: argv (without node and script) -> command, or an InputError saying what would work. */
@@ -83,6 +95,12 @@ export function parseCommand(argv: readonly string[]): Command {
       rest.splice(0, rest.length, ...rest.filter((a) => a !== '--dry-run'));
       arity(1, 1, '<target> [--dry-run]');
       return { name, target: rest[0]!, dryRun };
+    }
+    case 'restore': {
+      const args = parseRestoreArgs(rest);
+      rest.splice(0, rest.length, args.target);
+      arity(1, 1, RESTORE_SHAPE);
+      return { name, ...args };
     }
     case 'targets':
     case 'help':
@@ -122,9 +140,12 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
     }
     case 'link': {
       requireTarget(deps, command.target);
+      requireLinks(deps.config, command.target);
       const object = await deps.catalog.resolve(command.target, command.key);
       const link = await deps.catalog.link(object.key);
       out(`${object.key} (${formatBytes(object.size)}${object.state === 'incomplete' ? ', incomplete: no manifest' : ''}), link valid until ${link.expiresAt.toISOString()}`);
+      if (isEncryptedKey(object.key)) out(encryptedLine(object.key));
+      // Last, alone on its line: scripts take the URL from there.
       out(link.url);
       return EXIT.ok;
     }
@@ -142,6 +163,16 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       const report = await pruneTarget(deps, command.target, { dryRun: command.dryRun });
       for (const line of pruneLines(report)) out(line);
       return report.failed.length > 0 ? EXIT.failed : EXIT.ok;
+    }
+    case 'restore': {
+      requireTarget(deps, command.target);
+      const plan = await planRestore(deps, { target: command.target, key: command.key ?? 'latest', database: command.database, replace: command.replace, source: command.source, trustLegacy: command.trustLegacy });
+      for (const line of restorePlanLines(plan)) out(line);
+      await confirmRestore(command, io);
+      // Ctrl-C or SIGTERM stops the restore; the half-restored database is dropped (a replaced one gets its name back).
+      const report = await untilSignal((signal) => runRestore(deps, plan, { signal }));
+      for (const line of restoreResultLines(report)) out(line);
+      return EXIT.ok;
     }
     case 'snapshot': {
       requireTarget(deps, command.target);
@@ -174,13 +205,24 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       // Read by npm run bench (ratio finalize/backup).
       if (result.finishMs !== undefined) out(`finish step: ${result.finishMs} ms`);
       out(`sha256: ${result.sha256}`);
-      const link = await deps.catalog.link(result.key);
-      out(`link (until ${link.expiresAt.toISOString()}): ${link.url}`);
+      if (result.encryption) out(encryptedLine(result.key, result.encryption.recipients));
+      if (deps.config.targets[command.target]?.links !== false) {
+        const link = await deps.catalog.link(result.key);
+        out(`link (until ${link.expiresAt.toISOString()}): ${link.url}`);
+      }
       for (const line of afterBackupLines(result)) out(line);
       if (result.verification?.ok === false) return EXIT.unverified;
       return sizeWarnings(result).length > 0 ? EXIT.flagged : EXIT.ok;
     }
   }
+}
+
+/** A restore writes a database: a person types its name back, a script says --yes; nothing else starts it. */
+async function confirmRestore(command: RestoreArgs, io: CliIO): Promise<void> {
+  if (command.yes) return;
+  if (!io.ask) throw new InputError('restore needs a confirmation and stdin is not a terminal', 'add --yes to restore from a script');
+  const typed = (await io.ask(`type the database name (${command.database}) to restore into it: `)).trim();
+  if (typed !== command.database) throw new InputError(`you typed ${JSON.stringify(typed)}, not ${JSON.stringify(command.database)}; nothing was restored`);
 }
 
 /**
@@ -220,7 +262,7 @@ export function exitCodeFor(err: unknown): number {
   return EXIT.failed;
 }
 
-export async function main(argv: readonly string[], io: CliIO = process): Promise<number> {
+export async function main(argv: readonly string[], io: CliIO = processIO()): Promise<number> {
   let command: Command;
   try {
     command = parseCommand(argv);
@@ -237,4 +279,21 @@ export async function main(argv: readonly string[], io: CliIO = process): Promis
     io.stderr.write(`dumptruck: ${prefix}${userMessage(err)}\n`);
     return exitCodeFor(err);
   }
+}
+
+/** The process's streams; `ask` only when stdin is a terminal, so that cron and pipes never wait on a prompt. */
+function processIO(): CliIO {
+  if (!process.stdin.isTTY) return process;
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    ask: async (question) => {
+      const rl = createInterface({ input: process.stdin, output: process.stdout });
+      try {
+        return await rl.question(question);
+      } finally {
+        rl.close();
+      }
+    },
+  };
 }

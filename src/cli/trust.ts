@@ -9,8 +9,10 @@ import type { PruneReport } from '../retention/prune.js';
 import type { VerifyReport } from '../verify/verify.js';
 
 export function verifyLines(report: VerifyReport): string[] {
-  const lines = [`verified: s3://${report.bucket}/${report.key} (${formatBytes(report.storedBytes)} stored, ${formatBytes(report.dumpedBytes)} dump) in ${formatDuration(report.durationMs)}`];
+  const verb = report.partial ? 'checked (not decrypted)' : 'verified';
+  const lines = [`${verb}: s3://${report.bucket}/${report.key} (${formatBytes(report.storedBytes)} stored, ${formatBytes(report.dumpedBytes)} dump) in ${formatDuration(report.durationMs)}`];
   for (const check of report.checks) lines.push(`  ok  ${check}`);
+  if (report.partial) lines.push(`  note ${report.partial}`);
   const restore = report.restore;
   if (restore) {
     lines.push(`  restored into ${restore.database} (dropped) in ${formatDuration(restore.durationMs)}: ${restore.tables.length} tables, ${restore.rows} rows`);

@@ -260,6 +260,86 @@ function addLevelIssue(ctx: z.RefinementCtx, algorithm: 'gzip' | 'zstd', level: 
   if (problem) ctx.addIssue({ code: 'custom', path, message: problem });
 }
 
+// --- restore (issue 15) ---
+
+/**
+ * Restores of this target's backups (`/backup restore`, `dumptruck restore`). Never started from
+ * a command alone: someone in `approvers` approves it in Slack, or the CLI's user types the
+ * database name back.
+ */
+const restoreOptions = z
+  .object({
+    /** The server to restore onto (its database is only used to connect); default: the target's own server. */
+    url: postgresUrl.optional(),
+    /** Password of `url`'s role; default: the target's password (only when `url` is not set). */
+    password: passwordSource.optional(),
+    /** Who may approve a restore in Slack; empty: restores from Slack are refused. */
+    approvers: slackIds('user', USER_ID),
+    /** The requester cannot approve their own restore. */
+    twoPerson: z.boolean().default(true),
+    /** An approval request not acted on within this long can no longer be approved. */
+    approvalExpiry: duration('duration').default(3_600_000),
+    /** An existing database may be replaced (approver types its name; the old one is renamed aside, not dropped). */
+    allowReplace: z.boolean().default(false),
+    /** Restore without ownership and grants (--no-owner --no-privileges): for servers lacking the dump's roles. */
+    noOwner: z.boolean().default(false),
+  })
+  .strict();
+
+export type RestoreOptions = z.output<typeof restoreOptions>;
+
+// --- encryption with age (issue 16) ---
+
+const BECH32 = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
+
+/** BIP-173 checksum of a lowercase bech32 string: a one-character typo in a recipient fails at start, not in a restore. */
+function bech32Valid(value: string): boolean {
+  const sep = value.lastIndexOf('1');
+  const hrp = value.slice(0, sep);
+  const data = [...value.slice(sep + 1)].map((c) => BECH32.indexOf(c));
+  if (sep < 1 || data.length < 6 || data.includes(-1)) return false;
+  const GEN = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3];
+  let chk = 1;
+  const values = [...[...hrp].map((c) => c.charCodeAt(0) >> 5), 0, ...[...hrp].map((c) => c.charCodeAt(0) & 31), ...data];
+  for (const v of values) {
+    const top = chk >> 25;
+    chk = ((chk & 0x1ffffff) << 5) ^ v;
+    for (let i = 0; i < 5; i++) if ((top >> i) & 1) chk ^= GEN[i]!;
+  }
+  return chk === 1;
+}
+
+/** An SSH public key line whose base64 blob names the same key type as its prefix. */
+function sshKeyValid(value: string): boolean {
+  const m = /^(ssh-ed25519|ssh-rsa) ([A-Za-z0-9+/]+={0,2})( .*)?$/.exec(value);
+  if (!m) return false;
+  const blob = Buffer.from(m[2]!, 'base64');
+  const length = blob.length >= 4 ? blob.readUInt32BE(0) : 0;
+  return blob.subarray(4, 4 + length).toString('latin1') === m[1];
+}
+
+/** What the `age` tool (Debian's 1.1) accepts with -r: X25519 (age1...), and SSH ed25519/RSA public keys. */
+const ageRecipient = z.string().superRefine((value, ctx) => {
+  const ok = /^age1[02-9ac-hj-np-z]{58}$/.test(value) ? bech32Valid(value) : sshKeyValid(value);
+  if (!ok) {
+    const shown = value.length > 24 ? `${value.slice(0, 24)}...` : value;
+    ctx.addIssue({ code: 'custom', message: `expected an age public key (age1... from age-keygen) or an SSH public key (ssh-ed25519 AAAA... / ssh-rsa AAAA...), got ${JSON.stringify(shown)}` });
+  }
+});
+
+/**
+ * Public-key encryption of every backup with age: the bot holds only recipients (public keys).
+ * `identity` is the private key, needed only by verify and restore tests; same sources as passwords.
+ */
+const encrypt = z
+  .object({
+    recipients: z.array(ageRecipient).min(1, { message: 'expected at least one recipient (age1... or ssh-ed25519/ssh-rsa public key)' }),
+    identity: passwordSource.optional(),
+  })
+  .strict();
+
+export type EncryptConfig = z.output<typeof encrypt>;
+
 const target = z
   .object({
     url: postgresUrl,
@@ -298,6 +378,11 @@ const target = z
     anomaly: z.object({ threshold: anomalyFields.threshold.optional(), window: anomalyFields.window.optional(), emptyBelow: anomalyFields.emptyBelow.optional() }).strict().optional(),
     /** This target's second copy; `false` turns the top-level `mirror` off for it. */
     mirror: z.union([mirror, z.literal(false)]).optional(),
+    restore: restoreOptions.optional(),
+    /** age encryption of this target's backups; `false` turns the top-level `encrypt` off for it. */
+    encrypt: z.union([encrypt, z.literal(false)]).optional(),
+    /** false: no presigned download links for this target at all (results and `link`). */
+    links: z.boolean().default(true),
   })
   .strict()
   .superRefine((t, ctx) => {
@@ -473,6 +558,8 @@ export const configSchema = z
     compression: compression.prefault({}),
     /** A second copy of every target's backups; a target's own `mirror` overrides it. */
     mirror: mirror.optional(),
+    /** age encryption for every target's backups; a target's own `encrypt` overrides it. */
+    encrypt: encrypt.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -4,7 +4,7 @@ import type { Config, TargetConfig } from '../config/schema.js';
 import { toDumptruckError, userMessage } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { pruneTarget, type PruneReport } from '../retention/prune.js';
-import { extensionFor, targetPrefix } from '../storage/keys.js';
+import { keySuffix, targetPrefix } from '../storage/keys.js';
 import { listAll, listBackups } from '../storage/listing.js';
 import { flagMarkerKey, sizeAnomaly, writeFlagMarker, type SizeRules } from '../verify/anomaly.js';
 import { verifyBackup } from '../verify/verify.js';
@@ -117,8 +117,8 @@ async function previousSizes(deps: AfterBackupDeps, result: BackupResult, window
       (o) =>
         o.key < result.key &&
         (o.state === 'complete' || o.state === 'legacy') &&
-        // Compared with backups of the same kind only: a zstd dump is smaller than the gzip one of the same data.
-        o.key.endsWith(extensionFor(result.format, result.compression?.algorithm)) &&
+        // Compared with backups stored the same way only: a zstd dump is smaller than the gzip one of the same data.
+        keySuffix(o.key) === keySuffix(result.key) &&
         !keys.has(flagMarkerKey(o.key)),
     )
     .slice(0, window)

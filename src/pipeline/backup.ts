@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { PassThrough, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Config, MirrorConfig, TargetConfig } from '../config/schema.js';
+import type { Config, EncryptConfig, MirrorConfig, TargetConfig } from '../config/schema.js';
 import { CancelledError, DumptruckError, TimeoutError, toDumptruckError } from '../errors.js';
 import { formatDuration } from '../config/units.js';
 import { scrubSecrets } from '../redact.js';
 import type { BackupRequest, BackupResult, BackupWarning, Env, JobEvent, RunBackup, RunOptions, StartedInfo } from '../types.js';
-import { lookupTarget } from '../config/targets.js';
+import { encryptionOf, lookupTarget } from '../config/targets.js';
 import { targetCompression, type Compression } from '../config/compression.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { createMirrorClient } from '../storage/client.js';
@@ -16,6 +16,7 @@ import { backupHmac } from '../storage/hmac.js';
 import { objectKey } from '../storage/keys.js';
 import { MANIFEST_VERSION, type Manifest } from '../storage/manifest.js';
 import { contentTypeFor, startMetadata } from '../storage/metadata.js';
+import { AGE_BIN, ageEncryptArgs, encryptFailure, recipientFingerprint, startAge, type AgeProcess, type AgeSpawn } from './age.js';
 import { createCompressor } from './compress.js';
 import { Destination, uploadError, type LiveUploads } from './destination.js';
 import { planParts, type PartPlan } from './parts.js';
@@ -44,6 +45,10 @@ export interface RunnerDeps {
   readonly afterBackup: (result: BackupResult, context: { readonly jobId: string; readonly signal?: AbortSignal | undefined }) => Promise<BackupResult>;
   /** Client for a mirror store; default: createMirrorClient (its own endpoint and keys). */
   readonly mirrorClient?: (mirror: MirrorConfig) => S3Client;
+  /** Starts the `age` encryption stage; default: node's spawn. */
+  readonly ageSpawn?: AgeSpawn;
+  /** The age binary; default `age` on PATH. */
+  readonly ageBin?: string;
   /**
    * How long cleanup after a failure, cancel or timeout (aborting the multipart uploads, deleting
    * what was stored) may take: it runs after the job's own signal has fired, so it needs a
@@ -75,6 +80,8 @@ interface Job {
 interface Prepared {
   readonly target: TargetConfig;
   readonly compression: Compression;
+  /** Recipients to encrypt to with age, after compression; absent: stored as compressed. */
+  readonly encryption: EncryptConfig | undefined;
   readonly password: string | undefined;
   readonly hmacKey: string;
   readonly appName: string;
@@ -148,16 +155,21 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       memoryBudgetBytes: config.storage.memoryBudgetBytes,
     });
     const startedAt = now();
+    const encryption = encryptionOf(config, target);
     const started: StartedInfo = {
       target: name,
-      key: objectKey(config.storage.prefix, name, startedAt, target.format, compression.algorithm, (deps.newRunToken ?? newRunToken)()),
+      key: objectKey(config.storage.prefix, name, startedAt, target.format, {
+        algorithm: compression.algorithm,
+        runToken: (deps.newRunToken ?? newRunToken)(),
+        encrypted: encryption !== undefined,
+      }),
       estimatedBytes: server.databaseBytes,
       partSize: plan.partSize,
       partsInFlight: plan.partsInFlight,
       pgDumpVersion: dumpBin.version,
       serverVersion: server.version,
     };
-    return { target, compression, password, hmacKey, appName, plan, pgDumpPath: dumpBin.path, started, startedAt };
+    return { target, compression, encryption, password, hmacKey, appName, plan, pgDumpPath: dumpBin.path, started, startedAt };
   }
 
   /**
@@ -186,11 +198,21 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
           hint: 'raise storage.maxParts if the store allows it; the part size follows pg_database_size',
         }),
     });
+    // A separate stage after compression: age sees only compressed bytes, and the SHA-256 below
+    // covers what is stored (the ciphertext).
+    const age: AgeProcess | undefined = p.encryption
+      ? startAge(deps.ageSpawn ?? (nodeSpawn as unknown as AgeSpawn), deps.ageBin ?? AGE_BIN, ageEncryptArgs(p.encryption.recipients), { env: deps.env })
+      : undefined;
+    const ageFailure = async () => (age ? encryptFailure(await age.exited, age.stderrTail()) : undefined);
+    let dumpFailure: DumptruckError | undefined;
     const compressor: Transform | undefined = target.format === 'plain' ? createCompressor({ ...config.compression, ...compression }) : undefined;
     const gate = new Gate(async () => {
       const exit = await dump.exited;
-      if (exit.spawnError) throw new DumptruckError('DUMP_FAILED', 'dump', `cannot start pg_dump: ${exit.spawnError.message}`, { cause: exit.spawnError });
-      if (exit.code !== 0) throw dumpFailed(job, target, exit, scrubSecrets(dump.stderrTail(), job.secrets));
+      if (exit.spawnError) throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', `cannot start pg_dump: ${exit.spawnError.message}`, { cause: exit.spawnError }));
+      if (exit.code !== 0) throw (dumpFailure = dumpFailed(job, target, exit, scrubSecrets(dump.stderrTail(), job.secrets)));
+      // Like pg_dump's: age's output may end cleanly while it failed.
+      const encrypt = await ageFailure();
+      if (encrypt) throw encrypt;
     });
     // One body per destination, all fed by the gate: pipe() waits for the slowest, so memory stays
     // bounded, and the end (held by the gate) reaches them all at once.
@@ -200,6 +222,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     const fail = (err: DumptruckError) => {
       firstError ??= err;
       dump.kill();
+      age?.kill();
       // Erroring the upload bodies is what makes lib-storage abort the multipart uploads.
       if (!gate.destroyed) gate.destroy(firstError);
       for (const leg of legs) if (!leg.body.destroyed) leg.body.destroy(firstError);
@@ -219,6 +242,8 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     job.signal?.addEventListener('abort', onAbort, { once: true });
     if (job.signal?.aborted) onAbort();
     compressor?.once('error', (e) => fail(toDumptruckError(e, 'COMPRESS_FAILED', 'compress', compression.algorithm)));
+    // age dying mid-stream fails the run at once, with its own reason rather than a broken pipe.
+    void ageFailure().then((err) => err && fail(err));
     stored.once('error', (e) => fail(toDumptruckError(e, 'UPLOAD_FAILED', 'upload')));
 
     const progress = () => {
@@ -228,9 +253,10 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     };
     const timer = setInterval(progress, deps.progressIntervalMs ?? 1000);
     timer.unref();
-    const stages = [dump.stdout, dumped, ...(compressor ? [compressor] : []), stored, gate] as const;
+    const stages = [dump.stdout, dumped, ...(compressor ? [compressor] : []), ...(age ? [age.stage] : []), stored, gate] as const;
     const piped = pipeline(stages).catch((err: unknown) => fail(toDumptruckError(err, 'DUMP_FAILED', 'dump')));
-    const metadata = startMetadata({ ...p.started, format: target.format, compression, startedAt: p.startedAt }, job.request.trigger);
+    const encryption = p.encryption ? { recipients: p.encryption.recipients.map(recipientFingerprint) } : undefined;
+    const metadata = startMetadata({ ...p.started, format: target.format, compression, startedAt: p.startedAt, encryption }, job.request.trigger);
     const uploads = legs.map((leg) =>
       leg.d
         .store({
@@ -238,7 +264,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
           body: leg.body,
           partSize: plan.partSize,
           partsInFlight: plan.partsInFlight,
-          contentType: contentTypeFor(target.format, compression.algorithm),
+          contentType: contentTypeFor(target.format, compression.algorithm, p.encryption !== undefined),
           metadata,
           onRequestError: (err) => dropLeg(leg, uploadError(leg.d, key, err)),
         })
@@ -252,7 +278,12 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     }
     progress();
     if (firstError) {
-      await dump.exited;
+      const [, ageExit] = await Promise.all([dump.exited, age?.exited]);
+      // age that died by itself (an exit code, not our kill's signal) breaks the pipes around it,
+      // and whichever stage noticed first set firstError: age's own reason is the cause, unless
+      // the gate reported pg_dump's own failure.
+      const ageDied = ageExit !== undefined && (ageExit.spawnError !== undefined || (ageExit.code !== null && ageExit.code !== 0));
+      if (ageDied && firstError !== dumpFailure && !isCancel(firstError)) firstError = (await ageFailure()) ?? firstError;
       throw firstError;
     }
     // Optional destinations that dropped out leave nothing behind; the run goes on without them.
@@ -286,6 +317,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       serverVersion: p.started.serverVersion,
       partSize: p.plan.partSize,
       parts: Math.max(1, Math.ceil(s.storedBytes / p.plan.partSize)),
+      ...(p.encryption ? { encryption: { recipients: p.encryption.recipients.map(recipientFingerprint) } } : {}),
     };
     const ordered = [...job.destinations.filter((d) => !d.required), ...job.destinations.filter((d) => d.required)];
     for (const d of ordered) {
@@ -321,6 +353,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       pgDumpVersion: r.pgDumpVersion,
       serverVersion: r.serverVersion,
       trigger: { kind, by, ...(detail === undefined ? {} : { detail }) },
+      ...(r.encryption ? { encryption: r.encryption } : {}),
       ...(mirror ? { mirror } : {}),
       hmac: backupHmac(hmacKey, r.key, r.sha256),
     };

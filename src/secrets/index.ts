@@ -32,9 +32,8 @@ const processCache = new SecretCache();
  * by the next run (secret managers: once their value is older than `cacheTtl`, 60 s by default).
  * The error names the source, never the value.
  */
-export async function resolvePassword(target: string, source: PasswordSource | undefined, deps: SecretDeps): Promise<string | undefined> {
+export async function resolvePassword(target: string, source: PasswordSource | undefined, deps: SecretDeps, where = `targets.${target}.password`): Promise<string | undefined> {
   if (source === undefined) return undefined;
-  const where = `targets.${target}.password`;
   if ('env' in source) {
     const value = deps.env[source.env];
     if (value === undefined || value === '') {

@@ -17,6 +17,8 @@ import { register } from './listeners/index.js';
 import { boltLogger } from './logger.js';
 import type { ThreadLink } from './messages/replies.js';
 import { Reporters } from './progress/reporter.js';
+import { MemoryApprovals, type ApprovalStore } from '../restore/approvals.js';
+import { RestoreDesk } from './restore.js';
 import { Redactor, secretsInEnv } from '../redact.js';
 
 export interface SlackAppOptions {
@@ -45,8 +47,10 @@ export interface SlackAppOptions {
   readonly setTimer?: (callback: () => void, ms: number) => () => void;
   /** Told what became of each message in an alerts channel (tests; decisions are logged anyway). */
   readonly onAlertDecision?: (decision: AlertDecision) => void;
-  /** `/backup verify` and `/backup prune` (createTrustOps); absent: those commands say they are not set up. */
+  /** `/backup verify`, `/backup prune` and `/backup restore` (createTrustOps); absent: those commands say they are not set up. */
   readonly trust?: TrustOps;
+  /** Where restore requests wait for approval. Default: in memory (lost on restart: the requester asks again). */
+  readonly approvals?: ApprovalStore;
 }
 
 export interface SlackBot {
@@ -121,6 +125,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     redactor,
     link: async (result, channel) => {
       const target = config.targets[result.target];
+      if (target?.links === false) return { kind: 'disabled' };
       if (!target || !channelAllowed(target, channel)) return { kind: 'withheld' };
       return { kind: 'ok', link: await catalog.link(result.key) };
     },
@@ -141,7 +146,12 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     ...(options.snapshots ? { snapshots: options.snapshots } : {}),
   });
 
-  register(app, { config, queue, catalog, reporters, threads, redactor, logger, now: () => new Date(clock.now()), isDraining: options.isDraining, snapshots: options.snapshots, maintenance, alerts });
+  const now = () => new Date(clock.now());
+  const restores = maintenance
+    ? new RestoreDesk({ config, maintenance, reporters, chat: app.client.chat, views: app.client.views, approvals: options.approvals ?? new MemoryApprovals(), now, logger, redactor })
+    : undefined;
+
+  register(app, { config, queue, catalog, reporters, threads, redactor, logger, now, isDraining: options.isDraining, snapshots: options.snapshots, maintenance, restores, alerts });
 
   let initialized: Promise<void> | undefined;
   const init = () => (initialized ??= app.init().catch((err: unknown) => {

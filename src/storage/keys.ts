@@ -4,6 +4,7 @@
 // The second-resolution timestamp is the contract; `-{mmm}-{run}` (milliseconds and a random run
 // token) makes the key unique per run, so two runs in the same second never write one key. Keys
 // written before the suffix existed (`..._{YYYYMMDDTHHmmssZ}.sql.gz`) are still backups.
+// then `.age` when the backup is encrypted (.sql.gz.age, .sql.zst.age, .dump.age).
 // Keys sort by time within a target, so "newest first" is a reverse key sort.
 
 import { DumptruckError } from '../errors.js';
@@ -18,14 +19,26 @@ export function extensionFor(format: DumpFormat, algorithm: CompressionAlgorithm
   return algorithm === 'zstd' ? '.sql.zst' : '.sql.gz';
 }
 
-/** Every suffix a backup key may end with, as a regular expression group. */
+/** Encryption is the last stage of the pipeline, so its suffix comes last. */
+export const ENCRYPTED_SUFFIX = '.age';
+
+/** Every suffix a backup key may end with (before `.age`), as a regular expression group. */
 const BACKUP_SUFFIX = '(?:\\.sql\\.gz|\\.sql\\.zst|\\.dump)';
 
+export interface BackupKind {
+  readonly format: DumpFormat;
+  /** How dumptruck compressed a plain dump; absent for custom format (pg_dump compressed inside). */
+  readonly algorithm?: CompressionAlgorithm;
+  readonly encrypted: boolean;
+}
+
 /** Pure: what a backup key says about its object (by its suffix); undefined for another key. */
-export function backupKind(key: string): { readonly format: DumpFormat; readonly algorithm?: CompressionAlgorithm } | undefined {
-  if (key.endsWith('.dump')) return { format: 'custom' };
-  if (key.endsWith('.sql.gz')) return { format: 'plain', algorithm: 'gzip' };
-  if (key.endsWith('.sql.zst')) return { format: 'plain', algorithm: 'zstd' };
+export function backupKind(key: string): BackupKind | undefined {
+  const encrypted = key.endsWith(ENCRYPTED_SUFFIX);
+  const inner = encrypted ? key.slice(0, -ENCRYPTED_SUFFIX.length) : key;
+  if (inner.endsWith('.dump')) return { format: 'custom', encrypted };
+  if (inner.endsWith('.sql.gz')) return { format: 'plain', algorithm: 'gzip', encrypted };
+  if (inner.endsWith('.sql.zst')) return { format: 'plain', algorithm: 'zstd', encrypted };
   return undefined;
 }
 
@@ -47,16 +60,35 @@ export function targetPrefix(prefix: string, target: string): string {
 /** The run token in a key: six lowercase hex digits (randomBytes(3)). */
 export const RUN_TOKEN = /^[0-9a-f]{6}$/;
 
-/**
- * The key of one run's backup. `runToken` (RUN_TOKEN) makes it unique; without it the key has the
- * old second-resolution form, which tests use to plant backups from the past.
- */
-export function objectKey(prefix: string, target: string, date: Date, format: DumpFormat, algorithm: CompressionAlgorithm = 'gzip', runToken?: string): string {
+export interface KeyOptions {
+  readonly algorithm?: CompressionAlgorithm;
+  /** RUN_TOKEN; makes the key unique. Without it the key has the old second-resolution form, which tests use to plant backups from the past. */
+  readonly runToken?: string;
+  readonly encrypted?: boolean;
+}
+
+/** The key of one run's backup. */
+export function objectKey(prefix: string, target: string, date: Date, format: DumpFormat, options: KeyOptions = {}): string {
+  const { algorithm = 'gzip', runToken, encrypted = false } = options;
   // A key the parsers below would not recognise would be a backup nobody can list or prune.
   if (runToken !== undefined && !RUN_TOKEN.test(runToken)) throw new DumptruckError('INTERNAL', 'internal', `run token must be 6 hex digits, got ${JSON.stringify(runToken)}`);
   const day = `${date.getUTCFullYear()}/${pad(date.getUTCMonth() + 1)}/${pad(date.getUTCDate())}`;
   const unique = runToken === undefined ? '' : `-${pad(date.getUTCMilliseconds(), 3)}-${runToken}`;
-  return `${targetPrefix(prefix, target)}${day}/${target}_${compactTimestamp(date)}${unique}${extensionFor(format, algorithm)}`;
+  return `${targetPrefix(prefix, target)}${day}/${target}_${compactTimestamp(date)}${unique}${extensionFor(format, algorithm)}${encrypted ? ENCRYPTED_SUFFIX : ''}`;
+}
+
+export function isEncryptedKey(key: string): boolean {
+  return key.endsWith(ENCRYPTED_SUFFIX);
+}
+
+/** The key's own format, whatever encryption wraps it. */
+export function formatOfKey(key: string): DumpFormat {
+  return backupKind(key)?.format ?? 'plain';
+}
+
+/** Everything after the timestamp and run token (".sql.gz", ".dump.age"): backups are comparable only with the same suffix. */
+export function keySuffix(key: string): string {
+  return /Z(?:-\d{3}-[0-9a-f]{6})?(\.[a-z.]+)$/.exec(key)?.[1] ?? '';
 }
 
 /** The file name part of a key, used for Content-Disposition. */
@@ -65,7 +97,7 @@ export function fileName(key: string): string {
 }
 
 // `_{YYYYMMDDTHHmmssZ}`, then the optional `-{mmm}-{run}`, then the extension.
-const STAMP = String.raw`_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-(\d{3})-[0-9a-f]{6})?${BACKUP_SUFFIX}$`;
+const STAMP = String.raw`_(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z(?:-(\d{3})-[0-9a-f]{6})?${BACKUP_SUFFIX}(?:\.age)?$`;
 
 /** True when `key` is a backup object of `target` as written by objectKey (with or without a run token). */
 export function isBackupKeyOf(prefix: string, target: string, key: string): boolean {

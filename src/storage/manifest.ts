@@ -34,6 +34,8 @@ export interface Manifest {
   readonly pgDumpVersion: string;
   readonly serverVersion: string;
   readonly trigger: { readonly kind: string; readonly by: string; readonly detail?: string | undefined };
+  /** An age-encrypted backup: its recipients' fingerprints (never a key). */
+  readonly encryption?: { readonly recipients: readonly string[] } | undefined;
   /** The mirror copy's outcome, when a mirror is configured (the mirror's own manifest says the same). */
   readonly mirror?: { readonly bucket: string; readonly endpoint?: string | undefined; readonly stored: boolean; readonly error?: string | undefined } | undefined;
   /** backupHmac(storage.hmacKey, key, sha256). */
@@ -84,6 +86,8 @@ export function parseManifest(text: string): { readonly manifest: Manifest } | {
   if (compression !== undefined && (!isRecord(compression) || (compression.algorithm !== 'gzip' && compression.algorithm !== 'zstd') || typeof compression.level !== 'number')) {
     return bad('compression');
   }
+  const encryption = raw.encryption;
+  if (encryption !== undefined && (!isRecord(encryption) || !Array.isArray(encryption.recipients) || !encryption.recipients.every(isString))) return bad('encryption');
   const mirror = raw.mirror;
   if (mirror !== undefined && (!isRecord(mirror) || !isString(mirror.bucket) || typeof mirror.stored !== 'boolean')) return bad('mirror');
   return { manifest: raw as unknown as Manifest };
@@ -117,6 +121,8 @@ export interface BackupFacts {
 export interface StoredBackup {
   readonly size: number;
   readonly lastModified: Date;
+  /** The dump object's own metadata (what was known at start). */
+  readonly metadata: Readonly<Record<string, string>>;
   readonly facts: BackupFacts | undefined;
 }
 
@@ -171,6 +177,7 @@ export async function readStoredBackup(s3: S3Client, bucket: string, key: string
   return {
     size: head.ContentLength ?? 0,
     lastModified: head.LastModified ?? new Date(0),
+    metadata: head.Metadata ?? {},
     facts: manifest ? factsFromManifest(manifest) : factsFromMetadata(head.Metadata ?? {}),
   };
 }

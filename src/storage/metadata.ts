@@ -17,6 +17,10 @@ export const META = {
   compression: 'compression',
   startedAt: 'started-at',
   durationMs: 'duration-ms',
+  /** `age` when the stored bytes are age ciphertext; absent otherwise. */
+  encrypted: 'encrypted',
+  /** Space-separated fingerprints (recipientFingerprint) of the age recipients; never a private key. */
+  recipients: 'recipients',
   /** backupHmac(storage.hmacKey, key, sha256): proof that dumptruck wrote this object. */
   hmac: 'dumptruck-hmac',
 } as const;
@@ -35,7 +39,8 @@ export function describeTrigger(trigger: Trigger): string {
  * and never copied to add more (what only the end knows goes into its manifest).
  */
 export function startMetadata(
-  run: { readonly target: string; readonly format: DumpFormat; readonly compression?: { readonly algorithm: CompressionAlgorithm; readonly level: number } | undefined; readonly pgDumpVersion: string; readonly serverVersion: string; readonly startedAt: Date },
+  run: { readonly target: string; readonly format: DumpFormat; readonly compression?: { readonly algorithm: CompressionAlgorithm; readonly level: number } | undefined; readonly pgDumpVersion: string; readonly serverVersion: string; readonly startedAt: Date;
+    readonly encryption?: { readonly recipients: readonly string[] } | undefined },
   trigger: Trigger,
 ): Record<string, string> {
   return {
@@ -46,6 +51,7 @@ export function startMetadata(
     [META.pgDumpVersion]: ascii(run.pgDumpVersion),
     [META.serverVersion]: ascii(run.serverVersion),
     [META.startedAt]: run.startedAt.toISOString(),
+    ...(run.encryption ? { [META.encrypted]: 'age', [META.recipients]: run.encryption.recipients.join(' ') } : {}),
   };
 }
 
@@ -53,7 +59,7 @@ export function startMetadata(
  * The stored object's Content-Type. Never a Content-Encoding: a browser would silently
  * decompress a presigned download, and the file saved as .sql.gz would not be gzip.
  */
-export function contentTypeFor(format: DumpFormat, algorithm: CompressionAlgorithm): string {
-  if (format === 'custom') return 'application/octet-stream';
+export function contentTypeFor(format: DumpFormat, algorithm: CompressionAlgorithm, encrypted = false): string {
+  if (format === 'custom' || encrypted) return 'application/octet-stream';
   return algorithm === 'zstd' ? 'application/zstd' : 'application/gzip';
 }

@@ -77,26 +77,25 @@ export class ScratchServer {
 
   /** Every user table (ordinary and partitioned) with an exact count(*), largest first. */
   countRows(database: string): Promise<RestoredTable[]> {
-    return this.admin(
-      `cannot count rows in ${database}`,
-      async (c) => {
-        const { rows } = await c.query<{ schema: string; name: string }>(
-          `select n.nspname as schema, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
-           where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
-           order by 1, 2`,
-        );
-        const out: RestoredTable[] = [];
-        for (const t of rows) {
-          const r = await c.query<{ n: string }>(`select count(*)::text as n from ${c.escapeIdentifier(t.schema)}.${c.escapeIdentifier(t.name)}`);
-          out.push({ schema: t.schema, name: t.name, rows: Number(r.rows[0]!.n) });
-        }
-        return out.sort((a, b) => b.rows - a.rows || (a.schema + a.name).localeCompare(b.schema + b.name));
-      },
-      database,
-    );
+    return this.admin(`cannot count rows in ${database}`, countTables, database);
   }
 
   urlFor(database: string): string {
     return urlForDatabase(this.url, database);
   }
+}
+
+/** Every user table (ordinary and partitioned) of the connected database with an exact count(*), largest first. */
+export async function countTables(c: pg.Client): Promise<RestoredTable[]> {
+  const { rows } = await c.query<{ schema: string; name: string }>(
+    `select n.nspname as schema, c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'
+     order by 1, 2`,
+  );
+  const out: RestoredTable[] = [];
+  for (const t of rows) {
+    const r = await c.query<{ n: string }>(`select count(*)::text as n from ${c.escapeIdentifier(t.schema)}.${c.escapeIdentifier(t.name)}`);
+    out.push({ schema: t.schema, name: t.name, rows: Number(r.rows[0]!.n) });
+  }
+  return out.sort((a, b) => b.rows - a.rows || (a.schema + a.name).localeCompare(b.schema + b.name));
 }

@@ -1,3 +1,4 @@
+import { spawn as nodeSpawn } from 'node:child_process';
 import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -6,6 +7,7 @@ import type { Env } from '../config/load.js';
 import type { Config, TargetConfig } from '../config/schema.js';
 import { CancelledError, DumptruckError, InputError, describeCause, toDumptruckError } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
+import { AGE_BIN, AGE_DECRYPT_ARGS, decryptFailure, startAge, type AgeSpawn } from '../pipeline/age.js';
 import { Meter } from '../pipeline/streams.js';
 import { createZstdDecompress } from '../pipeline/unzstd.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
@@ -14,6 +16,7 @@ import type { CompressionAlgorithm, DumpFormat, RestoreReport, RestoredTable, Ve
 import { provenance, type Provenance } from '../storage/hmac.js';
 import { META } from '../storage/metadata.js';
 import { manifestKey, readStoredBackup, type BackupFacts } from '../storage/manifest.js';
+import { AgeHeaderCheck } from './age-header.js';
 import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
 import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from './restrict.js';
@@ -37,6 +40,8 @@ export interface VerifyDeps {
   readonly spawn?: ToolSpawn;
   /** Random part of the scratch database name; tests pin it. */
   readonly randomSuffix?: () => string;
+  /** The age binary that decrypts encrypted backups; default `age` on PATH. */
+  readonly ageBin?: string;
   /** psql's `\restrict` key for one restore; default: 32 random bytes. */
   readonly restrictKey?: () => string;
 }
@@ -72,15 +77,18 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
   if (!isBackupKeyOf(config.storage.prefix, target, key)) {
     throw new InputError(`${JSON.stringify(key)} is not a backup key of ${target}`, `keys start with ${targetPrefix(config.storage.prefix, target)}; list them with: list ${target}`);
   }
-  const restore = options.restore ?? config.verify.restoreUrl !== undefined;
   const restoreUrl = config.verify.restoreUrl;
-  if (restore && restoreUrl === undefined) {
+  if (options.restore && restoreUrl === undefined) {
     throw new InputError('a restore test needs verify.restoreUrl', 'set verify.restoreUrl (and verify.password) to a scratch PostgreSQL server');
   }
-  const started = now();
   // isBackupKeyOf accepted the key, so its suffix is one of ours.
-  const { format, algorithm = 'gzip' } = backupKind(key)!;
+  const { format, algorithm = 'gzip', encrypted } = backupKind(key)!;
   const decompress = algorithm === 'zstd' ? 'zstd -d' : 'gunzip';
+  const identitySource = encrypted ? identitySourceOf(config, targetConfig) : undefined;
+  // Without the private key an encrypted backup can be checked only as ciphertext.
+  const decryptable = !encrypted || identitySource !== undefined;
+  const restore = decryptable && (options.restore ?? restoreUrl !== undefined);
+  const started = now();
   const appName = `dumptruck-verify-${options.jobId ?? 'cli'}`;
   const secrets: string[] = [];
 
@@ -102,14 +110,16 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
       `size matches the ${stored.size} bytes stored`,
     ];
 
-    const tools = format === 'custom' || restore ? await locatePgTools(targetConfig.pgDump, deps.locatePgDump) : undefined;
+    const tools = (format === 'custom' && decryptable) || restore ? await locatePgTools(targetConfig.pgDump, deps.locatePgDump) : undefined;
     if (format === 'plain' && restore) {
       const problem = restrictedModeProblem(await toolVersion(deps.spawn, tools!.psql, { parent: deps.env, password: undefined, appName }));
       if (problem) throw problem;
     }
     const password = restore ? await verifyPassword(config, deps.env) : undefined;
     if (password) secrets.push(password);
-    const ctx: PassContext = { deps, bucket, key, format, algorithm, tools, appName, password, signal: options.signal, restrictKey: (deps.restrictKey ?? newRestrictKey)() };
+    const ageIdentity = identitySource ? await resolvePassword(target, identitySource, { env: deps.env }, identityPath(targetConfig, target)) : undefined;
+    if (ageIdentity) secrets.push(ageIdentity);
+    const ctx: PassContext = { deps, bucket, key, format, algorithm, tools, appName, password, identity: ageIdentity, encrypted, signal: options.signal, restrictKey: (deps.restrictKey ?? newRestrictKey)() };
 
     let pass: PassResult;
     let restoreReport: RestoreReport | undefined;
@@ -134,16 +144,21 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
           if (failure === undefined) throw dropError;
         });
       }
-      checks.push(`sha256 matches ${recordedIn}`, format === 'plain' ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it` : 'pg_restore --exit-on-error restored it');
+      checks.push(`sha256 matches ${recordedIn}`, ...decrypted(ctx), format === 'plain' ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it` : 'pg_restore --exit-on-error restored it');
+    } else if (!decryptable) {
+      pass = await streamPass(ctx);
+      verdict(key, expectedSha, pass, recordedIn);
+      checks.push(`sha256 matches ${recordedIn}`, `age header well formed (${pass.stanzas?.length ?? 0} recipient stanzas)`);
     } else {
       pass = await streamPass(ctx);
       verdict(key, expectedSha, pass, recordedIn);
-      checks.push(`sha256 matches ${recordedIn}`, format === 'plain' ? `${decompress} reads it to the end` : 'pg_restore reads every block');
+      checks.push(`sha256 matches ${recordedIn}`, ...decrypted(ctx), format === 'plain' ? `${decompress} reads it to the end` : 'pg_restore reads every block');
     }
-    checks.push(format === 'plain' ? 'pg_dump header and "dump complete" trailer present' : 'PGDMP magic present');
+    if (decryptable) checks.push(format === 'plain' ? 'pg_dump header and "dump complete" trailer present' : 'PGDMP magic present');
+    const partial = decryptable ? undefined : 'encrypted with age and no encrypt.identity configured: decryption, decompression and restore checks need the identity';
 
     let archiveEntries: number | undefined;
-    if (format === 'custom') {
+    if (format === 'custom' && decryptable) {
       const listing = await listArchive(ctx, targetConfig);
       archiveEntries = listing.entries;
       checks.push(`pg_restore --list: ${listing.entries} entries, database ${listing.dbname}`);
@@ -161,10 +176,13 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
       checks,
       ...(archiveEntries === undefined ? {} : { archiveEntries }),
       ...(restoreReport ? { restore: restoreReport } : {}),
+      ...(encrypted ? { encrypted } : {}),
+      ...(partial ? { partial } : {}),
       verifiedAt: finished,
       durationMs: finished.getTime() - started.getTime(),
     };
-    await writeVerifiedMarker(s3, bucket, report);
+    // A marker says "this restores"; a check of the ciphertext alone has not shown that.
+    if (!partial) await writeVerifiedMarker(s3, bucket, report);
     return report;
   } catch (err) {
     if (options.signal?.aborted) throw abortReason(options.signal);
@@ -212,7 +230,7 @@ export function identityProblem(target: string, key: string, facts: BackupFacts 
   if (owner !== target) {
     return new DumptruckError('SWAPPED', 'verify', `${key} holds a backup of target "${owner}", not of "${target}": the object was replaced`);
   }
-  const format = key.endsWith('.dump') ? 'custom' : 'plain';
+  const format = backupKind(key)?.format;
   if (facts.format !== undefined && facts.format !== format) {
     return new DumptruckError('SWAPPED', 'verify', `${key} holds a ${facts.format}-format dump under a ${format}-format key: the object was replaced`);
   }
@@ -236,6 +254,9 @@ interface PassContext {
   readonly tools: PgTools | undefined;
   readonly appName: string;
   readonly password: string | undefined;
+  /** The age identity (private key) that decrypts an encrypted backup. */
+  readonly identity: string | undefined;
+  readonly encrypted: boolean;
   readonly signal: AbortSignal | undefined;
   /** Restore into this database URL (on the scratch server); absent: only read and check. */
   readonly restoreInto?: string;
@@ -249,6 +270,8 @@ interface PassResult {
   readonly dumpedBytes: number;
   /** What the decompress/check/restore side found; the checksum decides first. */
   readonly sideError: unknown;
+  /** An encrypted backup checked without its identity: the header's recipient stanza types. */
+  readonly stanzas?: readonly string[];
 }
 
 /** Pure: the verdict of one pass. A checksum mismatch is the cause; whatever gunzip or pg_restore then hit is its symptom. */
@@ -276,7 +299,8 @@ async function streamPass(ctx: PassContext): Promise<PassResult> {
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
   });
   const meter = new Meter({ sha256: true });
-  const side = ctx.format === 'plain' ? plainSide(ctx) : customSide(ctx);
+  const header = ctx.encrypted && ctx.identity === undefined ? new AgeHeaderCheck(ctx.key) : undefined;
+  const side = header ? headerSide(header) : decrypting(ctx, ctx.format === 'plain' ? plainSide(ctx) : customSide(ctx));
   const sink = new FailSoft(side.head, side.done);
   try {
     await pipeline(object.Body as Readable, meter, sink, ...(ctx.signal ? [{ signal: ctx.signal }] : []));
@@ -285,7 +309,52 @@ async function streamPass(ctx: PassContext): Promise<PassResult> {
     await side.done.catch(() => undefined);
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
   }
-  return { sha256: meter.digest(), storedBytes: meter.bytes, dumpedBytes: side.bytes(), sideError: sink.error };
+  return { sha256: meter.digest(), storedBytes: meter.bytes, dumpedBytes: side.bytes(), sideError: sink.error, ...(header ? { stanzas: header.stanzas } : {}) };
+}
+
+/** An encrypted backup without its identity: only its header can be read. */
+function headerSide(check: AgeHeaderCheck): Side {
+  const done = new Promise<void>((resolve, reject) => {
+    check.once('finish', resolve);
+    check.once('error', reject);
+  });
+  return { head: check, done, bytes: () => 0, kill: () => undefined };
+}
+
+/** `age --decrypt` in front of `inner` for an encrypted backup (the identity through fd 3); `inner` itself otherwise. */
+function decrypting(ctx: PassContext, inner: Side): Side {
+  if (!ctx.encrypted) return inner;
+  const age = startAge(ctx.deps.spawn ?? (nodeSpawn as unknown as AgeSpawn), ctx.deps.ageBin ?? AGE_BIN, AGE_DECRYPT_ARGS, { env: ctx.deps.env, identity: ctx.identity });
+  // Settled below, after age's verdict; until then its rejection must not count as unhandled.
+  inner.done.catch(() => undefined);
+  const done = (async () => {
+    const piped = pipeline(age.stage, inner.head).catch(() => undefined);
+    const exit = await age.exited;
+    // age refusing (wrong identity, damaged ciphertext) is the cause; what gunzip or psql made of
+    // the missing plaintext is its symptom.
+    const failure = decryptFailure(ctx.key, exit, age.stderrTail());
+    if (failure) {
+      inner.kill();
+      await inner.done.catch(() => undefined);
+      throw failure;
+    }
+    await piped;
+    await inner.done;
+  })();
+  return {
+    head: age.stage,
+    done,
+    bytes: inner.bytes,
+    kill: () => {
+      age.kill();
+      inner.kill();
+    },
+  };
+}
+
+/** The checks' words for the decryption step, when there was one. */
+function decrypted(ctx: PassContext): string[] {
+  return ctx.encrypted ? ['age --decrypt with encrypt.identity authenticated every chunk'] : [];
 }
 
 /** Discards what it is given: the check-only pass needs the bytes read, not kept. */
@@ -387,7 +456,9 @@ async function listArchive(ctx: PassContext, target: TargetConfig): Promise<{ en
     const object = await ctx.deps.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: ctx.key }), { abortSignal: controller.signal });
     const body = object.Body as Readable;
     void list.exited.then(() => controller.abort());
-    await pipeline(body, list.stdin!).catch(() => undefined);
+    const age = ctx.encrypted ? startAge(ctx.deps.spawn ?? (nodeSpawn as unknown as AgeSpawn), ctx.deps.ageBin ?? AGE_BIN, AGE_DECRYPT_ARGS, { env: ctx.deps.env, identity: ctx.identity }) : undefined;
+    void list.exited.then(() => age?.kill());
+    await pipeline([body, ...(age ? [age.stage] : []), list.stdin!]).catch(() => undefined);
   } catch (err) {
     list.kill();
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
@@ -406,6 +477,15 @@ async function listArchive(ctx: PassContext, target: TargetConfig): Promise<{ en
     throw new DumptruckError('SWAPPED', 'verify', `${ctx.key} is a dump of database "${dbname}", but the target's url names "${expected}": the object was replaced`);
   }
   return { entries, dbname };
+}
+
+/** The identity that decrypts a target's backups: its own encrypt.identity, else the top-level one (kept for old backups after `encrypt: false`). */
+function identitySourceOf(config: Config, target: TargetConfig) {
+  return (target.encrypt ? target.encrypt.identity : undefined) ?? config.encrypt?.identity;
+}
+
+function identityPath(target: TargetConfig, name: string): string {
+  return target.encrypt && target.encrypt.identity ? `targets.${name}.encrypt.identity` : 'encrypt.identity';
 }
 
 async function verifyPassword(config: Config, env: Env): Promise<string | undefined> {

@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliRun } from '../helpers/cli.js';
+import { ageKeygen } from '../helpers/age.js';
 import { configYaml, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
 
 // The CLI as users run it: the built bin, a config file, the environment, exit codes.
 const servers = testServers();
 const prefix = uniquePrefix('cli');
 let dir: string;
+const sealedKey = ageKeygen();
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
   return runCli(args, { cwd: dir, env: { ...servers.env, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml'), ...env } });
@@ -19,7 +21,12 @@ beforeAll(async () => {
   await seedDatabase(servers.pg, 'cli_src', 2000);
   await writeFile(
     join(dir, 'dumptruck.yml'),
-    configYaml(servers, prefix, { 'app-db': { db: 'cli_src' }, broken: { db: 'cli_src', passwordEnv: 'WRONG_PW' } }),
+    configYaml(servers, prefix, {
+      'app-db': { db: 'cli_src' },
+      broken: { db: 'cli_src', passwordEnv: 'WRONG_PW' },
+      sealed: { db: 'cli_src', extra: `encrypt: { recipients: [${sealedKey.recipient}] }` },
+      unlinked: { db: 'cli_src', extra: `encrypt: { recipients: [${sealedKey.recipient}] }\nlinks: false` },
+    }),
   );
 });
 
@@ -55,6 +62,25 @@ describe('dumptruck CLI', () => {
     await res.arrayBuffer();
   });
 
+  it('an encrypted backup prints that it is encrypted and how to restore it; links: false prints no link and refuses link', async () => {
+    const sealed = await cli(['backup', 'sealed']);
+    expect(sealed.code).toBe(0);
+    expect(sealed.stdout).toMatch(/^Encrypted with age to 1 recipient \([0-9a-f]{16}\); restore with the private key: age -d -i key\.txt sealed_\d{8}T\d{6}Z-\d{3}-[0-9a-f]{6}\.sql\.gz\.age \| gunzip \| psql -v ON_ERROR_STOP=1 "\$DATABASE_URL"$/m);
+    expect(sealed.stdout).toMatch(/^link \(until .*\): http:\/\/.*X-Amz-Signature=/m);
+    const link = await cli(['link', 'sealed']);
+    expect(link.code).toBe(0);
+    expect(link.stdout.trim().split('\n').at(-2)).toMatch(/^Encrypted with age; restore with the private key: age -d -i key\.txt /);
+
+    const unlinked = await cli(['backup', 'unlinked']);
+    expect(unlinked.code).toBe(0);
+    expect(unlinked.stdout).toMatch(/^key: s3:\/\/.*\.sql\.gz\.age$/m);
+    expect(unlinked.stdout).not.toMatch(/X-Amz-Signature|^link/m);
+    const refused = await cli(['link', 'unlinked']);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(/download links are turned off for unlinked \(targets\.unlinked\.links: false\)/);
+  });
+
   it('exits 1 with the stage and reason when a backup fails, without the password', async () => {
     const r = await cli(['backup', 'broken']);
     expect(r.code).toBe(1);
@@ -65,7 +91,7 @@ describe('dumptruck CLI', () => {
   it('exits 2 on bad usage and unknown targets, changing nothing', async () => {
     const unknown = await cli(['backup', 'nope']);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toBe('dumptruck: unknown target "nope"\nknown targets: app-db, broken\n');
+    expect(unknown.stderr).toBe('dumptruck: unknown target "nope"\nknown targets: app-db, broken, sealed, unlinked\n');
     const bad = await cli(['link', 'app-db', 'other/2026/01/01/x.sql.gz']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/is not a backup key of app-db/);

@@ -134,6 +134,7 @@ describe('Dockerfile', () => {
     expect(text).toMatch(/^ARG PG_MAJOR=18$/m);
     expect(text).toContain('apt.postgresql.org/pub/repos/apt bookworm-pgdg main');
     expect(text).toContain('"postgresql-client-${PG_MAJOR}"');
+    expect(text).toMatch(/apt-get install -y --no-install-recommends .* age bash;/);
     expect(text).toMatch(/npm ci --omit=dev --ignore-scripts/);
     expect(text).toMatch(/^USER node$/m);
     expect(text).toMatch(/^HEALTHCHECK .*\n.*\/healthz/m);

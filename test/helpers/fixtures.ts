@@ -153,19 +153,24 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, stdin?: Readab
 
 /** Downloads `url` and restores it into a fresh database `db` (plain: gunzip | psql or zstd -dc | psql, by the key's suffix; custom: pg_restore). */
 export async function restoreFromUrl(pg: PgHandle, url: string, format: 'plain' | 'custom', db: string): Promise<void> {
-  await pg.dropDatabase(db);
-  await pg.createDatabase(db);
-  const env = { ...process.env, PGPASSWORD: pg.superuser.password };
-  const conn = ['-h', pg.host, '-p', String(pg.port), '-U', pg.superuser.user, '-d', db];
   const res = await fetch(url);
   if (!res.ok) throw new Error(`download failed: HTTP ${res.status}`);
   // Downloaded whole before restoring (test dumps are a few MiB): fetch's parser asserts on Node 24
   // when the server closes the socket while psql's backpressure holds the body paused.
   const body = Readable.from([Buffer.from(await res.arrayBuffer())]);
+  await restoreFrom(pg, body, format, db, new URL(url).pathname.endsWith('.sql.zst') ? 'zstd' : 'gzip');
+}
+
+/** Restores a dump (plain: compressed SQL; custom: the archive) read from `body` into a fresh database `db`. */
+export async function restoreFrom(pg: PgHandle, body: Readable, format: 'plain' | 'custom', db: string, algorithm: 'gzip' | 'zstd' = 'gzip'): Promise<void> {
+  await pg.dropDatabase(db);
+  await pg.createDatabase(db);
+  const env = { ...process.env, PGPASSWORD: pg.superuser.password };
+  const conn = ['-h', pg.host, '-p', String(pg.port), '-U', pg.superuser.user, '-d', db];
   if (format === 'plain') {
     // As dumptruck restores: restricted mode, so no meta-command in the dump runs here either.
     const psql = (sql: Readable) => run('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-X'], env, sql.pipe(new RestrictedPsqlInput(newRestrictKey())));
-    if (!new URL(url).pathname.endsWith('.sql.zst')) return psql(body.pipe(createGunzip()));
+    if (algorithm === 'gzip') return psql(body.pipe(createGunzip()));
     // The reference tool, as the README's restore command uses it.
     const zstd = spawn('zstd', ['-dc'], { stdio: ['pipe', 'pipe', 'inherit'] });
     body.pipe(zstd.stdin);

@@ -7,7 +7,7 @@ import type { RunBackup } from '../../src/jobs/types.js';
 import { createSlackApp, type SlackAppOptions, type SlackBot } from '../../src/slack/app.js';
 import type { BackupCatalog } from '../../src/storage/types.js';
 import { startFakeSlack, type FakeSlack } from './slack-fake.js';
-import { sendButton, sendCommand, sendEvent, TEST_SIGNING_SECRET, type ButtonClick, type SignedResponse, type SignOptions } from './slack-sign.js';
+import { sendButton, sendCommand, sendEvent, sendViewSubmission, TEST_SIGNING_SECRET, type ButtonClick, type SignedResponse, type SignOptions, type ViewSubmission } from './slack-sign.js';
 
 export const TEST_BOT_TOKEN = 'xoxb-1111-2222-testtoken';
 
@@ -19,6 +19,8 @@ export interface TestBot {
   /** Sends `/backup {text}`; `responseUrl` is where the bot's later ephemeral replies land. */
   command(text: string, who?: { readonly user_id?: string; readonly channel_id?: string }, opts?: SignOptions): Promise<SignedResponse & { readonly responseUrl: string }>;
   button(click: Omit<ButtonClick, 'response_url'>): Promise<SignedResponse & { readonly responseUrl: string }>;
+  /** Submits a modal (view_submission); the ack's body carries the modal's errors, if any. */
+  view(submission: ViewSubmission): Promise<SignedResponse>;
   /** Sends a signed event_callback with this event (a `message` in a channel, an edit, ...). */
   event(event: Record<string, unknown>, eventId: string): Promise<SignedResponse>;
   stop(): Promise<void>;
@@ -30,7 +32,7 @@ export async function startTestBot(options: {
   readonly catalog: BackupCatalog;
   readonly progressIntervalMs?: number;
   /** More createSlackApp options (timers, alert decisions). */
-  readonly app?: Partial<Pick<SlackAppOptions, 'setTimer' | 'onAlertDecision' | 'clock' | 'snapshots' | 'trust'>>;
+  readonly app?: Partial<Pick<SlackAppOptions, 'setTimer' | 'onAlertDecision' | 'clock' | 'snapshots' | 'trust' | 'approvals'>>;
 }): Promise<TestBot> {
   const slack = await startFakeSlack({ token: TEST_BOT_TOKEN });
   const bot = createSlackApp({
@@ -59,6 +61,7 @@ export async function startTestBot(options: {
       return { ...response, responseUrl };
     },
     event: (event, eventId) => sendEvent(url, TEST_SIGNING_SECRET, event, eventId),
+    view: (submission) => sendViewSubmission(url, TEST_SIGNING_SECRET, submission),
     async stop() {
       await bot.stop();
       await slack.close();

@@ -105,6 +105,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       case 'chat.postEphemeral':
         record('ok');
         return json(res, { ok: true, message_ts: `${1_700_000_000 + ++ts}.000200` });
+      case 'views.open':
+        record('ok');
+        return json(res, { ok: true, view: { id: `V${++ts}`, ...(args.view as object) } });
       case 'chat.getPermalink':
         record('ok');
         return json(res, { ok: true, channel, permalink: `https://fake.slack.com/archives/${channel}/p${String(args.message_ts).replace('.', '')}` });

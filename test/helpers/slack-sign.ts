@@ -123,6 +123,43 @@ export function sendButton(url: string, secret: string, click: ButtonClick, opts
   return postSigned(url, body, 'application/x-www-form-urlencoded', secret, opts);
 }
 
+export interface ViewSubmission {
+  readonly callbackId: string;
+  readonly privateMetadata: string;
+  /** state.values: block id -> action id -> typed value. */
+  readonly values: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly user_id?: string;
+}
+
+/** A modal's submit, as Slack sends it: `payload=` with type view_submission. */
+export function sendViewSubmission(url: string, secret: string, submission: ViewSubmission, opts: SignOptions = {}): Promise<SignedResponse> {
+  const values = Object.fromEntries(
+    Object.entries(submission.values).map(([block, actions]) => [block, Object.fromEntries(Object.entries(actions).map(([action, value]) => [action, { type: 'plain_text_input', value }]))]),
+  );
+  const payload = {
+    type: 'view_submission',
+    team: { id: 'T0FAKE', domain: 'fake' },
+    user: { id: submission.user_id ?? 'U0ALICE', username: 'alice', name: 'alice', team_id: 'T0FAKE' },
+    api_app_id: 'A0DUMPTRUCK',
+    token: 'deprecated-verification-token',
+    trigger_id: '1.2.4',
+    view: {
+      id: 'V0FAKE',
+      team_id: 'T0FAKE',
+      type: 'modal',
+      callback_id: submission.callbackId,
+      private_metadata: submission.privateMetadata,
+      state: { values },
+      hash: '1.abc',
+      blocks: [],
+    },
+    response_urls: [],
+    is_enterprise_install: false,
+  };
+  const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+  return postSigned(url, body, 'application/x-www-form-urlencoded', secret, opts);
+}
+
 /** An Events API callback as Slack sends it: JSON, with the event and its envelope (event_id, event_time). */
 export function eventCallback(event: Record<string, unknown>, eventId: string): Record<string, unknown> {
   return {

@@ -22,6 +22,8 @@ function held() {
       if (!dryRun) await wait(`prune ${target}`);
       return { target, dryRun } as PruneReport;
     },
+    planRestore: () => Promise.reject(new Error('not used here')),
+    restore: () => Promise.reject(new Error('not used here')),
   };
   return { ops, pending };
 }
@@ -59,11 +61,11 @@ describe('Maintenance', () => {
     };
     expect(refusal(() => m.prune('a', trigger))).toEqual({
       code: 'TARGET_BUSY',
-      message: 'a verification of a is under way; one verification or prune of a target at a time, so this prune was not started',
+      message: 'a verification of a is under way; one verification, prune or restore of a target at a time, so this prune was not started',
       hint: 'Ask again once its result is in its thread.',
     });
     m.prune('b', trigger);
-    expect(refusal(() => m.verify('c', 'latest', trigger))).toMatchObject({ code: 'QUEUE_FULL', message: 'too many verifications and prunes are waiting, so this verification of c was not queued' });
+    expect(refusal(() => m.verify('c', 'latest', trigger))).toMatchObject({ code: 'QUEUE_FULL', message: 'too many verifications, prunes and restores are waiting, so this verification of c was not queued' });
     // The plan (a dry run) is not a job: it answers at once whatever is queued.
     expect(await m.plan('a')).toEqual({ target: 'a', dryRun: true });
 

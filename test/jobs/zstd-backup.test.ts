@@ -70,7 +70,7 @@ describe('zstd backups', () => {
     const good = await backup('plain');
     const bytes = await getBytes(s3, servers.bucket, good.key);
     const meta = await getManifest(s3, servers.bucket, good.key);
-    const planted = (seconds: number) => objectKey(prefix, 'plain', new Date(Date.UTC(2020, 0, 1, 0, 0, seconds)), 'plain', 'zstd');
+    const planted = (seconds: number) => objectKey(prefix, 'plain', new Date(Date.UTC(2020, 0, 1, 0, 0, seconds)), 'plain', { algorithm: 'zstd' });
 
     const flipped = Buffer.from(bytes);
     flipped[Math.floor(flipped.length / 2)]! ^= 0x01;

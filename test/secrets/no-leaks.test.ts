@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { botProcesses, childProcesses, eventually } from '../helpers/bot-process.js';
 import { configYaml, lockTable, releaseLock, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import { ageKeygen } from '../helpers/age.js';
 import { TEST_BOT_TOKEN } from '../helpers/slack-bot.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
 import { TEST_SIGNING_SECRET } from '../helpers/slack-sign.js';
@@ -152,5 +153,43 @@ describe('no secret leaks', () => {
     expectNoSecret('the logs', logs);
     expect(logs).not.toMatch(/X-Amz-Signature=(?!\[redacted\])/i);
     expect(logs).not.toMatch(/PGPASSWORD=(?!\[redacted\])/);
+  });
+
+  it('an age identity (private key) is not in logs or Slack messages, through backups and verifications that decrypt and fail to', async () => {
+    const alice = ageKeygen();
+    const mallory = ageKeygen();
+    const identities = { "the recipient's identity": alice.identity, 'a wrong identity': mallory.identity };
+    const expectNoIdentity = (where: string, text: string) => {
+      for (const [name, value] of Object.entries(identities)) expect(text.includes(value), `${name} appears in ${where}`).toBe(false);
+      // Not even its body without the prefix.
+      for (const value of Object.values(identities)) expect(text.includes(value.slice('AGE-SECRET-KEY-1'.length)), `a private key appears in ${where}`).toBe(false);
+    };
+    const config = configYaml(servers, prefix, {
+      sealed: { db: DB, passwordEnv: 'DB_LOGIN', extra: `encrypt: { recipients: [${alice.recipient}], identity: { env: SEALED_KEY } }` },
+      'sealed-wrong': { db: DB, passwordEnv: 'DB_LOGIN', extra: `encrypt: { recipients: [${alice.recipient}], identity: { env: OTHER_KEY } }` },
+    });
+    const { bot, slack } = await bots.start({
+      config,
+      fakeToken: TEST_BOT_TOKEN,
+      env: { DB_LOGIN: DB_PASSWORD, SEALED_KEY: alice.identity, OTHER_KEY: mallory.identity, LOG_LEVEL: 'debug' },
+    });
+    await bot.waitFor('/readyz', (a) => a.status === 200);
+    const acks: string[] = [];
+    for (const target of ['sealed', 'sealed-wrong']) {
+      acks.push((await bot.command(`run ${target}`)).text);
+      const finished = await slack.waitForCall(resultFor(target), 60_000);
+      expect(finished.args.text).toMatch(/Encrypted with age to 1 recipient .*age -d -i key\.txt .*\.sql\.gz\.age \| gunzip \| psql/);
+    }
+    acks.push((await bot.command('verify sealed latest')).text);
+    const verified = await slack.waitForCall((c) => c.method === 'chat.postMessage' && /of `sealed` is verified/.test(String(c.args.text)), 60_000);
+    expect(verified.args.text).toMatch(/age --decrypt with encrypt\.identity authenticated every chunk/);
+    acks.push((await bot.command('verify sealed-wrong latest')).text);
+    const refused = await slack.waitForCall((c) => c.method === 'chat.postMessage' && /of `sealed-wrong` could not be verified/.test(String(c.args.text)), 60_000);
+    expect(refused.args.text).toMatch(/the configured identity is not one of the backup's recipients/);
+
+    bot.child.kill('SIGTERM');
+    expect((await bot.exited).code, bot.stderr()).toBe(0);
+    expectNoIdentity('what Slack received', JSON.stringify({ calls: slack.calls, responses: slack.responses, acks }));
+    expectNoIdentity('the logs', `${bot.stdout()}\n${bot.stderr()}`);
   });
 });

@@ -97,8 +97,8 @@ describe('parseCommand', () => {
   });
 
   it('refuses an unknown command with the list of commands', () => {
-    expect(refusal('restore app-db').text).toBe(
-      'unknown command `restore`\nCommands: run, status, list, link, cancel, verify, prune, snapshot, snapshots, targets, help. Try `/backup help`.',
+    expect(refusal('destroy app-db').text).toBe(
+      'unknown command `destroy`\nCommands: run, status, list, link, cancel, verify, prune, snapshot, restore, snapshots, targets, help. Try `/backup help`.',
     );
   });
 

@@ -51,6 +51,7 @@ describe('replies', () => {
         "• `/backup prune <target> [confirm]`: what the target's retention rules would delete; with `confirm`, delete it (result in a thread)",
         "• `/backup snapshot <target>`: an RDS snapshot of the target's instance now (targets with `rds`); progress in a thread",
         "• `/backup snapshots <target>`: recent manual and automated RDS snapshots of the target's instance",
+        '• `/backup restore <target> [key|latest] into <database> [replace] [from mirror]`: restore a backup into a new database, once an approver approves it; progress in a thread',
         '• `/backup targets`: the databases you can back up here',
       ].join('\n'),
     );
@@ -120,6 +121,13 @@ describe('replies', () => {
     const object = { key: 'dumptruck/app-db/x.sql.gz', size: 2048, lastModified: t0, state: 'complete' as const };
     expect(linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') })).toBe(
       'Download `dumptruck/app-db/x.sql.gz` (2.0 KiB, 2024-05-01 03:00 UTC); the link expires 2024-05-02 03:00 UTC:\nhttps://s3.example/x?sig=1',
+    );
+  });
+
+  it('link to an encrypted backup: says so, with the restore command', () => {
+    const object = { key: 'dumptruck/app-db/app-db_20240501T030000Z.dump.age', size: 2048, lastModified: t0, state: 'complete' as const };
+    expect(linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') }).split('\n').at(-1)).toBe(
+      'Encrypted with age; restore with the private key: age -d -i key.txt app-db_20240501T030000Z.dump.age | pg_restore --no-owner -d "$DATABASE_URL"',
     );
   });
 });

@@ -156,6 +156,31 @@ describe('resultMessage', () => {
     expect(message.blocks.at(-1)).toEqual(context('No download link: `app-db` does not allow this channel. Use `/backup link app-db latest` in one it allows.'));
   });
 
+  it('an encrypted backup: says so, with the recipients\' fingerprints and the exact restore command, in text and blocks', () => {
+    const encrypted = fakeResult('app-db', { key: `${KEY}.age`, encryption: { recipients: ['0123456789abcdef', 'fedcba9876543210'] } });
+    const message = resultMessage(view({ kind: 'finished', result: encrypted }), { link: { kind: 'ok', link } });
+    expect(message.text.split('\n').slice(1, 6)).toEqual([
+      `Key: ${KEY}.age`,
+      'Size: 12.0 MiB stored, 45.0 MiB dumped',
+      `SHA-256: ${'a'.repeat(64)}`,
+      'Duration: 1m 3s',
+      'Encrypted with age to 2 recipients (0123456789abcdef, fedcba9876543210); restore with the private key: age -d -i key.txt app-db_20240501T030000Z.sql.gz.age | gunzip | psql -v ON_ERROR_STOP=1 "$DATABASE_URL"',
+    ]);
+    expect(message.text.split('\n').at(-1)).toBe(`Download (link expires 2024-05-02 03:01 UTC): ${link.url}`);
+    expect(message.blocks[2]).toEqual(
+      section(
+        ':lock: Encrypted with age to 2 recipients (`0123456789abcdef`, `fedcba9876543210`). Restore with the private key:\n`age -d -i key.txt app-db_20240501T030000Z.sql.gz.age | gunzip | psql -v ON_ERROR_STOP=1 "$DATABASE_URL"`',
+      ),
+    );
+  });
+
+  it('a target with links: false: no link at all, and it says why', () => {
+    const message = resultMessage(view({ kind: 'finished', result }), { link: { kind: 'disabled' } });
+    expect(message.text.split('\n').at(-1)).toBe('No download link: links are turned off for `app-db`.');
+    expect(JSON.stringify(message.blocks)).not.toContain('https://');
+    expect(message.blocks.at(-1)).toEqual(context('No download link: links are turned off for `app-db` (`links: false`).'));
+  });
+
   it('success whose link could not be made', () => {
     const message = resultMessage(view({ kind: 'finished', result }), { link: { kind: 'error', message: 'storage failed: <timeout>' } });
     expect(message.text.split('\n').at(-1)).toBe('The download link could not be made: storage failed: &lt;timeout&gt;');

@@ -19,6 +19,7 @@ export type TargetAction =
   | 'prune backups of'
   | 'retry backups of'
   | 'snapshot'
+  | 'restore backups of'
   | 'list snapshots of';
 
 /** Where the target's backups, and so its links, may appear. */

@@ -3,6 +3,7 @@ import { InputError, userMessage } from '../../errors.js';
 import type { Trigger } from '../../jobs/events.js';
 import type { Maintenance } from '../../jobs/maintenance.js';
 import type { AnyJob, JobQueue } from '../../jobs/queue.js';
+import { requireLinks } from '../../config/targets.js';
 import { enqueueSnapshot } from '../../snapshots/enqueue.js';
 import { rdsTarget } from '../../snapshots/snapshot.js';
 import type { SnapshotService } from '../../snapshots/types.js';
@@ -25,6 +26,7 @@ import { pruneThread, verifyThread } from '../progress/maintenance.js';
 import type { Reporters, ThreadPlace } from '../progress/reporter.js';
 import { authorize, channelAllowed, type Requester, type TargetAction } from './authorize.js';
 import { parseCommand, type Command } from './parse.js';
+import type { RestoreDesk } from '../restore.js';
 import type { Redactor } from '../../redact.js';
 
 // What /backup and the buttons do, free of Bolt: the listeners ack, call these and deliver the
@@ -45,6 +47,8 @@ export interface CommandDeps {
   readonly snapshots?: SnapshotService;
   /** `/backup verify` and `/backup prune`, on a queue of their own; absent: those commands say they are not set up. */
   readonly maintenance?: Maintenance;
+  /** `/backup restore` and its approval buttons; absent: restores say they are not set up. */
+  readonly restores?: RestoreDesk;
 }
 
 export interface Outcome {
@@ -96,6 +100,7 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       const { target, key } = command;
       // Links only go to channels the target allows: the channel check is part of this.
       allow(target, who, 'get links to backups of', deps);
+      requireLinks(deps.config, target);
       return {
         later: async () => {
           const object = await deps.catalog.resolve(target, key);
@@ -124,6 +129,17 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       const place: ThreadPlace = { channel: who.channelId, ownParent: true };
       return inThread(maintenance.prune(target, slackTrigger(who)), (job) => deps.reporters.startThread(job, place, pruneThread(rules, deps.redactor)), deps, maintenance.queue);
     }
+    case 'restore': {
+      const { target, key, database, replace, fromMirror } = command;
+      allow(target, who, 'restore backups of', deps);
+      const desk = restoresOf(deps);
+      const approvers = deps.config.targets[target]!.restore?.approvers ?? [];
+      if (approvers.length === 0) {
+        throw new InputError(`nobody may approve restores of \`${target}\`, so none can be asked for in Slack`, `An admin sets \`targets.${target}.restore.approvers: [U...]\`; the CLI restores with \`dumptruck restore ${target} --into <database>\`.`, 'NOT_ALLOWED');
+      }
+      if (deps.isDraining?.()) return { reply: maintenanceRestartingReply(`/backup restore ${target}`) };
+      return { later: () => desk.request({ target, key, database, replace, source: fromMirror ? 'mirror' : 'primary' }, who) };
+    }
     case 'snapshot':
       allow(command.target, who, 'snapshot', deps);
       return startSnapshot(command.target, slackTrigger(who), { channel: who.channelId, ownParent: true }, deps);
@@ -140,10 +156,12 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
 /** The Cancel button: carries a job id, so a stale button cannot cancel a newer run of the target. */
 export function handleCancelButton(jobId: string, who: Requester, deps: CommandDeps): Outcome {
   return refusalsAsReplies(deps, () => {
-    const job = deps.queue.getById(jobId);
+    // Restores run on the maintenance queue, and their status message has this button too.
+    const queue = deps.queue.getById(jobId) || !deps.maintenance?.queue.getById(jobId) ? deps.queue : deps.maintenance.queue;
+    const job = queue.getById(jobId);
     if (!job) return { reply: 'That backup has already finished; there is nothing to cancel.' };
     allow(job.target, who, 'cancel backups of', deps);
-    deps.queue.cancelJob(jobId, `cancelled by <@${who.userId}>`);
+    queue.cancelJob(jobId, `cancelled by <@${who.userId}>`);
     return { reply: cancelReply(job, deps.threads.get(job.id)) };
   });
 }
@@ -179,6 +197,19 @@ export function startSnapshot(target: string, trigger: Trigger, place: ThreadPla
   const service = snapshotService(deps);
   if (deps.isDraining?.()) return { reply: restartingReply(target) };
   return inThread(enqueueSnapshot(deps.queue, service.run, { target, trigger }), (job) => deps.reporters.startSnapshot(job, place, rds.instanceId), deps);
+}
+
+/** The Approve and Deny buttons of a restore request; `value` is its id. */
+export function handleRestoreButton(decision: 'approve' | 'deny', value: string, who: Requester, triggerId: string | undefined, deps: CommandDeps): Outcome {
+  return refusalsAsReplies(deps, () => {
+    const desk = restoresOf(deps);
+    return { later: () => (decision === 'approve' ? desk.approve(value, who, triggerId) : desk.deny(value, who)) };
+  });
+}
+
+function restoresOf(deps: CommandDeps): RestoreDesk {
+  if (!deps.restores) throw new InputError('restores are not set up in this bot', 'Ask an admin: the bot was started without them.');
+  return deps.restores;
 }
 
 function maintenanceOf(deps: CommandDeps): Maintenance {

@@ -13,6 +13,8 @@ export type Command =
   /** Without `confirm`, a dry run: the plan, nothing deleted. */
   | { readonly kind: 'prune'; readonly target: string; readonly confirm: boolean }
   | { readonly kind: 'snapshot'; readonly target: string }
+  /** Never started by the command alone: it asks for approval. */
+  | { readonly kind: 'restore'; readonly target: string; readonly key: string; readonly database: string; readonly replace: boolean; readonly fromMirror: boolean }
   | { readonly kind: 'snapshots'; readonly target: string }
   | { readonly kind: 'targets' }
   | { readonly kind: 'help' };
@@ -28,6 +30,7 @@ export const USAGE: Readonly<Record<CommandKind, string>> = {
   verify: '/backup verify <target> [key|latest]',
   prune: '/backup prune <target> [confirm]',
   snapshot: '/backup snapshot <target>',
+  restore: '/backup restore <target> [key|latest] into <database> [replace] [from mirror]',
   snapshots: '/backup snapshots <target>',
   targets: '/backup targets',
   help: '/backup help',
@@ -81,6 +84,8 @@ export function parseCommand(text: string, targets: readonly string[]): Command 
       const target = checkTarget(requireTarget(rest[0], targets, verb), targets, verb);
       return { kind: verb, target, key: checkKey(rest[1], target, verb) };
     }
+    case 'restore':
+      return parseRestore(rest, targets);
     case 'prune': {
       noExtraWords(rest, 2, verb);
       const target = checkTarget(requireTarget(rest[0], targets, verb), targets, verb);
@@ -93,6 +98,24 @@ export function parseCommand(text: string, targets: readonly string[]): Command 
     default:
       throw new InputError(`unknown command \`${show(first)}\``, `Try \`${USAGE.help}\`.`);
   }
+}
+
+/** `<target> [key|latest] into <database> [replace] [from mirror]`. */
+function parseRestore(rest: readonly string[], targets: readonly string[]): Command {
+  const target = checkTarget(requireTarget(rest[0], targets, 'restore'), targets, 'restore');
+  const into = rest.findIndex((w) => w.toLowerCase() === 'into');
+  const database = into < 0 ? undefined : rest[into + 1];
+  if (into < 1 || into > 2 || database === undefined) {
+    throw new InputError(`into which database? \`${USAGE.restore}\``, `e.g. \`/backup restore ${target} latest into ${target.replace(/-/g, '_')}_restored\``);
+  }
+  const key = checkKey(into === 2 ? rest[1] : undefined, target, 'restore');
+  const tail = rest.slice(into + 2).map((w) => w.toLowerCase());
+  const replace = tail[0] === 'replace';
+  const mirror = tail.slice(replace ? 1 : 0);
+  if (mirror.length > 0 && mirror.join(' ') !== 'from mirror') {
+    throw new InputError(`unexpected words after the database: \`${show(rest.slice(into + 2).join(' '))}\``, `Usage: \`${USAGE.restore}\`.`);
+  }
+  return { kind: 'restore', target, key, database, replace, fromMirror: mirror.length > 0 };
 }
 
 function requireTarget(word: string | undefined, targets: readonly string[], verb: CommandKind): string {

@@ -15,6 +15,10 @@ export const ACTION_CANCEL = 'dumptruck_cancel';
 export const ACTION_RETRY = 'dumptruck_retry';
 /** URL buttons still send an action; the listener only acks it. */
 export const ACTION_DOWNLOAD = 'dumptruck_download';
+/** A restore request's buttons (value: the request id) and the modal that confirms a replace by its database name. */
+export const ACTION_RESTORE_APPROVE = 'dumptruck_restore_approve';
+export const ACTION_RESTORE_DENY = 'dumptruck_restore_deny';
+export const VIEW_RESTORE_REPLACE = 'dumptruck_restore_replace';
 
 /** Slack's limit for a section's text; longer text is cut rather than rejected with invalid_blocks. */
 export const SECTION_TEXT_LIMIT = 3000;

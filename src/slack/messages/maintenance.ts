@@ -44,7 +44,7 @@ export interface PruneView extends TaskView<PruneReport, never> {
 type QueueEvent<R> = Extract<JobEvent, { readonly type: 'queued' | 'failed' }> | { readonly type: 'finished'; readonly jobId: string; readonly result: R };
 
 /** The queue's own events, the same for every kind of task. */
-function applyQueueEvent<R, S, V extends TaskView<R, S>>(view: V, event: QueueEvent<R>): V {
+export function applyQueueEvent<R, S, V extends TaskView<R, S>>(view: V, event: QueueEvent<R>): V {
   switch (event.type) {
     case 'queued':
       return { ...view, phase: { kind: 'queued', position: event.position } };
@@ -161,7 +161,9 @@ export function verifyResultMessage(view: VerifyView, outcome: { readonly reason
   const name = code(view.target);
   if (phase.kind === 'finished') {
     const r = phase.result;
-    const head = `:white_check_mark: ${code(r.key)} of ${name} is verified.`;
+    const head = r.partial
+      ? `:white_check_mark: ${code(r.key)} of ${name}: checksum and age header verified; not decrypted.`
+      : `:white_check_mark: ${code(r.key)} of ${name} is verified.`;
     const lines = [
       head,
       `Key: ${r.key}`,
@@ -178,7 +180,10 @@ export function verifyResultMessage(view: VerifyView, outcome: { readonly reason
         ['Duration', formatDuration(r.durationMs)],
       ]),
     ];
-    if (r.restore) {
+    if (r.partial) {
+      lines.push(`Note: ${r.partial}`);
+      blocks.push(context(`Not decrypted: ${escapeText(r.partial)}. Set \`encrypt.identity\` for decryption and a restore test.`));
+    } else if (r.restore) {
       const restored = `Restore test: ${restoreSummary(r)} restored in ${formatDuration(r.restore.durationMs)}; the scratch database ${r.restore.database} was dropped`;
       const tables = r.restore.tables.slice(0, TABLES_SHOWN).map((t) => `${t.schema}.${t.name}: ${t.rows} rows`);
       if (r.restore.tables.length > TABLES_SHOWN) tables.push(`… and ${r.restore.tables.length - TABLES_SHOWN} more tables`);

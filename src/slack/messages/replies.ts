@@ -1,6 +1,8 @@
 import { formatBytes, formatDuration } from '../../config/units.js';
 import type { AnyJob, JobKind } from '../../jobs/queue.js';
 import { RESTARTING } from '../../jobs/shutdown.js';
+import { isEncryptedKey } from '../../storage/keys.js';
+import { encryptedLine } from '../../storage/restore-hint.js';
 import type { BackupObject, PresignedLink } from '../../storage/types.js';
 import { USAGE } from '../commands/parse.js';
 import { code, describeTrigger, utc } from './format.js';
@@ -29,6 +31,7 @@ export function helpReply(): string {
     `• \`${USAGE.prune}\`: what the target's retention rules would delete; with \`confirm\`, delete it (result in a thread)`,
     `• \`${USAGE.snapshot}\`: an RDS snapshot of the target's instance now (targets with \`rds\`); progress in a thread`,
     `• \`${USAGE.snapshots}\`: recent manual and automated RDS snapshots of the target's instance`,
+    `• \`${USAGE.restore}\`: restore a backup into a new database, once an approver approves it; progress in a thread`,
     `• \`${USAGE.targets}\`: the databases you can back up here`,
   ].join('\n');
 }
@@ -54,7 +57,7 @@ export function statusReply(status: { readonly running: readonly AnyJob[]; reado
 }
 
 /** How /backup status names the jobs that are not backups. */
-const KIND_LABELS: Readonly<Partial<Record<JobKind, string>>> = { snapshot: 'RDS snapshot', verify: 'verification', prune: 'prune' };
+const KIND_LABELS: Readonly<Partial<Record<JobKind, string>>> = { snapshot: 'RDS snapshot', verify: 'verification', prune: 'prune', restore: 'restore' };
 
 function jobLine(job: AnyJob, threads: ThreadLookup, now: Date): string {
   const label = KIND_LABELS[job.kind];
@@ -118,5 +121,6 @@ export function listReply(target: string, objects: readonly BackupObject[]): str
 }
 
 export function linkReply(object: BackupObject, link: PresignedLink): string {
-  return `Download ${code(object.key)} (${formatBytes(object.size)}, ${utc(object.lastModified)}); the link expires ${utc(link.expiresAt)}:\n${link.url}`;
+  const text = `Download ${code(object.key)} (${formatBytes(object.size)}, ${utc(object.lastModified)}); the link expires ${utc(link.expiresAt)}:\n${link.url}`;
+  return isEncryptedKey(object.key) ? `${text}\n${encryptedLine(object.key)}` : text;
 }

@@ -1,6 +1,7 @@
 import type { ProgressInfo, StartedInfo } from '../../jobs/events.js';
 import { describeCompression } from '../../config/compression.js';
 import { formatBytes, formatDuration } from '../../config/units.js';
+import { encryptedLine, restoreCommand } from '../../storage/restore-hint.js';
 import type { PresignedLink } from '../../storage/types.js';
 import {
   ACTION_DOWNLOAD,
@@ -37,6 +38,8 @@ export type LinkState =
   | { readonly kind: 'ok'; readonly link: PresignedLink }
   /** The thread is in a channel the target does not allow: no link is posted there. */
   | { readonly kind: 'withheld' }
+  /** The target offers no links at all (`links: false`). */
+  | { readonly kind: 'disabled' }
   | { readonly kind: 'error'; readonly message: string };
 
 export function parentMessage(view: ThreadView): SlackMessage {
@@ -116,6 +119,7 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
       ...(compression ? [`Compression: ${compression}`] : []),
       `SHA-256: ${r.sha256}`,
       `Duration: ${formatDuration(r.durationMs)}`,
+      ...(r.encryption ? [encryptedLine(r.key, r.encryption.recipients)] : []),
       ...checks.map((c) => c.line),
     ];
     const blocks: Block[] = [
@@ -127,6 +131,9 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
         ['SHA-256', code(r.sha256)],
         ['Duration', formatDuration(r.durationMs)],
       ]),
+      ...(r.encryption
+        ? [section(`:lock: Encrypted with age to ${r.encryption.recipients.length} recipient${r.encryption.recipients.length === 1 ? '' : 's'} (${r.encryption.recipients.map(code).join(', ')}). Restore with the private key:\n${code(restoreCommand(r.key))}`)]
+        : []),
       ...(checks.length > 0 ? [section(checks.map((c) => c.bullet).join('\n'))] : []),
     ];
     const link = outcome.link;
@@ -139,6 +146,9 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
     } else if (link?.kind === 'withheld') {
       lines.push(`No download link here: ${name} does not allow this channel.`);
       blocks.push(context(`No download link: ${name} does not allow this channel. Use \`/backup link ${view.target} latest\` in one it allows.`));
+    } else if (link?.kind === 'disabled') {
+      lines.push(`No download link: links are turned off for ${name}.`);
+      blocks.push(context(`No download link: links are turned off for ${name} (\`links: false\`).`));
     } else if (link?.kind === 'error') {
       lines.push(`The download link could not be made: ${escapeText(link.message)}`);
       blocks.push(context(`The download link could not be made: ${escapeText(link.message)}. Try \`/backup link ${view.target} latest\`.`));

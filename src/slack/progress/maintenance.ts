@@ -20,6 +20,9 @@ import {
   type VerifyView,
 } from '../messages/maintenance.js';
 import type { SlackMessage } from '../messages/format.js';
+import type { RestoreEvent } from '../../jobs/maintenance.js';
+import type { RestoreRunReport } from '../../restore/restore.js';
+import { applyRestoreEvent, restoreParentMessage, restoreResultMessage, restoreStatusMessage, type RestoreView } from '../messages/restore.js';
 import type { ThreadRenderer } from './reporter.js';
 import type { Redactor } from '../../redact.js';
 
@@ -66,6 +69,15 @@ export function pruneThread(rules: RetentionRules, redactor: Redactor): ThreadRe
   return taskThread<PruneReport, never, PruneEvent, PruneView>(
     { rules },
     { apply: applyPruneEvent, parent: pruneParentMessage, status: pruneStatusMessage, result: pruneResultMessage },
+    redactor,
+  );
+}
+
+/** An approved restore: its thread is the approval message's, which becomes its parent. */
+export function restoreThread(extra: Pick<RestoreView, 'plan' | 'requestedBy' | 'approvedBy'>, redactor: Redactor): ThreadRenderer<RestoreRunReport, RestoreEvent, RestoreView> {
+  return taskThread<RestoreRunReport, RestoreView['plan'], RestoreEvent, RestoreView>(
+    extra,
+    { apply: applyRestoreEvent, parent: restoreParentMessage, status: restoreStatusMessage, result: restoreResultMessage },
     redactor,
   );
 }

@@ -1,0 +1,278 @@
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Env } from '../config/load.js';
+import type { Config, MirrorConfig, RestoreOptions } from '../config/schema.js';
+import { lookupTarget } from '../config/targets.js';
+import { CancelledError, DumptruckError, InputError, describeCause, toDumptruckError } from '../errors.js';
+import { scrubSecrets } from '../redact.js';
+import { Meter } from '../pipeline/streams.js';
+import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
+import { createCatalog } from '../storage/catalog.js';
+import { createMirrorClient } from '../storage/client.js';
+import { compactTimestamp } from '../storage/keys.js';
+import { META } from '../storage/metadata.js';
+import { readStoredBackup } from '../storage/manifest.js';
+import { FailSoft } from '../verify/fork.js';
+import type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource, RestoredTable } from '../types.js';
+import { describeExit, locatePgTools, startTool, toolVersion, type PgTools } from '../verify/tools.js';
+import { identityProblem, type VerifyDeps } from '../verify/verify.js';
+import { decodingFor } from './decompress.js';
+import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from '../verify/restrict.js';
+import { DATABASE_NAME, RestoreServer, asideName } from './server.js';
+import { assertTrusted } from './trust.js';
+
+export type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
+
+// A backup restored into a database: planned (what, from where, into what; nothing changed yet)
+// when it is asked for, run once approved. One streamed pass from the store through
+// decompression into psql or pg_restore, no temp file, SHA-256 checked against what was recorded
+// at backup time. A failure or cancel drops the half-restored database, and a database that was
+// being replaced gets its name back.
+
+
+export const RESTORE_DEFAULTS: RestoreOptions = { approvers: [], twoPerson: true, approvalExpiry: 3_600_000, allowReplace: false, noOwner: false };
+
+/** What verification needs (config, store, environment, tools, clock), and the mirror's client. */
+export interface RestoreDeps extends Omit<VerifyDeps, 'randomSuffix'> {
+  /** The mirror's client (`from mirror`); default: built from the mirror's config. */
+  readonly mirrorClient?: (mirror: MirrorConfig, env: Env) => S3Client;
+}
+
+export interface RestoreAsk {
+  readonly target: string;
+  /** `latest` or a key of the target. */
+  readonly key: string;
+  readonly database: string;
+  /** Replace an existing database (needs restore.allowReplace). */
+  readonly replace?: boolean;
+  readonly source?: RestoreSource;
+  /** Restore this named unsigned backup from before backups were signed (CLI --trust-legacy only; never `latest`). */
+  readonly trustLegacy?: boolean;
+}
+
+/** Everything an approver needs to see, and what the restore will do; nothing is changed by planning it. */
+export interface RestoreRunOptions {
+  readonly signal?: AbortSignal;
+  readonly jobId?: string;
+  readonly onEvent?: (event: RestoreProgress) => void;
+  /** Least time between restore-progress events. Default 1000 ms. */
+  readonly progressIntervalMs?: number;
+}
+
+export function restoreOptions(config: Config, target: string): RestoreOptions {
+  return lookupTarget(config, target).restore ?? RESTORE_DEFAULTS;
+}
+
+/** Which store and bucket `source` means for the target. */
+function store(deps: RestoreDeps, target: string, source: RestoreSource): { s3: S3Client; bucket: string } {
+  if (source === 'primary') return { s3: deps.s3, bucket: deps.config.storage.bucket };
+  const own = lookupTarget(deps.config, target).mirror;
+  const mirror = own === false ? undefined : (own ?? deps.config.mirror);
+  if (!mirror) throw new InputError(`${target} has no mirror to restore from`, 'restore from the primary store (leave out `from mirror`), or configure mirror:');
+  return { s3: (deps.mirrorClient ?? createMirrorClient)(mirror, deps.env), bucket: mirror.bucket };
+}
+
+/** Resolves the backup and checks the destination: what the approval message shows. Changes nothing. */
+export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<RestorePlan> {
+  const now = deps.now ?? (() => new Date());
+  const options = restoreOptions(deps.config, ask.target);
+  const replace = ask.replace === true;
+  if (!DATABASE_NAME.test(ask.database)) {
+    throw new InputError(`${JSON.stringify(ask.database)} is not a database name I restore into`, 'use lowercase letters, digits, _ and -, starting with a letter or _, at most 63 characters');
+  }
+  if (replace && !options.allowReplace) {
+    throw new InputError(`replacing a database is not allowed for ${ask.target}`, `an admin sets targets.${ask.target}.restore.allowReplace: true; or restore into a new database`, 'NOT_ALLOWED');
+  }
+  const source = ask.source ?? 'primary';
+  const { s3, bucket } = store(deps, ask.target, source);
+  const catalog = createCatalog({ s3, storage: { ...deps.config.storage, bucket }, env: deps.env });
+  const object = await catalog.resolve(ask.target, ask.key);
+  const stored = await readStoredBackup(s3, bucket, object.key);
+  const { metadata, facts } = stored;
+  if (ask.trustLegacy && ask.key === 'latest') throw new InputError('--trust-legacy needs the exact key of the old backup, not latest', `list them with: list ${ask.target}`);
+  const hmacKey = await resolveHmacKey(deps.config.storage.hmacKey, { env: deps.env });
+  // Provenance first, as verify does: what an untrusted record says is not read further.
+  assertTrusted({ target: ask.target, key: object.key, facts }, now(), { hmacKey, trustLegacy: ask.trustLegacy === true });
+  const problem = identityProblem(ask.target, object.key, facts, stored.size);
+  if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message);
+  decodingFor(object.key);
+
+  const { server } = await destination(deps, ask.target, 'plan');
+  const exists = await server.exists(ask.database);
+  if (exists && !replace) throw destinationExists(ask.target, ask.database, server.described, options);
+  const startedAt = metadata[META.startedAt];
+  return {
+    target: ask.target,
+    key: object.key,
+    source,
+    bucket,
+    storedBytes: stored.size,
+    sha256: facts!.sha256!,
+    backupAt: startedAt ? new Date(startedAt) : object.lastModified,
+    database: ask.database,
+    server: server.described,
+    replace: exists,
+    noOwner: options.noOwner,
+  };
+}
+
+function destinationExists(target: string, database: string, server: string, options: RestoreOptions): DumptruckError {
+  return new DumptruckError('DESTINATION_EXISTS', 'restore', `database ${database} already exists on ${server}; a restore never overwrites a database`, {
+    hint: options.allowReplace
+      ? `pick a new database name, or replace it: /backup restore ${target} <key|latest> into ${database} replace`
+      : `pick a new database name (replacing one needs targets.${target}.restore.allowReplace: true)`,
+  });
+}
+
+async function destination(deps: RestoreDeps, target: string, jobId: string): Promise<{ server: RestoreServer; password: string | undefined }> {
+  const t = lookupTarget(deps.config, target);
+  const options = t.restore ?? RESTORE_DEFAULTS;
+  const url = options.url ?? t.url;
+  // restore.password goes with restore.url; without one, the target's own server and password.
+  const password = options.url ? await resolvePassword(`${target}.restore`, options.password, { env: deps.env }) : await resolvePassword(target, t.password, { env: deps.env });
+  return { server: new RestoreServer(url, password, `dumptruck-restore-${jobId}`), password };
+}
+
+/**
+ * Restores `plan` (from planRestore, approved). The destination is checked again: it may have
+ * appeared since the plan. Throws a DumptruckError of stage `restore` (CORRUPTED on a checksum
+ * mismatch, MISSING_ROLES, RESTORE_FAILED) or the abort reason; nothing half-restored is left.
+ */
+export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: RestoreRunOptions = {}): Promise<RestoreRunReport> {
+  const now = deps.now ?? (() => new Date());
+  const started = now();
+  const jobId = options.jobId ?? 'cli';
+  const { server, password } = await destination(deps, plan.target, jobId);
+  const secrets = password ? [password] : [];
+  const targetConfig = lookupTarget(deps.config, plan.target);
+  const tools = await locatePgTools(targetConfig.pgDump, deps.locatePgDump);
+  if (decodingFor(plan.key).tool === 'psql') {
+    // A psql without restricted mode would obey a meta-command in the dump: refuse before creating anything.
+    const problem = restrictedModeProblem(await toolVersion(deps.spawn, tools.psql, { parent: deps.env, password: undefined, appName: `dumptruck-restore-${jobId}` }));
+    if (problem) throw problem;
+  }
+
+  const exists = await server.exists(plan.database);
+  if (exists && !plan.replace) throw destinationExists(plan.target, plan.database, server.described, restoreOptions(deps.config, plan.target));
+  let aside: string | undefined;
+  let created = false;
+  try {
+    options.signal?.throwIfAborted();
+    if (exists) {
+      aside = asideName(plan.database, compactTimestamp(started));
+      await server.rename(plan.database, aside);
+    }
+    await server.create(plan.database);
+    created = true;
+    options.onEvent?.({ type: 'restore-started', jobId, plan });
+    const pass = await streamInto(deps, plan, { server, tools, password, jobId, options });
+    if (pass.sha256 !== plan.sha256) {
+      const symptom = pass.sideError === undefined ? '' : ` (and then: ${describeCause(pass.sideError)})`;
+      throw new DumptruckError('CORRUPTED', 'restore', `${plan.key}: SHA-256 of the bytes read is ${pass.sha256}, the backup recorded ${plan.sha256}: the object changed after it was written${symptom}`);
+    }
+    if (pass.sideError !== undefined) throw pass.sideError;
+    const tables = await server.countRows(plan.database);
+    return {
+      plan,
+      tables,
+      rows: tables.reduce((n, t) => n + t.rows, 0),
+      dumpedBytes: pass.dumpedBytes,
+      durationMs: now().getTime() - started.getTime(),
+      ...(aside ? { keptAs: aside } : {}),
+    };
+  } catch (err) {
+    // Cleanup runs whatever the reason: the half database goes, the replaced one comes back.
+    const cleanup: string[] = [];
+    if (created) await server.drop(plan.database).catch((e: unknown) => cleanup.push(describeCause(e)));
+    if (aside) await server.rename(aside, plan.database).catch((e: unknown) => cleanup.push(`${describeCause(e)}; the old database is still named ${aside}`));
+    const reason = options.signal?.aborted ? abortReason(options.signal) : toDumptruckError(err, 'RESTORE_FAILED', 'restore', `restoring ${plan.key}`);
+    if (cleanup.length === 0) throw reason;
+    const message = scrubSecrets(`${reason.message}; cleaning up also failed: ${cleanup.join('; ')}`, secrets);
+    throw new DumptruckError(reason.code, reason.stage, message, { cause: reason, stderrTail: reason.stderrTail, hint: reason.hint });
+  }
+}
+
+interface Pass {
+  readonly sha256: string;
+  readonly dumpedBytes: number;
+  readonly sideError: unknown;
+}
+
+interface PassContext {
+  readonly server: RestoreServer;
+  readonly tools: PgTools;
+  readonly password: string | undefined;
+  readonly jobId: string;
+  readonly options: RestoreRunOptions;
+}
+
+/** One read of the object: every byte hashed, and decompressed into psql (restricted) or pg_restore. */
+async function streamInto(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Promise<Pass> {
+  const { s3, bucket } = store(deps, plan.target, plan.source);
+  const { signal } = ctx.options;
+  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: plan.key }), { abortSignal: signal }).catch((err: unknown) => {
+    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${plan.key}`);
+  });
+  const meter = new Meter({ sha256: true });
+  const interval = ctx.options.progressIntervalMs ?? 1000;
+  let lastEvent = 0;
+  meter.on('data', () => {
+    const at = Date.now();
+    if (at - lastEvent < interval) return;
+    lastEvent = at;
+    ctx.options.onEvent?.({ type: 'restore-progress', jobId: ctx.jobId, readBytes: meter.bytes });
+  });
+  const side = restoreSide(deps, plan, ctx);
+  const sink = new FailSoft(side.head, side.done);
+  try {
+    await pipeline(object.Body as Readable, meter, sink, ...(signal ? [{ signal }] : []));
+  } catch (err) {
+    side.kill();
+    await side.done.catch(() => undefined);
+    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${plan.key}`);
+  }
+  return { sha256: meter.digest(), dumpedBytes: side.bytes(), sideError: sink.error };
+}
+
+/** decompress -> (restricted) psql or pg_restore into the new database. */
+function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): { head: Writable; done: Promise<void>; bytes(): number; kill(): void } {
+  const decoding = decodingFor(plan.key);
+  const decompress = decoding.decompress();
+  const counter = new Meter();
+  const url = ctx.server.urlFor(plan.database);
+  const env = { parent: deps.env, password: ctx.password, appName: `dumptruck-restore-${ctx.jobId}` };
+  const plain = decoding.tool === 'psql';
+  const bin = plain ? ctx.tools.psql : ctx.tools.pgRestore;
+  // ON_ERROR_STOP / --exit-on-error: a restore that hit an error is a failure, never a success.
+  const args = plain
+    ? ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', url]
+    : ['--exit-on-error', '--no-password', ...(plan.noOwner ? ['--no-owner', '--no-privileges'] : []), '--dbname', url];
+  const tool = startTool(deps.spawn, bin, args, env, { stdin: true });
+  const stages = plain ? [decompress, counter, new RestrictedPsqlInput(newRestrictKey())] : [decompress, counter];
+  const done = (async () => {
+    const piped = await pipeline([...stages, tool.stdin!] as unknown as [Readable, Writable]).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (piped !== undefined) tool.kill();
+    const exit = await tool.exited;
+    if (exit.code === 0 && piped === undefined) return;
+    const stderr = scrubSecrets(tool.stderrTail(), ctx.password ? [ctx.password] : []);
+    const roles = [...new Set([...stderr.matchAll(/role "([^"]+)" does not exist/g)].map((m) => m[1]!))];
+    if (roles.length > 0) {
+      throw new DumptruckError('MISSING_ROLES', 'restore', `${plan.key} refers to role${roles.length > 1 ? 's' : ''} ${roles.join(', ')}, which ${plan.server} does not have`, {
+        stderrTail: stderr,
+        hint: `create ${roles.length > 1 ? 'them' : 'it'} on ${plan.server} first, or set targets.${plan.target}.restore.noOwner: true to restore without owners and grants`,
+      });
+    }
+    const what = piped !== undefined && exit.code === 0 ? `the backup could not be read to the end (${describeCause(piped)})` : describeExit(bin, exit);
+    throw new DumptruckError('RESTORE_FAILED', 'restore', `${plan.key} did not restore into ${plan.database}: ${what}`, { ...(stderr ? { stderrTail: stderr } : {}) });
+  })();
+  return { head: decompress, done, bytes: () => counter.bytes, kill: () => tool.kill() };
+}
+
+function abortReason(signal: AbortSignal): DumptruckError {
+  const reason: unknown = signal.reason;
+  return reason instanceof DumptruckError ? reason : new CancelledError();
+}
