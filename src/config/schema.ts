@@ -283,6 +283,11 @@ const restoreOptions = z
     approvalExpiry: duration('duration').default(3_600_000),
     /** An existing database may be replaced (approver types its name; the old one is renamed aside, not dropped). */
     allowReplace: z.boolean().default(false),
+    /**
+     * With allowReplace, the databases that may be replaced; default: the one in the target's own
+     * url. postgres, template0, template1 and other targets' databases are refused whatever it says.
+     */
+    replaceable: z.array(z.string().min(1)).optional(),
     /** Restore without ownership and grants (--no-owner --no-privileges): for servers lacking the dump's roles. */
     noOwner: z.boolean().default(false),
   })

@@ -36,6 +36,7 @@ beforeAll(async () => {
       custom: { db: SRC, format: 'custom', extra: restoreTo },
       roles: { db: ROLES, extra: restoreTo },
       'roles-custom': { db: ROLES, format: 'custom', extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
+      replacing: { db: SRC, extra: restoreTo.replace(/ }$/, ', allowReplace: true, replaceable: [restorecli_replaceable, postgres, restorecli_roles] }') },
     }),
   );
   const backup = await cli(['backup', 'app-db']);
@@ -128,6 +129,29 @@ describe('dumptruck restore', () => {
       await client.end();
     }
   });
+
+  it('--replace reaches only restore.replaceable: never a system database or another target\'s, whatever the list says; nothing is touched', async () => {
+    expect((await cli(['backup', 'replacing'])).code).toBe(0);
+    await servers.pg.dropDatabase(ROLES);
+    await servers.pg.createDatabase(ROLES);
+    const refused = {
+      postgres: 'postgres is a system database; postgres, template0, template1 are never replaced\nrestore into a new database instead',
+      template1: 'template1 is a system database; postgres, template0, template1 are never replaced\nrestore into a new database instead',
+      [ROLES]: `${ROLES} is the database of target roles; a restore of replacing never replaces another target's database\nrestore into a new database instead, or restore a backup of roles`,
+      restorecli_unlisted: 'restorecli_unlisted is not in targets.replacing.restore.replaceable (it lists restorecli_replaceable, postgres, restorecli_roles)\nan admin adds it to targets.replacing.restore.replaceable; or restore into a new database instead',
+    };
+    await servers.pg.createDatabase('restorecli_unlisted');
+    for (const [database, why] of Object.entries(refused)) {
+      const run = await cli(['restore', 'replacing', '--into', database, '--replace', '--yes']);
+      expect(run.stderr).toBe(`dumptruck: ${why}\n`);
+      expect(run.code).toBe(2);
+    }
+    expect((await databasesLike(servers.pg, 'restorecli_')).filter((db) => db.includes('before_restore'))).toEqual([]);
+    await servers.pg.createDatabase('restorecli_replaceable');
+    const allowed = await cli(['restore', 'replacing', '--into', 'restorecli_replaceable', '--replace', '--yes']);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(await tableDigests(servers.pg, 'restorecli_replaceable')).toEqual(await tableDigests(servers.pg, SRC));
+  }, 120_000);
 
   it('a corrupted object fails on its checksum and leaves no database behind', async () => {
     const bytes = await getBytes(servers.s3.client(), servers.bucket, key);
