@@ -19,7 +19,7 @@ import { identityProblem, type VerifyDeps } from '../verify/verify.js';
 import { decodingFor } from './decompress.js';
 import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from '../verify/restrict.js';
 import { DATABASE_NAME, RestoreServer, asideName } from './server.js';
-import { assertTrusted } from './trust.js';
+import { assertLegacyTrustable, assertTrusted } from './trust.js';
 
 export type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
 
@@ -98,6 +98,7 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
   const problem = identityProblem(ask.target, object.key, metadata, head.ContentLength ?? 0);
   if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message);
   if (ask.trustLegacy && ask.key === 'latest') throw new InputError('--trust-legacy needs the exact key of the old backup, not latest', `list them with: list ${ask.target}`);
+  if (ask.trustLegacy) assertLegacyTrustable(object.key);
   const hmacKey = await resolveHmacKey(deps.config.storage.hmacKey, { env: deps.env });
   assertTrusted({ target: ask.target, key: object.key, metadata }, now(), { hmacKey, trustLegacy: ask.trustLegacy === true });
   decodingFor(object.key);

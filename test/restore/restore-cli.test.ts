@@ -189,4 +189,19 @@ describe('dumptruck restore', () => {
     expect(await databasesLike(servers.pg, 'restorecli_legacy')).toEqual(['restorecli_legacy']);
     await servers.pg.dropDatabase('restorecli_legacy');
   }, 60_000);
+
+  it('--trust-legacy is refused for a key with a run token: such backups were always signed, so an unsigned one was planted', async () => {
+    const planted = objectKey(prefix, 'app-db', new Date(Date.UTC(2020, 0, 1)), 'plain', { runToken: 'abc123' });
+    const { 'dumptruck-hmac': _hmac, ...unsigned } = await getMetadata(servers.s3.client(), servers.bucket, key);
+    await putBytes(servers.s3.client(), servers.bucket, planted, await getBytes(servers.s3.client(), servers.bucket, key), unsigned);
+    const why = `--trust-legacy is only for backups written before backups were signed; ${planted} has a run token, so dumptruck signed it when it wrote it, and an unsigned copy of it was not written by dumptruck\ndo not restore it: check who can write to the bucket, and restore another backup\n`;
+    const restore = await cli(['restore', 'app-db', planted, '--into', 'restorecli_planted', '--yes', '--trust-legacy']);
+    expect(restore.stderr).toBe(`dumptruck: ${why}`);
+    expect(restore.code).toBe(1);
+    expect(await databasesLike(servers.pg, 'restorecli_planted')).toEqual([]);
+    const verify = await cli(['verify', 'app-db', planted, '--trust-legacy']);
+    expect(verify.stderr).toBe(`dumptruck: ${why}`);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toBe('');
+  }, 60_000);
 });
