@@ -14,6 +14,7 @@ import { verifyBackup } from '../verify/verify.js';
 import { afterBackupLines, pruneLines, verifyLines } from './trust.js';
 import { lookupTarget, requireLinks } from '../config/targets.js';
 import { planRestore, runRestore } from '../restore/restore.js';
+import { assertLegacyTrustable } from '../restore/trust.js';
 import { isEncryptedKey } from '../storage/keys.js';
 import { encryptedLine } from '../storage/restore-hint.js';
 import { parseRestoreArgs, restorePlanLines, restoreResultLines, RESTORE_SHAPE, type RestoreArgs } from './restore.js';
@@ -152,6 +153,7 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
     case 'verify': {
       requireTarget(deps, command.target);
       const object = await deps.catalog.resolve(command.target, command.key);
+      if (command.trustLegacy) assertLegacyTrustable(object.key);
       out(`verifying ${object.key} (${formatBytes(object.size)})...`);
       // Ctrl-C or SIGTERM stops the download and the restore; the scratch database is dropped all the same.
       const report = await untilSignal((signal) => verifyBackup(deps, command.target, object.key, { signal, trustLegacy: command.trustLegacy }));
