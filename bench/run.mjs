@@ -178,7 +178,8 @@ function cli(name, config, db) {
   return measure(name, 'node', [...NODE_FLAGS, 'dist/cli/bin.js', 'backup', target], { DUMPTRUCK_CONFIG: config }).then((r) => {
     const stored = /: done in .*, ([\d.]+) (B|KiB|MiB|GiB) stored\b/m.exec(r.out);
     const units = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
-    return { ...r, size: stored ? Math.round(Number(stored[1]) * units[stored[2]]) : NaN };
+    const finish = /^finish step: (\d+) ms$/m.exec(r.out);
+    return { ...r, size: stored ? Math.round(Number(stored[1]) * units[stored[2]]) : NaN, finishS: finish ? Number(finish[1]) / 1000 : NaN };
   });
 }
 
@@ -247,6 +248,8 @@ ratio('dumptruck-zstd/pigz-pipe', r['dumptruck-zstd']?.wall, r['pigz-pipe']?.wal
 ratio('dumptruck-zstd/zstd-pipe', r['dumptruck-zstd']?.wall, r['zstd-pipe']?.wall);
 ratio('dumptruck-zstd-size/gzip-size', r['dumptruck-zstd']?.size, r['gzip-pipe']?.size);
 ratio('dumptruck-zstd-size/zstd-pipe-size', r['dumptruck-zstd']?.size, r['zstd-pipe']?.size);
+// The finish step (after the last byte was stored) as a share of the whole backup's wall time.
+ratio('finalize/backup', r.dumptruck?.finishS, r.dumptruck?.wall);
 ratio('dumptruck-rss-main/small', r.dumptruck?.rssMiB, small?.rssMiB);
 rmSync(tmp, { recursive: true, force: true });
 if (existsSync(join(LOCAL, 'bench-tmp'))) rmSync(join(LOCAL, 'bench-tmp'), { recursive: true, force: true });

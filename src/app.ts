@@ -7,7 +7,8 @@ import type { RunBackup } from './jobs/types.js';
 import { createSnapshotService } from './snapshots/snapshot.js';
 import type { SnapshotService } from './snapshots/types.js';
 import { createCatalog } from './storage/catalog.js';
-import { createS3Client } from './storage/client.js';
+import { createMirrorClient, createS3Client } from './storage/client.js';
+import { createUploadSweeper, type UploadSweeper } from './pipeline/orphans.js';
 import type { BackupCatalog } from './storage/types.js';
 
 /** Everything an entry point (CLI, Slack) needs, built once from the environment. */
@@ -17,6 +18,8 @@ export interface AppDeps {
   readonly s3: S3Client;
   readonly runBackup: RunBackup;
   readonly catalog: BackupCatalog;
+  /** Aborts multipart uploads a crash left behind; run at start, and by the runner after each backup. */
+  readonly uploads: UploadSweeper;
   /** RDS snapshots of targets with `rds:`; credentials from the AWS SDK's standard chain. */
   readonly snapshots: SnapshotService;
 }
@@ -30,11 +33,13 @@ export function loadEnvironment(path = '.env'): Env {
 export async function createAppDeps(env: Env): Promise<AppDeps> {
   const config = await loadConfig(env.DUMPTRUCK_CONFIG || './dumptruck.yml', env);
   const s3 = createS3Client(config.storage);
+  const uploads = createUploadSweeper({ config, s3, mirrorClient: (m) => createMirrorClient(m, env) });
   return {
     env,
     config,
     s3,
-    runBackup: createBackupRunner({ config, s3, env }),
+    uploads,
+    runBackup: createBackupRunner({ config, s3, env, sweeper: uploads }),
     catalog: createCatalog({ s3, storage: config.storage, env }),
     snapshots: createSnapshotService({ config }),
   };

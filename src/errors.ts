@@ -61,6 +61,8 @@ export type ErrorCode =
   | 'VERIFY_FAILED'
   /** Not provably a backup dumptruck wrote (no HMAC, or one that does not match): never read into psql or pg_restore. */
   | 'UNTRUSTED'
+  /** A dump without its manifest: the run died between the upload and the manifest. */
+  | 'INCOMPLETE'
   /** psql without restricted mode (\restrict): it would run a dump's meta-commands. */
   | 'PSQL_TOO_OLD'
   // snapshot: the provider's refusals, each in plain words

@@ -40,6 +40,8 @@ export interface BackupResult {
   readonly startedAt: Date;
   readonly finishedAt: Date;
   readonly durationMs: number;
+  /** How long the finish step took (after the last byte was stored, until the manifest made the backup complete): the bench's `ratio finalize/backup`. */
+  readonly finishMs?: number;
   readonly pgDumpVersion: string;
   readonly serverVersion: string;
   readonly partSize: number;
@@ -113,13 +115,44 @@ export type JobEvent =
 
 export type JobEventListener = (event: JobEvent) => void;
 
+/** What any entry point (CLI, slash command, alert, schedule) asks the runner for. */
+export interface BackupRequest {
+  readonly target: string;
+  readonly trigger: Trigger;
+  /** Stable id for logs, events and pg_dump's application_name; generated when absent. */
+  readonly jobId?: string;
+}
+
+export interface RunOptions {
+  /** Aborting it kills pg_dump and aborts the multipart upload; the promise rejects with CancelledError. */
+  readonly signal?: AbortSignal;
+  readonly onEvent?: JobEventListener;
+}
+
+/** The one backup pipeline every entry point calls. */
+export type RunBackup = (request: BackupRequest, options?: RunOptions) => Promise<BackupResult>;
+
 // --- stored objects and the reports about them ---
 
-/** A stored backup as listed from the bucket. */
-export interface BackupObject {
+/** An object as listed from the bucket. */
+export interface StoredObject {
   readonly key: string;
   readonly size: number;
   readonly lastModified: Date;
+}
+
+/**
+ * `complete`: its manifest exists. `legacy`: written before manifests, its facts in its metadata
+ * (complete too). `incomplete`: a dump without either, from a run that died before its manifest:
+ * never `latest`, never counted as a good backup, deleted by prune after storage.incompleteGrace.
+ * `foreign`: in a backup key's shape but without dumptruck's metadata for this target (planted, or
+ * copied in): never counted, never deleted.
+ */
+export type BackupState = 'complete' | 'legacy' | 'incomplete' | 'foreign';
+
+/** A stored backup (a dump object) and whether it is complete. */
+export interface BackupObject extends StoredObject {
+  readonly state: BackupState;
 }
 
 /** A user table of a restored database with its exact row count. */

@@ -1,6 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { createInterface } from 'node:readline/promises';
 import { createAppDeps, loadEnvironment, type AppDeps } from '../app.js';
+import type { BackupState } from '../types.js';
 import { describeCompression } from '../config/compression.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import { CancelledError, ConfigError, DumptruckError, InputError, TimeoutError, userMessage } from '../errors.js';
@@ -119,6 +120,9 @@ function requireTarget(deps: AppDeps, target: string): void {
   lookupTarget(deps.config, target);
 }
 
+/** How `list` marks a dump that is not a complete backup. */
+const STATE_NOTE: Readonly<Record<BackupState, string>> = { complete: '', legacy: '', incomplete: 'incomplete (no manifest)', foreign: 'not written by dumptruck' };
+
 export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Promise<number> {
   const out = (line: string) => io.stdout.write(`${line}\n`);
   switch (command.name) {
@@ -132,7 +136,7 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       requireTarget(deps, command.target);
       const items = await deps.catalog.list(command.target);
       if (items.length === 0) out(`no backups of ${command.target} yet`);
-      for (const o of items) out(`${o.lastModified.toISOString()}\t${formatBytes(o.size).padStart(10)}\t${o.key}`);
+      for (const o of items) out(`${o.lastModified.toISOString()}\t${formatBytes(o.size).padStart(10)}\t${o.key}${STATE_NOTE[o.state] ? `\t${STATE_NOTE[o.state]}` : ''}`);
       return EXIT.ok;
     }
     case 'link': {
@@ -140,7 +144,7 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       requireLinks(deps.config, command.target);
       const object = await deps.catalog.resolve(command.target, command.key);
       const link = await deps.catalog.link(object.key);
-      out(`${object.key} (${formatBytes(object.size)}), link valid until ${link.expiresAt.toISOString()}`);
+      out(`${object.key} (${formatBytes(object.size)}${object.state === 'incomplete' ? ', incomplete: no manifest' : ''}), link valid until ${link.expiresAt.toISOString()}`);
       if (isEncryptedKey(object.key)) out(encryptedLine(object.key));
       // Last, alone on its line: scripts take the URL from there.
       out(link.url);
@@ -191,14 +195,17 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       requireTarget(deps, command.target);
       const print = createProgressPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
       // Ctrl-C, a cron timeout's SIGTERM or queue.jobTimeout cancels cleanly: pg_dump killed, upload aborted.
-      const result = await untilSignal(
-        (signal) => deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print }),
-        deps.config.queue.jobTimeoutMs,
-      );
+      const result = await untilSignal(async (signal) => {
+        // At start: what a killed run (SIGKILL, power loss) left behind, since no cleanup of its own ran.
+        for (const key of await deps.uploads.sweep(signal)) out(`aborted an upload orphaned by a crash: ${key}`);
+        return deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print });
+      }, deps.config.queue.jobTimeoutMs);
       const compression = describeCompression(result);
       const compressed = compression ? ` (${compression})` : '';
       out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored${compressed}`);
       out(`key: s3://${result.bucket}/${result.key}`);
+      // Read by npm run bench (ratio finalize/backup).
+      if (result.finishMs !== undefined) out(`finish step: ${result.finishMs} ms`);
       out(`sha256: ${result.sha256}`);
       if (result.encryption) out(encryptedLine(result.key, result.encryption.recipients));
       if (deps.config.targets[command.target]?.links !== false) {

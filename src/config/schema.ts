@@ -433,6 +433,10 @@ const storage = z
     idleTimeout: duration('duration').default(120_000),
     /** Signs every backup (HMAC over its key and SHA-256); only signed objects are verified, restored or \`latest\`. */
     hmacKey: passwordSource.default({ env: 'DUMPTRUCK_HMAC_KEY' }),
+    /** A dump without its manifest (a run that died between the two) is deleted by prune once it is this old. */
+    incompleteGrace: duration('duration').default(86_400_000),
+    /** Multipart uploads under the prefix older than this that no running job owns were orphaned by a crash, and are aborted. */
+    abortUploadsAfter: duration('duration').default(3_600_000),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -441,13 +445,15 @@ const storage = z
     }
   })
   // The names the code uses say their unit; `auto` settings are decided here, once.
-  .transform(({ linkExpiry, memoryBudget, checksums, forcePathStyle, connectTimeout, idleTimeout, ...rest }) => ({
+  .transform(({ linkExpiry, memoryBudget, checksums, forcePathStyle, connectTimeout, idleTimeout, incompleteGrace, abortUploadsAfter, ...rest }) => ({
     ...rest,
     ...resolveStore(rest.endpoint, forcePathStyle, checksums),
     linkExpiryMs: linkExpiry,
     memoryBudgetBytes: memoryBudget,
     connectTimeoutMs: connectTimeout,
     idleTimeoutMs: idleTimeout,
+    incompleteGraceMs: incompleteGrace,
+    abortUploadsAfterMs: abortUploadsAfter,
   }));
 
 const queue = z

@@ -4,9 +4,8 @@ import type { Config, TargetConfig } from '../config/schema.js';
 import { toDumptruckError, userMessage } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { pruneTarget, type PruneReport } from '../retention/prune.js';
-import { isBackupKeyOf, keySuffix, targetPrefix } from '../storage/keys.js';
-import { listAll, newestFirst } from '../storage/listing.js';
-import { isOwnBackup } from '../storage/metadata.js';
+import { keySuffix, targetPrefix } from '../storage/keys.js';
+import { listAll, listBackups } from '../storage/listing.js';
 import { flagMarkerKey, sizeAnomaly, writeFlagMarker, type SizeRules } from '../verify/anomaly.js';
 import { verifyBackup } from '../verify/verify.js';
 import type { BackupResult, BackupWarning, VerificationOutcome } from './events.js';
@@ -102,29 +101,26 @@ export function sizeWarnings(result: BackupResult): BackupWarning[] {
 
 /**
  * Stored sizes of up to `window` earlier backups of the result's target and format, newest first,
- * to compare the new one with: only unflagged ones (after a real shrink, the flagged small
- * backups must not pull the median down until a small backup passes as normal) and only
- * objects dumptruck wrote (a planted object must not move the median either).
+ * to compare the new one with: only complete ones (a manifest, or old-style metadata: a dump
+ * without its manifest may be cut short, and a planted object must not move the median), and only
+ * unflagged ones (after a real shrink, the flagged small backups must not pull the median down
+ * until a small backup passes as normal).
  */
 async function previousSizes(deps: AfterBackupDeps, result: BackupResult, window: number): Promise<number[]> {
   const { config, s3 } = deps;
   const bucket = config.storage.bucket;
   const all = await listAll(s3, bucket, targetPrefix(config.storage.prefix, result.target));
   const keys = new Set(all.map((o) => o.key));
-  const candidates = newestFirst(
-    all.filter(
+  const backups = await listBackups(s3, bucket, config.storage.prefix, result.target, all);
+  return backups
+    .filter(
       (o) =>
         o.key < result.key &&
+        (o.state === 'complete' || o.state === 'legacy') &&
         // Compared with backups stored the same way only: a zstd dump is smaller than the gzip one of the same data.
         keySuffix(o.key) === keySuffix(result.key) &&
-        isBackupKeyOf(config.storage.prefix, result.target, o.key) &&
         !keys.has(flagMarkerKey(o.key)),
-    ),
-  );
-  const sizes: number[] = [];
-  for (const o of candidates) {
-    if (sizes.length >= window) break;
-    if (await isOwnBackup(s3, bucket, result.target, o.key)) sizes.push(o.size);
-  }
-  return sizes;
+    )
+    .slice(0, window)
+    .map((o) => o.size);
 }

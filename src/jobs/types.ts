@@ -1,18 +1,3 @@
-import type { BackupResult, JobEventListener, Trigger } from '../types.js';
-
-/** What any entry point (CLI, slash command, alert, schedule) asks the runner for. */
-export interface BackupRequest {
-  readonly target: string;
-  readonly trigger: Trigger;
-  /** Stable id for logs, events and pg_dump's application_name; generated when absent. */
-  readonly jobId?: string;
-}
-
-export interface RunOptions {
-  /** Aborting it kills pg_dump and aborts the multipart upload; the promise rejects with CancelledError. */
-  readonly signal?: AbortSignal;
-  readonly onEvent?: JobEventListener;
-}
-
-/** The one backup pipeline every entry point calls. */
-export type RunBackup = (request: BackupRequest, options?: RunOptions) => Promise<BackupResult>;
+// The runner's request and options live in the ground-floor module src/types.ts (the pipeline
+// implements them, jobs and entry points call it); this module keeps their names.
+export type { BackupRequest, RunBackup, RunOptions } from '../types.js';

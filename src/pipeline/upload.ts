@@ -2,6 +2,7 @@ import {
   AbortMultipartUploadCommand,
   CreateMultipartUploadCommand,
   HeadBucketCommand,
+  ListMultipartUploadsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -19,6 +20,8 @@ export interface StreamUploadOptions {
   readonly metadata: Record<string, string>;
   /** Called as soon as any request fails, so the caller can stop the stream at once. */
   readonly onRequestError: (err: unknown) => void;
+  /** Called with the multipart upload's id once the store created it (the uploads of running jobs are never swept as orphans). */
+  readonly onUploadId?: (uploadId: string) => void;
 }
 
 /** One stream's upload: its outcome, and the cleanup of its own multipart upload. */
@@ -53,7 +56,10 @@ export function uploadStream(options: StreamUploadOptions): StreamUpload {
   client.send = (async (command: Parameters<S3Client['send']>[0], ...rest: unknown[]) => {
     try {
       const out = await (s3.send as (...a: unknown[]) => Promise<unknown>).call(s3, command, ...rest);
-      if (command instanceof CreateMultipartUploadCommand) uploadId = (out as { UploadId?: string }).UploadId;
+      if (command instanceof CreateMultipartUploadCommand) {
+        uploadId = (out as { UploadId?: string }).UploadId;
+        if (uploadId) options.onUploadId?.(uploadId);
+      }
       return out;
     } catch (err) {
       const error = isPreconditionFailed(err) ? objectExists(options.bucket, options.key, err) : err;
@@ -100,6 +106,34 @@ function objectExists(bucket: string, key: string, cause: unknown): DumptruckErr
     cause,
     hint: 'another run wrote this key: run the backup again for a new key',
   });
+}
+
+/**
+ * Aborts multipart uploads under `prefix` that a crash left behind (SIGKILL, power loss: no
+ * cleanup ran): those initiated before `initiatedBefore` whose id is not in `live` (the uploads of
+ * this process's running jobs). The age leaves uploads of other processes on the same prefix
+ * alone while they run. Returns the keys it aborted.
+ */
+export async function abortOrphanedUploads(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  initiatedBefore: Date,
+  live: ReadonlySet<string>,
+): Promise<string[]> {
+  const aborted: string[] = [];
+  let KeyMarker: string | undefined;
+  let UploadIdMarker: string | undefined;
+  do {
+    const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker, UploadIdMarker }));
+    for (const u of page.Uploads ?? []) {
+      if (!u.Key || !u.UploadId || live.has(u.UploadId) || !u.Initiated || u.Initiated.getTime() >= initiatedBefore.getTime()) continue;
+      await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+      aborted.push(u.Key);
+    }
+    [KeyMarker, UploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
+  } while (KeyMarker !== undefined);
+  return aborted;
 }
 
 /** Fails fast, before pg_dump starts, when the bucket is unreachable or the credentials are wrong. */

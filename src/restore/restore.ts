@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Env } from '../config/load.js';
@@ -12,6 +12,7 @@ import { createCatalog } from '../storage/catalog.js';
 import { createMirrorClient } from '../storage/client.js';
 import { compactTimestamp } from '../storage/keys.js';
 import { META } from '../storage/metadata.js';
+import { readStoredBackup } from '../storage/manifest.js';
 import { FailSoft } from '../verify/fork.js';
 import type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource, RestoredTable } from '../types.js';
 import { describeExit, locatePgTools, startTool, toolVersion, type PgTools } from '../verify/tools.js';
@@ -91,16 +92,15 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
   const { s3, bucket } = store(deps, ask.target, source);
   const catalog = createCatalog({ s3, storage: { ...deps.config.storage, bucket }, env: deps.env });
   const object = await catalog.resolve(ask.target, ask.key);
-  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: object.key })).catch((err: unknown) => {
-    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${object.key}`);
-  });
-  const metadata = head.Metadata ?? {};
-  const problem = identityProblem(ask.target, object.key, metadata, head.ContentLength ?? 0);
-  if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message);
+  const stored = await readStoredBackup(s3, bucket, object.key);
+  const { metadata, facts } = stored;
   if (ask.trustLegacy && ask.key === 'latest') throw new InputError('--trust-legacy needs the exact key of the old backup, not latest', `list them with: list ${ask.target}`);
   if (ask.trustLegacy) assertLegacyTrustable(object.key);
   const hmacKey = await resolveHmacKey(deps.config.storage.hmacKey, { env: deps.env });
-  assertTrusted({ target: ask.target, key: object.key, metadata }, now(), { hmacKey, trustLegacy: ask.trustLegacy === true });
+  // Provenance first, as verify does: what an untrusted record says is not read further.
+  assertTrusted({ target: ask.target, key: object.key, facts }, now(), { hmacKey, trustLegacy: ask.trustLegacy === true });
+  const problem = identityProblem(ask.target, object.key, facts, stored.size);
+  if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message);
   decodingFor(object.key);
 
   const { server } = await destination(deps, ask.target, 'plan');
@@ -112,8 +112,8 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
     key: object.key,
     source,
     bucket,
-    storedBytes: head.ContentLength ?? object.size,
-    sha256: metadata[META.sha256]!,
+    storedBytes: stored.size,
+    sha256: facts!.sha256!,
     backupAt: startedAt ? new Date(startedAt) : object.lastModified,
     database: ask.database,
     server: server.described,

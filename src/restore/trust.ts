@@ -2,14 +2,15 @@ import { DumptruckError } from '../errors.js';
 import { datedInFuture } from '../storage/catalog.js';
 import { provenance } from '../storage/hmac.js';
 import { hasRunToken } from '../storage/keys.js';
-import { META } from '../storage/metadata.js';
+import type { BackupFacts } from '../storage/manifest.js';
 import { provenanceProblem } from '../verify/verify.js';
 
 /** What is known about a backup before a byte of it is restored. */
 export interface TrustEntry {
   readonly target: string;
   readonly key: string;
-  readonly metadata: Readonly<Record<string, string>>;
+  /** What the backup records (its manifest, or an old-style object's metadata); undefined: incomplete. */
+  readonly facts: BackupFacts | undefined;
 }
 
 export interface TrustOptions {
@@ -28,8 +29,12 @@ export function assertTrusted(entry: TrustEntry, now: Date, options: TrustOption
   if (datedInFuture(entry.key, now)) {
     throw new DumptruckError('NOT_TRUSTED', 'restore', `${entry.key} is dated in the future: dumptruck did not write it, so it is not restored`);
   }
-  const found = provenance(options.hmacKey, entry.key, entry.metadata[META.sha256], entry.metadata[META.hmac]);
-  const problem = provenanceProblem(entry.target, entry.key, found, options.trustLegacy === true);
+  const { facts } = entry;
+  if (facts === undefined) {
+    throw new DumptruckError('NOT_TRUSTED', 'restore', `${entry.key} has no manifest: its backup never completed, so it is not restored`);
+  }
+  const found = provenance(options.hmacKey, entry.key, facts.sha256, facts.hmac);
+  const problem = provenanceProblem(entry.target, entry.key, found, options.trustLegacy === true, facts.recordedIn);
   if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message, { hint: problem.hint });
 }
 

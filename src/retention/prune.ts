@@ -1,12 +1,12 @@
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/schema.js';
 import { InputError, describeCause } from '../errors.js';
-import { isBackupKeyOf, targetPrefix } from '../storage/keys.js';
-import { listAll } from '../storage/listing.js';
-import { isOwnBackup } from '../storage/metadata.js';
+import { keyTime, targetPrefix } from '../storage/keys.js';
+import { listAll, listBackups } from '../storage/listing.js';
+import { manifestKey } from '../storage/manifest.js';
 import { flagMarkerKey } from '../verify/anomaly.js';
 import { markerKey, newestVerified } from '../verify/marker.js';
-import type { IgnoredItem, PruneReport, RetentionItem, RetentionRules } from '../types.js';
+import type { PruneReport, RetentionItem } from '../types.js';
 import { isFutureKey, planRetention } from './plan.js';
 
 export type { PruneReport } from '../types.js';
@@ -19,10 +19,14 @@ export interface PruneDeps {
 }
 
 /**
- * Applies targets.<name>.retention: lists the target's backups and `.verified` markers, plans
- * (planRetention) and deletes what the plan says, each backup with its marker. A dry run only
- * reports. One DeleteObject per key: DeleteObjects needs a Content-MD5 that several
- * S3-compatible stores reject in the SDK's newer checksum modes, and prunes are small.
+ * Applies targets.<name>.retention: lists the target's backups, manifests and markers, plans
+ * (planRetention) over the complete ones (manifest, or old-style metadata) and deletes what the
+ * plan says, and deletes incomplete dumps (dumptruck's, without a manifest) older than
+ * storage.incompleteGrace. A backup goes as a whole: manifest first (from then on it is only an
+ * incomplete dump, never a manifest without its dump), then the dump, then its markers. Objects
+ * dumptruck did not write are ignored. A dry run only reports. One DeleteObject per key:
+ * DeleteObjects needs a Content-MD5 that several S3-compatible stores reject in the SDK's newer
+ * checksum modes, and prunes are small.
  */
 export async function pruneTarget(deps: PruneDeps, target: string, options: { readonly dryRun?: boolean } = {}): Promise<PruneReport> {
   const { config, s3 } = deps;
@@ -32,30 +36,39 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
   const all = await listAll(s3, bucket, targetPrefix(config.storage.prefix, target));
   const keys = new Set(all.map((o) => o.key));
   const now = (deps.now ?? (() => new Date()))();
-  const shaped = all.filter((o) => isBackupKeyOf(config.storage.prefix, target, o.key)).map((o) => o.key);
-  const { own, foreign } = await splitOwn(s3, bucket, target, shaped.filter((key) => !isFutureKey(key, now)));
+  // Oldest first, as the store lists them: the report names ignored objects in that order.
+  const backups = (await listBackups(s3, bucket, config.storage.prefix, target, all)).reverse();
+  // A future-dated key is never deleted nor counted (planRetention ignores it), whatever it holds.
+  const own = backups.filter((b) => b.state === 'complete' || b.state === 'legacy' || isFutureKey(b.key, now)).map((b) => b.key);
+  const foreign = backups.filter((b) => b.state === 'foreign' && !isFutureKey(b.key, now)).map((b) => b.key);
   const flagged = (key: string) => keys.has(flagMarkerKey(key));
-  const verified = newestVerified(own.filter((key) => !flagged(key)), [...keys]);
+  const verified = newestVerified(own.filter((key) => !flagged(key) && !isFutureKey(key, now)), [...keys]);
   const plan = planRetention(
-    [...own, ...shaped.filter((key) => isFutureKey(key, now))].map((key) => ({ key, flagged: flagged(key) })),
+    own.map((key) => ({ key, flagged: flagged(key) })),
     rules,
     now,
     verified,
   );
+  // Judged by when the dump was stored, not by its key's start time: a long run's dump is young when its manifest is due.
+  const stale: RetentionItem[] = backups
+    .filter((b) => b.state === 'incomplete' && !isFutureKey(b.key, now) && now.getTime() - b.lastModified.getTime() >= config.storage.incompleteGraceMs)
+    .map((b) => ({ key: b.key, time: keyTime(b.key) ?? b.lastModified, ageDays: (now.getTime() - b.lastModified.getTime()) / DAY_MS, flagged: false, reasons: [] }));
   const ignored = [...plan.ignored, ...foreign.map((key) => ({ key, why: NOT_OURS }))];
+  const del = (key: string) => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   const deleted: RetentionItem[] = [];
   const failed: { key: string; message: string }[] = [];
-  for (const item of plan.delete) {
+  for (const item of [...plan.delete, ...stale]) {
     if (options.dryRun) {
       deleted.push(item);
       continue;
     }
     try {
-      await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: item.key }));
+      if (keys.has(manifestKey(item.key))) await del(manifestKey(item.key));
+      await del(item.key);
       deleted.push(item);
       // An orphaned marker is a few harmless bytes; it must not report the deletion as failed.
       for (const marker of [markerKey(item.key), flagMarkerKey(item.key)]) {
-        if (keys.has(marker)) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: marker })).catch(() => undefined);
+        if (keys.has(marker)) await del(marker).catch(() => undefined);
       }
     } catch (err) {
       failed.push({ key: item.key, message: describeCause(err) });
@@ -64,16 +77,6 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
   return { target, rules, dryRun: options.dryRun === true, newestVerified: verified, kept: plan.keep, deleted, failed, ignored };
 }
 
-export const NOT_OURS = 'not written by dumptruck (no dumptruck metadata)';
+const DAY_MS = 86_400_000;
 
-/** Reads each key's metadata, a few at a time: the ones dumptruck wrote for `target`, and the rest. */
-async function splitOwn(s3: S3Client, bucket: string, target: string, keys: readonly string[]): Promise<{ own: string[]; foreign: string[] }> {
-  const own: string[] = [];
-  const foreign: string[] = [];
-  for (let i = 0; i < keys.length; i += 8) {
-    const batch = keys.slice(i, i + 8);
-    const results = await Promise.all(batch.map((key) => isOwnBackup(s3, bucket, target, key)));
-    batch.forEach((key, j) => (results[j] ? own : foreign).push(key));
-  }
-  return { own, foreign };
-}
+export const NOT_OURS = 'not written by dumptruck (no dumptruck metadata)';

@@ -52,6 +52,10 @@ async function main(): Promise<void> {
     })
     .catch((err: unknown) => exitOnStartError(err, redactor));
 
+  // What a killed bot (SIGKILL, power loss) left behind: no cleanup of its own ran. Never blocks the start.
+  void deps.uploads.sweep().then((keys) => {
+    if (keys.length > 0) logger.info({ keys }, 'aborted multipart uploads orphaned by a crash');
+  });
   const metrics = createMetrics();
   const queue = new JobQueue({
     // Every run from every entry point counts in /metrics and logs with its job id and target.

@@ -1,13 +1,18 @@
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { DumptruckError, InputError, toDumptruckError } from '../errors.js';
+import { DumptruckError, InputError } from '../errors.js';
 import { resolveHmacKey, type HmacKeySource } from '../secrets/index.js';
 import { provenance } from './hmac.js';
 import { fileName, isBackupKeyOf, keyTime, targetPrefix } from './keys.js';
-import { listAll, newestFirst } from './listing.js';
-import { META } from './metadata.js';
+import { listBackups } from './listing.js';
+import { readStoredBackup, type BackupFacts } from './manifest.js';
 import type { Env } from '../types.js';
-import type { BackupCatalog, BackupObject, PresignedLink } from './types.js';
+import type { BackupCatalog, BackupObject, BackupState, PresignedLink } from './types.js';
+
+/** Pure: a stored dump's state from what it records (see BackupState). */
+export function stateOf(facts: BackupFacts | undefined): BackupState {
+  return facts === undefined ? 'incomplete' : facts.recordedIn === 'manifest' ? 'complete' : 'legacy';
+}
 
 /** What the catalog reads of `storage:`. */
 export interface CatalogStore {
@@ -38,9 +43,8 @@ export function datedInFuture(key: string, now: Date): boolean {
 export function createCatalog({ s3, storage, env, now = () => new Date() }: CatalogDeps): BackupCatalog {
   const bucket = storage.bucket;
 
-  async function list(target: string): Promise<BackupObject[]> {
-    const all = await listAll(s3, bucket, targetPrefix(storage.prefix, target));
-    return newestFirst(all.filter((o) => isBackupKeyOf(storage.prefix, target, o.key)));
+  function list(target: string): Promise<BackupObject[]> {
+    return listBackups(s3, bucket, storage.prefix, target);
   }
 
   async function resolve(target: string, keyOrLatest?: string): Promise<BackupObject> {
@@ -51,42 +55,37 @@ export function createCatalog({ s3, storage, env, now = () => new Date() }: Cata
         `keys look like ${targetPrefix(storage.prefix, target)}YYYY/MM/DD/${target}_YYYYMMDDTHHmmssZ.sql.gz; list them with: list ${target}`,
       );
     }
-    try {
-      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: keyOrLatest }));
-      return { key: keyOrLatest, size: head.ContentLength ?? 0, lastModified: head.LastModified ?? new Date(0) };
-    } catch (err) {
-      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 404) throw new DumptruckError('NOT_FOUND', 'storage', `no object ${keyOrLatest}`, { hint: `list backups with: list ${target}` });
-      throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${keyOrLatest}`);
-    }
+    const stored = await readStoredBackup(s3, bucket, keyOrLatest, { hint: `list backups with: list ${target}` });
+    return { key: keyOrLatest, size: stored.size, lastModified: stored.lastModified, state: stateOf(stored.facts) };
   }
 
   /**
    * The newest backup dumptruck provably wrote: anyone who can write to the bucket can plant an
-   * object, and a key dated in the future would otherwise stay `latest` for good. Objects are
-   * checked newest first with one HEAD each, until a signed one is found.
+   * object, and a key dated in the future would otherwise stay `latest` for good. Only complete
+   * backups count (a dump without its manifest never is); they are checked newest first, one
+   * manifest (or, for an old-style object, one HEAD) each, until a signed one is found.
    */
   async function latest(target: string): Promise<BackupObject> {
     const all = await list(target);
-    const candidates = all.filter((o) => !datedInFuture(o.key, now()));
+    const candidates = all.filter((o) => (o.state === 'complete' || o.state === 'legacy') && !datedInFuture(o.key, now()));
     const hmacKey = candidates.length > 0 ? await resolveHmacKey(storage.hmacKey, { env }) : '';
     for (const o of candidates) {
-      const metadata = await metadataOf(o.key);
-      if (metadata && provenance(hmacKey, o.key, metadata[META.sha256], metadata[META.hmac]) === 'trusted') return o;
+      const facts = await factsOf(o.key);
+      if (facts && provenance(hmacKey, o.key, facts.sha256, facts.hmac) === 'trusted') return o;
     }
     if (all.length === 0) throw new DumptruckError('NOT_FOUND', 'storage', `no backups of ${target} yet`, { hint: `run one with: backup ${target}` });
-    throw new DumptruckError('NOT_FOUND', 'storage', `none of the ${all.length} objects under ${targetPrefix(storage.prefix, target)} is a backup signed by this dumptruck`, {
+    throw new DumptruckError('NOT_FOUND', 'storage', `none of the ${all.length} objects under ${targetPrefix(storage.prefix, target)} is a complete backup signed by this dumptruck`, {
       hint: `run one with: backup ${target}; a backup written before signing can only be named by its key (list ${target})`,
     });
   }
 
-  /** An object's metadata; undefined when it was deleted since it was listed. */
-  async function metadataOf(key: string): Promise<Record<string, string> | undefined> {
+  /** What a backup records; undefined when it was deleted since it was listed, or its manifest is damaged. */
+  async function factsOf(key: string): Promise<BackupFacts | undefined> {
     try {
-      return (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).Metadata ?? {};
+      return (await readStoredBackup(s3, bucket, key)).facts;
     } catch (err) {
-      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
-      throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${key}`);
+      if (err instanceof DumptruckError && (err.code === 'NOT_FOUND' || err.code === 'CORRUPTED')) return undefined;
+      throw err;
     }
   }
 

@@ -1,9 +1,10 @@
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { toDumptruckError } from '../errors.js';
-import type { BackupResult, CompressionAlgorithm, DumpFormat, Trigger } from '../types.js';
-import { backupHmac } from './hmac.js';
+import type { CompressionAlgorithm, DumpFormat, Trigger } from '../types.js';
 
-/** User metadata names (x-amz-meta-*). S3 lowercases them; keep them lowercase here too. */
+/**
+ * User metadata names (x-amz-meta-*). S3 lowercases them; keep them lowercase here too. Backups
+ * written before manifests carry all of them (their SHA-256, sizes and HMAC too); newer ones only
+ * what is known at start.
+ */
 export const META = {
   sha256: 'sha256',
   dumpedBytes: 'uncompressed-bytes',
@@ -33,22 +34,24 @@ export function describeTrigger(trigger: Trigger): string {
   return ascii(`${trigger.kind}:${trigger.by}${trigger.detail ? ` (${trigger.detail})` : ''}`);
 }
 
-/** `hmacKey`: the resolved storage.hmacKey, which signs the key and the SHA-256. */
-export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket' | 'parts' | 'partSize'>, trigger: Trigger, hmacKey: string): Record<string, string> {
+/**
+ * Metadata known when the upload begins, set at CreateMultipartUpload: the dump is written once
+ * and never copied to add more (what only the end knows goes into its manifest).
+ */
+export function startMetadata(
+  run: { readonly target: string; readonly format: DumpFormat; readonly compression?: { readonly algorithm: CompressionAlgorithm; readonly level: number } | undefined; readonly pgDumpVersion: string; readonly serverVersion: string; readonly startedAt: Date;
+    readonly encryption?: { readonly recipients: readonly string[] } | undefined },
+  trigger: Trigger,
+): Record<string, string> {
   return {
-    [META.sha256]: result.sha256,
-    [META.dumpedBytes]: String(result.dumpedBytes),
-    [META.storedBytes]: String(result.storedBytes),
-    [META.pgDumpVersion]: ascii(result.pgDumpVersion),
-    [META.serverVersion]: ascii(result.serverVersion),
+    [META.target]: run.target,
     [META.trigger]: describeTrigger(trigger),
-    [META.target]: result.target,
-    [META.format]: result.format,
-    ...(result.compression ? { [META.compression]: `${result.compression.algorithm}:${result.compression.level}` } : {}),
-    [META.startedAt]: result.startedAt.toISOString(),
-    [META.durationMs]: String(result.durationMs),
-    ...(result.encryption ? { [META.encrypted]: 'age', [META.recipients]: result.encryption.recipients.join(' ') } : {}),
-    [META.hmac]: backupHmac(hmacKey, result.key, result.sha256),
+    [META.format]: run.format,
+    ...(run.compression ? { [META.compression]: `${run.compression.algorithm}:${run.compression.level}` } : {}),
+    [META.pgDumpVersion]: ascii(run.pgDumpVersion),
+    [META.serverVersion]: ascii(run.serverVersion),
+    [META.startedAt]: run.startedAt.toISOString(),
+    ...(run.encryption ? { [META.encrypted]: 'age', [META.recipients]: run.encryption.recipients.join(' ') } : {}),
   };
 }
 
@@ -59,20 +62,4 @@ export function backupMetadata(result: Omit<BackupResult, 'finishedAt' | 'bucket
 export function contentTypeFor(format: DumpFormat, algorithm: CompressionAlgorithm, encrypted = false): string {
   if (format === 'custom' || encrypted) return 'application/octet-stream';
   return algorithm === 'zstd' ? 'application/zstd' : 'application/gzip';
-}
-
-/**
- * Whether an object reads as a backup dumptruck wrote for `target`: its metadata names the target
- * and carries a SHA-256. A key in the right shape is not enough (anyone who can write to the
- * bucket can plant one), and retention and the size check must count only real backups.
- */
-export async function isOwnBackup(s3: S3Client, bucket: string, target: string, key: string): Promise<boolean> {
-  try {
-    const meta = (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).Metadata ?? {};
-    return meta[META.target] === target && /^[0-9a-f]{64}$/.test(meta[META.sha256] ?? '');
-  } catch (err) {
-    // Gone since the listing (another prune): not a backup to count.
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading the metadata of ${key}`);
-  }
 }

@@ -1,6 +1,6 @@
 import type { BackupObject } from '../types.js';
 
-export type { BackupObject } from '../types.js';
+export type { BackupObject, BackupState, StoredObject } from '../types.js';
 
 export interface PresignedLink {
   readonly url: string;

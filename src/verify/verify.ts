@@ -1,5 +1,5 @@
 import { spawn as nodeSpawn } from 'node:child_process';
-import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -11,11 +11,11 @@ import { AGE_BIN, AGE_DECRYPT_ARGS, decryptFailure, startAge, type AgeSpawn } fr
 import { Meter } from '../pipeline/streams.js';
 import { createZstdDecompress } from '../pipeline/unzstd.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
-import { deleteQuietly } from '../storage/finalize.js';
 import { backupKind, isBackupKeyOf, targetPrefix } from '../storage/keys.js';
 import type { CompressionAlgorithm, DumpFormat, RestoreReport, RestoredTable, VerifyReport } from '../types.js';
 import { provenance, type Provenance } from '../storage/hmac.js';
 import { META } from '../storage/metadata.js';
+import { manifestKey, readStoredBackup, type BackupFacts } from '../storage/manifest.js';
 import { AgeHeaderCheck } from './age-header.js';
 import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
@@ -95,17 +95,19 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
   try {
     const hmacKey = await resolveHmacKey(config.storage.hmacKey, { env: deps.env });
     secrets.push(hmacKey);
-    const head = await headObject(s3, bucket, key, target, options.signal);
+    const stored = await readStoredBackup(s3, bucket, key, { signal: options.signal, hint: `list backups with: list ${target}` });
+    const facts = stored.facts;
     // Before anything reads the bytes: only what dumptruck wrote is handed to psql or pg_restore.
-    const untrusted = provenanceProblem(target, key, provenance(hmacKey, key, head.metadata[META.sha256], head.metadata[META.hmac]), options.trustLegacy === true);
+    const untrusted = facts && provenanceProblem(target, key, provenance(hmacKey, key, facts.sha256, facts.hmac), options.trustLegacy === true, facts.recordedIn);
     if (untrusted) throw untrusted;
-    const identity = identityProblem(target, key, head.metadata, head.size);
+    const identity = identityProblem(target, key, facts, stored.size);
     if (identity) throw identity;
-    const expectedSha = head.metadata[META.sha256]!;
+    const recordedIn = facts!.recordedIn;
+    const expectedSha = facts!.sha256!;
     const checks = [
-      `metadata names target ${target}`,
-      head.metadata[META.hmac] === undefined ? 'no HMAC (written before backups were signed), trusted by the operator for this key' : 'HMAC of key and sha256 matches storage.hmacKey',
-      `size matches the ${head.size} bytes stored`,
+      `${recordedIn} names target ${target}`,
+      facts!.hmac === undefined ? 'no HMAC (written before backups were signed), trusted by the operator for this key' : `HMAC of key and sha256 (in its ${recordedIn}) matches storage.hmacKey`,
+      `size matches the ${stored.size} bytes stored`,
     ];
 
     const tools = (format === 'custom' && decryptable) || restore ? await locatePgTools(targetConfig.pgDump, deps.locatePgDump) : undefined;
@@ -129,7 +131,7 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
       try {
         const restoreStart = now();
         pass = await streamPass({ ...ctx, restoreInto: scratch.urlFor(database) });
-        verdict(key, expectedSha, pass);
+        verdict(key, expectedSha, pass, recordedIn);
         const tables = await scratch.countRows(database);
         restoreReport = { database, tables, rows: tables.reduce((n, t) => n + t.rows, 0), durationMs: now().getTime() - restoreStart.getTime() };
       } catch (err) {
@@ -142,15 +144,15 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
           if (failure === undefined) throw dropError;
         });
       }
-      checks.push('sha256 matches metadata', ...decrypted(ctx), format === 'plain' ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it` : 'pg_restore --exit-on-error restored it');
+      checks.push(`sha256 matches ${recordedIn}`, ...decrypted(ctx), format === 'plain' ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it` : 'pg_restore --exit-on-error restored it');
     } else if (!decryptable) {
       pass = await streamPass(ctx);
-      verdict(key, expectedSha, pass);
-      checks.push('sha256 matches metadata', `age header well formed (${pass.stanzas?.length ?? 0} recipient stanzas)`);
+      verdict(key, expectedSha, pass, recordedIn);
+      checks.push(`sha256 matches ${recordedIn}`, `age header well formed (${pass.stanzas?.length ?? 0} recipient stanzas)`);
     } else {
       pass = await streamPass(ctx);
-      verdict(key, expectedSha, pass);
-      checks.push('sha256 matches metadata', ...decrypted(ctx), format === 'plain' ? `${decompress} reads it to the end` : 'pg_restore reads every block');
+      verdict(key, expectedSha, pass, recordedIn);
+      checks.push(`sha256 matches ${recordedIn}`, ...decrypted(ctx), format === 'plain' ? `${decompress} reads it to the end` : 'pg_restore reads every block');
     }
     if (decryptable) checks.push(format === 'plain' ? 'pg_dump header and "dump complete" trailer present' : 'PGDMP magic present');
     const partial = decryptable ? undefined : 'encrypted with age and no encrypt.identity configured: decryption, decompression and restore checks need the identity';
@@ -186,54 +188,53 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     if (options.signal?.aborted) throw abortReason(options.signal);
     const e = toDumptruckError(err, 'VERIFY_FAILED', 'verify', `verifying ${key}`);
     // A backup found damaged is no longer one retention may keep as "the newest verified".
-    if (DAMAGED.has(e.code)) await deleteQuietly(s3, bucket, markerKey(key));
+    if (DAMAGED.has(e.code)) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: markerKey(key) })).catch(() => undefined);
     const message = scrubSecrets(e.message, secrets);
     throw message === e.message ? e : new DumptruckError(e.code, e.stage, message, { stderrTail: e.stderrTail, hint: e.hint });
   }
 }
 
-async function headObject(s3: S3Client, bucket: string, key: string, target: string, signal: AbortSignal | undefined) {
-  try {
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-    return { metadata: head.Metadata ?? {}, size: head.ContentLength ?? 0 };
-  } catch (err) {
-    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (status === 404) throw new DumptruckError('NOT_FOUND', 'storage', `no object ${key}`, { hint: `list backups with: list ${target}` });
-    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${key}`);
-  }
+/** Where a backup's HMAC is read from, as messages name it. */
+function hmacPlace(key: string, recordedIn: BackupFacts['recordedIn']): string {
+  return recordedIn === 'manifest' ? manifestKey(key) : `x-amz-meta-${META.hmac}`;
 }
 
 /** Pure: why an object is not to be read as a backup, from what its HMAC says; undefined when it may be. */
-export function provenanceProblem(target: string, key: string, found: Provenance, trustLegacy: boolean): DumptruckError | undefined {
+export function provenanceProblem(target: string, key: string, found: Provenance, trustLegacy: boolean, recordedIn: BackupFacts['recordedIn'] = 'metadata'): DumptruckError | undefined {
   if (found === 'trusted' || (found === 'unsigned' && trustLegacy)) return undefined;
   if (found === 'forged') {
-    return new DumptruckError('UNTRUSTED', 'verify', `${key} is not a backup dumptruck wrote: its HMAC (x-amz-meta-${META.hmac}) does not match its key and SHA-256, so it was not restored`, {
-      hint: 'the object or its metadata was written by someone else, or copied from another key; or this dumptruck has a different storage.hmacKey than the one that wrote it',
+    return new DumptruckError('UNTRUSTED', 'verify', `${key} is not a backup dumptruck wrote: its HMAC (${hmacPlace(key, recordedIn)}) does not match its key and SHA-256, so it was not restored`, {
+      hint: `the object or its ${recordedIn} was written by someone else, or copied from another key; or this dumptruck has a different storage.hmacKey than the one that wrote it`,
     });
   }
-  return new DumptruckError('UNTRUSTED', 'verify', `${key} carries no dumptruck HMAC (x-amz-meta-${META.hmac}), so it was not restored: it was not written by dumptruck, or was written before backups were signed`, {
+  return new DumptruckError('UNTRUSTED', 'verify', `${key} carries no dumptruck HMAC (${hmacPlace(key, recordedIn)}), so it was not restored: it was not written by dumptruck, or was written before backups were signed`, {
     hint: `if you know it is a backup dumptruck wrote before signing, verify that one object from a terminal with: dumptruck verify ${target} ${key} --trust-legacy`,
   });
 }
 
 /**
- * Pure: what the object's metadata and size say before a byte is read. Another target's backup
- * copied over this key keeps its own metadata, so it is caught here as SWAPPED.
+ * Pure: what the backup's record (manifest, or metadata of an old-style object) and the dump's
+ * size say before a byte is read. No record at all: the run never completed. Another target's
+ * backup moved under this key keeps its own record, so it is caught here as SWAPPED.
  */
-export function identityProblem(target: string, key: string, metadata: Readonly<Record<string, string>>, size: number): DumptruckError | undefined {
-  const owner = metadata[META.target];
-  if (owner === undefined || metadata[META.sha256] === undefined) {
+export function identityProblem(target: string, key: string, facts: BackupFacts | undefined, size: number): DumptruckError | undefined {
+  if (facts === undefined) {
+    return new DumptruckError('INCOMPLETE', 'verify', `${key} has no manifest (${manifestKey(key)}): its backup never completed, so it is not a backup to verify or restore`, {
+      hint: 'a run that died after the upload and before its manifest leaves this; prune deletes it after storage.incompleteGrace',
+    });
+  }
+  const owner = facts.target;
+  if (owner === undefined || facts.sha256 === undefined) {
     return new DumptruckError('VERIFY_FAILED', 'verify', `${key} has no dumptruck metadata (x-amz-meta-target, x-amz-meta-sha256): it was not written by dumptruck, or its metadata was lost`);
   }
   if (owner !== target) {
     return new DumptruckError('SWAPPED', 'verify', `${key} holds a backup of target "${owner}", not of "${target}": the object was replaced`);
   }
   const format = backupKind(key)?.format;
-  const metaFormat = metadata[META.format];
-  if (metaFormat !== undefined && metaFormat !== format) {
-    return new DumptruckError('SWAPPED', 'verify', `${key} holds a ${metaFormat}-format dump under a ${format}-format key: the object was replaced`);
+  if (facts.format !== undefined && facts.format !== format) {
+    return new DumptruckError('SWAPPED', 'verify', `${key} holds a ${facts.format}-format dump under a ${format}-format key: the object was replaced`);
   }
-  const stored = metadata[META.storedBytes] === undefined ? undefined : Number(metadata[META.storedBytes]);
+  const stored = facts.storedBytes;
   if (stored !== undefined && size < stored) {
     return new DumptruckError('TRUNCATED', 'verify', `${key} is ${size} bytes, but ${stored} were stored: the object was cut short`);
   }
@@ -274,10 +275,10 @@ interface PassResult {
 }
 
 /** Pure: the verdict of one pass. A checksum mismatch is the cause; whatever gunzip or pg_restore then hit is its symptom. */
-export function verdict(key: string, expectedSha: string, pass: PassResult): void {
+export function verdict(key: string, expectedSha: string, pass: PassResult, recordedIn: BackupFacts['recordedIn'] = 'metadata'): void {
   if (pass.sha256 !== expectedSha) {
     const symptom = pass.sideError === undefined ? '' : ` (and then: ${pass.sideError instanceof Error ? pass.sideError.message : String(pass.sideError)})`;
-    throw new DumptruckError('CORRUPTED', 'verify', `${key}: SHA-256 of the stored bytes is ${pass.sha256}, metadata says ${expectedSha}: the object changed after it was written${symptom}`);
+    throw new DumptruckError('CORRUPTED', 'verify', `${key}: SHA-256 of the stored bytes is ${pass.sha256}, ${recordedIn} says ${expectedSha}: the object changed after it was written${symptom}`);
   }
   if (pass.sideError !== undefined) {
     const e = toDumptruckError(pass.sideError, 'VERIFY_FAILED', 'verify', key);

@@ -6,7 +6,7 @@ import { parseCommand } from '../../src/cli/main.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getMetadata, putBytes, signedFor } from '../helpers/objects.js';
+import { databasesLike, getBytes, getManifest, putBackup } from '../helpers/objects.js';
 
 // verify, prune and the flagged exit codes of backup, as users run them: the built bin.
 const servers = testServers();
@@ -54,7 +54,7 @@ describe('dumptruck verify, prune and flagged backups', () => {
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain(`verified: s3://${servers.bucket}/${key}`);
-    expect(ok.stdout).toMatch(/^ {2}ok {2}sha256 matches metadata$/m);
+    expect(ok.stdout).toMatch(/^ {2}ok {2}sha256 matches manifest$/m);
     expect(ok.stdout).toMatch(/^ {2}restored into dumptruck_verify_kept_[0-9a-f]{8} \(dropped\) in .*: 3 tables, 2505 rows$/m);
     expect(ok.stdout).toMatch(/^ {4}public\.events +2000 rows$/m);
     expect(await databasesLike(servers.pg, 'dumptruck_verify_kept_')).toEqual([]);
@@ -62,10 +62,10 @@ describe('dumptruck verify, prune and flagged backups', () => {
     const bytes = await getBytes(s3, servers.bucket, key);
     bytes[100]! ^= 0xff;
     const damaged = objectKey(prefix, 'kept', new Date('2020-01-01T00:00:00Z'), 'plain');
-    await putBytes(s3, servers.bucket, damaged, bytes, signedFor(damaged, await getMetadata(s3, servers.bucket, key)));
+    await putBackup(s3, servers.bucket, damaged, bytes, await getManifest(s3, servers.bucket, key));
     const bad = await cli(['verify', 'kept', damaged]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/^dumptruck: verify failed: .*: SHA-256 of the stored bytes is [0-9a-f]{64}, metadata says [0-9a-f]{64}: the object changed after it was written/);
+    expect(bad.stderr).toMatch(/^dumptruck: verify failed: .*: SHA-256 of the stored bytes is [0-9a-f]{64}, manifest says [0-9a-f]{64}: the object changed after it was written/);
     expect(await databasesLike(servers.pg, 'dumptruck_verify_kept_')).toEqual([]);
 
     // prune keeps the newest (keepLast 1): the planted 2020 object goes.
@@ -76,7 +76,7 @@ describe('dumptruck verify, prune and flagged backups', () => {
     const pruned = await cli(['prune', 'kept']);
     expect(pruned.code).toBe(0);
     expect(pruned.stdout).toMatch(/^kept: keepLast 1: deleted 1, keeping 1$/m);
-    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/kept/`)).toEqual([key, `${key}.verified`]);
+    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/kept/`)).toEqual([key, `${key}.manifest.json`, `${key}.verified`]);
 
     const noRules = await cli(['prune', 'empty']);
     expect(noRules.code).toBe(2);

@@ -50,3 +50,25 @@ export async function databasesLike(pg: PgHandle, prefix: string): Promise<strin
     await client.end();
   }
 }
+
+/** The parsed manifest of the backup `key` (`<key>.manifest.json`). */
+export async function getManifest(s3: S3Client, bucket: string, key: string): Promise<Record<string, unknown>> {
+  return JSON.parse((await getBytes(s3, bucket, `${key}.manifest.json`)).toString()) as Record<string, unknown>;
+}
+
+/** A manifest describing `bytes` honestly (so only content checks can fail). */
+export function honestManifest(base: Record<string, unknown>, bytes: Buffer): Record<string, unknown> {
+  return { ...base, sha256: sha256(bytes), storedBytes: bytes.length };
+}
+
+/** Writes `bytes` under `key` and `manifest` beside it, rewritten for that key and signed with the tests' HMAC key, as dumptruck writes a backup. */
+export async function putBackup(s3: S3Client, bucket: string, key: string, bytes: Buffer, manifest: Record<string, unknown>): Promise<void> {
+  await putBytes(s3, bucket, key, bytes);
+  const signed = { ...manifest, key, hmac: backupHmac(TEST_HMAC_KEY, key, String(manifest.sha256)) };
+  await putBytes(s3, bucket, `${key}.manifest.json`, JSON.stringify(signed));
+}
+
+/** Metadata as dumptruck wrote it on the object before manifests (unsigned), from a backup's manifest. */
+export function legacyMetadata(manifest: Record<string, unknown>): Record<string, string> {
+  return { target: String(manifest.target), format: String(manifest.format), sha256: String(manifest.sha256), 'stored-bytes': String(manifest.storedBytes) };
+}

@@ -48,6 +48,8 @@ export interface StartVersitygwOptions {
   readonly buckets?: readonly string[];
   /** Use TEST_S3_ENDPOINT when it is set (default true); false always starts a local versitygw. */
   readonly allowExternal?: boolean;
+  /** Let buckets have versioning (PutBucketVersioning): versitygw keeps old versions in a directory of its own. */
+  readonly versioning?: boolean;
 }
 
 const HOST = '127.0.0.1';
@@ -145,6 +147,11 @@ export async function startVersitygw(opts: StartVersitygwOptions = {}): Promise<
     // Posix backend metadata lives in xattrs; where the filesystem has none, a sidecar dir keeps
     // it (dumptruck reads the SHA-256 back from user metadata, so --nometa would not do).
     let metaArgs: string[] = [];
+    if (opts.versioning) {
+      const versions = join(dir, 'versions');
+      await mkdir(versions);
+      metaArgs.push('--versioning-dir', versions);
+    }
     let port = 0;
     for (let attempt = 1; ; attempt++) {
       port = await freePort(HOST);
@@ -154,10 +161,10 @@ export async function startVersitygw(opts: StartVersitygwOptions = {}): Promise<
         break;
       }
       if (attempt >= 4) throw started.error;
-      if (/xattr/i.test(started.output) && metaArgs.length === 0) {
+      if (/xattr/i.test(started.output) && !metaArgs.includes('--sidecar')) {
         const sidecar = join(dir, 'meta');
         await mkdir(sidecar);
-        metaArgs = ['--sidecar', sidecar];
+        metaArgs = [...metaArgs, '--sidecar', sidecar];
       } else if (!/address already in use/i.test(started.output)) {
         throw started.error;
       }

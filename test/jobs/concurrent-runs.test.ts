@@ -7,7 +7,7 @@ import { createBackupRunner } from '../../src/jobs/runner.js';
 import { keyTime } from '../../src/storage/keys.js';
 import { runCli } from '../helpers/cli.js';
 import { configYaml, seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { getBytes, getMetadata, sha256 } from '../helpers/objects.js';
+import { getBytes, getManifest, sha256 } from '../helpers/objects.js';
 
 // Two runs of one target at once (cron and a Slack command, two cron hosts): each must end with
 // its own complete object, and one run's failure or cancel must not touch the other's upload.
@@ -34,7 +34,7 @@ async function uploadsUnder(target: string) {
 }
 
 async function expectStoredAsReported(key: string, reportedSha256: string): Promise<void> {
-  expect((await getMetadata(s3, bucket, key)).sha256).toBe(reportedSha256);
+  expect((await getManifest(s3, bucket, key)).sha256).toBe(reportedSha256);
   expect(sha256(await getBytes(s3, bucket, key))).toBe(reportedSha256);
 }
 

@@ -16,7 +16,7 @@ import { restoreCommand } from '../../src/storage/restore-hint.js';
 import { verifyBackup, type VerifyDeps } from '../../src/verify/verify.js';
 import { ageCli, ageKeygen } from '../helpers/age.js';
 import { lockTable, releaseLock, restoreFrom, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { getBytes, getMetadata, honestMetadata, putBytes, sha256, signedFor } from '../helpers/objects.js';
+import { getBytes, getManifest, honestManifest, honestMetadata, putBackup, putBytes, sha256, signedFor } from '../helpers/objects.js';
 import { rejection } from '../helpers/rejection.js';
 
 const servers = testServers();
@@ -94,7 +94,10 @@ describe('encrypted backups with age', () => {
 
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: result.key }));
     const fingerprints = [alice.recipient, bob.recipient].map(recipientFingerprint);
-    expect(head.Metadata).toMatchObject({ sha256: result.sha256, encrypted: 'age', recipients: fingerprints.join(' '), format: 'plain', target: 'enc' });
+    expect(head.Metadata).toMatchObject({ encrypted: 'age', recipients: fingerprints.join(' '), format: 'plain', target: 'enc' });
+    const manifest = await getManifest(s3, bucket, result.key);
+    expect(manifest).toMatchObject({ sha256: result.sha256, encryption: { recipients: fingerprints } });
+    expectNoIdentityIn('the manifest', JSON.stringify(manifest));
     expect(head.ContentType).toBe('application/octet-stream');
     expect(result.encryption).toEqual({ recipients: fingerprints });
     expectNoIdentityIn('the metadata', JSON.stringify(head.Metadata));
@@ -166,10 +169,10 @@ describe('encrypted backups with age', () => {
     const result = await backup('noid');
     const report = await verifyBackup(verifyDeps, 'noid', result.key);
     expect(report.checks).toEqual([
-      'metadata names target noid',
-      'HMAC of key and sha256 matches storage.hmacKey',
+      'manifest names target noid',
+      'HMAC of key and sha256 (in its manifest) matches storage.hmacKey',
       `size matches the ${result.storedBytes} bytes stored`,
-      'sha256 matches metadata',
+      'sha256 matches manifest',
       'age header well formed (1 recipient stanzas)',
     ]);
     expect(report.partial).toMatch(/no encrypt\.identity configured: decryption, decompression and restore checks need the identity/);
@@ -192,7 +195,7 @@ describe('encrypted backups with age', () => {
     await writeFile(file, gz);
     const encrypted = await ageCli(['-r', alice.recipient, file], Buffer.alloc(0));
     const key = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 2)), 'plain', { encrypted: true });
-    await putBytes(s3, bucket, key, encrypted, signedFor(key, honestMetadata({ ...(await getMetadata(s3, bucket, plain.key)), target: 'enc' }, encrypted)));
+    await putBackup(s3, bucket, key, encrypted, honestManifest({ ...(await getManifest(s3, bucket, plain.key)), target: 'enc' }, encrypted));
     const report = await verifyBackup(verifyDeps, 'enc', key, { restore: true });
     expect(report).toMatchObject({ key, encrypted: true, restore: { rows: 20_505 } });
   });
@@ -205,17 +208,17 @@ describe('encrypted backups with age', () => {
 
     const good = await backup('enc');
     const bytes = await getBytes(s3, bucket, good.key);
-    const meta = await getMetadata(s3, bucket, good.key);
+    const meta = await getManifest(s3, bucket, good.key);
     const flipped = Buffer.from(bytes);
     flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
     const flippedKey = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 3)), 'plain', { encrypted: true });
-    await putBytes(s3, bucket, flippedKey, flipped, signedFor(flippedKey, meta));
+    await putBackup(s3, bucket, flippedKey, flipped, meta);
     const flippedErr = await failure(verifyBackup(verifyDeps, 'enc', flippedKey, { restore: true }));
     expect(flippedErr).toMatchObject({ code: 'CORRUPTED', stage: 'verify' });
-    expect(flippedErr.message).toMatch(/SHA-256 of the stored bytes is [0-9a-f]{64}, metadata says [0-9a-f]{64}: the object changed/);
+    expect(flippedErr.message).toMatch(/SHA-256 of the stored bytes is [0-9a-f]{64}, manifest says [0-9a-f]{64}: the object changed/);
 
     const cutKey = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 4)), 'plain', { encrypted: true });
-    await putBytes(s3, bucket, cutKey, bytes.subarray(0, bytes.length - 1000), signedFor(cutKey, meta));
+    await putBackup(s3, bucket, cutKey, bytes.subarray(0, bytes.length - 1000), meta);
     const cutErr = await failure(verifyBackup(verifyDeps, 'enc', cutKey));
     expect(cutErr).toMatchObject({ code: 'TRUNCATED', stage: 'verify' });
 

@@ -7,7 +7,7 @@ import { slackTestConfig } from '../helpers/slack-config.js';
 
 // The maintenance queue with engine calls the test settles by hand: its rules, in its own words.
 
-const object = { key: 'dumptruck/app-db/2024/05/01/app-db_20240501T030000Z.sql.gz', size: 10, lastModified: new Date('2024-05-01T03:00:00Z') };
+const object = { key: 'dumptruck/app-db/2024/05/01/app-db_20240501T030000Z.sql.gz', size: 10, lastModified: new Date('2024-05-01T03:00:00Z'), state: 'complete' as const };
 
 function held() {
   const pending: Array<{ what: string; release: () => void }> = [];

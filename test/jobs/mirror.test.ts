@@ -7,6 +7,7 @@ import { createBackupRunner } from '../../src/jobs/runner.js';
 import { createMirrorClient } from '../../src/storage/client.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { holdDumpOutput, uploadInProgress } from '../helpers/held-dump.js';
+import { getManifest } from '../helpers/objects.js';
 import { withS3Faults, type S3Requests } from '../helpers/s3-faults.js';
 import { startVersitygw, type S3Server } from '../helpers/versitygw.js';
 
@@ -67,7 +68,10 @@ describe('mirror: a second copy in another store', () => {
     expect(copy.bytes.equals(primary.bytes)).toBe(true);
     expect(createHash('sha256').update(copy.bytes).digest('hex')).toBe(result.sha256);
     expect(copy.metadata).toEqual(primary.metadata);
-    expect(copy.metadata?.sha256).toBe(result.sha256);
+    // The same manifest in both stores, recording the mirror's copy.
+    const manifest = await getManifest(servers.s3.client(), servers.bucket, result.key);
+    expect(manifest).toMatchObject({ sha256: result.sha256, mirror: { bucket: MIRROR_BUCKET, endpoint: second.endpoint, stored: true } });
+    expect(await getManifest(second.client(), MIRROR_BUCKET, result.key)).toEqual(manifest);
   });
 
   it('a required mirror that is unreachable fails the run before pg_dump and stores nothing', async () => {
@@ -84,8 +88,7 @@ describe('mirror: a second copy in another store', () => {
     expect(result.mirror).toMatchObject({ bucket: MIRROR_BUCKET, stored: false });
     expect(result.mirror?.error).toMatch(/ECONNREFUSED/);
     expect(result.warnings?.map((w) => w.kind)).toContain('mirror-failed');
-    const head = await servers.s3.client().send(new HeadObjectCommand({ Bucket: servers.bucket, Key: result.key }));
-    expect(head.Metadata?.sha256).toBe(result.sha256);
+    expect(await getManifest(servers.s3.client(), servers.bucket, result.key)).toMatchObject({ sha256: result.sha256, mirror: { bucket: MIRROR_BUCKET, stored: false } });
   });
 
   /**

@@ -10,7 +10,9 @@ import { createCatalog } from '../../src/storage/catalog.js';
 import { createS3Client } from '../../src/storage/client.js';
 import type { SpawnFn } from '../../src/pipeline/pgdump.js';
 import { holdDumpOutput, uploadInProgress } from '../helpers/held-dump.js';
-import { restoreFromUrl, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import { TEST_HMAC_KEY, restoreFromUrl, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import { getManifest } from '../helpers/objects.js';
+import { backupHmac } from '../../src/storage/hmac.js';
 
 const servers = testServers();
 const SRC = 'runner_src';
@@ -65,17 +67,35 @@ describe('backup runner against PostgreSQL and versitygw', () => {
       // Multipart for real: the large table makes the stored stream span several 5 MiB parts.
       expect(result.parts).toBeGreaterThan(1);
 
+      // What is known at start travels with the object; what only the end knows, in its manifest.
       const head = await s3.send(new HeadObjectCommand({ Bucket: servers.bucket, Key: result.key }));
-      expect(head.Metadata).toMatchObject({
-        sha256: result.sha256,
-        'uncompressed-bytes': String(result.dumpedBytes),
+      expect(head.Metadata).toEqual({
         'pg-dump-version': result.pgDumpVersion,
         'server-version': result.serverVersion,
         trigger: 'cli:tester',
         target: format,
         format,
+        compression: 'gzip:6',
+        'started-at': result.startedAt.toISOString(),
       });
       expect(head.ContentLength).toBe(result.storedBytes);
+      expect(await getManifest(s3, servers.bucket, result.key)).toEqual({
+        version: 1,
+        key: result.key,
+        target: format,
+        format,
+        compression: { algorithm: 'gzip', level: 6 },
+        sha256: result.sha256,
+        storedBytes: result.storedBytes,
+        dumpedBytes: result.dumpedBytes,
+        startedAt: result.startedAt.toISOString(),
+        finishedAt: result.finishedAt.toISOString(),
+        durationMs: result.durationMs,
+        pgDumpVersion: result.pgDumpVersion,
+        serverVersion: result.serverVersion,
+        trigger: { kind: 'cli', by: 'tester' },
+        hmac: backupHmac(TEST_HMAC_KEY, result.key, result.sha256),
+      });
 
       const link = await catalog.link(result.key);
       const bytes = Buffer.from(await (await fetch(link.url)).arrayBuffer());
@@ -89,15 +109,26 @@ describe('backup runner against PostgreSQL and versitygw', () => {
     });
   }
 
-  it('sets metadata with a multipart copy when the object is above the single-copy limit', async () => {
-    const { run, s3 } = runnerFor(config, { finalize: { maxSingleCopyBytes: 1024 * 1024 } });
+  it("writes the dump once: no copy request in a backup's life, the manifest written last and only if absent", async () => {
+    // A recorder on the real client's middleware stack: every request the run sends, in order.
+    const s3 = servers.s3.client();
+    const sent: { name: string; input: Record<string, unknown> }[] = [];
+    s3.middlewareStack.add((next, context) => (args) => {
+      sent.push({ name: String(context.commandName), input: args.input as Record<string, unknown> });
+      return next(args);
+    }, { step: 'initialize', name: 'recorder' });
+    const run = createBackupRunner({ config, s3, env: servers.env });
     const result = await run({ target: 'plain', trigger: { kind: 'cli', by: 'tester' } });
-    const head = await s3.send(new HeadObjectCommand({ Bucket: servers.bucket, Key: result.key }));
-    expect(head.Metadata?.sha256).toBe(result.sha256);
-    expect(head.ContentLength).toBe(result.storedBytes);
-    const body = await s3.send(new GetObjectCommand({ Bucket: servers.bucket, Key: result.key }));
-    const bytes = Buffer.from(await body.Body!.transformToByteArray());
-    expect(createHash('sha256').update(bytes).digest('hex')).toBe(result.sha256);
+    expect(result.parts).toBeGreaterThan(1);
+    const names = sent.map((r) => r.name);
+    expect(names.filter((n) => /Copy/.test(n))).toEqual([]);
+    const create = sent.find((r) => r.name === 'CreateMultipartUploadCommand')!;
+    expect(create.input.Metadata).toMatchObject({ target: 'plain', trigger: 'cli:tester', format: 'plain', compression: 'gzip:6', 'started-at': result.startedAt.toISOString() });
+    const manifestPut = sent.findIndex((r) => r.name === 'PutObjectCommand' && r.input.Key === `${result.key}.manifest.json`);
+    expect(manifestPut).toBeGreaterThan(names.lastIndexOf('CompleteMultipartUploadCommand'));
+    expect(sent[manifestPut]!.input.IfNoneMatch).toBe('*');
+    // The dump is the one object written for it: no second PUT or upload of its key.
+    expect(sent.filter((r) => r.input.Key === result.key && /^(PutObject|CreateMultipartUpload)Command$/.test(r.name))).toHaveLength(1);
   });
 
   it('a wrong password fails at connect, names no secret, and leaves nothing', async () => {

@@ -5,7 +5,7 @@ import { DumptruckError } from '../../src/errors.js';
 import { createBackupRunner } from '../../src/jobs/runner.js';
 import { backupHmac } from '../../src/storage/hmac.js';
 import { seedDatabase, TEST_HMAC_KEY, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { getMetadata } from '../helpers/objects.js';
+import { getManifest } from '../helpers/objects.js';
 
 const servers = testServers();
 const prefix = uniquePrefix('signing');
@@ -18,13 +18,13 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('signing backups', () => {
-  it('records the HMAC of the key and SHA-256 with the object, plain and custom', async () => {
+  it('records the HMAC of the key and SHA-256 in the manifest, plain and custom', async () => {
     const run = createBackupRunner({ config, s3, env: servers.env });
     for (const target of ['signed', 'custom']) {
       const result = await run({ target, trigger });
-      const metadata = await getMetadata(s3, servers.bucket, result.key);
-      expect(metadata['dumptruck-hmac']).toBe(backupHmac(TEST_HMAC_KEY, result.key, result.sha256));
-      expect(metadata.sha256).toBe(result.sha256);
+      const manifest = await getManifest(s3, servers.bucket, result.key);
+      expect(manifest.hmac).toBe(backupHmac(TEST_HMAC_KEY, result.key, result.sha256));
+      expect(manifest.sha256).toBe(result.sha256);
     }
   });
 

@@ -9,7 +9,7 @@ import { createCatalog } from '../../src/storage/catalog.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { verifyBackup } from '../../src/verify/verify.js';
 import { restoreFromUrl, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { getBytes, getMetadata, honestMetadata, putBytes, signedFor } from '../helpers/objects.js';
+import { getBytes, getManifest, honestManifest, putBackup } from '../helpers/objects.js';
 
 const servers = testServers();
 const SRC = 'zstd_src';
@@ -50,7 +50,8 @@ describe('zstd backups', () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: servers.bucket, Key: result.key }));
     expect(head.ContentType).toBe('application/zstd');
     expect(head.ContentEncoding).toBeUndefined();
-    expect(head.Metadata).toMatchObject({ compression: 'zstd:3', format: 'plain', sha256: result.sha256 });
+    expect(head.Metadata).toMatchObject({ compression: 'zstd:3', format: 'plain' });
+    expect(await getManifest(s3, servers.bucket, result.key)).toMatchObject({ compression: { algorithm: 'zstd', level: 3 }, sha256: result.sha256 });
 
     // The read side finds it like any backup.
     expect((await catalog.list('plain')).map((o) => o.key)).toContain(result.key);
@@ -68,21 +69,21 @@ describe('zstd backups', () => {
   it('verify catches a flipped byte and a zstd object cut short', async () => {
     const good = await backup('plain');
     const bytes = await getBytes(s3, servers.bucket, good.key);
-    const meta = await getMetadata(s3, servers.bucket, good.key);
+    const meta = await getManifest(s3, servers.bucket, good.key);
     const planted = (seconds: number) => objectKey(prefix, 'plain', new Date(Date.UTC(2020, 0, 1, 0, 0, seconds)), 'plain', { algorithm: 'zstd' });
 
     const flipped = Buffer.from(bytes);
     flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
-    await putBytes(s3, servers.bucket, planted(1), flipped, signedFor(planted(1), meta));
+    await putBackup(s3, servers.bucket, planted(1), flipped, meta);
     expect(await verifyError(planted(1), false)).toMatchObject({ code: 'CORRUPTED', message: expect.stringMatching(/SHA-256 of the stored bytes/) });
-    // With metadata that matches the damage, the frame checks find it.
-    await putBytes(s3, servers.bucket, planted(2), flipped, signedFor(planted(2), honestMetadata(meta, flipped)));
+    // With a manifest that matches the damage, the frame checks find it.
+    await putBackup(s3, servers.bucket, planted(2), flipped, honestManifest(meta, flipped));
     expect(await verifyError(planted(2), false)).toMatchObject({ code: 'CORRUPTED', message: expect.stringMatching(/the zstd stream does not decompress/) });
 
     const cut = bytes.subarray(0, Math.floor(bytes.length * 0.7));
-    await putBytes(s3, servers.bucket, planted(3), cut, signedFor(planted(3), meta));
+    await putBackup(s3, servers.bucket, planted(3), cut, meta);
     expect(await verifyError(planted(3), false)).toMatchObject({ code: 'TRUNCATED', message: `${planted(3)} is ${cut.length} bytes, but ${bytes.length} were stored: the object was cut short` });
-    await putBytes(s3, servers.bucket, planted(4), cut, signedFor(planted(4), honestMetadata(meta, cut)));
+    await putBackup(s3, servers.bucket, planted(4), cut, honestManifest(meta, cut));
     for (const restore of [false, true]) {
       expect(await verifyError(planted(4), restore)).toMatchObject({
         code: 'TRUNCATED',

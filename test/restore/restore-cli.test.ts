@@ -9,7 +9,7 @@ import { parseCommand, runCommand } from '../../src/cli/main.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, tableDigests, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getMetadata, putBytes, signedFor } from '../helpers/objects.js';
+import { databasesLike, getBytes, getManifest, legacyMetadata, putBackup, putBytes } from '../helpers/objects.js';
 
 const servers = testServers();
 const prefix = uniquePrefix('restorecli');
@@ -158,7 +158,7 @@ describe('dumptruck restore', () => {
     bytes[bytes.length - 100]! ^= 0xff;
     const bad = objectKey(prefix, 'app-db', new Date('2020-01-01T00:00:00Z'), 'plain');
     // Signed for its own key (as a copy by dumptruck would be), so only the checksum can catch the damage.
-    await putBytes(servers.s3.client(), servers.bucket, bad, bytes, signedFor(bad, await getMetadata(servers.s3.client(), servers.bucket, key)));
+    await putBackup(servers.s3.client(), servers.bucket, bad, bytes, await getManifest(servers.s3.client(), servers.bucket, key));
     const run = await cli(['restore', 'app-db', bad, '--into', 'restorecli_corrupt', '--yes']);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(new RegExp(`^dumptruck: restore failed: ${bad}: SHA-256 of the bytes read is [0-9a-f]{64}, the backup recorded [0-9a-f]{64}: the object changed after it was written`));
@@ -168,7 +168,7 @@ describe('dumptruck restore', () => {
   it('refuses a backup dated in the future before touching the server', async () => {
     const future = objectKey(prefix, 'app-db', new Date(Date.now() + 86_400_000), 'plain');
     // Signed as if by our own key: the date alone refuses it.
-    await putBytes(servers.s3.client(), servers.bucket, future, await getBytes(servers.s3.client(), servers.bucket, key), signedFor(future, await getMetadata(servers.s3.client(), servers.bucket, key)));
+    await putBackup(servers.s3.client(), servers.bucket, future, await getBytes(servers.s3.client(), servers.bucket, key), await getManifest(servers.s3.client(), servers.bucket, key));
     const run = await cli(['restore', 'app-db', future, '--into', 'restorecli_future', '--yes']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`${future} is dated `);
@@ -178,7 +178,7 @@ describe('dumptruck restore', () => {
 
   it('refuses an unsigned backup (written before backups were signed) unless that exact key is named with --trust-legacy', async () => {
     const legacy = objectKey(prefix, 'app-db', new Date(Date.UTC(2019, 0, 1)), 'plain');
-    const { 'dumptruck-hmac': _hmac, ...unsigned } = await getMetadata(servers.s3.client(), servers.bucket, key);
+    const unsigned = legacyMetadata(await getManifest(servers.s3.client(), servers.bucket, key));
     await putBytes(servers.s3.client(), servers.bucket, legacy, await getBytes(servers.s3.client(), servers.bucket, key), unsigned);
     const refused = await cli(['restore', 'app-db', legacy, '--into', 'restorecli_legacy', '--yes']);
     expect(refused.code).toBe(1);
@@ -192,7 +192,7 @@ describe('dumptruck restore', () => {
 
   it('--trust-legacy is refused for a key with a run token: such backups were always signed, so an unsigned one was planted', async () => {
     const planted = objectKey(prefix, 'app-db', new Date(Date.UTC(2020, 0, 1)), 'plain', { runToken: 'abc123' });
-    const { 'dumptruck-hmac': _hmac, ...unsigned } = await getMetadata(servers.s3.client(), servers.bucket, key);
+    const unsigned = legacyMetadata(await getManifest(servers.s3.client(), servers.bucket, key));
     await putBytes(servers.s3.client(), servers.bucket, planted, await getBytes(servers.s3.client(), servers.bucket, key), unsigned);
     const why = `--trust-legacy is only for backups written before backups were signed; ${planted} has a run token, so dumptruck signed it when it wrote it, and an unsigned copy of it was not written by dumptruck\ndo not restore it: check who can write to the bucket, and restore another backup\n`;
     const restore = await cli(['restore', 'app-db', planted, '--into', 'restorecli_planted', '--yes', '--trust-legacy']);

@@ -24,6 +24,8 @@ const now = new Date('2026-11-22T03:00:00Z');
 const DAY = 86_400_000;
 const ago = (days: number) => objectKey(prefix, 'ret', new Date(now.getTime() - days * DAY), 'plain');
 const list = (target: string) => servers.s3.listKeys(bucket, `${prefix}/${target}/`);
+/** The keys of complete backups as stored: each dump beside its manifest. */
+const withManifests = (keys: readonly string[]) => keys.flatMap((k) => [k, `${k}.manifest.json`]);
 
 /** A runner whose clock moves a minute per reading, so quick successive backups get distinct keys. */
 function runner() {
@@ -75,7 +77,7 @@ describe('retention against versitygw', () => {
     const third = await run({ target: 'rolling', trigger: { kind: 'cli', by: 't' } });
     expect(third.warnings).toBeUndefined();
     expect(third.pruned?.deleted.map((i) => i.key)).toEqual([keys[1]]);
-    expect(await list('rolling')).toEqual([keys[2], third.key]);
+    expect(await list('rolling')).toEqual(withManifests([keys[2]!, third.key]));
   });
 
   it('flags a backup of a database that shrank, and then keeps the older backups', async () => {
@@ -83,9 +85,9 @@ describe('retention against versitygw', () => {
     await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
     const second = await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
     expect(second.warnings).toBeUndefined();
-    expect(await list('shrink')).toEqual([second.key]);
+    expect(await list('shrink')).toEqual(withManifests([second.key]));
     const third = await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
-    expect(await list('shrink')).toEqual([third.key]);
+    expect(await list('shrink')).toEqual(withManifests([third.key]));
 
     const client = await servers.pg.adminClient('prune_shrink');
     try {
@@ -99,7 +101,7 @@ describe('retention against versitygw', () => {
     expect(shrunk.warnings?.[1]).toEqual({ kind: 'check-skipped', message: 'retention not applied: this backup is flagged, so no older backup was deleted' });
     expect(shrunk.pruned).toBeUndefined();
     // The flag is remembered beside the backup.
-    expect(await list('shrink')).toEqual([third.key, shrunk.key, `${shrunk.key}.flagged`]);
+    expect(await list('shrink')).toEqual([...withManifests([third.key, shrunk.key]), `${shrunk.key}.flagged`].sort());
     expect(JSON.parse((await getBytes(s3, bucket, `${shrunk.key}.flagged`)).toString())).toMatchObject({ key: shrunk.key, reasons: [shrunk.warnings?.[0]?.message] });
   });
 
@@ -146,7 +148,7 @@ describe('retention against versitygw', () => {
     ]);
     expect(recovered.pruned?.deleted.map((i) => [i.key, i.flagged])).toEqual([...[...shrunk].reverse().map((b) => [b.key, true]), [good[0]!.key, false]]);
     // Each flagged backup went with its marker.
-    expect(await list('recover')).toEqual([good[1]!.key, good[2]!.key, recovered.key].sort());
+    expect(await list('recover')).toEqual(withManifests([good[1]!.key, good[2]!.key, recovered.key]).sort());
   });
 
   it('planted objects dated in the future or without dumptruck metadata are never counted: a fresh backup keeps itself and the real ones', async () => {
@@ -171,6 +173,6 @@ describe('retention against versitygw', () => {
       ...future.map((key) => ({ key, why: 'dated in the future' })),
       { key: foreign, why: 'not written by dumptruck (no dumptruck metadata)' },
     ]);
-    expect(await list('planted')).toEqual([second.key, fresh.key, ...future, foreign].sort());
+    expect(await list('planted')).toEqual([...withManifests([second.key, fresh.key]), ...future, foreign].sort());
   });
 });

@@ -11,8 +11,8 @@ import type { ApiCall } from '../helpers/slack-fake.js';
 import { TEST_SIGNING_SECRET } from '../helpers/slack-sign.js';
 
 const objects: BackupObject[] = [
-  { key: 'dumptruck/app-db/2024/05/02/app-db_20240502T030000Z.sql.gz', size: 2048, lastModified: new Date('2024-05-02T03:00:00Z') },
-  { key: 'dumptruck/app-db/2024/05/01/app-db_20240501T030000Z.sql.gz', size: 1024, lastModified: new Date('2024-05-01T03:00:00Z') },
+  { key: 'dumptruck/app-db/2024/05/02/app-db_20240502T030000Z.sql.gz', size: 2048, lastModified: new Date('2024-05-02T03:00:00Z'), state: 'complete' },
+  { key: 'dumptruck/app-db/2024/05/01/app-db_20240501T030000Z.sql.gz', size: 1024, lastModified: new Date('2024-05-01T03:00:00Z'), state: 'complete' },
 ];
 const expiresAt = new Date('2024-05-03T03:00:00Z');
 

@@ -106,6 +106,7 @@ describe('replies', () => {
       key: `dumptruck/app-db/2024/05/${String(20 - i).padStart(2, '0')}/x.sql.gz`,
       size: 1024 * (i + 1),
       lastModified: new Date(Date.UTC(2024, 4, 20 - i, 3)),
+      state: 'complete' as const,
     }));
     const text = listReply('app-db', objects);
     const lines = text.split('\n');
@@ -117,14 +118,14 @@ describe('replies', () => {
   });
 
   it('link', () => {
-    const object = { key: 'dumptruck/app-db/x.sql.gz', size: 2048, lastModified: t0 };
+    const object = { key: 'dumptruck/app-db/x.sql.gz', size: 2048, lastModified: t0, state: 'complete' as const };
     expect(linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') })).toBe(
       'Download `dumptruck/app-db/x.sql.gz` (2.0 KiB, 2024-05-01 03:00 UTC); the link expires 2024-05-02 03:00 UTC:\nhttps://s3.example/x?sig=1',
     );
   });
 
   it('link to an encrypted backup: says so, with the restore command', () => {
-    const object = { key: 'dumptruck/app-db/app-db_20240501T030000Z.dump.age', size: 2048, lastModified: t0 };
+    const object = { key: 'dumptruck/app-db/app-db_20240501T030000Z.dump.age', size: 2048, lastModified: t0, state: 'complete' as const };
     expect(linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') }).split('\n').at(-1)).toBe(
       'Encrypted with age; restore with the private key: age -d -i key.txt app-db_20240501T030000Z.dump.age | pg_restore --no-owner -d "$DATABASE_URL"',
     );

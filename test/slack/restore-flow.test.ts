@@ -9,7 +9,7 @@ import { createCatalog } from '../../src/storage/catalog.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { eventually } from '../helpers/bot-process.js';
 import { seedDatabase, tableDigests, testConfig, testServers, uniquePrefix, type TargetSpec } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getMetadata, putBytes, signedFor } from '../helpers/objects.js';
+import { databasesLike, getBytes, getManifest, putBackup } from '../helpers/objects.js';
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
 
@@ -157,7 +157,7 @@ describe('/backup restore', () => {
     bytes[bytes.length - 200]! ^= 0xff;
     const bad = objectKey(prefix, 'app-db', new Date('2020-01-01T00:00:00Z'), 'plain');
     // Signed for its own key, so only the checksum can catch the damage.
-    await putBytes(s3, servers.bucket, bad, bytes, signedFor(bad, await getMetadata(s3, servers.bucket, key)));
+    await putBackup(s3, servers.bucket, bad, bytes, await getManifest(s3, servers.bucket, key));
     const { message, id } = await ask(bot, `restore app-db ${bad} into slackrestore_corrupt`);
     await click(bot, 'approve', id, message, 'U0BOB');
     const done = await bot.slack.waitForCall(result('app-db'), 60_000);

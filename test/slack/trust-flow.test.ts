@@ -16,7 +16,7 @@ import { createCatalog } from '../../src/storage/catalog.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { lockTable, releaseLock, seedDatabase, testConfig, testServers, uniquePrefix, type TargetSpec } from '../helpers/fixtures.js';
 import { eventually } from '../helpers/bot-process.js';
-import { databasesLike, getBytes, getMetadata, honestMetadata, hostileDump, putBytes, signedFor } from '../helpers/objects.js';
+import { databasesLike, getBytes, getManifest, honestMetadata, hostileDump, putBackup, putBytes } from '../helpers/objects.js';
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
 
@@ -111,14 +111,14 @@ describe('/backup verify', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^Restore test: 3 tables, 2505 rows restored in .+; the scratch database dumptruck_verify_app_db_[0-9a-f]{8} was dropped$/));
     expect(lines).toContain('  public.events: 2000 rows');
     expect(lines).toContain('  public.customers: 5 rows');
-    expect(lines.at(-1)).toMatch(/^Checks: metadata names target app-db; .*sha256 matches metadata; gunzip \| psql -v ON_ERROR_STOP=1 restored it/);
+    expect(lines.at(-1)).toMatch(/^Checks: manifest names target app-db; .*sha256 matches manifest; gunzip \| psql -v ON_ERROR_STOP=1 restored it/);
     // The parent got the verdict, and the scratch database is gone.
     expect(bot.slack.ok('chat.update').at(-1)!.args).toMatchObject({
       ts: parent.ts,
       text: `:white_check_mark: Verification of \`app-db\` requested by <@U0ALICE>: \`${key}\` is good and restores (3 tables, 2505 rows).`,
     });
     expect(await databasesLike(servers.pg, 'dumptruck_verify_app_db_')).toEqual([]);
-    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/app-db/`)).toEqual([key, `${key}.verified`]);
+    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/app-db/`)).toEqual([key, `${key}.manifest.json`, `${key}.verified`]);
   });
 
   it('reports a damaged object as corrupted, with the reason, and takes no backup slot', async () => {
@@ -128,14 +128,14 @@ describe('/backup verify', () => {
     const bytes = await getBytes(s3, servers.bucket, key);
     bytes[100]! ^= 0xff;
     const bad = objectKey(prefix, 'damaged', new Date('2020-01-01T00:00:00Z'), 'plain');
-    await putBytes(s3, servers.bucket, bad, bytes, signedFor(bad, await getMetadata(s3, servers.bucket, key)));
+    await putBackup(s3, servers.bucket, bad, bytes, await getManifest(s3, servers.bucket, key));
 
     await bot.command(`verify damaged \`${bad}\``);
     const result = await bot.slack.waitForCall(posted(/^:x: `.+` of `damaged` failed verification/), 60_000);
     await bot.bot.reporters.idle();
     const [head, ...reason] = String(result.args.text).split('\n');
     expect(head).toBe(`:x: \`${bad}\` of \`damaged\` failed verification: corrupted.`);
-    expect(reason.join('\n')).toMatch(new RegExp(`^verify failed: ${bad}: SHA-256 of the stored bytes is [0-9a-f]{64}, metadata says [0-9a-f]{64}: the object changed after it was written`));
+    expect(reason.join('\n')).toMatch(new RegExp(`^verify failed: ${bad}: SHA-256 of the stored bytes is [0-9a-f]{64}, manifest says [0-9a-f]{64}: the object changed after it was written`));
     expect(JSON.stringify(result.args.blocks)).toContain('Its `.verified` marker was removed');
     expect(bot.slack.ok('chat.update').at(-1)!.args.text).toBe(':x: Verification of `damaged` requested by <@U0ALICE> failed: corrupted.');
     expect(await databasesLike(servers.pg, 'dumptruck_verify_damaged_')).toEqual([]);

@@ -53,7 +53,7 @@ const report: VerifyReport = {
   verifiedAt: new Date('2024-05-01T04:00:05Z'),
   durationMs: 5000,
 };
-const started: VerifyStarted = { object: { key: KEY, size: 12_582_912, lastModified: new Date('2024-05-01T03:01:03Z') }, restore: true };
+const started: VerifyStarted = { object: { key: KEY, size: 12_582_912, lastModified: new Date('2024-05-01T03:01:03Z'), state: 'complete' }, restore: true };
 const vview = (phase: TaskPhase<VerifyReport, VerifyStarted>, key = 'latest'): VerifyView => ({ jobId: 'job1', target: 'app-db', trigger: { kind: 'slack', by: 'U1' }, key, phase });
 const corrupted = new DumptruckError('CORRUPTED', 'verify', `${KEY}: SHA-256 of the stored bytes is ${'b'.repeat(64)}, metadata says ${SHA}: the object changed after it was written`);
 

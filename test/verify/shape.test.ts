@@ -56,7 +56,7 @@ describe('plain dump shape', () => {
 
 describe('identity and verdict', () => {
   const key = 'p/app/2026/11/22/app_20261122T020000Z.sql.gz';
-  const meta = { target: 'app', sha256: 'a'.repeat(64), 'stored-bytes': '1000', format: 'plain' };
+  const meta = { recordedIn: 'manifest', target: 'app', sha256: 'a'.repeat(64), storedBytes: 1000, format: 'plain', hmac: 'b'.repeat(64) } as const;
 
   it('passes an object that is what its metadata says', () => {
     expect(identityProblem('app', key, meta, 1000)).toBeUndefined();
@@ -71,7 +71,12 @@ describe('identity and verdict', () => {
     expect(identityProblem('app', key, { ...meta, format: 'custom' }, 1000)).toMatchObject({ code: 'SWAPPED' });
     expect(identityProblem('app', key, meta, 999)).toMatchObject({ code: 'TRUNCATED', message: `${key} is 999 bytes, but 1000 were stored: the object was cut short` });
     expect(identityProblem('app', key, meta, 1001)).toMatchObject({ code: 'CORRUPTED' });
-    expect(identityProblem('app', key, {}, 1000)).toMatchObject({ code: 'VERIFY_FAILED' });
+    expect(identityProblem('app', key, { ...meta, recordedIn: 'metadata', target: undefined }, 1000)).toMatchObject({ code: 'VERIFY_FAILED' });
+    // Neither a manifest nor old-style metadata: a run that died before its manifest.
+    expect(identityProblem('app', key, undefined, 1000)).toMatchObject({
+      code: 'INCOMPLETE',
+      message: `${key} has no manifest (${key}.manifest.json): its backup never completed, so it is not a backup to verify or restore`,
+    });
   });
 
   it('a checksum mismatch is reported as corruption, before what gunzip made of it', () => {

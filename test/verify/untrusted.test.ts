@@ -10,7 +10,7 @@ import { objectKey } from '../../src/storage/keys.js';
 import { verifyBackup } from '../../src/verify/verify.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getMetadata, honestMetadata, hostileDump, putBytes, signedFor } from '../helpers/objects.js';
+import { databasesLike, getBytes, getManifest, honestMetadata, hostileDump, legacyMetadata, putBackup, putBytes, signedFor } from '../helpers/objects.js';
 
 const servers = testServers();
 const prefix = uniquePrefix('untrusted');
@@ -60,13 +60,13 @@ describe('objects dumptruck did not write', () => {
 
     // Signed, even: a key dated beyond the clock's 5-minute allowance is never latest (a wrong clock, or a key holder's mistake).
     const ahead = objectKey(prefix, 'planted', new Date(Date.now() + 3_600_000), 'plain');
-    await putBytes(s3, bucket, ahead, await getBytes(s3, bucket, real), signedFor(ahead, await getMetadata(s3, bucket, real)));
+    await putBackup(s3, bucket, ahead, await getBytes(s3, bucket, real), await getManifest(s3, bucket, real));
 
     const latest = await cli(['verify', 'planted', 'latest']);
     expect(latest.stderr).toBe('');
     expect(latest.code).toBe(0);
     expect(latest.stdout).toContain(`verified: s3://${bucket}/${real}`);
-    expect(latest.stdout).toMatch(/^ {2}ok {2}HMAC of key and sha256 matches storage\.hmacKey$/m);
+    expect(latest.stdout).toMatch(/^ {2}ok {2}HMAC of key and sha256 \(in its manifest\) matches storage\.hmacKey$/m);
     expect(latest.stdout).toMatch(/^ {2}restored into dumptruck_verify_planted_[0-9a-f]{8} \(dropped\)/m);
 
     const link = await cli(['link', 'planted', 'latest']);
@@ -107,7 +107,7 @@ describe('objects dumptruck did not write', () => {
   it('a backup written before signing is verified only with --trust-legacy, for that key', async () => {
     const backup = await cli(['backup', 'legacy']);
     const signed = keyOf(backup.stdout);
-    const { 'dumptruck-hmac': _dropped, ...unsignedMeta } = await getMetadata(s3, bucket, signed);
+    const unsignedMeta = legacyMetadata(await getManifest(s3, bucket, signed));
     const old = objectKey(prefix, 'legacy', new Date('2020-01-01T00:00:00Z'), 'plain');
     await putBytes(s3, bucket, old, await getBytes(s3, bucket, signed), unsignedMeta);
 

@@ -7,7 +7,7 @@ import { createBackupRunner } from '../../src/jobs/runner.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { verifyBackup, type VerifyReport } from '../../src/verify/verify.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getMetadata, honestMetadata, putBytes, signedFor } from '../helpers/objects.js';
+import { databasesLike, getBytes, getManifest, honestManifest, putBackup, putBytes } from '../helpers/objects.js';
 
 const servers = testServers();
 const prefix = uniquePrefix('verify');
@@ -48,8 +48,8 @@ async function verify(target: string, key: string, restore: boolean, signal?: Ab
   }
 }
 
-/** Writes `bytes` under `key` with `metadata` signed for that key, as if dumptruck had written them: only their content can be wrong. */
-const plant = async (key: string, bytes: Buffer, metadata: Record<string, string>) => putBytes(s3, bucket, key, bytes, signedFor(key, metadata));
+/** Writes `bytes` under `key` with `manifest` signed for that key, as if dumptruck had written them: only their content can be wrong. */
+const plant = (key: string, bytes: Buffer, manifest: Record<string, unknown>) => putBackup(s3, bucket, key, bytes, manifest);
 
 /** A key of `target` for a moment in the past, for planted objects. */
 const plantedKey = (target: string, format: 'plain' | 'custom', seconds: number) => objectKey(prefix, target, new Date(Date.UTC(2020, 0, 1, 0, 0, seconds)), format);
@@ -92,23 +92,23 @@ describe('verify against PostgreSQL and versitygw', () => {
       const bytes = await getBytes(s3, bucket, good.key);
       bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
       const key = plantedKey(format, format, 1);
-      await plant(key, bytes, await getMetadata(s3, bucket, good.key));
+      await plant(key, bytes, await getManifest(s3, bucket, good.key));
       // Verified once, damaged since: the stale marker goes, so retention stops protecting it.
       await putBytes(s3, bucket, `${key}.verified`, '{}');
       for (const restore of [false, true]) {
         const { error, database } = await verify(format, key, restore);
         expect(error).toMatchObject({ code: 'CORRUPTED', stage: 'verify' });
-        expect(error!.message).toMatch(/SHA-256 of the stored bytes is [0-9a-f]{64}, metadata says [0-9a-f]{64}: the object changed after it was written/);
+        expect(error!.message).toMatch(/SHA-256 of the stored bytes is [0-9a-f]{64}, manifest says [0-9a-f]{64}: the object changed after it was written/);
         expect(await databasesLike(servers.pg, database)).toEqual([]);
       }
-      expect(await servers.s3.listKeys(bucket, key)).toEqual([key]);
+      expect(await servers.s3.listKeys(bucket, key)).toEqual([key, `${key}.manifest.json`]);
     }
   });
 
   it('a truncated object fails as truncated: cut bytes, a dump without its trailer, an archive cut short', async () => {
     const plain = await backup('plain');
     const plainBytes = await getBytes(s3, bucket, plain.key);
-    const meta = await getMetadata(s3, bucket, plain.key);
+    const meta = await getManifest(s3, bucket, plain.key);
 
     // The object lost its end (the metadata still says what was stored).
     const cutKey = plantedKey('plain', 'plain', 2);
@@ -119,7 +119,7 @@ describe('verify against PostgreSQL and versitygw', () => {
     // A gzip stream that stops early, with metadata that matches it.
     const earlyKey = plantedKey('plain', 'plain', 3);
     const early = plainBytes.subarray(0, Math.floor(plainBytes.length * 0.7));
-    await plant(earlyKey, early, honestMetadata(meta, early));
+    await plant(earlyKey, early, honestManifest(meta, early));
     const earlyResult = await verify('plain', earlyKey, true);
     expect(earlyResult.error).toMatchObject({ code: 'TRUNCATED' });
     expect(earlyResult.error!.message).toBe(`${earlyKey}: the gzip stream ends early (unexpected end of file): the object was cut short`);
@@ -129,7 +129,7 @@ describe('verify against PostgreSQL and versitygw', () => {
     const text = gunzipSync(plainBytes);
     const noTrailer = gzipSync(text.subarray(0, text.indexOf('COPY public.events')));
     const noTrailerKey = plantedKey('plain', 'plain', 4);
-    await plant(noTrailerKey, noTrailer, honestMetadata(meta, noTrailer));
+    await plant(noTrailerKey, noTrailer, honestManifest(meta, noTrailer));
     const noTrailerResult = await verify('plain', noTrailerKey, false);
     expect(noTrailerResult.error).toMatchObject({ code: 'TRUNCATED', message: `${noTrailerKey}: ends without pg_dump's "-- PostgreSQL database dump complete" trailer: the dump was cut short` });
 
@@ -138,7 +138,7 @@ describe('verify against PostgreSQL and versitygw', () => {
     const customBytes = await getBytes(s3, bucket, custom.key);
     const shortArchive = customBytes.subarray(0, customBytes.length - 5000);
     const shortKey = plantedKey('custom', 'custom', 5);
-    await plant(shortKey, shortArchive, honestMetadata(await getMetadata(s3, bucket, custom.key), shortArchive));
+    await plant(shortKey, shortArchive, honestManifest(await getManifest(s3, bucket, custom.key), shortArchive));
     for (const restore of [false, true]) {
       const r = await verify('custom', shortKey, restore);
       expect(r.error).toMatchObject({ code: 'TRUNCATED' });
@@ -150,14 +150,16 @@ describe('verify against PostgreSQL and versitygw', () => {
   it("an object replaced by another target's backup fails as swapped", async () => {
     const mine = await backup('plain');
     const theirs = await backup('other');
-    // Copied with its metadata: its HMAC signs the other key, so nothing of it is read.
-    await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: mine.key, CopySource: `${bucket}/${theirs.key}`, MetadataDirective: 'COPY' }));
+    // Copied with its manifest: its HMAC signs the other key, so nothing of it is read.
+    for (const suffix of ['', '.manifest.json']) {
+      await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: `${mine.key}${suffix}`, CopySource: `${bucket}/${theirs.key}${suffix}` }));
+    }
     const copied = await verify('plain', mine.key, true);
-    expect(copied.error).toMatchObject({ code: 'UNTRUSTED', message: `${mine.key} is not a backup dumptruck wrote: its HMAC (x-amz-meta-dumptruck-hmac) does not match its key and SHA-256, so it was not restored` });
+    expect(copied.error).toMatchObject({ code: 'UNTRUSTED', message: `${mine.key} is not a backup dumptruck wrote: its HMAC (${mine.key}.manifest.json) does not match its key and SHA-256, so it was not restored` });
     expect(await databasesLike(servers.pg, copied.database)).toEqual([]);
 
     // Signed for this key (by whoever holds the HMAC key): the metadata still names the other target.
-    await plant(mine.key, await getBytes(s3, bucket, theirs.key), await getMetadata(s3, bucket, theirs.key));
+    await plant(mine.key, await getBytes(s3, bucket, theirs.key), await getManifest(s3, bucket, theirs.key));
     const r = await verify('plain', mine.key, true);
     expect(r.error).toMatchObject({ code: 'SWAPPED', message: `${mine.key} holds a backup of target "other", not of "plain": the object was replaced` });
     expect(await databasesLike(servers.pg, r.database)).toEqual([]);
@@ -166,7 +168,7 @@ describe('verify against PostgreSQL and versitygw', () => {
     const theirsCustom = await backup('othercustom');
     const bytes = await getBytes(s3, bucket, theirsCustom.key);
     const key = plantedKey('custom', 'custom', 6);
-    await plant(key, bytes, { ...(await getMetadata(s3, bucket, theirsCustom.key)), target: 'custom' });
+    await plant(key, bytes, { ...(await getManifest(s3, bucket, theirsCustom.key)), target: 'custom' });
     const relabelled = await verify('custom', key, false);
     expect(relabelled.error).toMatchObject({ code: 'SWAPPED', message: `${key} is a dump of database "verify_other", but the target's url names "verify_src": the object was replaced` });
   });
@@ -176,7 +178,7 @@ describe('verify against PostgreSQL and versitygw', () => {
     const text = gunzipSync(await getBytes(s3, bucket, good.key)).toString();
     const broken = gzipSync(text.replace('CREATE TABLE public.blobs', 'CREATE TABLE public.blobs_nope (x int);\nSELECT no_such_function();\nCREATE TABLE public.blobs'));
     const key = plantedKey('plain', 'plain', 7);
-    await plant(key, broken, honestMetadata(await getMetadata(s3, bucket, good.key), broken));
+    await plant(key, broken, honestManifest(await getManifest(s3, bucket, good.key), broken));
     const r = await verify('plain', key, true);
     expect(r.error).toMatchObject({ code: 'RESTORE_FAILED', stage: 'verify' });
     expect(r.error!.message).toMatch(/did not restore: psql exited with code 3/);

@@ -116,7 +116,7 @@ export function listReply(target: string, objects: readonly BackupObject[]): str
   if (objects.length === 0) return `No backups of ${code(target)} are stored yet. \`${USAGE.run.replace('<target>', target)}\` makes one.`;
   const shown = objects.slice(0, LIST_LIMIT);
   const head = `*Backups of ${code(target)}*, newest first${objects.length > shown.length ? ` (${shown.length} of ${objects.length})` : ''}:`;
-  const lines = shown.map((o) => `• ${code(o.key)}: ${formatBytes(o.size)}, ${utc(o.lastModified)}`);
+  const lines = shown.map((o) => `• ${code(o.key)}: ${formatBytes(o.size)}, ${utc(o.lastModified)}${o.state === 'incomplete' ? ', incomplete (no manifest)' : o.state === 'foreign' ? ', not written by dumptruck' : ''}`);
   return [head, ...lines, `\`/backup link ${target} <key>\` makes a download link.`].join('\n');
 }
 
