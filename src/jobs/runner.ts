@@ -21,6 +21,7 @@ import { objectKey } from '../storage/keys.js';
 import { backupMetadata, contentTypeFor } from '../storage/metadata.js';
 import { createAfterBackup, type AfterBackup } from './after-backup.js';
 import type { BackupResult, BackupWarning, JobEvent, MirrorOutcome } from './events.js';
+import type { JobHandler } from './queue.js';
 import type { BackupRequest, RunBackup, RunOptions } from './types.js';
 import { encryptionOf, lookupTarget } from '../config/targets.js';
 import { targetCompression, type Compression } from '../config/compression.js';
@@ -75,6 +76,11 @@ const newRunToken = (): string => randomBytes(3).toString('hex');
 const DEFAULT_CLEANUP_TIMEOUT_MS = 20_000;
 
 /** The one backup pipeline: pg_dump -> gzip|zstd -> sha256 -> multipart upload -> metadata. */
+/** Backups as a kind of job: register it on a queue with `queue.register('backup', backupJobs(runBackup))`. */
+export function backupJobs(runBackup: RunBackup): JobHandler<'backup'> {
+  return ({ target, trigger, jobId, signal, onEvent }) => runBackup({ target, trigger, jobId }, { signal, onEvent });
+}
+
 export function createBackupRunner(deps: RunnerDeps): RunBackup {
   const now = deps.now ?? (() => new Date());
   const spawn = deps.spawn ?? (nodeSpawn as unknown as SpawnFn);

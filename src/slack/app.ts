@@ -6,6 +6,8 @@ import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { Maintenance, type TrustOps } from '../jobs/maintenance.js';
 import { JobQueue, type JobEventShape } from '../jobs/queue.js';
+import { backupJobs } from '../jobs/runner.js';
+import { snapshotJobs } from '../snapshots/enqueue.js';
 import type { RunBackup } from '../jobs/types.js';
 import type { SnapshotService } from '../snapshots/types.js';
 import type { BackupCatalog } from '../storage/types.js';
@@ -81,6 +83,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
   const { config, catalog } = options;
   const logger = options.logger ?? pino({ level: options.env.LOG_LEVEL || 'info' });
   const queue = options.queue ?? newQueue(config, options.runBackup, logger);
+  if (options.snapshots) queue.register('snapshot', snapshotJobs(options.snapshots.run));
   const maintenance = options.trust ? new Maintenance({ config, ops: options.trust, queue: { onListenerError: listenerError(logger) } }) : undefined;
   // The process's one redactor (main.ts builds it at start); from the environment when none is given.
   const redactor = options.redactor ?? new Redactor(secretsInEnv(options.env));
@@ -199,11 +202,7 @@ function rejectedToken(err: unknown): ConfigError | undefined {
 
 function newQueue(config: Config, runBackup: RunBackup | undefined, logger: Logger): JobQueue {
   if (!runBackup) throw new Error('createSlackApp needs runBackup or queue');
-  return new JobQueue({
-    runBackup,
-    ...config.queue,
-    onListenerError: listenerError(logger),
-  });
+  return new JobQueue({ ...config.queue, onListenerError: listenerError(logger) }).register('backup', backupJobs(runBackup));
 }
 
 function listenerError(logger: Logger): (err: unknown, event: JobEventShape) => void {

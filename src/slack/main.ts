@@ -8,6 +8,7 @@ import { createAppDeps, loadEnvironment } from '../app.js';
 import { DumptruckError, userMessage } from '../errors.js';
 import { createTrustOps } from '../jobs/maintenance.js';
 import { JobQueue } from '../jobs/queue.js';
+import { backupJobs } from '../jobs/runner.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import { installShutdown } from '../jobs/shutdown.js';
 import { resolveHmacKey } from '../secrets/index.js';
@@ -54,11 +55,10 @@ async function main(): Promise<void> {
 
   const metrics = createMetrics();
   const queue = new JobQueue({
-    // Every run from every entry point counts in /metrics and logs with its job id and target.
-    runBackup: instrumentRunner(deps.runBackup, { metrics, logger }),
     ...deps.config.queue,
     onListenerError: (err, event) => logger.error({ err, jobId: event.jobId, event: event.type }, 'a job event listener threw'),
-  });
+    // Every run from every entry point counts in /metrics and logs with its job id and target.
+  }).register('backup', backupJobs(instrumentRunner(deps.runBackup, { metrics, logger })));
   metrics.trackQueue(queue);
 
   const slackReady = flagCheck({ ok: false, detail: 'not connected to Slack yet' });

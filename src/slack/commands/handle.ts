@@ -2,7 +2,7 @@ import type { Config } from '../../config/schema.js';
 import { InputError, userMessage } from '../../errors.js';
 import type { Trigger } from '../../jobs/events.js';
 import type { Maintenance } from '../../jobs/maintenance.js';
-import type { AnyJob, JobQueue } from '../../jobs/queue.js';
+import type { AnyJob, Enqueued, JobQueue } from '../../jobs/queue.js';
 import { requireLinks } from '../../config/targets.js';
 import { enqueueSnapshot } from '../../snapshots/enqueue.js';
 import { rdsTarget } from '../../snapshots/snapshot.js';
@@ -21,6 +21,7 @@ import {
   type ThreadLink,
 } from '../messages/replies.js';
 import { maintenanceRestartingReply, prunePlanReply } from '../messages/maintenance.js';
+import { refusalText } from '../messages/queue.js';
 import { snapshotsReply } from '../messages/snapshot.js';
 import { pruneThread, verifyThread } from '../progress/maintenance.js';
 import type { Reporters, ThreadPlace } from '../progress/reporter.js';
@@ -185,7 +186,7 @@ export function handleRetryButton(value: string, who: Requester, threadTs: strin
  */
 function startRun(target: string, trigger: Trigger, place: ThreadPlace, deps: CommandDeps): Outcome {
   if (deps.isDraining?.()) return { reply: restartingReply(target) };
-  return inThread(deps.queue.enqueue({ target, trigger }), (job) => deps.reporters.start(job, place), deps);
+  return inThread(deps.queue.enqueue({ kind: 'backup', target, trigger }), (job) => deps.reporters.start(job, place), deps);
 }
 
 /**
@@ -194,9 +195,10 @@ function startRun(target: string, trigger: Trigger, place: ThreadPlace, deps: Co
  */
 export function startSnapshot(target: string, trigger: Trigger, place: ThreadPlace, deps: CommandDeps): Outcome {
   const { rds } = rdsTarget(deps.config, target);
-  const service = snapshotService(deps);
+  // Refuses at once when the bot has no snapshot service (the queue then has no snapshot jobs).
+  snapshotService(deps);
   if (deps.isDraining?.()) return { reply: restartingReply(target) };
-  return inThread(enqueueSnapshot(deps.queue, service.run, { target, trigger }), (job) => deps.reporters.startSnapshot(job, place, rds.instanceId), deps);
+  return inThread(enqueueSnapshot(deps.queue, { target, trigger }), (job) => deps.reporters.startSnapshot(job, place, rds.instanceId), deps);
 }
 
 /** The Approve and Deny buttons of a restore request; `value` is its id. */
@@ -228,11 +230,12 @@ function snapshotService(deps: CommandDeps): SnapshotService {
 
 /** `queue` is where the job runs, to cancel it when its thread cannot be posted. */
 function inThread<J extends AnyJob>(
-  enqueued: { readonly job: J; readonly created: boolean },
+  enqueued: Enqueued<J>,
   start: (job: J) => Promise<unknown>,
   deps: CommandDeps,
   queue: Pick<JobQueue, 'cancelJob'> = deps.queue,
 ): Outcome {
+  if (!enqueued.ok) return { reply: refusalText(enqueued.refusal) };
   const { job, created } = enqueued;
   if (!created) return { reply: duplicateReply(job, deps.threads.get(job.id)) };
   return {
