@@ -15,6 +15,10 @@ import { lookupTarget, requireLinks } from '../config/targets.js';
 import { planRestore, runRestore } from '../restore/restore.js';
 import { isEncryptedKey } from '../storage/keys.js';
 import { encryptedLine } from '../storage/restore-hint.js';
+import { Redactor, secretsInEnv } from '../redact.js';
+import { recordRuns } from '../state/record.js';
+import { openState, type StateStore } from '../state/store.js';
+import { historyLines } from './history.js';
 import { parseRestoreArgs, restorePlanLines, restoreResultLines, RESTORE_SHAPE, type RestoreArgs } from './restore.js';
 
 /** Exit codes: cron and CI only need "0 means a backup exists", the rest helps humans. */
@@ -38,6 +42,7 @@ commands:
   snapshot <target>            an RDS snapshot of <target>'s instance (targets.<target>.rds),
                                followed until it is available
   snapshots <target>           recent manual and automated RDS snapshots of <target>'s instance
+  history <target> [n]         the last n (default 10) runs of <target>, from the state database (state:)
   targets                      configured targets
   help                         this text
 
@@ -57,6 +62,7 @@ export type Command =
   | { readonly name: 'link'; readonly target: string; readonly key: string | undefined }
   | { readonly name: 'verify'; readonly target: string; readonly key: string | undefined; readonly trustLegacy: boolean }
   | { readonly name: 'prune'; readonly target: string; readonly dryRun: boolean }
+  | { readonly name: 'history'; readonly target: string; readonly count: number }
   | ({ readonly name: 'restore' } & RestoreArgs)
   | { readonly name: 'targets' | 'help' };
 
@@ -95,6 +101,12 @@ export function parseCommand(argv: readonly string[]): Command {
       arity(1, 1, '<target> [--dry-run]');
       return { name, target: rest[0]!, dryRun };
     }
+    case 'history': {
+      arity(1, 2, '<target> [n]');
+      const count = rest[1] === undefined ? 10 : /^\d{1,3}$/.test(rest[1]) ? Number(rest[1]) : NaN;
+      if (!(count >= 1 && count <= 500)) throw new InputError(`${JSON.stringify(rest[1])} is not a number of runs from 1 to 500`, `usage: dumptruck history <target> [n]`);
+      return { name, target: rest[0]!, count };
+    }
     case 'restore': {
       const args = parseRestoreArgs(rest);
       rest.splice(0, rest.length, args.target);
@@ -118,7 +130,8 @@ function requireTarget(deps: AppDeps, target: string): void {
   lookupTarget(deps.config, target);
 }
 
-export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Promise<number> {
+/** `state`: the state database, opened when the config has `state:` and the command needs it. */
+export async function runCommand(command: Command, deps: AppDeps, io: CliIO, state?: StateStore): Promise<number> {
   const out = (line: string) => io.stdout.write(`${line}\n`);
   switch (command.name) {
     case 'help':
@@ -185,12 +198,26 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       for (const line of snapshotListLines(command.target, await deps.snapshots.list(command.target))) out(line);
       return EXIT.ok;
     }
+    case 'history': {
+      requireTarget(deps, command.target);
+      if (!state) throw new InputError('run history is kept only with a state database', 'add `state: { url: postgres://..., password: { env: ... } }` to the config (see README)');
+      for (const line of historyLines(command.target, await state.history(command.target, command.count))) out(line);
+      return EXIT.ok;
+    }
     case 'backup': {
       requireTarget(deps, command.target);
+      const runBackup = state
+        ? recordRuns(deps.runBackup, {
+            state,
+            redactor: new Redactor(secretsInEnv(deps.env)),
+            // The backup's own result matters more than its line in the history.
+            onRecordError: (err) => io.stderr.write(`dumptruck: warning: ${userMessage(err)}\n`),
+          })
+        : deps.runBackup;
       const print = createProgressPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
       // Ctrl-C, a cron timeout's SIGTERM or queue.jobTimeout cancels cleanly: pg_dump killed, upload aborted.
       const result = await untilSignal(
-        (signal) => deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print }),
+        (signal) => runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print }),
         deps.config.queue.jobTimeoutMs,
       );
       const compression = describeCompression(result);
@@ -264,13 +291,18 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     return exitCodeFor(err);
   }
   if (command.name === 'help') return runCommand(command, undefined as never, io);
+  let state: StateStore | undefined;
   try {
     const deps = await createAppDeps(loadEnvironment());
-    return await runCommand(command, deps, io);
+    // Opened (created or migrated) only for what uses it, so a state database that is down never stops a list or a link.
+    state = deps.config.state && (command.name === 'backup' || command.name === 'history') ? await openState(deps.config.state, { env: deps.env }) : undefined;
+    return await runCommand(command, deps, io, state);
   } catch (err) {
     const prefix = err instanceof DumptruckError ? '' : 'unexpected error: ';
     io.stderr.write(`dumptruck: ${prefix}${userMessage(err)}\n`);
     return exitCodeFor(err);
+  } finally {
+    await state?.close();
   }
 }
 

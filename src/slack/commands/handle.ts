@@ -21,6 +21,7 @@ import {
   type ThreadLink,
 } from '../messages/replies.js';
 import { maintenanceRestartingReply, prunePlanReply } from '../messages/maintenance.js';
+import { historyNeedsStateReply, historyReply } from '../messages/history.js';
 import { refusalText } from '../messages/queue.js';
 import { snapshotsReply } from '../messages/snapshot.js';
 import { pruneThread, verifyThread } from '../progress/maintenance.js';
@@ -29,6 +30,7 @@ import { authorize, channelAllowed, type Requester, type TargetAction } from './
 import { parseCommand, type Command } from './parse.js';
 import type { RestoreDesk } from '../restore.js';
 import type { Redactor } from '../../redact.js';
+import type { StateStore } from '../../state/store.js';
 
 // What /backup and the buttons do, free of Bolt: the listeners ack, call these and deliver the
 // replies. Everything up to the ack is synchronous, so the ack never waits on I/O.
@@ -50,6 +52,8 @@ export interface CommandDeps {
   readonly maintenance?: Maintenance;
   /** `/backup restore` and its approval buttons; absent: restores say they are not set up. */
   readonly restores?: RestoreDesk;
+  /** The state database (config `state:`): `/backup history`; absent: history says it needs `state:`. */
+  readonly state?: Pick<StateStore, 'history'> | undefined;
 }
 
 export interface Outcome {
@@ -140,6 +144,13 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       }
       if (deps.isDraining?.()) return { reply: maintenanceRestartingReply(`/backup restore ${target}`) };
       return { later: () => desk.request({ target, key, database, replace, source: fromMirror ? 'mirror' : 'primary' }, who) };
+    }
+    case 'history': {
+      const { target, count } = command;
+      allow(target, who, 'see the history of', deps);
+      const { state } = deps;
+      if (!state) return { reply: historyNeedsStateReply() };
+      return { later: async () => historyReply(target, await state.history(target, count)) };
     }
     case 'snapshot':
       allow(command.target, who, 'snapshot', deps);
