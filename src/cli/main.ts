@@ -200,7 +200,7 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
     }
     case 'history': {
       requireTarget(deps, command.target);
-      if (!state) throw new InputError('run history is kept only with a state database', 'add `state: { url: postgres://..., password: { env: ... } }` to the config (see README)');
+      if (!state) throw new InputError('run history is kept only with a state database', 'add a `state:` section to the config: its url and, as a secret source, its password (see README)');
       for (const line of historyLines(command.target, await state.history(command.target, command.count))) out(line);
       return EXIT.ok;
     }
