@@ -16,6 +16,11 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   // `password=...`, `PGPASSWORD=...`, `password: '...'` in free text; not after a dot:
   // `targets.app-db.password: environment variable X is not set` names a config key, not a value.
   [/(?<!\.)(password\s*[=:]\s*)(?!\[redacted\])("[^"\\]*"|'[^'\\]*'|[^\s"',;&\\]+)/gi, `$1${REDACTED}`],
+  // age private keys (bech32, either case), native and plugin ones: an identity read from a file
+  // or a secret manager is not in the environment, so it is recognised by its shape too.
+  [/\bAGE-SECRET-KEY-1[0-9A-Z]+/gi, REDACTED],
+  // AGE-PLUGIN-<NAME>-1...: the name may hold hyphens too; one class keeps the scan linear.
+  [/\bAGE-PLUGIN-[0-9A-Z-]+/gi, REDACTED],
   // postgres://user:secret@host
   [/(\/\/[^:/@\s"]+:)[^@/\s"]+@/g, `$1${REDACTED}@`],
 ];

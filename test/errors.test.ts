@@ -15,6 +15,16 @@ describe('errors', () => {
     expect(scrubSecrets('auth failed for pw42', ['pw42'])).toBe('auth failed for [redacted]');
   });
 
+  it('age private keys by their shape, whichever redactor and wherever they came from (a file, a secret manager)', () => {
+    const key = 'AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS0SEXMR';
+    expect(scrubSecrets(`age: malformed identity ${key} in /dev/fd/63`)).toBe('age: malformed identity [redacted] in /dev/fd/63');
+    expect(scrubSecrets(`k=${key.toLowerCase()};`)).toBe('k=[redacted];');
+    expect(userMessage(new DumptruckError('WRONG_IDENTITY', 'verify', 'no match', { stderrTail: key }))).toBe('verify failed: no match\npg_dump said:\n[redacted]');
+    expect(scrubSecrets('identity AGE-PLUGIN-FIDO2-HMAC-1QVQSYQCYQ5RQWZQFPG9SCYQCZ2E3 used')).toBe('identity [redacted] used');
+    // The public key is not a secret: recipients stay readable.
+    expect(scrubSecrets('to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p')).toBe('to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p');
+  });
+
   it('error texts go through the process redactor, which a job extends with its password without changing it', () => {
     const process = new Redactor(['xoxb-not-a-shape-but-env']).add('hmac-key-0123456789');
     const job = process.with('jobpass');

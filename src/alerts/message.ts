@@ -96,8 +96,25 @@ function keys(channel: string, ts: string, eventId: string | undefined, clientMs
   return [`ts:${channel}:${ts}`, ...(eventId ? [`event:${eventId}`] : []), ...(clientMsgId ? [`client:${clientMsgId}`] : [])];
 }
 
-/** alerts.posters allows this poster by any of its identities; an empty list allows everyone. */
+/**
+ * alerts.posters allows this poster; an empty list allows everyone. An entry is a bot id (B...),
+ * an app id (A...), a user id (U.../W...), or `B123:name`: that bot id posting under that username
+ * (one of several webhooks of one app). A username alone never matches: any app may set one.
+ */
 export function posterAllowed(poster: Poster, posters: readonly string[]): boolean {
   if (posters.length === 0) return true;
-  return [poster.userId, poster.botId, poster.appId, poster.username].some((id) => id !== undefined && posters.includes(id));
+  return posters.some((entry) => {
+    const colon = entry.indexOf(':');
+    if (colon < 0) return [poster.userId, poster.botId, poster.appId].includes(entry);
+    return poster.botId === entry.slice(0, colon) && poster.username === entry.slice(colon + 1);
+  });
+}
+
+/**
+ * A target with `users:` is run by alerts from those people, or from machines listed in
+ * alerts.posters; a bot, workflow or webhook poster with no list is refused (fail closed), since
+ * any channel member can make one post.
+ */
+export function machineMayRun(poster: Poster, posters: readonly string[], users: readonly string[]): boolean {
+  return poster.person || users.length === 0 || (posters.length > 0 && posterAllowed(poster, posters));
 }

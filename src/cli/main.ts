@@ -13,6 +13,7 @@ import { verifyBackup } from '../verify/verify.js';
 import { afterBackupLines, pruneLines, verifyLines } from './trust.js';
 import { lookupTarget, requireLinks } from '../config/targets.js';
 import { planRestore, runRestore } from '../restore/restore.js';
+import { assertLegacyTrustable } from '../restore/trust.js';
 import { isEncryptedKey } from '../storage/keys.js';
 import { encryptedLine } from '../storage/restore-hint.js';
 import { Redactor, secretsInEnv } from '../redact.js';
@@ -161,6 +162,7 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
     case 'verify': {
       requireTarget(deps, command.target);
       const object = await deps.catalog.resolve(command.target, command.key);
+      if (command.trustLegacy) assertLegacyTrustable(object.key);
       out(`verifying ${object.key} (${formatBytes(object.size)})...`);
       // Ctrl-C or SIGTERM stops the download and the restore; the scratch database is dropped all the same.
       const report = await untilSignal((signal) => verifyBackup(deps, command.target, object.key, { signal, trustLegacy: command.trustLegacy }));

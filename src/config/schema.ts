@@ -36,6 +36,8 @@ const slackIds = (what: string, pattern: RegExp) =>
 
 const CHANNEL_ID = /^[CGD][A-Z0-9]{2,}$/;
 const USER_ID = /^[UWB][A-Z0-9]{2,}$/;
+/** alerts.posters: an id, or a bot id with the username it posts under. */
+const POSTER = /^(?:[ABUW][A-Z0-9]{2,}|B[A-Z0-9]{2,}:\S.*)$/;
 
 /** How long a fetched secret is reused; 0 fetches it for every job. Short, so a rotation is picked up within a minute. */
 const secretCacheTtl = z.union([z.literal(0), duration('duration')]).default(60_000);
@@ -281,6 +283,11 @@ const restoreOptions = z
     approvalExpiry: duration('duration').default(3_600_000),
     /** An existing database may be replaced (approver types its name; the old one is renamed aside, not dropped). */
     allowReplace: z.boolean().default(false),
+    /**
+     * With allowReplace, the databases that may be replaced; default: the one in the target's own
+     * url. postgres, template0, template1 and other targets' databases are refused whatever it says.
+     */
+    replaceable: z.array(z.string().min(1)).optional(),
     /** Restore without ownership and grants (--no-owner --no-privileges): for servers lacking the dump's roles. */
     noOwner: z.boolean().default(false),
   })
@@ -484,10 +491,20 @@ const alerts = z
   .object({
     channels: slackIds('channel', CHANNEL_ID),
     /**
-     * Who may start reruns by posting: bot ids (B...), app ids (A...), webhook or bot usernames,
-     * user ids. Empty: anyone; a person is still held to the target's `users`.
+     * Who may start reruns by posting: bot ids (B...), app ids (A...), user ids (U.../W...), or a
+     * bot id with a username, `B123:RDS alerts`. A bare username is refused: any app can post under
+     * any name. Empty: anyone, except on targets with `users` (people only, then).
      */
-    posters: z.array(z.string().trim().min(1, { message: 'expected a bot id, app id, username or user id, got an empty string' })).default([]),
+    posters: z
+      .array(
+        z
+          .string()
+          .trim()
+          .regex(POSTER, {
+            message: 'expected a bot id (B0123ABC), app id (A0123ABC), user id (U0123ABC) or a bot id with its username (B0123ABC:RDS alerts); a username alone can be used by any app',
+          }),
+      )
+      .default([]),
     /** Default for targets.<name>.alertAction; targets without rds always dump. */
     action: alertAction.default('dump'),
     retry: z

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import type { Env } from '../config/load.js';
 import { DumptruckError } from '../errors.js';
+import { scrubSecrets } from '../redact.js';
 
 // Encryption runs the `age` command-line tool (the Go reference implementation) as a child
 // process, like pg_dump: measured on this project's machine it encrypts 200 MiB in well under a
@@ -78,8 +79,12 @@ export function startAge(spawn: AgeSpawn, bin: string, args: readonly string[], 
   return {
     stage: Duplex.from({ writable: child.stdin!, readable: child.stdout! }),
     exited,
-    // age ends every error with a line asking for bug reports: noise in a backup's error.
-    stderrTail: () => tail.trim().split('\n').filter((l) => !/report unexpected or unhelpful errors/.test(l)).slice(-10).join('\n'),
+    // age ends every error with a line asking for bug reports: noise in a backup's error. The
+    // identity is scrubbed: age may quote a key it could not parse.
+    stderrTail: () => {
+      const lines = tail.trim().split('\n').filter((l) => !/report unexpected or unhelpful errors/.test(l));
+      return scrubSecrets(lines.slice(-10).join('\n'), options.identity === undefined ? [] : [options.identity.trim()]);
+    },
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     },

@@ -19,7 +19,7 @@ import { identityProblem, type VerifyDeps } from '../verify/verify.js';
 import { decodingFor } from './decompress.js';
 import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from '../verify/restrict.js';
 import { DATABASE_NAME, RestoreServer, asideName } from './server.js';
-import { assertTrusted } from './trust.js';
+import { assertLegacyTrustable, assertTrusted } from './trust.js';
 
 export type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
 
@@ -83,6 +83,10 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
   if (replace && !options.allowReplace) {
     throw new InputError(`replacing a database is not allowed for ${ask.target}`, `an admin sets targets.${ask.target}.restore.allowReplace: true; or restore into a new database`, 'NOT_ALLOWED');
   }
+  if (replace) {
+    const refusal = replaceRefusal(deps.config, ask.target, ask.database);
+    if (refusal) throw refusal;
+  }
   const source = ask.source ?? 'primary';
   const { s3, bucket } = store(deps, ask.target, source);
   const catalog = createCatalog({ s3, storage: { ...deps.config.storage, bucket }, env: deps.env });
@@ -94,6 +98,7 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
   const problem = identityProblem(ask.target, object.key, metadata, head.ContentLength ?? 0);
   if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message);
   if (ask.trustLegacy && ask.key === 'latest') throw new InputError('--trust-legacy needs the exact key of the old backup, not latest', `list them with: list ${ask.target}`);
+  if (ask.trustLegacy) assertLegacyTrustable(object.key);
   const hmacKey = await resolveHmacKey(deps.config.storage.hmacKey, { env: deps.env });
   assertTrusted({ target: ask.target, key: object.key, metadata }, now(), { hmacKey, trustLegacy: ask.trustLegacy === true });
   decodingFor(object.key);
@@ -115,6 +120,44 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
     replace: exists,
     noOwner: options.noOwner,
   };
+}
+
+/** Never replaced, whatever the config says: the server's own databases. */
+const SYSTEM_DATABASES = ['postgres', 'template0', 'template1'];
+
+/** host:port and database of a postgres URL. */
+function place(url: string): { readonly server: string; readonly database: string } {
+  const u = new URL(url);
+  return { server: `${u.hostname}:${u.port || '5432'}`, database: decodeURIComponent(u.pathname.slice(1)) };
+}
+
+/**
+ * Why `database` may not be replaced by a restore of `target`, or undefined when it may. A
+ * requester picks the name, so allowReplace alone must not reach every database on the server:
+ * only restore.replaceable (default: the target's own database), never a system database, never
+ * a database another target backs up on the same server. Pure.
+ */
+export function replaceRefusal(config: Pick<Config, 'targets'>, target: string, database: string): DumptruckError | undefined {
+  const t = lookupTarget(config, target);
+  const options = t.restore ?? RESTORE_DEFAULTS;
+  const fresh = 'restore into a new database instead';
+  if (SYSTEM_DATABASES.includes(database)) {
+    return new InputError(`${database} is a system database; ${SYSTEM_DATABASES.join(', ')} are never replaced`, fresh, 'NOT_ALLOWED');
+  }
+  const own = place(t.url);
+  const destination = place(options.url ?? t.url).server;
+  if (own.database !== database || own.server !== destination) {
+    const other = Object.entries(config.targets).find(([name, o]) => name !== target && place(o.url).server === destination && place(o.url).database === database);
+    if (other) {
+      return new InputError(`${database} is the database of target ${other[0]}; a restore of ${target} never replaces another target's database`, `${fresh}, or restore a backup of ${other[0]}`, 'NOT_ALLOWED');
+    }
+  }
+  const replaceable = options.replaceable ?? [own.database];
+  if (!replaceable.includes(database)) {
+    const listed = options.replaceable ? `it lists ${replaceable.join(', ') || 'none'}` : `by default only ${target}'s own database, ${own.database}`;
+    return new InputError(`${database} is not in targets.${target}.restore.replaceable (${listed})`, `an admin adds it to targets.${target}.restore.replaceable; or ${fresh}`, 'NOT_ALLOWED');
+  }
+  return undefined;
 }
 
 function destinationExists(target: string, database: string, server: string, options: RestoreOptions): DumptruckError {
@@ -155,6 +198,9 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
 
   const exists = await server.exists(plan.database);
   if (exists && !plan.replace) throw destinationExists(plan.target, plan.database, server.described, restoreOptions(deps.config, plan.target));
+  // Again here: a plan may have been approved under another config.
+  const refusal = exists ? replaceRefusal(deps.config, plan.target, plan.database) : undefined;
+  if (refusal) throw refusal;
   let aside: string | undefined;
   let created = false;
   try {

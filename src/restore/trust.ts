@@ -1,6 +1,7 @@
 import { DumptruckError } from '../errors.js';
 import { datedInFuture } from '../storage/catalog.js';
 import { provenance } from '../storage/hmac.js';
+import { hasRunToken } from '../storage/keys.js';
 import { META } from '../storage/metadata.js';
 import { provenanceProblem } from '../verify/verify.js';
 
@@ -30,4 +31,16 @@ export function assertTrusted(entry: TrustEntry, now: Date, options: TrustOption
   const found = provenance(options.hmacKey, entry.key, entry.metadata[META.sha256], entry.metadata[META.hmac]);
   const problem = provenanceProblem(entry.target, entry.key, found, options.trustLegacy === true);
   if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message, { hint: problem.hint });
+}
+
+/**
+ * --trust-legacy is for backups from before backups were signed. Keys with a run token came
+ * later, and every one was signed when written: an unsigned one was planted, so the operator's
+ * word cannot make it trusted.
+ */
+export function assertLegacyTrustable(key: string): void {
+  if (!hasRunToken(key)) return;
+  throw new DumptruckError('NOT_TRUSTED', 'input', `--trust-legacy is only for backups written before backups were signed; ${key} has a run token, so dumptruck signed it when it wrote it, and an unsigned copy of it was not written by dumptruck`, {
+    hint: 'do not restore it: check who can write to the bucket, and restore another backup',
+  });
 }

@@ -115,3 +115,8 @@ export function keyTime(key: string): Date | undefined {
   const [y, mo, d, h, mi, s, ms] = m.slice(1).map((v) => Number(v ?? 0)) as [number, number, number, number, number, number, number];
   return new Date(Date.UTC(y, mo - 1, d, h, mi, s, ms));
 }
+
+/** True for a key written with a run token (`..._20261122T030405Z-678-3f9a1c.sql.gz`); keys from before run tokens have none. */
+export function hasRunToken(key: string): boolean {
+  return /_\d{8}T\d{6}Z-\d{3}-[0-9a-f]{6}\.[a-z.]+$/.test(key);
+}

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Env } from '../config/load.js';
 import { pgDumpEnv } from '../pipeline/pgdump.js';
+import { scrubSecrets } from '../redact.js';
 import { locatePgDump as defaultLocatePgDump } from '../pipeline/probe.js';
 
 export type ToolSpawn = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
@@ -65,7 +66,8 @@ export function startTool(
   return {
     stdin: child.stdin ?? undefined,
     stdout: () => out,
-    stderrTail: () => tail.trim().split('\n').slice(-10).join('\n'),
+    // What the tool says may echo its connection string or password: never passed on with it.
+    stderrTail: () => scrubSecrets(tail.trim().split('\n').slice(-10).join('\n'), env.password ? [env.password] : []),
     exited,
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

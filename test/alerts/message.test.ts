@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { posterAllowed, readAlertMessage, type SlackMessageEvent } from '../../src/alerts/message.js';
+import { machineMayRun, posterAllowed, readAlertMessage, type SlackMessageEvent } from '../../src/alerts/message.js';
 import { SeenAlerts } from '../../src/alerts/seen.js';
 
 const opts = { channels: ['C0ALERTS', 'G0PRIVATE'], self: { botId: 'B0BOT', userId: 'U0BOT' }, eventId: 'Ev1' };
@@ -69,11 +69,25 @@ describe('posterAllowed', () => {
     expect(posterAllowed({ userId: 'U0EVE', person: true }, [])).toBe(true);
   });
 
-  it('otherwise one of the poster\'s identities must be listed: bot id, app id, username or user id', () => {
-    for (const listed of ['B0HOOK', 'A0HOOK', 'RDS alerts']) expect(posterAllowed(hook, [listed])).toBe(true);
-    expect(posterAllowed(hook, ['B0OTHER', 'rds alerts'])).toBe(false);
+  it('otherwise one of the poster\'s ids must be listed: bot id, app id or user id; a username only beside its bot id', () => {
+    for (const listed of ['B0HOOK', 'A0HOOK', 'B0HOOK:RDS alerts']) expect(posterAllowed(hook, [listed])).toBe(true);
+    expect(posterAllowed(hook, ['B0OTHER', 'RDS alerts', 'B0HOOK:rds alerts', 'B0OTHER:RDS alerts'])).toBe(false);
     expect(posterAllowed({ userId: 'U0EVE', person: true }, ['B0HOOK'])).toBe(false);
     expect(posterAllowed({ userId: 'U0ADMIN', person: true }, ['U0ADMIN'])).toBe(true);
+  });
+});
+
+describe('machineMayRun', () => {
+  const hook = { botId: 'B0HOOK', appId: 'A0HOOK', username: 'RDS alerts', person: false };
+  const person = { userId: 'U0EVE', person: true };
+  it('a target with users: machines only when alerts.posters lists them (fail closed on an empty list)', () => {
+    expect(machineMayRun(hook, [], ['U0ADMIN'])).toBe(false);
+    expect(machineMayRun(hook, ['B0OTHER'], ['U0ADMIN'])).toBe(false);
+    expect(machineMayRun(hook, ['A0HOOK'], ['U0ADMIN'])).toBe(true);
+  });
+  it('people are held to users elsewhere; a target without users takes any poster alerts.posters lets through', () => {
+    expect(machineMayRun(person, [], ['U0ADMIN'])).toBe(true);
+    expect(machineMayRun(hook, [], [])).toBe(true);
   });
 });
 

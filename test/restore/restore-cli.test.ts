@@ -36,6 +36,7 @@ beforeAll(async () => {
       custom: { db: SRC, format: 'custom', extra: restoreTo },
       roles: { db: ROLES, extra: restoreTo },
       'roles-custom': { db: ROLES, format: 'custom', extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
+      replacing: { db: SRC, extra: restoreTo.replace(/ }$/, ', allowReplace: true, replaceable: [restorecli_replaceable, postgres, restorecli_roles] }') },
     }),
   );
   const backup = await cli(['backup', 'app-db']);
@@ -129,6 +130,29 @@ describe('dumptruck restore', () => {
     }
   });
 
+  it('--replace reaches only restore.replaceable: never a system database or another target\'s, whatever the list says; nothing is touched', async () => {
+    expect((await cli(['backup', 'replacing'])).code).toBe(0);
+    await servers.pg.dropDatabase(ROLES);
+    await servers.pg.createDatabase(ROLES);
+    const refused = {
+      postgres: 'postgres is a system database; postgres, template0, template1 are never replaced\nrestore into a new database instead',
+      template1: 'template1 is a system database; postgres, template0, template1 are never replaced\nrestore into a new database instead',
+      [ROLES]: `${ROLES} is the database of target roles; a restore of replacing never replaces another target's database\nrestore into a new database instead, or restore a backup of roles`,
+      restorecli_unlisted: 'restorecli_unlisted is not in targets.replacing.restore.replaceable (it lists restorecli_replaceable, postgres, restorecli_roles)\nan admin adds it to targets.replacing.restore.replaceable; or restore into a new database instead',
+    };
+    await servers.pg.createDatabase('restorecli_unlisted');
+    for (const [database, why] of Object.entries(refused)) {
+      const run = await cli(['restore', 'replacing', '--into', database, '--replace', '--yes']);
+      expect(run.stderr).toBe(`dumptruck: ${why}\n`);
+      expect(run.code).toBe(2);
+    }
+    expect((await databasesLike(servers.pg, 'restorecli_')).filter((db) => db.includes('before_restore'))).toEqual([]);
+    await servers.pg.createDatabase('restorecli_replaceable');
+    const allowed = await cli(['restore', 'replacing', '--into', 'restorecli_replaceable', '--replace', '--yes']);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(await tableDigests(servers.pg, 'restorecli_replaceable')).toEqual(await tableDigests(servers.pg, SRC));
+  }, 120_000);
+
   it('a corrupted object fails on its checksum and leaves no database behind', async () => {
     const bytes = await getBytes(servers.s3.client(), servers.bucket, key);
     bytes[bytes.length - 100]! ^= 0xff;
@@ -164,5 +188,20 @@ describe('dumptruck restore', () => {
     expect(trusted.code, trusted.stderr).toBe(0);
     expect(await databasesLike(servers.pg, 'restorecli_legacy')).toEqual(['restorecli_legacy']);
     await servers.pg.dropDatabase('restorecli_legacy');
+  }, 60_000);
+
+  it('--trust-legacy is refused for a key with a run token: such backups were always signed, so an unsigned one was planted', async () => {
+    const planted = objectKey(prefix, 'app-db', new Date(Date.UTC(2020, 0, 1)), 'plain', { runToken: 'abc123' });
+    const { 'dumptruck-hmac': _hmac, ...unsigned } = await getMetadata(servers.s3.client(), servers.bucket, key);
+    await putBytes(servers.s3.client(), servers.bucket, planted, await getBytes(servers.s3.client(), servers.bucket, key), unsigned);
+    const why = `--trust-legacy is only for backups written before backups were signed; ${planted} has a run token, so dumptruck signed it when it wrote it, and an unsigned copy of it was not written by dumptruck\ndo not restore it: check who can write to the bucket, and restore another backup\n`;
+    const restore = await cli(['restore', 'app-db', planted, '--into', 'restorecli_planted', '--yes', '--trust-legacy']);
+    expect(restore.stderr).toBe(`dumptruck: ${why}`);
+    expect(restore.code).toBe(1);
+    expect(await databasesLike(servers.pg, 'restorecli_planted')).toEqual([]);
+    const verify = await cli(['verify', 'app-db', planted, '--trust-legacy']);
+    expect(verify.stderr).toBe(`dumptruck: ${why}`);
+    expect(verify.code).toBe(1);
+    expect(verify.stdout).toBe('');
   }, 60_000);
 });

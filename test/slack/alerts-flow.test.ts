@@ -446,8 +446,32 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
     expect(t.runs('secret')).toBe(1);
   });
 
-  it('alerts.posters: only the listed bots, apps and webhook names start runs; anyone else, people included, gets a plain refusal', async () => {
-    const t = await start('  posters: [B0AWSCHAT, "RDS alerts"]\n');
+  it('a bot, workflow or webhook posting about a target with users: refused while alerts.posters is empty, no run, no link', async () => {
+    const t = await start();
+    const hook = nextTs();
+    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0EVEHOOK', username: 'AWS Chatbot', text: 'secret backup failed', ts: hook })).toMatchObject({
+      outcome: 'refused',
+      target: 'secret',
+      detail: 'poster B0EVEHOOK is a bot, app or webhook and alerts.posters is empty',
+    });
+    // Workflow Builder and apps post with a user id beside their bot id: still not a person.
+    const workflow = nextTs();
+    expect(await t.alert({ user: 'U0ADMIN', bot_id: 'B0WORKFLOW', app_id: 'A0WORKFLOW', text: 'secret backup failed', ts: workflow })).toMatchObject({ outcome: 'refused', target: 'secret' });
+    await t.settled();
+    for (const ts of [hook, workflow]) {
+      expect(t.thread(ts).map((c) => c.args.text)).toEqual([
+        ':no_entry_sign: This reads as a backup failure of `secret` ("backup failed"), but `secret` may only be backed up by the people in `targets.secret.users`, and alerts from bots, apps and webhooks start it only when `alerts.posters` lists them, so nothing was started. Ask someone in `targets.secret.users` to run `/backup run secret`.',
+      ]);
+    }
+    expect(JSON.stringify(t.bot.slack.calls)).not.toMatch(/X-Amz-Signature|secret\/\d{4}\//);
+    expect(t.runs('secret')).toBe(0);
+  });
+
+  it('alerts.posters: only the listed bots, apps and bot:username pairs start runs; a username alone matches nothing; anyone else, people included, gets a plain refusal', async () => {
+    const t = await start('  posters: [B0AWSCHAT, "B0HOOK:RDS alerts"]\n');
+    // Another app posting under the listed username is not the listed webhook.
+    const impostor = nextTs();
+    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0EVE', username: 'RDS alerts', text: 'Backup failed: secret', ts: impostor })).toMatchObject({ outcome: 'refused', detail: 'poster B0EVE is not in alerts.posters' });
     const other = nextTs();
     expect(await t.alert({ bot_id: 'B0OTHER', app_id: 'A0OTHER', text: 'Backup failed: app-db', ts: other })).toMatchObject({ outcome: 'refused', detail: 'poster B0OTHER is not in alerts.posters' });
     const person = nextTs();
@@ -458,7 +482,7 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
     expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0HOOK', username: 'RDS alerts', text: 'Backup failed: billing', ts: named })).toMatchObject({ outcome: 'started', target: 'billing' });
     for (const ts of [listed, named]) await t.bot.slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts && isResult(c), 60_000);
     await t.settled();
-    for (const ts of [other, person]) {
+    for (const ts of [impostor, other, person]) {
       expect(t.thread(ts).map((c) => c.args.text)).toEqual([
         ':no_entry_sign: This reads as a backup failure ("backup failed"), but alerts from this poster may not start backups (it is not in `alerts.posters`), so nothing was started. Someone allowed to can run `/backup run <target>`.',
       ]);

@@ -23,7 +23,7 @@ const onServer = `url: ${servers.pg.url('postgres', servers.pg.superuser.user)},
 
 const targets: Record<string, TargetSpec> = {
   'app-db': { db: SRC, extra: `channels: [C0OPS]\nrestore: { ${onServer} }` },
-  replaceable: { db: SRC, extra: `restore: { ${onServer}, allowReplace: true }` },
+  replaceable: { db: SRC, extra: `restore: { ${onServer}, allowReplace: true, replaceable: [slackrestore_live] }` },
   hasty: { db: SRC, extra: `restore: { ${onServer}, approvalExpiry: 1s }` },
   big: { db: BIG, extra: `restore: { ${onServer} }` },
 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compactTimestamp, fileName, formatOfKey, isBackupKeyOf, isEncryptedKey, keySuffix, keyTime, objectKey, targetPrefix } from '../../src/storage/keys.js';
+import { compactTimestamp, fileName, formatOfKey, hasRunToken, isBackupKeyOf, isEncryptedKey, keySuffix, keyTime, objectKey, targetPrefix } from '../../src/storage/keys.js';
 
 const at = new Date('2026-03-04T05:06:07.890Z');
 
@@ -66,3 +66,18 @@ describe('object keys', () => {
     expect([unique, later].sort().reverse()).toEqual([later, unique]);
   });
 });
+
+describe('hasRunToken', () => {
+  it('tells keys written with a run token (always signed) from the older second-resolution ones', () => {
+    const at = new Date(Date.UTC(2026, 10, 22, 3, 4, 5, 678));
+    for (const format of ['plain', 'custom'] as const) {
+      expect(hasRunToken(objectKey('p', 'app', at, format, { runToken: '3f9a1c' }))).toBe(true);
+      expect(hasRunToken(objectKey('p', 'app', at, format, { runToken: '3f9a1c', algorithm: 'zstd', encrypted: true }))).toBe(true);
+      expect(hasRunToken(objectKey('p', 'app', at, format))).toBe(false);
+      expect(hasRunToken(objectKey('p', 'app', at, format, { encrypted: true }))).toBe(false);
+    }
+    // A target whose name looks like a stamp does not give a legacy key a token.
+    expect(hasRunToken('p/x_20261122T030405Z-678-3f9a1c/2019/01/01/x_20261122T030405Z-678-3f9a1c_20190101T000000Z.sql.gz')).toBe(false);
+  });
+});
+

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { classifyAlert, compileRules, type AlertRules } from '../../alerts/classify.js';
-import { posterAllowed, readAlertMessage, type Self, type SlackMessageEvent } from '../../alerts/message.js';
+import { machineMayRun, posterAllowed, readAlertMessage, type Self, type SlackMessageEvent } from '../../alerts/message.js';
 import { AlertReruns, type AlertRun, type RerunEvent } from '../../alerts/reruns.js';
 import { SeenAlerts } from '../../alerts/seen.js';
 import { matchTarget } from '../../alerts/targets.js';
@@ -19,6 +19,7 @@ import {
   followedFinishedReply,
   followingReply,
   joinedReply,
+  machineRefusedReply,
   posterRefusedReply,
   restartingAlertReply,
   retryingReply,
@@ -191,6 +192,9 @@ export class AlertIntake {
     // are held to alerts.posters instead). Refused before joining a run, whose thread has the link.
     if (read.poster.person && !userAllowed(targetConfig, read.by)) {
       return decided({ outcome: 'refused', channel, ts, target, detail: `${read.by} is not in targets.${target}.users` }, userRefusedReply(seen, target, read.by));
+    }
+    if (!machineMayRun(read.poster, config.alerts.posters, targetConfig.users)) {
+      return decided({ outcome: 'refused', channel, ts, target, detail: `poster ${read.by} is a bot, app or webhook and alerts.posters is empty` }, machineRefusedReply(seen, target));
     }
     if (this.deps.isDraining?.()) return decided({ outcome: 'restarting', channel, ts, target }, restartingAlertReply(target));
 

@@ -62,6 +62,14 @@ export function userRefusedReply(seen: Recognised, target: string, user: string)
   );
 }
 
+/** A bot, app or webhook posted the alert of a target with `users`, and alerts.posters lists no machine. */
+export function machineRefusedReply(seen: Recognised, target: string): SlackMessage {
+  return message(
+    `:no_entry_sign: This reads as a backup failure of ${code(target)} (${quote(seen.phrase)}), but ${code(target)} may only be backed up by the people in \`targets.${target}.users\`, and alerts from bots, apps and webhooks start it only when \`alerts.posters\` lists them, so nothing was started. ` +
+      `Ask someone in \`targets.${target}.users\` to run \`/backup run ${target}\`.`,
+  );
+}
+
 /** Another alert for a target whose run is under way or ended within alerts.window. */
 export function joinedReply(run: AlertRun, thread: ThreadLink | undefined, now: Date, windowMs: number): SlackMessage {
   const name = code(run.target);
