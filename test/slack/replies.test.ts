@@ -52,6 +52,7 @@ describe('replies', () => {
         "• `/backup snapshot <target>`: an RDS snapshot of the target's instance now (targets with `rds`); progress in a thread",
         "• `/backup snapshots <target>`: recent manual and automated RDS snapshots of the target's instance",
         '• `/backup restore <target> [key|latest] into <database> [replace] [from mirror]`: restore a backup into a new database, once an approver approves it; progress in a thread',
+        "• `/backup history <target> [n]`: the target's last runs (outcome, size, duration, who asked, thread), when the bot keeps a state database",
         '• `/backup targets`: the databases you can back up here',
       ].join('\n'),
     );
