@@ -20,7 +20,7 @@ const LAYERS = [
   ['retention', 'restore'],
   ['jobs'],
   ['snapshots'],
-  ['alerts', 'observability'],
+  ['alerts', 'observability', 'state'],
   ['app'],
   ['slack', 'cli'],
 ];

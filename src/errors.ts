@@ -26,6 +26,7 @@ export type Stage =
   | 'restore'
   // a provider DB snapshot (RDS): creating, following, listing or pruning it
   | 'snapshot'
+  | 'state'
   | 'cancelled'
   | 'timeout'
   | 'internal';
@@ -81,6 +82,8 @@ export type ErrorCode =
   | 'MISSING_ROLES'
   /** Another kind of operation (a dump, a snapshot) holds the target: one at a time per database. */
   | 'TARGET_BUSY'
+  | 'STATE_UNAVAILABLE'
+  | 'STATE_NOT_ALLOWED'
   | 'INTERNAL';
 
 export interface DumptruckErrorOptions {

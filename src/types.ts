@@ -340,7 +340,36 @@ export type JobState = 'queued' | 'running' | 'finished' | 'failed';
  * What a job does: a logical dump, a provider snapshot, or (on the maintenance queue, see
  * src/jobs/maintenance.ts) a verification, a prune or a restore. A target runs one job at a time per queue, whatever its kind.
  */
-export type JobKind = 'backup' | 'snapshot' | 'verify' | 'prune' | 'restore';
+export type JobKind = keyof JobKinds;
+
+/**
+ * Each kind's payload (what its handler needs besides target and trigger; plain data, so a
+ * durable queue can store it), result and events. The queue knows kinds only through this map:
+ * their owners register the handlers.
+ */
+export interface JobKinds {
+  readonly backup: { readonly payload: undefined; readonly result: BackupResult; readonly event: JobEvent };
+  readonly snapshot: { readonly payload: undefined; readonly result: SnapshotResult; readonly event: SnapshotEvent };
+  /** `key`: `latest` or a key of the target, resolved when the job starts. */
+  readonly verify: { readonly payload: { readonly key: string }; readonly result: VerifyReport; readonly event: VerifyEvent };
+  readonly prune: { readonly payload: undefined; readonly result: PruneReport; readonly event: PruneEvent };
+  readonly restore: { readonly payload: RestorePlan; readonly result: RestoreRunReport; readonly event: RestoreEvent };
+}
+
+/** The job a kind's enqueue hands out. */
+export type JobOf<K extends JobKind> = Job<JobKinds[K]['result'], JobKinds[K]['event'], K>;
+
+/**
+ * Why a queue did not take a job: data, worded by whoever answers the requester (slack/messages,
+ * the CLI). `busy`: the job of another kind that holds the target (one operation per target).
+ */
+export type QueueRefusal =
+  | { readonly reason: 'target-busy'; readonly kind: JobKind; readonly target: string; readonly busy: { readonly id: string; readonly kind: JobKind; readonly state: JobState } }
+  | { readonly reason: 'queue-full'; readonly kind: JobKind; readonly target: string; readonly maxPending: number }
+  | { readonly reason: 'draining'; readonly kind: JobKind; readonly target: string };
+
+/** What enqueue answers: the job (`created` false when the target's job of that kind was already there, which is returned), or a refusal. */
+export type Enqueued<J = Job> = { readonly ok: true; readonly job: J; readonly created: boolean } | { readonly ok: false; readonly refusal: QueueRefusal };
 
 /** How a job ended; `settled` resolves with it and never rejects, so nobody leaks an unhandled rejection. */
 export type JobOutcome<R = BackupResult> = { readonly ok: true; readonly result: R } | { readonly ok: false; readonly error: DumptruckError };

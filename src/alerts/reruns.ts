@@ -9,9 +9,9 @@
 // - A failed attempt is retried after backoffMs, 2 x backoffMs, 4 x backoffMs ... (doubling, at
 //   most an hour, or backoffMs itself when that is longer) until `attempts` have run. A cancelled
 //   attempt ends the run: somebody decided to stop it.
-import { toDumptruckError, type DumptruckError } from '../errors.js';
+import type { DumptruckError } from '../errors.js';
 import type { BackupResult, Trigger } from '../jobs/events.js';
-import type { Job, JobOutcome, JobQueue } from '../jobs/queue.js';
+import type { Job, JobOutcome, Queue, QueueRefusal } from '../jobs/queue.js';
 import { unrefTimer } from '../jobs/timer.js';
 
 export interface AlertRef {
@@ -58,7 +58,7 @@ export type RerunEvent =
 export type Receipt = { readonly kind: 'started'; readonly run: AlertRun } | { readonly kind: 'joined'; readonly run: AlertRun };
 
 export interface AlertRerunsOptions {
-  readonly queue: Pick<JobQueue, 'enqueue' | 'cancelJob'>;
+  readonly queue: Pick<Queue, 'enqueue' | 'cancelJob'>;
   /** Attempts in all (the first run included) and the first retry's delay: config alerts.retry. */
   readonly retry: { readonly attempts: number; readonly backoffMs: number };
   /** config alerts.window. */
@@ -68,6 +68,8 @@ export interface AlertRerunsOptions {
    * posted) cancels a job the run created and ends the run; other rejections are ignored.
    */
   readonly report: (run: AlertRun, event: RerunEvent) => Promise<void>;
+  /** The queue's refusal of an attempt as the error the run reports (worded by slack/messages). */
+  readonly refusalError: (refusal: QueueRefusal) => DumptruckError;
   /** False while the bot drains for a restart: no new attempts. Default: always true. */
   readonly accepting?: () => boolean;
   /** Default: `new Date()`. */
@@ -185,12 +187,8 @@ export class AlertReruns {
   /** Queues (or follows) one attempt and waits for it; undefined when its thread could not be posted and the run was ended. */
   private async runAttempt(run: Run): Promise<{ job: Job | undefined; created: boolean; outcome: JobOutcome } | undefined> {
     const { queue } = this.options;
-    let enqueued: { readonly job: Job; readonly created: boolean };
-    try {
-      enqueued = queue.enqueue({ target: run.target, trigger: this.trigger(run) });
-    } catch (err) {
-      return { job: undefined, created: false, outcome: { ok: false, error: toDumptruckError(err, 'INTERNAL', 'queue') } };
-    }
+    const enqueued = queue.enqueue({ kind: 'backup', target: run.target, trigger: this.trigger(run) });
+    if (!enqueued.ok) return { job: undefined, created: false, outcome: { ok: false, error: this.options.refusalError(enqueued.refusal) } };
     const { job, created } = enqueued;
     run.job = job;
     try {

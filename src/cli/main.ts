@@ -17,6 +17,10 @@ import { planRestore, runRestore } from '../restore/restore.js';
 import { assertLegacyTrustable } from '../restore/trust.js';
 import { isEncryptedKey } from '../storage/keys.js';
 import { encryptedLine } from '../storage/restore-hint.js';
+import { Redactor, secretsInEnv } from '../redact.js';
+import { recordRuns } from '../state/record.js';
+import { openState, type StateStore } from '../state/store.js';
+import { historyLines } from './history.js';
 import { parseRestoreArgs, restorePlanLines, restoreResultLines, RESTORE_SHAPE, type RestoreArgs } from './restore.js';
 
 /** Exit codes: cron and CI only need "0 means a backup exists", the rest helps humans. */
@@ -40,6 +44,7 @@ commands:
   snapshot <target>            an RDS snapshot of <target>'s instance (targets.<target>.rds),
                                followed until it is available
   snapshots <target>           recent manual and automated RDS snapshots of <target>'s instance
+  history <target> [n]         the last n (default 10) runs of <target>, from the state database (state:)
   targets                      configured targets
   help                         this text
 
@@ -59,6 +64,7 @@ export type Command =
   | { readonly name: 'link'; readonly target: string; readonly key: string | undefined }
   | { readonly name: 'verify'; readonly target: string; readonly key: string | undefined; readonly trustLegacy: boolean }
   | { readonly name: 'prune'; readonly target: string; readonly dryRun: boolean }
+  | { readonly name: 'history'; readonly target: string; readonly count: number }
   | ({ readonly name: 'restore' } & RestoreArgs)
   | { readonly name: 'targets' | 'help' };
 
@@ -97,6 +103,12 @@ export function parseCommand(argv: readonly string[]): Command {
       arity(1, 1, '<target> [--dry-run]');
       return { name, target: rest[0]!, dryRun };
     }
+    case 'history': {
+      arity(1, 2, '<target> [n]');
+      const count = rest[1] === undefined ? 10 : /^\d{1,3}$/.test(rest[1]) ? Number(rest[1]) : NaN;
+      if (!(count >= 1 && count <= 500)) throw new InputError(`${JSON.stringify(rest[1])} is not a number of runs from 1 to 500`, `usage: dumptruck history <target> [n]`);
+      return { name, target: rest[0]!, count };
+    }
     case 'restore': {
       const args = parseRestoreArgs(rest);
       rest.splice(0, rest.length, args.target);
@@ -123,7 +135,8 @@ function requireTarget(deps: AppDeps, target: string): void {
 /** How `list` marks a dump that is not a complete backup. */
 const STATE_NOTE: Readonly<Record<BackupState, string>> = { complete: '', legacy: '', incomplete: 'incomplete (no manifest)', foreign: 'not written by dumptruck' };
 
-export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Promise<number> {
+/** `state`: the state database, opened when the config has `state:` and the command needs it. */
+export async function runCommand(command: Command, deps: AppDeps, io: CliIO, state?: StateStore): Promise<number> {
   const out = (line: string) => io.stdout.write(`${line}\n`);
   switch (command.name) {
     case 'help':
@@ -191,14 +204,28 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO): Pr
       for (const line of snapshotListLines(command.target, await deps.snapshots.list(command.target))) out(line);
       return EXIT.ok;
     }
+    case 'history': {
+      requireTarget(deps, command.target);
+      if (!state) throw new InputError('run history is kept only with a state database', 'add a `state:` section to the config: its url and, as a secret source, its password (see README)');
+      for (const line of historyLines(command.target, await state.history(command.target, command.count))) out(line);
+      return EXIT.ok;
+    }
     case 'backup': {
       requireTarget(deps, command.target);
+      const runBackup = state
+        ? recordRuns(deps.runBackup, {
+            state,
+            redactor: new Redactor(secretsInEnv(deps.env)),
+            // The backup's own result matters more than its line in the history.
+            onRecordError: (err) => io.stderr.write(`dumptruck: warning: ${userMessage(err)}\n`),
+          })
+        : deps.runBackup;
       const print = createProgressPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
       // Ctrl-C, a cron timeout's SIGTERM or queue.jobTimeout cancels cleanly: pg_dump killed, upload aborted.
       const result = await untilSignal(async (signal) => {
         // At start: what a killed run (SIGKILL, power loss) left behind, since no cleanup of its own ran.
         for (const key of await deps.uploads.sweep(signal)) out(`aborted an upload orphaned by a crash: ${key}`);
-        return deps.runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print });
+        return runBackup({ target: command.target, trigger: { kind: 'cli', by: safeUser() } }, { signal, onEvent: print });
       }, deps.config.queue.jobTimeoutMs);
       const compression = describeCompression(result);
       const compressed = compression ? ` (${compression})` : '';
@@ -273,13 +300,18 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
     return exitCodeFor(err);
   }
   if (command.name === 'help') return runCommand(command, undefined as never, io);
+  let state: StateStore | undefined;
   try {
     const deps = await createAppDeps(loadEnvironment());
-    return await runCommand(command, deps, io);
+    // Opened (created or migrated) only for what uses it, so a state database that is down never stops a list or a link.
+    state = deps.config.state && (command.name === 'backup' || command.name === 'history') ? await openState(deps.config.state, { env: deps.env }) : undefined;
+    return await runCommand(command, deps, io, state);
   } catch (err) {
     const prefix = err instanceof DumptruckError ? '' : 'unexpected error: ';
     io.stderr.write(`dumptruck: ${prefix}${userMessage(err)}\n`);
     return exitCodeFor(err);
+  } finally {
+    await state?.close();
   }
 }
 

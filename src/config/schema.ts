@@ -554,6 +554,20 @@ const verify = z
   })
   .strict();
 
+/** A PostgreSQL schema name dumptruck may create: lowercase, so it needs no quoting anywhere. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** The bot's own PostgreSQL (optional): run history today; the durable fleet builds on it. */
+const state = z
+  .object({
+    url: postgresUrl,
+    password: passwordSource.optional(),
+    schema: z.string().regex(SCHEMA_NAME, { message: 'expected a lowercase schema name ([a-z_][a-z0-9_]*, at most 63 characters)' }).default('dumptruck'),
+  })
+  .strict();
+
+export type StateConfig = z.output<typeof state>;
+
 const anomaly = z
   .object({
     threshold: anomalyFields.threshold.default(0.5),
@@ -577,6 +591,8 @@ export const configSchema = z
     mirror: mirror.optional(),
     /** age encryption for every target's backups; a target's own `encrypt` overrides it. */
     encrypt: encrypt.optional(),
+    /** The bot's own PostgreSQL: with it, run history (and /backup history) is kept there. */
+    state: state.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -1,13 +1,12 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Env } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { DumptruckError } from '../errors.js';
 import { pruneTarget } from '../retention/prune.js';
 import type { BackupCatalog } from '../storage/types.js';
 import { planRestore, runRestore, type RestoreAsk, type RestoreRunOptions } from '../restore/restore.js';
-import type { BackupObject, Job, PruneEvent, PruneJob, PruneReport, RestoreEvent, RestoreJob, RestorePlan, RestoreRunReport, Trigger, VerifyEvent, VerifyJob, VerifyReport } from '../types.js';
+import type { BackupObject, Enqueued, PruneJob, PruneReport, RestoreJob, RestorePlan, RestoreRunReport, Trigger, VerifyJob, VerifyReport } from '../types.js';
 import { verifyBackup } from '../verify/verify.js';
-import { JobQueue, type JobEventShape, type JobQueueOptions, type TaskRequest } from './queue.js';
+import { JobQueue, type JobQueueOptions } from './queue.js';
 
 export type { PruneEvent, PruneJob, RestoreEvent, RestoreJob, VerifyEvent, VerifyJob } from '../types.js';
 
@@ -46,56 +45,41 @@ export interface MaintenanceOptions {
   readonly queue?: Partial<Pick<JobQueueOptions, 'concurrency' | 'maxPending' | 'jobTimeoutMs' | 'setTimer' | 'onListenerError'>>;
 }
 
-type MaintenanceKind = 'verify' | 'prune' | 'restore';
-const WORDS: Readonly<Record<MaintenanceKind, string>> = { verify: 'verification', prune: 'prune', restore: 'restore' };
-
 export class Maintenance {
   readonly queue: JobQueue;
   readonly ops: TrustOps;
-  private readonly restoreTest: boolean;
 
   constructor(options: MaintenanceOptions) {
-    this.ops = options.ops;
-    this.restoreTest = options.config.verify.restoreUrl !== undefined;
-    this.queue = new JobQueue({
-      ...options.config.queue,
-      ...options.queue,
-      // Only enqueueTask is used here; a backup asked of this queue is a bug.
-      runBackup: () => Promise.reject(new DumptruckError('INTERNAL', 'internal', 'the maintenance queue runs no backups')),
-    });
+    const ops = options.ops;
+    this.ops = ops;
+    const restoreTest = options.config.verify.restoreUrl !== undefined;
+    this.queue = new JobQueue({ ...options.config.queue, ...options.queue })
+      .register('verify', async ({ target, payload, jobId, signal, onEvent }) => {
+        const object = await ops.resolve(target, payload.key);
+        signal.throwIfAborted();
+        onEvent({ type: 'verify-started', jobId, object, restore: restoreTest });
+        return ops.verify(target, object.key, { signal, jobId });
+      })
+      .register('prune', ({ target }) => ops.prune(target, { dryRun: false }))
+      .register('restore', ({ payload, jobId, signal, onEvent }) => ops.restore(payload, { signal, jobId, onEvent }));
   }
 
   /** Queues a verification of `key` (`latest` or a key of the target); the object is resolved when it starts. */
-  verify(target: string, key: string, trigger: Trigger): { readonly job: VerifyJob; readonly created: boolean } {
-    return this.enqueue<VerifyReport, VerifyEvent, 'verify'>({
-      kind: 'verify',
-      target,
-      trigger,
-      run: async ({ jobId, signal, onEvent }) => {
-        const object = await this.ops.resolve(target, key);
-        signal.throwIfAborted();
-        onEvent({ type: 'verify-started', jobId, object, restore: this.restoreTest });
-        return this.ops.verify(target, object.key, { signal, jobId });
-      },
-    });
+  verify(target: string, key: string, trigger: Trigger): Enqueued<VerifyJob> {
+    return this.queue.enqueue({ kind: 'verify', target, trigger, payload: { key } });
   }
 
   /** Queues the deletion of what the target's retention no longer keeps. */
-  prune(target: string, trigger: Trigger): { readonly job: PruneJob; readonly created: boolean } {
-    return this.enqueue<PruneReport, PruneEvent, 'prune'>({ kind: 'prune', target, trigger, run: () => this.ops.prune(target, { dryRun: false }) });
+  prune(target: string, trigger: Trigger): Enqueued<PruneJob> {
+    return this.queue.enqueue({ kind: 'prune', target, trigger });
   }
 
   /**
    * Queues an approved restore. It takes the target like a verification or prune (one operation
    * per target) and a slot of this queue's concurrency.
    */
-  restore(plan: RestorePlan, trigger: Trigger): { readonly job: RestoreJob; readonly created: boolean } {
-    return this.enqueue<RestoreRunReport, RestoreEvent, 'restore'>({
-      kind: 'restore',
-      target: plan.target,
-      trigger,
-      run: ({ jobId, signal, onEvent }) => this.ops.restore(plan, { signal, jobId, onEvent }),
-    });
+  restore(plan: RestorePlan, trigger: Trigger): Enqueued<RestoreJob> {
+    return this.queue.enqueue({ kind: 'restore', target: plan.target, trigger, payload: plan });
   }
 
   /** What a prune would delete and keep now; deletes nothing. */
@@ -106,31 +90,5 @@ export class Maintenance {
   /** Cancels what is queued and running (a restore test drops its scratch database) and waits for it. */
   shutdown(): Promise<void> {
     return this.queue.shutdown();
-  }
-
-  private enqueue<R, E extends JobEventShape, K extends MaintenanceKind>(request: TaskRequest<R, E, K>): { readonly job: Job<R, E, K>; readonly created: boolean } {
-    try {
-      return this.queue.enqueueTask(request);
-    } catch (err) {
-      throw this.inOwnWords(err, request.kind, request.target);
-    }
-  }
-
-  /** The queue's refusals speak of backups and /backup status, which do not show these jobs. */
-  private inOwnWords(err: unknown, kind: MaintenanceKind, target: string): unknown {
-    if (!(err instanceof DumptruckError)) return err;
-    const what = WORDS[kind];
-    if (err.code === 'TARGET_BUSY') {
-      const other = WORDS[this.queue.get(target)?.kind as MaintenanceKind] ?? 'prune';
-      return new DumptruckError('TARGET_BUSY', 'queue', `a ${other} of ${target} is under way; one verification, prune or restore of a target at a time, so this ${what} was not started`, {
-        hint: 'Ask again once its result is in its thread.',
-      });
-    }
-    if (err.code === 'QUEUE_FULL') {
-      return new DumptruckError('QUEUE_FULL', 'queue', `too many verifications, prunes and restores are waiting, so this ${what} of ${target} was not queued`, {
-        hint: 'Try again when one of them has finished.',
-      });
-    }
-    return err;
   }
 }

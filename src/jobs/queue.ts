@@ -2,20 +2,21 @@ import { randomUUID } from 'node:crypto';
 import PQueue from 'p-queue';
 import { formatDuration } from '../config/units.js';
 import { CancelledError, DumptruckError, TimeoutError, isDumptruckError, toDumptruckError } from '../errors.js';
-import type { AnyJob, BackupResult, Job, JobEvent, JobEventShape, JobKind, JobOutcome, JobState, Trigger } from '../types.js';
+import type { AnyJob, Enqueued, JobEvent, JobEventShape, JobKind, JobKinds, JobOf, JobOutcome, JobState, QueueRefusal, Trigger } from '../types.js';
 import { unrefTimer } from './timer.js';
-import type { RunBackup } from './types.js';
 
-export type { AnyJob, Job, JobEventShape, JobKind, JobOutcome, JobState } from '../types.js';
+export type { AnyJob, Enqueued, Job, JobEventShape, JobKind, JobOf, JobOutcome, JobState, QueueRefusal } from '../types.js';
 
-// The one queue every entry point in this process shares (slash commands, buttons, later alerts
-// and schedules). It knows jobs and targets, never Slack: reporters subscribe to job events.
+// The one queue engine every entry point in this process shares (slash commands, buttons, alerts
+// and schedules). It knows jobs and targets, never Slack, and no kind of job: each kind's owner
+// registers its handler (backups in jobs/runner.ts, snapshots in snapshots/enqueue.ts, verify,
+// prune and restore in jobs/maintenance.ts). Reporters subscribe to job events; refusals come
+// back as data for the entry point to word.
 
 export interface JobQueueOptions {
-  readonly runBackup: RunBackup;
-  /** Backups running at once (config `queue.concurrency`). */
+  /** Jobs running at once (config `queue.concurrency`). */
   readonly concurrency: number;
-  /** Jobs allowed to wait for a slot; more are refused with QUEUE_FULL (config `queue.maxPending`). */
+  /** Jobs allowed to wait for a slot; more are refused as queue-full (config `queue.maxPending`). */
   readonly maxPending: number;
   /** Running time after which a job is aborted with a TimeoutError (config `queue.jobTimeout`). */
   readonly jobTimeoutMs: number;
@@ -34,28 +35,47 @@ export interface EnqueueOptions<E extends JobEventShape = JobEvent> {
   readonly onEvent?: (event: E) => void;
 }
 
-/** Work of another kind than a backup (a provider snapshot) that takes a slot and its target like one. */
-export interface TaskRequest<R, E extends JobEventShape, K extends JobKind> {
-  readonly kind: K;
+/** What a kind's handler is given to run one job. */
+export interface JobContext<K extends JobKind> {
+  readonly jobId: string;
   readonly target: string;
   readonly trigger: Trigger;
-  /**
-   * Runs the job. `signal` is aborted on cancel and timeout; the job then settles with that
-   * reason. Events other than the queue's own (queued, finished, failed) reach subscribers.
-   */
-  readonly run: (context: { readonly jobId: string; readonly signal: AbortSignal; readonly onEvent: (event: E) => void }) => Promise<R>;
+  readonly payload: JobKinds[K]['payload'];
+  /** Aborted on cancel and timeout; the job then settles with that reason. */
+  readonly signal: AbortSignal;
+  /** Events other than the queue's own (queued, finished, failed) reach subscribers. */
+  readonly onEvent: (event: JobKinds[K]['event']) => void;
 }
 
-export interface Enqueued {
-  readonly job: Job;
-  /** False when a job for the target was already queued or running; that job is returned instead. */
-  readonly created: boolean;
-}
+/** Runs one job of kind K; registered by the kind's owner. */
+export type JobHandler<K extends JobKind> = (context: JobContext<K>) => Promise<JobKinds[K]['result']>;
+
+/** A job asked for; kinds without a payload need none. */
+export type JobRequest<K extends JobKind> = { readonly kind: K; readonly target: string; readonly trigger: Trigger } & (undefined extends JobKinds[K]['payload']
+  ? { readonly payload?: undefined }
+  : { readonly payload: JobKinds[K]['payload'] });
 
 export interface QueueStatus {
   readonly running: readonly AnyJob[];
   /** In the order they will start. */
   readonly queued: readonly AnyJob[];
+}
+
+/**
+ * The interface every queue implementation offers (today the in-process JobQueue below). One job
+ * per target whatever its kind: a second request of the same kind gets the job already there,
+ * one of another kind is refused as target-busy.
+ */
+export interface Queue {
+  register<K extends JobKind>(kind: K, handler: JobHandler<K>): this;
+  enqueue<K extends JobKind>(request: JobRequest<K>, options?: EnqueueOptions<JobKinds[K]['event']>): Enqueued<JobOf<K>>;
+  get(target: string): AnyJob | undefined;
+  getById(jobId: string): AnyJob | undefined;
+  cancel(target: string, reason?: string): AnyJob | undefined;
+  cancelJob(jobId: string, reason?: string): AnyJob | undefined;
+  status(): QueueStatus;
+  close(): void;
+  shutdown(reason?: string): Promise<void>;
 }
 
 /** Starts a job's work; `emit` forwards the runner's own events. */
@@ -112,12 +132,13 @@ class QueuedJob {
   }
 }
 
-export class JobQueue {
+export class JobQueue implements Queue {
   private readonly pqueue: PQueue;
   private readonly waiting: QueuedJob[] = [];
   private readonly running = new Set<QueuedJob>();
   private readonly byTarget = new Map<string, QueuedJob>();
   private readonly byId = new Map<string, QueuedJob>();
+  private readonly handlers = new Map<JobKind, (context: JobContext<JobKind>) => Promise<unknown>>();
   private readonly newJobId: () => string;
   private readonly now: () => Date;
   private readonly setTimer: (callback: () => void, ms: number) => () => void;
@@ -130,75 +151,40 @@ export class JobQueue {
     this.setTimer = options.setTimer ?? unrefTimer;
   }
 
-  /**
-   * Queues a backup of `target`, or returns the job already queued or running for it (one dump
-   * per database at a time: a second one would only double the load for the same data).
-   * Throws QUEUE_FULL when `maxPending` jobs are already waiting and no slot is free.
-   */
-  enqueue(request: { readonly target: string; readonly trigger: Trigger }, options: EnqueueOptions = {}): Enqueued {
-    const { target, trigger } = request;
-    const start: StartJob = (jobId, signal, emit) =>
-      this.options.runBackup(
-        { target, trigger, jobId },
-        {
-          signal,
-          onEvent: (event) => {
-            if (!QUEUE_EVENTS.has(event.type)) emit(event);
-          },
-        },
-      );
-    const { job, created } = this.add('backup', request, start, options.onEvent as ((event: JobEventShape) => void) | undefined);
-    return { job: job as unknown as Job, created };
+  /** Makes jobs of `kind` runnable here; registering a kind again replaces its handler. */
+  register<K extends JobKind>(kind: K, handler: JobHandler<K>): this {
+    this.handlers.set(kind, handler as unknown as (context: JobContext<JobKind>) => Promise<unknown>);
+    return this;
   }
 
   /**
-   * Queues work of another kind (a provider snapshot) under the same rules as a backup: a slot of
-   * `concurrency`, `maxPending`, the timeout, cancel, and one job per target. A second request of
-   * the same kind gets the job already there; while a job of another kind holds the target, the
-   * request is refused with TARGET_BUSY (a snapshot and a dump of one database never run at once).
+   * Queues a job, or returns the job of the same kind already queued or running for the target
+   * (one operation per database at a time: a second one would only double the load for the same
+   * data). Refused, as data, while another kind holds the target, when `maxPending` jobs already
+   * wait and no slot is free, and once the queue is closed.
    */
-  enqueueTask<R, E extends JobEventShape, K extends JobKind>(request: TaskRequest<R, E, K>, options: EnqueueOptions<E> = {}): { readonly job: Job<R, E, K>; readonly created: boolean } {
+  enqueue<K extends JobKind>(request: JobRequest<K>, options: EnqueueOptions<JobKinds[K]['event']> = {}): Enqueued<JobOf<K>> {
+    const { kind, target, trigger } = request;
+    const handler = this.handlers.get(kind);
+    // A programming error, not a refusal: whoever built this queue forgot to register the kind.
+    if (!handler) throw new DumptruckError('INTERNAL', 'internal', `no ${kind} jobs are registered on this queue`);
+    const refusal = this.refusal(kind, target);
+    if (refusal === 'same') return { ok: true, job: this.byTarget.get(target) as unknown as JobOf<K>, created: false };
+    if (refusal) return { ok: false, refusal };
+
     const start: StartJob = (jobId, signal, emit) =>
-      request.run({
+      handler({
         jobId,
+        target,
+        trigger,
+        payload: request.payload,
         signal,
         onEvent: (event) => {
           if (!QUEUE_EVENTS.has(event.type)) emit(event);
         },
       });
-    const { job, created } = this.add(request.kind, request, start, options.onEvent as ((event: JobEventShape) => void) | undefined);
-    return { job: job as unknown as Job<R, E, K>, created };
-  }
-
-  private add(kind: JobKind, request: { readonly target: string; readonly trigger: Trigger }, start: StartJob, onEvent: ((event: JobEventShape) => void) | undefined): { job: QueuedJob; created: boolean } {
-    const existing = this.byTarget.get(request.target);
-    if (existing?.kind === kind) return { job: existing, created: false };
-    if (existing) {
-      throw new DumptruckError(
-        'TARGET_BUSY',
-        'queue',
-        `a ${existing.kind} of ${request.target} is ${existing.state === 'running' ? 'running' : 'queued'} (job ${existing.id}); one operation per database at a time, so this ${kind} was not queued`,
-        { hint: `Ask again once the ${existing.kind} has finished; \`/backup status\` shows it.` },
-      );
-    }
-    if (this.closed) {
-      throw new DumptruckError('QUEUE_FULL', 'queue', 'the bot is shutting down and takes no new backups', {
-        hint: 'Try again in a minute, once it has restarted.',
-      });
-    }
-    const slotFree = this.running.size + this.waiting.length < this.options.concurrency;
-    if (!slotFree && this.waiting.length >= this.options.maxPending) {
-      const { maxPending } = this.options;
-      throw new DumptruckError(
-        'QUEUE_FULL',
-        'queue',
-        `${maxPending} backup${maxPending === 1 ? ' is' : 's are'} already waiting (queue.maxPending is ${maxPending})`,
-        { hint: 'Try again when one of them has started; `/backup status` shows the queue.' },
-      );
-    }
-
-    const job = new QueuedJob(this.newJobId(), kind, request.target, request.trigger, this.now(), start, this.options.onListenerError ?? (() => {}));
-    if (onEvent) job.subscribe(onEvent);
+    const job = new QueuedJob(this.newJobId(), kind, target, trigger, this.now(), start, this.options.onListenerError ?? (() => {}));
+    if (options.onEvent) job.subscribe(options.onEvent as (event: AnyEvent) => void);
     this.byTarget.set(job.target, job);
     this.byId.set(job.id, job);
     this.waiting.push(job);
@@ -209,7 +195,18 @@ export class JobQueue {
       // Only a waiting job's removal lands here: run() never throws.
       this.settle(job, { ok: false, error: asError(reason) });
     });
-    return { job, created: true };
+    return { ok: true, job: job as unknown as JobOf<K>, created: true };
+  }
+
+  /** 'same': the target's job of this kind is already there and is the answer. */
+  private refusal(kind: JobKind, target: string): QueueRefusal | 'same' | undefined {
+    const existing = this.byTarget.get(target);
+    if (existing?.kind === kind) return 'same';
+    if (existing) return { reason: 'target-busy', kind, target, busy: { id: existing.id, kind: existing.kind, state: existing.state } };
+    if (this.closed) return { reason: 'draining', kind, target };
+    const slotFree = this.running.size + this.waiting.length < this.options.concurrency;
+    if (!slotFree && this.waiting.length >= this.options.maxPending) return { reason: 'queue-full', kind, target, maxPending: this.options.maxPending };
+    return undefined;
   }
 
   /** The queued or running job for a target. */
@@ -251,7 +248,7 @@ export class JobQueue {
     return { running: [...this.running] as unknown as AnyJob[], queued: [...this.waiting] as unknown as AnyJob[] };
   }
 
-  /** Refuses new jobs (QUEUE_FULL, "shutting down") and leaves queued and running ones alone: the start of a graceful shutdown. */
+  /** Refuses new jobs (as draining) and leaves queued and running ones alone: the start of a graceful shutdown. */
   close(): void {
     this.closed = true;
   }

@@ -5,7 +5,7 @@ import { toDumptruckError, type DumptruckError } from '../errors.js';
 import { keyTime } from '../storage/keys.js';
 import type { BackupCatalog } from '../storage/types.js';
 import type { Trigger } from './events.js';
-import type { Job, JobQueue } from './queue.js';
+import type { Job, Queue, QueueRefusal } from './queue.js';
 import { unrefTimer } from './timer.js';
 
 // The bot's own cron: targets.<name>.schedule (+ timezone) enqueue through the same JobQueue as
@@ -22,14 +22,14 @@ export type SchedulerEvent =
   | { readonly type: 'enqueued'; readonly target: string; readonly job: Job; readonly scheduledFor: Date; readonly catchUp: boolean }
   /** A job of the target was already queued or running: this fire does not add another. */
   | { readonly type: 'skipped'; readonly target: string; readonly job: Job; readonly scheduledFor: Date; readonly catchUp: boolean }
-  /** The queue refused the run (full, shutting down). */
-  | { readonly type: 'refused'; readonly target: string; readonly error: DumptruckError; readonly scheduledFor: Date; readonly catchUp: boolean }
+  /** The queue refused the run (full, shutting down, another operation holds the target); the reporter words it. */
+  | { readonly type: 'refused'; readonly target: string; readonly refusal: QueueRefusal; readonly scheduledFor: Date; readonly catchUp: boolean }
   /** The missed-run check could not read the bucket; the regular schedule goes on. */
   | { readonly type: 'catch-up-failed'; readonly target: string; readonly error: DumptruckError };
 
 export interface SchedulerOptions {
   readonly config: Config;
-  readonly queue: Pick<JobQueue, 'enqueue'>;
+  readonly queue: Pick<Queue, 'enqueue'>;
   /** For the missed-run check: the newest backup of a target. */
   readonly catalog: Pick<BackupCatalog, 'list'>;
   /** Default: `new Date()`. */
@@ -139,12 +139,9 @@ export class Scheduler {
       ...(catchUp ? { catchUpFor: scheduledFor } : {}),
     };
     const base = { target: entry.target, scheduledFor, catchUp };
-    try {
-      const { job, created } = this.options.queue.enqueue({ target: entry.target, trigger });
-      this.report(created ? { type: 'enqueued', job, ...base } : { type: 'skipped', job, ...base });
-    } catch (err) {
-      this.report({ type: 'refused', error: toDumptruckError(err, 'QUEUE_FULL', 'queue'), ...base });
-    }
+    const enqueued = this.options.queue.enqueue({ kind: 'backup', target: entry.target, trigger });
+    if (!enqueued.ok) this.report({ type: 'refused', refusal: enqueued.refusal, ...base });
+    else this.report(enqueued.created ? { type: 'enqueued', job: enqueued.job, ...base } : { type: 'skipped', job: enqueued.job, ...base });
   }
 
   private report(event: SchedulerEvent): void {

@@ -6,6 +6,10 @@ import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { Maintenance, type TrustOps } from '../jobs/maintenance.js';
 import { JobQueue, type JobEventShape } from '../jobs/queue.js';
+import { backupJobs } from '../jobs/runner.js';
+import { snapshotJobs } from '../snapshots/enqueue.js';
+import { recordRuns } from '../state/record.js';
+import type { StateStore } from '../state/store.js';
 import type { RunBackup } from '../jobs/types.js';
 import type { SnapshotService } from '../snapshots/types.js';
 import type { BackupCatalog } from '../storage/types.js';
@@ -26,9 +30,15 @@ export interface SlackAppOptions {
   /** SLACK_* and PORT are read from it (see readSlackEnv). */
   readonly env: Env;
   readonly catalog: BackupCatalog;
-  /** Jobs are queued on `queue` when given (shared with other entry points), else on a queue built from `runBackup` and config.queue. */
+  /**
+   * Jobs are queued on `queue` when given (shared with other entry points), else on a queue built
+   * from config.queue. `runBackup` is registered on it as its backups (with their history when
+   * `state` is given); without it, `queue` must already run backups.
+   */
   readonly runBackup?: RunBackup;
   readonly queue?: JobQueue;
+  /** The state database (config `state:`): every backup run is recorded there, and `/backup history` reads it. */
+  readonly state?: StateStore;
   /** Default: pino at LOG_LEVEL (info). */
   readonly logger?: Logger;
   /** Secrets to keep out of replies and threads; default: those of `env` (tokens, signing secret, keys). */
@@ -80,11 +90,20 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
   const slack = readSlackEnv(options.env);
   const { config, catalog } = options;
   const logger = options.logger ?? pino({ level: options.env.LOG_LEVEL || 'info' });
-  const queue = options.queue ?? newQueue(config, options.runBackup, logger);
+  if (!options.runBackup && !options.queue) throw new Error('createSlackApp needs runBackup or queue');
+  const queue = options.queue ?? new JobQueue({ ...config.queue, onListenerError: listenerError(logger) });
+  if (options.snapshots) queue.register('snapshot', snapshotJobs(options.snapshots.run));
   const maintenance = options.trust ? new Maintenance({ config, ops: options.trust, queue: { onListenerError: listenerError(logger) } }) : undefined;
   // The process's one redactor (main.ts builds it at start); from the environment when none is given.
   const redactor = options.redactor ?? new Redactor(secretsInEnv(options.env));
   const threads = new Map<string, ThreadLink>();
+  if (options.runBackup) {
+    const { state } = options;
+    const recordError = (err: unknown) => logger.error({ err }, 'could not record a backup run in the state database');
+    // The thread is looked up once the run has ended: by then its parent message has long been posted.
+    const runBackup = state ? recordRuns(options.runBackup, { state, threadOf: (id) => threads.get(id), redactor, onRecordError: recordError }) : options.runBackup;
+    queue.register('backup', backupJobs(runBackup));
+  }
 
   const app = new App({
     token: slack.botToken,
@@ -151,7 +170,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     ? new RestoreDesk({ config, maintenance, reporters, chat: app.client.chat, views: app.client.views, approvals: options.approvals ?? new MemoryApprovals(), now, logger, redactor })
     : undefined;
 
-  register(app, { config, queue, catalog, reporters, threads, redactor, logger, now, isDraining: options.isDraining, snapshots: options.snapshots, maintenance, restores, alerts });
+  register(app, { config, queue, catalog, reporters, threads, redactor, logger, now, isDraining: options.isDraining, snapshots: options.snapshots, maintenance, restores, alerts, state: options.state });
 
   let initialized: Promise<void> | undefined;
   const init = () => (initialized ??= app.init().catch((err: unknown) => {
@@ -195,15 +214,6 @@ function rejectedToken(err: unknown): ConfigError | undefined {
   const code = (err as { data?: { error?: unknown } }).data?.error;
   if (typeof code !== 'string' || !TOKEN_ERRORS.has(code)) return undefined;
   return new ConfigError([`SLACK_BOT_TOKEN: Slack rejected the token (${code}); copy the Bot User OAuth Token (xoxb-...) again from OAuth & Permissions, and reinstall the app if it was revoked`]);
-}
-
-function newQueue(config: Config, runBackup: RunBackup | undefined, logger: Logger): JobQueue {
-  if (!runBackup) throw new Error('createSlackApp needs runBackup or queue');
-  return new JobQueue({
-    runBackup,
-    ...config.queue,
-    onListenerError: listenerError(logger),
-  });
 }
 
 function listenerError(logger: Logger): (err: unknown, event: JobEventShape) => void {

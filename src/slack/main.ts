@@ -8,6 +8,7 @@ import { createAppDeps, loadEnvironment } from '../app.js';
 import { DumptruckError, userMessage } from '../errors.js';
 import { createTrustOps } from '../jobs/maintenance.js';
 import { JobQueue } from '../jobs/queue.js';
+import { openState } from '../state/store.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import { installShutdown } from '../jobs/shutdown.js';
 import { resolveHmacKey } from '../secrets/index.js';
@@ -42,13 +43,15 @@ async function main(): Promise<void> {
   logger.debug({ threads: lowered }, 'background threads deprioritized');
 
   // Slack variables first: they are the usual mistake, and need no config file to check.
-  const { slack, deps } = await Promise.resolve()
+  const { slack, deps, state } = await Promise.resolve()
     .then(async () => {
       const slack = readSlackEnv(env);
       const deps = await createAppDeps(env);
       // At start, not at the first backup: a bot that cannot sign or check backups must not run.
       redactor.add(await resolveHmacKey(deps.config.storage.hmacKey, { env }));
-      return { slack, deps };
+      // The state database is created or migrated now: a role without the rights stops the bot here.
+      const state = deps.config.state ? await openState(deps.config.state, { env }) : undefined;
+      return { slack, deps, state };
     })
     .catch((err: unknown) => exitOnStartError(err, redactor));
 
@@ -58,8 +61,6 @@ async function main(): Promise<void> {
   });
   const metrics = createMetrics();
   const queue = new JobQueue({
-    // Every run from every entry point counts in /metrics and logs with its job id and target.
-    runBackup: instrumentRunner(deps.runBackup, { metrics, logger }),
     ...deps.config.queue,
     onListenerError: (err, event) => logger.error({ err, jobId: event.jobId, event: event.type }, 'a job event listener threw'),
   });
@@ -73,6 +74,8 @@ async function main(): Promise<void> {
       config: () => ({ ok: true }),
       slack: slackReady,
       bucket: bucketCheck({ s3: deps.s3, bucket: deps.config.storage.bucket }),
+      // Not ready while the state database is unreachable: history and run records need it.
+      ...(state ? { state: () => state.check() } : {}),
     },
   });
 
@@ -85,6 +88,9 @@ async function main(): Promise<void> {
     config: deps.config,
     env,
     queue,
+    // Every run from every entry point counts in /metrics and logs with its job id and target.
+    runBackup: instrumentRunner(deps.runBackup, { metrics, logger }),
+    ...(state ? { state } : {}),
     catalog: deps.catalog,
     snapshots: loggedSnapshots(deps.snapshots, logger),
     trust: createTrustOps({ config: deps.config, s3: deps.s3, env, catalog: deps.catalog }),
@@ -110,6 +116,7 @@ async function main(): Promise<void> {
       // The queue is empty by now; this waits for the cancelled jobs' threads, then stops the receiver.
       await bot.stop();
       await closeServer(healthServer);
+      await state?.close();
     },
   });
 

@@ -8,6 +8,7 @@ import { restoreOptions, type RestoreAsk } from '../restore/restore.js';
 import type { Requester } from './commands/authorize.js';
 import type { ChatApi, Reporters } from './progress/reporter.js';
 import { restoreThread } from './progress/maintenance.js';
+import { refusalText } from './messages/queue.js';
 import { replaceModal, restoreApprovalMessage } from './messages/restore.js';
 import type { Redactor } from '../redact.js';
 
@@ -103,7 +104,9 @@ export class RestoreDesk {
     const { plan } = request;
     const trigger = { kind: 'slack' as const, by: request.requestedBy, detail: `approved by ${approver}` };
     // Queued first: a refusal (the target busy, the queue full) leaves the request pending, to approve again later.
-    const { job, created } = deps.maintenance.restore(plan, trigger);
+    const enqueued = deps.maintenance.restore(plan, trigger);
+    if (!enqueued.ok) return refusalText(enqueued.refusal);
+    const { job, created } = enqueued;
     if (!created) return `Another ${job.kind} of \`${plan.target}\` is under way; approve again once it has finished.`;
     if (!(await deps.approvals.decide(request.id, { kind: 'approved', by: approver }))) {
       deps.maintenance.queue.cancelJob(job.id, 'cancelled: the request was decided meanwhile');

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import type { Config, TargetConfig } from '../config/schema.js';
 import { userMessage } from '../errors.js';
-import type { JobQueue } from '../jobs/queue.js';
+import type { Queue } from '../jobs/queue.js';
 import { Scheduler, type SchedulerEvent, type SchedulerOptions } from '../jobs/scheduler.js';
 import type { BackupCatalog } from '../storage/types.js';
 import type { SlackMessage } from './messages/format.js';
 import type { ThreadLink } from './messages/replies.js';
+import { refusalText } from './messages/queue.js';
 import { catchUpFailedMessage, scheduleRefusedMessage, scheduleSkippedMessage } from './messages/schedule.js';
 import type { ChatApi, Reporters } from './progress/reporter.js';
 import type { Redactor } from '../redact.js';
@@ -55,8 +56,8 @@ export function scheduleReporter(deps: ScheduleReporterDeps): (event: SchedulerE
         if (channel) post(channel, event.target, scheduleSkippedMessage(event.target, event.scheduledFor, event.job, deps.threads.get(event.job.id)));
         return;
       case 'refused':
-        logger.error({ err: event.error, target: event.target, scheduledFor: event.scheduledFor, catchUp: event.catchUp }, 'scheduled backup refused by the queue');
-        if (channel) post(channel, event.target, scheduleRefusedMessage(event.target, event.scheduledFor, userMessage(event.error, deps.redactor)));
+        logger.error({ refusal: event.refusal, target: event.target, scheduledFor: event.scheduledFor, catchUp: event.catchUp }, 'scheduled backup refused by the queue');
+        if (channel) post(channel, event.target, scheduleRefusedMessage(event.target, event.scheduledFor, refusalText(event.refusal)));
         return;
       case 'catch-up-failed':
         logger.error({ err: event.error, target: event.target }, 'could not check for missed scheduled runs');
@@ -67,7 +68,7 @@ export function scheduleReporter(deps: ScheduleReporterDeps): (event: SchedulerE
 }
 
 export interface StartSchedulesOptions extends ScheduleReporterDeps {
-  readonly queue: Pick<JobQueue, 'enqueue'>;
+  readonly queue: Pick<Queue, 'enqueue'>;
   readonly catalog: Pick<BackupCatalog, 'list'>;
   /** Tests move time by hand. Default: the system clock and an unref'd setTimeout. */
   readonly now?: SchedulerOptions['now'];

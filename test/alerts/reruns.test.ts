@@ -5,6 +5,8 @@ import { AlertReruns, MAX_BACKOFF_MS, retryDelayMs, type AlertRun, type RerunEve
 import { DumptruckError } from '../../src/errors.js';
 import { JobQueue } from '../../src/jobs/queue.js';
 import { fakeRunner } from '../jobs/fake-runner.js';
+import { accepted, backupQueue } from '../helpers/queue.js';
+import { refusalError } from '../../src/slack/messages/queue.js';
 
 class FakeTimer {
   readonly pending: Array<{ readonly ms: number; readonly fire: () => void; cancelled: boolean }> = [];
@@ -38,7 +40,7 @@ function setup(opts: { attempts?: number; backoffMs?: number; windowMs?: number;
   let now = Date.parse('2024-05-01T03:00:00Z');
   let ids = 0;
   const runner = fakeRunner();
-  const queue = new JobQueue({ runBackup: runner.runBackup, concurrency: 1, maxPending: opts.maxPending ?? 10, jobTimeoutMs: 60_000, newJobId: () => `job${++ids}` });
+  const queue = backupQueue(runner.runBackup, { concurrency: 1, maxPending: opts.maxPending ?? 10, jobTimeoutMs: 60_000, newJobId: () => `job${++ids}` });
   const timer = new FakeTimer();
   const told: string[] = [];
   const describe = (run: AlertRun, e: RerunEvent): string => {
@@ -59,6 +61,7 @@ function setup(opts: { attempts?: number; backoffMs?: number; windowMs?: number;
     queue,
     retry: { attempts: opts.attempts ?? 3, backoffMs: opts.backoffMs ?? 1000 },
     windowMs: opts.windowMs ?? 600_000,
+    refusalError,
     report: async (run, event) => {
       told.push(describe(run, event));
     },
@@ -142,7 +145,7 @@ describe('AlertReruns', () => {
 
   it('follows a backup of the target already queued by someone else instead of doubling it', async () => {
     const { runner, queue, told, reruns } = setup();
-    const { job } = queue.enqueue({ target: 'app-db', trigger: { kind: 'slack', by: 'U0ALICE' } });
+    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'app-db', trigger: { kind: 'slack', by: 'U0ALICE' } }));
     reruns.receive('app-db', alert('1.1'));
     (await runner.started('app-db')).succeed();
     await reruns.idle();
@@ -152,7 +155,7 @@ describe('AlertReruns', () => {
 
   it('a refused attempt (queue full) counts as failed and is retried; its reason is not shown anywhere yet', async () => {
     const { runner, queue, timer, told, reruns } = setup({ maxPending: 0, attempts: 2 });
-    queue.enqueue({ target: 'other', trigger: { kind: 'slack', by: 'U1' } });
+    accepted(queue.enqueue({ kind: 'backup', target: 'other', trigger: { kind: 'slack', by: 'U1' } }));
     reruns.receive('app-db', alert('1.1'));
     await tick();
     expect(told).toEqual(['r1 ended 1 QUEUE_FULL', 'r1 retrying 2 in 1000 (not shown)']);
@@ -197,11 +200,12 @@ describe('AlertReruns', () => {
 
   it('a thread that cannot be posted cancels the job the run created and ends the run', async () => {
     const runner = fakeRunner();
-    const queue = new JobQueue({ runBackup: runner.runBackup, concurrency: 1, maxPending: 10, jobTimeoutMs: 60_000 });
+    const queue = backupQueue(runner.runBackup, { concurrency: 1, maxPending: 10, jobTimeoutMs: 60_000 });
     const reruns = new AlertReruns({
       queue,
       retry: { attempts: 3, backoffMs: 1000 },
       windowMs: 1000,
+      refusalError,
       report: async (_run, event) => {
         if (event.type === 'attempt') throw new Error('not_in_channel');
       },

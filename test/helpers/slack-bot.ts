@@ -32,7 +32,7 @@ export async function startTestBot(options: {
   readonly catalog: BackupCatalog;
   readonly progressIntervalMs?: number;
   /** More createSlackApp options (timers, alert decisions). */
-  readonly app?: Partial<Pick<SlackAppOptions, 'setTimer' | 'onAlertDecision' | 'clock' | 'snapshots' | 'trust' | 'approvals'>>;
+  readonly app?: Partial<Pick<SlackAppOptions, 'setTimer' | 'onAlertDecision' | 'clock' | 'snapshots' | 'trust' | 'approvals' | 'state'>>;
 }): Promise<TestBot> {
   const slack = await startFakeSlack({ token: TEST_BOT_TOKEN });
   const bot = createSlackApp({

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DumptruckError } from '../../src/errors.js';
 import { Maintenance, type TrustOps } from '../../src/jobs/maintenance.js';
 import type { PruneReport } from '../../src/retention/prune.js';
 import type { VerifyReport } from '../../src/verify/verify.js';
 import { slackTestConfig } from '../helpers/slack-config.js';
+import { accepted } from '../helpers/queue.js';
+import { refusalError } from '../../src/slack/messages/queue.js';
+import type { Enqueued } from '../../src/types.js';
 
 // The maintenance queue with engine calls the test settles by hand: its rules, in its own words.
 
@@ -35,10 +37,10 @@ describe('Maintenance', () => {
     const { ops, pending } = held();
     const m = new Maintenance({ config: slackTestConfig({ 'app-db': {} }), ops });
     const events: string[] = [];
-    const { job, created } = m.verify('app-db', 'latest', trigger);
+    const { job, created } = accepted(m.verify('app-db', 'latest', trigger));
     job.subscribe((e) => events.push(e.type));
     expect(created).toBe(true);
-    expect(m.verify('app-db', 'latest', trigger)).toEqual({ job, created: false });
+    expect(m.verify('app-db', 'latest', trigger)).toEqual({ ok: true, job, created: false });
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(pending.map((p) => p.what)).toEqual([`verify ${object.key}`]);
     pending[0]!.release();
@@ -51,21 +53,19 @@ describe('Maintenance', () => {
     const { ops, pending } = held();
     const m = new Maintenance({ config: slackTestConfig({ a: {}, b: {}, c: {} }), ops, queue: { concurrency: 1, maxPending: 1 } });
     m.verify('a', 'latest', trigger);
-    const refusal = (run: () => unknown) => {
-      try {
-        run();
-      } catch (err) {
-        return { code: (err as DumptruckError).code, message: (err as Error).message, hint: (err as DumptruckError).hint };
-      }
-      throw new Error('not refused');
+    // Refused as data; slack/messages words it for this queue's kinds.
+    const refusal = (enqueued: Enqueued<unknown>) => {
+      if (enqueued.ok) throw new Error('not refused');
+      const err = refusalError(enqueued.refusal);
+      return { code: err.code, message: err.message, hint: err.hint };
     };
-    expect(refusal(() => m.prune('a', trigger))).toEqual({
+    expect(refusal(m.prune('a', trigger))).toEqual({
       code: 'TARGET_BUSY',
       message: 'a verification of a is under way; one verification, prune or restore of a target at a time, so this prune was not started',
       hint: 'Ask again once its result is in its thread.',
     });
     m.prune('b', trigger);
-    expect(refusal(() => m.verify('c', 'latest', trigger))).toMatchObject({ code: 'QUEUE_FULL', message: 'too many verifications, prunes and restores are waiting, so this verification of c was not queued' });
+    expect(refusal(m.verify('c', 'latest', trigger))).toMatchObject({ code: 'QUEUE_FULL', message: 'too many verifications, prunes and restores are waiting, so this verification of c was not queued' });
     // The plan (a dry run) is not a job: it answers at once whatever is queued.
     expect(await m.plan('a')).toEqual({ target: 'a', dryRun: true });
 

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { CancelledError } from '../../src/errors.js';
 import type { Trigger } from '../../src/jobs/events.js';
-import { JobQueue, type JobQueueOptions } from '../../src/jobs/queue.js';
-import { enqueueSnapshot } from '../../src/snapshots/enqueue.js';
+import type { JobQueueOptions } from '../../src/jobs/queue.js';
+import { enqueueSnapshot, snapshotJobs } from '../../src/snapshots/enqueue.js';
 import type { RunSnapshot, SnapshotEvent, SnapshotResult } from '../../src/snapshots/types.js';
+import { accepted, backupQueue } from '../helpers/queue.js';
 import { rejection } from '../helpers/rejection.js';
 import { fakeRunner } from './fake-runner.js';
 
@@ -42,8 +43,8 @@ function fakeSnapshots() {
 function setup(overrides: Partial<JobQueueOptions> = {}) {
   let n = 0;
   const runner = fakeRunner();
-  const queue = new JobQueue({ runBackup: runner.runBackup, concurrency: 1, maxPending: 10, jobTimeoutMs: 60_000, newJobId: () => `job${++n}`, ...overrides });
   const snapshots = fakeSnapshots();
+  const queue = backupQueue(runner.runBackup, { concurrency: 1, maxPending: 10, jobTimeoutMs: 60_000, newJobId: () => `job${++n}`, ...overrides }).register('snapshot', snapshotJobs(snapshots.run));
   return { queue, runner, snapshots };
 }
 
@@ -51,10 +52,10 @@ describe('JobQueue with snapshot jobs', () => {
   it('a snapshot takes a slot like a backup, and reports its own progress and result once', async () => {
     const { queue, runner, snapshots } = setup();
     const events: SnapshotEvent[] = [];
-    const { job, created } = enqueueSnapshot(queue, snapshots.run, { target: 'a', trigger }, { onEvent: (e) => events.push(e) });
+    const { job, created } = accepted(enqueueSnapshot(queue, { target: 'a', trigger }, { onEvent: (e) => events.push(e) }));
     expect(created).toBe(true);
     expect(job.kind).toBe('snapshot');
-    const backup = queue.enqueue({ target: 'b', trigger }).job;
+    const backup = accepted(queue.enqueue({ kind: 'backup', target: 'b', trigger })).job;
     await tick();
     expect(job.state).toBe('running');
     expect(backup.state).toBe('queued');
@@ -75,36 +76,33 @@ describe('JobQueue with snapshot jobs', () => {
 
   it('one operation per target: a dump and a snapshot of one database never run at once', async () => {
     const { queue, runner, snapshots } = setup({ concurrency: 2 });
-    const snap = enqueueSnapshot(queue, snapshots.run, { target: 'a', trigger }).job;
-    expect(() => queue.enqueue({ target: 'a', trigger })).toThrow(
-      expect.objectContaining({ code: 'TARGET_BUSY', message: 'a snapshot of a is running (job job1); one operation per database at a time, so this backup was not queued' }),
-    );
+    const snap = accepted(enqueueSnapshot(queue, { target: 'a', trigger })).job;
+    expect(queue.enqueue({ kind: 'backup', target: 'a', trigger })).toEqual({
+      ok: false,
+      refusal: { reason: 'target-busy', kind: 'backup', target: 'a', busy: { id: 'job1', kind: 'snapshot', state: 'running' } },
+    });
     // A second snapshot request gets the one already there.
-    expect(enqueueSnapshot(queue, snapshots.run, { target: 'a', trigger: { kind: 'slack', by: 'U2' } })).toEqual({ job: snap, created: false });
+    expect(enqueueSnapshot(queue, { target: 'a', trigger: { kind: 'slack', by: 'U2' } })).toEqual({ ok: true, job: snap, created: false });
     await tick();
 
-    const dump = queue.enqueue({ target: 'b', trigger }).job;
+    const dump = accepted(queue.enqueue({ kind: 'backup', target: 'b', trigger })).job;
     await runner.started('b');
-    let refused: unknown;
-    try {
-      enqueueSnapshot(queue, snapshots.run, { target: 'b', trigger });
-    } catch (err) {
-      refused = err;
-    }
-    expect(refused).toMatchObject({ code: 'TARGET_BUSY', stage: 'queue', message: 'a backup of b is running (job job2); one operation per database at a time, so this snapshot was not queued' });
-    expect((refused as { hint: string }).hint).toBe('Ask again once the backup has finished; `/backup status` shows it.');
+    expect(enqueueSnapshot(queue, { target: 'b', trigger })).toEqual({
+      ok: false,
+      refusal: { reason: 'target-busy', kind: 'snapshot', target: 'b', busy: { id: 'job2', kind: 'backup', state: 'running' } },
+    });
 
     runner.run('b').succeed();
     await dump.settled;
     snapshots.runs.get('a')!.finish();
     await snap.settled;
     // Once the target is free, either kind may go.
-    expect(queue.enqueue({ target: 'a', trigger }).created).toBe(true);
+    expect(accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger })).created).toBe(true);
   });
 
   it('cancel aborts the snapshot job with the reason given; status and get see it until then', async () => {
     const { queue, snapshots } = setup();
-    const { job } = enqueueSnapshot(queue, snapshots.run, { target: 'a', trigger });
+    const { job } = accepted(enqueueSnapshot(queue, { target: 'a', trigger }));
     await tick();
     expect(queue.get('a')).toBe(job);
     expect(queue.getById(job.id)?.kind).toBe('snapshot');
@@ -119,11 +117,19 @@ describe('JobQueue with snapshot jobs', () => {
   it('the job timeout applies to snapshots too', async () => {
     let fire: () => void = () => {};
     const { queue, snapshots } = setup({ setTimer: (cb) => ((fire = cb), () => {}) });
-    const { job } = enqueueSnapshot(queue, snapshots.run, { target: 'a', trigger });
+    const { job } = accepted(enqueueSnapshot(queue, { target: 'a', trigger }));
     await tick();
     await tick();
     fire();
     const err = await rejection(job.settled.then((o) => (o.ok ? o : Promise.reject(o.error))));
     expect(err.code).toBe('TIMED_OUT');
+  });
+});
+
+describe('JobQueue kinds', () => {
+  it('runs only kinds registered on it: an unregistered kind is a programming error, not a refusal', () => {
+    const { queue } = setup();
+    expect(() => queue.enqueue({ kind: 'prune', target: 'a', trigger })).toThrow(/no prune jobs are registered on this queue/);
+    expect(queue.status()).toEqual({ running: [], queued: [] });
   });
 });

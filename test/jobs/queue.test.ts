@@ -1,15 +1,15 @@
 import { describe, expect, it, vi } from 'vitest';
 import { DumptruckError } from '../../src/errors.js';
 import type { JobEvent, Trigger } from '../../src/jobs/events.js';
-import { JobQueue, type JobQueueOptions } from '../../src/jobs/queue.js';
+import type { JobQueueOptions } from '../../src/jobs/queue.js';
+import { accepted, backupQueue } from '../helpers/queue.js';
 import { fakeRunner, fakeStarted, type FakeRunner } from './fake-runner.js';
 
 const trigger: Trigger = { kind: 'slack', by: 'U1' };
 
 function setup(overrides: Partial<JobQueueOptions> = {}, runner: FakeRunner = fakeRunner()) {
   let n = 0;
-  const queue = new JobQueue({
-    runBackup: runner.runBackup,
+  const queue = backupQueue(runner.runBackup, {
     concurrency: 2,
     maxPending: 10,
     jobTimeoutMs: 60_000,
@@ -17,7 +17,7 @@ function setup(overrides: Partial<JobQueueOptions> = {}, runner: FakeRunner = fa
     ...overrides,
   });
   const events: JobEvent[] = [];
-  const enqueue = (target: string) => queue.enqueue({ target, trigger }, { onEvent: (e) => events.push(e) });
+  const enqueue = (target: string) => accepted(queue.enqueue({ kind: 'backup', target, trigger }, { onEvent: (e) => events.push(e) }));
   return { queue, runner, events, enqueue };
 }
 
@@ -65,45 +65,38 @@ describe('JobQueue', () => {
 
   it('answers a second request for a queued or running target with the existing job', async () => {
     const { queue, runner } = setup({ concurrency: 1 });
-    const first = queue.enqueue({ target: 'a', trigger });
-    const queued = queue.enqueue({ target: 'b', trigger });
-    const again = queue.enqueue({ target: 'a', trigger: { kind: 'slack', by: 'U2' } });
-    const againQueued = queue.enqueue({ target: 'b', trigger });
+    const first = accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger }));
+    const queued = accepted(queue.enqueue({ kind: 'backup', target: 'b', trigger }));
+    const again = accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger: { kind: 'slack', by: 'U2' } }));
+    const againQueued = accepted(queue.enqueue({ kind: 'backup', target: 'b', trigger }));
     expect(first.created).toBe(true);
-    expect(again).toEqual({ job: first.job, created: false });
-    expect(againQueued).toEqual({ job: queued.job, created: false });
+    expect(again).toEqual({ ok: true, job: first.job, created: false });
+    expect(againQueued).toEqual({ ok: true, job: queued.job, created: false });
     await runner.started('a');
     runner.run('a').succeed();
     await first.job.settled;
     // Once it is over, the target can run again.
-    expect(queue.enqueue({ target: 'a', trigger }).created).toBe(true);
+    expect(accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger })).created).toBe(true);
     expect(runner.runs.filter((r) => r.request.target === 'a')).toHaveLength(1);
   });
 
-  it('refuses with QUEUE_FULL when maxPending jobs wait and no slot is free', async () => {
+  it('refuses, as data, when maxPending jobs wait and no slot is free', async () => {
     const { queue, runner } = setup({ concurrency: 1, maxPending: 1 });
-    queue.enqueue({ target: 'a', trigger });
-    queue.enqueue({ target: 'b', trigger });
-    let refused: unknown;
-    try {
-      queue.enqueue({ target: 'c', trigger });
-    } catch (err) {
-      refused = err;
-    }
-    expect(refused).toBeInstanceOf(DumptruckError);
-    expect(refused).toMatchObject({ code: 'QUEUE_FULL', stage: 'queue', message: '1 backup is already waiting (queue.maxPending is 1)' });
+    accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger }));
+    accepted(queue.enqueue({ kind: 'backup', target: 'b', trigger }));
+    expect(queue.enqueue({ kind: 'backup', target: 'c', trigger })).toEqual({ ok: false, refusal: { reason: 'queue-full', kind: 'backup', target: 'c', maxPending: 1 } });
     expect(queue.status().queued.map((j) => j.target)).toEqual(['b']);
     // A duplicate of a waiting job is not a new job, so it is answered even when full.
-    expect(queue.enqueue({ target: 'b', trigger }).created).toBe(false);
+    expect(accepted(queue.enqueue({ kind: 'backup', target: 'b', trigger })).created).toBe(false);
     (await runner.started('a')).succeed();
     await runner.started('b');
-    expect(queue.enqueue({ target: 'c', trigger }).created).toBe(true);
+    expect(accepted(queue.enqueue({ kind: 'backup', target: 'c', trigger })).created).toBe(true);
   });
 
   it('with maxPending 0 takes a job only when a slot is free', async () => {
     const { queue } = setup({ concurrency: 1, maxPending: 0 });
-    expect(queue.enqueue({ target: 'a', trigger }).created).toBe(true);
-    expect(() => queue.enqueue({ target: 'b', trigger })).toThrow(/0 backups are already waiting/);
+    expect(accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger })).created).toBe(true);
+    expect(queue.enqueue({ kind: 'backup', target: 'b', trigger })).toEqual({ ok: false, refusal: { reason: 'queue-full', kind: 'backup', target: 'b', maxPending: 0 } });
   });
 
   it('removes a cancelled queued job without running it', async () => {
@@ -149,7 +142,7 @@ describe('JobQueue', () => {
 
   it('does not call the runner before the caller has had its turn (a Slack ack), nor for a job cancelled meanwhile', async () => {
     const { queue, runner } = setup();
-    const a = queue.enqueue({ target: 'a', trigger }).job;
+    const a = accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger })).job;
     expect(a.state).toBe('running');
     expect(runner.runs).toHaveLength(0);
     queue.cancel('a', 'cancelled by <@U9>');
@@ -245,9 +238,9 @@ describe('JobQueue', () => {
   it('keeps going when a subscriber throws', async () => {
     const onListenerError = vi.fn();
     const { queue, runner } = setup({ onListenerError });
-    const { job } = queue.enqueue({ target: 'a', trigger }, { onEvent: () => {
+    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger }, { onEvent: () => {
       throw new Error('broken reporter');
-    } });
+    } }));
     const seen: string[] = [];
     job.subscribe((e) => seen.push(e.type));
     (await runner.started('a')).succeed();
@@ -265,6 +258,6 @@ describe('JobQueue', () => {
     expect([a.state, b.state]).toEqual(['failed', 'failed']);
     expect(runner.runs).toHaveLength(1);
     expect(runner.running()).toBe(0);
-    expect(() => queue.enqueue({ target: 'c', trigger })).toThrow(/shutting down/);
+    expect(queue.enqueue({ kind: 'backup', target: 'c', trigger })).toEqual({ ok: false, refusal: { reason: 'draining', kind: 'backup', target: 'c' } });
   });
 });

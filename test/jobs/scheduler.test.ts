@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { compileSchedule } from '../../src/config/cron.js';
-import { JobQueue } from '../../src/jobs/queue.js';
 import { Scheduler, missedFire, type SchedulerEvent } from '../../src/jobs/scheduler.js';
 import { createCatalog } from '../../src/storage/catalog.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { putBytes } from '../helpers/objects.js';
 import { fakeRunner } from './fake-runner.js';
+import { accepted, backupQueue } from '../helpers/queue.js';
 
 // The scheduler on a fake clock: timers are recorded and fired by the test, the queue and its
 // one-job-per-target rule are real, the runner is a fake, the missed-run check reads versitygw.
@@ -48,7 +48,7 @@ function setup(start: string, schedule = '0 2 * * *', timezone = 'Asia/Seoul') {
   });
   const clock = fakeClock(start);
   const runner = fakeRunner();
-  const queue = new JobQueue({ runBackup: runner.runBackup, concurrency: 2, maxPending: 10, jobTimeoutMs: 3_600_000, now: clock.now, setTimer: () => () => {} });
+  const queue = backupQueue(runner.runBackup, { concurrency: 2, maxPending: 10, jobTimeoutMs: 3_600_000, now: clock.now, setTimer: () => () => {} });
   const s3 = servers.s3.client();
   const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
   const events: SchedulerEvent[] = [];
@@ -83,7 +83,7 @@ describe('Scheduler', () => {
   it('never overlaps a queued or running job of the same target: the fire is reported as skipped', async () => {
     const { clock, runner, queue, scheduler, events } = setup('2026-11-21T16:59:00Z');
     await scheduler.start();
-    const manual = queue.enqueue({ target: 'nightly', trigger: { kind: 'slack', by: 'U1' } }).job;
+    const manual = accepted(queue.enqueue({ kind: 'backup', target: 'nightly', trigger: { kind: 'slack', by: 'U1' } })).job;
     await runner.started('nightly');
 
     clock.advance('2026-11-21T17:00:00Z');

@@ -2,13 +2,13 @@ import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
-import { JobQueue } from '../../src/jobs/queue.js';
 import { installShutdown, type ShutdownOptions } from '../../src/jobs/shutdown.js';
 import { fakeRunner, type FakeRunnerOptions } from './fake-runner.js';
+import { accepted, backupQueue } from '../helpers/queue.js';
 
 function setup(opts: Partial<ShutdownOptions> = {}, runner: FakeRunnerOptions = {}) {
   const fake = fakeRunner(runner);
-  const queue = new JobQueue({ runBackup: fake.runBackup, concurrency: 1, maxPending: 5, jobTimeoutMs: 3_600_000 });
+  const queue = backupQueue(fake.runBackup, { concurrency: 1, maxPending: 5, jobTimeoutMs: 3_600_000 });
   const signals = new EventEmitter();
   const logs: Array<{ level: string; msg: string }> = [];
   const at = (level: string) => (_: object, msg: string) => logs.push({ level, msg });
@@ -30,7 +30,7 @@ function setup(opts: Partial<ShutdownOptions> = {}, runner: FakeRunnerOptions = 
     onStopped: () => void calls.push('stopped'),
     ...opts,
   });
-  const enqueue = (target: string) => queue.enqueue({ target, trigger: { kind: 'slack', by: 'U1' } }).job;
+  const enqueue = (target: string) => accepted(queue.enqueue({ kind: 'backup', target, trigger: { kind: 'slack', by: 'U1' } })).job;
   return { fake, queue, signals, logs, calls, shutdown, enqueue, exited: exitedP, exitCode: () => exitCode };
 }
 
@@ -55,7 +55,7 @@ describe('installShutdown', () => {
     expect(t.calls).toEqual(['draining SIGTERM', 'stopped', 'exit 0']);
     expect(t.fake.runs.map((r) => r.request.target)).toEqual(['app-db']);
     // The queue is closed for good.
-    expect(() => t.enqueue('late')).toThrow(/shutting down/);
+    expect(t.queue.enqueue({ kind: 'backup', target: 'late', trigger: { kind: 'slack', by: 'U1' } })).toEqual({ ok: false, refusal: { reason: 'draining', kind: 'backup', target: 'late' } });
   });
 
   it('cancels backups still running when the grace period ends, waits for their cleanup, exits 0', async () => {

@@ -11,6 +11,7 @@ import { createBackupRunner, type RunnerDeps } from '../../src/jobs/runner.js';
 import { createS3Client } from '../../src/storage/client.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { startStallingProxy, startStallServer, type StallServer } from '../helpers/stall.js';
+import { accepted, backupQueue } from '../helpers/queue.js';
 
 const servers = testServers();
 const SRC = 'stall_src';
@@ -32,7 +33,7 @@ function clientAt(config: Config, endpoint: string): S3Client {
 }
 
 function queueFor(config: Config, s3: S3Client, extra: Partial<RunnerDeps> = {}, queue: Partial<JobQueueOptions> = {}): JobQueue {
-  return new JobQueue({ runBackup: createBackupRunner({ config, s3, env: servers.env, progressIntervalMs: 50, ...extra }), ...config.queue, ...queue });
+  return backupQueue(createBackupRunner({ config, s3, env: servers.env, progressIntervalMs: 50, ...extra }), { ...config.queue, ...queue });
 }
 
 async function stallServer(): Promise<StallServer> {
@@ -78,7 +79,7 @@ describe('a store that accepts connections and never answers', () => {
     const stall = await stallServer();
     const queue = queueFor(config, clientAt(config, stall.endpoint));
     const startedAt = Date.now();
-    const { job } = queue.enqueue({ target: 'small', trigger });
+    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'small', trigger }));
     const outcome = await job.settled;
     expect(Date.now() - startedAt).toBeLessThan(15_000);
     expect(outcome.ok).toBe(false);
@@ -90,7 +91,7 @@ describe('a store that accepts connections and never answers', () => {
     const config = configWith();
     const stall = await stallServer();
     const queue = queueFor(config, clientAt(config, stall.endpoint));
-    const { job } = queue.enqueue({ target: 'small', trigger });
+    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'small', trigger }));
     await stall.connected();
     const cancelledAt = Date.now();
     queue.cancel('small', 'cancelled by tester');
@@ -129,7 +130,7 @@ describe('a store that stalls mid-stream', () => {
         return () => undefined;
       },
     });
-    const { job } = queue.enqueue({ target: 'big-timeout', trigger });
+    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'big-timeout', trigger }));
     await waitUntil(() => proxy.stalled());
     const firedAt = Date.now();
     timeout!();
@@ -144,7 +145,7 @@ describe('a store that stalls mid-stream', () => {
     const proxy = await startStallingProxy(servers.s3.endpoint, 1 * MIB, 'all');
     stores.push(proxy);
     const queue = queueFor(config, clientAt(config, proxy.endpoint), { cleanupTimeoutMs: 1000 });
-    const { job } = queue.enqueue({ target: 'big-gone', trigger });
+    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'big-gone', trigger }));
     await waitUntil(() => proxy.stalled());
     const cancelledAt = Date.now();
     queue.cancel('big-gone', 'cancelled by tester');

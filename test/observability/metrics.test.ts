@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CancelledError, DumptruckError, TimeoutError } from '../../src/errors.js';
-import { JobQueue } from '../../src/jobs/queue.js';
 import { createLogger, createMetrics, instrumentRunner, observeJob } from '../../src/observability/index.js';
 import { fakeResult, fakeRunner, fakeStarted } from '../jobs/fake-runner.js';
+import { accepted, backupQueue } from '../helpers/queue.js';
 
 const MIB = 1024 * 1024;
 
@@ -70,10 +70,10 @@ describe('metrics', () => {
     const lines: string[] = [];
     const logger = createLogger({ destination: { write: (l: string) => lines.push(l) } });
     const fake = fakeRunner();
-    const queue = new JobQueue({ runBackup: instrumentRunner(fake.runBackup, { metrics, logger }), concurrency: 1, maxPending: 5, jobTimeoutMs: 60_000 });
+    const queue = backupQueue(instrumentRunner(fake.runBackup, { metrics, logger }), { concurrency: 1, maxPending: 5, jobTimeoutMs: 60_000 });
     metrics.trackQueue(queue);
-    const a = queue.enqueue({ target: 'a', trigger: { kind: 'cli', by: 't' } }).job;
-    const b = queue.enqueue({ target: 'b', trigger: { kind: 'cli', by: 't' } }).job;
+    const a = accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger: { kind: 'cli', by: 't' } })).job;
+    const b = accepted(queue.enqueue({ kind: 'backup', target: 'b', trigger: { kind: 'cli', by: 't' } })).job;
     const run = await fake.started('a');
     run.emit({ type: 'started', jobId: a.id, info: fakeStarted('a') });
     let text = await metrics.registry.metrics();

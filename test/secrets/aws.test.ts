@@ -3,13 +3,13 @@
 import { CreateSecretCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PasswordSource } from '../../src/config/schema.js';
-import { JobQueue } from '../../src/jobs/queue.js';
 import { createBackupRunner } from '../../src/jobs/runner.js';
 import { SecretCache, resolvePassword, type SecretsManagerFactory } from '../../src/secrets/index.js';
 import { regionOf } from '../../src/secrets/aws.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { rejection } from '../helpers/rejection.js';
 import { startMoto, type MotoServer } from '../helpers/moto.js';
+import { accepted, backupQueue } from '../helpers/queue.js';
 
 let moto: MotoServer;
 let admin: SecretsManagerClient;
@@ -149,9 +149,9 @@ describe('backups with a password from AWS Secrets Manager', () => {
   it('a missing secret fails that one job with a clear reason; the other job in the queue succeeds', async () => {
     const cfg = config();
     const s3 = servers.s3.client();
-    const queue = new JobQueue({ runBackup: createBackupRunner({ config: cfg, s3, env: servers.env }), ...cfg.queue });
-    const missing = queue.enqueue({ target: 'missing', trigger: { kind: 'cli', by: 'test' } }).job;
-    const ok = queue.enqueue({ target: 'envpw', trigger: { kind: 'cli', by: 'test' } }).job;
+    const queue = backupQueue(createBackupRunner({ config: cfg, s3, env: servers.env }), { ...cfg.queue });
+    const missing = accepted(queue.enqueue({ kind: 'backup', target: 'missing', trigger: { kind: 'cli', by: 'test' } })).job;
+    const ok = accepted(queue.enqueue({ kind: 'backup', target: 'envpw', trigger: { kind: 'cli', by: 'test' } })).job;
     const [m, o] = await Promise.all([missing.settled, ok.settled]);
     expect(o.ok).toBe(true);
     expect(m.ok).toBe(false);

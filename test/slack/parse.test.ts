@@ -98,7 +98,7 @@ describe('parseCommand', () => {
 
   it('refuses an unknown command with the list of commands', () => {
     expect(refusal('destroy app-db').text).toBe(
-      'unknown command `destroy`\nCommands: run, status, list, link, cancel, verify, prune, snapshot, restore, snapshots, targets, help. Try `/backup help`.',
+      'unknown command `destroy`\nCommands: run, status, list, link, cancel, verify, prune, snapshot, restore, snapshots, history, targets, help. Try `/backup help`.',
     );
   });
 

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { JobQueue } from '../../src/jobs/queue.js';
 import {
   cancelReply,
   duplicateReply,
@@ -12,6 +11,7 @@ import {
   type ThreadLink,
 } from '../../src/slack/messages/replies.js';
 import { fakeRunner } from '../jobs/fake-runner.js';
+import { accepted, backupQueue } from '../helpers/queue.js';
 
 const t0 = new Date('2024-05-01T03:00:00Z');
 
@@ -19,11 +19,11 @@ async function jobs() {
   const runner = fakeRunner();
   let now = t0;
   let n = 0;
-  const queue = new JobQueue({ runBackup: runner.runBackup, concurrency: 1, maxPending: 5, jobTimeoutMs: 60_000, now: () => now, newJobId: () => `job${++n}` });
-  const a = queue.enqueue({ target: 'app-db', trigger: { kind: 'slack', by: 'U1' } }).job;
+  const queue = backupQueue(runner.runBackup, { concurrency: 1, maxPending: 5, jobTimeoutMs: 60_000, now: () => now, newJobId: () => `job${++n}` });
+  const a = accepted(queue.enqueue({ kind: 'backup', target: 'app-db', trigger: { kind: 'slack', by: 'U1' } })).job;
   now = new Date(t0.getTime() + 5000);
-  const b = queue.enqueue({ target: 'billing', trigger: { kind: 'retry', by: 'U2' } }).job;
-  const c = queue.enqueue({ target: 'crm', trigger: { kind: 'cli', by: 'cli:ops' } }).job;
+  const b = accepted(queue.enqueue({ kind: 'backup', target: 'billing', trigger: { kind: 'retry', by: 'U2' } })).job;
+  const c = accepted(queue.enqueue({ kind: 'backup', target: 'crm', trigger: { kind: 'cli', by: 'cli:ops' } })).job;
   (await runner.started('app-db')).emit({
     type: 'progress',
     jobId: 'job1',
@@ -52,6 +52,7 @@ describe('replies', () => {
         "• `/backup snapshot <target>`: an RDS snapshot of the target's instance now (targets with `rds`); progress in a thread",
         "• `/backup snapshots <target>`: recent manual and automated RDS snapshots of the target's instance",
         '• `/backup restore <target> [key|latest] into <database> [replace] [from mirror]`: restore a backup into a new database, once an approver approves it; progress in a thread',
+        "• `/backup history <target> [n]`: the target's last runs (outcome, size, duration, who asked, thread), when the bot keeps a state database",
         '• `/backup targets`: the databases you can back up here',
       ].join('\n'),
     );

@@ -3,13 +3,13 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { DumptruckError } from '../../src/errors.js';
 import type { ProgressInfo } from '../../src/jobs/events.js';
-import { JobQueue } from '../../src/jobs/queue.js';
 import { Redactor } from '../../src/redact.js';
 import type { ThreadLink } from '../../src/slack/messages/replies.js';
 import type { LinkState } from '../../src/slack/messages/thread.js';
 import { Reporters, type ChatApi } from '../../src/slack/progress/reporter.js';
 import { fakeRunner, fakeStarted } from '../jobs/fake-runner.js';
 import { FakeClock, settle } from '../helpers/slack-clock.js';
+import { accepted, backupQueue } from '../helpers/queue.js';
 
 type Call = { method: 'postMessage' | 'update' | 'getPermalink'; args: Record<string, unknown>; at: number };
 
@@ -41,7 +41,7 @@ function setup(link: LinkState = { kind: 'ok', link: { url: 'https://s3.example/
   const clock = new FakeClock(0);
   const slack = fakeChat(clock);
   const runner = fakeRunner();
-  const queue = new JobQueue({ runBackup: runner.runBackup, concurrency: 1, maxPending: 5, jobTimeoutMs: 3_600_000, newJobId: () => 'job1' });
+  const queue = backupQueue(runner.runBackup, { concurrency: 1, maxPending: 5, jobTimeoutMs: 3_600_000, newJobId: () => 'job1' });
   const threads = new Map<string, ThreadLink>();
   const reporters = new Reporters({
     chat: slack.chat,
@@ -76,7 +76,7 @@ const progress = (mib: number): ProgressInfo => ({
 describe('Reporters', () => {
   it('posts parent and status, edits progress at most every 3 s, survives a 429, then posts the result and final states', async () => {
     const { clock, calls, failNext, runner, queue, threads, reporters } = setup();
-    const { job } = queue.enqueue({ target: 'app-db', trigger: { kind: 'slack', by: 'U1' } });
+    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'app-db', trigger: { kind: 'slack', by: 'U1' } }));
     const link = await reporters.start(job, { channel: 'C1', ownParent: true });
     expect(link).toEqual({ channel: 'C1', ts: '100.1', permalink: 'https://team.slack.com/archives/C1/p1001' });
     expect(threads.get('job1')).toEqual(link);
@@ -125,7 +125,7 @@ describe('Reporters', () => {
 
   it('a failure gets its reason (scrubbed) and a Retry button; a retry thread does not edit a parent it does not own', async () => {
     const { clock, calls, runner, queue, reporters } = setup();
-    const { job } = queue.enqueue({ target: 'app-db', trigger: { kind: 'alert', by: '1.1' } });
+    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'app-db', trigger: { kind: 'alert', by: '1.1' } }));
     await reporters.start(job, { channel: 'C1', threadTs: '50.5', ownParent: false });
     // No parent of its own: the first post is the status, in the given thread.
     expect(calls[0]).toMatchObject({ method: 'postMessage', args: { thread_ts: '50.5' } });
@@ -139,7 +139,7 @@ describe('Reporters', () => {
 
   it('fails to start when the parent cannot be posted, and lets go of the job', async () => {
     const { failNext, queue, reporters } = setup();
-    const { job } = queue.enqueue({ target: 'app-db', trigger: { kind: 'slack', by: 'U1' } });
+    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'app-db', trigger: { kind: 'slack', by: 'U1' } }));
     failNext('postMessage', new webApi.WebAPIPlatformError({ ok: false, error: 'not_in_channel' }));
     await expect(reporters.start(job, { channel: 'C9', ownParent: true })).rejects.toMatchObject({ data: { error: 'not_in_channel' } });
     await settle();
@@ -148,7 +148,7 @@ describe('Reporters', () => {
 
   it('keeps the job and posts the result even when every edit fails', async () => {
     const { clock, calls, failNext, runner, queue, reporters } = setup();
-    const { job } = queue.enqueue({ target: 'app-db', trigger: { kind: 'slack', by: 'U1' } });
+    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'app-db', trigger: { kind: 'slack', by: 'U1' } }));
     await reporters.start(job, { channel: 'C1', ownParent: true });
     const run = await runner.started('app-db');
     for (let i = 0; i < 20; i++) failNext('update', new webApi.WebAPIPlatformError({ ok: false, error: 'internal_error' }));

@@ -7,6 +7,7 @@ import { matchTarget } from '../../alerts/targets.js';
 import type { Config } from '../../config/schema.js';
 import { userMessage, type DumptruckError } from '../../errors.js';
 import type { JobQueue } from '../../jobs/queue.js';
+import { refusalError } from '../messages/queue.js';
 import { alertSteps } from '../../snapshots/alert-action.js';
 import type { SnapshotService } from '../../snapshots/types.js';
 import type { Clock } from '../clock.js';
@@ -107,6 +108,7 @@ export class AlertIntake {
       retry: config.alerts.retry,
       windowMs: config.alerts.windowMs,
       report: (run, event) => this.report(run, event),
+      refusalError,
       accepting: () => !(deps.isDraining?.() ?? false),
       now: () => new Date(clock.now()),
       ...(deps.setTimer ? { setTimer: deps.setTimer } : {}),

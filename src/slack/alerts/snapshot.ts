@@ -1,10 +1,11 @@
 import { userMessage } from '../../errors.js';
-import type { JobQueue } from '../../jobs/queue.js';
+import type { Queue } from '../../jobs/queue.js';
 import { enqueueSnapshot } from '../../snapshots/enqueue.js';
 import { rdsTarget } from '../../snapshots/snapshot.js';
 import type { SnapshotService } from '../../snapshots/types.js';
 import type { AlertRef } from '../../alerts/reruns.js';
 import { code, escapeText, section, type SlackMessage } from '../messages/format.js';
+import { refusalText } from '../messages/queue.js';
 import { threadRef, type ThreadLink } from '../messages/replies.js';
 import type { Reporters } from '../progress/reporter.js';
 import type { Redactor } from '../../redact.js';
@@ -15,7 +16,7 @@ import type { Redactor } from '../../redact.js';
 // dump, when `both`, still follows and has its retries).
 
 export interface AlertSnapshotDeps {
-  readonly queue: Pick<JobQueue, 'enqueueTask' | 'cancelJob'>;
+  readonly queue: Pick<Queue, 'enqueue' | 'cancelJob'>;
   readonly reporters: Pick<Reporters, 'startSnapshot' | 'reported'>;
   readonly snapshots?: SnapshotService | undefined;
   readonly config: Parameters<typeof rdsTarget>[0];
@@ -36,11 +37,9 @@ export async function takeAlertSnapshot(deps: AlertSnapshotDeps, target: string,
     await say(`:warning: No snapshot of ${code(target)}: ${escapeText(userMessage(err, deps.redactor))}`);
     return;
   }
-  let enqueued: ReturnType<typeof enqueueSnapshot>;
-  try {
-    enqueued = enqueueSnapshot(deps.queue, deps.snapshots.run, { target, trigger: { kind: 'alert', by: alert.by, detail: `${alert.channel}/${alert.ts}` } });
-  } catch (err) {
-    await say(`:warning: No snapshot of ${code(target)} was taken for this alert: ${escapeText(userMessage(err, deps.redactor))}`);
+  const enqueued = enqueueSnapshot(deps.queue, { target, trigger: { kind: 'alert', by: alert.by, detail: `${alert.channel}/${alert.ts}` } });
+  if (!enqueued.ok) {
+    await say(`:warning: No snapshot of ${code(target)} was taken for this alert: ${escapeText(refusalText(enqueued.refusal))}`);
     return;
   }
   const { job, created } = enqueued;

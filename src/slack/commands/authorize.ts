@@ -20,7 +20,8 @@ export type TargetAction =
   | 'retry backups of'
   | 'snapshot'
   | 'restore backups of'
-  | 'list snapshots of';
+  | 'list snapshots of'
+  | 'see the history of';
 
 /** Where the target's backups, and so its links, may appear. */
 export function channelAllowed(target: TargetConfig, channelId: string): boolean {

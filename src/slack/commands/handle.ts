@@ -2,7 +2,7 @@ import type { Config } from '../../config/schema.js';
 import { InputError, userMessage } from '../../errors.js';
 import type { Trigger } from '../../jobs/events.js';
 import type { Maintenance } from '../../jobs/maintenance.js';
-import type { AnyJob, JobQueue } from '../../jobs/queue.js';
+import type { AnyJob, Enqueued, JobQueue } from '../../jobs/queue.js';
 import { requireLinks } from '../../config/targets.js';
 import { enqueueSnapshot } from '../../snapshots/enqueue.js';
 import { rdsTarget } from '../../snapshots/snapshot.js';
@@ -21,6 +21,8 @@ import {
   type ThreadLink,
 } from '../messages/replies.js';
 import { maintenanceRestartingReply, prunePlanReply } from '../messages/maintenance.js';
+import { historyNeedsStateReply, historyReply } from '../messages/history.js';
+import { refusalText } from '../messages/queue.js';
 import { snapshotsReply } from '../messages/snapshot.js';
 import { pruneThread, verifyThread } from '../progress/maintenance.js';
 import type { Reporters, ThreadPlace } from '../progress/reporter.js';
@@ -28,6 +30,7 @@ import { authorize, channelAllowed, type Requester, type TargetAction } from './
 import { parseCommand, type Command } from './parse.js';
 import type { RestoreDesk } from '../restore.js';
 import type { Redactor } from '../../redact.js';
+import type { StateStore } from '../../state/store.js';
 
 // What /backup and the buttons do, free of Bolt: the listeners ack, call these and deliver the
 // replies. Everything up to the ack is synchronous, so the ack never waits on I/O.
@@ -49,6 +52,8 @@ export interface CommandDeps {
   readonly maintenance?: Maintenance;
   /** `/backup restore` and its approval buttons; absent: restores say they are not set up. */
   readonly restores?: RestoreDesk;
+  /** The state database (config `state:`): `/backup history`; absent: history says it needs `state:`. */
+  readonly state?: Pick<StateStore, 'history'> | undefined;
 }
 
 export interface Outcome {
@@ -140,6 +145,13 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       if (deps.isDraining?.()) return { reply: maintenanceRestartingReply(`/backup restore ${target}`) };
       return { later: () => desk.request({ target, key, database, replace, source: fromMirror ? 'mirror' : 'primary' }, who) };
     }
+    case 'history': {
+      const { target, count } = command;
+      allow(target, who, 'see the history of', deps);
+      const { state } = deps;
+      if (!state) return { reply: historyNeedsStateReply() };
+      return { later: async () => historyReply(target, await state.history(target, count)) };
+    }
     case 'snapshot':
       allow(command.target, who, 'snapshot', deps);
       return startSnapshot(command.target, slackTrigger(who), { channel: who.channelId, ownParent: true }, deps);
@@ -185,7 +197,7 @@ export function handleRetryButton(value: string, who: Requester, threadTs: strin
  */
 function startRun(target: string, trigger: Trigger, place: ThreadPlace, deps: CommandDeps): Outcome {
   if (deps.isDraining?.()) return { reply: restartingReply(target) };
-  return inThread(deps.queue.enqueue({ target, trigger }), (job) => deps.reporters.start(job, place), deps);
+  return inThread(deps.queue.enqueue({ kind: 'backup', target, trigger }), (job) => deps.reporters.start(job, place), deps);
 }
 
 /**
@@ -194,9 +206,10 @@ function startRun(target: string, trigger: Trigger, place: ThreadPlace, deps: Co
  */
 export function startSnapshot(target: string, trigger: Trigger, place: ThreadPlace, deps: CommandDeps): Outcome {
   const { rds } = rdsTarget(deps.config, target);
-  const service = snapshotService(deps);
+  // Refuses at once when the bot has no snapshot service (the queue then has no snapshot jobs).
+  snapshotService(deps);
   if (deps.isDraining?.()) return { reply: restartingReply(target) };
-  return inThread(enqueueSnapshot(deps.queue, service.run, { target, trigger }), (job) => deps.reporters.startSnapshot(job, place, rds.instanceId), deps);
+  return inThread(enqueueSnapshot(deps.queue, { target, trigger }), (job) => deps.reporters.startSnapshot(job, place, rds.instanceId), deps);
 }
 
 /** The Approve and Deny buttons of a restore request; `value` is its id. */
@@ -228,11 +241,12 @@ function snapshotService(deps: CommandDeps): SnapshotService {
 
 /** `queue` is where the job runs, to cancel it when its thread cannot be posted. */
 function inThread<J extends AnyJob>(
-  enqueued: { readonly job: J; readonly created: boolean },
+  enqueued: Enqueued<J>,
   start: (job: J) => Promise<unknown>,
   deps: CommandDeps,
   queue: Pick<JobQueue, 'cancelJob'> = deps.queue,
 ): Outcome {
+  if (!enqueued.ok) return { reply: refusalText(enqueued.refusal) };
   const { job, created } = enqueued;
   if (!created) return { reply: duplicateReply(job, deps.threads.get(job.id)) };
   return {

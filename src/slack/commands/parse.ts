@@ -16,6 +16,8 @@ export type Command =
   /** Never started by the command alone: it asks for approval. */
   | { readonly kind: 'restore'; readonly target: string; readonly key: string; readonly database: string; readonly replace: boolean; readonly fromMirror: boolean }
   | { readonly kind: 'snapshots'; readonly target: string }
+  /** The target's last `count` runs, from the state database. */
+  | { readonly kind: 'history'; readonly target: string; readonly count: number }
   | { readonly kind: 'targets' }
   | { readonly kind: 'help' };
 
@@ -32,6 +34,7 @@ export const USAGE: Readonly<Record<CommandKind, string>> = {
   snapshot: '/backup snapshot <target>',
   restore: '/backup restore <target> [key|latest] into <database> [replace] [from mirror]',
   snapshots: '/backup snapshots <target>',
+  history: '/backup history <target> [n]',
   targets: '/backup targets',
   help: '/backup help',
 };
@@ -86,6 +89,11 @@ export function parseCommand(text: string, targets: readonly string[]): Command 
     }
     case 'restore':
       return parseRestore(rest, targets);
+    case 'history': {
+      noExtraWords(rest, 2, verb);
+      const target = checkTarget(requireTarget(rest[0], targets, verb), targets, verb);
+      return { kind: verb, target, count: checkCount(rest[1], target) };
+    }
     case 'prune': {
       noExtraWords(rest, 2, verb);
       const target = checkTarget(requireTarget(rest[0], targets, verb), targets, verb);
@@ -98,6 +106,19 @@ export function parseCommand(text: string, targets: readonly string[]): Command 
     default:
       throw new InputError(`unknown command \`${show(first)}\``, `Try \`${USAGE.help}\`.`);
   }
+}
+
+/** How many runs `/backup history` shows by default, and at most (one reply stays readable). */
+export const HISTORY_DEFAULT = 10;
+export const HISTORY_MAX = 50;
+
+function checkCount(word: string | undefined, target: string): number {
+  if (word === undefined) return HISTORY_DEFAULT;
+  const n = /^\d{1,3}$/.test(word) ? Number(word) : NaN;
+  if (!(n >= 1 && n <= HISTORY_MAX)) {
+    throw new InputError(`\`${show(word)}\` is not a number of runs from 1 to ${HISTORY_MAX}`, `e.g. \`/backup history ${target} 20\`; without a number, the last ${HISTORY_DEFAULT}.`);
+  }
+  return n;
 }
 
 /** `<target> [key|latest] into <database> [replace] [from mirror]`. */

@@ -32,6 +32,7 @@ export function helpReply(): string {
     `• \`${USAGE.snapshot}\`: an RDS snapshot of the target's instance now (targets with \`rds\`); progress in a thread`,
     `• \`${USAGE.snapshots}\`: recent manual and automated RDS snapshots of the target's instance`,
     `• \`${USAGE.restore}\`: restore a backup into a new database, once an approver approves it; progress in a thread`,
+    `• \`${USAGE.history}\`: the target's last runs (outcome, size, duration, who asked, thread), when the bot keeps a state database`,
     `• \`${USAGE.targets}\`: the databases you can back up here`,
   ].join('\n');
 }
