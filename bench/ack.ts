@@ -52,12 +52,20 @@ export async function ackBench(o: AckBenchOptions): Promise<AckBenchResult> {
       await sendCommand(url, TEST_SIGNING_SECRET, { text: `run ${target}`, response_url: slack.responseUrl() });
     }
     // Both streaming: each thread has had a progress edit.
-    await slack.waitForCall((c) => c.method === 'chat.update' && /ack-a/.test(JSON.stringify(c.args)) && /dumped/.test(JSON.stringify(c.args)), 60_000);
-    await slack.waitForCall((c) => c.method === 'chat.update' && /ack-b/.test(JSON.stringify(c.args)) && /dumped/.test(JSON.stringify(c.args)), 60_000);
+    await slack.waitForCall(
+      (c) => c.method === 'chat.update' && /ack-a/.test(JSON.stringify(c.args)) && /dumped/.test(JSON.stringify(c.args)),
+      60_000,
+    );
+    await slack.waitForCall(
+      (c) => c.method === 'chat.update' && /ack-b/.test(JSON.stringify(c.args)) && /dumped/.test(JSON.stringify(c.args)),
+      60_000,
+    );
     const burst = o.burst ?? 100;
     const commands = ['status', 'help', 'targets', 'run nope', 'list'];
     const results = await Promise.all(
-      Array.from({ length: burst }, (_, i) => sendCommand(url, TEST_SIGNING_SECRET, { text: commands[i % commands.length]!, response_url: slack.responseUrl() })),
+      Array.from({ length: burst }, (_, i) =>
+        sendCommand(url, TEST_SIGNING_SECRET, { text: commands[i % commands.length]!, response_url: slack.responseUrl() }),
+      ),
     );
     const ms = results.map((r) => r.ms).sort((a, b) => a - b);
     await sendCommand(url, TEST_SIGNING_SECRET, { text: 'cancel ack-a', response_url: slack.responseUrl() });

@@ -31,10 +31,7 @@ function generate(bytes) {
     const hex = (rand().toString(16) + rand().toString(16) + rand().toString(16) + rand().toString(16)).padEnd(32, '0');
     const t = new Date(1_600_000_000_000 + id * 37_000 + (rand() % 1000)).toISOString().replace('T', ' ').slice(0, 23);
     const amount = ((rand() % 1_000_000) / 100).toFixed(2);
-    at += out.write(
-      `${id}\t${hex}\t${t}+00\t${amount}\t${words[rand() % words.length]}\t${comments[rand() % comments.length]}\n`,
-      at,
-    );
+    at += out.write(`${id}\t${hex}\t${t}+00\t${amount}\t${words[rand() % words.length]}\t${comments[rand() % comments.length]}\n`, at);
   }
   return out.subarray(0, at);
 }
@@ -93,7 +90,16 @@ if (spawnSync('sh', ['-c', 'command -v pigz']).status === 0) {
 }
 cases.push(['zlib.createGzip level 6', () => runNode(() => zlib.createGzip({ level: 6 }), data)]);
 cases.push(['parallel, defaults', () => runNode(() => createParallelGzip(), data)]);
-for (const [concurrency, kib] of [[1, 128], [2, 128], [2, 256], [4, 64], [4, 128], [4, 256], [4, 512], [8, 256]]) {
+for (const [concurrency, kib] of [
+  [1, 128],
+  [2, 128],
+  [2, 256],
+  [4, 64],
+  [4, 128],
+  [4, 256],
+  [4, 512],
+  [8, 256],
+]) {
   cases.push([
     `parallel c=${concurrency} block=${kib}K`,
     () => runNode(() => createParallelGzip({ level: 6, concurrency, blockSize: kib * 1024 }), data),

@@ -31,7 +31,10 @@ function sh(cmd, args, opts = {}) {
 log('== local servers (scripts/local-up.sh, log in .local/bench-setup.log)');
 mkdirSync(LOCAL, { recursive: true });
 try {
-  sh('bash', ['-c', `bash scripts/local-up.sh > "${LOCAL}/bench-setup.log" 2>&1`], { cwd: ROOT, env: { ...process.env, DUMPTRUCK_LOCAL_SKIP_DEMO: '1' } });
+  sh('bash', ['-c', `bash scripts/local-up.sh > "${LOCAL}/bench-setup.log" 2>&1`], {
+    cwd: ROOT,
+    env: { ...process.env, DUMPTRUCK_LOCAL_SKIP_DEMO: '1' },
+  });
 } catch {
   log(readFileSync(join(LOCAL, 'bench-setup.log'), 'utf8').split('\n').slice(-30).join('\n'));
   process.exit(1);
@@ -45,7 +48,23 @@ const secrets = Object.fromEntries(
 const pgRoot = realpathSync(join(LOCAL, 'pg'));
 
 function psqlAdmin(db, sql) {
-  return sh('psql', ['-X', '-q', '-tA', '-v', 'ON_ERROR_STOP=1', '-h', pgRoot, '-p', String(PG_PORT), '-U', 'postgres', '-d', db, '-c', sql]).trim();
+  return sh('psql', [
+    '-X',
+    '-q',
+    '-tA',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-h',
+    pgRoot,
+    '-p',
+    String(PG_PORT),
+    '-U',
+    'postgres',
+    '-d',
+    db,
+    '-c',
+    sql,
+  ]).trim();
 }
 
 // ---- databases -----------------------------------------------------------------------------
@@ -60,19 +79,25 @@ function ensureDatabase(name, targetMb) {
   }
   log(`== creating ${name} (~${targetMb} MB on disk; once, reused by later runs)`);
   psqlAdmin('postgres', `create database ${name}`);
-  psqlAdmin(name, `create table events (id bigint primary key, created_at timestamptz not null, user_id int not null,
-    kind text not null, payload jsonb not null, note text)`);
+  psqlAdmin(
+    name,
+    `create table events (id bigint primary key, created_at timestamptz not null, user_id int not null,
+    kind text not null, payload jsonb not null, note text)`,
+  );
   const rowsPerMb = 4600;
   const batch = 500_000;
   const total = targetMb * rowsPerMb;
   for (let start = 1; start <= total; start += batch) {
     const end = Math.min(total, start + batch - 1);
-    psqlAdmin(name, `insert into events
+    psqlAdmin(
+      name,
+      `insert into events
       select g, timestamptz '2025-01-01' + g * interval '7 seconds', (g::bigint * 7919 % 100000)::int,
         (array['login','logout','purchase','refund','view','search'])[1 + g % 6],
         jsonb_build_object('ip', '10.' || (g % 250) || '.' || (g * 7 % 250) || '.' || (g * 13 % 250), 'sha', md5(g::text), 'n', g % 1000, 'ok', g % 7 <> 0),
         case when g % 3 = 0 then 'customer note ' || repeat('lorem ipsum dolor sit amet ', 1 + g % 4) || g end
-      from generate_series(${start}, ${end}) g`);
+      from generate_series(${start}, ${end}) g`,
+    );
     log(`   ${end.toLocaleString()} / ${total.toLocaleString()} rows`);
   }
   psqlAdmin(name, 'vacuum analyze events');
@@ -87,7 +112,9 @@ const smallMb = ensureDatabase('bench_small', Math.max(64, Math.round(MAIN_MB / 
 const dbUrl = (db) => `postgres://backup@127.0.0.1:${PG_PORT}/${db}`;
 /** Config text for targets (name -> database) with the given `compression:` lines. */
 function configText(targets, compression) {
-  const targetLines = Object.entries(targets).map(([name, db]) => `  ${name}:\n    url: ${dbUrl(db)}\n    password: { env: BENCH_DB_PASSWORD }`);
+  const targetLines = Object.entries(targets).map(
+    ([name, db]) => `  ${name}:\n    url: ${dbUrl(db)}\n    password: { env: BENCH_DB_PASSWORD }`,
+  );
   return `storage:
   bucket: ${BUCKET}
   prefix: bench
@@ -115,7 +142,9 @@ writeConfig(zstdCfg, '  algorithm: zstd\n  level: 3\n  parallel: true');
 writeConfig(mirrorCfg, `  level: 6\n  parallel: true\nmirror:\n  bucket: ${BUCKET}-mirror\n  endpoint: ${S3_ENDPOINT}\n  required: true`);
 // Encrypted to a throwaway age key (the `age` tool, as in production); only the public key is needed.
 const ageCfg = join(LOCAL, 'bench-age.yml');
-const ageRecipient = /# public key: (age1\S+)/.exec(execFileSync('age-keygen', [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))[1];
+const ageRecipient = /# public key: (age1\S+)/.exec(
+  execFileSync('age-keygen', [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
+)[1];
 writeConfig(ageCfg, `  level: 6\n  parallel: true\nencrypt:\n  recipients: [${ageRecipient}]`);
 
 const baseEnv = {
@@ -136,7 +165,11 @@ execFileSync('node', ['bench/put-object.mjs', '--create-bucket', `${BUCKET}-mirr
 /** Runs a command under GNU time: wall, user+sys CPU of it and its children, peak RSS (largest process). */
 function measure(name, cmd, args, env = {}) {
   return new Promise((done, fail) => {
-    const child = spawn('/usr/bin/time', ['-f', '@@time %e %U %S %M', cmd, ...args], { cwd: ROOT, env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/time', ['-f', '@@time %e %U %S %M', cmd, ...args], {
+      cwd: ROOT,
+      env: { ...baseEnv, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -151,16 +184,32 @@ function measure(name, cmd, args, env = {}) {
 
 const tmp = join(LOCAL, 'bench-tmp');
 // Run the CLI with the flags of its own shebang, as `npx dumptruck` does.
-const NODE_FLAGS = readFileSync(join(ROOT, 'dist/cli/bin.js'), 'utf8').split('\n')[0].split(/\s+/).filter((w) => w.startsWith('--'));
+const NODE_FLAGS = readFileSync(join(ROOT, 'dist/cli/bin.js'), 'utf8')
+  .split('\n')[0]
+  .split(/\s+/)
+  .filter((w) => w.startsWith('--'));
 const dump = (db) => `pg_dump --dbname ${dbUrl(db)} --no-password --format=plain`;
 
 const scenarios = {
   // Not a competitor: the floor. pg_dump (and the server behind it) alone, no compression.
-  'dump-only': (db) => measure('dump-only', 'bash', ['-c', `set -o pipefail; ${dump(db)} | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
-  'gzip-pipe': (db) => measure('gzip-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | gzip -6 | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
-  'pigz-pipe': (db) => measure('pigz-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | pigz -6 | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
+  'dump-only': (db) =>
+    measure('dump-only', 'bash', ['-c', `set -o pipefail; ${dump(db)} | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
+  'gzip-pipe': (db) =>
+    measure('gzip-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | gzip -6 | wc -c`]).then((r) => ({
+      ...r,
+      size: Number(r.out.trim()),
+    })),
+  'pigz-pipe': (db) =>
+    measure('pigz-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | pigz -6 | wc -c`]).then((r) => ({
+      ...r,
+      size: Number(r.out.trim()),
+    })),
   // zstd's own multithreaded pipe: what dumptruck with zstd competes with.
-  'zstd-pipe': (db) => measure('zstd-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | zstd -3 -T0 -q | wc -c`]).then((r) => ({ ...r, size: Number(r.out.trim()) })),
+  'zstd-pipe': (db) =>
+    measure('zstd-pipe', 'bash', ['-c', `set -o pipefail; ${dump(db)} | zstd -3 -T0 -q | wc -c`]).then((r) => ({
+      ...r,
+      size: Number(r.out.trim()),
+    })),
   sequential: (db) =>
     measure('sequential', 'bash', [
       '-c',
@@ -179,7 +228,11 @@ function cli(name, config, db) {
     const stored = /: done in .*, ([\d.]+) (B|KiB|MiB|GiB) stored\b/m.exec(r.out);
     const units = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
     const finish = /^finish step: (\d+) ms$/m.exec(r.out);
-    return { ...r, size: stored ? Math.round(Number(stored[1]) * units[stored[2]]) : NaN, finishS: finish ? Number(finish[1]) / 1000 : NaN };
+    return {
+      ...r,
+      size: stored ? Math.round(Number(stored[1]) * units[stored[2]]) : NaN,
+      finishS: finish ? Number(finish[1]) / 1000 : NaN,
+    };
   });
 }
 
@@ -195,7 +248,18 @@ async function best(name, db) {
 // ---- run -----------------------------------------------------------------------------------
 log(`== bench_main: ${mainMb} MB on disk, bench_small: ${smallMb} MB; best of ${REPEAT}`);
 const haveParallel = !!(await import('../dist/pipeline/pgzip.js').catch(() => undefined));
-const order = ['dump-only', 'gzip-pipe', 'pigz-pipe', 'zstd-pipe', 'sequential', 'dumptruck', 'dumptruck-zstd', 'dumptruck-single', 'dumptruck-mirror', 'dumptruck-age'].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
+const order = [
+  'dump-only',
+  'gzip-pipe',
+  'pigz-pipe',
+  'zstd-pipe',
+  'sequential',
+  'dumptruck',
+  'dumptruck-zstd',
+  'dumptruck-single',
+  'dumptruck-mirror',
+  'dumptruck-age',
+].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
 const results = {};
 for (const name of order) {
   log(`   running ${name} on bench_main`);
@@ -219,13 +283,20 @@ const fmt = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 console.log(`\ndatabase bench_main: ${mainMb} MB (pg_database_size), machine: ${(await import('node:os')).availableParallelism()} cores\n`);
 console.log('scenario            wall s   cpu s   peak RSS MiB   compressed MiB');
 for (const r of Object.values(results)) {
-  console.log(`${r.name.padEnd(18)} ${fmt(r.wall).padStart(7)} ${fmt(r.cpu).padStart(7)} ${fmt(r.rssMiB, 1).padStart(14)} ${fmt(r.size / 1024 ** 2, 1).padStart(16)}`);
+  console.log(
+    `${r.name.padEnd(18)} ${fmt(r.wall).padStart(7)} ${fmt(r.cpu).padStart(7)} ${fmt(r.rssMiB, 1).padStart(14)} ${fmt(r.size / 1024 ** 2, 1).padStart(16)}`,
+  );
 }
-if (small) console.log(`\nRSS vs database size: dumptruck peak RSS ${fmt(small.rssMiB, 1)} MiB at ${smallMb} MB, ${fmt(results.dumptruck?.rssMiB, 1)} MiB at ${mainMb} MB`);
+if (small)
+  console.log(
+    `\nRSS vs database size: dumptruck peak RSS ${fmt(small.rssMiB, 1)} MiB at ${smallMb} MB, ${fmt(results.dumptruck?.rssMiB, 1)} MiB at ${mainMb} MB`,
+  );
 console.log('(peak RSS is the largest single process: for the pipes that is pg_dump or the compressor, for dumptruck the node process)\n');
 
 if (ack) {
-  console.log(`ack latency (${ack.okCount}/${ack.count} answered 200, two backups streaming): median ${fmt(ack.medianMs, 1)} ms, slowest ${fmt(ack.slowestMs, 1)} ms\n`);
+  console.log(
+    `ack latency (${ack.okCount}/${ack.count} answered 200, two backups streaming): median ${fmt(ack.medianMs, 1)} ms, slowest ${fmt(ack.slowestMs, 1)} ms\n`,
+  );
 }
 
 const ratio = (name, a, b) => {

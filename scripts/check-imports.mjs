@@ -65,9 +65,11 @@ for (const [file, targets] of graph) {
     const tname = relative(SRC, target);
     if (!graph.has(target)) problems.push(`${name}: imports ${tname}, which is not a module of src/`);
     else if (from === 'ground' && to === 'ground') {
-      if (!GROUND_IMPORTS[name]?.includes(tname)) problems.push(`${name}: the ground floor imports only ${GROUND_IMPORTS[name]?.join(', ') || 'nothing'}, not ${tname}`);
+      if (!GROUND_IMPORTS[name]?.includes(tname))
+        problems.push(`${name}: the ground floor imports only ${GROUND_IMPORTS[name]?.join(', ') || 'nothing'}, not ${tname}`);
     } else if (from === to) continue;
-    else if (!rank.has(from) || !rank.has(to)) problems.push(`${name}: ${!rank.has(from) ? from : to} has no layer; add it to LAYERS in scripts/check-imports.mjs and to README.md`);
+    else if (!rank.has(from) || !rank.has(to))
+      problems.push(`${name}: ${!rank.has(from) ? from : to} has no layer; add it to LAYERS in scripts/check-imports.mjs and to README.md`);
     else if (rank.get(to) >= rank.get(from)) problems.push(`${name}: ${from} imports ${tname} (${to}), which is not a lower layer`);
     else if (NEVER.some(([a, b]) => a === from && b === to)) problems.push(`${name}: ${from} must not import ${to} (${tname})`);
   }
@@ -82,7 +84,10 @@ function visit(file) {
   for (const next of graph.get(file) ?? []) {
     if (!graph.has(next)) continue;
     if (state.get(next) === 'open') {
-      const cycle = stack.slice(stack.indexOf(next)).concat(next).map((f) => relative(SRC, f));
+      const cycle = stack
+        .slice(stack.indexOf(next))
+        .concat(next)
+        .map((f) => relative(SRC, f));
       problems.push(`import cycle: ${cycle.join(' > ')}`);
     } else if (!state.has(next)) visit(next);
   }

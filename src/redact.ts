@@ -5,7 +5,8 @@
 export const REDACTED = '[redacted]';
 
 /** Object keys whose values are secrets wherever they appear (`secretId`, `secretName` are not). */
-const SECRET_KEY = /pass(word|wd|phrase)?$|secret(?!_?(id|name|arn)$)|token|authorization|cookie|credential|signature|private_?key|api_?key/i;
+const SECRET_KEY =
+  /pass(word|wd|phrase)?$|secret(?!_?(id|name|arn)$)|token|authorization|cookie|credential|signature|private_?key|api_?key/i;
 
 const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   // Slack tokens: keep the prefix, it says which token was involved.

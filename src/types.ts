@@ -83,7 +83,9 @@ export type BackupWarning =
   /** An optional (required: false) mirror copy failed; the primary copy is complete. */
   | { readonly kind: 'mirror-failed'; readonly message: string };
 
-export type VerificationOutcome = { readonly ok: true; readonly report: VerifyReport } | { readonly ok: false; readonly error: DumptruckError };
+export type VerificationOutcome =
+  | { readonly ok: true; readonly report: VerifyReport }
+  | { readonly ok: false; readonly error: DumptruckError };
 
 export interface StartedInfo {
   readonly target: string;
@@ -364,15 +366,24 @@ export type JobOf<K extends JobKind> = Job<JobKinds[K]['result'], JobKinds[K]['e
  * the CLI). `busy`: the job of another kind that holds the target (one operation per target).
  */
 export type QueueRefusal =
-  | { readonly reason: 'target-busy'; readonly kind: JobKind; readonly target: string; readonly busy: { readonly id: string; readonly kind: JobKind; readonly state: JobState } }
+  | {
+      readonly reason: 'target-busy';
+      readonly kind: JobKind;
+      readonly target: string;
+      readonly busy: { readonly id: string; readonly kind: JobKind; readonly state: JobState };
+    }
   | { readonly reason: 'queue-full'; readonly kind: JobKind; readonly target: string; readonly maxPending: number }
   | { readonly reason: 'draining'; readonly kind: JobKind; readonly target: string };
 
 /** What enqueue answers: the job (`created` false when the target's job of that kind was already there, which is returned), or a refusal. */
-export type Enqueued<J = Job> = { readonly ok: true; readonly job: J; readonly created: boolean } | { readonly ok: false; readonly refusal: QueueRefusal };
+export type Enqueued<J = Job> =
+  | { readonly ok: true; readonly job: J; readonly created: boolean }
+  | { readonly ok: false; readonly refusal: QueueRefusal };
 
 /** How a job ended; `settled` resolves with it and never rejects, so nobody leaks an unhandled rejection. */
-export type JobOutcome<R = BackupResult> = { readonly ok: true; readonly result: R } | { readonly ok: false; readonly error: DumptruckError };
+export type JobOutcome<R = BackupResult> =
+  | { readonly ok: true; readonly result: R }
+  | { readonly ok: false; readonly error: DumptruckError };
 
 /**
  * What every job event has. The queue itself emits `queued`, `finished` and `failed` with the
@@ -411,7 +422,10 @@ export type VerifyEvent =
 
 export type PruneEvent = QueueEvent | { readonly type: 'finished'; readonly jobId: string; readonly result: PruneReport };
 
-export type RestoreEvent = QueueEvent | RestoreProgress | { readonly type: 'finished'; readonly jobId: string; readonly result: RestoreRunReport };
+export type RestoreEvent =
+  | QueueEvent
+  | RestoreProgress
+  | { readonly type: 'finished'; readonly jobId: string; readonly result: RestoreRunReport };
 
 export type VerifyJob = Job<VerifyReport, VerifyEvent, 'verify'>;
 export type PruneJob = Job<PruneReport, PruneEvent, 'prune'>;

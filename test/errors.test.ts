@@ -19,16 +19,24 @@ describe('errors', () => {
     const key = 'AGE-SECRET-KEY-1QYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQSZQGPQYQS0SEXMR';
     expect(scrubSecrets(`age: malformed identity ${key} in /dev/fd/63`)).toBe('age: malformed identity [redacted] in /dev/fd/63');
     expect(scrubSecrets(`k=${key.toLowerCase()};`)).toBe('k=[redacted];');
-    expect(userMessage(new DumptruckError('WRONG_IDENTITY', 'verify', 'no match', { stderrTail: key }))).toBe('verify failed: no match\npg_dump said:\n[redacted]');
+    expect(userMessage(new DumptruckError('WRONG_IDENTITY', 'verify', 'no match', { stderrTail: key }))).toBe(
+      'verify failed: no match\npg_dump said:\n[redacted]',
+    );
     expect(scrubSecrets('identity AGE-PLUGIN-FIDO2-HMAC-1QVQSYQCYQ5RQWZQFPG9SCYQCZ2E3 used')).toBe('identity [redacted] used');
     // The public key is not a secret: recipients stay readable.
-    expect(scrubSecrets('to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p')).toBe('to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p');
+    expect(scrubSecrets('to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p')).toBe(
+      'to age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p',
+    );
   });
 
   it('error texts go through the process redactor, which a job extends with its password without changing it', () => {
     const process = new Redactor(['xoxb-not-a-shape-but-env']).add('hmac-key-0123456789');
     const job = process.with('jobpass');
-    const err = new DumptruckError('CONNECT_FAILED', 'connect', 'login as jobpass failed; key hmac-key-0123456789; token xoxb-not-a-shape-but-env');
+    const err = new DumptruckError(
+      'CONNECT_FAILED',
+      'connect',
+      'login as jobpass failed; key hmac-key-0123456789; token xoxb-not-a-shape-but-env',
+    );
     expect(userMessage(err, job)).toBe('connect failed: login as [redacted] failed; key [redacted]; token xoxb-[redacted]');
     expect(userMessage(err, process)).toBe('connect failed: login as jobpass failed; key [redacted]; token xoxb-[redacted]');
   });
@@ -38,7 +46,9 @@ describe('errors', () => {
       stderrTail: 'pg_dump: error: connection to server failed: password is sekret',
       hint: 'check the target',
     });
-    expect(userMessage(err, new Redactor(['sekret']))).toBe('dump failed: pg_dump exited with code 1\ncheck the target\npg_dump said:\npg_dump: error: connection to server failed: password is [redacted]');
+    expect(userMessage(err, new Redactor(['sekret']))).toBe(
+      'dump failed: pg_dump exited with code 1\ncheck the target\npg_dump said:\npg_dump: error: connection to server failed: password is [redacted]',
+    );
     expect(userMessage(new InputError('unknown target "x"', 'known targets: a, b'))).toBe('unknown target "x"\nknown targets: a, b');
     expect(userMessage(new Error('boom'))).toBe('internal failed: boom');
   });

@@ -12,7 +12,7 @@ describe('runtime', () => {
     expect(process.version).toBe(`v${pkg.devDependencies.node}`);
   });
 
-  it('`node` on the tests\' PATH is the pinned one, so shebang scripts (the package bin) run on it too', () => {
+  it("`node` on the tests' PATH is the pinned one, so shebang scripts (the package bin) run on it too", () => {
     const version = execFileSync('/usr/bin/env', ['node', '-v'], { encoding: 'utf8' }).trim();
     expect(version).toBe(`v${pkg.devDependencies.node}`);
   });

@@ -51,7 +51,11 @@ const ACTION = `(?:create|take|complete|perform|run|start|finish|make|initiate|b
 /** "백업 완료하지 못함", "백업 시작 실패": the word after a success/start word turns it into a failure. */
 const NOT_FAILED_KO = '(?! ?(?:하지|되지|못|실패|오류|에러))';
 
-const en = (name: string, pattern: string, examples: readonly string[]): Rule => ({ name, regex: new RegExp(`${L}${pattern}${R}`, 'iu'), examples });
+const en = (name: string, pattern: string, examples: readonly string[]): Rule => ({
+  name,
+  regex: new RegExp(`${L}${pattern}${R}`, 'iu'),
+  examples,
+});
 const ko = (name: string, pattern: string, examples: readonly string[]): Rule => ({ name, regex: new RegExp(pattern, 'u'), examples });
 
 export const BUILT_IN_FAILURE: readonly Rule[] = [
@@ -75,12 +79,15 @@ export const BUILT_IN_FAILURE: readonly Rule[] = [
     'unable to create a snapshot',
     'could not complete the backup',
   ]),
-  en('error during backup', `(?:failed|failure|error|errors)(?: occurred)? (?:during|in|while|with|of|on|for)(?: the| a| an)?(?: automated| automatic| scheduled| daily| nightly| manual)? ${BACKUP}`, [
+  en(
     'error during backup',
-    'Failure of automated backup',
-    'error while backing up',
+    `(?:failed|failure|error|errors)(?: occurred)? (?:during|in|while|with|of|on|for)(?: the| a| an)?(?: automated| automatic| scheduled| daily| nightly| manual)? ${BACKUP}`,
+    ['error during backup', 'Failure of automated backup', 'error while backing up'],
+  ),
+  en('failed backup', `(?:failed|unsuccessful)(?: automated| automatic| scheduled| daily| nightly| manual)? ${BACKUP}`, [
+    'Failed backup for app-db',
+    'failed automated backup',
   ]),
-  en('failed backup', `(?:failed|unsuccessful)(?: automated| automatic| scheduled| daily| nightly| manual)? ${BACKUP}`, ['Failed backup for app-db', 'failed automated backup']),
   en('backup status failed', `${BACKUP}[\\s\\S]{0,300}?${L}(?:status|state|result)\\s?[:=-]?\\s?(?:failed|failure|error|errored)`, [
     'Backup job 1a2b\nState: FAILED',
     'Backup app-db Status - Failed',
@@ -96,39 +103,58 @@ export const BUILT_IN_FAILURE: readonly Rule[] = [
     '스냅샷 생성에 실패',
   ]),
   ko('실패한 백업', `(?:실패한|실패된) ?(?:자동 ?)?(?:백업|스냅샷)`, ['실패한 백업']),
-  ko('백업하지 못함', `(?:백업|스냅샷)(?:을|를|이|가)? ?(?:(?:하지|완료하지|생성하지|수행하지) ?못|완료되지 ?않)`, ['백업하지 못했습니다', '백업을 완료하지 못했습니다', '백업이 완료되지 않았습니다']),
+  ko('백업하지 못함', `(?:백업|스냅샷)(?:을|를|이|가)? ?(?:(?:하지|완료하지|생성하지|수행하지) ?못|완료되지 ?않)`, [
+    '백업하지 못했습니다',
+    '백업을 완료하지 못했습니다',
+    '백업이 완료되지 않았습니다',
+  ]),
 ];
 
 export const BUILT_IN_IGNORE: readonly Rule[] = [
   en('resolved', `(?:resolved|recovered|back to normal|\\[ok\\])`, ['[RESOLVED] Backup failed', 'Recovered: backup failure']),
-  en('backup succeeded', `${BACKUP}(?: job| task| run| operation)?(?: has| have| was| were| is)?(?: been)? (?:completed|complete|succeeded|successful|succeeds|finished|done|created|ok)(?! with (?:errors?|failures?))`, [
-    'backup completed',
+  en(
     'backup succeeded',
-    'Backup job completed',
-    'snapshot created',
-    'backup has been completed',
-  ]),
-  en('completed successfully', `(?:completed successfully|successfully (?:completed|created|finished|taken)|backup success|successful backup)`, [
-    'Backup job completed successfully',
-    'successful backup of app-db',
-  ]),
-  en('backup started', `(?:${BACKUP}(?: job| task| run| operation)?(?: has| have| was| is)?(?: been)? (?:started|starting|in progress|running|initiated|scheduled|queued|pending)|(?:starting|started|initiating|initiated) (?:the |a |an )?(?:automated |automatic |scheduled |daily |nightly |manual )?${BACKUP})`, [
+    `${BACKUP}(?: job| task| run| operation)?(?: has| have| was| were| is)?(?: been)? (?:completed|complete|succeeded|successful|succeeds|finished|done|created|ok)(?! with (?:errors?|failures?))`,
+    ['backup completed', 'backup succeeded', 'Backup job completed', 'snapshot created', 'backup has been completed'],
+  ),
+  en(
+    'completed successfully',
+    `(?:completed successfully|successfully (?:completed|created|finished|taken)|backup success|successful backup)`,
+    ['Backup job completed successfully', 'successful backup of app-db'],
+  ),
+  en(
     'backup started',
-    'backup in progress',
-    'Backup job is running',
-    'Starting automated backup',
+    `(?:${BACKUP}(?: job| task| run| operation)?(?: has| have| was| is)?(?: been)? (?:started|starting|in progress|running|initiated|scheduled|queued|pending)|(?:starting|started|initiating|initiated) (?:the |a |an )?(?:automated |automatic |scheduled |daily |nightly |manual )?${BACKUP})`,
+    ['backup started', 'backup in progress', 'Backup job is running', 'Starting automated backup'],
+  ),
+  en('no failures', `(?:(?:0|no|zero) (?:backups? )?(?:failures|failed|errors)|(?:failed|failures|errors) ?[:=] ?0${R})`, [
+    '0 failed',
+    'no failures',
+    'Failures: 0',
   ]),
-  en('no failures', `(?:(?:0|no|zero) (?:backups? )?(?:failures|failed|errors)|(?:failed|failures|errors) ?[:=] ?0${R})`, ['0 failed', 'no failures', 'Failures: 0']),
-  ko('백업 성공', `(?:백업|스냅샷) ?(?:이|을|가|를)? ?(?:정상 ?)?(?:성공|완료|생성 ?완료)${NOT_FAILED_KO}`, ['백업 성공', '백업 완료', '백업이 완료되었습니다', '백업 정상 완료', '스냅샷 생성 완료']),
+  ko('백업 성공', `(?:백업|스냅샷) ?(?:이|을|가|를)? ?(?:정상 ?)?(?:성공|완료|생성 ?완료)${NOT_FAILED_KO}`, [
+    '백업 성공',
+    '백업 완료',
+    '백업이 완료되었습니다',
+    '백업 정상 완료',
+    '스냅샷 생성 완료',
+  ]),
   ko('성공적으로 완료', `성공적으로 ?(?:완료|생성|수행)`, ['성공적으로 완료되었습니다']),
-  ko('백업 시작', `(?:백업|스냅샷) ?(?:이|을|를|가)? ?(?:시작|진행 ?중|예약)${NOT_FAILED_KO}`, ['백업 시작', '백업을 시작합니다', '백업이 시작되었습니다', '백업 진행 중']),
+  ko('백업 시작', `(?:백업|스냅샷) ?(?:이|을|를|가)? ?(?:시작|진행 ?중|예약)${NOT_FAILED_KO}`, [
+    '백업 시작',
+    '백업을 시작합니다',
+    '백업이 시작되었습니다',
+    '백업 진행 중',
+  ]),
   ko('복구됨', `(?:복구됨|해결됨|해소됨|정상화|정상 ?복구|복구 ?완료)`, ['복구됨', '해결됨', '[해결됨] 백업 실패']),
   ko('실패 없음', `실패 ?(?:: ?)?(?:0 ?건|없음)`, ['실패 0건', '실패 없음']),
 ];
 
 /** Built-in rules plus the team's; config validation has already rejected patterns that do not compile. */
 export function compileRules(patterns: AlertPatterns = { failure: [], ignore: [] }): AlertRules {
-  const own = (kind: string) => (source: string): Rule => ({ name: `alerts.patterns.${kind}: ${source}`, regex: new RegExp(source, 'iu'), examples: [], own: true });
+  const own =
+    (kind: string) =>
+    (source: string): Rule => ({ name: `alerts.patterns.${kind}: ${source}`, regex: new RegExp(source, 'iu'), examples: [], own: true });
   return {
     failure: [...patterns.failure.map(own('failure')), ...BUILT_IN_FAILURE],
     ignore: [...patterns.ignore.map(own('ignore')), ...BUILT_IN_IGNORE],

@@ -16,7 +16,9 @@ export interface SlackMessageEvent extends MessageContent {
   readonly username?: string | undefined;
   readonly client_msg_id?: string | undefined;
   /** message_changed: the message as it is now (its ts is the original's). */
-  readonly message?: (MessageContent & { readonly ts?: string; readonly user?: string; readonly bot_id?: string; readonly client_msg_id?: string }) | undefined;
+  readonly message?:
+    | (MessageContent & { readonly ts?: string; readonly user?: string; readonly bot_id?: string; readonly client_msg_id?: string })
+    | undefined;
   /** message_deleted: the deleted message's ts. */
   readonly deleted_ts?: string | undefined;
 }
@@ -58,7 +60,10 @@ export type AlertRead =
 /** Subtypes that are messages someone or something posted; the rest are channel housekeeping (joins, topics, pins). */
 const POSTED = new Set([undefined, 'bot_message', 'file_share', 'me_message']);
 
-export function readAlertMessage(event: SlackMessageEvent, opts: { readonly channels: readonly string[]; readonly self: Self; readonly eventId?: string | undefined }): AlertRead {
+export function readAlertMessage(
+  event: SlackMessageEvent,
+  opts: { readonly channels: readonly string[]; readonly self: Self; readonly eventId?: string | undefined },
+): AlertRead {
   const { channel } = event;
   if (event.type !== 'message' || !channel || !opts.channels.includes(channel)) return { kind: 'skip', reason: 'not an alerts channel' };
   if (isOwn(event, opts.self) || (event.message && isOwn(event.message, opts.self))) return { kind: 'skip', reason: 'own message' };

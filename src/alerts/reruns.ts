@@ -48,9 +48,21 @@ export type RerunEvent =
   /** `created`: false when the attempt follows a backup of the target that was already queued or running. */
   | { readonly type: 'attempt'; readonly job: Job; readonly attempt: number; readonly created: boolean }
   /** `job` is absent when the queue refused the attempt (full, or another operation holds the target). */
-  | { readonly type: 'ended'; readonly job: Job | undefined; readonly attempt: number; readonly created: boolean; readonly outcome: JobOutcome }
+  | {
+      readonly type: 'ended';
+      readonly job: Job | undefined;
+      readonly attempt: number;
+      readonly created: boolean;
+      readonly outcome: JobOutcome;
+    }
   /** `created`: the failed attempt was the run's own job (its result is in the thread), not a followed one or a refusal. */
-  | { readonly type: 'retrying'; readonly attempt: number; readonly delayMs: number; readonly error: DumptruckError; readonly created: boolean }
+  | {
+      readonly type: 'retrying';
+      readonly attempt: number;
+      readonly delayMs: number;
+      readonly error: DumptruckError;
+      readonly created: boolean;
+    }
   | { readonly type: 'exhausted'; readonly error: DumptruckError }
   /** Cancelled by someone, or the bot is shutting down: no more attempts. */
   | { readonly type: 'stopped'; readonly reason: 'cancelled' | 'shutdown'; readonly error?: DumptruckError };
@@ -204,7 +216,11 @@ export class AlertReruns {
 
   private trigger(run: Run): Trigger {
     const detail = `${run.alert.channel}/${run.alert.ts}`;
-    return { kind: 'alert', by: run.alert.by, detail: run.attempt === 1 ? detail : `${detail} (attempt ${run.attempt} of ${run.attempts})` };
+    return {
+      kind: 'alert',
+      by: run.alert.by,
+      detail: run.attempt === 1 ? detail : `${detail} (attempt ${run.attempt} of ${run.attempts})`,
+    };
   }
 
   private async end(run: Run, state: RunState, event?: RerunEvent): Promise<void> {

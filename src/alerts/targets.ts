@@ -34,7 +34,8 @@ export function matchTarget(words: string, targets: TargetNames): TargetMatch {
   }
   // `app-db.prod` (one target's alertName) also holds `app-db` (another's name): the longer
   // identifier is the one the alert names.
-  const inside = (a: (typeof found)[number]) => found.some((b) => b.target !== a.target && b.start <= a.start && b.end >= a.end && b.end - b.start > a.end - a.start);
+  const inside = (a: (typeof found)[number]) =>
+    found.some((b) => b.target !== a.target && b.start <= a.start && b.end >= a.end && b.end - b.start > a.end - a.start);
   const kept = found.filter((f) => !inside(f));
   const byTarget = new Map<string, NameMatch>();
   for (const f of kept) if (!byTarget.has(f.target)) byTarget.set(f.target, { target: f.target, via: f.via });

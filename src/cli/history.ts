@@ -10,6 +10,14 @@ export function historyLines(target: string, runs: readonly RunRecord[]): string
     const size = run.storedBytes === undefined ? '-' : formatBytes(run.storedBytes);
     const what = run.key ?? (run.error ? run.error.split('\n')[0]! : '-');
     const thread = run.thread ? (run.thread.permalink ?? `${run.thread.channel}/${run.thread.ts}`) : '-';
-    return [run.finishedAt.toISOString(), run.outcome, size, formatDuration(run.durationMs), `${run.trigger.kind}:${run.trigger.by}`, what, thread].join('\t');
+    return [
+      run.finishedAt.toISOString(),
+      run.outcome,
+      size,
+      formatDuration(run.durationMs),
+      `${run.trigger.kind}:${run.trigger.by}`,
+      what,
+      thread,
+    ].join('\t');
   });
 }

@@ -74,7 +74,10 @@ export function parseCommand(argv: readonly string[]): Command {
   const arity = (min: number, max: number, shape: string) => {
     if (rest.length < min || rest.length > max) throw new InputError(`${name} takes ${shape}`, `usage: dumptruck ${name} ${shape}`);
     if (rest[0] !== undefined && !TARGET_NAME.test(rest[0])) {
-      throw new InputError(`${JSON.stringify(rest[0])} is not a target name`, 'target names are lowercase letters, digits, - and _; see: dumptruck targets');
+      throw new InputError(
+        `${JSON.stringify(rest[0])} is not a target name`,
+        'target names are lowercase letters, digits, - and _; see: dumptruck targets',
+      );
     }
   };
   switch (name) {
@@ -93,7 +96,10 @@ export function parseCommand(argv: readonly string[]): Command {
       arity(1, 2, '<target> [key|latest] [--trust-legacy]');
       // Trust is given to one object the operator names, never to whatever `latest` turns out to be.
       if (trustLegacy && (rest[1] === undefined || rest[1] === 'latest')) {
-        throw new InputError('--trust-legacy needs the exact key of one backup, not latest', `list the keys with: dumptruck list ${rest[0]}`);
+        throw new InputError(
+          '--trust-legacy needs the exact key of one backup, not latest',
+          `list the keys with: dumptruck list ${rest[0]}`,
+        );
       }
       return { name, target: rest[0]!, key: rest[1], trustLegacy };
     }
@@ -106,7 +112,8 @@ export function parseCommand(argv: readonly string[]): Command {
     case 'history': {
       arity(1, 2, '<target> [n]');
       const count = rest[1] === undefined ? 10 : /^\d{1,3}$/.test(rest[1]) ? Number(rest[1]) : NaN;
-      if (!(count >= 1 && count <= 500)) throw new InputError(`${JSON.stringify(rest[1])} is not a number of runs from 1 to 500`, `usage: dumptruck history <target> [n]`);
+      if (!(count >= 1 && count <= 500))
+        throw new InputError(`${JSON.stringify(rest[1])} is not a number of runs from 1 to 500`, `usage: dumptruck history <target> [n]`);
       return { name, target: rest[0]!, count };
     }
     case 'restore': {
@@ -133,7 +140,12 @@ function requireTarget(deps: AppDeps, target: string): void {
 }
 
 /** How `list` marks a dump that is not a complete backup. */
-const STATE_NOTE: Readonly<Record<BackupState, string>> = { complete: '', legacy: '', incomplete: 'incomplete (no manifest)', foreign: 'not written by dumptruck' };
+const STATE_NOTE: Readonly<Record<BackupState, string>> = {
+  complete: '',
+  legacy: '',
+  incomplete: 'incomplete (no manifest)',
+  foreign: 'not written by dumptruck',
+};
 
 /** `state`: the state database, opened when the config has `state:` and the command needs it. */
 export async function runCommand(command: Command, deps: AppDeps, io: CliIO, state?: StateStore): Promise<number> {
@@ -149,7 +161,10 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
       requireTarget(deps, command.target);
       const items = await deps.catalog.list(command.target);
       if (items.length === 0) out(`no backups of ${command.target} yet`);
-      for (const o of items) out(`${o.lastModified.toISOString()}\t${formatBytes(o.size).padStart(10)}\t${o.key}${STATE_NOTE[o.state] ? `\t${STATE_NOTE[o.state]}` : ''}`);
+      for (const o of items)
+        out(
+          `${o.lastModified.toISOString()}\t${formatBytes(o.size).padStart(10)}\t${o.key}${STATE_NOTE[o.state] ? `\t${STATE_NOTE[o.state]}` : ''}`,
+        );
       return EXIT.ok;
     }
     case 'link': {
@@ -157,7 +172,9 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
       requireLinks(deps.config, command.target);
       const object = await deps.catalog.resolve(command.target, command.key);
       const link = await deps.catalog.link(object.key);
-      out(`${object.key} (${formatBytes(object.size)}${object.state === 'incomplete' ? ', incomplete: no manifest' : ''}), link valid until ${link.expiresAt.toISOString()}`);
+      out(
+        `${object.key} (${formatBytes(object.size)}${object.state === 'incomplete' ? ', incomplete: no manifest' : ''}), link valid until ${link.expiresAt.toISOString()}`,
+      );
       if (isEncryptedKey(object.key)) out(encryptedLine(object.key));
       // Last, alone on its line: scripts take the URL from there.
       out(link.url);
@@ -169,7 +186,9 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
       if (command.trustLegacy) assertLegacyTrustable(object.key);
       out(`verifying ${object.key} (${formatBytes(object.size)})...`);
       // Ctrl-C or SIGTERM stops the download and the restore; the scratch database is dropped all the same.
-      const report = await untilSignal((signal) => verifyBackup(deps, command.target, object.key, { signal, trustLegacy: command.trustLegacy }));
+      const report = await untilSignal((signal) =>
+        verifyBackup(deps, command.target, object.key, { signal, trustLegacy: command.trustLegacy }),
+      );
       for (const line of verifyLines(report)) out(line);
       return EXIT.ok;
     }
@@ -181,7 +200,14 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
     }
     case 'restore': {
       requireTarget(deps, command.target);
-      const plan = await planRestore(deps, { target: command.target, key: command.key ?? 'latest', database: command.database, replace: command.replace, source: command.source, trustLegacy: command.trustLegacy });
+      const plan = await planRestore(deps, {
+        target: command.target,
+        key: command.key ?? 'latest',
+        database: command.database,
+        replace: command.replace,
+        source: command.source,
+        trustLegacy: command.trustLegacy,
+      });
       for (const line of restorePlanLines(plan)) out(line);
       await confirmRestore(command, io);
       // Ctrl-C or SIGTERM stops the restore; the half-restored database is dropped (a replaced one gets its name back).
@@ -194,7 +220,10 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
       const print = createSnapshotPrinter({ isTTY: io.stdout.isTTY === true, write: (t) => io.stdout.write(t) }, command.target);
       // Ctrl-C or SIGTERM stops following; the snapshot itself goes on at AWS (the error says so).
       const result = await untilSignal((signal) =>
-        deps.snapshots.run({ target: command.target, trigger: { kind: 'cli', by: safeUser(), detail: `host ${hostname()}` } }, { signal, onEvent: print }),
+        deps.snapshots.run(
+          { target: command.target, trigger: { kind: 'cli', by: safeUser(), detail: `host ${hostname()}` } },
+          { signal, onEvent: print },
+        ),
       );
       for (const line of snapshotResultLines(result)) out(line);
       return EXIT.ok;
@@ -206,7 +235,11 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
     }
     case 'history': {
       requireTarget(deps, command.target);
-      if (!state) throw new InputError('run history is kept only with a state database', 'add a `state:` section to the config: its url and, as a secret source, its password (see README)');
+      if (!state)
+        throw new InputError(
+          'run history is kept only with a state database',
+          'add a `state:` section to the config: its url and, as a secret source, its password (see README)',
+        );
       for (const line of historyLines(command.target, await state.history(command.target, command.count))) out(line);
       return EXIT.ok;
     }
@@ -229,7 +262,9 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
       }, deps.config.queue.jobTimeoutMs);
       const compression = describeCompression(result);
       const compressed = compression ? ` (${compression})` : '';
-      out(`${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored${compressed}`);
+      out(
+        `${command.target}: done in ${formatDuration(result.durationMs)}: ${formatBytes(result.dumpedBytes)} dumped, ${formatBytes(result.storedBytes)} stored${compressed}`,
+      );
       out(`key: s3://${result.bucket}/${result.key}`);
       // Read by npm run bench (ratio finalize/backup).
       if (result.finishMs !== undefined) out(`finish step: ${result.finishMs} ms`);
@@ -251,7 +286,8 @@ async function confirmRestore(command: RestoreArgs, io: CliIO): Promise<void> {
   if (command.yes) return;
   if (!io.ask) throw new InputError('restore needs a confirmation and stdin is not a terminal', 'add --yes to restore from a script');
   const typed = (await io.ask(`type the database name (${command.database}) to restore into it: `)).trim();
-  if (typed !== command.database) throw new InputError(`you typed ${JSON.stringify(typed)}, not ${JSON.stringify(command.database)}; nothing was restored`);
+  if (typed !== command.database)
+    throw new InputError(`you typed ${JSON.stringify(typed)}, not ${JSON.stringify(command.database)}; nothing was restored`);
 }
 
 /**
@@ -265,7 +301,9 @@ async function untilSignal<T>(work: (signal: AbortSignal) => Promise<T>, timeout
   process.once('SIGINT', cancel);
   process.once('SIGTERM', cancel);
   const timer =
-    timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new TimeoutError(`timed out after ${formatDuration(timeoutMs)} (queue.jobTimeout)`)), timeoutMs);
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(new TimeoutError(`timed out after ${formatDuration(timeoutMs)} (queue.jobTimeout)`)), timeoutMs);
   // A timer of its own must not keep a finished run alive.
   timer?.unref();
   try {
@@ -304,7 +342,10 @@ export async function main(argv: readonly string[], io: CliIO = processIO()): Pr
   try {
     const deps = await createAppDeps(loadEnvironment());
     // Opened (created or migrated) only for what uses it, so a state database that is down never stops a list or a link.
-    state = deps.config.state && (command.name === 'backup' || command.name === 'history') ? await openState(deps.config.state, { env: deps.env }) : undefined;
+    state =
+      deps.config.state && (command.name === 'backup' || command.name === 'history')
+        ? await openState(deps.config.state, { env: deps.env })
+        : undefined;
     return await runCommand(command, deps, io, state);
   } catch (err) {
     const prefix = err instanceof DumptruckError ? '' : 'unexpected error: ';

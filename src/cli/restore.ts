@@ -32,10 +32,12 @@ export function parseRestoreArgs(rest: readonly string[]): RestoreArgs {
     else if (word === '--trust-legacy') trustLegacy = true;
     else if (word === '--into') database = rest[++i];
     else if (word.startsWith('--into=')) database = word.slice('--into='.length);
-    else if (word.startsWith('-')) throw new InputError(`unknown option ${JSON.stringify(word)}`, `usage: dumptruck restore ${RESTORE_SHAPE}`);
+    else if (word.startsWith('-'))
+      throw new InputError(`unknown option ${JSON.stringify(word)}`, `usage: dumptruck restore ${RESTORE_SHAPE}`);
     else words.push(word);
   }
-  if (words.length < 1 || words.length > 2 || !database) throw new InputError('restore takes a target, an optional key and --into <database>', `usage: dumptruck restore ${RESTORE_SHAPE}`);
+  if (words.length < 1 || words.length > 2 || !database)
+    throw new InputError('restore takes a target, an optional key and --into <database>', `usage: dumptruck restore ${RESTORE_SHAPE}`);
   return { target: words[0]!, key: words[1], database, yes, replace, source, trustLegacy };
 }
 

@@ -10,7 +10,9 @@ export function createSnapshotPrinter(out: ProgressOutput, target: string): (eve
   return (event) => {
     switch (event.type) {
       case 'snapshot-started':
-        out.write(`${target}: creating snapshot ${event.info.identifier} of RDS instance ${event.info.instanceId} (${event.info.region})\n`);
+        out.write(
+          `${target}: creating snapshot ${event.info.identifier} of RDS instance ${event.info.instanceId} (${event.info.region})\n`,
+        );
         return;
       case 'snapshot-progress': {
         const p = event.progress;

@@ -3,7 +3,9 @@
 import type { CompressionAlgorithm } from '../types.js';
 
 /** Levels each algorithm accepts, and the default: `gzip -6` and `zstd`'s own 3. */
-export const COMPRESSION_LEVELS: Readonly<Record<CompressionAlgorithm, { readonly min: number; readonly max: number; readonly default: number }>> = {
+export const COMPRESSION_LEVELS: Readonly<
+  Record<CompressionAlgorithm, { readonly min: number; readonly max: number; readonly default: number }>
+> = {
   gzip: { min: 1, max: 9, default: 6 },
   // zstd's "ultra" levels 20-22 want windows of up to 128 MiB for each block in flight.
   zstd: { min: 1, max: 19, default: 3 },
@@ -39,7 +41,12 @@ export function targetCompression(
  * are compressed inside pg_dump, so dumptruck sees no uncompressed size to give a ratio of.
  * Undefined for a result that does not say.
  */
-export function describeCompression(r: { readonly format: 'plain' | 'custom'; readonly compression?: Compression | undefined; readonly dumpedBytes: number; readonly storedBytes: number }): string | undefined {
+export function describeCompression(r: {
+  readonly format: 'plain' | 'custom';
+  readonly compression?: Compression | undefined;
+  readonly dumpedBytes: number;
+  readonly storedBytes: number;
+}): string | undefined {
   if (!r.compression) return undefined;
   const what = `${r.compression.algorithm} level ${r.compression.level}`;
   if (r.format === 'custom') return `${what}, inside pg_dump's archive`;

@@ -76,8 +76,10 @@ function formatIssues(issues: readonly z.core.$ZodIssue[]): string[] {
     // A union's own message ("expected { env } or { file }") says more than its branches.
     const path = issue.path.map(String).join('.') || '(top level)';
     let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
-    if (issue.code === 'invalid_type' && /received undefined/.test(message)) message = `required (${message.replace(/^Invalid input: /, '')})`;
+    if (issue.code === 'unrecognized_keys')
+      message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+    if (issue.code === 'invalid_type' && /received undefined/.test(message))
+      message = `required (${message.replace(/^Invalid input: /, '')})`;
     out.push(`${path}: ${message}`);
   }
   return out;

@@ -33,7 +33,29 @@ export function catastrophicReason(source: string): string | undefined {
 }
 
 /** Characters tried when deciding whether two parts can match the same text: spacing of every kind, word characters, punctuation, Hangul. */
-const PROBES = [' ', '\t', '\n', '\r', '\v', '\u1680', '\u2028', '\u3000', '\ufeff', 'a', 'z', 'A', '0', '9', '_', '-', '.', ':', '/', '가', 'é'];
+const PROBES = [
+  ' ',
+  '\t',
+  '\n',
+  '\r',
+  '\v',
+  '\u1680',
+  '\u2028',
+  '\u3000',
+  '\ufeff',
+  'a',
+  'z',
+  'A',
+  '0',
+  '9',
+  '_',
+  '-',
+  '.',
+  ':',
+  '/',
+  '가',
+  'é',
+];
 
 function checkAlternatives(alternatives: readonly Alternative[], probes: readonly string[]): string | undefined {
   for (const alternative of alternatives) {
@@ -104,7 +126,16 @@ function overlap(a: string, b: string, probes: readonly string[]): boolean {
 }
 
 function show(item: Item): string {
-  const quantifier = item.max === Infinity ? (item.min === 0 ? '*' : item.min === 1 ? '+' : `{${item.min},}`) : item.max === item.min ? `{${item.min}}` : `{${item.min},${item.max}}`;
+  const quantifier =
+    item.max === Infinity
+      ? item.min === 0
+        ? '*'
+        : item.min === 1
+          ? '+'
+          : `{${item.min},}`
+      : item.max === item.min
+        ? `{${item.min}}`
+        : `{${item.min},${item.max}}`;
   return `"${item.body}${item.min === 1 && item.max === 1 ? '' : quantifier}"`;
 }
 

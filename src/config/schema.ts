@@ -59,7 +59,10 @@ const ncpSecretManagerSource = z
     secretId: z.string().min(1, { message: 'expected a secret id' }),
     key: z.string().min(1, { message: 'expected the key within the secret, e.g. password' }),
     /** KR or JPN: the API of secrets encrypted with a region-isolated KMS key; default: the global-key API. */
-    region: z.string().regex(/^(kr|jpn)$/i, { message: 'expected KR or JPN' }).optional(),
+    region: z
+      .string()
+      .regex(/^(kr|jpn)$/i, { message: 'expected KR or JPN' })
+      .optional(),
     endpoint: z.url({ message: 'expected an http(s) URL like https://secretmanager.apigw.ntruss.com' }).optional(),
     cacheTtl: secretCacheTtl,
   })
@@ -126,10 +129,14 @@ const RDS_INSTANCE_ID = /^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$/;
 const rds = z
   .object({
     instanceId: z.string().regex(RDS_INSTANCE_ID, {
-      message: 'expected an RDS DB instance identifier: 1-63 letters, digits and hyphens, starting with a letter, no double or trailing hyphen',
+      message:
+        'expected an RDS DB instance identifier: 1-63 letters, digits and hyphens, starting with a letter, no double or trailing hyphen',
     }),
     /** Default: the AWS SDK's chain (AWS_REGION, the profile's region). */
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: 'expected an AWS region like eu-west-1' }).optional(),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: 'expected an AWS region like eu-west-1' })
+      .optional(),
     /** A VPC endpoint, or a local RDS API in tests. */
     endpoint: z.url({ message: 'expected an http(s) URL like https://rds.eu-west-1.amazonaws.com' }).optional(),
   })
@@ -150,7 +157,10 @@ const cronExpression = z.string().superRefine((value, ctx) => {
   try {
     compileSchedule(value);
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `expected a cron expression like "0 2 * * *" (minute hour day month weekday), got ${JSON.stringify(value)}: ${(err as Error).message}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a cron expression like "0 2 * * *" (minute hour day month weekday), got ${JSON.stringify(value)}: ${(err as Error).message}`,
+    });
   }
 });
 
@@ -179,7 +189,9 @@ const anomalyFields = {
   emptyBelow: size,
 };
 
-const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)' });
+const bucketName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)' });
 const endpointUrl = z.url({ message: 'expected an http(s) URL like https://kr.object.ncloudstorage.com' });
 const AWS_HOST = /(^|\.)amazonaws\.com(\.cn)?$/;
 
@@ -257,7 +269,12 @@ const targetCompression = z
     if (c.algorithm !== undefined) addLevelIssue(ctx, c.algorithm, c.level);
   });
 
-function addLevelIssue(ctx: z.RefinementCtx, algorithm: 'gzip' | 'zstd', level: number | undefined, path: (string | number)[] = ['level']): void {
+function addLevelIssue(
+  ctx: z.RefinementCtx,
+  algorithm: 'gzip' | 'zstd',
+  level: number | undefined,
+  path: (string | number)[] = ['level'],
+): void {
   const problem = levelProblem(algorithm, level);
   if (problem) ctx.addIssue({ code: 'custom', path, message: problem });
 }
@@ -330,7 +347,10 @@ const ageRecipient = z.string().superRefine((value, ctx) => {
   const ok = /^age1[02-9ac-hj-np-z]{58}$/.test(value) ? bech32Valid(value) : sshKeyValid(value);
   if (!ok) {
     const shown = value.length > 24 ? `${value.slice(0, 24)}...` : value;
-    ctx.addIssue({ code: 'custom', message: `expected an age public key (age1... from age-keygen) or an SSH public key (ssh-ed25519 AAAA... / ssh-rsa AAAA...), got ${JSON.stringify(shown)}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected an age public key (age1... from age-keygen) or an SSH public key (ssh-ed25519 AAAA... / ssh-rsa AAAA...), got ${JSON.stringify(shown)}`,
+    });
   }
 });
 
@@ -368,9 +388,14 @@ const target = z
     lockWaitTimeout: duration('duration').default(300_000),
     /** Extra pg_dump flags from an allow-list, e.g. --exclude-table-data=audit_log. */
     dumpArgs: z
-      .array(z.string().regex(/^--(exclude-table|exclude-table-data|exclude-schema|schema|table|no-owner|no-privileges|no-comments)(=[^\s]+)?$/, {
-        message: 'expected an allowed pg_dump flag: --exclude-table[-data]=, --exclude-schema=, --schema=, --table=, --no-owner, --no-privileges, --no-comments',
-      }))
+      .array(
+        z
+          .string()
+          .regex(/^--(exclude-table|exclude-table-data|exclude-schema|schema|table|no-owner|no-privileges|no-comments)(=[^\s]+)?$/, {
+            message:
+              'expected an allowed pg_dump flag: --exclude-table[-data]=, --exclude-schema=, --schema=, --table=, --no-owner, --no-privileges, --no-comments',
+          }),
+      )
       .default([]),
     /** Verify each backup once stored (checksum, decompression, restore test when verify.restoreUrl is set). Default: verify.afterBackup. */
     verify: z.boolean().optional(),
@@ -382,7 +407,14 @@ const target = z
     /** Slack channel id where scheduled runs post their thread; default: the first of `channels`, else none (logs only). */
     reportChannel: z.string().regex(CHANNEL_ID, { message: 'expected a Slack channel id like C0123ABC' }).optional(),
     /** Overrides of the top-level `anomaly` settings for this target. */
-    anomaly: z.object({ threshold: anomalyFields.threshold.optional(), window: anomalyFields.window.optional(), emptyBelow: anomalyFields.emptyBelow.optional() }).strict().optional(),
+    anomaly: z
+      .object({
+        threshold: anomalyFields.threshold.optional(),
+        window: anomalyFields.window.optional(),
+        emptyBelow: anomalyFields.emptyBelow.optional(),
+      })
+      .strict()
+      .optional(),
     /** This target's second copy; `false` turns the top-level `mirror` off for it. */
     mirror: z.union([mirror, z.literal(false)]).optional(),
     restore: restoreOptions.optional(),
@@ -393,16 +425,29 @@ const target = z
   })
   .strict()
   .superRefine((t, ctx) => {
-    if (t.timezone !== undefined && t.schedule === undefined) ctx.addIssue({ code: 'custom', path: ['timezone'], message: 'only meaningful with schedule' });
+    if (t.timezone !== undefined && t.schedule === undefined)
+      ctx.addIssue({ code: 'custom', path: ['timezone'], message: 'only meaningful with schedule' });
     if (t.reportChannel !== undefined && t.channels.length > 0 && !t.channels.includes(t.reportChannel)) {
       // Download links are only posted where the target allows; a report channel outside them would get none.
-      ctx.addIssue({ code: 'custom', path: ['reportChannel'], message: `expected one of channels (${t.channels.join(', ')}), got ${JSON.stringify(t.reportChannel)}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['reportChannel'],
+        message: `expected one of channels (${t.channels.join(', ')}), got ${JSON.stringify(t.reportChannel)}`,
+      });
     }
     if (t.rds === undefined && t.snapshots !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['snapshots'], message: 'only meaningful with rds: { instanceId } (the RDS instance to snapshot)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['snapshots'],
+        message: 'only meaningful with rds: { instanceId } (the RDS instance to snapshot)',
+      });
     }
     if (t.rds === undefined && (t.alertAction === 'snapshot' || t.alertAction === 'both')) {
-      ctx.addIssue({ code: 'custom', path: ['alertAction'], message: `"${t.alertAction}" takes an RDS snapshot: set rds: { instanceId } on this target, or use "dump"` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['alertAction'],
+        message: `"${t.alertAction}" takes an RDS snapshot: set rds: { instanceId } on this target, or use "dump"`,
+      });
     }
   });
 
@@ -445,16 +490,28 @@ const storage = z
     }
   })
   // The names the code uses say their unit; `auto` settings are decided here, once.
-  .transform(({ linkExpiry, memoryBudget, checksums, forcePathStyle, connectTimeout, idleTimeout, incompleteGrace, abortUploadsAfter, ...rest }) => ({
-    ...rest,
-    ...resolveStore(rest.endpoint, forcePathStyle, checksums),
-    linkExpiryMs: linkExpiry,
-    memoryBudgetBytes: memoryBudget,
-    connectTimeoutMs: connectTimeout,
-    idleTimeoutMs: idleTimeout,
-    incompleteGraceMs: incompleteGrace,
-    abortUploadsAfterMs: abortUploadsAfter,
-  }));
+  .transform(
+    ({
+      linkExpiry,
+      memoryBudget,
+      checksums,
+      forcePathStyle,
+      connectTimeout,
+      idleTimeout,
+      incompleteGrace,
+      abortUploadsAfter,
+      ...rest
+    }) => ({
+      ...rest,
+      ...resolveStore(rest.endpoint, forcePathStyle, checksums),
+      linkExpiryMs: linkExpiry,
+      memoryBudgetBytes: memoryBudget,
+      connectTimeoutMs: connectTimeout,
+      idleTimeoutMs: idleTimeout,
+      incompleteGraceMs: incompleteGrace,
+      abortUploadsAfterMs: abortUploadsAfter,
+    }),
+  );
 
 const queue = z
   .object({
@@ -472,26 +529,31 @@ const queue = z
  * start; and one that could backtrack catastrophically on a hostile alert is refused too (see
  * pattern-safety.ts for why refusing, not time-boxing).
  */
-const alertPattern = z.string().min(1, { message: 'expected a regular expression, got an empty string' }).superRefine((value, ctx) => {
-  try {
-    new RegExp(value, 'iu');
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `expected a regular expression, got ${JSON.stringify(value)}: ${(err as Error).message}` });
-    return;
-  }
-  const why = catastrophicReason(value);
-  if (why) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected a regular expression that runs in linear time, got ${JSON.stringify(value)}: ${why}, so one long message could stall the bot. Use bounded repeats where two repeats meet ("\\s?" or "[^\\n]{0,80}" rather than "\\s*"), and no repeat inside a repeat`,
-    });
-  }
-});
+const alertPattern = z
+  .string()
+  .min(1, { message: 'expected a regular expression, got an empty string' })
+  .superRefine((value, ctx) => {
+    try {
+      new RegExp(value, 'iu');
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `expected a regular expression, got ${JSON.stringify(value)}: ${(err as Error).message}` });
+      return;
+    }
+    const why = catastrophicReason(value);
+    if (why) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a regular expression that runs in linear time, got ${JSON.stringify(value)}: ${why}, so one long message could stall the bot. Use bounded repeats where two repeats meet ("\\s?" or "[^\\n]{0,80}" rather than "\\s*"), and no repeat inside a repeat`,
+      });
+    }
+  });
 
 /** A person or user group to mention; bare ids are accepted and formatted. */
-const escalationMention = z.string().regex(/^(<@[UW][A-Z0-9]{2,}>|<!subteam\^S[A-Z0-9]{2,}(\|[^>]*)?>|<!(here|channel)>|[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$/, {
-  message: 'expected a user or user group to mention: <@U0123ABC>, <!subteam^S0123ABC>, U0123ABC or S0123ABC',
-});
+const escalationMention = z
+  .string()
+  .regex(/^(<@[UW][A-Z0-9]{2,}>|<!subteam\^S[A-Z0-9]{2,}(\|[^>]*)?>|<!(here|channel)>|[UW][A-Z0-9]{2,}|S[A-Z0-9]{2,})$/, {
+    message: 'expected a user or user group to mention: <@U0123ABC>, <!subteam^S0123ABC>, U0123ABC or S0123ABC',
+  });
 
 const alerts = z
   .object({
@@ -503,12 +565,10 @@ const alerts = z
      */
     posters: z
       .array(
-        z
-          .string()
-          .trim()
-          .regex(POSTER, {
-            message: 'expected a bot id (B0123ABC), app id (A0123ABC), user id (U0123ABC) or a bot id with its username (B0123ABC:RDS alerts); a username alone can be used by any app',
-          }),
+        z.string().trim().regex(POSTER, {
+          message:
+            'expected a bot id (B0123ABC), app id (A0123ABC), user id (U0123ABC) or a bot id with its username (B0123ABC:RDS alerts); a username alone can be used by any app',
+        }),
       )
       .default([]),
     /** Default for targets.<name>.alertAction; targets without rds always dump. */
@@ -562,7 +622,10 @@ const state = z
   .object({
     url: postgresUrl,
     password: passwordSource.optional(),
-    schema: z.string().regex(SCHEMA_NAME, { message: 'expected a lowercase schema name ([a-z_][a-z0-9_]*, at most 63 characters)' }).default('dumptruck'),
+    schema: z
+      .string()
+      .regex(SCHEMA_NAME, { message: 'expected a lowercase schema name ([a-z_][a-z0-9_]*, at most 63 characters)' })
+      .default('dumptruck'),
   })
   .strict();
 

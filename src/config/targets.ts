@@ -5,7 +5,11 @@ import type { Config, EncryptConfig, TargetConfig } from './schema.js';
 export function lookupTarget(config: Pick<Config, 'targets'>, name: string): TargetConfig {
   const target = config.targets[name];
   if (!target) {
-    throw new InputError(`unknown target ${JSON.stringify(name)}`, `known targets: ${Object.keys(config.targets).join(', ')}`, 'UNKNOWN_TARGET');
+    throw new InputError(
+      `unknown target ${JSON.stringify(name)}`,
+      `known targets: ${Object.keys(config.targets).join(', ')}`,
+      'UNKNOWN_TARGET',
+    );
   }
   return target;
 }
@@ -13,7 +17,11 @@ export function lookupTarget(config: Pick<Config, 'targets'>, name: string): Tar
 /** `link` for a target with `links: false` is refused: it offers no presigned links at all. */
 export function requireLinks(config: Pick<Config, 'targets'>, name: string): void {
   if (lookupTarget(config, name).links === false) {
-    throw new InputError(`download links are turned off for ${name} (targets.${name}.links: false)`, 'download the object with your own S3 credentials instead', 'NOT_ALLOWED');
+    throw new InputError(
+      `download links are turned off for ${name} (targets.${name}.links: false)`,
+      'download the object with your own S3 credentials instead',
+      'NOT_ALLOWED',
+    );
   }
 }
 

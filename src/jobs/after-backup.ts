@@ -24,7 +24,10 @@ export interface AfterBackupDeps {
  * It never throws: the backup exists whatever these find, and their findings travel in the
  * result (`warnings`, `verification`, `pruned`).
  */
-export type AfterBackup = (result: BackupResult, context: { readonly jobId: string; readonly signal?: AbortSignal | undefined }) => Promise<BackupResult>;
+export type AfterBackup = (
+  result: BackupResult,
+  context: { readonly jobId: string; readonly signal?: AbortSignal | undefined },
+) => Promise<BackupResult>;
 
 export function sizeRulesFor(config: Config, target: TargetConfig): SizeRules {
   const own = target.anomaly ?? {};
@@ -54,14 +57,20 @@ export function createAfterBackup(deps: AfterBackupDeps): AfterBackup {
     let verification: VerificationOutcome | undefined;
     if (target.verify ?? config.verify.afterBackup) {
       try {
-        verification = { ok: true, report: await verifyBackup(deps, result.target, result.key, { jobId: context.jobId, signal: context.signal }) };
+        verification = {
+          ok: true,
+          report: await verifyBackup(deps, result.target, result.key, { jobId: context.jobId, signal: context.signal }),
+        };
       } catch (err) {
         verification = { ok: false, error: toDumptruckError(err, 'VERIFY_FAILED', 'verify') };
       }
     }
 
     // Remembered with the backup, so that later size checks and retention do not take it for a good one.
-    const flags = [...sizeWarnings({ ...result, warnings }).map((w) => w.message), ...(verification?.ok === false ? [`verification failed: ${userMessage(verification.error)}`] : [])];
+    const flags = [
+      ...sizeWarnings({ ...result, warnings }).map((w) => w.message),
+      ...(verification?.ok === false ? [`verification failed: ${userMessage(verification.error)}`] : []),
+    ];
     const flagged = flags.length > 0;
     if (flagged) {
       try {

@@ -4,7 +4,18 @@ import type { Config } from '../config/schema.js';
 import { pruneTarget } from '../retention/prune.js';
 import type { BackupCatalog } from '../storage/types.js';
 import { planRestore, runRestore, type RestoreAsk, type RestoreRunOptions } from '../restore/restore.js';
-import type { BackupObject, Enqueued, PruneJob, PruneReport, RestoreJob, RestorePlan, RestoreRunReport, Trigger, VerifyJob, VerifyReport } from '../types.js';
+import type {
+  BackupObject,
+  Enqueued,
+  PruneJob,
+  PruneReport,
+  RestoreJob,
+  RestorePlan,
+  RestoreRunReport,
+  Trigger,
+  VerifyJob,
+  VerifyReport,
+} from '../types.js';
 import { verifyBackup } from '../verify/verify.js';
 import { JobQueue, type JobQueueOptions } from './queue.js';
 
@@ -28,7 +39,12 @@ export interface TrustOps {
   restore(plan: RestorePlan, options: RestoreRunOptions): Promise<RestoreRunReport>;
 }
 
-export function createTrustOps(deps: { readonly config: Config; readonly s3: S3Client; readonly env: Env; readonly catalog: Pick<BackupCatalog, 'resolve'> }): TrustOps {
+export function createTrustOps(deps: {
+  readonly config: Config;
+  readonly s3: S3Client;
+  readonly env: Env;
+  readonly catalog: Pick<BackupCatalog, 'resolve'>;
+}): TrustOps {
   return {
     resolve: (target, key) => deps.catalog.resolve(target, key),
     verify: (target, key, options) => verifyBackup(deps, target, key, options),

@@ -2,7 +2,19 @@ import { randomUUID } from 'node:crypto';
 import PQueue from 'p-queue';
 import { formatDuration } from '../config/units.js';
 import { CancelledError, DumptruckError, TimeoutError, isDumptruckError, toDumptruckError } from '../errors.js';
-import type { AnyJob, Enqueued, JobEvent, JobEventShape, JobKind, JobKinds, JobOf, JobOutcome, JobState, QueueRefusal, Trigger } from '../types.js';
+import type {
+  AnyJob,
+  Enqueued,
+  JobEvent,
+  JobEventShape,
+  JobKind,
+  JobKinds,
+  JobOf,
+  JobOutcome,
+  JobState,
+  QueueRefusal,
+  Trigger,
+} from '../types.js';
 import { unrefTimer } from './timer.js';
 
 export type { AnyJob, Enqueued, Job, JobEventShape, JobKind, JobOf, JobOutcome, JobState, QueueRefusal } from '../types.js';
@@ -51,9 +63,11 @@ export interface JobContext<K extends JobKind> {
 export type JobHandler<K extends JobKind> = (context: JobContext<K>) => Promise<JobKinds[K]['result']>;
 
 /** A job asked for; kinds without a payload need none. */
-export type JobRequest<K extends JobKind> = { readonly kind: K; readonly target: string; readonly trigger: Trigger } & (undefined extends JobKinds[K]['payload']
-  ? { readonly payload?: undefined }
-  : { readonly payload: JobKinds[K]['payload'] });
+export type JobRequest<K extends JobKind> = {
+  readonly kind: K;
+  readonly target: string;
+  readonly trigger: Trigger;
+} & (undefined extends JobKinds[K]['payload'] ? { readonly payload?: undefined } : { readonly payload: JobKinds[K]['payload'] });
 
 export interface QueueStatus {
   readonly running: readonly AnyJob[];
@@ -83,7 +97,9 @@ type StartJob = (jobId: string, signal: AbortSignal, emit: (event: JobEventShape
 
 /** The queue's own events; a runner's copies of them are dropped, the queue reports them once. */
 const QUEUE_EVENTS = new Set(['queued', 'finished', 'failed']);
-type QueueEvent = Extract<JobEvent, { type: 'queued' | 'failed' }> | { readonly type: 'finished'; readonly jobId: string; readonly result: unknown };
+type QueueEvent =
+  | Extract<JobEvent, { type: 'queued' | 'failed' }>
+  | { readonly type: 'finished'; readonly jobId: string; readonly result: unknown };
 type AnyEvent = QueueEvent | JobEventShape;
 
 // One class for every kind: the kind decides the result and event types, so the public methods
@@ -191,10 +207,12 @@ export class JobQueue implements Queue {
     job.position = this.waiting.length;
     job.emit({ type: 'queued', jobId: job.id, target: job.target, position: job.position });
 
-    this.pqueue.add(() => this.run(job), { signal: job.dequeue.signal }).catch((reason: unknown) => {
-      // Only a waiting job's removal lands here: run() never throws.
-      this.settle(job, { ok: false, error: asError(reason) });
-    });
+    this.pqueue
+      .add(() => this.run(job), { signal: job.dequeue.signal })
+      .catch((reason: unknown) => {
+        // Only a waiting job's removal lands here: run() never throws.
+        this.settle(job, { ok: false, error: asError(reason) });
+      });
     return { ok: true, job: job as unknown as JobOf<K>, created: true };
   }
 
@@ -205,7 +223,8 @@ export class JobQueue implements Queue {
     if (existing) return { reason: 'target-busy', kind, target, busy: { id: existing.id, kind: existing.kind, state: existing.state } };
     if (this.closed) return { reason: 'draining', kind, target };
     const slotFree = this.running.size + this.waiting.length < this.options.concurrency;
-    if (!slotFree && this.waiting.length >= this.options.maxPending) return { reason: 'queue-full', kind, target, maxPending: this.options.maxPending };
+    if (!slotFree && this.waiting.length >= this.options.maxPending)
+      return { reason: 'queue-full', kind, target, maxPending: this.options.maxPending };
     return undefined;
   }
 
@@ -285,7 +304,8 @@ export class JobQueue implements Queue {
       const reason: unknown = job.controller.signal.aborted ? job.controller.signal.reason : undefined;
       // The runner's report of this cancel or timeout wins only when it adds to the queue's reason
       // ("...; the store did not confirm that the partial upload was aborted"); a generic one never does.
-      const addsTo = isDumptruckError(reason) && isDumptruckError(err) && err.code === reason.code && err.message.startsWith(`${reason.message}; `);
+      const addsTo =
+        isDumptruckError(reason) && isDumptruckError(err) && err.code === reason.code && err.message.startsWith(`${reason.message}; `);
       const said = addsTo ? err : reason;
       outcome = { ok: false, error: isDumptruckError(said) ? said : asError(err) };
     } finally {

@@ -18,6 +18,8 @@ export function backupJobs(runBackup: RunBackup): JobHandler<'backup'> {
 }
 
 export function createBackupRunner(deps: RunnerDeps): RunBackup {
-  const afterBackup = deps.afterBackup ?? createAfterBackup({ config: deps.config, s3: deps.s3, env: deps.env, now: deps.now, locatePgDump: deps.locatePgDump });
+  const afterBackup =
+    deps.afterBackup ??
+    createAfterBackup({ config: deps.config, s3: deps.s3, env: deps.env, now: deps.now, locatePgDump: deps.locatePgDump });
   return createPipeline({ ...deps, afterBackup });
 }

@@ -23,7 +23,13 @@ export type SchedulerEvent =
   /** A job of the target was already queued or running: this fire does not add another. */
   | { readonly type: 'skipped'; readonly target: string; readonly job: Job; readonly scheduledFor: Date; readonly catchUp: boolean }
   /** The queue refused the run (full, shutting down, another operation holds the target); the reporter words it. */
-  | { readonly type: 'refused'; readonly target: string; readonly refusal: QueueRefusal; readonly scheduledFor: Date; readonly catchUp: boolean }
+  | {
+      readonly type: 'refused';
+      readonly target: string;
+      readonly refusal: QueueRefusal;
+      readonly scheduledFor: Date;
+      readonly catchUp: boolean;
+    }
   /** The missed-run check could not read the bucket; the regular schedule goes on. */
   | { readonly type: 'catch-up-failed'; readonly target: string; readonly error: DumptruckError };
 
@@ -104,17 +110,20 @@ export class Scheduler {
 
   private wait(entry: Entry, due: Date): void {
     const delay = Math.max(0, due.getTime() - this.now().getTime());
-    entry.cancel = this.setTimer(() => {
-      entry.cancel = undefined;
-      if (!this.running) return;
-      // Early (the ceiling above, or a timer that ran fast): keep waiting for the same fire.
-      if (this.now().getTime() < due.getTime()) {
-        this.wait(entry, due);
-        return;
-      }
-      this.fire(entry, due, false);
-      this.arm(entry, due);
-    }, Math.min(delay, MAX_TIMER_MS));
+    entry.cancel = this.setTimer(
+      () => {
+        entry.cancel = undefined;
+        if (!this.running) return;
+        // Early (the ceiling above, or a timer that ran fast): keep waiting for the same fire.
+        if (this.now().getTime() < due.getTime()) {
+          this.wait(entry, due);
+          return;
+        }
+        this.fire(entry, due, false);
+        this.arm(entry, due);
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
   }
 
   private async catchUp(entry: Entry, startedAt: Date): Promise<void> {

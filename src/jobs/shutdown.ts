@@ -7,7 +7,10 @@ import type { AnyJob } from './queue.js';
 
 /** The part of JobQueue shutdown needs. */
 export interface DrainableQueue {
-  status(): { readonly running: readonly Pick<AnyJob, 'target' | 'settled'>[]; readonly queued: readonly Pick<AnyJob, 'target' | 'settled'>[] };
+  status(): {
+    readonly running: readonly Pick<AnyJob, 'target' | 'settled'>[];
+    readonly queued: readonly Pick<AnyJob, 'target' | 'settled'>[];
+  };
   cancel(target: string, reason?: string): unknown;
   /** Refuses new jobs, cancels the rest and resolves once they have cleaned up. */
   shutdown(reason?: string): Promise<void>;
@@ -83,7 +86,10 @@ export function installShutdown(options: ShutdownOptions): Shutdown {
   async function drain(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     draining = true;
     const { running, queued } = queue.status();
-    log.info({ signal, running: running.length, queued: queued.length, graceMs: options.graceMs }, 'shutting down: taking no new backups, waiting for running ones');
+    log.info(
+      { signal, running: running.length, queued: queued.length, graceMs: options.graceMs },
+      'shutting down: taking no new backups, waiting for running ones',
+    );
     try {
       await options.onDraining?.(signal);
     } catch (err) {
@@ -108,10 +114,19 @@ export function installShutdown(options: ShutdownOptions): Shutdown {
     }
 
     // Closes the queue for good and cancels whatever is left; resolves once each has cleaned up.
-    const stopped = await within(queue.shutdown(`cancelled: ${RESTARTING} and the backup did not finish within the grace period; run it again once it is back`), cleanupMs);
+    const stopped = await within(
+      queue.shutdown(`cancelled: ${RESTARTING} and the backup did not finish within the grace period; run it again once it is back`),
+      cleanupMs,
+    );
     if (!stopped) log.error({ cleanupMs }, 'cancelled backups did not finish cleaning up in time; exiting anyway');
     try {
-      if (!(await within(Promise.resolve().then(() => options.onStopped?.()), stopMs))) log.warn({ stopMs }, 'onStopped did not finish in time');
+      if (
+        !(await within(
+          Promise.resolve().then(() => options.onStopped?.()),
+          stopMs,
+        ))
+      )
+        log.warn({ stopMs }, 'onStopped did not finish in time');
     } catch (err) {
       log.error({ err }, 'onStopped failed');
     }

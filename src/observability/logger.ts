@@ -85,7 +85,9 @@ function dropWhenBroken(destination: LogDestination, notice: LogDestination): Lo
     if (notice === destination) return;
     notice.on?.('error', ignore);
     try {
-      notice.write(`dumptruck: the log output failed (${(err as { code?: string }).code ?? (err as Error).message}); logging stops, the bot goes on\n`);
+      notice.write(
+        `dumptruck: the log output failed (${(err as { code?: string }).code ?? (err as Error).message}); logging stops, the bot goes on\n`,
+      );
     } catch {
       // Nowhere left to say it.
     }
@@ -135,7 +137,10 @@ export function logJobEvents(log: Logger, target: string): (event: JobEvent) => 
         return;
       }
       case 'progress':
-        jl.debug({ dumpedBytes: event.progress.dumpedBytes, storedBytes: event.progress.storedBytes, elapsedMs: event.progress.elapsedMs }, 'backup progress');
+        jl.debug(
+          { dumpedBytes: event.progress.dumpedBytes, storedBytes: event.progress.storedBytes, elapsedMs: event.progress.elapsedMs },
+          'backup progress',
+        );
         return;
       case 'finished': {
         const { key, storedBytes, dumpedBytes, sha256, durationMs } = event.result;

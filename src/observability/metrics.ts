@@ -62,8 +62,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   const metrics: Metrics = {
     registry,
-    backups: new Counter({ name: 'dumptruck_backups_total', help: 'Backups that ended, by target and result (success, failure, cancelled, timeout).', labelNames: ['target', 'result'], registers }),
-    failures: new Counter({ name: 'dumptruck_backup_failures_total', help: 'Failed backups by target and the stage that failed.', labelNames: ['target', 'stage'], registers }),
+    backups: new Counter({
+      name: 'dumptruck_backups_total',
+      help: 'Backups that ended, by target and result (success, failure, cancelled, timeout).',
+      labelNames: ['target', 'result'],
+      registers,
+    }),
+    failures: new Counter({
+      name: 'dumptruck_backup_failures_total',
+      help: 'Failed backups by target and the stage that failed.',
+      labelNames: ['target', 'stage'],
+      registers,
+    }),
     duration: new Histogram({
       name: 'dumptruck_backup_duration_seconds',
       help: 'Backup duration from pg_dump start to the end of the job.',
@@ -78,8 +88,18 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       buckets: [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576].map((m) => m * MIB),
       registers,
     }),
-    bytesStreamed: new Counter({ name: 'dumptruck_bytes_streamed_total', help: 'Bytes pg_dump wrote (stage=dumped) and bytes sent to the bucket (stage=stored).', labelNames: ['target', 'stage'], registers }),
-    lastSuccess: new Gauge({ name: 'dumptruck_last_success_timestamp_seconds', help: 'When the last successful backup of a target finished (unix time).', labelNames: ['target'], registers }),
+    bytesStreamed: new Counter({
+      name: 'dumptruck_bytes_streamed_total',
+      help: 'Bytes pg_dump wrote (stage=dumped) and bytes sent to the bucket (stage=stored).',
+      labelNames: ['target', 'stage'],
+      registers,
+    }),
+    lastSuccess: new Gauge({
+      name: 'dumptruck_last_success_timestamp_seconds',
+      help: 'When the last successful backup of a target finished (unix time).',
+      labelNames: ['target'],
+      registers,
+    }),
     queueDepth: new Gauge({
       name: 'dumptruck_queue_depth',
       help: 'Backups waiting for a slot.',
@@ -96,7 +116,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
         if (queue) this.set(queue.status().running.length);
       },
     }),
-    alertReruns: new Counter({ name: 'dumptruck_alert_reruns_total', help: 'Backups started because a failure alert arrived.', labelNames: ['target'], registers }),
+    alertReruns: new Counter({
+      name: 'dumptruck_alert_reruns_total',
+      help: 'Backups started because a failure alert arrived.',
+      labelNames: ['target'],
+      registers,
+    }),
     trackQueue(q) {
       queue = q;
     },

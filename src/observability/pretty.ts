@@ -15,7 +15,10 @@ export function prettyLine(line: string, color: boolean): string {
   const paint = (code: string | undefined, text: string) => (color && code ? `\u001b[${code}m${text}\u001b[0m` : text);
   const level = String(entry.level ?? 'info');
   const time = typeof entry.time === 'string' ? entry.time.slice(11, 23) : '';
-  const job = entry.jobId !== undefined || entry.target !== undefined ? ` [${[entry.jobId, entry.target].filter((v) => v !== undefined).join(' ')}]` : '';
+  const job =
+    entry.jobId !== undefined || entry.target !== undefined
+      ? ` [${[entry.jobId, entry.target].filter((v) => v !== undefined).join(' ')}]`
+      : '';
   const fields = Object.entries(entry)
     .filter(([k, v]) => !SHOWN_ELSEWHERE.has(k) && v !== undefined)
     .map(([k, v]) => `${paint('90', `${k}=`)}${typeof v === 'string' && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v)}`);

@@ -55,11 +55,19 @@ const STDERR_KEEP = 4096;
  * passwords) reaches it. With `identity`, the key is written into fd 3 and the pipe closed
  * (see withIdentityPipe).
  */
-export function startAge(spawn: AgeSpawn, bin: string, args: readonly string[], options: { readonly env: Env; readonly identity?: string }): AgeProcess {
+export function startAge(
+  spawn: AgeSpawn,
+  bin: string,
+  args: readonly string[],
+  options: { readonly env: Env; readonly identity?: string },
+): AgeProcess {
   const env: Record<string, string> = {};
   if (options.env.PATH !== undefined) env.PATH = options.env.PATH;
   const command = options.identity === undefined ? { command: bin, args: [...args] } : withIdentityPipe(bin, args);
-  const child = spawn(command.command, command.args, { env, stdio: ['pipe', 'pipe', 'pipe', ...(options.identity === undefined ? [] : ['pipe' as const])] });
+  const child = spawn(command.command, command.args, {
+    env,
+    stdio: ['pipe', 'pipe', 'pipe', ...(options.identity === undefined ? [] : ['pipe' as const])],
+  });
   let tail = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     tail = (tail + chunk).slice(-STDERR_KEEP);
@@ -82,7 +90,10 @@ export function startAge(spawn: AgeSpawn, bin: string, args: readonly string[], 
     // age ends every error with a line asking for bug reports: noise in a backup's error. The
     // identity is scrubbed: age may quote a key it could not parse.
     stderrTail: () => {
-      const lines = tail.trim().split('\n').filter((l) => !/report unexpected or unhelpful errors/.test(l));
+      const lines = tail
+        .trim()
+        .split('\n')
+        .filter((l) => !/report unexpected or unhelpful errors/.test(l));
       return scrubSecrets(lines.slice(-10).join('\n'), options.identity === undefined ? [] : [options.identity.trim()]);
     },
     kill: () => {
@@ -100,9 +111,14 @@ export function encryptFailure(exit: Exit, stderr: string): DumptruckError | und
     });
   }
   if (exit.code === 0) return undefined;
-  return new DumptruckError('ENCRYPT_FAILED', 'encrypt', `age exited with ${exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`}`, {
-    ...(stderr ? { stderrTail: stderr } : {}),
-  });
+  return new DumptruckError(
+    'ENCRYPT_FAILED',
+    'encrypt',
+    `age exited with ${exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`}`,
+    {
+      ...(stderr ? { stderrTail: stderr } : {}),
+    },
+  );
 }
 
 /**
@@ -116,16 +132,31 @@ export function decryptFailure(key: string, exit: Exit, stderr: string): Dumptru
   if (exit.code === 0) return undefined;
   const options = stderr ? { stderrTail: stderr } : {};
   if (/no identity matched/i.test(stderr)) {
-    return new DumptruckError('WRONG_IDENTITY', 'verify', `${key}: the configured identity is not one of the backup's recipients: age cannot decrypt it`, {
-      ...options,
-      hint: 'set encrypt.identity to the private key of one of the recipients the backup was encrypted to',
-    });
+    return new DumptruckError(
+      'WRONG_IDENTITY',
+      'verify',
+      `${key}: the configured identity is not one of the backup's recipients: age cannot decrypt it`,
+      {
+        ...options,
+        hint: 'set encrypt.identity to the private key of one of the recipients the backup was encrypted to',
+      },
+    );
   }
   if (/\bEOF\b|premature|truncated|last chunk is empty/i.test(stderr)) {
     return new DumptruckError('TRUNCATED', 'verify', `${key}: the age ciphertext ends early: the object was cut short`, options);
   }
   if (/authenticate|header|MAC|malformed|invalid|parse/i.test(stderr)) {
-    return new DumptruckError('CORRUPTED', 'verify', `${key}: age cannot authenticate the ciphertext: the object was changed or cut short`, options);
+    return new DumptruckError(
+      'CORRUPTED',
+      'verify',
+      `${key}: age cannot authenticate the ciphertext: the object was changed or cut short`,
+      options,
+    );
   }
-  return new DumptruckError('VERIFY_FAILED', 'verify', `${key}: age exited with ${exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`}`, options);
+  return new DumptruckError(
+    'VERIFY_FAILED',
+    'verify',
+    `${key}: age exited with ${exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`}`,
+    options,
+  );
 }

@@ -18,7 +18,7 @@ import { MANIFEST_VERSION, type Manifest } from '../storage/manifest.js';
 import { contentTypeFor, startMetadata } from '../storage/metadata.js';
 import { AGE_BIN, ageEncryptArgs, encryptFailure, recipientFingerprint, startAge, type AgeProcess, type AgeSpawn } from './age.js';
 import { createCompressor } from './compress.js';
-import { Destination, uploadError, type LiveUploads } from './destination.js';
+import { Destination, uploadError } from './destination.js';
 import { planParts, type PartPlan } from './parts.js';
 import { pgDumpArgs, pgDumpEnv, startDump, type SpawnFn } from './pgdump.js';
 import { checkCompressionSupport, checkPgDumpVersion, locatePgDump as defaultLocatePgDump, probeServer } from './probe.js';
@@ -42,7 +42,10 @@ export interface RunnerDeps {
    * What runs once the backup is complete (size check, verification, retention: jobs/ wires them
    * in, above the pipeline). It never throws: its findings travel in the result.
    */
-  readonly afterBackup: (result: BackupResult, context: { readonly jobId: string; readonly signal?: AbortSignal | undefined }) => Promise<BackupResult>;
+  readonly afterBackup: (
+    result: BackupResult,
+    context: { readonly jobId: string; readonly signal?: AbortSignal | undefined },
+  ) => Promise<BackupResult>;
   /** Client for a mirror store; default: createMirrorClient (its own endpoint and keys). */
   readonly mirrorClient?: (mirror: MirrorConfig) => S3Client;
   /** Starts the `age` encryption stage; default: node's spawn. */
@@ -122,7 +125,17 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     const cleanupMs = deps.cleanupTimeoutMs ?? DEFAULT_CLEANUP_TIMEOUT_MS;
     const specs = [
       { role: 'primary' as const, bucket: config.storage.bucket, endpoint: config.storage.endpoint, required: true, client: deps.s3 },
-      ...(mirror ? [{ role: 'mirror' as const, bucket: mirror.bucket, endpoint: mirror.endpoint, required: mirror.required, client: mirrorClient(mirror) }] : []),
+      ...(mirror
+        ? [
+            {
+              role: 'mirror' as const,
+              bucket: mirror.bucket,
+              endpoint: mirror.endpoint,
+              required: mirror.required,
+              client: mirrorClient(mirror),
+            },
+          ]
+        : []),
     ];
     return specs.map((spec) => new Destination(spec, signal, cleanupMs, sweeper.live));
   }
@@ -186,7 +199,13 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     const dump = startDump(
       deps.spawn ?? (nodeSpawn as unknown as SpawnFn),
       p.pgDumpPath,
-      pgDumpArgs({ url: target.url, format: target.format, compression, extraArgs: target.dumpArgs, lockWaitTimeoutMs: target.lockWaitTimeout }),
+      pgDumpArgs({
+        url: target.url,
+        format: target.format,
+        compression,
+        extraArgs: target.dumpArgs,
+        lockWaitTimeoutMs: target.lockWaitTimeout,
+      }),
       pgDumpEnv(deps.env, p.password, p.appName),
     );
     const dumped = new Meter();
@@ -194,21 +213,32 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       sha256: true,
       limitBytes: plan.maxBytes,
       onLimit: () =>
-        new DumptruckError('TOO_LARGE', 'upload', `the dump outgrew ${plan.maxBytes} bytes (${config.storage.maxParts} parts of ${plan.partSize} bytes)`, {
-          hint: 'raise storage.maxParts if the store allows it; the part size follows pg_database_size',
-        }),
+        new DumptruckError(
+          'TOO_LARGE',
+          'upload',
+          `the dump outgrew ${plan.maxBytes} bytes (${config.storage.maxParts} parts of ${plan.partSize} bytes)`,
+          {
+            hint: 'raise storage.maxParts if the store allows it; the part size follows pg_database_size',
+          },
+        ),
     });
     // A separate stage after compression: age sees only compressed bytes, and the SHA-256 below
     // covers what is stored (the ciphertext).
     const age: AgeProcess | undefined = p.encryption
-      ? startAge(deps.ageSpawn ?? (nodeSpawn as unknown as AgeSpawn), deps.ageBin ?? AGE_BIN, ageEncryptArgs(p.encryption.recipients), { env: deps.env })
+      ? startAge(deps.ageSpawn ?? (nodeSpawn as unknown as AgeSpawn), deps.ageBin ?? AGE_BIN, ageEncryptArgs(p.encryption.recipients), {
+          env: deps.env,
+        })
       : undefined;
     const ageFailure = async () => (age ? encryptFailure(await age.exited, age.stderrTail()) : undefined);
     let dumpFailure: DumptruckError | undefined;
-    const compressor: Transform | undefined = target.format === 'plain' ? createCompressor({ ...config.compression, ...compression }) : undefined;
+    const compressor: Transform | undefined =
+      target.format === 'plain' ? createCompressor({ ...config.compression, ...compression }) : undefined;
     const gate = new Gate(async () => {
       const exit = await dump.exited;
-      if (exit.spawnError) throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', `cannot start pg_dump: ${exit.spawnError.message}`, { cause: exit.spawnError }));
+      if (exit.spawnError)
+        throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', `cannot start pg_dump: ${exit.spawnError.message}`, {
+          cause: exit.spawnError,
+        }));
       if (exit.code !== 0) throw (dumpFailure = dumpFailed(job, target, exit, scrubSecrets(dump.stderrTail(), job.secrets)));
       // Like pg_dump's: age's output may end cleanly while it failed.
       const encrypt = await ageFailure();
@@ -249,14 +279,27 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     const progress = () => {
       const elapsedMs = now().getTime() - p.startedAt.getTime();
       const bytesPerSecond = elapsedMs > 0 ? (dumped.bytes * 1000) / elapsedMs : 0;
-      job.emit({ type: 'progress', jobId: job.id, progress: { dumpedBytes: dumped.bytes, storedBytes: stored.bytes, elapsedMs, bytesPerSecond, estimatedBytes: p.started.estimatedBytes } });
+      job.emit({
+        type: 'progress',
+        jobId: job.id,
+        progress: {
+          dumpedBytes: dumped.bytes,
+          storedBytes: stored.bytes,
+          elapsedMs,
+          bytesPerSecond,
+          estimatedBytes: p.started.estimatedBytes,
+        },
+      });
     };
     const timer = setInterval(progress, deps.progressIntervalMs ?? 1000);
     timer.unref();
     const stages = [dump.stdout, dumped, ...(compressor ? [compressor] : []), ...(age ? [age.stage] : []), stored, gate] as const;
     const piped = pipeline(stages).catch((err: unknown) => fail(toDumptruckError(err, 'DUMP_FAILED', 'dump')));
     const encryption = p.encryption ? { recipients: p.encryption.recipients.map(recipientFingerprint) } : undefined;
-    const metadata = startMetadata({ ...p.started, format: target.format, compression, startedAt: p.startedAt, encryption }, job.request.trigger);
+    const metadata = startMetadata(
+      { ...p.started, format: target.format, compression, startedAt: p.startedAt, encryption },
+      job.request.trigger,
+    );
     const uploads = legs.map((leg) =>
       leg.d
         .store({
@@ -325,7 +368,8 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       throwIfAborted(job.signal);
     }
     const mirror = job.destinations.find((d) => d.role === 'mirror')?.outcome(job.secrets);
-    const warnings: BackupWarning[] = mirror && !mirror.stored ? [{ kind: 'mirror-failed', message: `mirror copy not stored: ${mirror.error}` }] : [];
+    const warnings: BackupWarning[] =
+      mirror && !mirror.stored ? [{ kind: 'mirror-failed', message: `mirror copy not stored: ${mirror.error}` }] : [];
     return {
       ...result,
       finishMs: now().getTime() - finishStart.getTime(),
@@ -406,14 +450,24 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
   }
 }
 
-function dumpFailed(job: Job, target: TargetConfig, exit: { code: number | null; signal: NodeJS.Signals | null }, stderrTail: string): DumptruckError {
+function dumpFailed(
+  job: Job,
+  target: TargetConfig,
+  exit: { code: number | null; signal: NodeJS.Signals | null },
+  stderrTail: string,
+): DumptruckError {
   const exited = `pg_dump exited with ${exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`}`;
   // pg_dump's own words ("canceling statement due to statement timeout", on its LOCK TABLE) do not say which setting or why.
   if (/due to (statement|lock) timeout/.test(stderrTail) && /LOCK TABLE/.test(stderrTail)) {
-    return new DumptruckError('DUMP_FAILED', 'dump', `${exited}: a table stayed locked longer than targets.${job.request.target}.lockWaitTimeout (${formatDuration(target.lockWaitTimeout)})`, {
-      stderrTail,
-      hint: 'something holds an exclusive lock on a table (a migration, a long transaction): see pg_locks, then run the backup again, or raise lockWaitTimeout',
-    });
+    return new DumptruckError(
+      'DUMP_FAILED',
+      'dump',
+      `${exited}: a table stayed locked longer than targets.${job.request.target}.lockWaitTimeout (${formatDuration(target.lockWaitTimeout)})`,
+      {
+        stderrTail,
+        hint: 'something holds an exclusive lock on a table (a migration, a long transaction): see pg_locks, then run the backup again, or raise lockWaitTimeout',
+      },
+    );
   }
   return new DumptruckError('DUMP_FAILED', 'dump', exited, { stderrTail });
 }
@@ -424,7 +478,8 @@ function dumpFailed(job: Job, target: TargetConfig, exit: { code: number | null;
  */
 function withUnconfirmedCleanup(err: DumptruckError, unconfirmed: readonly string[]): DumptruckError {
   const message = `${err.message}; ${unconfirmed.join('; ')}`;
-  const hint = 'an incomplete multipart upload may remain in the bucket: dumptruck aborts it after storage.abortUploadsAfter, and a lifecycle rule with AbortIncompleteMultipartUpload removes it too';
+  const hint =
+    'an incomplete multipart upload may remain in the bucket: dumptruck aborts it after storage.abortUploadsAfter, and a lifecycle rule with AbortIncompleteMultipartUpload removes it too';
   if (err.code === 'CANCELLED') return new CancelledError(message);
   if (err.code === 'TIMED_OUT') return new TimeoutError(message);
   return new DumptruckError(err.code, err.stage, message, { cause: err, stderrTail: err.stderrTail, hint });

@@ -1,6 +1,6 @@
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { formatDuration } from '../config/units.js';
-import { DumptruckError, describeCause, toDumptruckError, userMessage } from '../errors.js';
+import { type DumptruckError, describeCause, toDumptruckError, userMessage } from '../errors.js';
 import { Redactor } from '../redact.js';
 import type { MirrorOutcome } from '../types.js';
 import { withAbortSignal } from '../storage/client.js';

@@ -31,7 +31,10 @@ export function createUploadSweeper(deps: SweeperDeps): UploadSweeper {
   const now = deps.now ?? (() => new Date());
   const live: LiveUploads = new Set();
   const prefix = config.storage.prefix ? `${config.storage.prefix}/` : '';
-  const mirrors = new Set<MirrorConfig>([...(config.mirror ? [config.mirror] : []), ...Object.values(config.targets).flatMap((t) => (t.mirror ? [t.mirror] : []))]);
+  const mirrors = new Set<MirrorConfig>([
+    ...(config.mirror ? [config.mirror] : []),
+    ...Object.values(config.targets).flatMap((t) => (t.mirror ? [t.mirror] : [])),
+  ]);
   let stores: { readonly client: S3Client; readonly bucket: string }[] | undefined;
   return {
     live,
@@ -39,8 +42,13 @@ export function createUploadSweeper(deps: SweeperDeps): UploadSweeper {
       const before = new Date(now().getTime() - config.storage.abortUploadsAfterMs);
       const timeout = AbortSignal.timeout(deps.timeoutMs ?? 20_000);
       const deadline = signal ? AbortSignal.any([timeout, signal]) : timeout;
-      stores ??= [{ client: deps.s3, bucket: config.storage.bucket }, ...[...mirrors].map((m) => ({ client: deps.mirrorClient(m), bucket: m.bucket }))];
-      const aborted = await Promise.all(stores.map((s) => abortOrphanedUploads(withAbortSignal(s.client, deadline), s.bucket, prefix, before, live).catch(() => [])));
+      stores ??= [
+        { client: deps.s3, bucket: config.storage.bucket },
+        ...[...mirrors].map((m) => ({ client: deps.mirrorClient(m), bucket: m.bucket })),
+      ];
+      const aborted = await Promise.all(
+        stores.map((s) => abortOrphanedUploads(withAbortSignal(s.client, deadline), s.bucket, prefix, before, live).catch(() => [])),
+      );
       return aborted.flat();
     },
   };

@@ -64,7 +64,9 @@ export function planParts(input: PartPlanInput): PartPlan {
       'TOO_LARGE',
       'upload',
       `${why}; one uploading and one filling take ${formatBytes(2 * partSize)}, over storage.memoryBudget ${formatBytes(input.memoryBudgetBytes)}`,
-      { hint: `raise storage.memoryBudget to at least ${formatBytes(2 * partSize)}, or storage.maxParts if the store allows more parts than ${input.maxParts} (smaller parts)` },
+      {
+        hint: `raise storage.memoryBudget to at least ${formatBytes(2 * partSize)}, or storage.maxParts if the store allows more parts than ${input.maxParts} (smaller parts)`,
+      },
     );
   }
   return { partSize, partsInFlight: Math.min(input.partsInFlight, affordable), maxBytes: partSize * input.maxParts };

@@ -31,7 +31,8 @@ export function pgDumpArgs(spec: DumpSpec): string[] {
 }
 
 // Only what pg_dump needs: the bot's own secrets (Slack and AWS tokens) stay out of the child.
-const PASS_THROUGH = /^(PATH|HOME|LANG|LC_[A-Z]+|TZ|TMPDIR|PG(HOST|HOSTADDR|PORT|SSLMODE|SSLROOTCERT|SSLCERT|SSLKEY|SSLCRL|SERVICE|SERVICEFILE|SYSCONFDIR|TARGETSESSIONATTRS|GSSENCMODE|CHANNELBINDING|CONNECT_TIMEOUT|OPTIONS|CLIENTENCODING))$/;
+const PASS_THROUGH =
+  /^(PATH|HOME|LANG|LC_[A-Z]+|TZ|TMPDIR|PG(HOST|HOSTADDR|PORT|SSLMODE|SSLROOTCERT|SSLCERT|SSLKEY|SSLCRL|SERVICE|SERVICEFILE|SYSCONFDIR|TARGETSESSIONATTRS|GSSENCMODE|CHANNELBINDING|CONNECT_TIMEOUT|OPTIONS|CLIENTENCODING))$/;
 
 /** The child's environment: the password travels here and nowhere else. */
 export function pgDumpEnv(parent: Env, password: string | undefined, appName: string): Record<string, string> {

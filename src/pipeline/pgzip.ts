@@ -85,17 +85,28 @@ export function createGzip(options: GzipOptions): Transform {
 }
 
 export function createParallelGzip(options: ParallelGzipOptions = {}): Transform {
-  return new ParallelCompressor(gzipCodec(checkInt('level', options.level ?? DEFAULT_LEVEL, COMPRESSION_LEVELS.gzip.min, COMPRESSION_LEVELS.gzip.max), options.deflate ?? defaultDeflate), {
-    ...options,
-    blockSize: options.blockSize ?? DEFAULT_BLOCK_SIZE,
-  });
+  return new ParallelCompressor(
+    gzipCodec(
+      checkInt('level', options.level ?? DEFAULT_LEVEL, COMPRESSION_LEVELS.gzip.min, COMPRESSION_LEVELS.gzip.max),
+      options.deflate ?? defaultDeflate,
+    ),
+    {
+      ...options,
+      blockSize: options.blockSize ?? DEFAULT_BLOCK_SIZE,
+    },
+  );
 }
 
 export function createParallelZstd(options: ParallelZstdOptions = {}): Transform {
-  return new ParallelCompressor(zstdCodec(checkInt('level', options.level ?? COMPRESSION_LEVELS.zstd.default, COMPRESSION_LEVELS.zstd.min, COMPRESSION_LEVELS.zstd.max)), {
-    ...options,
-    blockSize: options.blockSize ?? ZSTD_DEFAULT_BLOCK_SIZE,
-  });
+  return new ParallelCompressor(
+    zstdCodec(
+      checkInt('level', options.level ?? COMPRESSION_LEVELS.zstd.default, COMPRESSION_LEVELS.zstd.min, COMPRESSION_LEVELS.zstd.max),
+    ),
+    {
+      ...options,
+      blockSize: options.blockSize ?? ZSTD_DEFAULT_BLOCK_SIZE,
+    },
+  );
 }
 
 function gzipCodec(level: number, deflate: DeflateRaw): BlockCodec {

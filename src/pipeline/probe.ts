@@ -58,9 +58,10 @@ function withPassword(url: string, password: string | undefined): string {
 
 function hintFor(err: unknown): string | undefined {
   const code = (err as { code?: string }).code;
-  if (code === '28P01' || code === '28000') return 'check the target\'s password source and the role in its url';
-  if (code === '3D000') return 'check the database name in the target\'s url';
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT') return 'check the host and port in the target\'s url, and that the bot can reach it';
+  if (code === '28P01' || code === '28000') return "check the target's password source and the role in its url";
+  if (code === '3D000') return "check the database name in the target's url";
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT')
+    return "check the host and port in the target's url, and that the bot can reach it";
   return undefined;
 }
 
@@ -92,16 +93,24 @@ export async function pgDumpVersion(path: string): Promise<PgDumpBinary> {
  * The pg_dump to use: the configured one, else the newest installed (PATH, then the Debian and
  * RHEL per-major directories). A newer pg_dump dumps older servers; an older one cannot.
  */
-export async function locatePgDump(configured: string | undefined, listDir: (dir: string) => Promise<string[]> = (d) => readdir(d)): Promise<PgDumpBinary> {
+export async function locatePgDump(
+  configured: string | undefined,
+  listDir: (dir: string) => Promise<string[]> = (d) => readdir(d),
+): Promise<PgDumpBinary> {
   if (configured) {
     try {
       return await pgDumpVersion(configured);
     } catch (err) {
-      throw new DumptruckError('PG_DUMP_NOT_FOUND', 'version', `cannot run pg_dump at ${configured}: ${(err as Error).message}`, { cause: err });
+      throw new DumptruckError('PG_DUMP_NOT_FOUND', 'version', `cannot run pg_dump at ${configured}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   const candidates = ['pg_dump'];
-  for (const [dir, sub] of [['/usr/lib/postgresql', 'bin/pg_dump'], ['/usr', 'bin/pg_dump']] as const) {
+  for (const [dir, sub] of [
+    ['/usr/lib/postgresql', 'bin/pg_dump'],
+    ['/usr', 'bin/pg_dump'],
+  ] as const) {
     const entries = await listDir(dir).catch(() => []);
     for (const e of entries) if (dir === '/usr/lib/postgresql' || e.startsWith('pgsql-')) candidates.push(`${dir}/${e}/${sub}`);
   }

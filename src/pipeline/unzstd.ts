@@ -104,7 +104,10 @@ class ZstdFrames extends Transform {
         } else if (isSkippable(magic)) {
           this.#read('skippable-size', 4);
         } else {
-          throw zlibError('ZSTD_error_prefix_unknown', `not a zstd frame at byte ${fieldOffset} (magic 0x${magic.toString(16).padStart(8, '0')})`);
+          throw zlibError(
+            'ZSTD_error_prefix_unknown',
+            `not a zstd frame at byte ${fieldOffset} (magic 0x${magic.toString(16).padStart(8, '0')})`,
+          );
         }
         return;
       }
@@ -115,7 +118,8 @@ class ZstdFrames extends Transform {
         return;
       case 'descriptor': {
         const d = field[0]!;
-        if (d & 0x08) throw zlibError('ZSTD_error_frameParameter_unsupported', `zstd frame header at byte ${fieldOffset - 4} has its reserved bit set`);
+        if (d & 0x08)
+          throw zlibError('ZSTD_error_frameParameter_unsupported', `zstd frame header at byte ${fieldOffset - 4} has its reserved bit set`);
         const singleSegment = (d >> 5) & 1;
         this.#hasChecksum = ((d >> 2) & 1) === 1;
         const windowBytes = singleSegment ? 0 : 1;

@@ -143,9 +143,11 @@ export async function checkBucket(s3: S3Client, bucket: string): Promise<void> {
   } catch (err) {
     const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     const why =
-      status === 403 ? 'access denied (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy)'
-      : status === 404 ? 'no such bucket'
-      : undefined;
+      status === 403
+        ? 'access denied (check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy)'
+        : status === 404
+          ? 'no such bucket'
+          : undefined;
     throw toDumptruckError(err, 'UPLOAD_FAILED', 'upload', `bucket ${bucket}${why ? `: ${why}` : ''}`);
   }
 }

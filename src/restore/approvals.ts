@@ -6,7 +6,10 @@ import type { RestorePlan } from './restore.js';
 // Restore requests waiting for a second person. They live in memory for now, behind
 // ApprovalStore, so that the durable fleet can keep them in PostgreSQL later.
 
-export type Decision = { readonly kind: 'approved'; readonly by: string } | { readonly kind: 'denied'; readonly by: string } | { readonly kind: 'expired' };
+export type Decision =
+  | { readonly kind: 'approved'; readonly by: string }
+  | { readonly kind: 'denied'; readonly by: string }
+  | { readonly kind: 'expired' };
 
 export interface RestoreRequest {
   readonly id: string;
@@ -56,9 +59,16 @@ export function newRequestId(): string {
  * (nobody may approve a stale request), then the approvers list, then the two-person rule.
  */
 export function approvalRefusal(request: RestoreRequest, userId: string, options: RestoreOptions, now: Date): InputError | undefined {
-  if (request.decision) return new InputError(`that restore request was already ${request.decision.kind}${'by' in request.decision ? ` by <@${request.decision.by}>` : ''}`);
+  if (request.decision)
+    return new InputError(
+      `that restore request was already ${request.decision.kind}${'by' in request.decision ? ` by <@${request.decision.by}>` : ''}`,
+    );
   if (now.getTime() >= request.expiresAt.getTime()) {
-    return new InputError('that restore request has expired, so it can no longer be approved', `Ask again with \`/backup restore ${request.plan.target} ${request.plan.key} into ${request.plan.database}\`.`, 'NOT_ALLOWED');
+    return new InputError(
+      'that restore request has expired, so it can no longer be approved',
+      `Ask again with \`/backup restore ${request.plan.target} ${request.plan.key} into ${request.plan.database}\`.`,
+      'NOT_ALLOWED',
+    );
   }
   if (!options.approvers.includes(userId)) {
     return new InputError(
@@ -68,7 +78,11 @@ export function approvalRefusal(request: RestoreRequest, userId: string, options
     );
   }
   if (options.twoPerson && userId === request.requestedBy) {
-    return new InputError('you asked for this restore, so someone else must approve it (two-person rule)', `Ask another approver: ${others(options.approvers, userId)}.`, 'NOT_ALLOWED');
+    return new InputError(
+      'you asked for this restore, so someone else must approve it (two-person rule)',
+      `Ask another approver: ${others(options.approvers, userId)}.`,
+      'NOT_ALLOWED',
+    );
   }
   return undefined;
 }

@@ -21,5 +21,8 @@ export function decodingFor(key: string): Decoding {
   if (key.endsWith('.sql.zst')) return { decompress: () => createZstdDecompress(), tool: 'psql' };
   // pg_dump -Fc compresses its own blocks; pg_restore reads them as they are.
   if (key.endsWith('.dump')) return { decompress: () => new PassThrough(), tool: 'pg_restore' };
-  throw new InputError(`don't know how to restore ${JSON.stringify(key.slice(key.lastIndexOf('/') + 1))}`, 'restorable backups end in .sql.gz, .sql.zst or .dump');
+  throw new InputError(
+    `don't know how to restore ${JSON.stringify(key.slice(key.lastIndexOf('/') + 1))}`,
+    'restorable backups end in .sql.gz, .sql.zst or .dump',
+  );
 }

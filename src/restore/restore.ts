@@ -14,7 +14,7 @@ import { compactTimestamp } from '../storage/keys.js';
 import { META } from '../storage/metadata.js';
 import { readStoredBackup } from '../storage/manifest.js';
 import { FailSoft } from '../verify/fork.js';
-import type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource, RestoredTable } from '../types.js';
+import type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
 import { describeExit, locatePgTools, startTool, toolVersion, type PgTools } from '../verify/tools.js';
 import { identityProblem, type VerifyDeps } from '../verify/verify.js';
 import { decodingFor } from './decompress.js';
@@ -30,8 +30,13 @@ export type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } fr
 // at backup time. A failure or cancel drops the half-restored database, and a database that was
 // being replaced gets its name back.
 
-
-export const RESTORE_DEFAULTS: RestoreOptions = { approvers: [], twoPerson: true, approvalExpiry: 3_600_000, allowReplace: false, noOwner: false };
+export const RESTORE_DEFAULTS: RestoreOptions = {
+  approvers: [],
+  twoPerson: true,
+  approvalExpiry: 3_600_000,
+  allowReplace: false,
+  noOwner: false,
+};
 
 /** What verification needs (config, store, environment, tools, clock), and the mirror's client. */
 export interface RestoreDeps extends Omit<VerifyDeps, 'randomSuffix'> {
@@ -69,7 +74,11 @@ function store(deps: RestoreDeps, target: string, source: RestoreSource): { s3: 
   if (source === 'primary') return { s3: deps.s3, bucket: deps.config.storage.bucket };
   const own = lookupTarget(deps.config, target).mirror;
   const mirror = own === false ? undefined : (own ?? deps.config.mirror);
-  if (!mirror) throw new InputError(`${target} has no mirror to restore from`, 'restore from the primary store (leave out `from mirror`), or configure mirror:');
+  if (!mirror)
+    throw new InputError(
+      `${target} has no mirror to restore from`,
+      'restore from the primary store (leave out `from mirror`), or configure mirror:',
+    );
   return { s3: (deps.mirrorClient ?? createMirrorClient)(mirror, deps.env), bucket: mirror.bucket };
 }
 
@@ -79,10 +88,17 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
   const options = restoreOptions(deps.config, ask.target);
   const replace = ask.replace === true;
   if (!DATABASE_NAME.test(ask.database)) {
-    throw new InputError(`${JSON.stringify(ask.database)} is not a database name I restore into`, 'use lowercase letters, digits, _ and -, starting with a letter or _, at most 63 characters');
+    throw new InputError(
+      `${JSON.stringify(ask.database)} is not a database name I restore into`,
+      'use lowercase letters, digits, _ and -, starting with a letter or _, at most 63 characters',
+    );
   }
   if (replace && !options.allowReplace) {
-    throw new InputError(`replacing a database is not allowed for ${ask.target}`, `an admin sets targets.${ask.target}.restore.allowReplace: true; or restore into a new database`, 'NOT_ALLOWED');
+    throw new InputError(
+      `replacing a database is not allowed for ${ask.target}`,
+      `an admin sets targets.${ask.target}.restore.allowReplace: true; or restore into a new database`,
+      'NOT_ALLOWED',
+    );
   }
   if (replace) {
     const refusal = replaceRefusal(deps.config, ask.target, ask.database);
@@ -94,7 +110,8 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
   const object = await catalog.resolve(ask.target, ask.key);
   const stored = await readStoredBackup(s3, bucket, object.key);
   const { metadata, facts } = stored;
-  if (ask.trustLegacy && ask.key === 'latest') throw new InputError('--trust-legacy needs the exact key of the old backup, not latest', `list them with: list ${ask.target}`);
+  if (ask.trustLegacy && ask.key === 'latest')
+    throw new InputError('--trust-legacy needs the exact key of the old backup, not latest', `list them with: list ${ask.target}`);
   if (ask.trustLegacy) assertLegacyTrustable(object.key);
   const hmacKey = await resolveHmacKey(deps.config.storage.hmacKey, { env: deps.env });
   // Provenance first, as verify does: what an untrusted record says is not read further.
@@ -147,33 +164,56 @@ export function replaceRefusal(config: Pick<Config, 'targets'>, target: string, 
   const own = place(t.url);
   const destination = place(options.url ?? t.url).server;
   if (own.database !== database || own.server !== destination) {
-    const other = Object.entries(config.targets).find(([name, o]) => name !== target && place(o.url).server === destination && place(o.url).database === database);
+    const other = Object.entries(config.targets).find(
+      ([name, o]) => name !== target && place(o.url).server === destination && place(o.url).database === database,
+    );
     if (other) {
-      return new InputError(`${database} is the database of target ${other[0]}; a restore of ${target} never replaces another target's database`, `${fresh}, or restore a backup of ${other[0]}`, 'NOT_ALLOWED');
+      return new InputError(
+        `${database} is the database of target ${other[0]}; a restore of ${target} never replaces another target's database`,
+        `${fresh}, or restore a backup of ${other[0]}`,
+        'NOT_ALLOWED',
+      );
     }
   }
   const replaceable = options.replaceable ?? [own.database];
   if (!replaceable.includes(database)) {
-    const listed = options.replaceable ? `it lists ${replaceable.join(', ') || 'none'}` : `by default only ${target}'s own database, ${own.database}`;
-    return new InputError(`${database} is not in targets.${target}.restore.replaceable (${listed})`, `an admin adds it to targets.${target}.restore.replaceable; or ${fresh}`, 'NOT_ALLOWED');
+    const listed = options.replaceable
+      ? `it lists ${replaceable.join(', ') || 'none'}`
+      : `by default only ${target}'s own database, ${own.database}`;
+    return new InputError(
+      `${database} is not in targets.${target}.restore.replaceable (${listed})`,
+      `an admin adds it to targets.${target}.restore.replaceable; or ${fresh}`,
+      'NOT_ALLOWED',
+    );
   }
   return undefined;
 }
 
 function destinationExists(target: string, database: string, server: string, options: RestoreOptions): DumptruckError {
-  return new DumptruckError('DESTINATION_EXISTS', 'restore', `database ${database} already exists on ${server}; a restore never overwrites a database`, {
-    hint: options.allowReplace
-      ? `pick a new database name, or replace it: /backup restore ${target} <key|latest> into ${database} replace`
-      : `pick a new database name (replacing one needs targets.${target}.restore.allowReplace: true)`,
-  });
+  return new DumptruckError(
+    'DESTINATION_EXISTS',
+    'restore',
+    `database ${database} already exists on ${server}; a restore never overwrites a database`,
+    {
+      hint: options.allowReplace
+        ? `pick a new database name, or replace it: /backup restore ${target} <key|latest> into ${database} replace`
+        : `pick a new database name (replacing one needs targets.${target}.restore.allowReplace: true)`,
+    },
+  );
 }
 
-async function destination(deps: RestoreDeps, target: string, jobId: string): Promise<{ server: RestoreServer; password: string | undefined }> {
+async function destination(
+  deps: RestoreDeps,
+  target: string,
+  jobId: string,
+): Promise<{ server: RestoreServer; password: string | undefined }> {
   const t = lookupTarget(deps.config, target);
   const options = t.restore ?? RESTORE_DEFAULTS;
   const url = options.url ?? t.url;
   // restore.password goes with restore.url; without one, the target's own server and password.
-  const password = options.url ? await resolvePassword(`${target}.restore`, options.password, { env: deps.env }) : await resolvePassword(target, t.password, { env: deps.env });
+  const password = options.url
+    ? await resolvePassword(`${target}.restore`, options.password, { env: deps.env })
+    : await resolvePassword(target, t.password, { env: deps.env });
   return { server: new RestoreServer(url, password, `dumptruck-restore-${jobId}`), password };
 }
 
@@ -192,12 +232,15 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
   const tools = await locatePgTools(targetConfig.pgDump, deps.locatePgDump);
   if (decodingFor(plan.key).tool === 'psql') {
     // A psql without restricted mode would obey a meta-command in the dump: refuse before creating anything.
-    const problem = restrictedModeProblem(await toolVersion(deps.spawn, tools.psql, { parent: deps.env, password: undefined, appName: `dumptruck-restore-${jobId}` }));
+    const problem = restrictedModeProblem(
+      await toolVersion(deps.spawn, tools.psql, { parent: deps.env, password: undefined, appName: `dumptruck-restore-${jobId}` }),
+    );
     if (problem) throw problem;
   }
 
   const exists = await server.exists(plan.database);
-  if (exists && !plan.replace) throw destinationExists(plan.target, plan.database, server.described, restoreOptions(deps.config, plan.target));
+  if (exists && !plan.replace)
+    throw destinationExists(plan.target, plan.database, server.described, restoreOptions(deps.config, plan.target));
   // Again here: a plan may have been approved under another config.
   const refusal = exists ? replaceRefusal(deps.config, plan.target, plan.database) : undefined;
   if (refusal) throw refusal;
@@ -215,7 +258,11 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
     const pass = await streamInto(deps, plan, { server, tools, password, jobId, options });
     if (pass.sha256 !== plan.sha256) {
       const symptom = pass.sideError === undefined ? '' : ` (and then: ${describeCause(pass.sideError)})`;
-      throw new DumptruckError('CORRUPTED', 'restore', `${plan.key}: SHA-256 of the bytes read is ${pass.sha256}, the backup recorded ${plan.sha256}: the object changed after it was written${symptom}`);
+      throw new DumptruckError(
+        'CORRUPTED',
+        'restore',
+        `${plan.key}: SHA-256 of the bytes read is ${pass.sha256}, the backup recorded ${plan.sha256}: the object changed after it was written${symptom}`,
+      );
     }
     if (pass.sideError !== undefined) throw pass.sideError;
     const tables = await server.countRows(plan.database);
@@ -231,8 +278,13 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
     // Cleanup runs whatever the reason: the half database goes, the replaced one comes back.
     const cleanup: string[] = [];
     if (created) await server.drop(plan.database).catch((e: unknown) => cleanup.push(describeCause(e)));
-    if (aside) await server.rename(aside, plan.database).catch((e: unknown) => cleanup.push(`${describeCause(e)}; the old database is still named ${aside}`));
-    const reason = options.signal?.aborted ? abortReason(options.signal) : toDumptruckError(err, 'RESTORE_FAILED', 'restore', `restoring ${plan.key}`);
+    if (aside)
+      await server
+        .rename(aside, plan.database)
+        .catch((e: unknown) => cleanup.push(`${describeCause(e)}; the old database is still named ${aside}`));
+    const reason = options.signal?.aborted
+      ? abortReason(options.signal)
+      : toDumptruckError(err, 'RESTORE_FAILED', 'restore', `restoring ${plan.key}`);
     if (cleanup.length === 0) throw reason;
     const message = scrubSecrets(`${reason.message}; cleaning up also failed: ${cleanup.join('; ')}`, secrets);
     throw new DumptruckError(reason.code, reason.stage, message, { cause: reason, stderrTail: reason.stderrTail, hint: reason.hint });
@@ -282,7 +334,11 @@ async function streamInto(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext
 }
 
 /** decompress -> (restricted) psql or pg_restore into the new database. */
-function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): { head: Writable; done: Promise<void>; bytes(): number; kill(): void } {
+function restoreSide(
+  deps: RestoreDeps,
+  plan: RestorePlan,
+  ctx: PassContext,
+): { head: Writable; done: Promise<void>; bytes(): number; kill(): void } {
   const decoding = decodingFor(plan.key);
   const decompress = decoding.decompress();
   const counter = new Meter();
@@ -307,13 +363,23 @@ function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): { 
     const stderr = scrubSecrets(tool.stderrTail(), ctx.password ? [ctx.password] : []);
     const roles = [...new Set([...stderr.matchAll(/role "([^"]+)" does not exist/g)].map((m) => m[1]!))];
     if (roles.length > 0) {
-      throw new DumptruckError('MISSING_ROLES', 'restore', `${plan.key} refers to role${roles.length > 1 ? 's' : ''} ${roles.join(', ')}, which ${plan.server} does not have`, {
-        stderrTail: stderr,
-        hint: `create ${roles.length > 1 ? 'them' : 'it'} on ${plan.server} first, or set targets.${plan.target}.restore.noOwner: true to restore without owners and grants`,
-      });
+      throw new DumptruckError(
+        'MISSING_ROLES',
+        'restore',
+        `${plan.key} refers to role${roles.length > 1 ? 's' : ''} ${roles.join(', ')}, which ${plan.server} does not have`,
+        {
+          stderrTail: stderr,
+          hint: `create ${roles.length > 1 ? 'them' : 'it'} on ${plan.server} first, or set targets.${plan.target}.restore.noOwner: true to restore without owners and grants`,
+        },
+      );
     }
-    const what = piped !== undefined && exit.code === 0 ? `the backup could not be read to the end (${describeCause(piped)})` : describeExit(bin, exit);
-    throw new DumptruckError('RESTORE_FAILED', 'restore', `${plan.key} did not restore into ${plan.database}: ${what}`, { ...(stderr ? { stderrTail: stderr } : {}) });
+    const what =
+      piped !== undefined && exit.code === 0
+        ? `the backup could not be read to the end (${describeCause(piped)})`
+        : describeExit(bin, exit);
+    throw new DumptruckError('RESTORE_FAILED', 'restore', `${plan.key} did not restore into ${plan.database}: ${what}`, {
+      ...(stderr ? { stderrTail: stderr } : {}),
+    });
   })();
   return { head: decompress, done, bytes: () => counter.bytes, kill: () => tool.kill() };
 }

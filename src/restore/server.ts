@@ -39,7 +39,12 @@ export class RestoreServer {
     const u = new URL(urlForDatabase(this.url, database ?? (busy.includes(own) ? 'postgres' : own)));
     // In memory only; never logged.
     if (this.password !== undefined) u.password = encodeURIComponent(this.password);
-    const client = new pg.Client({ connectionString: u.toString(), application_name: this.appName, connectionTimeoutMillis: 15_000, query_timeout: 300_000 });
+    const client = new pg.Client({
+      connectionString: u.toString(),
+      application_name: this.appName,
+      connectionTimeoutMillis: 15_000,
+      query_timeout: 300_000,
+    });
     try {
       await client.connect();
       return await work(client);
@@ -53,7 +58,11 @@ export class RestoreServer {
   }
 
   exists(database: string): Promise<boolean> {
-    return this.admin(`cannot look up database ${database}`, [], async (c) => (await c.query('select 1 from pg_database where datname = $1', [database])).rowCount === 1);
+    return this.admin(
+      `cannot look up database ${database}`,
+      [],
+      async (c) => (await c.query('select 1 from pg_database where datname = $1', [database])).rowCount === 1,
+    );
   }
 
   create(database: string): Promise<void> {

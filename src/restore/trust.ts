@@ -27,7 +27,11 @@ export interface TrustOptions {
  */
 export function assertTrusted(entry: TrustEntry, now: Date, options: TrustOptions): void {
   if (datedInFuture(entry.key, now)) {
-    throw new DumptruckError('NOT_TRUSTED', 'restore', `${entry.key} is dated in the future: dumptruck did not write it, so it is not restored`);
+    throw new DumptruckError(
+      'NOT_TRUSTED',
+      'restore',
+      `${entry.key} is dated in the future: dumptruck did not write it, so it is not restored`,
+    );
   }
   const { facts } = entry;
   if (facts === undefined) {
@@ -45,7 +49,12 @@ export function assertTrusted(entry: TrustEntry, now: Date, options: TrustOption
  */
 export function assertLegacyTrustable(key: string): void {
   if (!hasRunToken(key)) return;
-  throw new DumptruckError('NOT_TRUSTED', 'input', `--trust-legacy is only for backups written before backups were signed; ${key} has a run token, so dumptruck signed it when it wrote it, and an unsigned copy of it was not written by dumptruck`, {
-    hint: 'do not restore it: check who can write to the bucket, and restore another backup',
-  });
+  throw new DumptruckError(
+    'NOT_TRUSTED',
+    'input',
+    `--trust-legacy is only for backups written before backups were signed; ${key} has a run token, so dumptruck signed it when it wrote it, and an unsigned copy of it was not written by dumptruck`,
+    {
+      hint: 'do not restore it: check who can write to the bucket, and restore another backup',
+    },
+  );
 }

@@ -5,7 +5,12 @@ export type { IgnoredItem, KeepReason, RetentionItem, RetentionRules } from '../
 
 /** Pure: `keepLast 7, keepDays 30`, as reports name the rules. */
 export function describeRules(rules: RetentionRules): string {
-  return [rules.keepLast === undefined ? '' : `keepLast ${rules.keepLast}`, rules.keepDays === undefined ? '' : `keepDays ${rules.keepDays}`].filter(Boolean).join(', ');
+  return [
+    rules.keepLast === undefined ? '' : `keepLast ${rules.keepLast}`,
+    rules.keepDays === undefined ? '' : `keepDays ${rules.keepDays}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
 }
 
 /** A backup as retention sees it. */
@@ -46,7 +51,12 @@ export const FUTURE = 'dated in the future';
  * backup just written: such keys are left out (and left alone). Flagged backups do not count for
  * keepLast or keepDays, so a run of suspect backups never pushes a good one out.
  */
-export function planRetention(objects: readonly RetentionCandidate[], rules: RetentionRules, now: Date, newestVerifiedKey: string | undefined): RetentionPlan {
+export function planRetention(
+  objects: readonly RetentionCandidate[],
+  rules: RetentionRules,
+  now: Date,
+  newestVerifiedKey: string | undefined,
+): RetentionPlan {
   const ignored: IgnoredItem[] = [];
   const dated: { key: string; time: Date; flagged: boolean }[] = [];
   for (const o of objects) {

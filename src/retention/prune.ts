@@ -42,7 +42,10 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
   const own = backups.filter((b) => b.state === 'complete' || b.state === 'legacy' || isFutureKey(b.key, now)).map((b) => b.key);
   const foreign = backups.filter((b) => b.state === 'foreign' && !isFutureKey(b.key, now)).map((b) => b.key);
   const flagged = (key: string) => keys.has(flagMarkerKey(key));
-  const verified = newestVerified(own.filter((key) => !flagged(key) && !isFutureKey(key, now)), [...keys]);
+  const verified = newestVerified(
+    own.filter((key) => !flagged(key) && !isFutureKey(key, now)),
+    [...keys],
+  );
   const plan = planRetention(
     own.map((key) => ({ key, flagged: flagged(key) })),
     rules,
@@ -51,8 +54,19 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
   );
   // Judged by when the dump was stored, not by its key's start time: a long run's dump is young when its manifest is due.
   const stale: RetentionItem[] = backups
-    .filter((b) => b.state === 'incomplete' && !isFutureKey(b.key, now) && now.getTime() - b.lastModified.getTime() >= config.storage.incompleteGraceMs)
-    .map((b) => ({ key: b.key, time: keyTime(b.key) ?? b.lastModified, ageDays: (now.getTime() - b.lastModified.getTime()) / DAY_MS, flagged: false, reasons: [] }));
+    .filter(
+      (b) =>
+        b.state === 'incomplete' &&
+        !isFutureKey(b.key, now) &&
+        now.getTime() - b.lastModified.getTime() >= config.storage.incompleteGraceMs,
+    )
+    .map((b) => ({
+      key: b.key,
+      time: keyTime(b.key) ?? b.lastModified,
+      ageDays: (now.getTime() - b.lastModified.getTime()) / DAY_MS,
+      flagged: false,
+      reasons: [],
+    }));
   const ignored = [...plan.ignored, ...foreign.map((key) => ({ key, why: NOT_OURS }))];
   const del = (key: string) => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   const deleted: RetentionItem[] = [];

@@ -13,7 +13,10 @@ export interface SecretsManagerLike {
   destroy?(): void;
 }
 
-export type SecretsManagerFactory = (options: { readonly region: string | undefined; readonly endpoint: string | undefined }) => SecretsManagerLike;
+export type SecretsManagerFactory = (options: {
+  readonly region: string | undefined;
+  readonly endpoint: string | undefined;
+}) => SecretsManagerLike;
 
 /** The SDK's client; credentials and (when not configured) the region come from its standard chain. */
 export const defaultSecretsManager: SecretsManagerFactory = ({ region, endpoint }) =>

@@ -17,12 +17,10 @@ export class SecretCache {
     this.entries.delete(key);
     const pending = this.inflight.get(key);
     if (pending) return pending;
-    const fetched = fetch().then(
-      (value) => {
-        if (ttlMs > 0) this.entries.set(key, { value, expiresAt: now() + ttlMs });
-        return value;
-      },
-    );
+    const fetched = fetch().then((value) => {
+      if (ttlMs > 0) this.entries.set(key, { value, expiresAt: now() + ttlMs });
+      return value;
+    });
     this.inflight.set(key, fetched);
     try {
       return await fetched;

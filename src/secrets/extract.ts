@@ -20,7 +20,9 @@ export function valueAtKey(secret: string, key: string | undefined, what: string
   const record = parsed as Record<string, unknown>;
   if (!Object.hasOwn(record, key)) {
     const keys = Object.keys(record);
-    throw new Error(`${what} has no key ${JSON.stringify(key)} (keys: ${keys.length > 0 ? keys.map((k) => JSON.stringify(k)).join(', ') : 'none'})`);
+    throw new Error(
+      `${what} has no key ${JSON.stringify(key)} (keys: ${keys.length > 0 ? keys.map((k) => JSON.stringify(k)).join(', ') : 'none'})`,
+    );
   }
   const value = record[key];
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);

@@ -32,7 +32,12 @@ const processCache = new SecretCache();
  * by the next run (secret managers: once their value is older than `cacheTtl`, 60 s by default).
  * The error names the source, never the value.
  */
-export async function resolvePassword(target: string, source: PasswordSource | undefined, deps: SecretDeps, where = `targets.${target}.password`): Promise<string | undefined> {
+export async function resolvePassword(
+  target: string,
+  source: PasswordSource | undefined,
+  deps: SecretDeps,
+  where = `targets.${target}.password`,
+): Promise<string | undefined> {
   if (source === undefined) return undefined;
   if ('env' in source) {
     const value = deps.env[source.env];
@@ -60,8 +65,14 @@ export async function resolvePassword(target: string, source: PasswordSource | u
     const s = source.awsSecretsManager;
     const region = regionOf(s);
     const what = `AWS Secrets Manager secret ${JSON.stringify(s.secretId)}${region ? ` (${region})` : ''}`;
-    return fromManager(where, what, 'check the secret id, the region and that the AWS credentials may call secretsmanager:GetSecretValue on it', () =>
-      cache.get(cacheKey(source), s.cacheTtl, now, async () => valueAtKey(await fetchAwsSecret(s, deps.secretsManager ?? defaultSecretsManager), s.key, 'the secret')),
+    return fromManager(
+      where,
+      what,
+      'check the secret id, the region and that the AWS credentials may call secretsmanager:GetSecretValue on it',
+      () =>
+        cache.get(cacheKey(source), s.cacheTtl, now, async () =>
+          valueAtKey(await fetchAwsSecret(s, deps.secretsManager ?? defaultSecretsManager), s.key, 'the secret'),
+        ),
     );
   }
   const s = source.ncpSecretManager;
@@ -91,10 +102,17 @@ export async function resolveHmacKey(source: HmacKeySource, deps: SecretDeps): P
     value = await resolvePassword('hmac', source, deps);
   } catch (err) {
     if (!(err instanceof DumptruckError)) throw err;
-    throw new DumptruckError(err.code, err.stage, err.message.replace(/^targets\.hmac\.password/, 'storage.hmacKey'), { hint: HMAC_KEY_HINT });
+    throw new DumptruckError(err.code, err.stage, err.message.replace(/^targets\.hmac\.password/, 'storage.hmacKey'), {
+      hint: HMAC_KEY_HINT,
+    });
   }
   if (value === undefined || value.length < MIN_HMAC_KEY_LENGTH) {
-    throw new DumptruckError('SECRET_UNAVAILABLE', 'secret', `storage.hmacKey: the key is ${value?.length ?? 0} characters long; at least ${MIN_HMAC_KEY_LENGTH} are needed`, { hint: HMAC_KEY_HINT });
+    throw new DumptruckError(
+      'SECRET_UNAVAILABLE',
+      'secret',
+      `storage.hmacKey: the key is ${value?.length ?? 0} characters long; at least ${MIN_HMAC_KEY_LENGTH} are needed`,
+      { hint: HMAC_KEY_HINT },
+    );
   }
   return value;
 }

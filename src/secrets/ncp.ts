@@ -33,12 +33,19 @@ export interface NcpDeps {
 /**
  * API Gateway signature v2: base64(HMAC-SHA256(secretKey, "{METHOD} {path?query}\n{timestamp}\n{accessKey}")).
  */
-export function ncpSignature(a: { readonly method: string; readonly pathAndQuery: string; readonly timestamp: string; readonly accessKey: string; readonly secretKey: string }): string {
+export function ncpSignature(a: {
+  readonly method: string;
+  readonly pathAndQuery: string;
+  readonly timestamp: string;
+  readonly accessKey: string;
+  readonly secretKey: string;
+}): string {
   return createHmac('sha256', a.secretKey).update(`${a.method} ${a.pathAndQuery}\n${a.timestamp}\n${a.accessKey}`).digest('base64');
 }
 
 export function ncpSecretUrl(source: NcpSecretManagerSource): URL {
-  const base = source.endpoint ?? (source.region ? NCP_REGIONAL_ENDPOINTS[source.region.toUpperCase()] : undefined) ?? NCP_SECRET_MANAGER_ENDPOINT;
+  const base =
+    source.endpoint ?? (source.region ? NCP_REGIONAL_ENDPOINTS[source.region.toUpperCase()] : undefined) ?? NCP_SECRET_MANAGER_ENDPOINT;
   const url = new URL(base);
   url.pathname = `${url.pathname.replace(/\/+$/, '')}/api/v1/secrets/${encodeURIComponent(source.secretId)}/values`;
   return url;
@@ -48,7 +55,8 @@ export function ncpSecretUrl(source: NcpSecretManagerSource): URL {
 export async function fetchNcpSecret(source: NcpSecretManagerSource, deps: NcpDeps): Promise<string> {
   const accessKey = deps.env.NCLOUD_ACCESS_KEY;
   const secretKey = deps.env.NCLOUD_SECRET_KEY;
-  if (!accessKey || !secretKey) throw new Error('NCLOUD_ACCESS_KEY and NCLOUD_SECRET_KEY must be set (an API key of a sub account allowed to read the secret)');
+  if (!accessKey || !secretKey)
+    throw new Error('NCLOUD_ACCESS_KEY and NCLOUD_SECRET_KEY must be set (an API key of a sub account allowed to read the secret)');
   const url = ncpSecretUrl(source);
   const timestamp = String(deps.now());
   const signature = ncpSignature({ method: 'GET', pathAndQuery: `${url.pathname}${url.search}`, timestamp, accessKey, secretKey });
@@ -83,7 +91,8 @@ export async function fetchNcpSecret(source: NcpSecretManagerSource, deps: NcpDe
 }
 
 function httpProblem(status: number): string {
-  if (status === 401) return 'the API gateway rejected the signature or the access key (check NCLOUD_ACCESS_KEY / NCLOUD_SECRET_KEY and the clock)';
+  if (status === 401)
+    return 'the API gateway rejected the signature or the access key (check NCLOUD_ACCESS_KEY / NCLOUD_SECRET_KEY and the clock)';
   if (status === 403) return 'access denied (the sub account needs permission to read this secret)';
   if (status === 404) return 'no such secret';
   return 'request failed';

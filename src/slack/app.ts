@@ -93,7 +93,9 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
   if (!options.runBackup && !options.queue) throw new Error('createSlackApp needs runBackup or queue');
   const queue = options.queue ?? new JobQueue({ ...config.queue, onListenerError: listenerError(logger) });
   if (options.snapshots) queue.register('snapshot', snapshotJobs(options.snapshots.run));
-  const maintenance = options.trust ? new Maintenance({ config, ops: options.trust, queue: { onListenerError: listenerError(logger) } }) : undefined;
+  const maintenance = options.trust
+    ? new Maintenance({ config, ops: options.trust, queue: { onListenerError: listenerError(logger) } })
+    : undefined;
   // The process's one redactor (main.ts builds it at start); from the environment when none is given.
   const redactor = options.redactor ?? new Redactor(secretsInEnv(options.env));
   const threads = new Map<string, ThreadLink>();
@@ -101,7 +103,9 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     const { state } = options;
     const recordError = (err: unknown) => logger.error({ err }, 'could not record a backup run in the state database');
     // The thread is looked up once the run has ended: by then its parent message has long been posted.
-    const runBackup = state ? recordRuns(options.runBackup, { state, threadOf: (id) => threads.get(id), redactor, onRecordError: recordError }) : options.runBackup;
+    const runBackup = state
+      ? recordRuns(options.runBackup, { state, threadOf: (id) => threads.get(id), redactor, onRecordError: recordError })
+      : options.runBackup;
     queue.register('backup', backupJobs(runBackup));
   }
 
@@ -123,7 +127,11 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
       timeout: 15_000,
     },
     ...(slack.mode === 'socket'
-      ? { socketMode: true, appToken: slack.appToken, ...(options.customRoutes ? { customRoutes: options.customRoutes, port: slack.port } : {}) }
+      ? {
+          socketMode: true,
+          appToken: slack.appToken,
+          ...(options.customRoutes ? { customRoutes: options.customRoutes, port: slack.port } : {}),
+        }
       : {
           signingSecret: slack.signingSecret,
           endpoints: '/slack/events',
@@ -167,16 +175,42 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
 
   const now = () => new Date(clock.now());
   const restores = maintenance
-    ? new RestoreDesk({ config, maintenance, reporters, chat: app.client.chat, views: app.client.views, approvals: options.approvals ?? new MemoryApprovals(), now, logger, redactor })
+    ? new RestoreDesk({
+        config,
+        maintenance,
+        reporters,
+        chat: app.client.chat,
+        views: app.client.views,
+        approvals: options.approvals ?? new MemoryApprovals(),
+        now,
+        logger,
+        redactor,
+      })
     : undefined;
 
-  register(app, { config, queue, catalog, reporters, threads, redactor, logger, now, isDraining: options.isDraining, snapshots: options.snapshots, maintenance, restores, alerts, state: options.state });
+  register(app, {
+    config,
+    queue,
+    catalog,
+    reporters,
+    threads,
+    redactor,
+    logger,
+    now,
+    isDraining: options.isDraining,
+    snapshots: options.snapshots,
+    maintenance,
+    restores,
+    alerts,
+    state: options.state,
+  });
 
   let initialized: Promise<void> | undefined;
-  const init = () => (initialized ??= app.init().catch((err: unknown) => {
-    initialized = undefined;
-    throw rejectedToken(err) ?? err;
-  }));
+  const init = () =>
+    (initialized ??= app.init().catch((err: unknown) => {
+      initialized = undefined;
+      throw rejectedToken(err) ?? err;
+    }));
 
   return {
     app,
@@ -213,7 +247,9 @@ const TOKEN_ERRORS = new Set(['invalid_auth', 'not_authed', 'account_inactive', 
 function rejectedToken(err: unknown): ConfigError | undefined {
   const code = (err as { data?: { error?: unknown } }).data?.error;
   if (typeof code !== 'string' || !TOKEN_ERRORS.has(code)) return undefined;
-  return new ConfigError([`SLACK_BOT_TOKEN: Slack rejected the token (${code}); copy the Bot User OAuth Token (xoxb-...) again from OAuth & Permissions, and reinstall the app if it was revoked`]);
+  return new ConfigError([
+    `SLACK_BOT_TOKEN: Slack rejected the token (${code}); copy the Bot User OAuth Token (xoxb-...) again from OAuth & Permissions, and reinstall the app if it was revoked`,
+  ]);
 }
 
 function listenerError(logger: Logger): (err: unknown, event: JobEventShape) => void {

@@ -52,7 +52,12 @@ export function readSlackEnv(env: Env): SlackEnv {
     mode === 'socket',
     rawMode === undefined ? '; or set SLACK_MODE=http and SLACK_SIGNING_SECRET to use the HTTP receiver' : '',
   );
-  const signingSecret = check('SLACK_SIGNING_SECRET', SIGNING_SECRET, 'the signing secret, 32 hexadecimal characters (Basic Information > App Credentials)', mode === 'http');
+  const signingSecret = check(
+    'SLACK_SIGNING_SECRET',
+    SIGNING_SECRET,
+    'the signing secret, 32 hexadecimal characters (Basic Information > App Credentials)',
+    mode === 'http',
+  );
 
   let port = 3000;
   const rawPort = value('PORT');

@@ -9,12 +9,14 @@ const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 type Level = (typeof LEVELS)[number];
 
 export function boltLogger(log: Logger): BoltLogger {
-  const at = (level: Level) => (...msg: unknown[]) => {
-    const errors = msg.filter((m): m is Error => m instanceof Error);
-    const text = format(...msg.filter((m) => !(m instanceof Error)));
-    if (errors[0]) log[level]({ err: errors[0] }, text || errors[0].message);
-    else log[level](text);
-  };
+  const at =
+    (level: Level) =>
+    (...msg: unknown[]) => {
+      const errors = msg.filter((m): m is Error => m instanceof Error);
+      const text = format(...msg.filter((m) => !(m instanceof Error)));
+      if (errors[0]) log[level]({ err: errors[0] }, text || errors[0].message);
+      else log[level](text);
+    };
   return {
     debug: at('debug'),
     info: at('info'),
@@ -24,7 +26,13 @@ export function boltLogger(log: Logger): BoltLogger {
     setLevel: () => {},
     getLevel: () => {
       const level = log.level as string;
-      return level === 'trace' || level === 'debug' ? LogLevel.DEBUG : level === 'info' ? LogLevel.INFO : level === 'warn' ? LogLevel.WARN : LogLevel.ERROR;
+      return level === 'trace' || level === 'debug'
+        ? LogLevel.DEBUG
+        : level === 'info'
+          ? LogLevel.INFO
+          : level === 'warn'
+            ? LogLevel.WARN
+            : LogLevel.ERROR;
     },
     setName: () => {},
   };

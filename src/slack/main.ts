@@ -82,7 +82,8 @@ async function main(): Promise<void> {
   // Socket Mode: a server of our own, listening before Slack is reached, so that /healthz answers
   // (and /readyz says why not ready) while the bot connects or Slack is down. Not Bolt's
   // customRoutes there: Bolt would open that server only after auth.test.
-  const healthServer = slack.mode === 'socket' ? await serveHealth(health, slack.port).catch((err: unknown) => exitOnStartError(err, redactor)) : undefined;
+  const healthServer =
+    slack.mode === 'socket' ? await serveHealth(health, slack.port).catch((err: unknown) => exitOnStartError(err, redactor)) : undefined;
 
   const bot = createSlackApp({
     config: deps.config,
@@ -149,7 +150,16 @@ async function main(): Promise<void> {
   }
   // Scheduled runs start once their threads can be posted; a drain begun meanwhile wins.
   if (!shutdown.draining) {
-    schedules = startSchedules({ config: deps.config, queue, catalog: deps.catalog, reporters: bot.reporters, chat: bot.app.client.chat, threads: bot.threads, logger, redactor });
+    schedules = startSchedules({
+      config: deps.config,
+      queue,
+      catalog: deps.catalog,
+      reporters: bot.reporters,
+      chat: bot.app.client.chat,
+      threads: bot.threads,
+      logger,
+      redactor,
+    });
   }
 }
 

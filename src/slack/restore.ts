@@ -39,10 +39,28 @@ export class RestoreDesk {
     const plan = await deps.maintenance.ops.planRestore(ask);
     const options = restoreOptions(deps.config, ask.target);
     const requestedAt = deps.now();
-    const request: RestoreRequest = { id: newRequestId(), plan, requestedBy: who.userId, channel: who.channelId, requestedAt, expiresAt: new Date(requestedAt.getTime() + options.approvalExpiry) };
+    const request: RestoreRequest = {
+      id: newRequestId(),
+      plan,
+      requestedBy: who.userId,
+      channel: who.channelId,
+      requestedAt,
+      expiresAt: new Date(requestedAt.getTime() + options.approvalExpiry),
+    };
     const posted = await deps.chat.postMessage({ channel: who.channelId, ...restoreApprovalMessage(request, options.approvers) });
     await deps.approvals.put({ ...request, ...(posted.ts ? { ts: posted.ts } : {}) });
-    deps.logger.info({ requestId: request.id, target: plan.target, key: plan.key, database: plan.database, server: plan.server, replace: plan.replace, requestedBy: who.userId }, 'restore requested');
+    deps.logger.info(
+      {
+        requestId: request.id,
+        target: plan.target,
+        key: plan.key,
+        database: plan.database,
+        server: plan.server,
+        replace: plan.replace,
+        requestedBy: who.userId,
+      },
+      'restore requested',
+    );
     return undefined;
   }
 
@@ -63,12 +81,17 @@ export class RestoreDesk {
    * The replace modal's submission: a refusal or a mistyped name is an error shown in the modal;
    * undefined closes it and the restore starts.
    */
-  async confirmReplace(id: string, userId: string, typed: string): Promise<{ readonly error?: string; readonly started?: Promise<string | undefined> }> {
+  async confirmReplace(
+    id: string,
+    userId: string,
+    typed: string,
+  ): Promise<{ readonly error?: string; readonly started?: Promise<string | undefined> }> {
     const request = await this.deps.approvals.get(id);
     if (!request) return { error: 'That restore request is no longer known (the bot may have restarted). Ask again.' };
     const refusal = await this.refusal(request, userId);
     if (refusal) return { error: refusal.message };
-    if (typed.trim() !== request.plan.database) return { error: `That is not ${request.plan.database}. Type the database name exactly to replace it.` };
+    if (typed.trim() !== request.plan.database)
+      return { error: `That is not ${request.plan.database}. Type the database name exactly to replace it.` };
     return { started: this.start(request, userId) };
   }
 
@@ -84,7 +107,8 @@ export class RestoreDesk {
 
   private async pending(id: string): Promise<RestoreRequest> {
     const request = await this.deps.approvals.get(id);
-    if (!request) throw new InputError('that restore request is no longer known (the bot may have restarted)', 'Ask again with `/backup restore ...`.');
+    if (!request)
+      throw new InputError('that restore request is no longer known (the bot may have restarted)', 'Ask again with `/backup restore ...`.');
     return request;
   }
 
@@ -113,10 +137,27 @@ export class RestoreDesk {
       return 'That restore request was already decided.';
     }
     await this.showDecision(request.id);
-    deps.logger.info({ requestId: request.id, jobId: job.id, target: plan.target, key: plan.key, database: plan.database, requestedBy: request.requestedBy, approvedBy: approver }, 'restore approved');
+    deps.logger.info(
+      {
+        requestId: request.id,
+        jobId: job.id,
+        target: plan.target,
+        key: plan.key,
+        database: plan.database,
+        requestedBy: request.requestedBy,
+        approvedBy: approver,
+      },
+      'restore approved',
+    );
     try {
-      const place = request.ts ? { channel: request.channel, threadTs: request.ts, ownParent: true } : { channel: request.channel, ownParent: true };
-      await deps.reporters.startThread(job, place, restoreThread({ plan, requestedBy: request.requestedBy, approvedBy: approver }, deps.redactor));
+      const place = request.ts
+        ? { channel: request.channel, threadTs: request.ts, ownParent: true }
+        : { channel: request.channel, ownParent: true };
+      await deps.reporters.startThread(
+        job,
+        place,
+        restoreThread({ plan, requestedBy: request.requestedBy, approvedBy: approver }, deps.redactor),
+      );
     } catch (err) {
       deps.maintenance.queue.cancelJob(job.id, 'cancelled: its Slack thread could not be posted');
       return `The restore was not started: its Slack thread could not be posted (${userMessage(err, deps.redactor)}).`;
@@ -129,6 +170,8 @@ export class RestoreDesk {
     const request = await this.deps.approvals.get(id);
     if (!request?.ts) return;
     const message = restoreApprovalMessage(request, restoreOptions(this.deps.config, request.plan.target).approvers);
-    await this.deps.chat.update({ channel: request.channel, ts: request.ts, ...message }).catch((err: unknown) => this.deps.logger.warn({ err, requestId: id }, 'could not edit the restore request'));
+    await this.deps.chat
+      .update({ channel: request.channel, ts: request.ts, ...message })
+      .catch((err: unknown) => this.deps.logger.warn({ err, requestId: id }, 'could not edit the restore request'));
   }
 }

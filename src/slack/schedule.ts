@@ -35,7 +35,9 @@ export interface ScheduleReporterDeps {
 export function scheduleReporter(deps: ScheduleReporterDeps): (event: SchedulerEvent) => void {
   const { config, logger } = deps;
   const post = (channel: string, target: string, message: SlackMessage) => {
-    deps.chat.postMessage({ channel, ...message }).catch((err: unknown) => logger.warn({ err, target, channel }, 'could not post to the report channel'));
+    deps.chat
+      .postMessage({ channel, ...message })
+      .catch((err: unknown) => logger.warn({ err, target, channel }, 'could not post to the report channel'));
   };
   return (event) => {
     const target = config.targets[event.target];
@@ -43,20 +45,33 @@ export function scheduleReporter(deps: ScheduleReporterDeps): (event: SchedulerE
     switch (event.type) {
       case 'enqueued': {
         const { job, scheduledFor, catchUp } = event;
-        logger.info({ target: event.target, jobId: job.id, scheduledFor, catchUp, reportChannel: channel ?? null }, catchUp ? 'catch-up run of a missed schedule queued' : 'scheduled backup queued');
+        logger.info(
+          { target: event.target, jobId: job.id, scheduledFor, catchUp, reportChannel: channel ?? null },
+          catchUp ? 'catch-up run of a missed schedule queued' : 'scheduled backup queued',
+        );
         if (!channel) return;
         // The backup runs whether or not Slack takes its thread: the schedule is the point.
         deps.reporters.start(job, { channel, ownParent: true }).catch((err: unknown) => {
-          logger.error({ err, target: event.target, jobId: job.id, channel }, 'could not post the thread of a scheduled backup; it runs anyway');
+          logger.error(
+            { err, target: event.target, jobId: job.id, channel },
+            'could not post the thread of a scheduled backup; it runs anyway',
+          );
         });
         return;
       }
       case 'skipped':
-        logger.warn({ target: event.target, jobId: event.job.id, scheduledFor: event.scheduledFor, catchUp: event.catchUp }, 'scheduled backup skipped: a job of the target is already queued or running');
-        if (channel) post(channel, event.target, scheduleSkippedMessage(event.target, event.scheduledFor, event.job, deps.threads.get(event.job.id)));
+        logger.warn(
+          { target: event.target, jobId: event.job.id, scheduledFor: event.scheduledFor, catchUp: event.catchUp },
+          'scheduled backup skipped: a job of the target is already queued or running',
+        );
+        if (channel)
+          post(channel, event.target, scheduleSkippedMessage(event.target, event.scheduledFor, event.job, deps.threads.get(event.job.id)));
         return;
       case 'refused':
-        logger.error({ refusal: event.refusal, target: event.target, scheduledFor: event.scheduledFor, catchUp: event.catchUp }, 'scheduled backup refused by the queue');
+        logger.error(
+          { refusal: event.refusal, target: event.target, scheduledFor: event.scheduledFor, catchUp: event.catchUp },
+          'scheduled backup refused by the queue',
+        );
         if (channel) post(channel, event.target, scheduleRefusedMessage(event.target, event.scheduledFor, refusalText(event.refusal)));
         return;
       case 'catch-up-failed':
@@ -86,6 +101,7 @@ export function startSchedules(options: StartSchedulesOptions): Scheduler {
     ...(options.setTimer ? { setTimer: options.setTimer } : {}),
   });
   scheduler.start().catch((err: unknown) => options.logger.error({ err }, 'the scheduler did not start'));
-  for (const s of scheduler.upcoming()) options.logger.info({ target: s.target, schedule: s.schedule, next: s.next ?? null }, 'schedule armed');
+  for (const s of scheduler.upcoming())
+    options.logger.info({ target: s.target, schedule: s.schedule, next: s.next ?? null }, 'schedule armed');
   return scheduler;
 }

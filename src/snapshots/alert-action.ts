@@ -32,7 +32,10 @@ export function alertSteps(config: Config, target: string): readonly AlertStep[]
  * returns its job, or undefined when it did not queue (refused, deduplicated); the next step
  * then starts at once.
  */
-export async function runAlertSteps(steps: readonly AlertStep[], start: (step: AlertStep) => { readonly settled: Promise<unknown> } | undefined): Promise<void> {
+export async function runAlertSteps(
+  steps: readonly AlertStep[],
+  start: (step: AlertStep) => { readonly settled: Promise<unknown> } | undefined,
+): Promise<void> {
   for (const step of steps) {
     const job = start(step);
     if (job) await job.settled;

@@ -18,11 +18,17 @@ export function loggedSnapshots(service: SnapshotService, log: Logger): Snapshot
           switch (event.type) {
             case 'snapshot-started': {
               const { identifier, instanceId, region } = event.info;
-              jl.info({ identifier, instanceId, region, requestedBy: requestedBy(request.trigger), source: request.trigger.detail }, 'snapshot requested');
+              jl.info(
+                { identifier, instanceId, region, requestedBy: requestedBy(request.trigger), source: request.trigger.detail },
+                'snapshot requested',
+              );
               break;
             }
             case 'snapshot-progress':
-              jl.debug({ status: event.progress.status, percent: event.progress.percent, elapsedMs: event.progress.elapsedMs }, 'snapshot progress');
+              jl.debug(
+                { status: event.progress.status, percent: event.progress.percent, elapsedMs: event.progress.elapsedMs },
+                'snapshot progress',
+              );
               break;
             case 'finished': {
               const { identifier, allocatedGiB, durationMs, pruned, pruneError } = event.result;

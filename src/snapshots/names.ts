@@ -23,7 +23,11 @@ export const SNAPSHOT_PREFIX = 'dumptruck-';
  * which RDS refuses; the target tag, not the name, says whose a snapshot is.
  */
 export function snapshotIdentifier(target: string, at: Date): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '').toLowerCase();
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '')
+    .toLowerCase();
   const name = target
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')

@@ -20,7 +20,10 @@ export type { DBSnapshot, Tag };
 export interface RdsApi {
   /** Where requests go, for messages: the configured region or the SDK chain's. */
   region(): Promise<string>;
-  createSnapshot(input: { readonly instanceId: string; readonly identifier: string; readonly tags: readonly Tag[] }, signal?: AbortSignal): Promise<DBSnapshot>;
+  createSnapshot(
+    input: { readonly instanceId: string; readonly identifier: string; readonly tags: readonly Tag[] },
+    signal?: AbortSignal,
+  ): Promise<DBSnapshot>;
   /** undefined when no snapshot has that identifier. */
   describeSnapshot(identifier: string, signal?: AbortSignal): Promise<DBSnapshot | undefined>;
   /** Every snapshot of the instance (all pages); `type` narrows to manual or automated ones. */
@@ -64,7 +67,10 @@ export function rdsApi(client: RDSClient): RdsApi {
       return client.config.region();
     },
     async createSnapshot({ instanceId, identifier, tags }, signal) {
-      const out = await client.send(new CreateDBSnapshotCommand({ DBInstanceIdentifier: instanceId, DBSnapshotIdentifier: identifier, Tags: [...tags] }), opts(signal));
+      const out = await client.send(
+        new CreateDBSnapshotCommand({ DBInstanceIdentifier: instanceId, DBSnapshotIdentifier: identifier, Tags: [...tags] }),
+        opts(signal),
+      );
       return out.DBSnapshot ?? { DBSnapshotIdentifier: identifier, Status: 'creating' };
     },
     async describeSnapshot(identifier, signal) {
@@ -81,7 +87,12 @@ export function rdsApi(client: RDSClient): RdsApi {
       let marker: string | undefined;
       do {
         const out = await client.send(
-          new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: instanceId, ...(type ? { SnapshotType: type } : {}), MaxRecords: PAGE, ...(marker ? { Marker: marker } : {}) }),
+          new DescribeDBSnapshotsCommand({
+            DBInstanceIdentifier: instanceId,
+            ...(type ? { SnapshotType: type } : {}),
+            MaxRecords: PAGE,
+            ...(marker ? { Marker: marker } : {}),
+          }),
           opts(signal),
         );
         all.push(...(out.DBSnapshots ?? []));
@@ -124,7 +135,14 @@ export interface RdsCallContext {
 }
 
 const ACCESS_DENIED = new Set(['AccessDenied', 'AccessDeniedException', 'UnauthorizedOperation', 'UnauthorizedAccess']);
-const BAD_CREDENTIALS = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'ExpiredToken', 'ExpiredTokenException', 'UnrecognizedClientException', 'InvalidAccessKeyId']);
+const BAD_CREDENTIALS = new Set([
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'UnrecognizedClientException',
+  'InvalidAccessKeyId',
+]);
 const THROTTLED = new Set(['Throttling', 'ThrottlingException', 'RequestLimitExceeded', 'TooManyRequestsException', 'RequestThrottled']);
 
 /** The provider's error code: the SDK's exception name, or Code for unmodelled ones (AccessDenied). */
@@ -144,7 +162,8 @@ export function isTransient(err: unknown): boolean {
   return sys === 'ECONNRESET' || sys === 'ECONNREFUSED' || sys === 'ETIMEDOUT' || sys === 'EAI_AGAIN' || code === 'TimeoutError';
 }
 
-const POLICY_HINT = 'The bot\'s IAM role or user needs the policy in the README ("RDS snapshots"): rds:CreateDBSnapshot and rds:AddTagsToResource on the instance and dumptruck-* snapshots, rds:DescribeDBSnapshots and rds:ListTagsForResource, rds:DeleteDBSnapshot on snapshots tagged dumptruck:created-by.';
+const POLICY_HINT =
+  'The bot\'s IAM role or user needs the policy in the README ("RDS snapshots"): rds:CreateDBSnapshot and rds:AddTagsToResource on the instance and dumptruck-* snapshots, rds:DescribeDBSnapshots and rds:ListTagsForResource, rds:DeleteDBSnapshot on snapshots tagged dumptruck:created-by.';
 
 /** Pure: an RDS SDK error -> a coded error in plain words, naming the instance, region and action. */
 export function rdsError(err: unknown, ctx: RdsCallContext): DumptruckError {
@@ -162,39 +181,75 @@ export function rdsError(err: unknown, ctx: RdsCallContext): DumptruckError {
       });
     case 'SnapshotQuotaExceeded':
     case 'SnapshotQuotaExceededFault':
-      return new DumptruckError('RDS_SNAPSHOT_QUOTA', 'snapshot', `the account's quota of manual DB snapshots in ${region} is used up, so RDS refused a new one`, {
-        cause: err,
-        hint: `Delete old manual snapshots, let dumptruck prune its own (${`targets.${ctx.target}.snapshots.keepLast`}), or raise "Manual DB instance snapshots" in Service Quotas.`,
-      });
+      return new DumptruckError(
+        'RDS_SNAPSHOT_QUOTA',
+        'snapshot',
+        `the account's quota of manual DB snapshots in ${region} is used up, so RDS refused a new one`,
+        {
+          cause: err,
+          hint: `Delete old manual snapshots, let dumptruck prune its own (${`targets.${ctx.target}.snapshots.keepLast`}), or raise "Manual DB instance snapshots" in Service Quotas.`,
+        },
+      );
     case 'InvalidDBInstanceState':
     case 'InvalidDBInstanceStateFault':
       return new DumptruckError(
         'RDS_INSTANCE_STATE',
         'snapshot',
-        ctx.instanceStatus ? `instance ${ctx.instanceId} is ${ctx.instanceStatus}; snapshots need it available` : `instance ${ctx.instanceId} is not available; snapshots need it available (${raw})`,
-        { cause: err, hint: 'Try again once the instance is available (stopped, modifying, rebooting or backing-up instances refuse snapshots).' },
+        ctx.instanceStatus
+          ? `instance ${ctx.instanceId} is ${ctx.instanceStatus}; snapshots need it available`
+          : `instance ${ctx.instanceId} is not available; snapshots need it available (${raw})`,
+        {
+          cause: err,
+          hint: 'Try again once the instance is available (stopped, modifying, rebooting or backing-up instances refuse snapshots).',
+        },
       );
     case 'DBSnapshotAlreadyExists':
     case 'DBSnapshotAlreadyExistsFault':
-      return new DumptruckError('SNAPSHOT_FAILED', 'snapshot', `a snapshot named ${ctx.identifier ?? '(unknown)'} already exists in ${region}`, { cause: err, hint: 'Try again in a second: names carry the time to the second.' });
+      return new DumptruckError(
+        'SNAPSHOT_FAILED',
+        'snapshot',
+        `a snapshot named ${ctx.identifier ?? '(unknown)'} already exists in ${region}`,
+        { cause: err, hint: 'Try again in a second: names carry the time to the second.' },
+      );
   }
   if (code && ACCESS_DENIED.has(code)) {
-    return new DumptruckError('RDS_ACCESS_DENIED', 'snapshot', `AWS denied ${ctx.action} on ${ctx.identifier && ctx.action !== 'rds:CreateDBSnapshot' ? `snapshot ${ctx.identifier}` : `instance ${ctx.instanceId}`} in ${region}: ${raw}`, {
-      cause: err,
-      hint: POLICY_HINT,
-    });
+    return new DumptruckError(
+      'RDS_ACCESS_DENIED',
+      'snapshot',
+      `AWS denied ${ctx.action} on ${ctx.identifier && ctx.action !== 'rds:CreateDBSnapshot' ? `snapshot ${ctx.identifier}` : `instance ${ctx.instanceId}`} in ${region}: ${raw}`,
+      {
+        cause: err,
+        hint: POLICY_HINT,
+      },
+    );
   }
   if (code && BAD_CREDENTIALS.has(code)) {
-    return new DumptruckError('RDS_ACCESS_DENIED', 'snapshot', `AWS rejected the bot's credentials calling ${ctx.action} in ${region} (${code}: ${raw})`, {
-      cause: err,
-      hint: 'Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the instance role the bot runs with.',
-    });
+    return new DumptruckError(
+      'RDS_ACCESS_DENIED',
+      'snapshot',
+      `AWS rejected the bot's credentials calling ${ctx.action} in ${region} (${code}: ${raw})`,
+      {
+        cause: err,
+        hint: 'Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the instance role the bot runs with.',
+      },
+    );
   }
   if (code === 'CredentialsProviderError') {
-    return new DumptruckError('RDS_ACCESS_DENIED', 'snapshot', `no AWS credentials found for ${ctx.action}`, { cause: err, hint: 'Set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run the bot with an IAM role.' });
+    return new DumptruckError('RDS_ACCESS_DENIED', 'snapshot', `no AWS credentials found for ${ctx.action}`, {
+      cause: err,
+      hint: 'Set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run the bot with an IAM role.',
+    });
   }
   if (/region is missing/i.test(raw)) {
-    return new DumptruckError('SNAPSHOT_FAILED', 'snapshot', `no AWS region for ${config}`, { cause: err, hint: `Set ${config}.region, or AWS_REGION in the bot's environment.` });
+    return new DumptruckError('SNAPSHOT_FAILED', 'snapshot', `no AWS region for ${config}`, {
+      cause: err,
+      hint: `Set ${config}.region, or AWS_REGION in the bot's environment.`,
+    });
   }
-  return new DumptruckError('SNAPSHOT_FAILED', 'snapshot', `${ctx.action} for instance ${ctx.instanceId} in ${region} failed: ${describeCause(err)}`, { cause: err });
+  return new DumptruckError(
+    'SNAPSHOT_FAILED',
+    'snapshot',
+    `${ctx.action} for instance ${ctx.instanceId} in ${region} failed: ${describeCause(err)}`,
+    { cause: err },
+  );
 }

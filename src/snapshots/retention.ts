@@ -70,11 +70,16 @@ export async function pruneSnapshots(a: PruneSnapshotsArgs): Promise<SnapshotPru
         skipped.push({ identifier: s.identifier, reason: 'no ARN to check its tags' });
         continue;
       }
-      const tags = tagRecord(await a.api.listTags(s.arn, a.signal).catch((err: unknown) => {
-        throw rdsError(err, { ...ctx, action: 'rds:ListTagsForResource', identifier: s.identifier });
-      }));
+      const tags = tagRecord(
+        await a.api.listTags(s.arn, a.signal).catch((err: unknown) => {
+          throw rdsError(err, { ...ctx, action: 'rds:ListTagsForResource', identifier: s.identifier });
+        }),
+      );
       if (!isOurs(tags, a.target)) {
-        skipped.push({ identifier: s.identifier, reason: `its dumptruck tags changed (no longer ${TAG.target}=${tagValue(a.target)}, ${TAG.createdBy}=${CREATED_BY})` });
+        skipped.push({
+          identifier: s.identifier,
+          reason: `its dumptruck tags changed (no longer ${TAG.target}=${tagValue(a.target)}, ${TAG.createdBy}=${CREATED_BY})`,
+        });
         continue;
       }
       await a.api.deleteSnapshot(s.identifier, a.signal).catch((err: unknown) => {

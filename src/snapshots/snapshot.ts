@@ -35,7 +35,9 @@ const DEAD = new Set(['failed', 'deleting', 'deleted', 'error']);
 export function rdsTarget(config: Config, name: string): { readonly target: TargetConfig; readonly rds: RdsConfig } {
   const target = lookupTarget(config, name);
   if (!target.rds) {
-    const withRds = Object.entries(config.targets).filter(([, t]) => t.rds).map(([n]) => n);
+    const withRds = Object.entries(config.targets)
+      .filter(([, t]) => t.rds)
+      .map(([n]) => n);
     throw new InputError(
       `${name} has no RDS instance configured, so there is nothing to snapshot`,
       `Add targets.${name}.rds: { instanceId, region } to the config${withRds.length > 0 ? `, or snapshot one that has it: ${withRds.join(', ')}` : ''}. A logical dump works for every target.`,
@@ -83,18 +85,25 @@ export function createSnapshotService(deps: SnapshotDeps): SnapshotService {
       const id = identifier;
       let snap: DBSnapshot;
       try {
-        snap = await api.createSnapshot({ instanceId: rds.instanceId, identifier: id, tags: snapshotTags(request.target, request.trigger, jobId) }, signal);
+        snap = await api.createSnapshot(
+          { instanceId: rds.instanceId, identifier: id, tags: snapshotTags(request.target, request.trigger, jobId) },
+          signal,
+        );
       } catch (err) {
         throw await createError(api, err, { ...at, action: 'rds:CreateDBSnapshot', identifier: id }, signal);
       }
       created = true;
-      emit({ type: 'snapshot-started', jobId, info: { target: request.target, instanceId: rds.instanceId, region, identifier: id, status: snap.Status ?? 'creating' } });
+      emit({
+        type: 'snapshot-started',
+        jobId,
+        info: { target: request.target, instanceId: rds.instanceId, region, identifier: id, status: snap.Status ?? 'creating' },
+      });
 
       let failures = 0;
       while (snap.Status !== 'available') {
         if (snap.Status && DEAD.has(snap.Status)) {
           throw new DumptruckError('SNAPSHOT_FAILED', 'snapshot', `snapshot ${id} of instance ${rds.instanceId} ended as ${snap.Status}`, {
-            hint: 'The RDS console\'s Events page of the instance says why; `/backup snapshot` tries again with a new snapshot.',
+            hint: "The RDS console's Events page of the instance says why; `/backup snapshot` tries again with a new snapshot.",
           });
         }
         await sleep(interval, signal);
@@ -108,10 +117,18 @@ export function createSnapshotService(deps: SnapshotDeps): SnapshotService {
         }
         failures = 0;
         if (!next) {
-          throw new DumptruckError('SNAPSHOT_FAILED', 'snapshot', `snapshot ${id} disappeared while it was being created (deleted by someone?)`);
+          throw new DumptruckError(
+            'SNAPSHOT_FAILED',
+            'snapshot',
+            `snapshot ${id} disappeared while it was being created (deleted by someone?)`,
+          );
         }
         snap = next;
-        emit({ type: 'snapshot-progress', jobId, progress: { status: snap.Status ?? 'unknown', percent: snap.PercentProgress, elapsedMs: now().getTime() - startedAt.getTime() } });
+        emit({
+          type: 'snapshot-progress',
+          jobId,
+          progress: { status: snap.Status ?? 'unknown', percent: snap.PercentProgress, elapsedMs: now().getTime() - startedAt.getTime() },
+        });
       }
 
       const finishedAt = now();
@@ -131,7 +148,10 @@ export function createSnapshotService(deps: SnapshotDeps): SnapshotService {
       if (keepLast !== undefined) {
         // The snapshot exists from here on: what pruning finds is reported, never thrown.
         try {
-          result = { ...result, pruned: await pruneSnapshots({ api, target: request.target, instanceId: rds.instanceId, region, keepLast, signal }) };
+          result = {
+            ...result,
+            pruned: await pruneSnapshots({ api, target: request.target, instanceId: rds.instanceId, region, keepLast, signal }),
+          };
         } catch (err) {
           result = { ...result, pruneError: toDumptruckError(err, 'SNAPSHOT_FAILED', 'snapshot').message };
         }
@@ -139,7 +159,9 @@ export function createSnapshotService(deps: SnapshotDeps): SnapshotService {
       emit({ type: 'finished', jobId, result });
       return result;
     } catch (err) {
-      const error = signal?.aborted ? stoppedFollowing(signal.reason, identifier, created) : toDumptruckError(err, 'SNAPSHOT_FAILED', 'snapshot');
+      const error = signal?.aborted
+        ? stoppedFollowing(signal.reason, identifier, created)
+        : toDumptruckError(err, 'SNAPSHOT_FAILED', 'snapshot');
       emit({ type: 'failed', jobId, target: request.target, error });
       throw error;
     } finally {

@@ -1,6 +1,14 @@
 import type { SnapshotEventListener, SnapshotResult, Trigger } from '../types.js';
 
-export type { SnapshotEvent, SnapshotEventListener, SnapshotJob, SnapshotProgress, SnapshotPruneReport, SnapshotResult, SnapshotStartedInfo } from '../types.js';
+export type {
+  SnapshotEvent,
+  SnapshotEventListener,
+  SnapshotJob,
+  SnapshotProgress,
+  SnapshotPruneReport,
+  SnapshotResult,
+  SnapshotStartedInfo,
+} from '../types.js';
 
 // A provider snapshot (AWS RDS CreateDBSnapshot) as a job: the same queue, triggers and threads
 // as a dump, with its own progress (the provider's status and percent) and result.

@@ -8,7 +8,9 @@ import type { RunOutcome, RunRecord, StateStore } from './store.js';
 export interface RecordRunsDeps {
   readonly state: Pick<StateStore, 'record'>;
   /** The job's Slack thread when it has one, asked once the run has ended. Default: none (the CLI). */
-  readonly threadOf?: (jobId: string) => { readonly channel: string; readonly ts: string; readonly permalink?: string | undefined } | undefined;
+  readonly threadOf?: (
+    jobId: string,
+  ) => { readonly channel: string; readonly ts: string; readonly permalink?: string | undefined } | undefined;
   /** Errors are stored as the requester read them: through this. */
   readonly redactor: Redactor;
   /** A history that cannot be written must not fail the backup: told here, then ignored. */

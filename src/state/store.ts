@@ -121,7 +121,8 @@ class PgStateStore implements StateStore {
       // Checked first: CREATE ... IF NOT EXISTS still needs the right to create, and a DBA may
       // have created the schema and table for a role that has only the right to use them.
       const schema = await client.query('select 1 from pg_namespace where nspname = $1', [this.schema.slice(1, -1)]);
-      if (schema.rowCount === 0) await this.create(client, `create schema if not exists ${this.schema}`, `CREATE ON DATABASE ${this.database}`);
+      if (schema.rowCount === 0)
+        await this.create(client, `create schema if not exists ${this.schema}`, `CREATE ON DATABASE ${this.database}`);
       const table = await client.query('select to_regclass($1) as t', [`${this.schema}.runs`]);
       if (!table.rows[0]?.t) {
         await this.create(
@@ -185,7 +186,11 @@ class PgStateStore implements StateStore {
   }
 
   async history(target: string, limit: number): Promise<RunRecord[]> {
-    const { rows } = await this.query<RunRow>(`select * from ${this.schema}.runs where target = $1 order by finished_at desc, id desc limit $2`, [target, limit], 'could not read the history from');
+    const { rows } = await this.query<RunRow>(
+      `select * from ${this.schema}.runs where target = $1 order by finished_at desc, id desc limit $2`,
+      [target, limit],
+      'could not read the history from',
+    );
     return rows.map(fromRow);
   }
 
@@ -223,10 +228,15 @@ class PgStateStore implements StateStore {
       await client.query(sql);
     } catch (err) {
       if ((err as { code?: string }).code !== '42501') throw err;
-      throw new DumptruckError('STATE_NOT_ALLOWED', 'state', `the state database ${this.where}: role ${this.role} lacks the right ${right}, so dumptruck cannot create its tables there`, {
-        cause: err,
-        hint: `GRANT ${right} TO ${this.role}; or an admin creates schema ${this.schema.slice(1, -1)} and its runs table once, and dumptruck only uses them.`,
-      });
+      throw new DumptruckError(
+        'STATE_NOT_ALLOWED',
+        'state',
+        `the state database ${this.where}: role ${this.role} lacks the right ${right}, so dumptruck cannot create its tables there`,
+        {
+          cause: err,
+          hint: `GRANT ${right} TO ${this.role}; or an admin creates schema ${this.schema.slice(1, -1)} and its runs table once, and dumptruck only uses them.`,
+        },
+      );
     }
   }
 
@@ -248,7 +258,10 @@ function fromRow(row: RunRow): RunRecord {
     finishedAt: row.finished_at,
     trigger: { kind: row.trigger_kind, by: row.trigger_by, detail: row.trigger_detail ?? undefined },
     requester: row.requester ?? undefined,
-    thread: row.thread_channel && row.thread_ts ? { channel: row.thread_channel, ts: row.thread_ts, permalink: row.thread_permalink ?? undefined } : undefined,
+    thread:
+      row.thread_channel && row.thread_ts
+        ? { channel: row.thread_channel, ts: row.thread_ts, permalink: row.thread_permalink ?? undefined }
+        : undefined,
     error: row.error ?? undefined,
     replica: row.replica,
   };

@@ -73,10 +73,16 @@ export function createCatalog({ s3, storage, env, now = () => new Date() }: Cata
       const facts = await factsOf(o.key);
       if (facts && provenance(hmacKey, o.key, facts.sha256, facts.hmac) === 'trusted') return o;
     }
-    if (all.length === 0) throw new DumptruckError('NOT_FOUND', 'storage', `no backups of ${target} yet`, { hint: `run one with: backup ${target}` });
-    throw new DumptruckError('NOT_FOUND', 'storage', `none of the ${all.length} objects under ${targetPrefix(storage.prefix, target)} is a complete backup signed by this dumptruck`, {
-      hint: `run one with: backup ${target}; a backup written before signing can only be named by its key (list ${target})`,
-    });
+    if (all.length === 0)
+      throw new DumptruckError('NOT_FOUND', 'storage', `no backups of ${target} yet`, { hint: `run one with: backup ${target}` });
+    throw new DumptruckError(
+      'NOT_FOUND',
+      'storage',
+      `none of the ${all.length} objects under ${targetPrefix(storage.prefix, target)} is a complete backup signed by this dumptruck`,
+      {
+        hint: `run one with: backup ${target}; a backup written before signing can only be named by its key (list ${target})`,
+      },
+    );
   }
 
   /** What a backup records; undefined when it was deleted since it was listed, or its manifest is damaged. */

@@ -56,7 +56,11 @@ export function createMirrorClient(mirror: MirrorStore, env: Env): S3Client {
   const accessKeyId = env[mirror.accessKeyIdEnv];
   const secretAccessKey = env[mirror.secretAccessKeyEnv];
   if (!accessKeyId || !secretAccessKey) {
-    throw new DumptruckError('SECRET_UNAVAILABLE', 'secret', `mirror.${accessKeyId ? 'secretAccessKeyEnv' : 'accessKeyIdEnv'}: environment variable ${accessKeyId ? mirror.secretAccessKeyEnv : mirror.accessKeyIdEnv} is not set`);
+    throw new DumptruckError(
+      'SECRET_UNAVAILABLE',
+      'secret',
+      `mirror.${accessKeyId ? 'secretAccessKeyEnv' : 'accessKeyIdEnv'}: environment variable ${accessKeyId ? mirror.secretAccessKeyEnv : mirror.accessKeyIdEnv} is not set`,
+    );
   }
   return createS3Client(mirror, { credentials: { accessKeyId, secretAccessKey } });
 }

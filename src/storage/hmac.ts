@@ -11,7 +11,9 @@ const VERSION = 'dumptruck-backup-v1';
 
 /** Hex HMAC-SHA256 of (object key, SHA-256 hex); JSON keeps the two fields unambiguous. */
 export function backupHmac(secret: string, objectKey: string, sha256: string): string {
-  return createHmac('sha256', secret).update(JSON.stringify([VERSION, objectKey, sha256.toLowerCase()])).digest('hex');
+  return createHmac('sha256', secret)
+    .update(JSON.stringify([VERSION, objectKey, sha256.toLowerCase()]))
+    .digest('hex');
 }
 
 /**

@@ -71,7 +71,8 @@ export interface KeyOptions {
 export function objectKey(prefix: string, target: string, date: Date, format: DumpFormat, options: KeyOptions = {}): string {
   const { algorithm = 'gzip', runToken, encrypted = false } = options;
   // A key the parsers below would not recognise would be a backup nobody can list or prune.
-  if (runToken !== undefined && !RUN_TOKEN.test(runToken)) throw new DumptruckError('INTERNAL', 'internal', `run token must be 6 hex digits, got ${JSON.stringify(runToken)}`);
+  if (runToken !== undefined && !RUN_TOKEN.test(runToken))
+    throw new DumptruckError('INTERNAL', 'internal', `run token must be 6 hex digits, got ${JSON.stringify(runToken)}`);
   const day = `${date.getUTCFullYear()}/${pad(date.getUTCMonth() + 1)}/${pad(date.getUTCDate())}`;
   const unique = runToken === undefined ? '' : `-${pad(date.getUTCMilliseconds(), 3)}-${runToken}`;
   return `${targetPrefix(prefix, target)}${day}/${target}_${compactTimestamp(date)}${unique}${extensionFor(format, algorithm)}${encrypted ? ENCRYPTED_SUFFIX : ''}`;

@@ -29,9 +29,16 @@ export function newestFirst<T extends { readonly key: string }>(objects: readonl
 }
 
 /** Pure: a target's dumps among `listing` (a listing of its prefix), newest first, each with whether its manifest is there. */
-export function dumpsIn(prefix: string, target: string, listing: readonly StoredObject[]): { readonly object: StoredObject; readonly hasManifest: boolean }[] {
+export function dumpsIn(
+  prefix: string,
+  target: string,
+  listing: readonly StoredObject[],
+): { readonly object: StoredObject; readonly hasManifest: boolean }[] {
   const keys = new Set(listing.map((o) => o.key));
-  return newestFirst(listing.filter((o) => isBackupKeyOf(prefix, target, o.key))).map((object) => ({ object, hasManifest: keys.has(manifestKey(object.key)) }));
+  return newestFirst(listing.filter((o) => isBackupKeyOf(prefix, target, o.key))).map((object) => ({
+    object,
+    hasManifest: keys.has(manifestKey(object.key)),
+  }));
 }
 
 /**
@@ -39,7 +46,13 @@ export function dumpsIn(prefix: string, target: string, listing: readonly Stored
  * written before manifests), incomplete (dumptruck's metadata, no manifest) or foreign. One listing, plus one HEAD per dump without a manifest.
  * `listing`: the target prefix's listing when the caller already has it.
  */
-export async function listBackups(s3: S3Client, bucket: string, prefix: string, target: string, listing?: readonly StoredObject[]): Promise<BackupObject[]> {
+export async function listBackups(
+  s3: S3Client,
+  bucket: string,
+  prefix: string,
+  target: string,
+  listing?: readonly StoredObject[],
+): Promise<BackupObject[]> {
   const all = listing ?? (await listAll(s3, bucket, targetPrefix(prefix, target)));
   const out = await Promise.all(
     dumpsIn(prefix, target, all).map(async ({ object, hasManifest }): Promise<BackupObject | undefined> => {

@@ -37,7 +37,9 @@ export interface Manifest {
   /** An age-encrypted backup: its recipients' fingerprints (never a key). */
   readonly encryption?: { readonly recipients: readonly string[] } | undefined;
   /** The mirror copy's outcome, when a mirror is configured (the mirror's own manifest says the same). */
-  readonly mirror?: { readonly bucket: string; readonly endpoint?: string | undefined; readonly stored: boolean; readonly error?: string | undefined } | undefined;
+  readonly mirror?:
+    | { readonly bucket: string; readonly endpoint?: string | undefined; readonly stored: boolean; readonly error?: string | undefined }
+    | undefined;
   /** backupHmac(storage.hmacKey, key, sha256). */
   readonly hmac: string;
 }
@@ -63,7 +65,8 @@ export function parseManifest(text: string): { readonly manifest: Manifest } | {
     return { problem: 'is not JSON' };
   }
   if (!isRecord(raw)) return { problem: 'is not a JSON object' };
-  if (raw.version !== MANIFEST_VERSION) return { problem: `has version ${JSON.stringify(raw.version)}, this dumptruck reads version ${MANIFEST_VERSION}` };
+  if (raw.version !== MANIFEST_VERSION)
+    return { problem: `has version ${JSON.stringify(raw.version)}, this dumptruck reads version ${MANIFEST_VERSION}` };
   const bad = (field: string) => ({ problem: `has no valid ${field}` });
   // A manifest copied from another backup keeps that one's key: its HMAC (over the key) says so.
   if (!isString(raw.key)) return bad('key');
@@ -81,13 +84,23 @@ export function parseManifest(text: string): { readonly manifest: Manifest } | {
   // Always signed: an unsigned manifest is not one dumptruck wrote, never a "legacy" backup.
   if (!isString(raw.hmac) || !/^[0-9a-f]{64}$/.test(raw.hmac)) return bad('hmac');
   const trigger = raw.trigger;
-  if (!isRecord(trigger) || !isString(trigger.kind) || !isString(trigger.by) || (trigger.detail !== undefined && !isString(trigger.detail))) return bad('trigger');
+  if (!isRecord(trigger) || !isString(trigger.kind) || !isString(trigger.by) || (trigger.detail !== undefined && !isString(trigger.detail)))
+    return bad('trigger');
   const compression = raw.compression;
-  if (compression !== undefined && (!isRecord(compression) || (compression.algorithm !== 'gzip' && compression.algorithm !== 'zstd') || typeof compression.level !== 'number')) {
+  if (
+    compression !== undefined &&
+    (!isRecord(compression) ||
+      (compression.algorithm !== 'gzip' && compression.algorithm !== 'zstd') ||
+      typeof compression.level !== 'number')
+  ) {
     return bad('compression');
   }
   const encryption = raw.encryption;
-  if (encryption !== undefined && (!isRecord(encryption) || !Array.isArray(encryption.recipients) || !encryption.recipients.every(isString))) return bad('encryption');
+  if (
+    encryption !== undefined &&
+    (!isRecord(encryption) || !Array.isArray(encryption.recipients) || !encryption.recipients.every(isString))
+  )
+    return bad('encryption');
   const mirror = raw.mirror;
   if (mirror !== undefined && (!isRecord(mirror) || !isString(mirror.bucket) || typeof mirror.stored !== 'boolean')) return bad('mirror');
   return { manifest: raw as unknown as Manifest };
@@ -100,7 +113,13 @@ export function parseManifest(text: string): { readonly manifest: Manifest } | {
  */
 export async function writeManifest(s3: S3Client, bucket: string, manifest: Manifest): Promise<void> {
   await s3.send(
-    new PutObjectCommand({ Bucket: bucket, Key: manifestKey(manifest.key), Body: serializeManifest(manifest), ContentType: 'application/json', IfNoneMatch: '*' }),
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: manifestKey(manifest.key),
+      Body: serializeManifest(manifest),
+      ContentType: 'application/json',
+      IfNoneMatch: '*',
+    }),
   );
 }
 
@@ -157,7 +176,8 @@ export async function readManifest(s3: S3Client, bucket: string, key: string, si
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${manifestKey(key)}`);
   }
   const parsed = parseManifest(text);
-  if ('problem' in parsed) throw new DumptruckError('CORRUPTED', 'verify', `${manifestKey(key)} ${parsed.problem}: the backup's record was damaged or replaced`);
+  if ('problem' in parsed)
+    throw new DumptruckError('CORRUPTED', 'verify', `${manifestKey(key)} ${parsed.problem}: the backup's record was damaged or replaced`);
   return parsed.manifest;
 }
 
@@ -165,12 +185,18 @@ export async function readManifest(s3: S3Client, bucket: string, key: string, si
  * A stored dump and what it records: its manifest when it has one, else old-style metadata.
  * NOT_FOUND when the dump itself is missing. One HEAD, plus one GET when a manifest exists.
  */
-export async function readStoredBackup(s3: S3Client, bucket: string, key: string, options: { readonly signal?: AbortSignal | undefined; readonly hint?: string } = {}): Promise<StoredBackup> {
+export async function readStoredBackup(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  options: { readonly signal?: AbortSignal | undefined; readonly hint?: string } = {},
+): Promise<StoredBackup> {
   let head;
   try {
     head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: options.signal });
   } catch (err) {
-    if (statusOf(err) === 404) throw new DumptruckError('NOT_FOUND', 'storage', `no object ${key}`, options.hint ? { hint: options.hint } : {});
+    if (statusOf(err) === 404)
+      throw new DumptruckError('NOT_FOUND', 'storage', `no object ${key}`, options.hint ? { hint: options.hint } : {});
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${key}`);
   }
   const manifest = await readManifest(s3, bucket, key, options.signal);

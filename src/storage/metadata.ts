@@ -39,8 +39,15 @@ export function describeTrigger(trigger: Trigger): string {
  * and never copied to add more (what only the end knows goes into its manifest).
  */
 export function startMetadata(
-  run: { readonly target: string; readonly format: DumpFormat; readonly compression?: { readonly algorithm: CompressionAlgorithm; readonly level: number } | undefined; readonly pgDumpVersion: string; readonly serverVersion: string; readonly startedAt: Date;
-    readonly encryption?: { readonly recipients: readonly string[] } | undefined },
+  run: {
+    readonly target: string;
+    readonly format: DumpFormat;
+    readonly compression?: { readonly algorithm: CompressionAlgorithm; readonly level: number } | undefined;
+    readonly pgDumpVersion: string;
+    readonly serverVersion: string;
+    readonly startedAt: Date;
+    readonly encryption?: { readonly recipients: readonly string[] } | undefined;
+  },
   trigger: Trigger,
 ): Record<string, string> {
   return {

@@ -10,7 +10,9 @@ const VERSION_LINE = 'age-encryption.org/v1\n';
 const MAX_HEADER = 64 * 1024;
 
 /** Pure: the header's recipient stanza types (e.g. ["X25519", "X25519"]), or why `head` does not start with an age header. */
-export function parseAgeHeader(head: Buffer): { readonly stanzas: readonly string[] } | { readonly problem: string; readonly truncated?: boolean } {
+export function parseAgeHeader(
+  head: Buffer,
+): { readonly stanzas: readonly string[] } | { readonly problem: string; readonly truncated?: boolean } {
   const text = head.subarray(0, MAX_HEADER).toString('latin1');
   if (!text.startsWith(VERSION_LINE.slice(0, Math.min(text.length, VERSION_LINE.length))) || text.length === 0) {
     return { problem: `does not start with an age header ("age-encryption.org/v1"; starts with ${JSON.stringify(text.slice(0, 24))})` };
@@ -18,7 +20,9 @@ export function parseAgeHeader(head: Buffer): { readonly stanzas: readonly strin
   const end = text.indexOf('\n---');
   const macEnd = end < 0 ? -1 : text.indexOf('\n', end + 1);
   if (end < 0 || macEnd < 0) {
-    return head.length >= MAX_HEADER ? { problem: 'has no end to its age header within 64 KiB' } : { problem: 'ends inside its age header: the object was cut short', truncated: true };
+    return head.length >= MAX_HEADER
+      ? { problem: 'has no end to its age header within 64 KiB' }
+      : { problem: 'ends inside its age header: the object was cut short', truncated: true };
   }
   if (!/^--- [A-Za-z0-9+/]{43}$/.test(text.slice(end + 1, macEnd))) return { problem: 'has a malformed age header MAC line' };
   const stanzas = text

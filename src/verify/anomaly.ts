@@ -25,7 +25,11 @@ export function median(values: readonly number[]): number {
  * An empty dump wins over a shrunk one (it is the more specific finding). Without earlier
  * backups only the empty check applies.
  */
-export function sizeAnomaly(current: { readonly storedBytes: number; readonly dumpedBytes: number }, previousStoredBytes: readonly number[], rules: SizeRules): BackupWarning | undefined {
+export function sizeAnomaly(
+  current: { readonly storedBytes: number; readonly dumpedBytes: number },
+  previousStoredBytes: readonly number[],
+  rules: SizeRules,
+): BackupWarning | undefined {
   if (current.dumpedBytes < rules.emptyBelow) {
     return {
       kind: 'empty',

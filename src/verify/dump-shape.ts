@@ -17,7 +17,10 @@ type ShapeProblem = { readonly code: 'NOT_A_DUMP' | 'TRUNCATED'; readonly messag
 export function plainHeadProblem(head: string): ShapeProblem | undefined {
   const n = Math.min(head.length, PLAIN_HEADER.length);
   if (head.slice(0, n) === PLAIN_HEADER.slice(0, n)) return undefined;
-  return { code: 'NOT_A_DUMP', message: `does not start with pg_dump's "-- PostgreSQL database dump" header (starts with ${JSON.stringify(head.slice(0, 40))})` };
+  return {
+    code: 'NOT_A_DUMP',
+    message: `does not start with pg_dump's "-- PostgreSQL database dump" header (starts with ${JSON.stringify(head.slice(0, 40))})`,
+  };
 }
 
 /** Pure: the reason a whole plain dump, seen by its first and last bytes, is not a complete pg_dump. */
@@ -69,7 +72,13 @@ export class CustomMagicCheck extends Transform {
     if (this.head.length < CUSTOM_MAGIC.length) {
       this.head += chunk.subarray(0, CUSTOM_MAGIC.length - this.head.length).toString('latin1');
       if (!CUSTOM_MAGIC.startsWith(this.head)) {
-        callback(new DumptruckError('NOT_A_DUMP', 'verify', `does not start with the custom-format magic PGDMP (starts with ${JSON.stringify(this.head)})`));
+        callback(
+          new DumptruckError(
+            'NOT_A_DUMP',
+            'verify',
+            `does not start with the custom-format magic PGDMP (starts with ${JSON.stringify(this.head)})`,
+          ),
+        );
         return;
       }
     }

@@ -20,12 +20,19 @@ export async function writeVerifiedMarker(s3: S3Client, bucket: string, report: 
     sha256: report.sha256,
     verifiedAt: report.verifiedAt.toISOString(),
     checks: report.checks,
-    restored: report.restore ? { tables: report.restore.tables.length, rows: report.restore.rows, durationMs: report.restore.durationMs } : null,
+    restored: report.restore
+      ? { tables: report.restore.tables.length, rows: report.restore.rows, durationMs: report.restore.durationMs }
+      : null,
   });
   try {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: markerKey(report.key), Body: body, ContentType: 'application/json' }));
   } catch (err) {
-    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `${report.key} verified, but its ${VERIFIED_SUFFIX} marker could not be written`);
+    throw toDumptruckError(
+      err,
+      'STORAGE_FAILED',
+      'storage',
+      `${report.key} verified, but its ${VERIFIED_SUFFIX} marker could not be written`,
+    );
   }
 }
 

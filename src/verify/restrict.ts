@@ -31,9 +31,14 @@ export function restrictedModeProblem(versionOutput: string): DumptruckError | u
   const what = v
     ? `psql ${v.major}.${v.minor} has no restricted mode (\\restrict)`
     : `cannot tell whether psql has restricted mode (\\restrict): psql --version said ${JSON.stringify(versionOutput.trim().slice(0, 80))}`;
-  return new DumptruckError('PSQL_TOO_OLD', 'verify', `${what}, and without it psql would run meta-commands such as \\! found in a dump; no restore was attempted`, {
-    hint: 'upgrade postgresql-client to 13.22, 14.19, 15.14, 16.10, 17.6, 18 or newer (or point targets.<name>.pgDump at such an installation)',
-  });
+  return new DumptruckError(
+    'PSQL_TOO_OLD',
+    'verify',
+    `${what}, and without it psql would run meta-commands such as \\! found in a dump; no restore was attempted`,
+    {
+      hint: 'upgrade postgresql-client to 13.22, 14.19, 15.14, 16.10, 17.6, 18 or newer (or point targets.<name>.pgDump at such an installation)',
+    },
+  );
 }
 
 const RESTRICT_WORDS = ['\\restrict', '\\unrestrict'] as const;

@@ -38,10 +38,15 @@ export class ScratchServer {
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
-      throw new DumptruckError('VERIFY_FAILED', 'verify', `cannot connect to the scratch server ${describeUrl(this.url)}: ${this.scrub(err)}`, {
-        cause: err,
-        hint: 'check verify.restoreUrl and verify.password; the role needs CREATEDB',
-      });
+      throw new DumptruckError(
+        'VERIFY_FAILED',
+        'verify',
+        `cannot connect to the scratch server ${describeUrl(this.url)}: ${this.scrub(err)}`,
+        {
+          cause: err,
+          hint: 'check verify.restoreUrl and verify.password; the role needs CREATEDB',
+        },
+      );
     }
     return client;
   }
@@ -56,7 +61,9 @@ export class ScratchServer {
       return await work(client);
     } catch (err) {
       if (err instanceof DumptruckError) throw err;
-      throw new DumptruckError('VERIFY_FAILED', 'verify', `${what} on the scratch server ${describeUrl(this.url)}: ${this.scrub(err)}`, { cause: err });
+      throw new DumptruckError('VERIFY_FAILED', 'verify', `${what} on the scratch server ${describeUrl(this.url)}: ${this.scrub(err)}`, {
+        cause: err,
+      });
     } finally {
       await client.end().catch(() => undefined);
     }

@@ -19,7 +19,10 @@ export interface PgTools {
  * psql and pg_restore from the same installation as the pg_dump the target uses (the newest one
  * installed by default): they read what that pg_dump writes, including its `\restrict` lines.
  */
-export async function locatePgTools(configuredPgDump: string | undefined, locate: typeof defaultLocatePgDump = defaultLocatePgDump): Promise<PgTools> {
+export async function locatePgTools(
+  configuredPgDump: string | undefined,
+  locate: typeof defaultLocatePgDump = defaultLocatePgDump,
+): Promise<PgTools> {
   const dump = await locate(configuredPgDump);
   const sibling = (tool: string) => (dump.path.includes('/') ? join(dirname(dump.path), tool) : tool);
   return { psql: sibling('psql'), pgRestore: sibling('pg_restore'), version: dump.version };
@@ -83,7 +86,11 @@ export function describeExit(bin: string, exit: { code: number | null; signal: N
 }
 
 /** `<bin> --version`'s output (e.g. "psql (PostgreSQL) 15.14 ..."); empty when it could not run. */
-export async function toolVersion(spawn: ToolSpawn | undefined, bin: string, env: { readonly parent: Env; readonly password: string | undefined; readonly appName: string }): Promise<string> {
+export async function toolVersion(
+  spawn: ToolSpawn | undefined,
+  bin: string,
+  env: { readonly parent: Env; readonly password: string | undefined; readonly appName: string },
+): Promise<string> {
   const tool = startTool(spawn, bin, ['--version'], env, { captureStdout: true });
   const exit = await tool.exited;
   return exit.code === 0 ? tool.stdout() : '';

@@ -12,7 +12,7 @@ import { Meter } from '../pipeline/streams.js';
 import { createZstdDecompress } from '../pipeline/unzstd.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { backupKind, isBackupKeyOf, targetPrefix } from '../storage/keys.js';
-import type { CompressionAlgorithm, DumpFormat, RestoreReport, RestoredTable, VerifyReport } from '../types.js';
+import type { CompressionAlgorithm, DumpFormat, RestoreReport, VerifyReport } from '../types.js';
 import { provenance, type Provenance } from '../storage/hmac.js';
 import { META } from '../storage/metadata.js';
 import { manifestKey, readStoredBackup, type BackupFacts } from '../storage/manifest.js';
@@ -75,11 +75,17 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
   const bucket = config.storage.bucket;
   const targetConfig = lookupTarget(config, target);
   if (!isBackupKeyOf(config.storage.prefix, target, key)) {
-    throw new InputError(`${JSON.stringify(key)} is not a backup key of ${target}`, `keys start with ${targetPrefix(config.storage.prefix, target)}; list them with: list ${target}`);
+    throw new InputError(
+      `${JSON.stringify(key)} is not a backup key of ${target}`,
+      `keys start with ${targetPrefix(config.storage.prefix, target)}; list them with: list ${target}`,
+    );
   }
   const restoreUrl = config.verify.restoreUrl;
   if (options.restore && restoreUrl === undefined) {
-    throw new InputError('a restore test needs verify.restoreUrl', 'set verify.restoreUrl (and verify.password) to a scratch PostgreSQL server');
+    throw new InputError(
+      'a restore test needs verify.restoreUrl',
+      'set verify.restoreUrl (and verify.password) to a scratch PostgreSQL server',
+    );
   }
   // isBackupKeyOf accepted the key, so its suffix is one of ours.
   const { format, algorithm = 'gzip', encrypted } = backupKind(key)!;
@@ -98,7 +104,9 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     const stored = await readStoredBackup(s3, bucket, key, { signal: options.signal, hint: `list backups with: list ${target}` });
     const facts = stored.facts;
     // Before anything reads the bytes: only what dumptruck wrote is handed to psql or pg_restore.
-    const untrusted = facts && provenanceProblem(target, key, provenance(hmacKey, key, facts.sha256, facts.hmac), options.trustLegacy === true, facts.recordedIn);
+    const untrusted =
+      facts &&
+      provenanceProblem(target, key, provenance(hmacKey, key, facts.sha256, facts.hmac), options.trustLegacy === true, facts.recordedIn);
     if (untrusted) throw untrusted;
     const identity = identityProblem(target, key, facts, stored.size);
     if (identity) throw identity;
@@ -106,7 +114,9 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     const expectedSha = facts!.sha256!;
     const checks = [
       `${recordedIn} names target ${target}`,
-      facts!.hmac === undefined ? 'no HMAC (written before backups were signed), trusted by the operator for this key' : `HMAC of key and sha256 (in its ${recordedIn}) matches storage.hmacKey`,
+      facts!.hmac === undefined
+        ? 'no HMAC (written before backups were signed), trusted by the operator for this key'
+        : `HMAC of key and sha256 (in its ${recordedIn}) matches storage.hmacKey`,
       `size matches the ${stored.size} bytes stored`,
     ];
 
@@ -117,9 +127,24 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     }
     const password = restore ? await verifyPassword(config, deps.env) : undefined;
     if (password) secrets.push(password);
-    const ageIdentity = identitySource ? await resolvePassword(target, identitySource, { env: deps.env }, identityPath(targetConfig, target)) : undefined;
+    const ageIdentity = identitySource
+      ? await resolvePassword(target, identitySource, { env: deps.env }, identityPath(targetConfig, target))
+      : undefined;
     if (ageIdentity) secrets.push(ageIdentity);
-    const ctx: PassContext = { deps, bucket, key, format, algorithm, tools, appName, password, identity: ageIdentity, encrypted, signal: options.signal, restrictKey: (deps.restrictKey ?? newRestrictKey)() };
+    const ctx: PassContext = {
+      deps,
+      bucket,
+      key,
+      format,
+      algorithm,
+      tools,
+      appName,
+      password,
+      identity: ageIdentity,
+      encrypted,
+      signal: options.signal,
+      restrictKey: (deps.restrictKey ?? newRestrictKey)(),
+    };
 
     let pass: PassResult;
     let restoreReport: RestoreReport | undefined;
@@ -133,7 +158,12 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
         pass = await streamPass({ ...ctx, restoreInto: scratch.urlFor(database) });
         verdict(key, expectedSha, pass, recordedIn);
         const tables = await scratch.countRows(database);
-        restoreReport = { database, tables, rows: tables.reduce((n, t) => n + t.rows, 0), durationMs: now().getTime() - restoreStart.getTime() };
+        restoreReport = {
+          database,
+          tables,
+          rows: tables.reduce((n, t) => n + t.rows, 0),
+          durationMs: now().getTime() - restoreStart.getTime(),
+        };
       } catch (err) {
         failure = err;
         throw err;
@@ -144,7 +174,11 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
           if (failure === undefined) throw dropError;
         });
       }
-      checks.push(`sha256 matches ${recordedIn}`, ...decrypted(ctx), format === 'plain' ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it` : 'pg_restore --exit-on-error restored it');
+      checks.push(
+        `sha256 matches ${recordedIn}`,
+        ...decrypted(ctx),
+        format === 'plain' ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it` : 'pg_restore --exit-on-error restored it',
+      );
     } else if (!decryptable) {
       pass = await streamPass(ctx);
       verdict(key, expectedSha, pass, recordedIn);
@@ -152,10 +186,16 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     } else {
       pass = await streamPass(ctx);
       verdict(key, expectedSha, pass, recordedIn);
-      checks.push(`sha256 matches ${recordedIn}`, ...decrypted(ctx), format === 'plain' ? `${decompress} reads it to the end` : 'pg_restore reads every block');
+      checks.push(
+        `sha256 matches ${recordedIn}`,
+        ...decrypted(ctx),
+        format === 'plain' ? `${decompress} reads it to the end` : 'pg_restore reads every block',
+      );
     }
     if (decryptable) checks.push(format === 'plain' ? 'pg_dump header and "dump complete" trailer present' : 'PGDMP magic present');
-    const partial = decryptable ? undefined : 'encrypted with age and no encrypt.identity configured: decryption, decompression and restore checks need the identity';
+    const partial = decryptable
+      ? undefined
+      : 'encrypted with age and no encrypt.identity configured: decryption, decompression and restore checks need the identity';
 
     let archiveEntries: number | undefined;
     if (format === 'custom' && decryptable) {
@@ -200,16 +240,32 @@ function hmacPlace(key: string, recordedIn: BackupFacts['recordedIn']): string {
 }
 
 /** Pure: why an object is not to be read as a backup, from what its HMAC says; undefined when it may be. */
-export function provenanceProblem(target: string, key: string, found: Provenance, trustLegacy: boolean, recordedIn: BackupFacts['recordedIn'] = 'metadata'): DumptruckError | undefined {
+export function provenanceProblem(
+  target: string,
+  key: string,
+  found: Provenance,
+  trustLegacy: boolean,
+  recordedIn: BackupFacts['recordedIn'] = 'metadata',
+): DumptruckError | undefined {
   if (found === 'trusted' || (found === 'unsigned' && trustLegacy)) return undefined;
   if (found === 'forged') {
-    return new DumptruckError('UNTRUSTED', 'verify', `${key} is not a backup dumptruck wrote: its HMAC (${hmacPlace(key, recordedIn)}) does not match its key and SHA-256, so it was not restored`, {
-      hint: `the object or its ${recordedIn} was written by someone else, or copied from another key; or this dumptruck has a different storage.hmacKey than the one that wrote it`,
-    });
+    return new DumptruckError(
+      'UNTRUSTED',
+      'verify',
+      `${key} is not a backup dumptruck wrote: its HMAC (${hmacPlace(key, recordedIn)}) does not match its key and SHA-256, so it was not restored`,
+      {
+        hint: `the object or its ${recordedIn} was written by someone else, or copied from another key; or this dumptruck has a different storage.hmacKey than the one that wrote it`,
+      },
+    );
   }
-  return new DumptruckError('UNTRUSTED', 'verify', `${key} carries no dumptruck HMAC (${hmacPlace(key, recordedIn)}), so it was not restored: it was not written by dumptruck, or was written before backups were signed`, {
-    hint: `if you know it is a backup dumptruck wrote before signing, verify that one object from a terminal with: dumptruck verify ${target} ${key} --trust-legacy`,
-  });
+  return new DumptruckError(
+    'UNTRUSTED',
+    'verify',
+    `${key} carries no dumptruck HMAC (${hmacPlace(key, recordedIn)}), so it was not restored: it was not written by dumptruck, or was written before backups were signed`,
+    {
+      hint: `if you know it is a backup dumptruck wrote before signing, verify that one object from a terminal with: dumptruck verify ${target} ${key} --trust-legacy`,
+    },
+  );
 }
 
 /**
@@ -219,20 +275,37 @@ export function provenanceProblem(target: string, key: string, found: Provenance
  */
 export function identityProblem(target: string, key: string, facts: BackupFacts | undefined, size: number): DumptruckError | undefined {
   if (facts === undefined) {
-    return new DumptruckError('INCOMPLETE', 'verify', `${key} has no manifest (${manifestKey(key)}): its backup never completed, so it is not a backup to verify or restore`, {
-      hint: 'a run that died after the upload and before its manifest leaves this; prune deletes it after storage.incompleteGrace',
-    });
+    return new DumptruckError(
+      'INCOMPLETE',
+      'verify',
+      `${key} has no manifest (${manifestKey(key)}): its backup never completed, so it is not a backup to verify or restore`,
+      {
+        hint: 'a run that died after the upload and before its manifest leaves this; prune deletes it after storage.incompleteGrace',
+      },
+    );
   }
   const owner = facts.target;
   if (owner === undefined || facts.sha256 === undefined) {
-    return new DumptruckError('VERIFY_FAILED', 'verify', `${key} has no dumptruck metadata (x-amz-meta-target, x-amz-meta-sha256): it was not written by dumptruck, or its metadata was lost`);
+    return new DumptruckError(
+      'VERIFY_FAILED',
+      'verify',
+      `${key} has no dumptruck metadata (x-amz-meta-target, x-amz-meta-sha256): it was not written by dumptruck, or its metadata was lost`,
+    );
   }
   if (owner !== target) {
-    return new DumptruckError('SWAPPED', 'verify', `${key} holds a backup of target "${owner}", not of "${target}": the object was replaced`);
+    return new DumptruckError(
+      'SWAPPED',
+      'verify',
+      `${key} holds a backup of target "${owner}", not of "${target}": the object was replaced`,
+    );
   }
   const format = backupKind(key)?.format;
   if (facts.format !== undefined && facts.format !== format) {
-    return new DumptruckError('SWAPPED', 'verify', `${key} holds a ${facts.format}-format dump under a ${format}-format key: the object was replaced`);
+    return new DumptruckError(
+      'SWAPPED',
+      'verify',
+      `${key} holds a ${facts.format}-format dump under a ${format}-format key: the object was replaced`,
+    );
   }
   const stored = facts.storedBytes;
   if (stored !== undefined && size < stored) {
@@ -277,12 +350,21 @@ interface PassResult {
 /** Pure: the verdict of one pass. A checksum mismatch is the cause; whatever gunzip or pg_restore then hit is its symptom. */
 export function verdict(key: string, expectedSha: string, pass: PassResult, recordedIn: BackupFacts['recordedIn'] = 'metadata'): void {
   if (pass.sha256 !== expectedSha) {
-    const symptom = pass.sideError === undefined ? '' : ` (and then: ${pass.sideError instanceof Error ? pass.sideError.message : String(pass.sideError)})`;
-    throw new DumptruckError('CORRUPTED', 'verify', `${key}: SHA-256 of the stored bytes is ${pass.sha256}, ${recordedIn} says ${expectedSha}: the object changed after it was written${symptom}`);
+    const symptom =
+      pass.sideError === undefined
+        ? ''
+        : ` (and then: ${pass.sideError instanceof Error ? pass.sideError.message : String(pass.sideError)})`;
+    throw new DumptruckError(
+      'CORRUPTED',
+      'verify',
+      `${key}: SHA-256 of the stored bytes is ${pass.sha256}, ${recordedIn} says ${expectedSha}: the object changed after it was written${symptom}`,
+    );
   }
   if (pass.sideError !== undefined) {
     const e = toDumptruckError(pass.sideError, 'VERIFY_FAILED', 'verify', key);
-    throw e.message.startsWith(key) ? e : new DumptruckError(e.code, e.stage, `${key}: ${e.message}`, { cause: e, stderrTail: e.stderrTail, hint: e.hint });
+    throw e.message.startsWith(key)
+      ? e
+      : new DumptruckError(e.code, e.stage, `${key}: ${e.message}`, { cause: e, stderrTail: e.stderrTail, hint: e.hint });
   }
 }
 
@@ -295,9 +377,11 @@ interface Side {
 
 /** One read of the object: SHA-256 of every byte, and the bytes into the format's checks (and the restore). */
 async function streamPass(ctx: PassContext): Promise<PassResult> {
-  const object = await ctx.deps.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: ctx.key }), { abortSignal: ctx.signal }).catch((err: unknown) => {
-    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
-  });
+  const object = await ctx.deps.s3
+    .send(new GetObjectCommand({ Bucket: ctx.bucket, Key: ctx.key }), { abortSignal: ctx.signal })
+    .catch((err: unknown) => {
+      throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
+    });
   const meter = new Meter({ sha256: true });
   const header = ctx.encrypted && ctx.identity === undefined ? new AgeHeaderCheck(ctx.key) : undefined;
   const side = header ? headerSide(header) : decrypting(ctx, ctx.format === 'plain' ? plainSide(ctx) : customSide(ctx));
@@ -309,7 +393,13 @@ async function streamPass(ctx: PassContext): Promise<PassResult> {
     await side.done.catch(() => undefined);
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
   }
-  return { sha256: meter.digest(), storedBytes: meter.bytes, dumpedBytes: side.bytes(), sideError: sink.error, ...(header ? { stanzas: header.stanzas } : {}) };
+  return {
+    sha256: meter.digest(),
+    storedBytes: meter.bytes,
+    dumpedBytes: side.bytes(),
+    sideError: sink.error,
+    ...(header ? { stanzas: header.stanzas } : {}),
+  };
 }
 
 /** An encrypted backup without its identity: only its header can be read. */
@@ -324,7 +414,10 @@ function headerSide(check: AgeHeaderCheck): Side {
 /** `age --decrypt` in front of `inner` for an encrypted backup (the identity through fd 3); `inner` itself otherwise. */
 function decrypting(ctx: PassContext, inner: Side): Side {
   if (!ctx.encrypted) return inner;
-  const age = startAge(ctx.deps.spawn ?? (nodeSpawn as unknown as AgeSpawn), ctx.deps.ageBin ?? AGE_BIN, AGE_DECRYPT_ARGS, { env: ctx.deps.env, identity: ctx.identity });
+  const age = startAge(ctx.deps.spawn ?? (nodeSpawn as unknown as AgeSpawn), ctx.deps.ageBin ?? AGE_BIN, AGE_DECRYPT_ARGS, {
+    env: ctx.deps.env,
+    identity: ctx.identity,
+  });
   // Settled below, after age's verdict; until then its rejection must not count as unhandled.
   inner.done.catch(() => undefined);
   const done = (async () => {
@@ -367,7 +460,13 @@ function plainSide(ctx: PassContext): Side {
   const decompress = ctx.algorithm === 'zstd' ? createZstdDecompress() : createGunzip();
   const check = new PlainDumpCheck();
   const psql = ctx.restoreInto
-    ? startTool(ctx.deps.spawn, ctx.tools!.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', ctx.restoreInto], toolEnv(ctx), { stdin: true })
+    ? startTool(
+        ctx.deps.spawn,
+        ctx.tools!.psql,
+        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', ctx.restoreInto],
+        toolEnv(ctx),
+        { stdin: true },
+      )
     : undefined;
   const done = (async () => {
     const sink = psql ? ([new RestrictedPsqlInput(ctx.restrictKey), psql.stdin!] as const) : ([nullSink()] as const);
@@ -394,9 +493,7 @@ function plainSide(ctx: PassContext): Side {
  */
 function customSide(ctx: PassContext): Side {
   const check = new CustomMagicCheck();
-  const args = ctx.restoreInto
-    ? ['--exit-on-error', '--no-owner', '--no-password', '--dbname', ctx.restoreInto]
-    : ['--file', '/dev/null'];
+  const args = ctx.restoreInto ? ['--exit-on-error', '--no-owner', '--no-password', '--dbname', ctx.restoreInto] : ['--file', '/dev/null'];
   const restore = startTool(ctx.deps.spawn, ctx.tools!.pgRestore, args, toolEnv(ctx), { stdin: true });
   const done = (async () => {
     const piped = await pipeline(check, restore.stdin!).then(
@@ -413,7 +510,9 @@ function customSide(ctx: PassContext): Side {
     const stderr = restore.stderrTail();
     const what = describeExit(ctx.tools!.pgRestore, exit);
     if (/end of file|could not find block ID|unexpected EOF/i.test(stderr)) {
-      throw new DumptruckError('TRUNCATED', 'verify', `${ctx.key}: the archive ends early (${what}): the dump was cut short`, { stderrTail: stderr });
+      throw new DumptruckError('TRUNCATED', 'verify', `${ctx.key}: the archive ends early (${what}): the dump was cut short`, {
+        stderrTail: stderr,
+      });
     }
     if (ctx.restoreInto) throw restoreFailed(ctx, what, stderr);
     throw new DumptruckError('CORRUPTED', 'verify', `${ctx.key}: pg_restore cannot read the archive (${what})`, { stderrTail: stderr });
@@ -428,7 +527,9 @@ function decodeError(err: unknown, algorithm: CompressionAlgorithm): DumptruckEr
   if (typeof code !== 'string' || !/^(Z|ZSTD)_/.test(code)) return undefined;
   const message = (err as Error).message;
   if (code === 'Z_BUF_ERROR' || /unexpected end of file/i.test(message)) {
-    return new DumptruckError('TRUNCATED', 'verify', `the ${algorithm} stream ends early (${message}): the object was cut short`, { cause: err });
+    return new DumptruckError('TRUNCATED', 'verify', `the ${algorithm} stream ends early (${message}): the object was cut short`, {
+      cause: err,
+    });
   }
   return new DumptruckError('CORRUPTED', 'verify', `the ${algorithm} stream does not decompress (${message})`, { cause: err });
 }
@@ -436,7 +537,7 @@ function decodeError(err: unknown, algorithm: CompressionAlgorithm): DumptruckEr
 function restoreFailed(ctx: PassContext, what: string, stderr: string | undefined): DumptruckError {
   return new DumptruckError('RESTORE_FAILED', 'verify', `${ctx.key} did not restore: ${what}`, {
     ...(stderr ? { stderrTail: scrubSecrets(stderr, ctx.password ? [ctx.password] : []) } : {}),
-    hint: 'the scratch server needs the roles the dump refers to (or use format: custom, restored with --no-owner), and a PostgreSQL version at least the source\'s',
+    hint: "the scratch server needs the roles the dump refers to (or use format: custom, restored with --no-owner), and a PostgreSQL version at least the source's",
   });
 }
 
@@ -456,7 +557,12 @@ async function listArchive(ctx: PassContext, target: TargetConfig): Promise<{ en
     const object = await ctx.deps.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: ctx.key }), { abortSignal: controller.signal });
     const body = object.Body as Readable;
     void list.exited.then(() => controller.abort());
-    const age = ctx.encrypted ? startAge(ctx.deps.spawn ?? (nodeSpawn as unknown as AgeSpawn), ctx.deps.ageBin ?? AGE_BIN, AGE_DECRYPT_ARGS, { env: ctx.deps.env, identity: ctx.identity }) : undefined;
+    const age = ctx.encrypted
+      ? startAge(ctx.deps.spawn ?? (nodeSpawn as unknown as AgeSpawn), ctx.deps.ageBin ?? AGE_BIN, AGE_DECRYPT_ARGS, {
+          env: ctx.deps.env,
+          identity: ctx.identity,
+        })
+      : undefined;
     void list.exited.then(() => age?.kill());
     await pipeline([body, ...(age ? [age.stage] : []), list.stdin!]).catch(() => undefined);
   } catch (err) {
@@ -465,16 +571,25 @@ async function listArchive(ctx: PassContext, target: TargetConfig): Promise<{ en
   }
   const exit = await list.exited;
   if (exit.code !== 0) {
-    throw new DumptruckError('NOT_A_DUMP', 'verify', `${ctx.key}: pg_restore --list cannot read its table of contents (${describeExit(ctx.tools!.pgRestore, exit)})`, {
-      stderrTail: list.stderrTail(),
-    });
+    throw new DumptruckError(
+      'NOT_A_DUMP',
+      'verify',
+      `${ctx.key}: pg_restore --list cannot read its table of contents (${describeExit(ctx.tools!.pgRestore, exit)})`,
+      {
+        stderrTail: list.stderrTail(),
+      },
+    );
   }
   const out = list.stdout();
   const dbname = /^;\s+dbname: (.*)$/m.exec(out)?.[1]?.trim() ?? '';
   const entries = out.split('\n').filter((line) => line.trim() !== '' && !line.startsWith(';')).length;
   const expected = decodeURIComponent(new URL(target.url).pathname.slice(1));
   if (dbname !== expected) {
-    throw new DumptruckError('SWAPPED', 'verify', `${ctx.key} is a dump of database "${dbname}", but the target's url names "${expected}": the object was replaced`);
+    throw new DumptruckError(
+      'SWAPPED',
+      'verify',
+      `${ctx.key} is a dump of database "${dbname}", but the target's url names "${expected}": the object was replaced`,
+    );
   }
   return { entries, dbname };
 }
@@ -493,7 +608,10 @@ async function verifyPassword(config: Config, env: Env): Promise<string | undefi
     return await resolvePassword('verify', config.verify.password, { env });
   } catch (err) {
     // resolvePassword names a target's password path; this one is verify.password.
-    if (err instanceof DumptruckError) throw new DumptruckError(err.code, err.stage, err.message.replace(/^targets\.verify\.password/, 'verify.password'), { hint: err.hint });
+    if (err instanceof DumptruckError)
+      throw new DumptruckError(err.code, err.stage, err.message.replace(/^targets\.verify\.password/, 'verify.password'), {
+        hint: err.hint,
+      });
     throw err;
   }
 }

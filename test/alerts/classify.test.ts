@@ -8,7 +8,11 @@ const kind = (text: string, rules = compileRules()) => classifyAlert(text, rules
 describe('classifyAlert: built-in rules', () => {
   it('every failure rule recognises its own examples', () => {
     for (const rule of BUILT_IN_FAILURE) {
-      for (const example of rule.examples) expect({ example, result: classifyAlert(example) }).toEqual({ example, result: { kind: 'failure', rule: expect.any(String), phrase: expect.any(String) } });
+      for (const example of rule.examples)
+        expect({ example, result: classifyAlert(example) }).toEqual({
+          example,
+          result: { kind: 'failure', rule: expect.any(String), phrase: expect.any(String) },
+        });
     }
   });
 
@@ -81,30 +85,47 @@ describe('classifyAlert: built-in rules', () => {
     expect(kind(text)).not.toBe('failure');
   });
 
-  it.each(['Disk usage 91% on app-db', 'Deploy failed', 'CPU alarm for pg-32lqva', 'backup window changed to 03:00', 'The backups bucket has 12 objects', '로그인 실패 5회', ''])(
-    'unrelated: %s',
-    (text) => {
-      expect(kind(text)).toBe('other');
-    },
-  );
+  it.each([
+    'Disk usage 91% on app-db',
+    'Deploy failed',
+    'CPU alarm for pg-32lqva',
+    'backup window changed to 03:00',
+    'The backups bucket has 12 objects',
+    '로그인 실패 5회',
+    '',
+  ])('unrelated: %s', (text) => {
+    expect(kind(text)).toBe('other');
+  });
 
   it('says which rule and phrase decided', () => {
-    expect(classifyAlert('RDS: Automated backup of pg-1 failed.')).toEqual({ kind: 'failure', rule: 'backup failed', phrase: 'backup of pg-1 failed' });
+    expect(classifyAlert('RDS: Automated backup of pg-1 failed.')).toEqual({
+      kind: 'failure',
+      rule: 'backup failed',
+      phrase: 'backup of pg-1 failed',
+    });
     expect(classifyAlert('[RESOLVED] backup failed')).toEqual({ kind: 'ignored', rule: 'resolved', phrase: 'resolved' });
     expect(classifyAlert('백업이 실패했습니다')).toEqual({ kind: 'failure', rule: '백업 실패', phrase: '백업이 실패' });
   });
 });
 
-describe('classifyAlert: teams\' patterns', () => {
+describe("classifyAlert: teams' patterns", () => {
   const rules = compileRules({ failure: ['dump did not finish', 'BCK-\\d{3}'], ignore: ['test alert', 'staging'] });
 
   it('adds failure wordings, matched case-insensitively on the words as shown too', () => {
-    expect(classifyAlert('Nightly dump did NOT finish on app-db', rules)).toEqual({ kind: 'failure', rule: 'alerts.patterns.failure: dump did not finish', phrase: 'dump did NOT finish' });
+    expect(classifyAlert('Nightly dump did NOT finish on app-db', rules)).toEqual({
+      kind: 'failure',
+      rule: 'alerts.patterns.failure: dump did not finish',
+      phrase: 'dump did NOT finish',
+    });
     expect(kind('code bck-042 on app-db', rules)).toBe('failure');
   });
 
   it('ignore patterns win over every failure rule, built-in or own', () => {
-    expect(classifyAlert('TEST ALERT: backup failed', rules)).toEqual({ kind: 'ignored', rule: 'alerts.patterns.ignore: test alert', phrase: 'TEST ALERT' });
+    expect(classifyAlert('TEST ALERT: backup failed', rules)).toEqual({
+      kind: 'ignored',
+      rule: 'alerts.patterns.ignore: test alert',
+      phrase: 'TEST ALERT',
+    });
     expect(kind('staging: dump did not finish', rules)).toBe('ignored');
   });
 
@@ -144,12 +165,18 @@ describe('classifyAlert: hostile messages', () => {
   });
 
   it('still understands the wordings whose spacing the rules no longer repeat', () => {
-    for (const text of ['app-db 백업  이   완료되었습니다', 'Backup job 1a2b\nState :\u2003FAILED', '실패한\u3000자동 백업', '백업을\u1680완료하지\u1680못했습니다']) {
+    for (const text of [
+      'app-db 백업  이   완료되었습니다',
+      'Backup job 1a2b\nState :\u2003FAILED',
+      '실패한\u3000자동 백업',
+      '백업을\u1680완료하지\u1680못했습니다',
+    ]) {
       expect({ text, kind: kind(text) }).not.toEqual({ text, kind: 'other' });
     }
   });
 
-  it('every built-in rule passes the check that teams\' patterns must pass at load', () => {
-    for (const rule of [...BUILT_IN_FAILURE, ...BUILT_IN_IGNORE]) expect({ rule: rule.name, why: catastrophicReason(rule.regex.source) }).toEqual({ rule: rule.name, why: undefined });
+  it("every built-in rule passes the check that teams' patterns must pass at load", () => {
+    for (const rule of [...BUILT_IN_FAILURE, ...BUILT_IN_IGNORE])
+      expect({ rule: rule.name, why: catastrophicReason(rule.regex.source) }).toEqual({ rule: rule.name, why: undefined });
   });
 });

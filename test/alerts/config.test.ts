@@ -72,8 +72,14 @@ describe('alerts config', () => {
 
   it('posters: an allowlist of bot ids, app ids, user ids and bot-id:username pairs; a bare username is refused; empty by default', () => {
     expect(parseConfig(base, {}).alerts.posters).toEqual([]);
-    expect(parseConfig(`${base}alerts:\n  posters: [B0AWSCHAT, A0GRAFANA, U0ADMIN, "B0HOOK:RDS alerts"]\n`, {}).alerts.posters).toEqual(['B0AWSCHAT', 'A0GRAFANA', 'U0ADMIN', 'B0HOOK:RDS alerts']);
-    const expected = 'expected a bot id (B0123ABC), app id (A0123ABC), user id (U0123ABC) or a bot id with its username (B0123ABC:RDS alerts); a username alone can be used by any app';
+    expect(parseConfig(`${base}alerts:\n  posters: [B0AWSCHAT, A0GRAFANA, U0ADMIN, "B0HOOK:RDS alerts"]\n`, {}).alerts.posters).toEqual([
+      'B0AWSCHAT',
+      'A0GRAFANA',
+      'U0ADMIN',
+      'B0HOOK:RDS alerts',
+    ]);
+    const expected =
+      'expected a bot id (B0123ABC), app id (A0123ABC), user id (U0123ABC) or a bot id with its username (B0123ABC:RDS alerts); a username alone can be used by any app';
     expect(configProblems(`${base}alerts:\n  posters: ['', "RDS alerts", "A0APP:RDS alerts", 7]\n`)).toEqual([
       `alerts.posters.0: ${expected}`,
       `alerts.posters.1: ${expected}`,

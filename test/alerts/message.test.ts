@@ -3,7 +3,13 @@ import { machineMayRun, posterAllowed, readAlertMessage, type SlackMessageEvent 
 import { SeenAlerts } from '../../src/alerts/seen.js';
 
 const opts = { channels: ['C0ALERTS', 'G0PRIVATE'], self: { botId: 'B0BOT', userId: 'U0BOT' }, eventId: 'Ev1' };
-const msg = (fields: Partial<SlackMessageEvent>): SlackMessageEvent => ({ type: 'message', channel: 'C0ALERTS', ts: '1700000000.000100', text: 'backup failed', ...fields });
+const msg = (fields: Partial<SlackMessageEvent>): SlackMessageEvent => ({
+  type: 'message',
+  channel: 'C0ALERTS',
+  ts: '1700000000.000100',
+  text: 'backup failed',
+  ...fields,
+});
 
 describe('readAlertMessage', () => {
   it('a user message in an alerts channel: its words, poster and every key it can be recognised by', () => {
@@ -30,7 +36,10 @@ describe('readAlertMessage', () => {
   });
 
   it('webhooks and other apps: bot_message with attachments, posted by their bot id', () => {
-    const read = readAlertMessage(msg({ subtype: 'bot_message', bot_id: 'B0AWS', username: 'AWS Chatbot', text: '', attachments: [{ title: 'RDS backup failed' }] }), opts);
+    const read = readAlertMessage(
+      msg({ subtype: 'bot_message', bot_id: 'B0AWS', username: 'AWS Chatbot', text: '', attachments: [{ title: 'RDS backup failed' }] }),
+      opts,
+    );
     expect(read).toMatchObject({ kind: 'alert', by: 'B0AWS', words: 'RDS backup failed' });
   });
 
@@ -50,15 +59,27 @@ describe('readAlertMessage', () => {
   });
 
   it('edits and deletions: only their keys, to recognise an alert already handled', () => {
-    const edit = msg({ subtype: 'message_changed', ts: '1700000050.000100', message: { ts: '1700000000.000100', text: 'backup failed (edited)', client_msg_id: 'abc-123' } });
-    expect(readAlertMessage(edit, opts)).toEqual({ kind: 'edit', channel: 'C0ALERTS', ts: '1700000000.000100', keys: ['ts:C0ALERTS:1700000000.000100', 'client:abc-123'] });
+    const edit = msg({
+      subtype: 'message_changed',
+      ts: '1700000050.000100',
+      message: { ts: '1700000000.000100', text: 'backup failed (edited)', client_msg_id: 'abc-123' },
+    });
+    expect(readAlertMessage(edit, opts)).toEqual({
+      kind: 'edit',
+      channel: 'C0ALERTS',
+      ts: '1700000000.000100',
+      keys: ['ts:C0ALERTS:1700000000.000100', 'client:abc-123'],
+    });
     expect(readAlertMessage(msg({ subtype: 'message_deleted', deleted_ts: '1700000000.000100' }), opts)).toEqual({
       kind: 'edit',
       channel: 'C0ALERTS',
       ts: '1700000000.000100',
       keys: ['ts:C0ALERTS:1700000000.000100'],
     });
-    expect(readAlertMessage(msg({ subtype: 'message_changed', message: { ts: '1', bot_id: 'B0BOT' } }), opts)).toEqual({ kind: 'skip', reason: 'own message' });
+    expect(readAlertMessage(msg({ subtype: 'message_changed', message: { ts: '1', bot_id: 'B0BOT' } }), opts)).toEqual({
+      kind: 'skip',
+      reason: 'own message',
+    });
   });
 });
 
@@ -69,7 +90,7 @@ describe('posterAllowed', () => {
     expect(posterAllowed({ userId: 'U0EVE', person: true }, [])).toBe(true);
   });
 
-  it('otherwise one of the poster\'s ids must be listed: bot id, app id or user id; a username only beside its bot id', () => {
+  it("otherwise one of the poster's ids must be listed: bot id, app id or user id; a username only beside its bot id", () => {
     for (const listed of ['B0HOOK', 'A0HOOK', 'B0HOOK:RDS alerts']) expect(posterAllowed(hook, [listed])).toBe(true);
     expect(posterAllowed(hook, ['B0OTHER', 'RDS alerts', 'B0HOOK:rds alerts', 'B0OTHER:RDS alerts'])).toBe(false);
     expect(posterAllowed({ userId: 'U0EVE', person: true }, ['B0HOOK'])).toBe(false);

@@ -3,7 +3,6 @@
 import { describe, expect, it } from 'vitest';
 import { AlertReruns, MAX_BACKOFF_MS, retryDelayMs, type AlertRun, type RerunEvent } from '../../src/alerts/reruns.js';
 import { DumptruckError } from '../../src/errors.js';
-import { JobQueue } from '../../src/jobs/queue.js';
 import { fakeRunner } from '../jobs/fake-runner.js';
 import { accepted, backupQueue } from '../helpers/queue.js';
 import { refusalError } from '../../src/slack/messages/queue.js';
@@ -40,7 +39,12 @@ function setup(opts: { attempts?: number; backoffMs?: number; windowMs?: number;
   let now = Date.parse('2024-05-01T03:00:00Z');
   let ids = 0;
   const runner = fakeRunner();
-  const queue = backupQueue(runner.runBackup, { concurrency: 1, maxPending: opts.maxPending ?? 10, jobTimeoutMs: 60_000, newJobId: () => `job${++ids}` });
+  const queue = backupQueue(runner.runBackup, {
+    concurrency: 1,
+    maxPending: opts.maxPending ?? 10,
+    jobTimeoutMs: 60_000,
+    newJobId: () => `job${++ids}`,
+  });
   const timer = new FakeTimer();
   const told: string[] = [];
   const describe = (run: AlertRun, e: RerunEvent): string => {

@@ -5,7 +5,7 @@ const targets = {
   'app-db': { alertNames: ['pg-32lqva', 'app-db-prod'] },
   billing: { alertNames: ['billing.internal'] },
   orders_db: { alertNames: [] },
-  'app': { alertNames: ['arn:aws:rds:ap-northeast-2:1234:db:app-main'] },
+  app: { alertNames: ['arn:aws:rds:ap-northeast-2:1234:db:app-main'] },
 };
 
 describe('matchTarget', () => {
@@ -30,7 +30,11 @@ describe('matchTarget', () => {
   });
 
   it('the longer of two overlapping identifiers wins (an alertName that contains another target name)', () => {
-    expect(matchTarget('backup of app-db-prod failed', { ...targets, 'app-db-prod-x': { alertNames: [] } })).toEqual({ kind: 'one', target: 'app-db', via: 'app-db-prod' });
+    expect(matchTarget('backup of app-db-prod failed', { ...targets, 'app-db-prod-x': { alertNames: [] } })).toEqual({
+      kind: 'one',
+      target: 'app-db',
+      via: 'app-db-prod',
+    });
     // `billing.internal` holds the token `billing` too: one target, named twice.
     expect(matchTarget('billing.internal failed', targets)).toEqual({ kind: 'one', target: 'billing', via: 'billing' });
     // app-main is inside the ARN of `app`; a target named app-main would lose to the longer ARN.
@@ -52,7 +56,10 @@ describe('matchTarget', () => {
   });
 
   it('none: lists the identifier-like words it saw', () => {
-    expect(matchTarget('Automated backup of pg-9xyz failed in ap-northeast-2 (see https://x.example/db?id=pg-9xyz)', targets)).toEqual({ kind: 'none', seen: ['pg-9xyz', 'ap-northeast-2'] });
+    expect(matchTarget('Automated backup of pg-9xyz failed in ap-northeast-2 (see https://x.example/db?id=pg-9xyz)', targets)).toEqual({
+      kind: 'none',
+      seen: ['pg-9xyz', 'ap-northeast-2'],
+    });
     expect(matchTarget('backup failed', targets)).toEqual({ kind: 'none', seen: [] });
   });
 });

@@ -65,7 +65,9 @@ describe('dumptruck CLI', () => {
   it('an encrypted backup prints that it is encrypted and how to restore it; links: false prints no link and refuses link', async () => {
     const sealed = await cli(['backup', 'sealed']);
     expect(sealed.code).toBe(0);
-    expect(sealed.stdout).toMatch(/^Encrypted with age to 1 recipient \([0-9a-f]{16}\); restore with the private key: age -d -i key\.txt sealed_\d{8}T\d{6}Z-\d{3}-[0-9a-f]{6}\.sql\.gz\.age \| gunzip \| psql -v ON_ERROR_STOP=1 "\$DATABASE_URL"$/m);
+    expect(sealed.stdout).toMatch(
+      /^Encrypted with age to 1 recipient \([0-9a-f]{16}\); restore with the private key: age -d -i key\.txt sealed_\d{8}T\d{6}Z-\d{3}-[0-9a-f]{6}\.sql\.gz\.age \| gunzip \| psql -v ON_ERROR_STOP=1 "\$DATABASE_URL"$/m,
+    );
     expect(sealed.stdout).toMatch(/^link \(until .*\): http:\/\/.*X-Amz-Signature=/m);
     const link = await cli(['link', 'sealed']);
     expect(link.code).toBe(0);
@@ -84,7 +86,9 @@ describe('dumptruck CLI', () => {
   it('exits 1 with the stage and reason when a backup fails, without the password', async () => {
     const r = await cli(['backup', 'broken']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^dumptruck: connect failed: cannot connect to 127\.0\.0\.1:\d+\/cli_src: password authentication failed for user "backup"/);
+    expect(r.stderr).toMatch(
+      /^dumptruck: connect failed: cannot connect to 127\.0\.0\.1:\d+\/cli_src: password authentication failed for user "backup"/,
+    );
     expect(r.stdout + r.stderr).not.toContain(servers.env.WRONG_PW);
   });
 

@@ -18,7 +18,10 @@ const targets = { 'app-db': { db: 'cli_history_src' } };
 const state = (user: string, env: string) => `state:\n  url: ${servers.pg.url(STATE_DB, user)}\n  password: { env: ${env} }\n`;
 
 function cli(args: string[], config: string): Promise<CliRun> {
-  return runCli(args, { cwd: dir, env: { ...servers.env, STATE_PW: servers.pg.superuser.password, LIMITED_PW, DUMPTRUCK_CONFIG: join(dir, config) } });
+  return runCli(args, {
+    cwd: dir,
+    env: { ...servers.env, STATE_PW: servers.pg.superuser.password, LIMITED_PW, DUMPTRUCK_CONFIG: join(dir, config) },
+  });
 }
 
 beforeAll(async () => {
@@ -33,8 +36,14 @@ beforeAll(async () => {
   } finally {
     await admin.end();
   }
-  await writeFile(join(dir, 'state.yml'), configYaml(servers, prefix, targets, `${state(servers.pg.superuser.user, 'STATE_PW')}  schema: cli_state\n`));
-  await writeFile(join(dir, 'limited.yml'), configYaml(servers, prefix, targets, `${state(LIMITED, 'LIMITED_PW')}  schema: limited_state\n`));
+  await writeFile(
+    join(dir, 'state.yml'),
+    configYaml(servers, prefix, targets, `${state(servers.pg.superuser.user, 'STATE_PW')}  schema: cli_state\n`),
+  );
+  await writeFile(
+    join(dir, 'limited.yml'),
+    configYaml(servers, prefix, targets, `${state(LIMITED, 'LIMITED_PW')}  schema: limited_state\n`),
+  );
   await writeFile(join(dir, 'plain.yml'), configYaml(servers, prefix, targets));
 });
 
@@ -79,7 +88,9 @@ describe('dumptruck history', () => {
   it('without state: it says what to add, exit 2; a bad count is bad usage', async () => {
     const plain = await cli(['history', 'app-db'], 'plain.yml');
     expect(plain.code).toBe(2);
-    expect(plain.stderr).toBe('dumptruck: run history is kept only with a state database\nadd a `state:` section to the config: its url and, as a secret source, its password (see README)\n');
+    expect(plain.stderr).toBe(
+      'dumptruck: run history is kept only with a state database\nadd a `state:` section to the config: its url and, as a secret source, its password (see README)\n',
+    );
     expect((await cli(['history', 'app-db', 'ten'], 'plain.yml')).code).toBe(2);
   });
 

@@ -41,15 +41,23 @@ describe('uploads orphaned by a crash', () => {
     const real = (await locatePgDump(undefined)).path;
     heldPidFile = join(dir, 'held.pid');
     const wrapper = join(dir, 'pg_dump');
-    await writeFile(wrapper, `#!/bin/sh\ncase "$1" in --version|-V) exec "${real}" "$@";; esac\n"${real}" "$@"\necho $$ >> "${heldPidFile}"\nexec sleep 120\n`);
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\ncase "$1" in --version|-V) exec "${real}" "$@";; esac\n"${real}" "$@"\necho $$ >> "${heldPidFile}"\nexec sleep 120\n`,
+    );
     await chmod(wrapper, 0o755);
-    const yaml = configYaml(servers, prefix, { app: { db: DB, extra: `pgDump: ${wrapper}\ncompression: { algorithm: gzip, level: 1 }` } }).replace('\ntargets:', '\n  abortUploadsAfter: 1s\ntargets:');
+    const yaml = configYaml(servers, prefix, {
+      app: { db: DB, extra: `pgDump: ${wrapper}\ncompression: { algorithm: gzip, level: 1 }` },
+    }).replace('\ntargets:', '\n  abortUploadsAfter: 1s\ntargets:');
     const path = join(dir, 'dumptruck.yml');
     await writeFile(path, yaml);
     const env = { ...servers.env, DUMPTRUCK_CONFIG: path };
 
     const killed = startCli(['backup', 'app'], { cwd: dir, env });
-    await Promise.race([uploadInProgress(servers.s3, servers.bucket, `${prefix}/app/`), killed.done.then((r) => Promise.reject(new Error(`the CLI exited first: ${r.stdout}${r.stderr}`)))]);
+    await Promise.race([
+      uploadInProgress(servers.s3, servers.bucket, `${prefix}/app/`),
+      killed.done.then((r) => Promise.reject(new Error(`the CLI exited first: ${r.stdout}${r.stderr}`))),
+    ]);
     killed.child.kill('SIGKILL');
     await killed.done;
     const orphans = async () => (await servers.s3.listMultipartUploads(servers.bucket)).filter((u) => u.Key?.startsWith(`${prefix}/`));
@@ -60,7 +68,8 @@ describe('uploads orphaned by a crash', () => {
     await new Promise((r) => setTimeout(r, 2_100));
     const next = startCli(['backup', 'app'], { cwd: dir, env });
     // The sweep runs before the new run's upload begins; stop that run once its own upload is in.
-    for (let i = 0; i < 600 && !(await orphans()).some((u) => u.UploadId !== orphan!.UploadId); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && !(await orphans()).some((u) => u.UploadId !== orphan!.UploadId); i++)
+      await new Promise((r) => setTimeout(r, 50));
     next.child.kill('SIGTERM');
     const r = await next.done;
     expect(r.stdout).toContain(`aborted an upload orphaned by a crash: ${orphan!.Key}`);

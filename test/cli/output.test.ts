@@ -38,10 +38,18 @@ describe('CLI output', () => {
 
   it('`dumptruck targets` refuses a config whose URL carries a password parameter, by path, never printing it', async () => {
     const path = join(dir, 'secret-url.yml');
-    await writeFile(path, configYaml(servers, prefix, { app: { db: 'cli_output_src' } }).replace('/cli_output_src', '/cli_output_src?sslmode=disable&Password=hunter22'));
+    await writeFile(
+      path,
+      configYaml(servers, prefix, { app: { db: 'cli_output_src' } }).replace(
+        '/cli_output_src',
+        '/cli_output_src?sslmode=disable&Password=hunter22',
+      ),
+    );
     const r = await runCli(['targets'], { cwd: dir, env: { ...env(), DUMPTRUCK_CONFIG: path } });
     expect(r.code).toBe(3);
-    expect(r.stderr).toContain('targets.app.url: must not carry a secret (parameter Password); give it as the password source instead ({ env: VAR } or { file: path })');
+    expect(r.stderr).toContain(
+      'targets.app.url: must not carry a secret (parameter Password); give it as the password source instead ({ env: VAR } or { file: path })',
+    );
     expect(r.stdout + r.stderr).not.toContain('hunter22');
   });
 });

@@ -22,8 +22,14 @@ describe('CLI parsing', () => {
   });
 
   it('formats a progress line', () => {
-    expect(progressLine('app', { dumpedBytes: 50 * 1024 ** 2, storedBytes: 10 * 1024 ** 2, elapsedMs: 65_000, bytesPerSecond: 1024 ** 2, estimatedBytes: 200 * 1024 ** 2 })).toBe(
-      'app: 50.0 MiB dumped, 10.0 MiB stored, 1.0 MiB/s, 1m 5s ~25% of db size',
-    );
+    expect(
+      progressLine('app', {
+        dumpedBytes: 50 * 1024 ** 2,
+        storedBytes: 10 * 1024 ** 2,
+        elapsedMs: 65_000,
+        bytesPerSecond: 1024 ** 2,
+        estimatedBytes: 200 * 1024 ** 2,
+      }),
+    ).toBe('app: 50.0 MiB dumped, 10.0 MiB stored, 1.0 MiB/s, 1m 5s ~25% of db size');
   });
 });

@@ -61,11 +61,16 @@ describe('dumptruck snapshot / snapshots', () => {
     expect(id).toBeDefined();
     expect(run.stdout).toMatch(new RegExp(`^cli-db: creating snapshot ${id} of RDS instance cli-db-prod \\(us-east-1\\)$`, 'm'));
     expect(run.stdout).toMatch(/^cli-db: snapshot available after [\d.]+s$/m);
-    expect(run.stdout).toMatch(/^instance: cli-db-prod \(us-east-1\)\narn: arn:aws:rds:us-east-1:\d+:snapshot:dumptruck-cli-db-\S+\nsize: 20 GiB allocated\ncreated: \d{4}-\d\d-\d\dT/m);
+    expect(run.stdout).toMatch(
+      /^instance: cli-db-prod \(us-east-1\)\narn: arn:aws:rds:us-east-1:\d+:snapshot:dumptruck-cli-db-\S+\nsize: 20 GiB allocated\ncreated: \d{4}-\d\d-\d\dT/m,
+    );
 
     const list = await cli(['snapshots', 'cli-db']);
     expect(list.code).toBe(0);
-    const rows = list.stdout.trim().split('\n').map((line) => line.split('\t'));
+    const rows = list.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split('\t'));
     expect(rows.map((r) => [r[1], r[2], r[3]?.trim(), r[5]])).toEqual([
       ['manual', 'available', '20 GiB', expect.stringMatching(/^dumptruck \(cli:.+\)$/)],
       ['automated', 'available', '20 GiB', '-'],

@@ -73,7 +73,9 @@ describe('dumptruck backup and a stalled store', () => {
     try {
       const r = await cli(['backup', 'app-db'], env).done;
       expect(r.code, r.stderr).toBe(1);
-      expect(r.stderr).toMatch(/^dumptruck: dump failed: pg_dump exited with code 1: a table stayed locked longer than targets\.app-db\.lockWaitTimeout \(1s\)\n/);
+      expect(r.stderr).toMatch(
+        /^dumptruck: dump failed: pg_dump exited with code 1: a table stayed locked longer than targets\.app-db\.lockWaitTimeout \(1s\)\n/,
+      );
       expect(r.stderr).toContain('see pg_locks');
       expect(r.stderr).toMatch(/pg_dump said:\n.*Query was: LOCK TABLE public\.customers/s);
     } finally {

@@ -15,7 +15,10 @@ const s3 = servers.s3.client();
 let dir: string;
 
 function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
-  return runCli(args, { cwd: dir, env: { ...servers.env, SCRATCH_PW: servers.pg.superuser.password, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml'), ...env } });
+  return runCli(args, {
+    cwd: dir,
+    env: { ...servers.env, SCRATCH_PW: servers.pg.superuser.password, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml'), ...env },
+  });
 }
 
 const keyOf = (stdout: string) => /key: s3:\/\/[^/]+\/(\S+)/.exec(stdout)?.[1];
@@ -65,13 +68,20 @@ describe('dumptruck verify, prune and flagged backups', () => {
     await putBackup(s3, servers.bucket, damaged, bytes, await getManifest(s3, servers.bucket, key));
     const bad = await cli(['verify', 'kept', damaged]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/^dumptruck: verify failed: .*: SHA-256 of the stored bytes is [0-9a-f]{64}, manifest says [0-9a-f]{64}: the object changed after it was written/);
+    expect(bad.stderr).toMatch(
+      /^dumptruck: verify failed: .*: SHA-256 of the stored bytes is [0-9a-f]{64}, manifest says [0-9a-f]{64}: the object changed after it was written/,
+    );
     expect(await databasesLike(servers.pg, 'dumptruck_verify_kept_')).toEqual([]);
 
     // prune keeps the newest (keepLast 1): the planted 2020 object goes.
     const dry = await cli(['prune', 'kept', '--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(new RegExp(`^kept: keepLast 1: would delete 1, keeping 1 \\(dry run\\)\\n {2}would delete +${damaged} \\(\\d+\\.\\d days old\\)\\n {2}keep +${key} \\(newest, last, verified\\)$`, 'm'));
+    expect(dry.stdout).toMatch(
+      new RegExp(
+        `^kept: keepLast 1: would delete 1, keeping 1 \\(dry run\\)\\n {2}would delete +${damaged} \\(\\d+\\.\\d days old\\)\\n {2}keep +${key} \\(newest, last, verified\\)$`,
+        'm',
+      ),
+    );
     expect(await servers.s3.listKeys(servers.bucket, `${prefix}/kept/`)).toContain(damaged);
     const pruned = await cli(['prune', 'kept']);
     expect(pruned.code).toBe(0);
@@ -104,8 +114,16 @@ describe('dumptruck verify, prune and flagged backups', () => {
   it('parses verify and prune', () => {
     expect(parseCommand(['verify', 'app'])).toEqual({ name: 'verify', target: 'app', key: undefined, trustLegacy: false });
     expect(parseCommand(['verify', 'app', 'latest'])).toEqual({ name: 'verify', target: 'app', key: 'latest', trustLegacy: false });
-    expect(parseCommand(['verify', 'app', 'k.sql.gz', '--trust-legacy'])).toEqual({ name: 'verify', target: 'app', key: 'k.sql.gz', trustLegacy: true });
-    for (const argv of [['verify', 'app', '--trust-legacy'], ['verify', 'app', 'latest', '--trust-legacy']]) {
+    expect(parseCommand(['verify', 'app', 'k.sql.gz', '--trust-legacy'])).toEqual({
+      name: 'verify',
+      target: 'app',
+      key: 'k.sql.gz',
+      trustLegacy: true,
+    });
+    for (const argv of [
+      ['verify', 'app', '--trust-legacy'],
+      ['verify', 'app', 'latest', '--trust-legacy'],
+    ]) {
       expect(() => parseCommand(argv)).toThrow('--trust-legacy needs the exact key of one backup, not latest');
     }
     expect(parseCommand(['prune', 'app'])).toEqual({ name: 'prune', target: 'app', dryRun: false });

@@ -45,7 +45,9 @@ describe('compression config', () => {
 
   it('checks each level against its algorithm, by path', () => {
     expect(configProblems(config('compression: { level: 12 }'))).toEqual(['compression.level: gzip levels are 1 to 9, got 12']);
-    expect(configProblems(config('compression: { algorithm: zstd, level: 22 }'))).toEqual(['compression.level: zstd levels are 1 to 19, got 22']);
+    expect(configProblems(config('compression: { algorithm: zstd, level: 22 }'))).toEqual([
+      'compression.level: zstd levels are 1 to 19, got 22',
+    ]);
     expect(configProblems(config('compression: { algorithm: zstd }', { 'app-db': '{ algorithm: zstd, level: 0 }' }))).toEqual([
       'targets.app-db.compression.level: zstd levels are 1 to 19, got 0',
     ]);
@@ -53,8 +55,12 @@ describe('compression config', () => {
     expect(configProblems(config('compression: { algorithm: gzip }', { 'app-db': '{ level: 15 }' }))).toEqual([
       'targets.app-db.compression.level: gzip levels are 1 to 9, got 15',
     ]);
-    expect(resolved(config('compression: { algorithm: zstd }', { 'app-db': '{ level: 15 }' }))).toEqual({ 'app-db': { algorithm: 'zstd', level: 15 } });
+    expect(resolved(config('compression: { algorithm: zstd }', { 'app-db': '{ level: 15 }' }))).toEqual({
+      'app-db': { algorithm: 'zstd', level: 15 },
+    });
     expect(configProblems(config('compression: { algorithm: brotli }'))[0]).toMatch(/^compression\.algorithm: /);
-    expect(configProblems(config('', { 'app-db': '{ algorithm: zstd, parallel: false }' }))).toEqual(['targets.app-db.compression: unknown key "parallel"']);
+    expect(configProblems(config('', { 'app-db': '{ algorithm: zstd, parallel: false }' }))).toEqual([
+      'targets.app-db.compression: unknown key "parallel"',
+    ]);
   });
 });

@@ -33,7 +33,10 @@ encrypt:
       {},
     );
     expect(encryptionOf(config, config.targets['app-db']!)).toEqual({ recipients: [AGE, SSH_ED25519], identity: { env: 'AGE_IDENTITY' } });
-    expect(encryptionOf(config, config.targets.other!)).toEqual({ recipients: [AGE], identity: { awsSecretsManager: { secretId: 'prod/age-identity', cacheTtl: 60_000 } } });
+    expect(encryptionOf(config, config.targets.other!)).toEqual({
+      recipients: [AGE],
+      identity: { awsSecretsManager: { secretId: 'prod/age-identity', cacheTtl: 60_000 } },
+    });
     expect(encryptionOf(config, config.targets.plain!)).toBeUndefined();
     expect(config.targets['app-db']!.links).toBe(false);
     expect(config.targets.other!.links).toBe(true);

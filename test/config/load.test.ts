@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { ConfigError } from '../../src/errors.js';
 import { configProblems } from '../helpers/config-problems.js';
 
 const GOOD = `
@@ -58,19 +57,44 @@ describe('config', () => {
     const c = parseConfig('storage: { bucket: backups }\ntargets:\n  app-db: { url: "postgres://backup@db:5432/app" }\n', {});
     expect(c.queue).toEqual({ concurrency: 2, maxPending: 20, jobTimeoutMs: 6 * 3_600_000 });
     expect(c.shutdown).toEqual({ graceTimeoutMs: 300_000 });
-    expect(c.alerts).toEqual({ channels: [], posters: [], action: 'dump', retry: { attempts: 3, backoffMs: 120_000 }, windowMs: 600_000, patterns: { failure: [], ignore: [] }, escalate: [] });
-    expect(c.storage).toMatchObject({ linkExpiryMs: 86_400_000, memoryBudgetBytes: 256 * 1024 * 1024, connectTimeoutMs: 10_000, idleTimeoutMs: 120_000 });
+    expect(c.alerts).toEqual({
+      channels: [],
+      posters: [],
+      action: 'dump',
+      retry: { attempts: 3, backoffMs: 120_000 },
+      windowMs: 600_000,
+      patterns: { failure: [], ignore: [] },
+      escalate: [],
+    });
+    expect(c.storage).toMatchObject({
+      linkExpiryMs: 86_400_000,
+      memoryBudgetBytes: 256 * 1024 * 1024,
+      connectTimeoutMs: 10_000,
+      idleTimeoutMs: 120_000,
+    });
     expect(c.compression).toEqual({ algorithm: 'gzip', parallel: true });
   });
 
-  it('resolves a mirror store\'s auto settings like the primary\'s', () => {
+  it("resolves a mirror store's auto settings like the primary's", () => {
     const c = parseConfig(`${GOOD}mirror: { bucket: copies, endpoint: "http://127.0.0.1:9000" }\n`, {});
     expect(c.mirror).toMatchObject({ bucket: 'copies', forcePathStyle: true, checksums: 'when_required', required: true });
   });
 
   it('lets S3_* environment variables override storage', () => {
-    const c = parseConfig(GOOD, { S3_BUCKET: 'other', S3_PREFIX: 'p/q/', S3_ENDPOINT: 'http://127.0.0.1:9000', S3_REGION: 'us-east-1', S3_FORCE_PATH_STYLE: 'false' });
-    expect(c.storage).toMatchObject({ bucket: 'other', prefix: 'p/q', endpoint: 'http://127.0.0.1:9000', region: 'us-east-1', forcePathStyle: false });
+    const c = parseConfig(GOOD, {
+      S3_BUCKET: 'other',
+      S3_PREFIX: 'p/q/',
+      S3_ENDPOINT: 'http://127.0.0.1:9000',
+      S3_REGION: 'us-east-1',
+      S3_FORCE_PATH_STYLE: 'false',
+    });
+    expect(c.storage).toMatchObject({
+      bucket: 'other',
+      prefix: 'p/q',
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'us-east-1',
+      forcePathStyle: false,
+    });
   });
 
   it('reports every problem at once, each by its path', () => {
@@ -132,20 +156,31 @@ alerts:
     const noDb = problems(withUrl('postgres://backup@db.internal?password=hunter22'));
     const unparsable = problems(withUrl('postgres://backup@[db?sslpassword=hunter22&password=hunter22'));
     const restore = problems(`${GOOD}verify:\n  restoreUrl: postgres://verify@scratch/postgres?password=hunter22\n`);
-    expect(restore).toEqual(['verify.restoreUrl: must not carry a secret (parameter password); give it as the password source instead ({ env: VAR } or { file: path })']);
-    expect(unparsable).toEqual(['targets.app-db.url: expected postgres://user@host:port/database, got "postgres://backup@[db?sslpassword=***&password=***"']);
+    expect(restore).toEqual([
+      'verify.restoreUrl: must not carry a secret (parameter password); give it as the password source instead ({ env: VAR } or { file: path })',
+    ]);
+    expect(unparsable).toEqual([
+      'targets.app-db.url: expected postgres://user@host:port/database, got "postgres://backup@[db?sslpassword=***&password=***"',
+    ]);
     expect(noDb).toHaveLength(1);
     expect([...noDb, ...unparsable, ...restore].join('\n')).not.toContain('hunter22');
     // Parameters that are not secrets stay allowed.
-    expect(parseConfig(withUrl('postgres://backup@db.internal/app?sslmode=require&passfile=/run/pgpass'), {}).targets['app-db']!.url).toContain('passfile');
+    expect(
+      parseConfig(withUrl('postgres://backup@db.internal/app?sslmode=require&passfile=/run/pgpass'), {}).targets['app-db']!.url,
+    ).toContain('passfile');
   });
 
   it('refuses a link expiry above 7 days', () => {
-    expect(problems(GOOD.replace('linkExpiry: 24h', 'linkExpiry: 8d'))).toEqual(['storage.linkExpiry: must be at most 7d (the longest a presigned S3 link can live)']);
+    expect(problems(GOOD.replace('linkExpiry: 24h', 'linkExpiry: 8d'))).toEqual([
+      'storage.linkExpiry: must be at most 7d (the longest a presigned S3 link can live)',
+    ]);
   });
 
   it('needs storage and at least one target', () => {
-    expect(problems('queue: { concurrency: 1 }\n')).toEqual(['storage.bucket: required (expected string, received undefined)', 'targets: required (expected record, received undefined)']);
+    expect(problems('queue: { concurrency: 1 }\n')).toEqual([
+      'storage.bucket: required (expected string, received undefined)',
+      'targets: required (expected record, received undefined)',
+    ]);
     expect(problems('storage: { bucket: abc }\ntargets: {}\n')).toEqual(['targets: expected at least one target']);
   });
 

@@ -24,9 +24,15 @@ describe('catastrophicReason', () => {
     ['(?:\\s*x){2,5}', 'a repeated group "(?:\\s*x){2,5}" contains another repeat ("\\s*")'],
     ['(?:(?:ab)+c)+', 'a repeated group "(?:(?:ab)+c)+" contains another repeat ("(?:ab)+")'],
     ['(\\w|\\d)+$', 'a repeated group "(\\w|\\d)+" has alternatives that can match the same text ("\\w" and "\\d")'],
-    ['status\\s*:?\\s*failed', 'two unbounded repeats ("\\s*" and "\\s*") can match the same characters with nothing required between them'],
+    [
+      'status\\s*:?\\s*failed',
+      'two unbounded repeats ("\\s*" and "\\s*") can match the same characters with nothing required between them',
+    ],
     ['backup.*\\s+failed', 'two unbounded repeats (".*" and "\\s+") can match the same characters with nothing required between them'],
-    ['x[^a]+(?:-)?\\p{Zs}{2,}', 'two unbounded repeats ("[^a]+" and "\\p{Zs}{2,}") can match the same characters with nothing required between them'],
+    [
+      'x[^a]+(?:-)?\\p{Zs}{2,}',
+      'two unbounded repeats ("[^a]+" and "\\p{Zs}{2,}") can match the same characters with nothing required between them',
+    ],
   ])('refuses %s', (source, why) => {
     expect(catastrophicReason(source)).toBe(why);
   });

@@ -21,7 +21,11 @@ describe('config: targets.<name>.reportChannel', () => {
   });
 
   it('a channel id, and one of channels when the target limits them (links are only posted there)', () => {
-    expect(configProblems(`${BASE}    reportChannel: ops\n`)).toEqual(['targets.app-db.reportChannel: expected a Slack channel id like C0123ABC']);
-    expect(configProblems(`${BASE}    channels: [C0OPS]\n    reportChannel: C0ELSE\n`)).toEqual(['targets.app-db.reportChannel: expected one of channels (C0OPS), got "C0ELSE"']);
+    expect(configProblems(`${BASE}    reportChannel: ops\n`)).toEqual([
+      'targets.app-db.reportChannel: expected a Slack channel id like C0123ABC',
+    ]);
+    expect(configProblems(`${BASE}    channels: [C0OPS]\n    reportChannel: C0ELSE\n`)).toEqual([
+      'targets.app-db.reportChannel: expected one of channels (C0OPS), got "C0ELSE"',
+    ]);
   });
 });

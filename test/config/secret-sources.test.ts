@@ -3,7 +3,15 @@ import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
 
 const yaml = (password: string, extra = '') =>
-  ['storage:', '  bucket: backups', 'targets:', '  app-db:', '    url: postgres://backup@db:5432/app', `    password: ${password}`, extra].join('\n');
+  [
+    'storage:',
+    '  bucket: backups',
+    'targets:',
+    '  app-db:',
+    '    url: postgres://backup@db:5432/app',
+    `    password: ${password}`,
+    extra,
+  ].join('\n');
 
 function problems(text: string): readonly string[] {
   try {

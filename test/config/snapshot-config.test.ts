@@ -36,7 +36,13 @@ describe('rds, snapshots and alert actions in the config', () => {
     const config = parseConfig(base(`  app-db: { url: 'postgres://backup@db:5432/app', rds: { instanceId: app-db-prod } }`), {});
     expect(config.alerts.action).toBe('dump');
     expect(alertSteps(config, 'app-db')).toEqual(['dump']);
-    const snapshotOnly = parseConfig(base(`  app-db: { url: 'postgres://backup@db:5432/app', rds: { instanceId: app-db-prod }, alertAction: snapshot }`, 'alerts: { action: both }'), {});
+    const snapshotOnly = parseConfig(
+      base(
+        `  app-db: { url: 'postgres://backup@db:5432/app', rds: { instanceId: app-db-prod }, alertAction: snapshot }`,
+        'alerts: { action: both }',
+      ),
+      {},
+    );
     expect(alertSteps(snapshotOnly, 'app-db')).toEqual(['snapshot']);
   });
 

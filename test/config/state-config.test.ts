@@ -11,13 +11,22 @@ targets:
 describe('config state:', () => {
   it('is optional; with it, the schema defaults to dumptruck and the password is a secret source', () => {
     expect(parseConfig(BASE, {}).state).toBeUndefined();
-    const c = parseConfig(`${BASE}state:\n  url: postgres://dumptruck@ops-db.internal:5432/dumptruck\n  password: { env: STATE_DB_PASSWORD }\n`, {});
-    expect(c.state).toEqual({ url: 'postgres://dumptruck@ops-db.internal:5432/dumptruck', password: { env: 'STATE_DB_PASSWORD' }, schema: 'dumptruck' });
+    const c = parseConfig(
+      `${BASE}state:\n  url: postgres://dumptruck@ops-db.internal:5432/dumptruck\n  password: { env: STATE_DB_PASSWORD }\n`,
+      {},
+    );
+    expect(c.state).toEqual({
+      url: 'postgres://dumptruck@ops-db.internal:5432/dumptruck',
+      password: { env: 'STATE_DB_PASSWORD' },
+      schema: 'dumptruck',
+    });
     expect(parseConfig(`${BASE}state: { url: 'postgres://d@h/db', schema: ops_state }\n`, {}).state?.schema).toBe('ops_state');
   });
 
   it('reports each problem by its path, never echoing a password', () => {
-    const problems = configProblems(`${BASE}state:\n  url: postgres://dumptruck:hunter22@ops-db/dumptruck\n  schema: Bad-Name\n  pasword: { env: X }\n`);
+    const problems = configProblems(
+      `${BASE}state:\n  url: postgres://dumptruck:hunter22@ops-db/dumptruck\n  schema: Bad-Name\n  pasword: { env: X }\n`,
+    );
     expect(problems).toEqual([
       'state.url: must not contain a password; give it as the password source instead ({ env: VAR } or { file: path })',
       'state.schema: expected a lowercase schema name ([a-z_][a-z0-9_]*, at most 63 characters)',

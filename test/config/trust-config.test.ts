@@ -36,7 +36,11 @@ anomaly: { window: 10 }
 `,
       {},
     );
-    expect(config.verify).toEqual({ restoreUrl: 'postgres://verify@scratch:5432/postgres', password: { env: 'VERIFY_PW' }, afterBackup: true });
+    expect(config.verify).toEqual({
+      restoreUrl: 'postgres://verify@scratch:5432/postgres',
+      password: { env: 'VERIFY_PW' },
+      afterBackup: true,
+    });
     expect(config.anomaly).toEqual({ threshold: 0.5, window: 10, emptyBelow: 1024 });
     expect(config.targets['app-db']).toMatchObject({
       verify: true,
@@ -61,7 +65,9 @@ verify:
 `),
     ).toEqual([
       'targets.app-db.retention: expected keepLast, keepDays or both',
-      expect.stringMatching(/^targets\.app-db\.schedule: expected a cron expression like "0 2 \* \* \*" \(minute hour day month weekday\), got "every night": /),
+      expect.stringMatching(
+        /^targets\.app-db\.schedule: expected a cron expression like "0 2 \* \* \*" \(minute hour day month weekday\), got "every night": /,
+      ),
       'targets.app-db.timezone: expected an IANA time zone like "Europe/Berlin" or "UTC", got "Mars/Olympus"',
       expect.stringMatching(/^targets\.other\.anomaly\.threshold: /),
       'targets.other.timezone: only meaningful with schedule',

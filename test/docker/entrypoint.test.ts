@@ -42,7 +42,15 @@ afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
 });
 
-const CONFIG = ['storage:', '  bucket: backups', 'targets:', '  app-db:', '    url: postgres://backup@db.internal:5432/app', '    password: { env: APP_DB_PASSWORD }', ''].join('\n');
+const CONFIG = [
+  'storage:',
+  '  bucket: backups',
+  'targets:',
+  '  app-db:',
+  '    url: postgres://backup@db.internal:5432/app',
+  '    password: { env: APP_DB_PASSWORD }',
+  '',
+].join('\n');
 
 /** An environment without the caller's Slack, AWS and dumptruck variables. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -72,7 +80,9 @@ describe('docker/entrypoint.sh with a stand-in node', () => {
 
   it('passes any other arguments to the CLI unchanged', async () => {
     const r = await run(ENTRYPOINT, ['link', 'app-db', 'a key with spaces'], { env: env() });
-    expect(r.stdout).toBe(`pid ${r.pid}\narg --max-semi-space-size=4\narg ${ROOT}/dist/cli/bin.js\narg link\narg app-db\narg a key with spaces\n`);
+    expect(r.stdout).toBe(
+      `pid ${r.pid}\narg --max-semi-space-size=4\narg ${ROOT}/dist/cli/bin.js\narg link\narg app-db\narg a key with spaces\n`,
+    );
   });
 
   it('finds the app from its own location, whatever the working directory', async () => {
@@ -89,7 +99,10 @@ describe("the image's runtime environment, outside Docker", () => {
     // What the runtime stage holds: package files, production dependencies, dist/, the entry point.
     app = await tempDir('image');
     await Promise.all(['package.json', 'package-lock.json'].map((f) => cp(join(ROOT, f), join(app, f))));
-    const install = await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: app, env: { ...process.env, NODE_ENV: 'production' } });
+    const install = await run('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd: app,
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
     if (install.code !== 0) throw new Error(`npm ci --omit=dev failed:\n${install.stderr}`);
     await cp(join(ROOT, 'dist'), join(app, 'dist'), { recursive: true });
     await cp(ENTRYPOINT, join(app, 'docker/entrypoint.sh'));
@@ -107,7 +120,10 @@ describe("the image's runtime environment, outside Docker", () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('usage: dumptruck <command>');
 
-    const targets = await run(join(app, 'docker/entrypoint.sh'), ['targets'], { cwd: app, env: cleanEnv({ DUMPTRUCK_CONFIG: configPath }) });
+    const targets = await run(join(app, 'docker/entrypoint.sh'), ['targets'], {
+      cwd: app,
+      env: cleanEnv({ DUMPTRUCK_CONFIG: configPath }),
+    });
     expect(targets.stderr).toBe('');
     expect(targets.code).toBe(0);
     expect(targets.stdout).toContain('app-db');

@@ -41,23 +41,36 @@ export interface BotProcess {
   /** Polls GET `path` until `accept` is true; the last answer is in the error otherwise. */
   waitFor(path: string, accept: (answer: HttpAnswer) => boolean, timeoutMs?: number): Promise<HttpAnswer>;
   /** Sends a signed `/backup {text}` to /slack/events (HTTP mode); later replies land on `responseUrl`. */
-  command(text: string, who?: { readonly user_id?: string; readonly channel_id?: string }): Promise<SignedResponse & { readonly responseUrl: string }>;
+  command(
+    text: string,
+    who?: { readonly user_id?: string; readonly channel_id?: string },
+  ): Promise<SignedResponse & { readonly responseUrl: string }>;
   /** Clicks a button of a bot message (HTTP mode); the reply lands on `responseUrl`. */
   button(click: Omit<ButtonClick, 'response_url'>): Promise<SignedResponse & { readonly responseUrl: string }>;
   /** SIGKILL if still running (test cleanup). */
   kill(): void;
 }
 
-export function startBotProcess(options: { readonly cwd: string; readonly env: Record<string, string>; readonly port: number; readonly slack: FakeSlack }): BotProcess {
+export function startBotProcess(options: {
+  readonly cwd: string;
+  readonly env: Record<string, string>;
+  readonly port: number;
+  readonly slack: FakeSlack;
+}): BotProcess {
   // Only the variables given: nothing from the test's own environment, no .env in cwd.
-  const child = spawn(process.execPath, [MAIN], { cwd: options.cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: options.cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<Exit>((done) => child.on('close', (code, signal) => done({ code, signal, at: Date.now() })));
   const base = `http://127.0.0.1:${options.port}`;
-  const describeExit = () => `the bot exited ${child.exitCode ?? child.signalCode}; stderr: ${stderr.slice(-2000)}; stdout: ${stdout.slice(-2000)}`;
+  const describeExit = () =>
+    `the bot exited ${child.exitCode ?? child.signalCode}; stderr: ${stderr.slice(-2000)}; stdout: ${stdout.slice(-2000)}`;
 
   const get = async (path: string): Promise<HttpAnswer> => {
     const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(15_000) });
@@ -91,7 +104,9 @@ export function startBotProcess(options: { readonly cwd: string; readonly env: R
           last = err as Error; // not listening yet
         }
         if (Date.now() > deadline) {
-          throw new Error(`GET ${path}: not as expected after ${timeoutMs} ms; last: ${last instanceof Error ? last.message : `${last?.status} ${last?.text}`}`);
+          throw new Error(
+            `GET ${path}: not as expected after ${timeoutMs} ms; last: ${last instanceof Error ? last.message : `${last?.status} ${last?.text}`}`,
+          );
         }
         await sleep(100);
       }
@@ -131,7 +146,12 @@ export async function childProcesses(pid: number, comm: string): Promise<number[
 }
 
 /** Polls until `find` returns a value. */
-export async function eventually<T>(find: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+export async function eventually<T>(
+  find: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await find();
@@ -156,7 +176,9 @@ export interface BotStart {
  * For a test file: a temp dir for configs, and start() for a bot process on a fake Slack and a
  * free port, killed (with its fake Slack closed) after each test.
  */
-export function botProcesses(servers: { readonly env: Record<string, string> }): { start(options: BotStart): Promise<{ readonly bot: BotProcess; readonly slack: FakeSlack }> } {
+export function botProcesses(servers: { readonly env: Record<string, string> }): {
+  start(options: BotStart): Promise<{ readonly bot: BotProcess; readonly slack: FakeSlack }>;
+} {
   let dir: string | undefined;
   let configs = 0;
   const running: Array<{ readonly bot: BotProcess; readonly slack: FakeSlack }> = [];

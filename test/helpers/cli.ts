@@ -11,12 +11,18 @@ export interface CliRun {
 }
 
 /** `env` is the child's whole environment; undefined values are left out. */
-export function runCli(args: readonly string[], options: { readonly cwd: string; readonly env: Readonly<Record<string, string | undefined>> }): Promise<CliRun> {
+export function runCli(
+  args: readonly string[],
+  options: { readonly cwd: string; readonly env: Readonly<Record<string, string | undefined>> },
+): Promise<CliRun> {
   return startCli(args, options).done;
 }
 
 /** The CLI started, for tests that signal it while it runs; `done` resolves when it has exited. */
-export function startCli(args: readonly string[], options: { readonly cwd: string; readonly env: Readonly<Record<string, string | undefined>> }): { readonly child: ChildProcess; readonly done: Promise<CliRun> } {
+export function startCli(
+  args: readonly string[],
+  options: { readonly cwd: string; readonly env: Readonly<Record<string, string | undefined>> },
+): { readonly child: ChildProcess; readonly done: Promise<CliRun> } {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(options.env)) if (v !== undefined) env[k] = v;
   const child = spawn(process.execPath, [CLI_BIN, ...args], { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });

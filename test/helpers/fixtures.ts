@@ -68,7 +68,12 @@ export function configYaml(servers: TestServers, prefix: string, targets: Record
     'targets:',
   ];
   for (const [name, t] of Object.entries(targets)) {
-    lines.push(`  ${name}:`, `    url: ${servers.pg.url(t.db, t.user)}`, `    password: ${t.password ?? `{ env: ${t.passwordEnv ?? 'BACKUP_PW'} }`}`, `    format: ${t.format ?? 'plain'}`);
+    lines.push(
+      `  ${name}:`,
+      `    url: ${servers.pg.url(t.db, t.user)}`,
+      `    password: ${t.password ?? `{ env: ${t.passwordEnv ?? 'BACKUP_PW'} }`}`,
+      `    format: ${t.format ?? 'plain'}`,
+    );
     if (t.extra) lines.push(...t.extra.split('\n').map((l) => `    ${l}`));
   }
   return `${lines.join('\n')}\n${extraYaml}`;
@@ -126,12 +131,18 @@ export async function releaseLock(lock: pg.Client): Promise<void> {
 }
 
 /** Row count and an order-independent content checksum per table. */
-export async function tableDigests(pg: PgHandle, db: string, tables: readonly string[] = SEEDED_TABLES): Promise<Record<string, { rows: number; md5: string }>> {
+export async function tableDigests(
+  pg: PgHandle,
+  db: string,
+  tables: readonly string[] = SEEDED_TABLES,
+): Promise<Record<string, { rows: number; md5: string }>> {
   const client = await pg.adminClient(db);
   try {
     const out: Record<string, { rows: number; md5: string }> = {};
     for (const t of tables) {
-      const { rows } = await client.query<{ n: string; h: string }>(`select count(*)::text as n, md5(coalesce(string_agg(x::text, '|' order by x::text), '')) as h from ${t} x`);
+      const { rows } = await client.query<{ n: string; h: string }>(
+        `select count(*)::text as n, md5(coalesce(string_agg(x::text, '|' order by x::text), '')) as h from ${t} x`,
+      );
       out[t] = { rows: Number(rows[0]!.n), md5: rows[0]!.h };
     }
     return out;
@@ -162,19 +173,28 @@ export async function restoreFromUrl(pg: PgHandle, url: string, format: 'plain' 
 }
 
 /** Restores a dump (plain: compressed SQL; custom: the archive) read from `body` into a fresh database `db`. */
-export async function restoreFrom(pg: PgHandle, body: Readable, format: 'plain' | 'custom', db: string, algorithm: 'gzip' | 'zstd' = 'gzip'): Promise<void> {
+export async function restoreFrom(
+  pg: PgHandle,
+  body: Readable,
+  format: 'plain' | 'custom',
+  db: string,
+  algorithm: 'gzip' | 'zstd' = 'gzip',
+): Promise<void> {
   await pg.dropDatabase(db);
   await pg.createDatabase(db);
   const env = { ...process.env, PGPASSWORD: pg.superuser.password };
   const conn = ['-h', pg.host, '-p', String(pg.port), '-U', pg.superuser.user, '-d', db];
   if (format === 'plain') {
     // As dumptruck restores: restricted mode, so no meta-command in the dump runs here either.
-    const psql = (sql: Readable) => run('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-X'], env, sql.pipe(new RestrictedPsqlInput(newRestrictKey())));
+    const psql = (sql: Readable) =>
+      run('psql', [...conn, '-q', '-v', 'ON_ERROR_STOP=1', '-X'], env, sql.pipe(new RestrictedPsqlInput(newRestrictKey())));
     if (algorithm === 'gzip') return psql(body.pipe(createGunzip()));
     // The reference tool, as the README's restore command uses it.
     const zstd = spawn('zstd', ['-dc'], { stdio: ['pipe', 'pipe', 'inherit'] });
     body.pipe(zstd.stdin);
-    const unzstd = new Promise<void>((resolve, reject) => zstd.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd -dc exited ${code}`)))));
+    const unzstd = new Promise<void>((resolve, reject) =>
+      zstd.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`zstd -dc exited ${code}`)))),
+    );
     await Promise.all([psql(zstd.stdout), unzstd]);
     return;
   }

@@ -66,5 +66,8 @@ export function holdDumpOutput(afterBytes: number): HeldDump {
 
 /** Waits until a multipart upload under `keyPrefix` exists in the store: parts went in, the object is not complete. */
 export async function uploadInProgress(store: S3Handle, bucket: string, keyPrefix: string): Promise<void> {
-  await eventually(async () => ((await store.listMultipartUploads(bucket)).some((u) => u.Key?.startsWith(keyPrefix)) ? true : undefined), `a multipart upload under ${keyPrefix}`);
+  await eventually(
+    async () => ((await store.listMultipartUploads(bucket)).some((u) => u.Key?.startsWith(keyPrefix)) ? true : undefined),
+    `a multipart upload under ${keyPrefix}`,
+  );
 }

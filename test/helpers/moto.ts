@@ -21,11 +21,15 @@ const HOST = '127.0.0.1';
 export function findMotoServer(): string {
   const candidates = [
     process.env.MOTO_SERVER_BIN,
-    ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'moto_server')),
+    ...(process.env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, 'moto_server')),
     join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'dumptruck', 'moto', 'bin', 'moto_server'),
   ];
   const found = candidates.find((c): c is string => c !== undefined && c !== '' && existsSync(c));
-  if (!found) throw new Error("moto_server not found: run scripts/install-deps.sh (it installs moto[server] from PyPI) or set MOTO_SERVER_BIN");
+  if (!found)
+    throw new Error('moto_server not found: run scripts/install-deps.sh (it installs moto[server] from PyPI) or set MOTO_SERVER_BIN');
   return found;
 }
 
@@ -36,14 +40,20 @@ export async function startMoto(options: { readonly env?: Readonly<Record<string
     const port = await freePort(HOST);
     let output = '';
     let exited: string | undefined;
-    const child: ChildProcess = spawn(bin, ['-H', HOST, '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+    const child: ChildProcess = spawn(bin, ['-H', HOST, '-p', String(port)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
+    });
     const keep = (d: Buffer) => (output = (output + d.toString()).slice(-4000));
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     child.on('error', (err) => (exited = err.message));
     child.on('exit', (code, signal) => (exited ??= `exited with ${code ?? signal}`));
     try {
-      await waitForPort(HOST, port, { timeoutMs: 30_000, failed: () => (exited ? new Error(`moto_server ${exited}:\n${output}`) : undefined) });
+      await waitForPort(HOST, port, {
+        timeoutMs: 30_000,
+        failed: () => (exited ? new Error(`moto_server ${exited}:\n${output}`) : undefined),
+      });
     } catch (err) {
       child.kill('SIGKILL');
       if (attempt < 3 && /in use/i.test(output)) continue;

@@ -16,7 +16,13 @@ export async function getMetadata(s3: S3Client, bucket: string, key: string): Pr
   return (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).Metadata ?? {};
 }
 
-export async function putBytes(s3: S3Client, bucket: string, key: string, body: Buffer | string, metadata: Record<string, string> = {}): Promise<void> {
+export async function putBytes(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  body: Buffer | string,
+  metadata: Record<string, string> = {},
+): Promise<void> {
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: metadata }));
 }
 
@@ -37,14 +43,30 @@ export function signedFor(key: string, metadata: Record<string, string>): Record
  * that runs `shellCommand` through psql's `\\!` meta-command when psql obeys it.
  */
 export function hostileDump(shellCommand: string): Buffer {
-  return gzipSync(['--', '-- PostgreSQL database dump', '--', '', `\\! ${shellCommand}`, 'SELECT 1;', '', '--', '-- PostgreSQL database dump complete', '--', ''].join('\n'));
+  return gzipSync(
+    [
+      '--',
+      '-- PostgreSQL database dump',
+      '--',
+      '',
+      `\\! ${shellCommand}`,
+      'SELECT 1;',
+      '',
+      '--',
+      '-- PostgreSQL database dump complete',
+      '--',
+      '',
+    ].join('\n'),
+  );
 }
 
 /** Names of databases on the server that start with `prefix`. */
 export async function databasesLike(pg: PgHandle, prefix: string): Promise<string[]> {
   const client = await pg.adminClient();
   try {
-    const { rows } = await client.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1) order by 1', [prefix]);
+    const { rows } = await client.query<{ datname: string }>('select datname from pg_database where starts_with(datname, $1) order by 1', [
+      prefix,
+    ]);
     return rows.map((r) => r.datname);
   } finally {
     await client.end();
@@ -62,7 +84,13 @@ export function honestManifest(base: Record<string, unknown>, bytes: Buffer): Re
 }
 
 /** Writes `bytes` under `key` and `manifest` beside it, rewritten for that key and signed with the tests' HMAC key, as dumptruck writes a backup. */
-export async function putBackup(s3: S3Client, bucket: string, key: string, bytes: Buffer, manifest: Record<string, unknown>): Promise<void> {
+export async function putBackup(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  bytes: Buffer,
+  manifest: Record<string, unknown>,
+): Promise<void> {
   await putBytes(s3, bucket, key, bytes);
   const signed = { ...manifest, key, hmac: backupHmac(TEST_HMAC_KEY, key, String(manifest.sha256)) };
   await putBytes(s3, bucket, `${key}.manifest.json`, JSON.stringify(signed));
@@ -70,5 +98,10 @@ export async function putBackup(s3: S3Client, bucket: string, key: string, bytes
 
 /** Metadata as dumptruck wrote it on the object before manifests (unsigned), from a backup's manifest. */
 export function legacyMetadata(manifest: Record<string, unknown>): Record<string, string> {
-  return { target: String(manifest.target), format: String(manifest.format), sha256: String(manifest.sha256), 'stored-bytes': String(manifest.storedBytes) };
+  return {
+    target: String(manifest.target),
+    format: String(manifest.format),
+    sha256: String(manifest.sha256),
+    'stored-bytes': String(manifest.storedBytes),
+  };
 }

@@ -47,7 +47,13 @@ const HOST = '127.0.0.1';
 /** Wraps connection info (e.g. from `inject('postgres')`) with the convenience methods. */
 export function postgresFromInfo(info: PgServerInfo): PgHandle {
   const adminClient = async (db = 'postgres') => {
-    const client = new pg.Client({ host: info.host, port: info.port, user: info.superuser.user, password: info.superuser.password, database: db });
+    const client = new pg.Client({
+      host: info.host,
+      port: info.port,
+      user: info.superuser.user,
+      password: info.superuser.password,
+      database: db,
+    });
     await client.connect();
     return client;
   };
@@ -81,7 +87,11 @@ export async function startPostgres(): Promise<PgServer> {
   let started = false;
   // If the test process dies without stop(), do not leave a postmaster running.
   const onExit = () => {
-    if (started) spawnSync(...asPostgres(join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop'], owner !== undefined), { cwd: dir, stdio: 'ignore' });
+    if (started)
+      spawnSync(...asPostgres(join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', 'stop'], owner !== undefined), {
+        cwd: dir,
+        stdio: 'ignore',
+      });
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
@@ -93,7 +103,18 @@ export async function startPostgres(): Promise<PgServer> {
     if (owner) await chown(pwFile, owner.uid, owner.gid);
     await runPg(
       join(binDir, 'initdb'),
-      ['-D', dataDir, '-U', superuser.user, `--pwfile=${pwFile}`, '--auth-host=scram-sha-256', '--auth-local=trust', '--encoding=UTF8', '--locale=C', '--no-sync'],
+      [
+        '-D',
+        dataDir,
+        '-U',
+        superuser.user,
+        `--pwfile=${pwFile}`,
+        '--auth-host=scram-sha-256',
+        '--auth-local=trust',
+        '--encoding=UTF8',
+        '--locale=C',
+        '--no-sync',
+      ],
       dir,
       owner !== undefined,
     );
@@ -160,9 +181,15 @@ function findPgBinDir(): string {
     if (dir && has(dir)) return dirname(realpathSync(join(dir, 'initdb')));
   }
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+(\.\d+)?$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((v) => /^\d+(\.\d+)?$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   for (const v of versions) if (has(join(root, v, 'bin'))) return join(root, v, 'bin');
-  throw new Error('initdb/pg_ctl not found on PATH or in /usr/lib/postgresql/*/bin: install the PostgreSQL server (Debian: apt-get install -y postgresql)');
+  throw new Error(
+    'initdb/pg_ctl not found on PATH or in /usr/lib/postgresql/*/bin: install the PostgreSQL server (Debian: apt-get install -y postgresql)',
+  );
 }
 
 function isRoot(): boolean {
@@ -175,7 +202,9 @@ async function postgresUser(): Promise<{ uid: number; gid: number }> {
   const uid = id('-u');
   const gid = id('-g');
   if (uid.status !== 0 || gid.status !== 0) {
-    throw new Error('running as root, but there is no `postgres` user to own the test cluster (Debian\'s postgresql package creates it: apt-get install -y postgresql)');
+    throw new Error(
+      "running as root, but there is no `postgres` user to own the test cluster (Debian's postgresql package creates it: apt-get install -y postgresql)",
+    );
   }
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }

@@ -23,7 +23,14 @@ export function motoRds(moto: MotoServer): RdsFactory {
 
 export async function createInstance(admin: RDSClient, id: string): Promise<void> {
   await admin.send(
-    new CreateDBInstanceCommand({ DBInstanceIdentifier: id, DBInstanceClass: 'db.t3.micro', Engine: 'postgres', AllocatedStorage: 20, MasterUsername: 'app', MasterUserPassword: 'not-a-secret-1' }),
+    new CreateDBInstanceCommand({
+      DBInstanceIdentifier: id,
+      DBInstanceClass: 'db.t3.micro',
+      Engine: 'postgres',
+      AllocatedStorage: 20,
+      MasterUsername: 'app',
+      MasterUserPassword: 'not-a-secret-1',
+    }),
   );
 }
 
@@ -85,7 +92,11 @@ async function iam(moto: MotoServer, params: Record<string, string>): Promise<st
  * An IAM user allowed only `actions`, and moto's authorization switched on for every later
  * request (so use a moto of its own). Returns the user's keys.
  */
-export async function restrictedUser(moto: MotoServer, name: string, actions: readonly string[]): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+export async function restrictedUser(
+  moto: MotoServer,
+  name: string,
+  actions: readonly string[],
+): Promise<{ accessKeyId: string; secretAccessKey: string }> {
   await iam(moto, { Action: 'CreateUser', UserName: name });
   await iam(moto, {
     Action: 'PutUserPolicy',
@@ -129,8 +140,13 @@ export async function startSlowRds(moto: MotoServer): Promise<SlowRds> {
         const params = new URLSearchParams(body);
         const action = params.get('Action');
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
-        const upstream = await fetch(`${moto.endpoint}${req.url ?? '/'}`, { method: req.method ?? 'POST', headers, body: req.method === 'GET' ? undefined : body });
+        for (const [k, v] of Object.entries(req.headers))
+          if (typeof v === 'string' && k !== 'host' && k !== 'content-length') headers[k] = v;
+        const upstream = await fetch(`${moto.endpoint}${req.url ?? '/'}`, {
+          method: req.method ?? 'POST',
+          headers,
+          body: req.method === 'GET' ? undefined : body,
+        });
         let text = await upstream.text();
         const following = action === 'DescribeDBSnapshots' && params.has('DBSnapshotIdentifier');
         if (following) polls++;

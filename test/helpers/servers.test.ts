@@ -44,7 +44,13 @@ describe('postgres', () => {
   });
 
   it('rejects a wrong password over TCP', async () => {
-    const client = new pg.Client({ host: postgres.host, port: postgres.port, database: 'postgres', user: postgres.backup.user, password: 'wrong-password' });
+    const client = new pg.Client({
+      host: postgres.host,
+      port: postgres.port,
+      database: 'postgres',
+      user: postgres.backup.user,
+      password: 'wrong-password',
+    });
     await expect(client.connect()).rejects.toThrow(/password authentication failed for user "backup"/);
   });
 });

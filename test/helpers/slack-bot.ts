@@ -7,7 +7,17 @@ import type { RunBackup } from '../../src/jobs/types.js';
 import { createSlackApp, type SlackAppOptions, type SlackBot } from '../../src/slack/app.js';
 import type { BackupCatalog } from '../../src/storage/types.js';
 import { startFakeSlack, type FakeSlack } from './slack-fake.js';
-import { sendButton, sendCommand, sendEvent, sendViewSubmission, TEST_SIGNING_SECRET, type ButtonClick, type SignedResponse, type SignOptions, type ViewSubmission } from './slack-sign.js';
+import {
+  sendButton,
+  sendCommand,
+  sendEvent,
+  sendViewSubmission,
+  TEST_SIGNING_SECRET,
+  type ButtonClick,
+  type SignedResponse,
+  type SignOptions,
+  type ViewSubmission,
+} from './slack-sign.js';
 
 export const TEST_BOT_TOKEN = 'xoxb-1111-2222-testtoken';
 
@@ -17,7 +27,11 @@ export interface TestBot {
   /** http://127.0.0.1:port/slack/events */
   readonly url: string;
   /** Sends `/backup {text}`; `responseUrl` is where the bot's later ephemeral replies land. */
-  command(text: string, who?: { readonly user_id?: string; readonly channel_id?: string }, opts?: SignOptions): Promise<SignedResponse & { readonly responseUrl: string }>;
+  command(
+    text: string,
+    who?: { readonly user_id?: string; readonly channel_id?: string },
+    opts?: SignOptions,
+  ): Promise<SignedResponse & { readonly responseUrl: string }>;
   button(click: Omit<ButtonClick, 'response_url'>): Promise<SignedResponse & { readonly responseUrl: string }>;
   /** Submits a modal (view_submission); the ack's body carries the modal's errors, if any. */
   view(submission: ViewSubmission): Promise<SignedResponse>;

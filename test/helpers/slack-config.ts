@@ -12,7 +12,12 @@ export interface TargetSpec {
 
 export function slackTestConfig(
   targets: Readonly<Record<string, TargetSpec>>,
-  options: { readonly concurrency?: number; readonly maxPending?: number; readonly jobTimeout?: string; readonly storage?: Record<string, unknown> } = {},
+  options: {
+    readonly concurrency?: number;
+    readonly maxPending?: number;
+    readonly jobTimeout?: string;
+    readonly storage?: Record<string, unknown>;
+  } = {},
 ): Config {
   const doc = {
     storage: { bucket: 'backups', prefix: 'dumptruck', ...options.storage },

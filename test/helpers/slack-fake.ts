@@ -73,7 +73,9 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         record(`HTTP ${failure.status}`);
         const headers: Record<string, string> = { 'content-type': 'application/json' };
         if (failure.status === 429) headers['retry-after'] = String(failure.retryAfter);
-        res.writeHead(failure.status, headers).end(JSON.stringify({ ok: false, error: failure.status === 429 ? 'ratelimited' : 'internal_error' }));
+        res
+          .writeHead(failure.status, headers)
+          .end(JSON.stringify({ ok: false, error: failure.status === 429 ? 'ratelimited' : 'internal_error' }));
       } else {
         record(failure.error);
         json(res, { ok: false, error: failure.error });
@@ -89,7 +91,15 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
     switch (method) {
       case 'auth.test':
         record('ok');
-        return json(res, { ok: true, url: 'https://fake.slack.com/', team: 'Fake', user: 'dumptruck', team_id: 'T0FAKE', user_id: 'U0BOT', bot_id: 'B0BOT' });
+        return json(res, {
+          ok: true,
+          url: 'https://fake.slack.com/',
+          team: 'Fake',
+          user: 'dumptruck',
+          team_id: 'T0FAKE',
+          user_id: 'U0BOT',
+          bot_id: 'B0BOT',
+        });
       case 'chat.postMessage': {
         if (deniedChannels.has(channel)) {
           record('not_in_channel');
@@ -110,7 +120,11 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
         return json(res, { ok: true, view: { id: `V${++ts}`, ...(args.view as object) } });
       case 'chat.getPermalink':
         record('ok');
-        return json(res, { ok: true, channel, permalink: `https://fake.slack.com/archives/${channel}/p${String(args.message_ts).replace('.', '')}` });
+        return json(res, {
+          ok: true,
+          channel,
+          permalink: `https://fake.slack.com/archives/${channel}/p${String(args.message_ts).replace('.', '')}`,
+        });
       default:
         record('unknown_method');
         return json(res, { ok: false, error: 'unknown_method' });
@@ -122,7 +136,12 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       const path = new URL(req.url ?? '/', 'http://fake').pathname;
       if (path.startsWith('/api/')) {
         const auth = req.headers.authorization;
-        handleApi(path.slice('/api/'.length), parseArgs(body, req.headers['content-type']), auth?.startsWith('Bearer ') ? auth.slice(7) : undefined, res);
+        handleApi(
+          path.slice('/api/'.length),
+          parseArgs(body, req.headers['content-type']),
+          auth?.startsWith('Bearer ') ? auth.slice(7) : undefined,
+          res,
+        );
       } else if (path.startsWith('/response/')) {
         responses.push({ url: `${base}${path}`, body: JSON.parse(body || '{}') as Record<string, any>, at: Date.now() });
         notify();
@@ -146,7 +165,11 @@ export async function startFakeSlack(options: FakeSlackOptions = {}): Promise<Fa
       };
       const timer = setTimeout(() => {
         watchers.delete(check);
-        reject(new Error(`fake Slack: no ${what} within ${timeoutMs} ms; calls so far: ${calls.map((c) => `${c.method}(${c.outcome})`).join(', ')}`));
+        reject(
+          new Error(
+            `fake Slack: no ${what} within ${timeoutMs} ms; calls so far: ${calls.map((c) => `${c.method}(${c.outcome})`).join(', ')}`,
+          ),
+        );
       }, timeoutMs);
       watchers.add(check);
       check();

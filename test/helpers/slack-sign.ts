@@ -25,7 +25,13 @@ export interface SignOptions {
   readonly secret?: string;
 }
 
-export async function postSigned(url: string, body: string, contentType: string, secret: string, opts: SignOptions = {}): Promise<SignedResponse> {
+export async function postSigned(
+  url: string,
+  body: string,
+  contentType: string,
+  secret: string,
+  opts: SignOptions = {},
+): Promise<SignedResponse> {
   const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
   const started = performance.now();
   const res = await fetch(url, {
@@ -96,13 +102,26 @@ export function blockActionPayload(click: ButtonClick): Record<string, unknown> 
     user: { id: click.user_id ?? 'U0ALICE', username: 'alice', name: 'alice', team_id: 'T0FAKE' },
     api_app_id: 'A0DUMPTRUCK',
     token: 'deprecated-verification-token',
-    container: { type: 'message', message_ts: click.messageTs, channel_id: channel, is_ephemeral: false, ...(click.threadTs ? { thread_ts: click.threadTs } : {}) },
+    container: {
+      type: 'message',
+      message_ts: click.messageTs,
+      channel_id: channel,
+      is_ephemeral: false,
+      ...(click.threadTs ? { thread_ts: click.threadTs } : {}),
+    },
     trigger_id: '1.2.3',
     team: { id: 'T0FAKE', domain: 'fake' },
     enterprise: null,
     is_enterprise_install: false,
     channel: { id: channel, name: 'ops' },
-    message: { type: 'message', ts: click.messageTs, ...(click.threadTs ? { thread_ts: click.threadTs } : {}), text: '', user: 'U0BOT', bot_id: 'B0BOT' },
+    message: {
+      type: 'message',
+      ts: click.messageTs,
+      ...(click.threadTs ? { thread_ts: click.threadTs } : {}),
+      text: '',
+      user: 'U0BOT',
+      bot_id: 'B0BOT',
+    },
     state: { values: {} },
     response_url: click.response_url,
     actions: [
@@ -132,9 +151,17 @@ export interface ViewSubmission {
 }
 
 /** A modal's submit, as Slack sends it: `payload=` with type view_submission. */
-export function sendViewSubmission(url: string, secret: string, submission: ViewSubmission, opts: SignOptions = {}): Promise<SignedResponse> {
+export function sendViewSubmission(
+  url: string,
+  secret: string,
+  submission: ViewSubmission,
+  opts: SignOptions = {},
+): Promise<SignedResponse> {
   const values = Object.fromEntries(
-    Object.entries(submission.values).map(([block, actions]) => [block, Object.fromEntries(Object.entries(actions).map(([action, value]) => [action, { type: 'plain_text_input', value }]))]),
+    Object.entries(submission.values).map(([block, actions]) => [
+      block,
+      Object.fromEntries(Object.entries(actions).map(([action, value]) => [action, { type: 'plain_text_input', value }])),
+    ]),
   );
   const payload = {
     type: 'view_submission',
@@ -175,6 +202,12 @@ export function eventCallback(event: Record<string, unknown>, eventId: string): 
   };
 }
 
-export function sendEvent(url: string, secret: string, event: Record<string, unknown>, eventId: string, opts: SignOptions = {}): Promise<SignedResponse> {
+export function sendEvent(
+  url: string,
+  secret: string,
+  event: Record<string, unknown>,
+  eventId: string,
+  opts: SignOptions = {},
+): Promise<SignedResponse> {
   return postSigned(url, JSON.stringify(eventCallback(event, eventId)), 'application/json', secret, opts);
 }

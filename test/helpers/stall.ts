@@ -15,7 +15,9 @@ export interface StallServer {
   stop(): Promise<void>;
 }
 
-async function listen(onSocket: (socket: Socket) => void): Promise<{ server: Server; sockets: Set<Socket>; endpoint: string; accepted: () => number; connected: (n?: number) => Promise<void> }> {
+async function listen(
+  onSocket: (socket: Socket) => void,
+): Promise<{ server: Server; sockets: Set<Socket>; endpoint: string; accepted: () => number; connected: (n?: number) => Promise<void> }> {
   const sockets = new Set<Socket>();
   let accepted = 0;
   const waiters: Array<{ n: number; resolve: () => void }> = [];

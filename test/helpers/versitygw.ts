@@ -223,7 +223,9 @@ async function spawnGateway(
     return { ok: true, child };
   } catch (err) {
     await killAndWait(child);
-    const error = new Error(`versitygw (${bin}) did not start on ${HOST}:${port}: ${(err as Error).message}\n--- output ---\n${output}`, { cause: err });
+    const error = new Error(`versitygw (${bin}) did not start on ${HOST}:${port}: ${(err as Error).message}\n--- output ---\n${output}`, {
+      cause: err,
+    });
     return { ok: false, error, output };
   }
 }

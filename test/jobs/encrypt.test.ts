@@ -15,7 +15,16 @@ import { objectKey } from '../../src/storage/keys.js';
 import { restoreCommand } from '../../src/storage/restore-hint.js';
 import { verifyBackup, type VerifyDeps } from '../../src/verify/verify.js';
 import { ageCli, ageKeygen } from '../helpers/age.js';
-import { lockTable, releaseLock, restoreFrom, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import {
+  lockTable,
+  releaseLock,
+  restoreFrom,
+  seedDatabase,
+  tableDigests,
+  testConfig,
+  testServers,
+  uniquePrefix,
+} from '../helpers/fixtures.js';
 import { getBytes, getManifest, honestManifest, honestMetadata, putBackup, putBytes, sha256, signedFor } from '../helpers/objects.js';
 import { rejection } from '../helpers/rejection.js';
 
@@ -38,7 +47,10 @@ const config = testConfig(
     wrongid: { db: SRC, extra: `encrypt: { recipients: [${alice.recipient}], identity: { env: MALLORY_KEY } }` },
     cancel: { db: SRC, extra: `encrypt: { recipients: [${alice.recipient}] }` },
     plain: { db: SRC },
-    zenc: { db: SRC, extra: `compression: { algorithm: zstd }\nencrypt: { recipients: [${alice.recipient}], identity: { env: ALICE_KEY } }` },
+    zenc: {
+      db: SRC,
+      extra: `compression: { algorithm: zstd }\nencrypt: { recipients: [${alice.recipient}], identity: { env: ALICE_KEY } }`,
+    },
   },
   `verify:\n  restoreUrl: ${servers.pg.url('postgres', servers.pg.superuser.user)}\n  password: { env: SCRATCH_PW }\n`,
 );
@@ -53,7 +65,8 @@ const recordingSpawn = ((command: string, args: readonly string[], options: Spaw
   return child;
 }) as AgeSpawn;
 
-const runner = (extra: Partial<RunnerDeps> = {}) => createBackupRunner({ config, s3, env, ageSpawn: recordingSpawn, progressIntervalMs: 50, ...extra });
+const runner = (extra: Partial<RunnerDeps> = {}) =>
+  createBackupRunner({ config, s3, env, ageSpawn: recordingSpawn, progressIntervalMs: 50, ...extra });
 const backup = (target: string, extra: Partial<RunnerDeps> = {}, signal?: AbortSignal) =>
   runner(extra)({ target, trigger: { kind: 'cli', by: 'tester' } }, signal ? { signal } : {});
 const verifyDeps: VerifyDeps = { config, s3, env, spawn: recordingSpawn };
@@ -102,7 +115,10 @@ describe('encrypted backups with age', () => {
     expect(result.encryption).toEqual({ recipients: fingerprints });
     expectNoIdentityIn('the metadata', JSON.stringify(head.Metadata));
 
-    for (const [who, key] of [['alice', alice], ['bob', bob]] as const) {
+    for (const [who, key] of [
+      ['alice', alice],
+      ['bob', bob],
+    ] as const) {
       const gz = await ageCli(['-d'], stored, key.identity);
       expect(gunzipSync(gz).length).toBe(result.dumpedBytes);
       const db = `encrypt_restore_${who}`;
@@ -132,7 +148,9 @@ describe('encrypted backups with age', () => {
     const result = await backup('zenc');
     expect(result.key).toMatch(/\/zenc_\d{8}T\d{6}Z-\d{3}-[0-9a-f]{6}\.sql\.zst\.age$/);
     expect(result.compression).toMatchObject({ algorithm: 'zstd' });
-    expect(restoreCommand(result.key)).toMatch(/^age -d -i key\.txt zenc_\S+\.sql\.zst\.age \| zstd -d \| psql -v ON_ERROR_STOP=1 "\$DATABASE_URL"$/);
+    expect(restoreCommand(result.key)).toMatch(
+      /^age -d -i key\.txt zenc_\S+\.sql\.zst\.age \| zstd -d \| psql -v ON_ERROR_STOP=1 "\$DATABASE_URL"$/,
+    );
 
     const zst = await ageCli(['-d'], await getBytes(s3, bucket, result.key), alice.identity);
     expect(zst.subarray(0, 4).toString('hex')).toBe('28b52ffd'); // zstd frame magic
@@ -141,8 +159,19 @@ describe('encrypted backups with age', () => {
     await servers.pg.dropDatabase('encrypt_restore_zstd');
 
     const report = await verifyBackup(verifyDeps, 'zenc', result.key, { restore: true });
-    expect(report).toMatchObject({ key: result.key, sha256: result.sha256, encrypted: true, dumpedBytes: result.dumpedBytes, restore: { rows: 20_505 } });
-    expect(report.checks).toEqual(expect.arrayContaining(['age --decrypt with encrypt.identity authenticated every chunk', 'zstd -d | psql -v ON_ERROR_STOP=1 restored it']));
+    expect(report).toMatchObject({
+      key: result.key,
+      sha256: result.sha256,
+      encrypted: true,
+      dumpedBytes: result.dumpedBytes,
+      restore: { rows: 20_505 },
+    });
+    expect(report.checks).toEqual(
+      expect.arrayContaining([
+        'age --decrypt with encrypt.identity authenticated every chunk',
+        'zstd -d | psql -v ON_ERROR_STOP=1 restored it',
+      ]),
+    );
   });
 
   it('verify with the identity decrypts and restore-tests (plain and custom); the identity reaches age only through a pipe', async () => {
@@ -195,7 +224,13 @@ describe('encrypted backups with age', () => {
     await writeFile(file, gz);
     const encrypted = await ageCli(['-r', alice.recipient, file], Buffer.alloc(0));
     const key = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 2)), 'plain', { encrypted: true });
-    await putBackup(s3, bucket, key, encrypted, honestManifest({ ...(await getManifest(s3, bucket, plain.key)), target: 'enc' }, encrypted));
+    await putBackup(
+      s3,
+      bucket,
+      key,
+      encrypted,
+      honestManifest({ ...(await getManifest(s3, bucket, plain.key)), target: 'enc' }, encrypted),
+    );
     const report = await verifyBackup(verifyDeps, 'enc', key, { restore: true });
     expect(report).toMatchObject({ key, encrypted: true, restore: { rows: 20_505 } });
   });
@@ -222,7 +257,8 @@ describe('encrypted backups with age', () => {
     const cutErr = await failure(verifyBackup(verifyDeps, 'enc', cutKey));
     expect(cutErr).toMatchObject({ code: 'TRUNCATED', stage: 'verify' });
 
-    for (const err of [wrongErr, flippedErr, cutErr]) expectNoIdentityIn('an error', `${err.message}\n${err.stderrTail ?? ''}\n${err.hint ?? ''}`);
+    for (const err of [wrongErr, flippedErr, cutErr])
+      expectNoIdentityIn('an error', `${err.message}\n${err.stderrTail ?? ''}\n${err.hint ?? ''}`);
   });
 
   it("age failing fails the backup with age's reason and leaves nothing; a missing age binary too", async () => {

@@ -9,7 +9,12 @@ import type { Enqueued } from '../../src/types.js';
 
 // The maintenance queue with engine calls the test settles by hand: its rules, in its own words.
 
-const object = { key: 'dumptruck/app-db/2024/05/01/app-db_20240501T030000Z.sql.gz', size: 10, lastModified: new Date('2024-05-01T03:00:00Z'), state: 'complete' as const };
+const object = {
+  key: 'dumptruck/app-db/2024/05/01/app-db_20240501T030000Z.sql.gz',
+  size: 10,
+  lastModified: new Date('2024-05-01T03:00:00Z'),
+  state: 'complete' as const,
+};
 
 function held() {
   const pending: Array<{ what: string; release: () => void }> = [];
@@ -65,7 +70,10 @@ describe('Maintenance', () => {
       hint: 'Ask again once its result is in its thread.',
     });
     m.prune('b', trigger);
-    expect(refusal(m.verify('c', 'latest', trigger))).toMatchObject({ code: 'QUEUE_FULL', message: 'too many verifications, prunes and restores are waiting, so this verification of c was not queued' });
+    expect(refusal(m.verify('c', 'latest', trigger))).toMatchObject({
+      code: 'QUEUE_FULL',
+      message: 'too many verifications, prunes and restores are waiting, so this verification of c was not queued',
+    });
     // The plan (a dry run) is not a job: it answers at once whatever is queued.
     expect(await m.plan('a')).toEqual({ target: 'a', dryRun: true });
 

@@ -21,7 +21,11 @@ const config = testConfig(servers, prefix, { app: { db: DB, extra: 'retention: {
 const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
 const run = createBackupRunner({ config, s3, env: servers.env });
 const backup = () => run({ target: 'app', trigger: { kind: 'cli', by: 'tester' } });
-const verifyError = (key: string) => verifyBackup({ config, s3, env: servers.env }, 'app', key, { restore: false }).then(() => undefined, (e: unknown) => e);
+const verifyError = (key: string) =>
+  verifyBackup({ config, s3, env: servers.env }, 'app', key, { restore: false }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
 
 let versioned: S3Server | undefined;
 
@@ -89,7 +93,10 @@ describe('manifests', () => {
     await client.send(new PutBucketVersioningCommand({ Bucket: 'versioned', VersioningConfiguration: { Status: 'Enabled' } }));
     const vconfig = testConfig({ ...servers, s3: versioned, bucket: 'versioned' }, prefix, { app: { db: DB } });
     const env = { ...servers.env, AWS_ACCESS_KEY_ID: versioned.accessKeyId, AWS_SECRET_ACCESS_KEY: versioned.secretAccessKey };
-    const result = await createBackupRunner({ config: vconfig, s3: client, env })({ target: 'app', trigger: { kind: 'cli', by: 'tester' } });
+    const result = await createBackupRunner({ config: vconfig, s3: client, env })({
+      target: 'app',
+      trigger: { kind: 'cli', by: 'tester' },
+    });
     const versions = await client.send(new ListObjectVersionsCommand({ Bucket: 'versioned', Prefix: `${prefix}/` }));
     expect((versions.Versions ?? []).map((v) => v.Key).sort()).toEqual([result.key, `${result.key}.manifest.json`]);
     expect(versions.DeleteMarkers ?? []).toEqual([]);

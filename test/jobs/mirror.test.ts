@@ -45,7 +45,11 @@ function runner(prefix: string, mirrorEndpoint: string, required: boolean) {
   return createBackupRunner({ config, s3: servers.s3.client(), env, progressIntervalMs: 50 });
 }
 
-async function download(s3: S3Client, bucket: string, key: string): Promise<{ bytes: Buffer; metadata: Record<string, string> | undefined }> {
+async function download(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+): Promise<{ bytes: Buffer; metadata: Record<string, string> | undefined }> {
   const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
   return { bytes: Buffer.from(await got.Body!.transformToByteArray()), metadata: head.Metadata };
@@ -76,7 +80,11 @@ describe('mirror: a second copy in another store', () => {
 
   it('a required mirror that is unreachable fails the run before pg_dump and stores nothing', async () => {
     const prefix = uniquePrefix('mirror');
-    const err = await runner(prefix, 'http://127.0.0.1:9', true)({ target: 'db', trigger: { kind: 'cli', by: 't' } }).catch((e: unknown) => e);
+    const err = await runner(
+      prefix,
+      'http://127.0.0.1:9',
+      true,
+    )({ target: 'db', trigger: { kind: 'cli', by: 't' } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DumptruckError);
     expect((err as DumptruckError).stage).toBe('upload');
     expect((err as DumptruckError).message).toMatch(/bucket dumptruck-mirror/);
@@ -88,7 +96,10 @@ describe('mirror: a second copy in another store', () => {
     expect(result.mirror).toMatchObject({ bucket: MIRROR_BUCKET, stored: false });
     expect(result.mirror?.error).toMatch(/ECONNREFUSED/);
     expect(result.warnings?.map((w) => w.kind)).toContain('mirror-failed');
-    expect(await getManifest(servers.s3.client(), servers.bucket, result.key)).toMatchObject({ sha256: result.sha256, mirror: { bucket: MIRROR_BUCKET, stored: false } });
+    expect(await getManifest(servers.s3.client(), servers.bucket, result.key)).toMatchObject({
+      sha256: result.sha256,
+      mirror: { bucket: MIRROR_BUCKET, stored: false },
+    });
   });
 
   /**
@@ -122,7 +133,11 @@ describe('mirror: a second copy in another store', () => {
   it('an optional mirror that dies mid-stream is dropped, its upload aborted; the primary copy completes', async () => {
     const { prefix, outcome, requests } = await runWithDyingMirror(false);
     const result = outcome as BackupResult;
-    expect(result.mirror).toMatchObject({ bucket: MIRROR_BUCKET, stored: false, error: expect.stringMatching(/^upload failed: uploading mirror s3:\/\/dumptruck-mirror\/.*ECONNREFUSED \(injected/) });
+    expect(result.mirror).toMatchObject({
+      bucket: MIRROR_BUCKET,
+      stored: false,
+      error: expect.stringMatching(/^upload failed: uploading mirror s3:\/\/dumptruck-mirror\/.*ECONNREFUSED \(injected/),
+    });
     expect(result.warnings?.map((w) => w.kind)).toContain('mirror-failed');
     const primary = await download(servers.s3.client(), servers.bucket, result.key);
     expect(createHash('sha256').update(primary.bytes).digest('hex')).toBe(result.sha256);

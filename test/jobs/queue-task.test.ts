@@ -16,7 +16,18 @@ const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 function snapshotResult(target: string): SnapshotResult {
   const at = new Date('2024-05-01T03:00:00Z');
-  return { target, instanceId: `${target}-prod`, region: 'eu-west-1', identifier: `dumptruck-${target}-20240501t030000z`, arn: undefined, allocatedGiB: 20, createdAt: at, startedAt: at, finishedAt: at, durationMs: 0 };
+  return {
+    target,
+    instanceId: `${target}-prod`,
+    region: 'eu-west-1',
+    identifier: `dumptruck-${target}-20240501t030000z`,
+    arn: undefined,
+    allocatedGiB: 20,
+    createdAt: at,
+    startedAt: at,
+    finishedAt: at,
+    durationMs: 0,
+  };
 }
 
 /** A RunSnapshot the test drives: it emits what it is told and ends when told, or on abort. */
@@ -44,7 +55,13 @@ function setup(overrides: Partial<JobQueueOptions> = {}) {
   let n = 0;
   const runner = fakeRunner();
   const snapshots = fakeSnapshots();
-  const queue = backupQueue(runner.runBackup, { concurrency: 1, maxPending: 10, jobTimeoutMs: 60_000, newJobId: () => `job${++n}`, ...overrides }).register('snapshot', snapshotJobs(snapshots.run));
+  const queue = backupQueue(runner.runBackup, {
+    concurrency: 1,
+    maxPending: 10,
+    jobTimeoutMs: 60_000,
+    newJobId: () => `job${++n}`,
+    ...overrides,
+  }).register('snapshot', snapshotJobs(snapshots.run));
   return { queue, runner, snapshots };
 }
 
@@ -116,7 +133,7 @@ describe('JobQueue with snapshot jobs', () => {
 
   it('the job timeout applies to snapshots too', async () => {
     let fire: () => void = () => {};
-    const { queue, snapshots } = setup({ setTimer: (cb) => ((fire = cb), () => {}) });
+    const { queue } = setup({ setTimer: (cb) => ((fire = cb), () => {}) });
     const { job } = accepted(enqueueSnapshot(queue, { target: 'a', trigger }));
     await tick();
     await tick();

@@ -43,7 +43,12 @@ describe('JobQueue', () => {
     const outcomes = await Promise.all(jobs.map((j) => j.settled));
     expect(outcomes.every((o) => o.ok)).toBe(true);
     expect(runner.maxRunning()).toBe(2);
-    expect(events.filter((e) => e.type === 'finished').map((e) => e.jobId).sort()).toEqual(['job1', 'job2', 'job3', 'job4', 'job5']);
+    expect(
+      events
+        .filter((e) => e.type === 'finished')
+        .map((e) => e.jobId)
+        .sort(),
+    ).toEqual(['job1', 'job2', 'job3', 'job4', 'job5']);
   });
 
   it('emits queued events with the position, and new positions as jobs ahead leave', async () => {
@@ -84,7 +89,10 @@ describe('JobQueue', () => {
     const { queue, runner } = setup({ concurrency: 1, maxPending: 1 });
     accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger }));
     accepted(queue.enqueue({ kind: 'backup', target: 'b', trigger }));
-    expect(queue.enqueue({ kind: 'backup', target: 'c', trigger })).toEqual({ ok: false, refusal: { reason: 'queue-full', kind: 'backup', target: 'c', maxPending: 1 } });
+    expect(queue.enqueue({ kind: 'backup', target: 'c', trigger })).toEqual({
+      ok: false,
+      refusal: { reason: 'queue-full', kind: 'backup', target: 'c', maxPending: 1 },
+    });
     expect(queue.status().queued.map((j) => j.target)).toEqual(['b']);
     // A duplicate of a waiting job is not a new job, so it is answered even when full.
     expect(accepted(queue.enqueue({ kind: 'backup', target: 'b', trigger })).created).toBe(false);
@@ -96,7 +104,10 @@ describe('JobQueue', () => {
   it('with maxPending 0 takes a job only when a slot is free', async () => {
     const { queue } = setup({ concurrency: 1, maxPending: 0 });
     expect(accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger })).created).toBe(true);
-    expect(queue.enqueue({ kind: 'backup', target: 'b', trigger })).toEqual({ ok: false, refusal: { reason: 'queue-full', kind: 'backup', target: 'b', maxPending: 0 } });
+    expect(queue.enqueue({ kind: 'backup', target: 'b', trigger })).toEqual({
+      ok: false,
+      refusal: { reason: 'queue-full', kind: 'backup', target: 'b', maxPending: 0 },
+    });
   });
 
   it('removes a cancelled queued job without running it', async () => {
@@ -182,7 +193,11 @@ describe('JobQueue', () => {
     timers[0]!.callback();
     expect(runA.signal?.reason).toMatchObject({ code: 'TIMED_OUT' });
     const outcome = await a.settled;
-    expect(!outcome.ok && outcome.error).toMatchObject({ code: 'TIMED_OUT', stage: 'timeout', message: 'timed out after 5s (queue.jobTimeout)' });
+    expect(!outcome.ok && outcome.error).toMatchObject({
+      code: 'TIMED_OUT',
+      stage: 'timeout',
+      message: 'timed out after 5s (queue.jobTimeout)',
+    });
     runB.succeed();
     await b.settled;
     // A job that ended in time clears its timer.
@@ -238,9 +253,16 @@ describe('JobQueue', () => {
   it('keeps going when a subscriber throws', async () => {
     const onListenerError = vi.fn();
     const { queue, runner } = setup({ onListenerError });
-    const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger }, { onEvent: () => {
-      throw new Error('broken reporter');
-    } }));
+    const { job } = accepted(
+      queue.enqueue(
+        { kind: 'backup', target: 'a', trigger },
+        {
+          onEvent: () => {
+            throw new Error('broken reporter');
+          },
+        },
+      ),
+    );
     const seen: string[] = [];
     job.subscribe((e) => seen.push(e.type));
     (await runner.started('a')).succeed();
@@ -258,6 +280,9 @@ describe('JobQueue', () => {
     expect([a.state, b.state]).toEqual(['failed', 'failed']);
     expect(runner.runs).toHaveLength(1);
     expect(runner.running()).toBe(0);
-    expect(queue.enqueue({ kind: 'backup', target: 'c', trigger })).toEqual({ ok: false, refusal: { reason: 'draining', kind: 'backup', target: 'c' } });
+    expect(queue.enqueue({ kind: 'backup', target: 'c', trigger })).toEqual({
+      ok: false,
+      refusal: { reason: 'draining', kind: 'backup', target: 'c' },
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { DumptruckError } from '../../src/errors.js';
@@ -23,7 +23,12 @@ const HOLD_AT = 24 * 1024 * 1024;
 
 function runnerFor(config: Config, extra: Partial<RunnerDeps> = {}, env = servers.env) {
   const s3 = servers.s3.client();
-  return { s3, config, run: createBackupRunner({ config, s3, env, progressIntervalMs: 50, ...extra }), catalog: createCatalog({ s3, storage: config.storage, env }) };
+  return {
+    s3,
+    config,
+    run: createBackupRunner({ config, s3, env, progressIntervalMs: 50, ...extra }),
+    catalog: createCatalog({ s3, storage: config.storage, env }),
+  };
 }
 
 const config = testConfig(servers, prefix, {
@@ -61,7 +66,11 @@ describe('backup runner against PostgreSQL and versitygw', () => {
       const events: JobEvent[] = [];
       const result = await run({ target: format, trigger: { kind: 'cli', by: 'tester' } }, { onEvent: (e) => events.push(e) });
 
-      expect(result.key).toMatch(new RegExp(`^${prefix}/${format}/\\d{4}/\\d{2}/\\d{2}/${format}_\\d{8}T\\d{6}Z-\\d{3}-[0-9a-f]{6}\\.${format === 'plain' ? 'sql\\.gz' : 'dump'}$`));
+      expect(result.key).toMatch(
+        new RegExp(
+          `^${prefix}/${format}/\\d{4}/\\d{2}/\\d{2}/${format}_\\d{8}T\\d{6}Z-\\d{3}-[0-9a-f]{6}\\.${format === 'plain' ? 'sql\\.gz' : 'dump'}$`,
+        ),
+      );
       expect(events.map((e) => e.type)).toContain('started');
       expect(events.at(-1)?.type).toBe('finished');
       // Multipart for real: the large table makes the stored stream span several 5 MiB parts.
@@ -113,17 +122,26 @@ describe('backup runner against PostgreSQL and versitygw', () => {
     // A recorder on the real client's middleware stack: every request the run sends, in order.
     const s3 = servers.s3.client();
     const sent: { name: string; input: Record<string, unknown> }[] = [];
-    s3.middlewareStack.add((next, context) => (args) => {
-      sent.push({ name: String(context.commandName), input: args.input as Record<string, unknown> });
-      return next(args);
-    }, { step: 'initialize', name: 'recorder' });
+    s3.middlewareStack.add(
+      (next, context) => (args) => {
+        sent.push({ name: String(context.commandName), input: args.input as Record<string, unknown> });
+        return next(args);
+      },
+      { step: 'initialize', name: 'recorder' },
+    );
     const run = createBackupRunner({ config, s3, env: servers.env });
     const result = await run({ target: 'plain', trigger: { kind: 'cli', by: 'tester' } });
     expect(result.parts).toBeGreaterThan(1);
     const names = sent.map((r) => r.name);
     expect(names.filter((n) => /Copy/.test(n))).toEqual([]);
     const create = sent.find((r) => r.name === 'CreateMultipartUploadCommand')!;
-    expect(create.input.Metadata).toMatchObject({ target: 'plain', trigger: 'cli:tester', format: 'plain', compression: 'gzip:6', 'started-at': result.startedAt.toISOString() });
+    expect(create.input.Metadata).toMatchObject({
+      target: 'plain',
+      trigger: 'cli:tester',
+      format: 'plain',
+      compression: 'gzip:6',
+      'started-at': result.startedAt.toISOString(),
+    });
     const manifestPut = sent.findIndex((r) => r.name === 'PutObjectCommand' && r.input.Key === `${result.key}.manifest.json`);
     expect(manifestPut).toBeGreaterThan(names.lastIndexOf('CompleteMultipartUploadCommand'));
     expect(sent[manifestPut]!.input.IfNoneMatch).toBe('*');
@@ -155,7 +173,7 @@ describe('backup runner against PostgreSQL and versitygw', () => {
     expect(err.message).toBe('targets.nopw.password: environment variable UNSET_PW is not set');
   });
 
-  it('a dump killed mid-stream fails with pg_dump\'s stderr and leaves no object or upload', async () => {
+  it("a dump killed mid-stream fails with pg_dump's stderr and leaves no object or upload", async () => {
     // pg_dump's output is held past the first part: the multipart upload exists, and the dump
     // cannot finish before the server ends its session, however loaded the machine is.
     const dump = holdDumpOutput(HOLD_AT);
@@ -166,7 +184,10 @@ describe('backup runner against PostgreSQL and versitygw', () => {
       const outcome = failure(run({ target: 'big', trigger: { kind: 'cli', by: 't' }, jobId }));
       await dump.held;
       await uploadInProgress(servers.s3, servers.bucket, `${prefix}/big/`);
-      const { rows } = await admin.query<{ ok: boolean }>('select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1', [`dumptruck-${jobId}`]);
+      const { rows } = await admin.query<{ ok: boolean }>(
+        'select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1',
+        [`dumptruck-${jobId}`],
+      );
       expect(rows).toEqual([{ ok: true }]);
       dump.release();
       const err = await outcome;
@@ -197,7 +218,10 @@ describe('backup runner against PostgreSQL and versitygw', () => {
   it('unreachable storage fails before pg_dump starts', async () => {
     const unreachable = testConfig(servers, prefix, { plain: { db: SRC } }).storage;
     const cfg: Config = { ...config, storage: { ...unreachable, endpoint: 'http://127.0.0.1:9' } };
-    const s3 = createS3Client(cfg.storage, { credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: servers.s3.secretAccessKey }, maxAttempts: 1 });
+    const s3 = createS3Client(cfg.storage, {
+      credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: servers.s3.secretAccessKey },
+      maxAttempts: 1,
+    });
     const events: JobEvent[] = [];
     let spawned = false;
     const spawn: SpawnFn = (...args) => {
@@ -223,7 +247,9 @@ describe('backup runner against PostgreSQL and versitygw', () => {
 
   it('refuses a pg_dump older than the server before dumping', async () => {
     const fake = { path: '/usr/bin/pg_dump', version: '12.3', major: 12 };
-    const err = await failure(runnerFor(config, { locatePgDump: async () => fake }).run({ target: 'plain', trigger: { kind: 'cli', by: 't' } }));
+    const err = await failure(
+      runnerFor(config, { locatePgDump: async () => fake }).run({ target: 'plain', trigger: { kind: 'cli', by: 't' } }),
+    );
     expect(err.code).toBe('PG_DUMP_TOO_OLD');
     expect(err.message).toMatch(/pg_dump 12\.3 .* cannot dump PostgreSQL 15\.\d+/);
     expect(err.hint).toMatch(/postgresql-client-15/);

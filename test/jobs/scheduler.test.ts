@@ -48,7 +48,13 @@ function setup(start: string, schedule = '0 2 * * *', timezone = 'Asia/Seoul') {
   });
   const clock = fakeClock(start);
   const runner = fakeRunner();
-  const queue = backupQueue(runner.runBackup, { concurrency: 2, maxPending: 10, jobTimeoutMs: 3_600_000, now: clock.now, setTimer: () => () => {} });
+  const queue = backupQueue(runner.runBackup, {
+    concurrency: 2,
+    maxPending: 10,
+    jobTimeoutMs: 3_600_000,
+    now: clock.now,
+    setTimer: () => () => {},
+  });
   const s3 = servers.s3.client();
   const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
   const events: SchedulerEvent[] = [];
@@ -58,7 +64,7 @@ function setup(start: string, schedule = '0 2 * * *', timezone = 'Asia/Seoul') {
 }
 
 describe('Scheduler', () => {
-  it('fires at the cron time in the target\'s time zone, through the queue, and arms the next day', async () => {
+  it("fires at the cron time in the target's time zone, through the queue, and arms the next day", async () => {
     // 01:59 in Seoul (UTC+9) is 16:59 UTC the day before.
     const { clock, runner, scheduler, events } = setup('2026-11-21T16:59:00Z');
     await scheduler.start();
@@ -125,7 +131,7 @@ describe('Scheduler', () => {
     none.scheduler.stop();
   });
 
-  it('waits beyond setTimeout\'s ceiling by re-arming, and stop() cancels', async () => {
+  it("waits beyond setTimeout's ceiling by re-arming, and stop() cancels", async () => {
     // Yearly, 40 days away: longer than 2^31-1 ms.
     const { clock, runner, scheduler } = setup('2026-11-22T00:00:00Z', '0 0 1 1 *', 'UTC');
     await scheduler.start();

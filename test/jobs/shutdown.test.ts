@@ -55,7 +55,10 @@ describe('installShutdown', () => {
     expect(t.calls).toEqual(['draining SIGTERM', 'stopped', 'exit 0']);
     expect(t.fake.runs.map((r) => r.request.target)).toEqual(['app-db']);
     // The queue is closed for good.
-    expect(t.queue.enqueue({ kind: 'backup', target: 'late', trigger: { kind: 'slack', by: 'U1' } })).toEqual({ ok: false, refusal: { reason: 'draining', kind: 'backup', target: 'late' } });
+    expect(t.queue.enqueue({ kind: 'backup', target: 'late', trigger: { kind: 'slack', by: 'U1' } })).toEqual({
+      ok: false,
+      refusal: { reason: 'draining', kind: 'backup', target: 'late' },
+    });
   });
 
   it('cancels backups still running when the grace period ends, waits for their cleanup, exits 0', async () => {
@@ -114,14 +117,24 @@ describe('installShutdown', () => {
     t.signals.emit('SIGTERM', 'SIGTERM');
     await t.exited;
     expect(t.exitCode()).toBe(0);
-    expect(t.logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['onDraining failed; shutting down anyway', 'onStopped failed']);
+    expect(t.logs.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([
+      'onDraining failed; shutting down anyway',
+      'onStopped failed',
+    ]);
   });
 
   it('closes a queue that can be closed, before waiting', async () => {
     const closed: string[] = [];
     const t = setup();
     const queue = Object.assign(Object.create(t.queue) as typeof t.queue, { close: () => void closed.push('closed') });
-    installShutdown({ queue, graceMs: 1000, log: { info() {}, warn() {}, error() {} }, exit: () => closed.push('exit'), signalSource: t.signals as unknown as ShutdownOptions['signalSource'], signals: ['SIGUSR2'] });
+    installShutdown({
+      queue,
+      graceMs: 1000,
+      log: { info() {}, warn() {}, error() {} },
+      exit: () => closed.push('exit'),
+      signalSource: t.signals as unknown as ShutdownOptions['signalSource'],
+      signals: ['SIGUSR2'],
+    });
     t.signals.emit('SIGUSR2', 'SIGUSR2');
     await new Promise((r) => setTimeout(r, 20));
     expect(closed).toEqual(['closed', 'exit']);
@@ -138,7 +151,8 @@ describe('installShutdown', () => {
 });
 
 describe('shutdown.graceTimeout', () => {
-  const yaml = (extra = '') => ['storage:', '  bucket: backups', 'targets:', '  app-db:', '    url: postgres://backup@db:5432/app', extra].join('\n');
+  const yaml = (extra = '') =>
+    ['storage:', '  bucket: backups', 'targets:', '  app-db:', '    url: postgres://backup@db:5432/app', extra].join('\n');
 
   it('defaults to 5 minutes and takes a duration', () => {
     expect(parseConfig(yaml(), {}).shutdown).toEqual({ graceTimeoutMs: 300_000 });

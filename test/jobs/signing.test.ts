@@ -34,7 +34,11 @@ describe('signing backups', () => {
     const before = await servers.s3.listKeys(servers.bucket, `${prefix}/signed/`);
     const err = await run({ target: 'signed', trigger }, { onEvent: (e) => events.push(e.type) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DumptruckError);
-    expect(err).toMatchObject({ code: 'SECRET_UNAVAILABLE', message: 'storage.hmacKey: the key is 9 characters long; at least 32 are needed', hint: expect.stringContaining('openssl rand -hex 32') });
+    expect(err).toMatchObject({
+      code: 'SECRET_UNAVAILABLE',
+      message: 'storage.hmacKey: the key is 9 characters long; at least 32 are needed',
+      hint: expect.stringContaining('openssl rand -hex 32'),
+    });
     expect(events).not.toContain('started');
     expect(await servers.s3.listKeys(servers.bucket, `${prefix}/signed/`)).toEqual(before);
   });

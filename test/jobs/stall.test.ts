@@ -6,7 +6,7 @@ import { AbortMultipartUploadCommand, GetObjectCommand, type S3Client } from '@a
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
-import { JobQueue, type JobQueueOptions } from '../../src/jobs/queue.js';
+import type { JobQueue, JobQueueOptions } from '../../src/jobs/queue.js';
 import { createBackupRunner, type RunnerDeps } from '../../src/jobs/runner.js';
 import { createS3Client } from '../../src/storage/client.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
@@ -22,12 +22,20 @@ const stores: StallServer[] = [];
 const clients: S3Client[] = [];
 
 function configWith(extraYaml = ''): Config {
-  return testConfig(servers, prefix, { small: { db: SRC }, big: { db: BIG }, 'big-timeout': { db: BIG }, 'big-gone': { db: BIG } }, extraYaml);
+  return testConfig(
+    servers,
+    prefix,
+    { small: { db: SRC }, big: { db: BIG }, 'big-timeout': { db: BIG }, 'big-gone': { db: BIG } },
+    extraYaml,
+  );
 }
 
 /** The client dumptruck makes for this config (its timeouts included), pointed at `endpoint`. */
 function clientAt(config: Config, endpoint: string): S3Client {
-  const client = createS3Client({ ...config.storage, endpoint }, { credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: servers.s3.secretAccessKey } });
+  const client = createS3Client(
+    { ...config.storage, endpoint },
+    { credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: servers.s3.secretAccessKey } },
+  );
   clients.push(client);
   return client;
 }
@@ -124,12 +132,17 @@ describe('a store that stalls mid-stream', () => {
     stores.push(proxy);
     // The queue's own timer, fired once the upload has stalled: the same abort as a real timeout, at a moment that does not depend on the machine's speed.
     let timeout: (() => void) | undefined;
-    const queue = queueFor(config, clientAt(config, proxy.endpoint), {}, {
-      setTimer: (fire) => {
-        timeout = fire;
-        return () => undefined;
+    const queue = queueFor(
+      config,
+      clientAt(config, proxy.endpoint),
+      {},
+      {
+        setTimer: (fire) => {
+          timeout = fire;
+          return () => undefined;
+        },
       },
-    });
+    );
     const { job } = accepted(queue.enqueue({ kind: 'backup', target: 'big-timeout', trigger }));
     await waitUntil(() => proxy.stalled());
     const firedAt = Date.now();
@@ -159,6 +172,7 @@ describe('a store that stalls mid-stream', () => {
     // What the stalled store kept: the test's own cleanup, on the real store.
     const left = await uploadsOf('big-gone');
     expect(left).toHaveLength(1);
-    for (const u of left) await servers.s3.client().send(new AbortMultipartUploadCommand({ Bucket: servers.bucket, Key: u.Key, UploadId: u.UploadId }));
+    for (const u of left)
+      await servers.s3.client().send(new AbortMultipartUploadCommand({ Bucket: servers.bucket, Key: u.Key, UploadId: u.UploadId }));
   }, 120_000);
 });

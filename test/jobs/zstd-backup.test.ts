@@ -2,7 +2,7 @@
 // tool, the read side (list, link, verify) and pg_dump's own zstd for custom archives.
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DumptruckError } from '../../src/errors.js';
+import type { DumptruckError } from '../../src/errors.js';
 import { createBackupRunner } from '../../src/jobs/runner.js';
 import { locatePgDump } from '../../src/pipeline/probe.js';
 import { createCatalog } from '../../src/storage/catalog.js';
@@ -51,7 +51,10 @@ describe('zstd backups', () => {
     expect(head.ContentType).toBe('application/zstd');
     expect(head.ContentEncoding).toBeUndefined();
     expect(head.Metadata).toMatchObject({ compression: 'zstd:3', format: 'plain' });
-    expect(await getManifest(s3, servers.bucket, result.key)).toMatchObject({ compression: { algorithm: 'zstd', level: 3 }, sha256: result.sha256 });
+    expect(await getManifest(s3, servers.bucket, result.key)).toMatchObject({
+      compression: { algorithm: 'zstd', level: 3 },
+      sha256: result.sha256,
+    });
 
     // The read side finds it like any backup.
     expect((await catalog.list('plain')).map((o) => o.key)).toContain(result.key);
@@ -70,19 +73,29 @@ describe('zstd backups', () => {
     const good = await backup('plain');
     const bytes = await getBytes(s3, servers.bucket, good.key);
     const meta = await getManifest(s3, servers.bucket, good.key);
-    const planted = (seconds: number) => objectKey(prefix, 'plain', new Date(Date.UTC(2020, 0, 1, 0, 0, seconds)), 'plain', { algorithm: 'zstd' });
+    const planted = (seconds: number) =>
+      objectKey(prefix, 'plain', new Date(Date.UTC(2020, 0, 1, 0, 0, seconds)), 'plain', { algorithm: 'zstd' });
 
     const flipped = Buffer.from(bytes);
     flipped[Math.floor(flipped.length / 2)]! ^= 0x01;
     await putBackup(s3, servers.bucket, planted(1), flipped, meta);
-    expect(await verifyError(planted(1), false)).toMatchObject({ code: 'CORRUPTED', message: expect.stringMatching(/SHA-256 of the stored bytes/) });
+    expect(await verifyError(planted(1), false)).toMatchObject({
+      code: 'CORRUPTED',
+      message: expect.stringMatching(/SHA-256 of the stored bytes/),
+    });
     // With a manifest that matches the damage, the frame checks find it.
     await putBackup(s3, servers.bucket, planted(2), flipped, honestManifest(meta, flipped));
-    expect(await verifyError(planted(2), false)).toMatchObject({ code: 'CORRUPTED', message: expect.stringMatching(/the zstd stream does not decompress/) });
+    expect(await verifyError(planted(2), false)).toMatchObject({
+      code: 'CORRUPTED',
+      message: expect.stringMatching(/the zstd stream does not decompress/),
+    });
 
     const cut = bytes.subarray(0, Math.floor(bytes.length * 0.7));
     await putBackup(s3, servers.bucket, planted(3), cut, meta);
-    expect(await verifyError(planted(3), false)).toMatchObject({ code: 'TRUNCATED', message: `${planted(3)} is ${cut.length} bytes, but ${bytes.length} were stored: the object was cut short` });
+    expect(await verifyError(planted(3), false)).toMatchObject({
+      code: 'TRUNCATED',
+      message: `${planted(3)} is ${cut.length} bytes, but ${bytes.length} were stored: the object was cut short`,
+    });
     await putBackup(s3, servers.bucket, planted(4), cut, honestManifest(meta, cut));
     for (const restore of [false, true]) {
       expect(await verifyError(planted(4), restore)).toMatchObject({
@@ -106,7 +119,11 @@ describe('zstd backups', () => {
       await servers.pg.dropDatabase('zstd_restored_custom');
       return;
     }
-    await expect(started).rejects.toMatchObject({ code: 'PG_DUMP_TOO_OLD', stage: 'version', message: expect.stringMatching(/cannot compress a custom-format archive with zstd: that needs pg_dump 16 or newer/) });
+    await expect(started).rejects.toMatchObject({
+      code: 'PG_DUMP_TOO_OLD',
+      stage: 'version',
+      message: expect.stringMatching(/cannot compress a custom-format archive with zstd: that needs pg_dump 16 or newer/),
+    });
     expect(await servers.s3.listKeys(servers.bucket, `${prefix}/custom/`)).toEqual([]);
   });
 });

@@ -30,7 +30,10 @@ function s3Client(endpoint?: string) {
   return client;
 }
 
-async function ownServer(checks: Record<string, ReadinessCheck>, registry = createMetrics({ defaultMetrics: false }).registry): Promise<string> {
+async function ownServer(
+  checks: Record<string, ReadinessCheck>,
+  registry = createMetrics({ defaultMetrics: false }).registry,
+): Promise<string> {
   const server = await serveHealth(createHealthHandler({ checks, registry }), 0, '127.0.0.1');
   closers.push(() => new Promise((r) => server.close(r)));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -45,7 +48,10 @@ describe('health endpoints on their own server (Socket Mode)', () => {
   it('healthz is 200; readyz names what is not ready until everything is; metrics is Prometheus text', async () => {
     const slack = flagCheck({ ok: false, detail: 'Socket Mode not connected yet' });
     const metrics = createMetrics({ defaultMetrics: false });
-    const base = await ownServer({ config: () => ({ ok: true }), slack, bucket: bucketCheck({ s3: s3Client(), bucket: servers.bucket }) }, metrics.registry);
+    const base = await ownServer(
+      { config: () => ({ ok: true }), slack, bucket: bucketCheck({ s3: s3Client(), bucket: servers.bucket }) },
+      metrics.registry,
+    );
 
     expect(await get(`${base}/healthz`)).toMatchObject({ status: 200, text: '{"status":"ok"}' });
 
@@ -60,9 +66,17 @@ describe('health endpoints on their own server (Socket Mode)', () => {
     slack.set(true);
     const ready = await get(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    expect(JSON.parse(ready.text)).toEqual({ status: 'ready', checks: { config: { ok: true }, slack: { ok: true }, bucket: { ok: true } } });
+    expect(JSON.parse(ready.text)).toEqual({
+      status: 'ready',
+      checks: { config: { ok: true }, slack: { ok: true }, bucket: { ok: true } },
+    });
 
-    observeJob(metrics, { type: 'failed', jobId: 'j1', target: 'app-db', error: new DumptruckError('CONNECT_FAILED', 'connect', 'refused') });
+    observeJob(metrics, {
+      type: 'failed',
+      jobId: 'j1',
+      target: 'app-db',
+      error: new DumptruckError('CONNECT_FAILED', 'connect', 'refused'),
+    });
     const scraped = await get(`${base}/metrics`);
     expect(scraped.status).toBe(200);
     expect(scraped.type).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -90,10 +104,13 @@ describe('health endpoints on their own server (Socket Mode)', () => {
   it('the bucket check costs one HeadBucket per cache period', async () => {
     const s3 = s3Client();
     let heads = 0;
-    s3.middlewareStack.add((next) => (args) => {
-      heads++;
-      return next(args);
-    }, { step: 'initialize' });
+    s3.middlewareStack.add(
+      (next) => (args) => {
+        heads++;
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
     let now = 0;
     const check = bucketCheck({ s3, bucket: servers.bucket, cacheMs: 5000, now: () => now });
     const results = await Promise.all([check(), check(), check()]);
@@ -108,13 +125,24 @@ describe('health endpoints on their own server (Socket Mode)', () => {
 
   it('a check that hangs or throws fails readiness instead of hanging or crashing it', async () => {
     const server = await serveHealth(
-      createHealthHandler({ checks: { stuck: () => new Promise(() => {}), broken: () => { throw new Error('boom'); } }, checkTimeoutMs: 100 }),
+      createHealthHandler({
+        checks: {
+          stuck: () => new Promise(() => {}),
+          broken: () => {
+            throw new Error('boom');
+          },
+        },
+        checkTimeoutMs: 100,
+      }),
       0,
     );
     closers.push(() => new Promise((r) => server.close(r)));
     const res = await get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/readyz`);
     expect(res.status).toBe(503);
-    expect(JSON.parse(res.text)).toMatchObject({ failing: ['stuck', 'broken'], checks: { stuck: { detail: 'timed out after 100 ms' }, broken: { detail: 'boom' } } });
+    expect(JSON.parse(res.text)).toMatchObject({
+      failing: ['stuck', 'broken'],
+      checks: { stuck: { detail: 'timed out after 100 ms' }, broken: { detail: 'boom' } },
+    });
   });
 
   it('answers HEAD without a body, refuses other methods and unknown paths', async () => {
@@ -129,7 +157,9 @@ describe('health endpoints on their own server (Socket Mode)', () => {
   it('serveHealth rejects when the port is taken', async () => {
     const server = await serveHealth(createHealthHandler({ checks: {} }), 0, '127.0.0.1');
     closers.push(() => new Promise((r) => server.close(r)));
-    await expect(serveHealth(createHealthHandler({ checks: {} }), (server.address() as AddressInfo).port, '127.0.0.1')).rejects.toThrow(/EADDRINUSE/);
+    await expect(serveHealth(createHealthHandler({ checks: {} }), (server.address() as AddressInfo).port, '127.0.0.1')).rejects.toThrow(
+      /EADDRINUSE/,
+    );
   });
 });
 
@@ -164,6 +194,8 @@ describe("health endpoints on Bolt's HTTP receiver (HTTP mode)", () => {
     expect(scraped.status).toBe(200);
     expect(scraped.text).toContain('# TYPE dumptruck_backups_total counter');
     // Bolt still owns its own route, and still checks signatures there.
-    expect((await get(`${base}/slack/events`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401);
+    expect(
+      (await get(`${base}/slack/events`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status,
+    ).toBe(401);
   });
 });

@@ -1,7 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { DumptruckError } from '../../src/errors.js';
-import { createLogger, jobLogger, logJobEvents, logUnexpectedErrors, Redactor, type LogDestination } from '../../src/observability/index.js';
+import {
+  createLogger,
+  jobLogger,
+  logJobEvents,
+  logUnexpectedErrors,
+  Redactor,
+  type LogDestination,
+} from '../../src/observability/index.js';
 import { fakeResult, fakeStarted } from '../jobs/fake-runner.js';
 
 function capture(isTTY = false): LogDestination & { lines: string[]; text: () => string } {
@@ -48,11 +55,27 @@ describe('logger', () => {
     const listener = logJobEvents(log, job.target);
     listener({ type: 'queued', jobId: job.id, target: job.target, position: 2 });
     listener({ type: 'started', jobId: job.id, info: fakeStarted('app-db') });
-    listener({ type: 'progress', jobId: job.id, progress: { dumpedBytes: 10, storedBytes: 3, elapsedMs: 1000, bytesPerSecond: 10, estimatedBytes: 100 } });
+    listener({
+      type: 'progress',
+      jobId: job.id,
+      progress: { dumpedBytes: 10, storedBytes: 3, elapsedMs: 1000, bytesPerSecond: 10, estimatedBytes: 100 },
+    });
     listener({ type: 'finished', jobId: job.id, result: fakeResult('app-db') });
-    listener({ type: 'failed', jobId: job.id, target: job.target, error: new DumptruckError('DUMP_FAILED', 'dump', 'pg_dump exited with code 1') });
+    listener({
+      type: 'failed',
+      jobId: job.id,
+      target: job.target,
+      error: new DumptruckError('DUMP_FAILED', 'dump', 'pg_dump exited with code 1'),
+    });
     const lines = out.lines.map(json);
-    expect(lines.map((l) => l.msg)).toEqual(['something about the job', 'backup queued', 'backup started', 'backup progress', 'backup finished', 'backup failed']);
+    expect(lines.map((l) => l.msg)).toEqual([
+      'something about the job',
+      'backup queued',
+      'backup started',
+      'backup progress',
+      'backup finished',
+      'backup failed',
+    ]);
     for (const l of lines) expect(l).toMatchObject({ jobId: 'a1b2c3d4', target: 'app-db' });
     expect(lines[4]).toMatchObject({ level: 'info', sha256: 'a'.repeat(64), storedBytes: 12_582_912 });
     expect(lines[5]).toMatchObject({ level: 'error', code: 'DUMP_FAILED', stage: 'dump', error: 'pg_dump exited with code 1' });
@@ -67,7 +90,11 @@ describe('logger', () => {
         target: { password: 'nested-password-1', secretId: 'prod/app-db' },
         slack: { botToken: BOT_TOKEN, signingSecret: SIGNING_SECRET },
         credentials: { accessKeyId: 'AKIAIOSFODNN7EXAMPLE', secretAccessKey: AWS_SECRET },
-        request: { headers: { Authorization: `AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240501/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024` } },
+        request: {
+          headers: {
+            Authorization: `AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20240501/eu-west-1/s3/aws4_request, SignedHeaders=host, Signature=fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024`,
+          },
+        },
         link: PRESIGNED,
       },
       'objects',
@@ -79,12 +106,28 @@ describe('logger', () => {
     log.error({ err }, 'an error');
 
     const text = out.text();
-    for (const secret of [DB_PASSWORD, 'nested-password-1', BOT_TOKEN, APP_TOKEN, SIGNING_SECRET, AWS_SECRET, 's3cr3t-in-url', 'error-prop-password', '5d672d79c15b', 'fe5f80f77d5f', 'aws4_request']) {
+    for (const secret of [
+      DB_PASSWORD,
+      'nested-password-1',
+      BOT_TOKEN,
+      APP_TOKEN,
+      SIGNING_SECRET,
+      AWS_SECRET,
+      's3cr3t-in-url',
+      'error-prop-password',
+      '5d672d79c15b',
+      'fe5f80f77d5f',
+      'aws4_request',
+    ]) {
       expect(text).not.toContain(secret);
     }
     // Still one valid JSON object per line, with what is useful left in place.
     const lines = out.lines.map(json);
-    expect(lines[0]).toMatchObject({ password: '[redacted]', target: { password: '[redacted]', secretId: 'prod/app-db' }, credentials: '[redacted]' });
+    expect(lines[0]).toMatchObject({
+      password: '[redacted]',
+      target: { password: '[redacted]', secretId: 'prod/app-db' },
+      credentials: '[redacted]',
+    });
     expect(lines[1]!.msg).toBe('Slack said invalid_auth for xoxb-[redacted]; socket with xapp-[redacted]');
     expect(lines[2]!.msg).toBe('env: PGPASSWORD=[redacted] url postgres://backup:[redacted]@db:5432/app secret [redacted] key [redacted]');
     expect(lines[3]!.link).toContain('X-Amz-Credential=[redacted]&X-Amz-Date=20240501T030000Z');
@@ -107,9 +150,14 @@ describe('logger', () => {
   it('writes one readable line per entry on a TTY, JSON when LOG_FORMAT=json', () => {
     const tty = capture(true);
     const log = createLogger({ destination: tty, env: {}, color: false });
-    jobLogger(log, { id: 'a1b2c3d4', target: 'app-db' }).info({ key: 'dumptruck/app-db/x.sql.gz', storedBytes: 42, note: 'two words' }, 'backup finished');
+    jobLogger(log, { id: 'a1b2c3d4', target: 'app-db' }).info(
+      { key: 'dumptruck/app-db/x.sql.gz', storedBytes: 42, note: 'two words' },
+      'backup finished',
+    );
     log.error({ err: new Error('boom') }, 'it broke');
-    expect(tty.lines[0]).toMatch(/^\d{2}:\d{2}:\d{2}\.\d{3} INFO  \[a1b2c3d4 app-db\] backup finished key=dumptruck\/app-db\/x\.sql\.gz storedBytes=42 note="two words"\n$/);
+    expect(tty.lines[0]).toMatch(
+      /^\d{2}:\d{2}:\d{2}\.\d{3} INFO  \[a1b2c3d4 app-db\] backup finished key=dumptruck\/app-db\/x\.sql\.gz storedBytes=42 note="two words"\n$/,
+    );
     expect(tty.lines[1]).toMatch(/^\d{2}:\d{2}:\d{2}\.\d{3} ERROR it broke\n {4}Error: boom\n {8}at /);
 
     const forced = capture(true);
@@ -167,7 +215,15 @@ describe('a destination that breaks (EPIPE: the log reader went away)', () => {
 
   it('a notice destination that is broken too is ignored', () => {
     const out = pipe('throws');
-    const log = createLogger({ destination: out, notice: { write: () => { throw new Error('EPIPE'); } }, env: {} });
+    const log = createLogger({
+      destination: out,
+      notice: {
+        write: () => {
+          throw new Error('EPIPE');
+        },
+      },
+      env: {},
+    });
     out.break();
     expect(() => log.info('x')).not.toThrow();
   });

@@ -17,21 +17,40 @@ describe('metrics', () => {
     let now = 1_000;
     const metrics = createMetrics({ defaultMetrics: false, now: () => now });
     const progress = (jobId: string, dumpedBytes: number, storedBytes: number) =>
-      observeJob(metrics, { type: 'progress', jobId, progress: { dumpedBytes, storedBytes, elapsedMs: 0, bytesPerSecond: 0, estimatedBytes: 0 } });
+      observeJob(metrics, {
+        type: 'progress',
+        jobId,
+        progress: { dumpedBytes, storedBytes, elapsedMs: 0, bytesPerSecond: 0, estimatedBytes: 0 },
+      });
 
     observeJob(metrics, { type: 'queued', jobId: 'j1', target: 'app-db', position: 1 });
     observeJob(metrics, { type: 'started', jobId: 'j1', info: fakeStarted('app-db') });
     progress('j1', 10 * MIB, 3 * MIB);
     progress('j1', 30 * MIB, 8 * MIB);
-    const result = fakeResult('app-db', { dumpedBytes: 45 * MIB, storedBytes: 12 * MIB, durationMs: 63_000, finishedAt: new Date('2024-05-01T03:01:03Z') });
+    const result = fakeResult('app-db', {
+      dumpedBytes: 45 * MIB,
+      storedBytes: 12 * MIB,
+      durationMs: 63_000,
+      finishedAt: new Date('2024-05-01T03:01:03Z'),
+    });
     observeJob(metrics, { type: 'finished', jobId: 'j1', result });
 
     observeJob(metrics, { type: 'started', jobId: 'j2', info: fakeStarted('billing') });
     progress('j2', 5 * MIB, 1 * MIB);
     now += 20;
-    observeJob(metrics, { type: 'failed', jobId: 'j2', target: 'billing', error: new DumptruckError('DUMP_FAILED', 'dump', 'pg_dump exited with code 1') });
+    observeJob(metrics, {
+      type: 'failed',
+      jobId: 'j2',
+      target: 'billing',
+      error: new DumptruckError('DUMP_FAILED', 'dump', 'pg_dump exited with code 1'),
+    });
     // Failed before it started: counted, no duration.
-    observeJob(metrics, { type: 'failed', jobId: 'j3', target: 'billing', error: new DumptruckError('SECRET_UNAVAILABLE', 'secret', 'no secret') });
+    observeJob(metrics, {
+      type: 'failed',
+      jobId: 'j3',
+      target: 'billing',
+      error: new DumptruckError('SECRET_UNAVAILABLE', 'secret', 'no secret'),
+    });
     observeJob(metrics, { type: 'failed', jobId: 'j4', target: 'app-db', error: new CancelledError('cancelled by <@U1>') });
     observeJob(metrics, { type: 'failed', jobId: 'j5', target: 'app-db', error: new TimeoutError('timed out') });
     metrics.alertRerun('app-db');
@@ -70,7 +89,11 @@ describe('metrics', () => {
     const lines: string[] = [];
     const logger = createLogger({ destination: { write: (l: string) => lines.push(l) } });
     const fake = fakeRunner();
-    const queue = backupQueue(instrumentRunner(fake.runBackup, { metrics, logger }), { concurrency: 1, maxPending: 5, jobTimeoutMs: 60_000 });
+    const queue = backupQueue(instrumentRunner(fake.runBackup, { metrics, logger }), {
+      concurrency: 1,
+      maxPending: 5,
+      jobTimeoutMs: 60_000,
+    });
     metrics.trackQueue(queue);
     const a = accepted(queue.enqueue({ kind: 'backup', target: 'a', trigger: { kind: 'cli', by: 't' } })).job;
     const b = accepted(queue.enqueue({ kind: 'backup', target: 'b', trigger: { kind: 'cli', by: 't' } })).job;

@@ -24,7 +24,13 @@ async function decrypt(input: Buffer, identity: string) {
 
 describe('age stage', () => {
   it('builds age arguments from recipients only, and short fingerprints', () => {
-    expect(ageEncryptArgs(['age1a', 'ssh-ed25519 AAAA x'])).toEqual(['--encrypt', '--recipient', 'age1a', '--recipient', 'ssh-ed25519 AAAA x']);
+    expect(ageEncryptArgs(['age1a', 'ssh-ed25519 AAAA x'])).toEqual([
+      '--encrypt',
+      '--recipient',
+      'age1a',
+      '--recipient',
+      'ssh-ed25519 AAAA x',
+    ]);
     expect(recipientFingerprint(key.recipient)).toMatch(/^[0-9a-f]{16}$/);
     expect(recipientFingerprint(key.recipient)).not.toBe(recipientFingerprint(ageKeygen().recipient));
   });
@@ -46,15 +52,24 @@ describe('age stage', () => {
   it('a wrong identity, a flipped byte and a cut-short ciphertext each fail with their reason', async () => {
     const cipher = await ageCli(['-r', key.recipient], randomBytes(300_000));
     const wrong = await decrypt(cipher, ageKeygen().identity);
-    expect(wrong.error).toMatchObject({ code: 'WRONG_IDENTITY', message: "k.sql.gz.age: the configured identity is not one of the backup's recipients: age cannot decrypt it" });
+    expect(wrong.error).toMatchObject({
+      code: 'WRONG_IDENTITY',
+      message: "k.sql.gz.age: the configured identity is not one of the backup's recipients: age cannot decrypt it",
+    });
 
     const flipped = Buffer.from(cipher);
     flipped[200_000]! ^= 0x01;
     const changed = await decrypt(flipped, key.identity);
-    expect(changed.error).toMatchObject({ code: 'CORRUPTED', message: 'k.sql.gz.age: age cannot authenticate the ciphertext: the object was changed or cut short' });
+    expect(changed.error).toMatchObject({
+      code: 'CORRUPTED',
+      message: 'k.sql.gz.age: age cannot authenticate the ciphertext: the object was changed or cut short',
+    });
     expect(changed.error!.stderrTail).toBe('age: error: failed to decrypt and authenticate payload chunk');
 
     expect((await decrypt(cipher.subarray(0, 150_000), key.identity)).error).toMatchObject({ code: 'CORRUPTED' });
-    expect((await decrypt(cipher.subarray(0, 100), key.identity)).error).toMatchObject({ code: 'TRUNCATED', message: 'k.sql.gz.age: the age ciphertext ends early: the object was cut short' });
+    expect((await decrypt(cipher.subarray(0, 100), key.identity)).error).toMatchObject({
+      code: 'TRUNCATED',
+      message: 'k.sql.gz.age: the age ciphertext ends early: the object was cut short',
+    });
   });
 });

@@ -10,17 +10,58 @@ const GIB = 1024 ** 3;
 
 describe('pg_dump arguments and environment', () => {
   it('builds an argument array without a password, with a lock wait limit (in ms), per format', () => {
-    expect(pgDumpArgs({ url: 'postgres://backup@db:5432/app', format: 'plain', compression: { algorithm: 'gzip', level: 6 }, extraArgs: [], lockWaitTimeoutMs: 300_000 })).toEqual([
-      '--dbname', 'postgres://backup@db:5432/app', '--no-password', '--lock-wait-timeout=300000', '--format=plain',
+    expect(
+      pgDumpArgs({
+        url: 'postgres://backup@db:5432/app',
+        format: 'plain',
+        compression: { algorithm: 'gzip', level: 6 },
+        extraArgs: [],
+        lockWaitTimeoutMs: 300_000,
+      }),
+    ).toEqual(['--dbname', 'postgres://backup@db:5432/app', '--no-password', '--lock-wait-timeout=300000', '--format=plain']);
+    expect(
+      pgDumpArgs({
+        url: 'postgres://backup@db/app',
+        format: 'custom',
+        compression: { algorithm: 'gzip', level: 4 },
+        extraArgs: ['--exclude-table-data=audit'],
+        lockWaitTimeoutMs: 1500,
+      }),
+    ).toEqual([
+      '--dbname',
+      'postgres://backup@db/app',
+      '--no-password',
+      '--lock-wait-timeout=1500',
+      '--format=custom',
+      '--compress=4',
+      '--exclude-table-data=audit',
     ]);
-    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', compression: { algorithm: 'gzip', level: 4 }, extraArgs: ['--exclude-table-data=audit'], lockWaitTimeoutMs: 1500 })).toEqual([
-      '--dbname', 'postgres://backup@db/app', '--no-password', '--lock-wait-timeout=1500', '--format=custom', '--compress=4', '--exclude-table-data=audit',
-    ]);
-    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'custom', compression: { algorithm: 'zstd', level: 3 }, extraArgs: [], lockWaitTimeoutMs: 1000 })).toEqual([
-      '--dbname', 'postgres://backup@db/app', '--no-password', '--lock-wait-timeout=1000', '--format=custom', '--compress=zstd:3',
+    expect(
+      pgDumpArgs({
+        url: 'postgres://backup@db/app',
+        format: 'custom',
+        compression: { algorithm: 'zstd', level: 3 },
+        extraArgs: [],
+        lockWaitTimeoutMs: 1000,
+      }),
+    ).toEqual([
+      '--dbname',
+      'postgres://backup@db/app',
+      '--no-password',
+      '--lock-wait-timeout=1000',
+      '--format=custom',
+      '--compress=zstd:3',
     ]);
     // plain dumps are compressed by dumptruck, whatever the algorithm
-    expect(pgDumpArgs({ url: 'postgres://backup@db/app', format: 'plain', compression: { algorithm: 'zstd', level: 3 }, extraArgs: [], lockWaitTimeoutMs: 1000 })).not.toContainEqual(expect.stringMatching(/^--compress/));
+    expect(
+      pgDumpArgs({
+        url: 'postgres://backup@db/app',
+        format: 'plain',
+        compression: { algorithm: 'zstd', level: 3 },
+        extraArgs: [],
+        lockWaitTimeoutMs: 1000,
+      }),
+    ).not.toContainEqual(expect.stringMatching(/^--compress/));
   });
 
   it('refuses zstd in a custom archive from a pg_dump older than 16, naming the fix', () => {
@@ -30,7 +71,8 @@ describe('pg_dump arguments and environment', () => {
       expect.objectContaining({
         code: 'PG_DUMP_TOO_OLD',
         stage: 'version',
-        message: 'pg_dump 15.18 (/usr/lib/postgresql/15/bin/pg_dump) cannot compress a custom-format archive with zstd: that needs pg_dump 16 or newer',
+        message:
+          'pg_dump 15.18 (/usr/lib/postgresql/15/bin/pg_dump) cannot compress a custom-format archive with zstd: that needs pg_dump 16 or newer',
         hint: expect.stringContaining('postgresql-client-16'),
       }),
     );
@@ -41,11 +83,25 @@ describe('pg_dump arguments and environment', () => {
 
   it('gives the child only what pg_dump needs, with the password', () => {
     const env = pgDumpEnv(
-      { PATH: '/usr/bin', SLACK_BOT_TOKEN: 'xoxb-1', AWS_SECRET_ACCESS_KEY: 's', PGSSLMODE: 'require', PGPASSWORD: 'stale', LANG: 'C.UTF-8' },
+      {
+        PATH: '/usr/bin',
+        SLACK_BOT_TOKEN: 'xoxb-1',
+        AWS_SECRET_ACCESS_KEY: 's',
+        PGSSLMODE: 'require',
+        PGPASSWORD: 'stale',
+        LANG: 'C.UTF-8',
+      },
       'pw',
       'dumptruck-abc',
     );
-    expect(env).toEqual({ PATH: '/usr/bin', PGSSLMODE: 'require', LANG: 'C.UTF-8', PGAPPNAME: 'dumptruck-abc', PGCONNECT_TIMEOUT: '15', PGPASSWORD: 'pw' });
+    expect(env).toEqual({
+      PATH: '/usr/bin',
+      PGSSLMODE: 'require',
+      LANG: 'C.UTF-8',
+      PGAPPNAME: 'dumptruck-abc',
+      PGCONNECT_TIMEOUT: '15',
+      PGPASSWORD: 'pw',
+    });
     expect(pgDumpEnv({ PATH: '/usr/bin', PGPASSWORD: 'stale' }, undefined, 'x')).not.toHaveProperty('PGPASSWORD');
   });
 
@@ -78,7 +134,12 @@ describe('part planning', () => {
       try {
         planParts(input);
       } catch (err) {
-        return { code: (err as DumptruckError).code, stage: (err as DumptruckError).stage, message: (err as Error).message, hint: (err as DumptruckError).hint };
+        return {
+          code: (err as DumptruckError).code,
+          stage: (err as DumptruckError).stage,
+          message: (err as Error).message,
+          hint: (err as DumptruckError).hint,
+        };
       }
       throw new Error('expected planParts to refuse');
     };
@@ -90,7 +151,11 @@ describe('part planning', () => {
       hint: 'raise storage.memoryBudget to at least 1.6 GiB, or storage.maxParts if the store allows more parts than 10000 (smaller parts)',
     });
     // 32 MiB parts are the largest the default 64 MiB budget holds (78.1 GiB at 10,000 parts); a byte more is refused.
-    expect(planParts({ ...base, estimatedBytes: 80_000 * MIB })).toEqual({ partSize: 32 * MIB, partsInFlight: 1, maxBytes: 32 * MIB * 10_000 });
+    expect(planParts({ ...base, estimatedBytes: 80_000 * MIB })).toEqual({
+      partSize: 32 * MIB,
+      partsInFlight: 1,
+      maxBytes: 32 * MIB * 10_000,
+    });
     expect(tooBig({ ...base, estimatedBytes: 80_000 * MIB + 1 }).hint).toBe(
       'raise storage.memoryBudget to at least 66.0 MiB, or storage.maxParts if the store allows more parts than 10000 (smaller parts)',
     );
@@ -102,11 +167,18 @@ describe('part planning', () => {
     expect(() => planParts(input)).toThrow(
       'a database of 1.1 TiB needs parts of 4.5 GiB to fit in storage.maxParts 1000 (with 4x headroom), above the largest part that can be uploaded (4.0 GiB)',
     );
-    expect(() => planParts(input)).toThrow(expect.objectContaining({ code: 'TOO_LARGE', hint: 'raise storage.maxParts if the store allows more parts than 1000 (AWS S3: 10000), or split the database across targets (dumpArgs)' }));
+    expect(() => planParts(input)).toThrow(
+      expect.objectContaining({
+        code: 'TOO_LARGE',
+        hint: 'raise storage.maxParts if the store allows more parts than 1000 (AWS S3: 10000), or split the database across targets (dumpArgs)',
+      }),
+    );
     expect(PART_CAP_BYTES).toBe(Math.min(5 * GIB, constants.MAX_LENGTH));
     // S3's own 5 GiB ceiling applies where buffers may be larger (Node 22+).
     const { maxPartBytes: _cap, ...runtime } = input;
-    expect(() => planParts({ ...runtime, estimatedBytes: 1.5 * 1024 * GIB, maxPartBytes: MAX_PART_BYTES })).toThrow(/needs parts of 6\.1 GiB .*above the largest part that can be uploaded \(5\.0 GiB\)/);
+    expect(() => planParts({ ...runtime, estimatedBytes: 1.5 * 1024 * GIB, maxPartBytes: MAX_PART_BYTES })).toThrow(
+      /needs parts of 6\.1 GiB .*above the largest part that can be uploaded \(5\.0 GiB\)/,
+    );
     expect(() => planParts({ ...runtime, estimatedBytes: 1.5 * 1024 * GIB })).toThrow(/above the largest part that can be uploaded/);
     expect(planParts({ ...input, estimatedBytes: 1000 * GIB }).partSize).toBe(4096 * MIB);
   });
@@ -118,6 +190,9 @@ describe('part planning', () => {
   });
 
   it('fits parts in flight into the memory budget', () => {
-    expect(planParts({ ...base, partsInFlight: 8, estimatedBytes: 1 * GIB, memoryBudgetBytes: 32 * MIB })).toMatchObject({ partSize: 5 * MIB, partsInFlight: 5 });
+    expect(planParts({ ...base, partsInFlight: 8, estimatedBytes: 1 * GIB, memoryBudgetBytes: 32 * MIB })).toMatchObject({
+      partSize: 5 * MIB,
+      partsInFlight: 5,
+    });
   });
 });

@@ -8,7 +8,14 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createCompressor } from '../../src/pipeline/compress.js';
-import { createGzip, createParallelGzip, createParallelZstd, type DeflateRaw, type ParallelGzipOptions, type ParallelZstdOptions } from '../../src/pipeline/pgzip.js';
+import {
+  createGzip,
+  createParallelGzip,
+  createParallelZstd,
+  type DeflateRaw,
+  type ParallelGzipOptions,
+  type ParallelZstdOptions,
+} from '../../src/pipeline/pgzip.js';
 import { createZstdDecompress } from '../../src/pipeline/unzstd.js';
 
 /** Deterministic bytes, so a failure reproduces. */
@@ -368,7 +375,10 @@ describe('createZstdDecompress', () => {
   it('reports a stream cut short anywhere as an unexpected end of file', async () => {
     const zst = await frames();
     for (const cut of [0, 1, 4, 5, 20, Math.floor(zst.length / 2), zst.length - 4, zst.length - 1]) {
-      await expect(compress([zst.subarray(0, cut)], createZstdDecompress()), `cut at ${cut}`).rejects.toMatchObject({ code: 'Z_BUF_ERROR', message: 'unexpected end of file' });
+      await expect(compress([zst.subarray(0, cut)], createZstdDecompress()), `cut at ${cut}`).rejects.toMatchObject({
+        code: 'Z_BUF_ERROR',
+        message: 'unexpected end of file',
+      });
     }
   });
 
@@ -377,8 +387,12 @@ describe('createZstdDecompress', () => {
     for (const at of [zst.length - 2, Math.floor(zst.length / 2)]) {
       const damaged = Buffer.from(zst);
       damaged[at]! ^= 0x01;
-      await expect(compress([damaged], createZstdDecompress()), `flip at ${at}`).rejects.toMatchObject({ code: expect.stringMatching(/^(ZSTD_error_|Z_BUF_ERROR)/) });
+      await expect(compress([damaged], createZstdDecompress()), `flip at ${at}`).rejects.toMatchObject({
+        code: expect.stringMatching(/^(ZSTD_error_|Z_BUF_ERROR)/),
+      });
     }
-    await expect(compress([Buffer.concat([zst, Buffer.from('garbage!')])], createZstdDecompress())).rejects.toMatchObject({ code: 'ZSTD_error_prefix_unknown' });
+    await expect(compress([Buffer.concat([zst, Buffer.from('garbage!')])], createZstdDecompress())).rejects.toMatchObject({
+      code: 'ZSTD_error_prefix_unknown',
+    });
   });
 });

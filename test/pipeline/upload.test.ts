@@ -28,11 +28,23 @@ afterAll(() => {
 
 /** `bytes` in chunks of 64 KiB, as a pipe delivers them. */
 function chunked(bytes: Buffer): Readable {
-  return Readable.from(Array.from({ length: Math.ceil(bytes.length / (64 * 1024)) }, (_, i) => bytes.subarray(i * 64 * 1024, (i + 1) * 64 * 1024)));
+  return Readable.from(
+    Array.from({ length: Math.ceil(bytes.length / (64 * 1024)) }, (_, i) => bytes.subarray(i * 64 * 1024, (i + 1) * 64 * 1024)),
+  );
 }
 
 function options(s3: S3Client, key: string, body: Readable, onRequestError: (err: unknown) => void = () => {}): StreamUploadOptions {
-  return { s3, bucket: servers.bucket, key, body, partSize: PART, partsInFlight: 2, contentType: 'application/gzip', metadata: { target: 'app-db' }, onRequestError };
+  return {
+    s3,
+    bucket: servers.bucket,
+    key,
+    body,
+    partSize: PART,
+    partsInFlight: 2,
+    contentType: 'application/gzip',
+    metadata: { target: 'app-db' },
+    onRequestError,
+  };
 }
 
 async function uploadsOf(key: string): Promise<string[]> {
@@ -48,7 +60,10 @@ describe('uploadStream against versitygw', () => {
     await uploadStream(options(s3, key, chunked(bytes))).done;
 
     expect(requests.partsStored.sort()).toEqual([1, 2, 3]);
-    expect(requests.sent.filter((c) => c !== 'UploadPartCommand')).toEqual(['CreateMultipartUploadCommand', 'CompleteMultipartUploadCommand']);
+    expect(requests.sent.filter((c) => c !== 'UploadPartCommand')).toEqual([
+      'CreateMultipartUploadCommand',
+      'CompleteMultipartUploadCommand',
+    ]);
     const got = await s3.send(new GetObjectCommand({ Bucket: servers.bucket, Key: key }));
     expect(got.ContentType).toBe('application/gzip');
     expect(got.Metadata).toEqual({ target: 'app-db' });
@@ -115,7 +130,7 @@ describe('uploadStream against versitygw', () => {
     expect(await servers.s3.listKeys(servers.bucket, key)).toEqual([]);
   });
 
-  it('on a shared client, one upload\'s failed request reaches only its own onRequestError', async () => {
+  it("on a shared client, one upload's failed request reaches only its own onRequestError", async () => {
     const s3 = client();
     const failing = `${prefix}/shared-failing.sql.gz`;
     const healthy = `${prefix}/shared-healthy.sql.gz`;
@@ -181,7 +196,9 @@ describe('checkBucket', () => {
     const s3 = servers.s3.client({ credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: 'wrong-secret-key' } });
     clients.push(s3);
     const err = await refusal(s3, servers.bucket);
-    expect(err.message).toMatch(new RegExp(`^bucket ${servers.bucket}: access denied \\(check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy\\): `));
+    expect(err.message).toMatch(
+      new RegExp(`^bucket ${servers.bucket}: access denied \\(check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the bucket policy\\): `),
+    );
     expect(err.message).not.toContain('wrong-secret-key');
   });
 });

@@ -5,7 +5,14 @@ import { RESTORE_DEFAULTS, type RestorePlan } from '../../src/restore/restore.js
 // Who may approve or deny a restore request, and when: pure rules, and the store's one-decision guarantee.
 
 const plan = { target: 'app-db', key: 'k', database: 'app_copy' } as RestorePlan;
-const request: RestoreRequest = { id: 'r1', plan, requestedBy: 'U0ALICE', channel: 'C0OPS', requestedAt: new Date(0), expiresAt: new Date(60_000) };
+const request: RestoreRequest = {
+  id: 'r1',
+  plan,
+  requestedBy: 'U0ALICE',
+  channel: 'C0OPS',
+  requestedAt: new Date(0),
+  expiresAt: new Date(60_000),
+};
 const options = { ...RESTORE_DEFAULTS, approvers: ['U0ALICE', 'U0BOB'] };
 const at = new Date(30_000);
 
@@ -15,15 +22,23 @@ describe('approvalRefusal', () => {
   });
 
   it('two-person rule: the requester may not, unless twoPerson is false', () => {
-    expect(approvalRefusal(request, 'U0ALICE', options, at)?.message).toBe('you asked for this restore, so someone else must approve it (two-person rule)');
+    expect(approvalRefusal(request, 'U0ALICE', options, at)?.message).toBe(
+      'you asked for this restore, so someone else must approve it (two-person rule)',
+    );
     expect(approvalRefusal(request, 'U0ALICE', { ...options, twoPerson: false }, at)).toBeUndefined();
-    expect(approvalRefusal(request, 'U0ALICE', { ...options, approvers: ['U0ALICE'] }, at)?.hint).toBe('Ask another approver: there is none besides you; an admin adds one to restore.approvers.');
+    expect(approvalRefusal(request, 'U0ALICE', { ...options, approvers: ['U0ALICE'] }, at)?.hint).toBe(
+      'Ask another approver: there is none besides you; an admin adds one to restore.approvers.',
+    );
   });
 
   it('someone not in approvers may not, nor anyone once it expired or was decided', () => {
     expect(approvalRefusal(request, 'U0EVE', options, at)?.code).toBe('NOT_ALLOWED');
-    expect(approvalRefusal(request, 'U0BOB', options, new Date(60_000))?.message).toBe('that restore request has expired, so it can no longer be approved');
-    expect(approvalRefusal({ ...request, decision: { kind: 'denied', by: 'U0BOB' } }, 'U0BOB', options, at)?.message).toBe('that restore request was already denied by <@U0BOB>');
+    expect(approvalRefusal(request, 'U0BOB', options, new Date(60_000))?.message).toBe(
+      'that restore request has expired, so it can no longer be approved',
+    );
+    expect(approvalRefusal({ ...request, decision: { kind: 'denied', by: 'U0BOB' } }, 'U0BOB', options, at)?.message).toBe(
+      'that restore request was already denied by <@U0BOB>',
+    );
   });
 });
 

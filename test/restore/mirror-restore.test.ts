@@ -27,11 +27,19 @@ describe('restore from the mirror', () => {
     const restore = `restore: { url: ${servers.pg.url('postgres', servers.pg.superuser.user)}, password: { env: RESTORE_PW } }`;
     const mirror = `mirror:\n  bucket: ${MIRROR_BUCKET}\n  endpoint: ${second.endpoint}\n  accessKeyIdEnv: MIRROR_KEY_ID\n  secretAccessKeyEnv: MIRROR_SECRET\n`;
     const config = testConfig(servers, uniquePrefix('mirrorrestore'), { db: { db: SRC, extra: restore } }, mirror);
-    const env = { ...servers.env, MIRROR_KEY_ID: second.accessKeyId, MIRROR_SECRET: second.secretAccessKey, RESTORE_PW: servers.pg.superuser.password };
+    const env = {
+      ...servers.env,
+      MIRROR_KEY_ID: second.accessKeyId,
+      MIRROR_SECRET: second.secretAccessKey,
+      RESTORE_PW: servers.pg.superuser.password,
+    };
     const backup = await createBackupRunner({ config, s3: servers.s3.client(), env })({ target: 'db', trigger: { kind: 'cli', by: 't' } });
 
     // Nothing listens on port 9: every call to the primary store fails.
-    const down = createS3Client({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9', forcePathStyle: true, checksums: 'when_required' }, { maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } });
+    const down = createS3Client(
+      { region: 'us-east-1', endpoint: 'http://127.0.0.1:9', forcePathStyle: true, checksums: 'when_required' },
+      { maxAttempts: 1, credentials: { accessKeyId: 'x', secretAccessKey: 'y' } },
+    );
     const deps = { config, s3: down, env };
     await expect(planRestore(deps, { target: 'db', key: 'latest', database: 'mirrorrestore_copy' })).rejects.toThrow(/ECONNREFUSED/);
     const plan = await planRestore(deps, { target: 'db', key: 'latest', database: 'mirrorrestore_copy', source: 'mirror' });

@@ -31,13 +31,23 @@ describe('/backup restore', () => {
         return userMessage(err);
       }
     })();
-    expect(stray).toBe('unexpected words after the database: `now please`\nUsage: `/backup restore <target> [key|latest] into <database> [replace] [from mirror]`.');
+    expect(stray).toBe(
+      'unexpected words after the database: `now please`\nUsage: `/backup restore <target> [key|latest] into <database> [replace] [from mirror]`.',
+    );
   });
 });
 
 describe('dumptruck restore arguments', () => {
   it('target, optional key, --into, and the flags', () => {
-    expect(parseRestoreArgs(['app-db', '--into', 'x'])).toEqual({ target: 'app-db', key: undefined, database: 'x', yes: false, replace: false, source: 'primary', trustLegacy: false });
+    expect(parseRestoreArgs(['app-db', '--into', 'x'])).toEqual({
+      target: 'app-db',
+      key: undefined,
+      database: 'x',
+      yes: false,
+      replace: false,
+      source: 'primary',
+      trustLegacy: false,
+    });
     expect(parseRestoreArgs(['app-db', KEY, '--into=x', '--yes', '--replace', '--from-mirror', '--trust-legacy'])).toEqual({
       target: 'app-db',
       key: KEY,

@@ -18,16 +18,23 @@ targets:
 const refusal = (target: string, database: string) => replaceRefusal(config, target, database)?.message;
 
 describe('replaceRefusal', () => {
-  it('by default only the target\'s own database may be replaced', () => {
+  it("by default only the target's own database may be replaced", () => {
     expect(refusal('app', 'app')).toBeUndefined();
-    expect(refusal('app', 'app_scratch')).toBe("app_scratch is not in targets.app.restore.replaceable (by default only app's own database, app)");
-    expect(replaceRefusal(config, 'app', 'app_scratch')).toMatchObject({ code: 'NOT_ALLOWED', hint: 'an admin adds it to targets.app.restore.replaceable; or restore into a new database instead' });
+    expect(refusal('app', 'app_scratch')).toBe(
+      "app_scratch is not in targets.app.restore.replaceable (by default only app's own database, app)",
+    );
+    expect(replaceRefusal(config, 'app', 'app_scratch')).toMatchObject({
+      code: 'NOT_ALLOWED',
+      hint: 'an admin adds it to targets.app.restore.replaceable; or restore into a new database instead',
+    });
   });
 
   it('restore.replaceable lists the databases instead', () => {
     expect(refusal('staging', 'scratch')).toBeUndefined();
     expect(refusal('staging', 'app_staging')).toBeUndefined();
-    expect(refusal('staging', 'other')).toBe('other is not in targets.staging.restore.replaceable (it lists app_staging, scratch, billing)');
+    expect(refusal('staging', 'other')).toBe(
+      'other is not in targets.staging.restore.replaceable (it lists app_staging, scratch, billing)',
+    );
   });
 
   it('postgres, template0 and template1 never, whatever the list says', () => {
@@ -36,8 +43,10 @@ describe('replaceRefusal', () => {
     }
   });
 
-  it('another target\'s database on the destination server never, even when listed', () => {
-    expect(refusal('staging', 'billing')).toBe("billing is the database of target billing; a restore of staging never replaces another target's database");
+  it("another target's database on the destination server never, even when listed", () => {
+    expect(refusal('staging', 'billing')).toBe(
+      "billing is the database of target billing; a restore of staging never replaces another target's database",
+    );
     expect(replaceRefusal(config, 'staging', 'billing')?.hint).toBe('restore into a new database instead, or restore a backup of billing');
     // restore.url points at db:5432, where `app` is the app target's database.
     expect(refusal('elsewhere', 'app')).toMatch(/^app is the database of target (app|copy);/);

@@ -36,7 +36,10 @@ beforeAll(async () => {
       custom: { db: SRC, format: 'custom', extra: restoreTo },
       roles: { db: ROLES, extra: restoreTo },
       'roles-custom': { db: ROLES, format: 'custom', extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
-      replacing: { db: SRC, extra: restoreTo.replace(/ }$/, ', allowReplace: true, replaceable: [restorecli_replaceable, postgres, restorecli_roles] }') },
+      replacing: {
+        db: SRC,
+        extra: restoreTo.replace(/ }$/, ', allowReplace: true, replaceable: [restorecli_replaceable, postgres, restorecli_roles] }'),
+      },
     }),
   );
   const backup = await cli(['backup', 'app-db']);
@@ -64,7 +67,10 @@ describe('dumptruck restore', () => {
     await servers.pg.dropDatabase(ROLES);
     await admin('postgres', `drop role if exists ${OWNER}; create role ${OWNER}`);
     await servers.pg.createDatabase(ROLES);
-    await admin(ROLES, `create table owned (id int); insert into owned values (1), (2); alter table owned owner to ${OWNER}; grant select on owned to ${servers.pg.backup.user}`);
+    await admin(
+      ROLES,
+      `create table owned (id int); insert into owned values (1), (2); alter table owned owner to ${OWNER}; grant select on owned to ${servers.pg.backup.user}`,
+    );
     for (const target of ['roles', 'roles-custom']) expect((await cli(['backup', target])).code).toBe(0);
     // The role goes away, as on a server that never had it.
     await admin(ROLES, `reassign owned by ${OWNER} to ${servers.pg.superuser.user}; drop owned by ${OWNER}`);
@@ -72,7 +78,11 @@ describe('dumptruck restore', () => {
 
     const plain = await cli(['restore', 'roles', '--into', 'restorecli_noroles', '--yes']);
     expect(plain.code).toBe(1);
-    expect(plain.stderr).toMatch(new RegExp(`^dumptruck: restore failed: .+\\.sql\\.gz refers to role ${OWNER}, which 127\\.0\\.0\\.1:\\d+ does not have\\ncreate it on 127\\.0\\.0\\.1:\\d+ first, or set targets\\.roles\\.restore\\.noOwner: true`));
+    expect(plain.stderr).toMatch(
+      new RegExp(
+        `^dumptruck: restore failed: .+\\.sql\\.gz refers to role ${OWNER}, which 127\\.0\\.0\\.1:\\d+ does not have\\ncreate it on 127\\.0\\.0\\.1:\\d+ first, or set targets\\.roles\\.restore\\.noOwner: true`,
+      ),
+    );
     expect(await databasesLike(servers.pg, 'restorecli_noroles')).toEqual([]);
 
     const custom = await cli(['restore', 'roles-custom', '--into', 'restorecli_noowner', '--yes']);
@@ -109,9 +119,15 @@ describe('dumptruck restore', () => {
     // The S3 client from the test servers: the SDK's credential chain reads process.env, not `env`.
     const deps = { ...(await createAppDeps({ ...env, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml') })), s3: servers.s3.client() };
     const out: string[] = [];
-    const io = (answer: string) => ({ stdout: { write: (t: string) => void out.push(t) }, stderr: { write: () => undefined }, ask: async () => answer });
+    const io = (answer: string) => ({
+      stdout: { write: (t: string) => void out.push(t) },
+      stderr: { write: () => undefined },
+      ask: async () => answer,
+    });
     const command = parseCommand(['restore', 'app-db', key, '--into', 'restorecli_typed']);
-    await expect(runCommand(command, deps, io('restorecli_typo'))).rejects.toThrow('you typed "restorecli_typo", not "restorecli_typed"; nothing was restored');
+    await expect(runCommand(command, deps, io('restorecli_typo'))).rejects.toThrow(
+      'you typed "restorecli_typo", not "restorecli_typed"; nothing was restored',
+    );
     expect(await databasesLike(servers.pg, 'restorecli_typed')).toEqual([]);
     expect(await runCommand(command, deps, io('restorecli_typed'))).toBe(0);
     expect(await tableDigests(servers.pg, 'restorecli_typed')).toEqual(await tableDigests(servers.pg, SRC));
@@ -121,7 +137,9 @@ describe('dumptruck restore', () => {
     await servers.pg.createDatabase('restorecli_exists');
     const run = await cli(['restore', 'app-db', '--into', 'restorecli_exists', '--yes']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^dumptruck: restore failed: database restorecli_exists already exists on 127\.0\.0\.1:\d+; a restore never overwrites a database\npick a new database name \(replacing one needs targets\.app-db\.restore\.allowReplace: true\)\n$/);
+    expect(run.stderr).toMatch(
+      /^dumptruck: restore failed: database restorecli_exists already exists on 127\.0\.0\.1:\d+; a restore never overwrites a database\npick a new database name \(replacing one needs targets\.app-db\.restore\.allowReplace: true\)\n$/,
+    );
     const client = await servers.pg.adminClient('restorecli_exists');
     try {
       expect((await client.query("select count(*)::int as n from pg_tables where schemaname = 'public'")).rows[0].n).toBe(0);
@@ -130,7 +148,7 @@ describe('dumptruck restore', () => {
     }
   });
 
-  it('--replace reaches only restore.replaceable: never a system database or another target\'s, whatever the list says; nothing is touched', async () => {
+  it("--replace reaches only restore.replaceable: never a system database or another target's, whatever the list says; nothing is touched", async () => {
     expect((await cli(['backup', 'replacing'])).code).toBe(0);
     await servers.pg.dropDatabase(ROLES);
     await servers.pg.createDatabase(ROLES);
@@ -138,7 +156,8 @@ describe('dumptruck restore', () => {
       postgres: 'postgres is a system database; postgres, template0, template1 are never replaced\nrestore into a new database instead',
       template1: 'template1 is a system database; postgres, template0, template1 are never replaced\nrestore into a new database instead',
       [ROLES]: `${ROLES} is the database of target roles; a restore of replacing never replaces another target's database\nrestore into a new database instead, or restore a backup of roles`,
-      restorecli_unlisted: 'restorecli_unlisted is not in targets.replacing.restore.replaceable (it lists restorecli_replaceable, postgres, restorecli_roles)\nan admin adds it to targets.replacing.restore.replaceable; or restore into a new database instead',
+      restorecli_unlisted:
+        'restorecli_unlisted is not in targets.replacing.restore.replaceable (it lists restorecli_replaceable, postgres, restorecli_roles)\nan admin adds it to targets.replacing.restore.replaceable; or restore into a new database instead',
     };
     await servers.pg.createDatabase('restorecli_unlisted');
     for (const [database, why] of Object.entries(refused)) {
@@ -161,14 +180,24 @@ describe('dumptruck restore', () => {
     await putBackup(servers.s3.client(), servers.bucket, bad, bytes, await getManifest(servers.s3.client(), servers.bucket, key));
     const run = await cli(['restore', 'app-db', bad, '--into', 'restorecli_corrupt', '--yes']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(new RegExp(`^dumptruck: restore failed: ${bad}: SHA-256 of the bytes read is [0-9a-f]{64}, the backup recorded [0-9a-f]{64}: the object changed after it was written`));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^dumptruck: restore failed: ${bad}: SHA-256 of the bytes read is [0-9a-f]{64}, the backup recorded [0-9a-f]{64}: the object changed after it was written`,
+      ),
+    );
     expect(await databasesLike(servers.pg, 'restorecli_corrupt')).toEqual([]);
   }, 60_000);
 
   it('refuses a backup dated in the future before touching the server', async () => {
     const future = objectKey(prefix, 'app-db', new Date(Date.now() + 86_400_000), 'plain');
     // Signed as if by our own key: the date alone refuses it.
-    await putBackup(servers.s3.client(), servers.bucket, future, await getBytes(servers.s3.client(), servers.bucket, key), await getManifest(servers.s3.client(), servers.bucket, key));
+    await putBackup(
+      servers.s3.client(),
+      servers.bucket,
+      future,
+      await getBytes(servers.s3.client(), servers.bucket, key),
+      await getManifest(servers.s3.client(), servers.bucket, key),
+    );
     const run = await cli(['restore', 'app-db', future, '--into', 'restorecli_future', '--yes']);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`${future} is dated `);

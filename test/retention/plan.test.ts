@@ -51,7 +51,12 @@ describe('planRetention', () => {
   });
 
   it('dates backups by the time in their key and leaves keys without one out', () => {
-    const plan = planRetention([{ key: ago(1) }, { key: 'p/app/notes.txt' }, { key: `${ago(9)}.verified` }, { key: ago(9) }], { keepLast: 1 }, now, undefined);
+    const plan = planRetention(
+      [{ key: ago(1) }, { key: 'p/app/notes.txt' }, { key: `${ago(9)}.verified` }, { key: ago(9) }],
+      { keepLast: 1 },
+      now,
+      undefined,
+    );
     expect(keys(plan.keep)).toEqual([ago(1)]);
     expect(keys(plan.delete)).toEqual([ago(9)]);
     expect(plan.keep[0]!.time.toISOString()).toBe(new Date(now.getTime() - day).toISOString().replace(/\.\d{3}Z$/, '.000Z'));

@@ -34,7 +34,11 @@ function runner() {
 }
 
 beforeAll(async () => {
-  await Promise.all([seedDatabase(servers.pg, 'prune_src', 1_000), seedDatabase(servers.pg, 'prune_shrink', 30_000), seedDatabase(servers.pg, 'prune_recover', 30_000)]);
+  await Promise.all([
+    seedDatabase(servers.pg, 'prune_src', 1_000),
+    seedDatabase(servers.pg, 'prune_shrink', 30_000),
+    seedDatabase(servers.pg, 'prune_recover', 30_000),
+  ]);
   await servers.pg.dropDatabase('prune_empty');
   await servers.pg.createDatabase('prune_empty');
 }, 120_000);
@@ -96,19 +100,38 @@ describe('retention against versitygw', () => {
       await client.end();
     }
     const shrunk = await run({ target: 'shrink', trigger: { kind: 'cli', by: 't' } });
-    expect(shrunk.warnings?.[0]).toMatchObject({ kind: 'shrunk', compared: 1, threshold: 0.5, medianBytes: third.storedBytes, storedBytes: shrunk.storedBytes });
-    expect(shrunk.warnings?.[0]?.message).toMatch(/^much smaller than usual: .* stored, \d+% of the median .* of the previous 1 backup \(threshold 50%\)$/);
-    expect(shrunk.warnings?.[1]).toEqual({ kind: 'check-skipped', message: 'retention not applied: this backup is flagged, so no older backup was deleted' });
+    expect(shrunk.warnings?.[0]).toMatchObject({
+      kind: 'shrunk',
+      compared: 1,
+      threshold: 0.5,
+      medianBytes: third.storedBytes,
+      storedBytes: shrunk.storedBytes,
+    });
+    expect(shrunk.warnings?.[0]?.message).toMatch(
+      /^much smaller than usual: .* stored, \d+% of the median .* of the previous 1 backup \(threshold 50%\)$/,
+    );
+    expect(shrunk.warnings?.[1]).toEqual({
+      kind: 'check-skipped',
+      message: 'retention not applied: this backup is flagged, so no older backup was deleted',
+    });
     expect(shrunk.pruned).toBeUndefined();
     // The flag is remembered beside the backup.
     expect(await list('shrink')).toEqual([...withManifests([third.key, shrunk.key]), `${shrunk.key}.flagged`].sort());
-    expect(JSON.parse((await getBytes(s3, bucket, `${shrunk.key}.flagged`)).toString())).toMatchObject({ key: shrunk.key, reasons: [shrunk.warnings?.[0]?.message] });
+    expect(JSON.parse((await getBytes(s3, bucket, `${shrunk.key}.flagged`)).toString())).toMatchObject({
+      key: shrunk.key,
+      reasons: [shrunk.warnings?.[0]?.message],
+    });
   });
 
   it('flags an empty dump', async () => {
     const result = await runner()({ target: 'empty', trigger: { kind: 'cli', by: 't' } });
     expect(result.warnings).toEqual([
-      { kind: 'empty', dumpedBytes: result.dumpedBytes, emptyBelow: 1024, message: `the dump is empty: ${result.dumpedBytes} bytes (less than 1.0 KiB), a database without tables or data?` },
+      {
+        kind: 'empty',
+        dumpedBytes: result.dumpedBytes,
+        emptyBelow: 1024,
+        message: `the dump is empty: ${result.dumpedBytes} bytes (less than 1.0 KiB), a database without tables or data?`,
+      },
     ]);
   });
 
@@ -146,7 +169,10 @@ describe('retention against versitygw', () => {
       [good[2]!.key, ['last']],
       [good[1]!.key, ['last']],
     ]);
-    expect(recovered.pruned?.deleted.map((i) => [i.key, i.flagged])).toEqual([...[...shrunk].reverse().map((b) => [b.key, true]), [good[0]!.key, false]]);
+    expect(recovered.pruned?.deleted.map((i) => [i.key, i.flagged])).toEqual([
+      ...[...shrunk].reverse().map((b) => [b.key, true]),
+      [good[0]!.key, false],
+    ]);
     // Each flagged backup went with its marker.
     expect(await list('recover')).toEqual(withManifests([good[1]!.key, good[2]!.key, recovered.key]).sort());
   });
@@ -156,7 +182,9 @@ describe('retention against versitygw', () => {
     const backup = () => run({ target: 'planted', trigger: { kind: 'cli', by: 't' } });
     const first = await backup();
     const second = await backup();
-    const future = ['2099-01-01T00:00:00Z', '2099-06-01T00:00:00Z', '2100-01-01T00:00:00Z'].map((at) => objectKey(prefix, 'planted', new Date(at), 'plain'));
+    const future = ['2099-01-01T00:00:00Z', '2099-06-01T00:00:00Z', '2100-01-01T00:00:00Z'].map((at) =>
+      objectKey(prefix, 'planted', new Date(at), 'plain'),
+    );
     for (const key of future) await putBytes(s3, bucket, key, 'x');
     // In the past and in the right shape, but not written by dumptruck.
     const foreign = objectKey(prefix, 'planted', new Date(keyTime(second.key)!.getTime() + 1000), 'plain');

@@ -27,7 +27,13 @@ afterAll(async () => {
 });
 
 const source = (secretId: string, extra: { key?: string; cacheTtl?: number } = {}): PasswordSource => ({
-  awsSecretsManager: { secretId, endpoint: moto.endpoint, region: moto.region, cacheTtl: extra.cacheTtl ?? 60_000, ...(extra.key ? { key: extra.key } : {}) },
+  awsSecretsManager: {
+    secretId,
+    endpoint: moto.endpoint,
+    region: moto.region,
+    cacheTtl: extra.cacheTtl ?? 60_000,
+    ...(extra.key ? { key: extra.key } : {}),
+  },
 });
 
 async function createSecret(name: string, value: string): Promise<void> {
@@ -68,7 +74,9 @@ describe('AWS Secrets Manager password source (moto)', () => {
     const err = await rejection(resolvePassword('app', source('no/such/secret'), deps()));
     expect(err.code).toBe('SECRET_UNAVAILABLE');
     expect(err.stage).toBe('secret');
-    expect(err.message).toMatch(/targets\.app\.password: AWS Secrets Manager secret "no\/such\/secret" \(us-east-1\): ResourceNotFoundException/);
+    expect(err.message).toMatch(
+      /targets\.app\.password: AWS Secrets Manager secret "no\/such\/secret" \(us-east-1\): ResourceNotFoundException/,
+    );
     expect(err.hint).toContain('secretsmanager:GetSecretValue');
   });
 
@@ -176,7 +184,9 @@ describe('backups with a password from AWS Secrets Manager', () => {
     } finally {
       await client.end();
     }
-    await admin.send(new PutSecretValueCommand({ SecretId: `db/${role}`, SecretString: JSON.stringify({ username: role, password: 'rotation-two-2' }) }));
+    await admin.send(
+      new PutSecretValueCommand({ SecretId: `db/${role}`, SecretString: JSON.stringify({ username: role, password: 'rotation-two-2' }) }),
+    );
     await new Promise((r) => setTimeout(r, 1_100)); // cacheTtl: 1s
 
     const second = await run({ target: 'rotating', trigger: { kind: 'cli', by: 'test' } });

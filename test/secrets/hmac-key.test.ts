@@ -9,7 +9,10 @@ const HINT =
   'generate one with `openssl rand -hex 32`, put it where storage.hmacKey points (default: DUMPTRUCK_HMAC_KEY in the environment or .env), and give every bot and CLI that shares the bucket the same one';
 
 async function failure(promise: Promise<unknown>): Promise<DumptruckError> {
-  const err = await promise.then(() => undefined, (e: unknown) => e);
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(DumptruckError);
   return err as DumptruckError;
 }
@@ -29,12 +32,21 @@ describe('storage.hmacKey', () => {
 
   it('missing: a clear error naming the setting, the variable and how to make a key', async () => {
     const err = await failure(resolveHmacKey({ env: 'DUMPTRUCK_HMAC_KEY' }, { env: {} }));
-    expect(err).toMatchObject({ code: 'SECRET_UNAVAILABLE', stage: 'secret', message: 'storage.hmacKey: environment variable DUMPTRUCK_HMAC_KEY is not set', hint: HINT });
+    expect(err).toMatchObject({
+      code: 'SECRET_UNAVAILABLE',
+      stage: 'secret',
+      message: 'storage.hmacKey: environment variable DUMPTRUCK_HMAC_KEY is not set',
+      hint: HINT,
+    });
   });
 
   it('too short: refused, without echoing it', async () => {
     const err = await failure(resolveHmacKey({ env: 'K' }, { env: { K: 'short-key-1234' } }));
-    expect(err).toMatchObject({ code: 'SECRET_UNAVAILABLE', message: 'storage.hmacKey: the key is 14 characters long; at least 32 are needed', hint: HINT });
+    expect(err).toMatchObject({
+      code: 'SECRET_UNAVAILABLE',
+      message: 'storage.hmacKey: the key is 14 characters long; at least 32 are needed',
+      hint: HINT,
+    });
   });
 
   it('is redacted from logs like the other secrets in the environment', () => {

@@ -37,7 +37,10 @@ function handle(req: IncomingMessage): { status: number; body: unknown } {
   const timestamp = String(req.headers['x-ncp-apigw-timestamp'] ?? '');
   const accessKey = String(req.headers['x-ncp-iam-access-key'] ?? '');
   const signature = Buffer.from(String(req.headers['x-ncp-apigw-signature-v2'] ?? ''), 'base64');
-  const unauthorized = { status: 401, body: { error: { errorCode: '200', message: 'Authentication Failed', details: 'Invalid authentication information.' } } };
+  const unauthorized = {
+    status: 401,
+    body: { error: { errorCode: '200', message: 'Authentication Failed', details: 'Invalid authentication information.' } },
+  };
   if (!/^\d{13}$/.test(timestamp) || accessKey !== ACCESS_KEY) return unauthorized;
   const expected = expectedSignature(req, timestamp, accessKey);
   if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return unauthorized;
@@ -49,7 +52,10 @@ function handle(req: IncomingMessage): { status: number; body: unknown } {
   if (!chain) return { status: 404, body: { error: { errorCode: 'NOT_FOUND', message: 'Not found', details: 'secret not found' } } };
   return {
     status: 200,
-    body: { code: 'SUCCESS', data: { decryptedSecretChain: { previous: chain.previous ?? chain.active, active: chain.active }, rotationTargets: ['password'] } },
+    body: {
+      code: 'SUCCESS',
+      data: { decryptedSecretChain: { previous: chain.previous ?? chain.active, active: chain.active }, rotationTargets: ['password'] },
+    },
   };
 }
 
@@ -81,15 +87,22 @@ describe('NAVER Cloud Secret Manager password source', () => {
 
   it('signs the full path when the endpoint has one (region-isolated API: /secretmanager/...)', async () => {
     chains.set('Regional1', { active: JSON.stringify({ password: 'regional-pass' }) });
-    const value = await resolvePassword('app', source('Regional1', { endpoint: `${endpoint}/secretmanager/` }), { env, cache: new SecretCache() });
+    const value = await resolvePassword('app', source('Regional1', { endpoint: `${endpoint}/secretmanager/` }), {
+      env,
+      cache: new SecretCache(),
+    });
     expect(value).toBe('regional-pass');
     expect(seen.at(-1)?.url).toBe('/secretmanager/api/v1/secrets/Regional1/values');
   });
 
   it('picks the documented endpoints from region', () => {
     expect(ncpSecretUrl({ secretId: 'x', key: 'k' }).href).toBe('https://secretmanager.apigw.ntruss.com/api/v1/secrets/x/values');
-    expect(ncpSecretUrl({ secretId: 'x', key: 'k', region: 'kr' }).href).toBe('https://ocapi-kr.ncloud.com/secretmanager/api/v1/secrets/x/values');
-    expect(ncpSecretUrl({ secretId: 'x', key: 'k', region: 'JPN' }).href).toBe('https://ocapi-jp.ncloud.com/secretmanager/api/v1/secrets/x/values');
+    expect(ncpSecretUrl({ secretId: 'x', key: 'k', region: 'kr' }).href).toBe(
+      'https://ocapi-kr.ncloud.com/secretmanager/api/v1/secrets/x/values',
+    );
+    expect(ncpSecretUrl({ secretId: 'x', key: 'k', region: 'JPN' }).href).toBe(
+      'https://ocapi-jp.ncloud.com/secretmanager/api/v1/secrets/x/values',
+    );
   });
 
   it('a wrong secret key is refused by the gateway and reported without the key', async () => {
@@ -112,7 +125,9 @@ describe('NAVER Cloud Secret Manager password source', () => {
   it('a secret that does not exist fails with SECRET_UNAVAILABLE naming the secret', async () => {
     const err = await rejection(resolvePassword('db1', source('Missing9'), { env, cache: new SecretCache() }));
     expect(err.code).toBe('SECRET_UNAVAILABLE');
-    expect(err.message).toMatch(/^targets\.db1\.password: NAVER Cloud Secret Manager secret "Missing9" at http:\/\/127\.0\.0\.1:\d+: no such secret \(HTTP 404, NOT_FOUND: Not found\)$/);
+    expect(err.message).toMatch(
+      /^targets\.db1\.password: NAVER Cloud Secret Manager secret "Missing9" at http:\/\/127\.0\.0\.1:\d+: no such secret \(HTTP 404, NOT_FOUND: Not found\)$/,
+    );
   });
 
   it('a missing key names the keys present, never the values', async () => {
@@ -130,7 +145,10 @@ describe('NAVER Cloud Secret Manager password source', () => {
     const requests = () => seen.filter((s) => s.url.includes('/Rot1/')).length;
 
     expect(await resolvePassword('app', src, deps)).toBe('before-rotation');
-    chains.set('Rot1', { active: JSON.stringify({ password: 'after-rotation' }), previous: JSON.stringify({ password: 'before-rotation' }) });
+    chains.set('Rot1', {
+      active: JSON.stringify({ password: 'after-rotation' }),
+      previous: JSON.stringify({ password: 'before-rotation' }),
+    });
     now += 30_000;
     expect(await resolvePassword('app', src, deps)).toBe('before-rotation');
     expect(requests()).toBe(1);

@@ -55,11 +55,18 @@ async function runsBinary(pid: number, name: string): Promise<boolean> {
 /** /proc/<pid>/environ as a map. */
 async function environOf(pid: number): Promise<Record<string, string>> {
   const raw = await readFile(`/proc/${pid}/environ`, 'utf8');
-  return Object.fromEntries(raw.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    raw
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
 }
 
 const resultFor = (target: string) => (c: ApiCall) =>
-  c.method === 'chat.postMessage' && c.args.thread_ts !== undefined && new RegExp(`Backup of \`${target}\` (finished|failed)`).test(String(c.args.text));
+  c.method === 'chat.postMessage' &&
+  c.args.thread_ts !== undefined &&
+  new RegExp(`Backup of \`${target}\` (finished|failed)`).test(String(c.args.text));
 
 describe('no secret leaks', () => {
   it('not in logs, pg_dump argv or environment, or Slack messages', async () => {
@@ -86,12 +93,16 @@ describe('no secret leaks', () => {
       // Debian's /usr/bin/pg_dump is a Perl wrapper (pg_wrapper) that execs the real binary in the
       // same pid: until it has, the process is named pg_dump but runs perl with the wrapper's argv.
       // Wait for the real binary, so what is read below is pg_dump's own argv and environment.
-      const [pid] = await eventually(async () => {
-        const found = await childProcesses(bot.pid, 'pg_dump');
-        const real = [];
-        for (const p of found) if (await runsBinary(p, 'pg_dump')) real.push(p);
-        return real.length > 0 ? real : undefined;
-      }, 'the real pg_dump binary running as a child of the bot', 60_000);
+      const [pid] = await eventually(
+        async () => {
+          const found = await childProcesses(bot.pid, 'pg_dump');
+          const real = [];
+          for (const p of found) if (await runsBinary(p, 'pg_dump')) real.push(p);
+          return real.length > 0 ? real : undefined;
+        },
+        'the real pg_dump binary running as a child of the bot',
+        60_000,
+      );
       const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
       expect(argv).toContain('--no-password');
       expect(argv).toContain(servers.pg.url(DB));
@@ -146,7 +157,11 @@ describe('no secret leaks', () => {
 
     // The logs: JSON lines at debug level, with job lines, and no secret or live signature anywhere.
     const logs = `${bot.stdout()}\n${bot.stderr()}`;
-    const lines = bot.stdout().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = bot
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.some((l) => l.level === 'debug')).toBe(true);
     expect(lines.some((l) => l.msg === 'backup finished' && l.target === 'app-db')).toBe(true);
     expect(lines.some((l) => l.msg === 'backup failed' && l.target === 'wrong-pw')).toBe(true);
@@ -162,11 +177,16 @@ describe('no secret leaks', () => {
     const expectNoIdentity = (where: string, text: string) => {
       for (const [name, value] of Object.entries(identities)) expect(text.includes(value), `${name} appears in ${where}`).toBe(false);
       // Not even its body without the prefix.
-      for (const value of Object.values(identities)) expect(text.includes(value.slice('AGE-SECRET-KEY-1'.length)), `a private key appears in ${where}`).toBe(false);
+      for (const value of Object.values(identities))
+        expect(text.includes(value.slice('AGE-SECRET-KEY-1'.length)), `a private key appears in ${where}`).toBe(false);
     };
     const config = configYaml(servers, prefix, {
       sealed: { db: DB, passwordEnv: 'DB_LOGIN', extra: `encrypt: { recipients: [${alice.recipient}], identity: { env: SEALED_KEY } }` },
-      'sealed-wrong': { db: DB, passwordEnv: 'DB_LOGIN', extra: `encrypt: { recipients: [${alice.recipient}], identity: { env: OTHER_KEY } }` },
+      'sealed-wrong': {
+        db: DB,
+        passwordEnv: 'DB_LOGIN',
+        extra: `encrypt: { recipients: [${alice.recipient}], identity: { env: OTHER_KEY } }`,
+      },
     });
     const { bot, slack } = await bots.start({
       config,
@@ -181,10 +201,16 @@ describe('no secret leaks', () => {
       expect(finished.args.text).toMatch(/Encrypted with age to 1 recipient .*age -d -i key\.txt .*\.sql\.gz\.age \| gunzip \| psql/);
     }
     acks.push((await bot.command('verify sealed latest')).text);
-    const verified = await slack.waitForCall((c) => c.method === 'chat.postMessage' && /of `sealed` is verified/.test(String(c.args.text)), 60_000);
+    const verified = await slack.waitForCall(
+      (c) => c.method === 'chat.postMessage' && /of `sealed` is verified/.test(String(c.args.text)),
+      60_000,
+    );
     expect(verified.args.text).toMatch(/age --decrypt with encrypt\.identity authenticated every chunk/);
     acks.push((await bot.command('verify sealed-wrong latest')).text);
-    const refused = await slack.waitForCall((c) => c.method === 'chat.postMessage' && /of `sealed-wrong` could not be verified/.test(String(c.args.text)), 60_000);
+    const refused = await slack.waitForCall(
+      (c) => c.method === 'chat.postMessage' && /of `sealed-wrong` could not be verified/.test(String(c.args.text)),
+      60_000,
+    );
     expect(refused.args.text).toMatch(/the configured identity is not one of the backup's recipients/);
 
     bot.child.kill('SIGTERM');

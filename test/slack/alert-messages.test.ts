@@ -37,7 +37,8 @@ function run(fields: Partial<AlertRun>): AlertRun {
   };
 }
 
-const job = (state: 'queued' | 'running') => ({ id: 'job1', target: 'app-db', state, trigger: { kind: 'slack', by: 'U0ALICE' } }) as unknown as Job;
+const job = (state: 'queued' | 'running') =>
+  ({ id: 'job1', target: 'app-db', state, trigger: { kind: 'slack', by: 'U0ALICE' } }) as unknown as Job;
 
 describe('alert thread messages', () => {
   it('unknown target: what it saw and how to map it', () => {
@@ -46,11 +47,18 @@ describe('alert thread messages', () => {
       ':grey_question: This reads as a backup failure ("backup of pg-9xyz failed"), but no configured target\'s name or `alertNames` appears in it, so nothing was started. Identifiers in it: `pg-9xyz`, `ap-northeast-2`. To rerun backups on alerts like this one, add the database\'s identifier to its target in the config, e.g. `alertNames: [pg-9xyz]`.',
     );
     expect(m.blocks).toEqual([{ type: 'section', text: { type: 'mrkdwn', text: m.text } }]);
-    expect(unknownTargetReply({ phrase: '백업 실패' }, []).text).toContain('nothing was started. To rerun backups on alerts like this one, add the database\'s identifier to its target in the config, e.g. `alertNames: [&lt;identifier&gt;]`.');
+    expect(unknownTargetReply({ phrase: '백업 실패' }, []).text).toContain(
+      "nothing was started. To rerun backups on alerts like this one, add the database's identifier to its target in the config, e.g. `alertNames: [&lt;identifier&gt;]`.",
+    );
   });
 
   it('ambiguous: every target it names and through which identifier', () => {
-    expect(ambiguousTargetReply({ phrase: 'backup failed' }, [{ target: 'app-db', via: 'app-db' }, { target: 'billing', via: 'pg-32lqva' }]).text).toBe(
+    expect(
+      ambiguousTargetReply({ phrase: 'backup failed' }, [
+        { target: 'app-db', via: 'app-db' },
+        { target: 'billing', via: 'pg-32lqva' },
+      ]).text,
+    ).toBe(
       ':grey_question: This reads as a backup failure ("backup failed"), but it names more than one target: `app-db`, `billing` (as `pg-32lqva`). Nothing was started. Make each target\'s `alertNames` match only its own database, or run `/backup run <target>` for the right one.',
     );
   });
@@ -61,7 +69,7 @@ describe('alert thread messages', () => {
     );
   });
 
-  it('the alert\'s own words are escaped: they cannot mention anyone', () => {
+  it("the alert's own words are escaped: they cannot mention anyone", () => {
     expect(unknownTargetReply({ phrase: 'backup failed <!channel>' }, []).text).toContain('("backup failed &lt;!channel&gt;")');
   });
 
@@ -88,7 +96,9 @@ describe('alert thread messages', () => {
   });
 
   it('following a backup someone else started, and its end', () => {
-    expect(followingReply(job('running'), { channel: 'C0OPS', ts: '9.9', permalink: 'https://x/p9' }, { attempt: 1, attempts: 3 }).text).toBe(
+    expect(
+      followingReply(job('running'), { channel: 'C0OPS', ts: '9.9', permalink: 'https://x/p9' }, { attempt: 1, attempts: 3 }).text,
+    ).toBe(
       ':eyes: A backup of `app-db` is already running, requested by <@U0ALICE>: this alert follows it (<https://x/p9|thread>) instead of starting another. If it fails, I retry here.',
     );
     expect(followingReply(job('queued'), undefined, { attempt: 3, attempts: 3 }).text).toBe(
@@ -100,11 +110,18 @@ describe('alert thread messages', () => {
   });
 
   it('each retry, and giving up with the escalation mentions', () => {
-    expect(retryingReply('app-db', { attempt: 2, attempts: 3, delayMs: 120_000 }).text).toBe(':repeat: Attempt 1 of 3 failed. Retrying the backup of `app-db` in 2m 0s (attempt 2 of 3).');
-    expect(retryingReply('app-db', { attempt: 3, attempts: 3, delayMs: 240_000 }, 'queue failed: 20 backups are already waiting').text).toBe(
+    expect(retryingReply('app-db', { attempt: 2, attempts: 3, delayMs: 120_000 }).text).toBe(
+      ':repeat: Attempt 1 of 3 failed. Retrying the backup of `app-db` in 2m 0s (attempt 2 of 3).',
+    );
+    expect(
+      retryingReply('app-db', { attempt: 3, attempts: 3, delayMs: 240_000 }, 'queue failed: 20 backups are already waiting').text,
+    ).toBe(
       ':repeat: Attempt 2 of 3 failed: queue failed: 20 backups are already waiting. Retrying the backup of `app-db` in 4m 0s (attempt 3 of 3).',
     );
-    expect(exhaustedReply('app-db', 3, 'connect failed: password authentication failed for user "backup"', ['<@U0DBA>', '<!subteam^S0ONCALL>']).text).toBe(
+    expect(
+      exhaustedReply('app-db', 3, 'connect failed: password authentication failed for user "backup"', ['<@U0DBA>', '<!subteam^S0ONCALL>'])
+        .text,
+    ).toBe(
       ':rotating_light: Giving up: the backup of `app-db` failed all 3 attempts after this alert, so there is no fresh backup. Last failure: connect failed: password authentication failed for user "backup"\n<@U0DBA> <!subteam^S0ONCALL> please take a look. Once the cause is fixed, `/backup run app-db` runs it again.',
     );
     expect(exhaustedReply('app-db', 1, 'x', []).text).toBe(
@@ -113,7 +130,9 @@ describe('alert thread messages', () => {
   });
 
   it('stopped and restarting', () => {
-    expect(stoppedReply('app-db', 'cancelled').text).toBe(':no_entry_sign: No more automatic retries of `app-db` for this alert: the backup was cancelled.');
+    expect(stoppedReply('app-db', 'cancelled').text).toBe(
+      ':no_entry_sign: No more automatic retries of `app-db` for this alert: the backup was cancelled.',
+    );
     expect(stoppedReply('app-db', 'shutdown').text).toBe(
       ':pause_button: No more attempts at `app-db` for this alert: the bot is restarting. Run `/backup run app-db` if a backup is still needed.',
     );

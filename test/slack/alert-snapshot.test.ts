@@ -39,13 +39,21 @@ async function start(): Promise<{ bot: TestBot; alert: (text: string) => Promise
   runner = fakeRunner();
   const decisions: AlertDecision[] = [];
   const snapshots = createSnapshotService({ config, rds: motoRds(rds.moto), pollIntervalMs: 50 });
-  const bot = await startTestBot({ config, runBackup: runner.runBackup, catalog: NO_BACKUPS, app: { snapshots, onAlertDecision: (d) => decisions.push(d) } });
+  const bot = await startTestBot({
+    config,
+    runBackup: runner.runBackup,
+    catalog: NO_BACKUPS,
+    app: { snapshots, onAlertDecision: (d) => decisions.push(d) },
+  });
   t = bot;
   return {
     bot,
     async alert(text) {
       const ts = `${1_700_100_000 + ++seq}.000300`;
-      const response = await bot.event({ type: 'message', channel: ALERTS, channel_type: 'channel', user: 'U0ALICE', client_msg_id: `c-${seq}`, text, ts }, `Ev${seq}`);
+      const response = await bot.event(
+        { type: 'message', channel: ALERTS, channel_type: 'channel', user: 'U0ALICE', client_msg_id: `c-${seq}`, text, ts },
+        `Ev${seq}`,
+      );
       expect(response.status).toBe(200);
       await bot.slack.waitForCall(() => decisions.some((d) => d.ts === ts));
       return { ts, decision: decisions.find((d) => d.ts === ts)! };
@@ -57,7 +65,7 @@ const inThread = (bot: TestBot, ts: string) => bot.slack.ok('chat.postMessage').
 const textIn = (bot: TestBot, ts: string, pattern: RegExp) => () => inThread(bot, ts).some((c) => pattern.test(String(c.args.text)));
 
 describe('failure alerts with alerts.action snapshot or both', () => {
-  it('snapshot: an RDS snapshot in the alert\'s thread, tagged with the alert as its source, and no dump', async () => {
+  it("snapshot: an RDS snapshot in the alert's thread, tagged with the alert as its source, and no dump", async () => {
     const { bot, alert } = await start();
     rds.slow.creating([50]);
     const { ts, decision } = await alert('Automated backup of snap-db failed');
@@ -70,7 +78,9 @@ describe('failure alerts with alerts.action snapshot or both', () => {
     // No parent of its own: the alert is the thread.
     expect(bot.slack.ok('chat.postMessage').filter((c) => c.args.thread_ts === undefined)).toEqual([]);
     expect(runner.runs).toEqual([]);
-    const snapshots = (await rds.admin.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: 'snap-db-prod', SnapshotType: 'manual' }))).DBSnapshots ?? [];
+    const snapshots =
+      (await rds.admin.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: 'snap-db-prod', SnapshotType: 'manual' })))
+        .DBSnapshots ?? [];
     const tags = Object.fromEntries((snapshots[0]?.TagList ?? []).map((tag) => [tag.Key, tag.Value]));
     expect(tags).toMatchObject({ 'dumptruck:requested-by': 'alert:U0ALICE', 'dumptruck:source': `${ALERTS}/${ts}` });
   });

@@ -166,26 +166,38 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const db of ['alert_restored_text', 'alert_restored_webhook', 'alert_restored_blocks', 'alert_restored_ko', 'alert_restored_flaky']) await servers.pg.dropDatabase(db);
+  for (const db of ['alert_restored_text', 'alert_restored_webhook', 'alert_restored_blocks', 'alert_restored_ko', 'alert_restored_flaky'])
+    await servers.pg.dropDatabase(db);
 });
 
 const isResult = (c: ApiCall) => /^:(white_check_mark|x|no_entry_sign): Backup of `/.test(String(c.args.text));
 
 /** The run's result in the alert's thread (the `attempt`-th result there) is a success whose link restores to the source's exact content. */
-async function expectRestorableIn(harness: Harness, alertTs: string, target: string, restoredDb: string, opts: { readonly format?: 'plain' | 'custom'; readonly attempt?: number } = {}): Promise<void> {
+async function expectRestorableIn(
+  harness: Harness,
+  alertTs: string,
+  target: string,
+  restoredDb: string,
+  opts: { readonly format?: 'plain' | 'custom'; readonly attempt?: number } = {},
+): Promise<void> {
   const results = () => harness.thread(alertTs).filter(isResult);
   const attempt = opts.attempt ?? 1;
   await harness.bot.slack.waitForCall(() => results().length >= attempt, 60_000);
   const result = results()[attempt - 1]!;
   const text = String(result.args.text);
-  expect(text).toMatch(new RegExp(`^:white_check_mark: Backup of \`${target}\` finished\\.\\nKey: ${prefix}/${target}/\\d{4}/\\d{2}/\\d{2}/${target}_\\d{8}T\\d{6}Z-\\d{3}-[0-9a-f]{6}\\.(sql\\.gz|dump)$`, 'm'));
+  expect(text).toMatch(
+    new RegExp(
+      `^:white_check_mark: Backup of \`${target}\` finished\\.\\nKey: ${prefix}/${target}/\\d{4}/\\d{2}/\\d{2}/${target}_\\d{8}T\\d{6}Z-\\d{3}-[0-9a-f]{6}\\.(sql\\.gz|dump)$`,
+      'm',
+    ),
+  );
   const url = /^Download \(link expires [^)]+\): (\S+)$/m.exec(text)?.[1];
   expect(url).toBeDefined();
   await restoreFromUrl(servers.pg, url!, opts.format ?? 'plain', restoredDb);
   expect(await tableDigests(servers.pg, restoredDb)).toEqual(await tableDigests(servers.pg, SRC));
 }
 
-describe('failure alerts rerun the backup, in the alert\'s thread', () => {
+describe("failure alerts rerun the backup, in the alert's thread", () => {
   it('a plain-text alert from a person: status and a restorable result in its thread, the alert itself untouched', async () => {
     const t = await start();
     const ts = nextTs();
@@ -239,7 +251,13 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
       ts,
       blocks: [
         { type: 'header', text: { type: 'plain_text', text: '[FIRING:1] Backup failure' } },
-        { type: 'section', fields: [{ type: 'mrkdwn', text: '*Database*\n`app-db-prod`' }, { type: 'mrkdwn', text: '*Severity*\ncritical' }] },
+        {
+          type: 'section',
+          fields: [
+            { type: 'mrkdwn', text: '*Database*\n`app-db-prod`' },
+            { type: 'mrkdwn', text: '*Severity*\ncritical' },
+          ],
+        },
         { type: 'context', elements: [{ type: 'mrkdwn', text: 'Grafana Alerting' }] },
       ],
     });
@@ -256,7 +274,12 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
       user: 'U0BOB',
       text: '[NCP] orders-prod의 백업이 실패했습니다',
       ts,
-      blocks: [{ type: 'rich_text', elements: [{ type: 'rich_text_section', elements: [{ type: 'text', text: '[NCP] orders-prod의 백업이 실패했습니다' }] }] }],
+      blocks: [
+        {
+          type: 'rich_text',
+          elements: [{ type: 'rich_text_section', elements: [{ type: 'text', text: '[NCP] orders-prod의 백업이 실패했습니다' }] }],
+        },
+      ],
     });
     expect(decision).toMatchObject({ outcome: 'started', target: 'orders', channel: PRIVATE });
     await expectRestorableIn(t, ts, 'orders', 'alert_restored_ko', { format: 'custom' });
@@ -276,20 +299,30 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
       { user: 'U0ALICE', text: 'Backup in progress: app-db' },
     ];
     for (const event of quiet) expect(await t.alert({ ...event, ts: nextTs() })).toMatchObject({ outcome: 'not-a-failure' });
-    expect(await t.alert({ channel: 'C0OPS', user: 'U0ALICE', text: 'backup failed for app-db', ts: nextTs() })).toMatchObject({ outcome: 'skipped', detail: 'not an alerts channel' });
+    expect(await t.alert({ channel: 'C0OPS', user: 'U0ALICE', text: 'backup failed for app-db', ts: nextTs() })).toMatchObject({
+      outcome: 'skipped',
+      detail: 'not an alerts channel',
+    });
     const parent = nextTs();
-    expect(await t.alert({ user: 'U0ALICE', text: 'did the backup of app-db fail again?', ts: nextTs(), thread_ts: parent })).toMatchObject({ outcome: 'skipped', detail: 'thread reply' });
+    expect(await t.alert({ user: 'U0ALICE', text: 'did the backup of app-db fail again?', ts: nextTs(), thread_ts: parent })).toMatchObject(
+      { outcome: 'skipped', detail: 'thread reply' },
+    );
     await t.settled();
     expect(t.bot.slack.ok('chat.postMessage')).toEqual([]);
     expect(t.runs('app-db')).toBe(0);
   });
 
-  it('an unknown and an ambiguous database: a short reply in the alert\'s thread, no job', async () => {
+  it("an unknown and an ambiguous database: a short reply in the alert's thread, no job", async () => {
     const t = await start();
     const unknown = nextTs();
-    expect(await t.alert({ user: 'U0ALICE', text: 'Automated backup of pg-9xyz9 failed', ts: unknown })).toMatchObject({ outcome: 'unknown-target' });
+    expect(await t.alert({ user: 'U0ALICE', text: 'Automated backup of pg-9xyz9 failed', ts: unknown })).toMatchObject({
+      outcome: 'unknown-target',
+    });
     const ambiguous = nextTs();
-    expect(await t.alert({ user: 'U0ALICE', text: 'Backup failed: app-db and billing', ts: ambiguous })).toMatchObject({ outcome: 'ambiguous', detail: 'app-db, billing' });
+    expect(await t.alert({ user: 'U0ALICE', text: 'Backup failed: app-db and billing', ts: ambiguous })).toMatchObject({
+      outcome: 'ambiguous',
+      detail: 'app-db, billing',
+    });
     await t.settled();
     expect(t.thread(unknown).map((c) => c.args.text)).toEqual([
       ':grey_question: This reads as a backup failure ("backup of pg-9xyz9 failed"), but no configured target\'s name or `alertNames` appears in it, so nothing was started. Identifiers in it: `pg-9xyz9`. To rerun backups on alerts like this one, add the database\'s identifier to its target in the config, e.g. `alertNames: [pg-9xyz9]`.',
@@ -304,7 +337,10 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
   it('a target whose channels do not allow the alert channel: no run, and the thread says why', async () => {
     const t = await start();
     const ts = nextTs();
-    expect(await t.alert({ user: 'U0ALICE', text: 'backup failed: locked', ts })).toMatchObject({ outcome: 'not-allowed', target: 'locked' });
+    expect(await t.alert({ user: 'U0ALICE', text: 'backup failed: locked', ts })).toMatchObject({
+      outcome: 'not-allowed',
+      target: 'locked',
+    });
     await t.settled();
     expect(t.thread(ts).map((c) => c.args.text)).toEqual([
       ':no_entry_sign: This reads as a backup failure of `locked` ("backup failed"), but `locked` may only be backed up from <#C0OPS>, so nothing was started here. Add <#C0ALERTS> to `targets.locked.channels` to rerun it on these alerts, or run `/backup run locked` in an allowed channel.',
@@ -322,11 +358,29 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
     // ... and the same message under another event id.
     expect(await t.alert(event)).toMatchObject({ outcome: 'duplicate', detail: 'r1' });
     // An edit: a message_changed carrying the original ts.
-    const edit = { subtype: 'message_changed', hidden: true, ts: nextTs(), message: { type: 'message', user: 'U0ALICE', client_msg_id: 'c-dup', text: 'backup FAILED on app-db (edited)', ts, edited: { user: 'U0ALICE', ts: '1' } } };
+    const edit = {
+      subtype: 'message_changed',
+      hidden: true,
+      ts: nextTs(),
+      message: {
+        type: 'message',
+        user: 'U0ALICE',
+        client_msg_id: 'c-dup',
+        text: 'backup FAILED on app-db (edited)',
+        ts,
+        edited: { user: 'U0ALICE', ts: '1' },
+      },
+    };
     expect(await t.alert(edit)).toMatchObject({ outcome: 'edit', ts, detail: 'r1' });
     // Edits and deletions of anything else are not alerts.
     const other = nextTs();
-    expect(await t.alert({ subtype: 'message_changed', ts: nextTs(), message: { type: 'message', user: 'U0ALICE', text: 'backup failed on app-db', ts: other } })).toMatchObject({ outcome: 'skipped' });
+    expect(
+      await t.alert({
+        subtype: 'message_changed',
+        ts: nextTs(),
+        message: { type: 'message', user: 'U0ALICE', text: 'backup failed on app-db', ts: other },
+      }),
+    ).toMatchObject({ outcome: 'skipped' });
     expect(await t.alert({ subtype: 'message_deleted', ts: nextTs(), deleted_ts: other })).toMatchObject({ outcome: 'skipped' });
     await t.bot.slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts && isResult(c), 60_000);
     await t.settled();
@@ -338,7 +392,9 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
   it('a storm of ten alerts for one target: one run; the others link to its thread; one more after it finished joins it too', async () => {
     const t = await start();
     const stamps = Array.from({ length: 10 }, () => nextTs());
-    const decisions = await Promise.all(stamps.map((ts, i) => t.alert({ subtype: 'bot_message', bot_id: 'B0PAGER', text: `[FIRING:${i + 1}] storm backup failed`, ts })));
+    const decisions = await Promise.all(
+      stamps.map((ts, i) => t.alert({ subtype: 'bot_message', bot_id: 'B0PAGER', text: `[FIRING:${i + 1}] storm backup failed`, ts })),
+    );
     expect(decisions.filter((d) => d.outcome === 'started')).toHaveLength(1);
     expect(decisions.filter((d) => d.outcome === 'joined')).toHaveLength(9);
     expect(new Set(decisions.map((d) => d.runId))).toEqual(new Set(['r1']));
@@ -349,14 +405,23 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
     for (const ts of stamps.filter((s) => s !== first)) {
       const replies = t.thread(ts).map((c) => String(c.args.text));
       expect(replies).toHaveLength(1);
-      expect(replies[0]).toMatch(/^:link: (Already on it: the backup of `storm` started for an earlier alert is (queued|running) \(attempt 1 of 3\)\.|A backup of `storm` finished .+ ago after an earlier alert)/);
+      expect(replies[0]).toMatch(
+        /^:link: (Already on it: the backup of `storm` started for an earlier alert is (queued|running) \(attempt 1 of 3\)\.|A backup of `storm` finished .+ ago after an earlier alert)/,
+      );
       expect(replies[0]).toContain(link);
     }
     const late = nextTs();
-    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0PAGER', text: 'storm backup failed (again)', ts: late })).toMatchObject({ outcome: 'joined', runId: 'r1' });
+    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0PAGER', text: 'storm backup failed (again)', ts: late })).toMatchObject({
+      outcome: 'joined',
+      runId: 'r1',
+    });
     await t.settled();
     expect(t.thread(late).map((c) => c.args.text)).toEqual([
-      expect.stringMatching(new RegExp(`^:link: A backup of \`storm\` finished .+ ago after an earlier alert: \`${prefix}/storm/.+\\.sql\\.gz\`\\. See the ${link.replace(/[|.]/g, '\\$&')}; no new run within \`alerts.window\` \\(10m 0s\\)\\.$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^:link: A backup of \`storm\` finished .+ ago after an earlier alert: \`${prefix}/storm/.+\\.sql\\.gz\`\\. See the ${link.replace(/[|.]/g, '\\$&')}; no new run within \`alerts.window\` \\(10m 0s\\)\\.$`,
+        ),
+      ),
     ]);
     expect(t.runs('storm')).toBe(1);
   });
@@ -364,7 +429,9 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
   it('a rerun that fails twice (wrong password) and then succeeds: each retry in the thread, a restorable backup', async () => {
     const t = await start();
     const ts = nextTs();
-    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0AWS', text: 'Backup failure: flaky', ts })).toMatchObject({ outcome: 'started' });
+    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0AWS', text: 'Backup failure: flaky', ts })).toMatchObject({
+      outcome: 'started',
+    });
     expect(await t.timer.fire()).toBe(1000);
     // The second attempt failed too; the right password arrives before the third, which reads it afresh.
     expect(await t.timer.waiting()).toBe(2000);
@@ -403,7 +470,7 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
     expect(await servers.s3.listKeys(servers.bucket, `${prefix}/nodb/`)).toEqual([]);
   });
 
-  it('the bot\'s own failure messages in an alert channel start nothing', async () => {
+  it("the bot's own failure messages in an alert channel start nothing", async () => {
     const t = await start();
     const text = ':x: Backup of `app-db` failed (stage `connect`). Nothing was stored.';
     // As chat.postMessage's own events arrive (Bolt's ignoreSelf drops these) ...
@@ -417,22 +484,45 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
     expect(t.runs('app-db')).toBe(0);
   });
 
-  it('a person not on the target\'s users: a plain refusal in the thread, no run, no link; the allowed person\'s alert runs; a Retry click does not get round it', async () => {
+  it("a person not on the target's users: a plain refusal in the thread, no run, no link; the allowed person's alert runs; a Retry click does not get round it", async () => {
     const t = await start();
     const eve = nextTs();
-    expect(await t.alert({ user: 'U0EVE', client_msg_id: 'c-eve', text: 'secret backup failed', ts: eve })).toMatchObject({ outcome: 'refused', target: 'secret' });
+    expect(await t.alert({ user: 'U0EVE', client_msg_id: 'c-eve', text: 'secret backup failed', ts: eve })).toMatchObject({
+      outcome: 'refused',
+      target: 'secret',
+    });
     const admin = nextTs();
-    expect(await t.alert({ user: 'U0ADMIN', text: 'secret backup failed', ts: admin })).toMatchObject({ outcome: 'started', target: 'secret' });
+    expect(await t.alert({ user: 'U0ADMIN', text: 'secret backup failed', ts: admin })).toMatchObject({
+      outcome: 'started',
+      target: 'secret',
+    });
     // While that run is on, another alert from Eve would have joined it (and been told its key and thread).
     const again = nextTs();
-    expect(await t.alert({ user: 'U0EVE', text: 'secret backup failed again', ts: again })).toMatchObject({ outcome: 'refused', target: 'secret' });
+    expect(await t.alert({ user: 'U0EVE', text: 'secret backup failed again', ts: again })).toMatchObject({
+      outcome: 'refused',
+      target: 'secret',
+    });
     // A Retry click (a copy of the button's value) is held to `users` like /backup run.
-    const click = await t.bot.button({ actionId: 'dumptruck_retry', value: JSON.stringify({ target: 'secret', ownParent: false }), user_id: 'U0EVE', channel_id: ALERTS, messageTs: eve, threadTs: eve });
+    const click = await t.bot.button({
+      actionId: 'dumptruck_retry',
+      value: JSON.stringify({ target: 'secret', ownParent: false }),
+      user_id: 'U0EVE',
+      channel_id: ALERTS,
+      messageTs: eve,
+      threadTs: eve,
+    });
     expect(click.status).toBe(200);
-    expect((await t.bot.slack.waitForResponse(click.responseUrl)).body.text).toMatch(/^you are not on the list of people who may retry backups of `secret`/);
+    expect((await t.bot.slack.waitForResponse(click.responseUrl)).body.text).toMatch(
+      /^you are not on the list of people who may retry backups of `secret`/,
+    );
 
-    const result = await t.bot.slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.thread_ts === admin && isResult(c), 60_000);
-    expect(String(result.args.text)).toMatch(/^:white_check_mark: Backup of `secret` finished\.[\s\S]*\nDownload \(link expires [^)]+\): http/);
+    const result = await t.bot.slack.waitForCall(
+      (c) => c.method === 'chat.postMessage' && c.args.thread_ts === admin && isResult(c),
+      60_000,
+    );
+    expect(String(result.args.text)).toMatch(
+      /^:white_check_mark: Backup of `secret` finished\.[\s\S]*\nDownload \(link expires [^)]+\): http/,
+    );
     await t.settled();
     for (const ts of [eve, again]) {
       expect(t.thread(ts).map((c) => c.args.text)).toEqual([
@@ -449,14 +539,18 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
   it('a bot, workflow or webhook posting about a target with users: refused while alerts.posters is empty, no run, no link', async () => {
     const t = await start();
     const hook = nextTs();
-    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0EVEHOOK', username: 'AWS Chatbot', text: 'secret backup failed', ts: hook })).toMatchObject({
+    expect(
+      await t.alert({ subtype: 'bot_message', bot_id: 'B0EVEHOOK', username: 'AWS Chatbot', text: 'secret backup failed', ts: hook }),
+    ).toMatchObject({
       outcome: 'refused',
       target: 'secret',
       detail: 'poster B0EVEHOOK is a bot, app or webhook and alerts.posters is empty',
     });
     // Workflow Builder and apps post with a user id beside their bot id: still not a person.
     const workflow = nextTs();
-    expect(await t.alert({ user: 'U0ADMIN', bot_id: 'B0WORKFLOW', app_id: 'A0WORKFLOW', text: 'secret backup failed', ts: workflow })).toMatchObject({ outcome: 'refused', target: 'secret' });
+    expect(
+      await t.alert({ user: 'U0ADMIN', bot_id: 'B0WORKFLOW', app_id: 'A0WORKFLOW', text: 'secret backup failed', ts: workflow }),
+    ).toMatchObject({ outcome: 'refused', target: 'secret' });
     await t.settled();
     for (const ts of [hook, workflow]) {
       expect(t.thread(ts).map((c) => c.args.text)).toEqual([
@@ -471,16 +565,27 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
     const t = await start('  posters: [B0AWSCHAT, "B0HOOK:RDS alerts"]\n');
     // Another app posting under the listed username is not the listed webhook.
     const impostor = nextTs();
-    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0EVE', username: 'RDS alerts', text: 'Backup failed: secret', ts: impostor })).toMatchObject({ outcome: 'refused', detail: 'poster B0EVE is not in alerts.posters' });
+    expect(
+      await t.alert({ subtype: 'bot_message', bot_id: 'B0EVE', username: 'RDS alerts', text: 'Backup failed: secret', ts: impostor }),
+    ).toMatchObject({ outcome: 'refused', detail: 'poster B0EVE is not in alerts.posters' });
     const other = nextTs();
-    expect(await t.alert({ bot_id: 'B0OTHER', app_id: 'A0OTHER', text: 'Backup failed: app-db', ts: other })).toMatchObject({ outcome: 'refused', detail: 'poster B0OTHER is not in alerts.posters' });
+    expect(await t.alert({ bot_id: 'B0OTHER', app_id: 'A0OTHER', text: 'Backup failed: app-db', ts: other })).toMatchObject({
+      outcome: 'refused',
+      detail: 'poster B0OTHER is not in alerts.posters',
+    });
     const person = nextTs();
     expect(await t.alert({ user: 'U0ADMIN', text: 'Backup failed: app-db', ts: person })).toMatchObject({ outcome: 'refused' });
     const listed = nextTs();
-    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0AWSCHAT', text: 'Backup failed: app-db', ts: listed })).toMatchObject({ outcome: 'started', target: 'app-db' });
+    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0AWSCHAT', text: 'Backup failed: app-db', ts: listed })).toMatchObject({
+      outcome: 'started',
+      target: 'app-db',
+    });
     const named = nextTs();
-    expect(await t.alert({ subtype: 'bot_message', bot_id: 'B0HOOK', username: 'RDS alerts', text: 'Backup failed: billing', ts: named })).toMatchObject({ outcome: 'started', target: 'billing' });
-    for (const ts of [listed, named]) await t.bot.slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts && isResult(c), 60_000);
+    expect(
+      await t.alert({ subtype: 'bot_message', bot_id: 'B0HOOK', username: 'RDS alerts', text: 'Backup failed: billing', ts: named }),
+    ).toMatchObject({ outcome: 'started', target: 'billing' });
+    for (const ts of [listed, named])
+      await t.bot.slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.thread_ts === ts && isResult(c), 60_000);
     await t.settled();
     for (const ts of [impostor, other, person]) {
       expect(t.thread(ts).map((c) => c.args.text)).toEqual([
@@ -491,7 +596,7 @@ describe('failure alerts rerun the backup, in the alert\'s thread', () => {
     expect(t.runs('billing')).toBe(1);
   });
 
-  it('a 40 KB hostile alert is read at once: a slash command right behind it is acked within Slack\'s 3 s, and its re-delivery is not read again', async () => {
+  it("a 40 KB hostile alert is read at once: a slash command right behind it is acked within Slack's 3 s, and its re-delivery is not read again", async () => {
     const t = await start();
     const ts = nextTs();
     // A run of a spacing character that survives NFKC, after the word the Korean rules start from.

@@ -40,9 +40,9 @@ describe('authorize', () => {
       'you are not on the list of people who may get links to backups of `locked`\nAsk one of <@U0ALICE>, <@U0BOB>, or have your user id added to targets.locked.users.',
     );
     // The channel is checked first: an allowed user in the wrong channel still gets no link there.
-    expect(refusal(() => authorize('locked', t('locked'), { userId: 'U0ALICE', channelId: 'C0RANDOM' }, 'get links to backups of'))).toMatch(
-      /^you can't get links to backups of `locked` from this channel/,
-    );
+    expect(
+      refusal(() => authorize('locked', t('locked'), { userId: 'U0ALICE', channelId: 'C0RANDOM' }, 'get links to backups of')),
+    ).toMatch(/^you can't get links to backups of `locked` from this channel/);
   });
 
   it('channelAllowed is the rule for where links may be posted', () => {

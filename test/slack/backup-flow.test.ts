@@ -8,7 +8,17 @@ import type { RunBackup } from '../../src/jobs/types.js';
 import type { SpawnFn } from '../../src/pipeline/pgdump.js';
 import type { Clock } from '../../src/slack/clock.js';
 import { createCatalog } from '../../src/storage/catalog.js';
-import { lockTable, releaseLock, restoreFromUrl, seedDatabase, tableDigests, testConfig, testServers, uniquePrefix, type TargetSpec } from '../helpers/fixtures.js';
+import {
+  lockTable,
+  releaseLock,
+  restoreFromUrl,
+  seedDatabase,
+  tableDigests,
+  testConfig,
+  testServers,
+  uniquePrefix,
+  type TargetSpec,
+} from '../helpers/fixtures.js';
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
 import { FakeClock } from '../helpers/slack-clock.js';
@@ -40,7 +50,13 @@ function config(queue = 'concurrency: 2\n  maxPending: 20'): Config {
 
 /** The real runner, counting how many runs are in flight at once. */
 function realRunner(cfg: Config, spawn?: SpawnFn): { runBackup: RunBackup; maxInFlight: () => number } {
-  const run = createBackupRunner({ config: cfg, s3: servers.s3.client(), env: servers.env, progressIntervalMs: 50, ...(spawn ? { spawn } : {}) });
+  const run = createBackupRunner({
+    config: cfg,
+    s3: servers.s3.client(),
+    env: servers.env,
+    progressIntervalMs: 50,
+    ...(spawn ? { spawn } : {}),
+  });
   let inFlight = 0;
   let max = 0;
   return {
@@ -60,7 +76,10 @@ function realRunner(cfg: Config, spawn?: SpawnFn): { runBackup: RunBackup; maxIn
 let t: TestBot | undefined;
 
 /** `spawn` replaces the runner's (e.g. a held pg_dump); `clock` the reporter's (a FakeClock moved by hand). */
-async function start(cfg: Config = config(), options: { readonly spawn?: SpawnFn; readonly clock?: Clock } = {}): Promise<{ bot: TestBot; maxInFlight: () => number }> {
+async function start(
+  cfg: Config = config(),
+  options: { readonly spawn?: SpawnFn; readonly clock?: Clock } = {},
+): Promise<{ bot: TestBot; maxInFlight: () => number }> {
   const runner = realRunner(cfg, options.spawn);
   t = await startTestBot({
     config: cfg,
@@ -85,7 +104,9 @@ afterAll(async () => {
 });
 
 const resultFor = (target: string) => (c: ApiCall) =>
-  c.method === 'chat.postMessage' && c.outcome === 'ok' && new RegExp(`^:(white_check_mark|x|no_entry_sign): Backup of \`${target}\``).test(String(c.args.text));
+  c.method === 'chat.postMessage' &&
+  c.outcome === 'ok' &&
+  new RegExp(`^:(white_check_mark|x|no_entry_sign): Backup of \`${target}\``).test(String(c.args.text));
 
 function downloadUrl(text: string): string {
   const url = /^Download \(link expires [^)]+\): (\S+)$/m.exec(text)?.[1];
@@ -110,11 +131,16 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
 
     const posts = bot.slack.ok('chat.postMessage');
     const [parent, status] = posts;
-    expect(parent!.args).toMatchObject({ channel: 'C0OPS', text: ':package: Backup of `app-db` requested by <@U0ALICE>. Progress in the thread.' });
+    expect(parent!.args).toMatchObject({
+      channel: 'C0OPS',
+      text: ':package: Backup of `app-db` requested by <@U0ALICE>. Progress in the thread.',
+    });
     const threadTs = '1700000001.000100';
     expect(status!.args.thread_ts).toBe(threadTs);
     // Whatever the job had reached when it was posted: queued, starting or dumping.
-    expect(status!.args.text).toMatch(/^(:hourglass_flowing_sand: `app-db` is queued: next to start\.|:arrow_forward: (Starting|Dumping) )/);
+    expect(status!.args.text).toMatch(
+      /^(:hourglass_flowing_sand: `app-db` is queued: next to start\.|:arrow_forward: (Starting|Dumping) )/,
+    );
     expect(result.args.thread_ts).toBe(threadTs);
 
     const text = String(result.args.text);
@@ -132,11 +158,16 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
 
     // The status message was edited in place (started or progress, then the final state), and the parent got the outcome.
     const edits = bot.slack.ok('chat.update');
-    expect(edits.filter((c) => c.args.ts === status!.ts).at(-1)!.args.text).toMatch(/^:white_check_mark: Done in .+: dumped .+, stored .+\.$/);
-    expect(edits.at(-1)!.args).toMatchObject({ ts: threadTs, text: expect.stringMatching(/^:white_check_mark: Backup of `app-db` requested by <@U0ALICE> finished: /) });
+    expect(edits.filter((c) => c.args.ts === status!.ts).at(-1)!.args.text).toMatch(
+      /^:white_check_mark: Done in .+: dumped .+, stored .+\.$/,
+    );
+    expect(edits.at(-1)!.args).toMatchObject({
+      ts: threadTs,
+      text: expect.stringMatching(/^:white_check_mark: Backup of `app-db` requested by <@U0ALICE> finished: /),
+    });
   });
 
-  it('edits progress into the status message at most once per interval of the reporter\'s clock, each edit a newer state', async () => {
+  it("edits progress into the status message at most once per interval of the reporter's clock, each edit a newer state", async () => {
     // The reporter's clock moves only when the test moves it, and pg_dump's output is held mid-stream
     // so that the job keeps sending progress for as long as the test needs: every edit is accounted for.
     const clock = new FakeClock(1_800_000_000_000);
@@ -154,7 +185,9 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
           }
         });
       });
-    const status = await bot.slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.thread_ts !== undefined && JSON.stringify(c.args.blocks).includes(job.id));
+    const status = await bot.slack.waitForCall(
+      (c) => c.method === 'chat.postMessage' && c.args.thread_ts !== undefined && JSON.stringify(c.args.blocks).includes(job.id),
+    );
     const edits = () => bot.slack.ok('chat.update').filter((c) => c.args.ts === status.ts);
     /** One more progress event has arrived and the updater is waiting on the clock for its turn. */
     const waitingWithProgress = async () => {
@@ -192,7 +225,9 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
     const { bot } = await start();
     await bot.command('run nodb');
     const result = await bot.slack.waitForCall(resultFor('nodb'), 60_000);
-    expect(String(result.args.text)).toMatch(/^:x: Backup of `nodb` failed \(stage `connect`\)\. Nothing was stored\.\nconnect failed: .*database "slack_does_not_exist" does not exist/);
+    expect(String(result.args.text)).toMatch(
+      /^:x: Backup of `nodb` failed \(stage `connect`\)\. Nothing was stored\.\nconnect failed: .*database "slack_does_not_exist" does not exist/,
+    );
     expect(JSON.stringify(result.args.blocks)).toContain('dumptruck_retry');
     await bot.bot.reporters.idle();
     await expectNothingLeft('nodb');
@@ -215,8 +250,15 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
       // t1 is running: pg_dump is waiting for the lock.
       const job = bot.bot.queue.get('t1')!;
       expect(job.state).toBe('running');
-      const status = bot.slack.ok('chat.postMessage').find((c) => c.args.thread_ts !== undefined && JSON.stringify(c.args.blocks).includes(job.id))!;
-      const click = await bot.button({ actionId: 'dumptruck_cancel', value: job.id, messageTs: status.ts!, threadTs: String(status.args.thread_ts) });
+      const status = bot.slack
+        .ok('chat.postMessage')
+        .find((c) => c.args.thread_ts !== undefined && JSON.stringify(c.args.blocks).includes(job.id))!;
+      const click = await bot.button({
+        actionId: 'dumptruck_cancel',
+        value: job.id,
+        messageTs: status.ts!,
+        threadTs: String(status.args.thread_ts),
+      });
       expect(click.status).toBe(200);
       const t1 = await bot.slack.waitForCall(resultFor('t1'), 30_000);
       expect(t1.args.text).toBe(':no_entry_sign: Backup of `t1` cancelled by <@U0ALICE>. Nothing was stored.');
@@ -255,7 +297,9 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
       );
       await bot.command('run t2');
       const full = await bot.command('run t3');
-      expect(full.json?.text).toBe('queue failed: 1 backup is already waiting (queue.maxPending is 1)\nTry again when one of them has started; `/backup status` shows the queue.');
+      expect(full.json?.text).toBe(
+        'queue failed: 1 backup is already waiting (queue.maxPending is 1)\nTry again when one of them has started; `/backup status` shows the queue.',
+      );
       expect(bot.bot.queue.status().running.map((j) => j.target)).toEqual(['t1']);
       expect(bot.bot.queue.status().queued.map((j) => j.target)).toEqual(['t2']);
     } finally {
@@ -281,7 +325,8 @@ describe('a /backup run against PostgreSQL and versitygw', () => {
     const results = await Promise.all(names.map((n) => bot.slack.waitForCall(resultFor(n), 120_000)));
     await bot.bot.reporters.idle();
     expect(maxInFlight()).toBe(2);
-    for (const r of results) expect(String(r.args.text)).toMatch(/^:white_check_mark: Backup of `t\d` finished\.\n[\s\S]*\nDownload \(link expires .+\): http/);
+    for (const r of results)
+      expect(String(r.args.text)).toMatch(/^:white_check_mark: Backup of `t\d` finished\.\n[\s\S]*\nDownload \(link expires .+\): http/);
     // Each result landed in its own thread.
     expect(new Set(results.map((r) => r.args.thread_ts)).size).toBe(5);
   });

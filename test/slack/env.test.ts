@@ -29,7 +29,15 @@ describe('readSlackEnv', () => {
   });
 
   it('HTTP mode with a signing secret, PORT and SLACK_API_URL', () => {
-    expect(readSlackEnv({ SLACK_MODE: 'http', SLACK_BOT_TOKEN: BOT, SLACK_SIGNING_SECRET: SECRET, PORT: '8080', SLACK_API_URL: 'http://127.0.0.1:9999/api' })).toEqual({
+    expect(
+      readSlackEnv({
+        SLACK_MODE: 'http',
+        SLACK_BOT_TOKEN: BOT,
+        SLACK_SIGNING_SECRET: SECRET,
+        PORT: '8080',
+        SLACK_API_URL: 'http://127.0.0.1:9999/api',
+      }),
+    ).toEqual({
       mode: 'http',
       botToken: BOT,
       appToken: undefined,

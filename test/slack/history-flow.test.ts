@@ -33,7 +33,10 @@ async function start(cfg: Config, withState: boolean): Promise<TestBot> {
   return t;
 }
 
-const resultFor = (target: string) => (c: ApiCall) => c.method === 'chat.postMessage' && c.outcome === 'ok' && new RegExp(`^:(white_check_mark|x|warning): Backup of \`${target}\``).test(String(c.args.text));
+const resultFor = (target: string) => (c: ApiCall) =>
+  c.method === 'chat.postMessage' &&
+  c.outcome === 'ok' &&
+  new RegExp(`^:(white_check_mark|x|warning): Backup of \`${target}\``).test(String(c.args.text));
 
 async function history(bot: TestBot, text: string, who = { channel_id: 'C0OPS' }): Promise<string> {
   const ack = await bot.command(text, who);
@@ -75,11 +78,21 @@ describe('/backup history with a state database', () => {
       return rows.length === 2 ? rows : undefined;
     }, 'both runs recorded');
     const [stored, failed] = runs;
-    expect(stored).toMatchObject({ target: 'app-db', outcome: 'succeeded', trigger: { kind: 'slack', by: 'U0ALICE', detail: 'C0OPS' }, requester: 'U0ALICE', replica: expect.stringMatching(/^.+:\d+$/) });
+    expect(stored).toMatchObject({
+      target: 'app-db',
+      outcome: 'succeeded',
+      trigger: { kind: 'slack', by: 'U0ALICE', detail: 'C0OPS' },
+      requester: 'U0ALICE',
+      replica: expect.stringMatching(/^.+:\d+$/),
+    });
     expect(stored!.key).toMatch(new RegExp(`^${prefix}/app-db/`));
     expect(stored!.storedBytes).toBeGreaterThan(0);
     const parent = bot.slack.ok('chat.postMessage').find((c) => String(c.args.text).includes('Backup of `app-db` requested by'))!;
-    expect(stored!.thread).toEqual({ channel: 'C0OPS', ts: parent.ts, permalink: `https://fake.slack.com/archives/C0OPS/p${String(parent.ts).replace('.', '')}` });
+    expect(stored!.thread).toEqual({
+      channel: 'C0OPS',
+      ts: parent.ts,
+      permalink: `https://fake.slack.com/archives/C0OPS/p${String(parent.ts).replace('.', '')}`,
+    });
     expect(failed).toMatchObject({ target: 'broken', outcome: 'failed', key: undefined, storedBytes: undefined, requester: 'U0BOB' });
     expect(failed!.error).toMatch(/password authentication failed/);
     expect(failed!.error).not.toContain(servers.env.WRONG_PW);
@@ -87,14 +100,20 @@ describe('/backup history with a state database', () => {
     const reply = await history(bot, 'history app-db');
     const lines = reply.split('\n');
     expect(lines[0]).toBe('*Last run of `app-db`* (newest first)');
-    expect(lines[1]).toMatch(/^• <!date\^\d+\^\{date_short_pretty\} \{time\}\|[^>]+> · :white_check_mark: stored · [\d.]+ (KiB|MiB) · in \d+(\.\d+)?m?s?.* · by <@U0ALICE> · <https:\/\/fake\.slack\.com\/archives\/C0OPS\/p\d+\|thread>$/);
+    expect(lines[1]).toMatch(
+      /^• <!date\^\d+\^\{date_short_pretty\} \{time\}\|[^>]+> · :white_check_mark: stored · [\d.]+ (KiB|MiB) · in \d+(\.\d+)?m?s?.* · by <@U0ALICE> · <https:\/\/fake\.slack\.com\/archives\/C0OPS\/p\d+\|thread>$/,
+    );
     expect(lines[2]).toBe(`   \`${stored!.key}\``);
-    expect(await history(bot, 'history broken 5')).toMatch(/^\*Last run of `broken`\* \(newest first\)\n• .* :x: failed · in .* · by <@U0BOB> · <https:\/\/fake\.slack\.com\/[^|]+\|thread>\n   connect failed: /);
+    expect(await history(bot, 'history broken 5')).toMatch(
+      /^\*Last run of `broken`\* \(newest first\)\n• .* :x: failed · in .* · by <@U0BOB> · <https:\/\/fake\.slack\.com\/[^|]+\|thread>\n   connect failed: /,
+    );
   });
 
-  it('the target\'s channels: apply to its history too', async () => {
+  it("the target's channels: apply to its history too", async () => {
     const bot = await start(testConfig(servers, prefix, targets, stateYaml), true);
-    expect(await history(bot, 'history app-db', { channel_id: 'C0ELSEWHERE' })).toMatch(/^you can't see the history of `app-db` from this channel/);
+    expect(await history(bot, 'history app-db', { channel_id: 'C0ELSEWHERE' })).toMatch(
+      /^you can't see the history of `app-db` from this channel/,
+    );
   });
 });
 

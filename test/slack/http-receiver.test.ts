@@ -11,8 +11,18 @@ import type { ApiCall } from '../helpers/slack-fake.js';
 import { TEST_SIGNING_SECRET } from '../helpers/slack-sign.js';
 
 const objects: BackupObject[] = [
-  { key: 'dumptruck/app-db/2024/05/02/app-db_20240502T030000Z.sql.gz', size: 2048, lastModified: new Date('2024-05-02T03:00:00Z'), state: 'complete' },
-  { key: 'dumptruck/app-db/2024/05/01/app-db_20240501T030000Z.sql.gz', size: 1024, lastModified: new Date('2024-05-01T03:00:00Z'), state: 'complete' },
+  {
+    key: 'dumptruck/app-db/2024/05/02/app-db_20240502T030000Z.sql.gz',
+    size: 2048,
+    lastModified: new Date('2024-05-02T03:00:00Z'),
+    state: 'complete',
+  },
+  {
+    key: 'dumptruck/app-db/2024/05/01/app-db_20240501T030000Z.sql.gz',
+    size: 1024,
+    lastModified: new Date('2024-05-01T03:00:00Z'),
+    state: 'complete',
+  },
 ];
 const expiresAt = new Date('2024-05-03T03:00:00Z');
 
@@ -59,7 +69,8 @@ afterEach(async () => {
 });
 
 const posts = (channel?: string) => t.slack.ok('chat.postMessage').filter((c) => channel === undefined || c.args.channel === channel);
-const isResult = (call: ApiCall) => call.method === 'chat.postMessage' && /^:(white_check_mark|x|no_entry_sign): Backup of/.test(String(call.args.text));
+const isResult = (call: ApiCall) =>
+  call.method === 'chat.postMessage' && /^:(white_check_mark|x|no_entry_sign): Backup of/.test(String(call.args.text));
 
 /** Nothing was posted and nothing reached the runner or the queue. */
 async function expectNothingQueued(): Promise<void> {
@@ -85,18 +96,68 @@ describe('request verification', () => {
 
 describe('bad input and refusals: an ephemeral reply with the ack, nothing queued', () => {
   it.each([
-    ['', 'C0OPS', 'U0ALICE', 'tell me what to do: /backup needs a command or a target\nTry `/backup run app-db`, or `/backup help` for every command.'],
-    ['run', 'C0OPS', 'U0ALICE', 'which target? `/backup run <target>` needs a target name\nTry `/backup run app-db`; targets: `app-db`, `billing`, `locked`, `a`, `b`, `c`.'],
-    ['run nope', 'C0OPS', 'U0ALICE', 'unknown target `nope`\nTargets: `app-db`, `billing`, `locked`, `a`, `b`, `c`. `/backup targets` lists them.'],
-    ['run app-db;reboot', 'C0OPS', 'U0ALICE', '`app-db;reboot` is not a target name: names use only lowercase letters, digits, - and _\nTargets: `app-db`, `billing`, `locked`, `a`, `b`, `c`. `/backup targets` lists them.'],
-    ['run ../../etc', 'C0OPS', 'U0ALICE', '`../../etc` is not a target name: names use only lowercase letters, digits, - and _\nTargets: `app-db`, `billing`, `locked`, `a`, `b`, `c`. `/backup targets` lists them.'],
+    [
+      '',
+      'C0OPS',
+      'U0ALICE',
+      'tell me what to do: /backup needs a command or a target\nTry `/backup run app-db`, or `/backup help` for every command.',
+    ],
+    [
+      'run',
+      'C0OPS',
+      'U0ALICE',
+      'which target? `/backup run <target>` needs a target name\nTry `/backup run app-db`; targets: `app-db`, `billing`, `locked`, `a`, `b`, `c`.',
+    ],
+    [
+      'run nope',
+      'C0OPS',
+      'U0ALICE',
+      'unknown target `nope`\nTargets: `app-db`, `billing`, `locked`, `a`, `b`, `c`. `/backup targets` lists them.',
+    ],
+    [
+      'run app-db;reboot',
+      'C0OPS',
+      'U0ALICE',
+      '`app-db;reboot` is not a target name: names use only lowercase letters, digits, - and _\nTargets: `app-db`, `billing`, `locked`, `a`, `b`, `c`. `/backup targets` lists them.',
+    ],
+    [
+      'run ../../etc',
+      'C0OPS',
+      'U0ALICE',
+      '`../../etc` is not a target name: names use only lowercase letters, digits, - and _\nTargets: `app-db`, `billing`, `locked`, `a`, `b`, `c`. `/backup targets` lists them.',
+    ],
     ['run app-db now', 'C0OPS', 'U0ALICE', 'unexpected extra words after `/backup run <target>`: `now`\nUsage: `/backup run <target>`.'],
-    [`run ${'x'.repeat(500)}`, 'C0OPS', 'U0ALICE', 'that command is 504 characters long; /backup commands are at most 300\nTry `/backup run app-db` or `/backup help`.'],
+    [
+      `run ${'x'.repeat(500)}`,
+      'C0OPS',
+      'U0ALICE',
+      'that command is 504 characters long; /backup commands are at most 300\nTry `/backup run app-db` or `/backup help`.',
+    ],
     ['run billing', 'C0RANDOM', 'U0ALICE', "you can't back up `billing` from this channel\n`billing` is allowed in <#C0OPS>; ask there."],
-    ['locked', 'C0OPS', 'U0EVE', 'you are not on the list of people who may back up `locked`\nAsk one of <@U0ALICE>, or have your user id added to targets.locked.users.'],
-    ['cancel locked', 'C0OPS', 'U0EVE', 'you are not on the list of people who may cancel backups of `locked`\nAsk one of <@U0ALICE>, or have your user id added to targets.locked.users.'],
-    ['link billing latest', 'C0RANDOM', 'U0ALICE', "you can't get links to backups of `billing` from this channel\n`billing` is allowed in <#C0OPS>; ask there."],
-    ['list billing', 'D0DM', 'U0ALICE', "you can't list backups of `billing` from this channel\n`billing` is allowed in <#C0OPS>; ask there."],
+    [
+      'locked',
+      'C0OPS',
+      'U0EVE',
+      'you are not on the list of people who may back up `locked`\nAsk one of <@U0ALICE>, or have your user id added to targets.locked.users.',
+    ],
+    [
+      'cancel locked',
+      'C0OPS',
+      'U0EVE',
+      'you are not on the list of people who may cancel backups of `locked`\nAsk one of <@U0ALICE>, or have your user id added to targets.locked.users.',
+    ],
+    [
+      'link billing latest',
+      'C0RANDOM',
+      'U0ALICE',
+      "you can't get links to backups of `billing` from this channel\n`billing` is allowed in <#C0OPS>; ask there.",
+    ],
+    [
+      'list billing',
+      'D0DM',
+      'U0ALICE',
+      "you can't list backups of `billing` from this channel\n`billing` is allowed in <#C0OPS>; ask there.",
+    ],
   ])('%j from %s by %s', async (text, channel_id, user_id, reply) => {
     await start();
     const res = await t.command(text, { channel_id, user_id });
@@ -149,7 +210,13 @@ describe('a run', () => {
       run.emit({
         type: 'progress',
         jobId: run.request.jobId!,
-        progress: { dumpedBytes: i * 1_048_576, storedBytes: i * 262_144, elapsedMs: i * 50, bytesPerSecond: 20_971_520, estimatedBytes: 104_857_600 },
+        progress: {
+          dumpedBytes: i * 1_048_576,
+          storedBytes: i * 262_144,
+          elapsedMs: i * 50,
+          bytesPerSecond: 20_971_520,
+          estimatedBytes: 104_857_600,
+        },
       });
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -169,7 +236,10 @@ describe('a run', () => {
     expect(progressEdits.length).toBeGreaterThanOrEqual(1);
     expect(progressEdits.length).toBeLessThanOrEqual(4);
     for (let i = 1; i < progressEdits.length; i++) expect(progressEdits[i]!.at - progressEdits[i - 1]!.at).toBeGreaterThanOrEqual(250);
-    expect(updates.at(-1)!.args).toMatchObject({ ts: parentTs, text: ':white_check_mark: Backup of `app-db` requested by <@U0ALICE> finished: 12.0 MiB in 1m 3s.' });
+    expect(updates.at(-1)!.args).toMatchObject({
+      ts: parentTs,
+      text: ':white_check_mark: Backup of `app-db` requested by <@U0ALICE> finished: 12.0 MiB in 1m 3s.',
+    });
     expect(updates.at(-2)!.args.text).toBe(':white_check_mark: Done in 1m 3s: dumped 45.0 MiB, stored 12.0 MiB.');
     // Every message of the run went to the channel the command came from.
     expect(new Set(t.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => c.args.channel))).toEqual(new Set(['C0OPS']));
@@ -225,7 +295,9 @@ describe('a run', () => {
     await runner.started('a');
     await t.slack.waitForCall(() => t.slack.ok('chat.getPermalink').length === 2);
     const cancel = await t.command('cancel b', { user_id: 'U0BOB' });
-    expect(cancel.json?.text).toMatch(/^Removing the queued backup of `b` \(<https:\/\/fake\.slack\.com\/archives\/C0OPS\/p\d+\|thread>\); nothing will be stored\.$/);
+    expect(cancel.json?.text).toMatch(
+      /^Removing the queued backup of `b` \(<https:\/\/fake\.slack\.com\/archives\/C0OPS\/p\d+\|thread>\); nothing will be stored\.$/,
+    );
     const result = await t.slack.waitForCall((c) => isResult(c) && String(c.args.text).includes('`b`'));
     expect(result.args.text).toBe(':no_entry_sign: Backup of `b` cancelled by <@U0BOB>. Nothing was stored.');
     runner.run('a').succeed();
@@ -242,7 +314,13 @@ describe('a run', () => {
     const status = await t.slack.waitForCall((c) => c.method === 'chat.postMessage' && c.args.thread_ts !== undefined);
     const cancel = status.args.blocks.find((b: any) => b.type === 'actions').elements[0];
     expect(cancel).toMatchObject({ action_id: 'dumptruck_cancel', value: run.request.jobId });
-    const click = await t.button({ actionId: 'dumptruck_cancel', value: cancel.value, user_id: 'U0BOB', messageTs: '1700000002.000100', threadTs: String(status.args.thread_ts) });
+    const click = await t.button({
+      actionId: 'dumptruck_cancel',
+      value: cancel.value,
+      user_id: 'U0BOB',
+      messageTs: '1700000002.000100',
+      threadTs: String(status.args.thread_ts),
+    });
     expect(click.status).toBe(200);
     expect(click.text).toBe('');
     expect((await t.slack.waitForResponse(click.responseUrl)).body.text).toMatch(/^Stopping the running backup of `app-db`/);
@@ -251,7 +329,10 @@ describe('a run', () => {
     expect(result.args.text).toBe(':no_entry_sign: Backup of `app-db` cancelled by <@U0BOB>. Nothing was stored.');
     await t.bot.reporters.idle();
     // Cancelled: the status message has lost its button.
-    const last = t.slack.ok('chat.update').filter((c) => c.args.ts === '1700000002.000100').at(-1)!;
+    const last = t.slack
+      .ok('chat.update')
+      .filter((c) => c.args.ts === '1700000002.000100')
+      .at(-1)!;
     expect(last.args.text).toBe(':no_entry_sign: Cancelled by <@U0BOB>.');
     expect(JSON.stringify(last.args.blocks)).not.toContain('dumptruck_cancel');
   });
@@ -268,7 +349,9 @@ describe('a run', () => {
     run.succeed();
     await t.slack.waitForCall(isResult);
     const stale = await t.button({ actionId: 'dumptruck_cancel', value: run.request.jobId!, messageTs: '1.1' });
-    expect((await t.slack.waitForResponse(stale.responseUrl)).body.text).toBe('That backup has already finished; there is nothing to cancel.');
+    expect((await t.slack.waitForResponse(stale.responseUrl)).body.text).toBe(
+      'That backup has already finished; there is nothing to cancel.',
+    );
   });
 
   it('a failure shows stage and reason with a Retry button; Retry runs again in the same thread', async () => {
@@ -277,13 +360,21 @@ describe('a run', () => {
     const run = await runner.started('app-db');
     run.fail(new DumptruckError('CONNECT_FAILED', 'connect', 'database "app" does not exist'));
     const failure = await t.slack.waitForCall(isResult);
-    expect(failure.args.text).toBe(':x: Backup of `app-db` failed (stage `connect`). Nothing was stored.\nconnect failed: database "app" does not exist');
+    expect(failure.args.text).toBe(
+      ':x: Backup of `app-db` failed (stage `connect`). Nothing was stored.\nconnect failed: database "app" does not exist',
+    );
     const retry = failure.args.blocks.find((b: any) => b.type === 'actions').elements[0];
     expect(retry).toMatchObject({ action_id: 'dumptruck_retry', value: '{"target":"app-db","ownParent":true}' });
     await t.bot.reporters.idle();
 
     const parentTs = String(failure.args.thread_ts);
-    const click = await t.button({ actionId: 'dumptruck_retry', value: retry.value, user_id: 'U0BOB', messageTs: '1700000003.000100', threadTs: parentTs });
+    const click = await t.button({
+      actionId: 'dumptruck_retry',
+      value: retry.value,
+      user_id: 'U0BOB',
+      messageTs: '1700000003.000100',
+      threadTs: parentTs,
+    });
     expect(click.status).toBe(200);
     const second = await runner.started('app-db', 2);
     expect(second.request.trigger).toEqual({ kind: 'retry', by: 'U0BOB', detail: 'C0OPS' });
@@ -293,7 +384,10 @@ describe('a run', () => {
     await t.bot.reporters.idle();
     // No second parent: the retry lives in the first thread, and the parent shows the new outcome.
     expect(posts().filter((c) => c.args.thread_ts === undefined)).toHaveLength(1);
-    expect(t.slack.ok('chat.update').at(-1)!.args).toMatchObject({ ts: parentTs, text: ':white_check_mark: Backup of `app-db` requested by <@U0BOB> (retry) finished: 12.0 MiB in 1m 3s.' });
+    expect(t.slack.ok('chat.update').at(-1)!.args).toMatchObject({
+      ts: parentTs,
+      text: ':white_check_mark: Backup of `app-db` requested by <@U0BOB> (retry) finished: 12.0 MiB in 1m 3s.',
+    });
   });
 
   it('survives 429s and Slack errors without losing the result', async () => {
@@ -303,7 +397,11 @@ describe('a run', () => {
     const run = await runner.started('app-db');
     await t.slack.waitForCall((c) => c.method === 'chat.getPermalink');
     for (let i = 1; i <= 10; i++) {
-      run.emit({ type: 'progress', jobId: run.request.jobId!, progress: { dumpedBytes: i, storedBytes: i, elapsedMs: i, bytesPerSecond: 1, estimatedBytes: 0 } });
+      run.emit({
+        type: 'progress',
+        jobId: run.request.jobId!,
+        progress: { dumpedBytes: i, storedBytes: i, elapsedMs: i, bytesPerSecond: 1, estimatedBytes: 0 },
+      });
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     t.slack.fail('chat.postMessage', { error: 'internal_error' });
@@ -312,12 +410,12 @@ describe('a run', () => {
     const result = await t.slack.waitForCall((c) => isResult(c) && c.outcome === 'ok', 20_000);
     expect(String(result.args.text)).toContain('https://s3.example/');
     await t.bot.reporters.idle();
-    expect(t.slack.calls.filter((c) => c.outcome !== 'ok').map((c) => `${c.method} ${c.outcome}`).sort()).toEqual([
-      'chat.postMessage HTTP 429',
-      'chat.postMessage internal_error',
-      'chat.update HTTP 429',
-      'chat.update HTTP 429',
-    ]);
+    expect(
+      t.slack.calls
+        .filter((c) => c.outcome !== 'ok')
+        .map((c) => `${c.method} ${c.outcome}`)
+        .sort(),
+    ).toEqual(['chat.postMessage HTTP 429', 'chat.postMessage internal_error', 'chat.update HTTP 429', 'chat.update HTTP 429']);
     expect(t.slack.ok('chat.update').at(-1)!.args.text).toMatch(/finished/);
   }, 30_000);
 });
@@ -340,7 +438,9 @@ describe('list, link, verify, targets, help', () => {
       'Download `dumptruck/app-db/2024/05/02/app-db_20240502T030000Z.sql.gz` (2.0 KiB, 2024-05-02 03:00 UTC); the link expires 2024-05-03 03:00 UTC:\nhttps://s3.example/backups/dumptruck/app-db/2024/05/02/app-db_20240502T030000Z.sql.gz?X-Amz-Expires=86400&X-Amz-Signature=abc',
     );
     const other = await t.command('link app-db dumptruck/billing/2024/05/01/x.sql.gz');
-    expect((await t.slack.waitForResponse(other.responseUrl)).body.text).toBe('dumptruck/billing/2024/05/01/x.sql.gz is not a backup of app-db');
+    expect((await t.slack.waitForResponse(other.responseUrl)).body.text).toBe(
+      'dumptruck/billing/2024/05/01/x.sql.gz is not a backup of app-db',
+    );
     const none = await t.command('link billing');
     expect((await t.slack.waitForResponse(none.responseUrl)).body.text).toBe('storage failed: no backups of billing yet');
     expect(posts()).toEqual([]);
@@ -349,7 +449,9 @@ describe('list, link, verify, targets, help', () => {
   it('verify, targets and help answer with the ack', async () => {
     await start();
     // This bot was built without `trust` (test/slack/trust-flow.test.ts has one with it).
-    expect((await t.command('verify app-db')).json?.text).toBe('verification and pruning are not set up in this bot\nAsk an admin: the bot was started without them.');
+    expect((await t.command('verify app-db')).json?.text).toBe(
+      'verification and pruning are not set up in this bot\nAsk an admin: the bot was started without them.',
+    );
     expect((await t.command('targets', { channel_id: 'C0RANDOM' })).json?.text).toBe(
       '*Targets*\n• `app-db` (plain)\n• `billing` (plain): not from this channel\n• `locked` (plain): not from this channel\n• `a` (plain)\n• `b` (plain)\n• `c` (plain)',
     );

@@ -49,7 +49,10 @@ describe('health and metrics of the running bot', () => {
 
     const run = await b.command('run app-db');
     expect(run.status).toBe(200);
-    const result = await slack.waitForCall((c) => c.method === 'chat.postMessage' && /Backup of `app-db` (finished|stored|failed)/.test(String(c.args.text)), 60_000);
+    const result = await slack.waitForCall(
+      (c) => c.method === 'chat.postMessage' && /Backup of `app-db` (finished|stored|failed)/.test(String(c.args.text)),
+      60_000,
+    );
     // The `postgres` database has no tables: stored, and flagged as an empty dump rather than a plain success.
     expect(result.args.text).toMatch(/^:warning: Backup of `app-db` stored, but flagged: the dump is empty/);
 
@@ -62,9 +65,18 @@ describe('health and metrics of the running bot', () => {
     expect(after.text).toMatch(/^dumptruck_jobs_running 0$/m);
 
     // Logs: JSON lines; the job's lines carry its id and target.
-    const lines = b.stdout().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = b
+      .stdout()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const finished = lines.find((l) => l.msg === 'backup finished');
-    expect(finished).toMatchObject({ level: 'info', target: 'app-db', jobId: expect.stringMatching(/^[0-9a-f]{8}$/), key: expect.stringContaining(`${prefix}/app-db/`) });
+    expect(finished).toMatchObject({
+      level: 'info',
+      target: 'app-db',
+      jobId: expect.stringMatching(/^[0-9a-f]{8}$/),
+      key: expect.stringContaining(`${prefix}/app-db/`),
+    });
     expect(lines.find((l) => l.msg === 'backup started')).toMatchObject({ jobId: finished!.jobId, target: 'app-db' });
 
     await stopCleanly(b);
@@ -74,7 +86,11 @@ describe('health and metrics of the running bot', () => {
     const closed = await freePort();
     const { bot: b } = await bots.start({ config, fakeToken: TEST_BOT_TOKEN, env: { S3_ENDPOINT: `http://127.0.0.1:${closed}` } });
     const readyz = await b.waitFor('/readyz', (a) => a.status === 503 && a.json?.checks?.slack?.ok === true);
-    expect(readyz.json).toMatchObject({ status: 'not ready', failing: ['bucket'], checks: { config: { ok: true }, slack: { ok: true }, bucket: { ok: false } } });
+    expect(readyz.json).toMatchObject({
+      status: 'not ready',
+      failing: ['bucket'],
+      checks: { config: { ok: true }, slack: { ok: true }, bucket: { ok: false } },
+    });
     expect(readyz.json!.checks.bucket.detail).toContain(`bucket ${servers.bucket}`);
     expect((await b.get('/healthz')).status).toBe(200);
     expect((await b.get('/metrics')).status).toBe(200);
@@ -89,7 +105,11 @@ describe('health and metrics of the running bot', () => {
     expect(healthz.json).toEqual({ status: 'ok' });
     const notReady = await b.get('/readyz');
     expect(notReady.status).toBe(503);
-    expect(notReady.json).toMatchObject({ status: 'not ready', failing: ['slack'], checks: { config: { ok: true }, slack: { ok: false }, bucket: { ok: true } } });
+    expect(notReady.json).toMatchObject({
+      status: 'not ready',
+      failing: ['slack'],
+      checks: { config: { ok: true }, slack: { ok: false }, bucket: { ok: true } },
+    });
 
     // A retry after the client's first back-off (5 s): still alive, still not ready, still serving.
     const connects = () => slack.calls.filter((c) => c.method === 'apps.connections.open').length;

@@ -42,13 +42,21 @@ describe('the bot with a state database', () => {
     const config = configYaml(servers, prefix, { 'app-db': { db: 'postgres' } }, stateYaml(servers.pg.superuser.user, 'STATE_PW'));
     const { bot: b, slack } = await bots.start({ config, fakeToken: TEST_BOT_TOKEN, env });
     const ready = await b.waitFor('/readyz', (a) => a.status === 200);
-    expect(ready.json).toEqual({ status: 'ready', checks: { config: { ok: true }, slack: { ok: true }, bucket: { ok: true }, state: { ok: true } } });
+    expect(ready.json).toEqual({
+      status: 'ready',
+      checks: { config: { ok: true }, slack: { ok: true }, bucket: { ok: true }, state: { ok: true } },
+    });
 
     await b.command('run app-db');
-    await slack.waitForCall((c) => c.method === 'chat.postMessage' && /Backup of `app-db` (stored|failed)/.test(String(c.args.text)), 60_000);
+    await slack.waitForCall(
+      (c) => c.method === 'chat.postMessage' && /Backup of `app-db` (stored|failed)/.test(String(c.args.text)),
+      60_000,
+    );
     const ack = await b.command('history app-db');
     const reply = await slack.waitForResponse(ack.responseUrl, 20_000);
-    expect(String(reply.body.text)).toMatch(/^\*Last run of `app-db`\* \(newest first\)\n• .* :warning: stored, flagged · .* · by <@U[A-Z0-9]+> · <https:\/\/fake\.slack\.com\/archives\/C[A-Z0-9]+\/p\d+\|thread>\n   `[^`]+`$/);
+    expect(String(reply.body.text)).toMatch(
+      /^\*Last run of `app-db`\* \(newest first\)\n• .* :warning: stored, flagged · .* · by <@U[A-Z0-9]+> · <https:\/\/fake\.slack\.com\/archives\/C[A-Z0-9]+\/p\d+\|thread>\n   `[^`]+`$/,
+    );
 
     try {
       await admin(`ALTER DATABASE ${STATE_DB} ALLOW_CONNECTIONS false`);
@@ -63,7 +71,7 @@ describe('the bot with a state database', () => {
     await b.waitFor('/readyz', (a) => a.status === 200);
   });
 
-  it('a state role that may not create dumptruck\'s schema stops the bot at start, naming the right', async () => {
+  it("a state role that may not create dumptruck's schema stops the bot at start, naming the right", async () => {
     const config = configYaml(servers, prefix, { 'app-db': { db: 'postgres' } }, `${stateYaml(LIMITED, 'LIMITED_PW')}  schema: limited\n`);
     const { bot: b } = await bots.start({ config, fakeToken: TEST_BOT_TOKEN, env });
     const { code } = await b.exited;

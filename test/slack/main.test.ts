@@ -34,12 +34,18 @@ afterEach(async () => {
 
 function startMain(env: Record<string, string>): { exited: Promise<{ code: number | null; stdout: string; stderr: string }> } {
   // cwd without a .env, and only the variables given: nothing from the test's own environment.
-  child = spawn(process.execPath, [MAIN], { cwd: dir, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child = spawn(process.execPath, [MAIN], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => child!.on('close', (code) => done({ code, stdout, stderr })));
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((done) =>
+    child!.on('close', (code) => done({ code, stdout, stderr })),
+  );
   return { exited };
 }
 
@@ -58,15 +64,27 @@ describe('npm start (dist/slack/main.js)', () => {
   });
 
   it('with a malformed token: exits 1 without printing it', async () => {
-    const { code, stderr } = await startMain({ SLACK_MODE: 'http', SLACK_BOT_TOKEN: 'xoxp-12345-user-secret', SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET }).exited;
+    const { code, stderr } = await startMain({
+      SLACK_MODE: 'http',
+      SLACK_BOT_TOKEN: 'xoxp-12345-user-secret',
+      SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
+    }).exited;
     expect(code).toBe(1);
-    expect(stderr).toContain('SLACK_BOT_TOKEN: expected the bot token, xoxb-... (OAuth & Permissions > Bot User OAuth Token), got a token starting with xoxp-');
+    expect(stderr).toContain(
+      'SLACK_BOT_TOKEN: expected the bot token, xoxb-... (OAuth & Permissions > Bot User OAuth Token), got a token starting with xoxp-',
+    );
     expect(stderr).not.toContain('user-secret');
   });
 
   it('without the HMAC key: exits 1 at start, naming the setting and how to make one', async () => {
     const { DUMPTRUCK_HMAC_KEY: _none, ...withoutKey } = servers.env;
-    const { code, stderr } = await startMain({ ...withoutKey, SLACK_MODE: 'http', SLACK_BOT_TOKEN: TEST_BOT_TOKEN, SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET, PORT: String(await freePort()) }).exited;
+    const { code, stderr } = await startMain({
+      ...withoutKey,
+      SLACK_MODE: 'http',
+      SLACK_BOT_TOKEN: TEST_BOT_TOKEN,
+      SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
+      PORT: String(await freePort()),
+    }).exited;
     expect(code).toBe(1);
     expect(stderr).toBe(
       'dumptruck: secret failed: storage.hmacKey: environment variable DUMPTRUCK_HMAC_KEY is not set\n' +
@@ -100,7 +118,10 @@ describe('npm start (dist/slack/main.js)', () => {
       PORT: String(port),
       LOG_LEVEL: 'info',
     });
-    await waitForPort('127.0.0.1', port, { timeoutMs: 15_000, failed: () => (child?.exitCode != null ? new Error(`main exited ${child.exitCode}`) : undefined) });
+    await waitForPort('127.0.0.1', port, {
+      timeoutMs: 15_000,
+      failed: () => (child?.exitCode != null ? new Error(`main exited ${child.exitCode}`) : undefined),
+    });
     const url = `http://127.0.0.1:${port}/slack/events`;
     const help = await sendCommand(url, TEST_SIGNING_SECRET, { text: 'help', response_url: slack.responseUrl() });
     expect(help.status).toBe(200);

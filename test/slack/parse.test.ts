@@ -77,7 +77,9 @@ describe('parseCommand', () => {
       const text = name.includes(' ') ? `run ${name.split(' ')[0]}` : `run ${name}`;
       const { code, text: message } = refusal(text);
       expect(code).toBe('BAD_INPUT');
-      expect(message).toMatch(/^`.+` is not a target name: names use only lowercase letters, digits, - and _\nTargets: `app-db`, `billing`/);
+      expect(message).toMatch(
+        /^`.+` is not a target name: names use only lowercase letters, digits, - and _\nTargets: `app-db`, `billing`/,
+      );
     },
   );
 
@@ -107,8 +109,12 @@ describe('parseCommand', () => {
       code: 'BAD_INPUT',
       text: '`now` is not `confirm`\n`/backup prune app-db` shows what would be deleted; `/backup prune app-db confirm` deletes it.',
     });
-    expect(refusal('prune app-db confirm now').text).toBe('unexpected extra words after `/backup prune <target>`: `now`\nUsage: `/backup prune <target> [confirm]`.');
-    expect(refusal('prune').text).toBe('which target? `/backup prune <target> [confirm]` needs a target name\nTry `/backup prune app-db`; targets: `app-db`, `billing`.');
+    expect(refusal('prune app-db confirm now').text).toBe(
+      'unexpected extra words after `/backup prune <target>`: `now`\nUsage: `/backup prune <target> [confirm]`.',
+    );
+    expect(refusal('prune').text).toBe(
+      'which target? `/backup prune <target> [confirm]` needs a target name\nTry `/backup prune app-db`; targets: `app-db`, `billing`.',
+    );
   });
 
   it('refuses keys that are not keys', () => {

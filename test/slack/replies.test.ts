@@ -19,7 +19,13 @@ async function jobs() {
   const runner = fakeRunner();
   let now = t0;
   let n = 0;
-  const queue = backupQueue(runner.runBackup, { concurrency: 1, maxPending: 5, jobTimeoutMs: 60_000, now: () => now, newJobId: () => `job${++n}` });
+  const queue = backupQueue(runner.runBackup, {
+    concurrency: 1,
+    maxPending: 5,
+    jobTimeoutMs: 60_000,
+    now: () => now,
+    newJobId: () => `job${++n}`,
+  });
   const a = accepted(queue.enqueue({ kind: 'backup', target: 'app-db', trigger: { kind: 'slack', by: 'U1' } })).job;
   now = new Date(t0.getTime() + 5000);
   const b = accepted(queue.enqueue({ kind: 'backup', target: 'billing', trigger: { kind: 'retry', by: 'U2' } })).job;
@@ -90,7 +96,9 @@ describe('replies', () => {
     expect(duplicateReply(b, threads.get('job2'))).toBe(
       'A backup of `billing` is already queued (position 1), requested by <@U2> (retry): follow it in the thread in <#C2>. It was not queued twice.',
     );
-    expect(duplicateReply(c, undefined)).toBe('A backup of `crm` is already queued (position 2), requested by `cli:ops`. It was not queued twice.');
+    expect(duplicateReply(c, undefined)).toBe(
+      'A backup of `crm` is already queued (position 2), requested by `cli:ops`. It was not queued twice.',
+    );
   });
 
   it('cancel replies', async () => {
@@ -127,7 +135,11 @@ describe('replies', () => {
 
   it('link to an encrypted backup: says so, with the restore command', () => {
     const object = { key: 'dumptruck/app-db/app-db_20240501T030000Z.dump.age', size: 2048, lastModified: t0, state: 'complete' as const };
-    expect(linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') }).split('\n').at(-1)).toBe(
+    expect(
+      linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') })
+        .split('\n')
+        .at(-1),
+    ).toBe(
       'Encrypted with age; restore with the private key: age -d -i key.txt app-db_20240501T030000Z.dump.age | pg_restore --no-owner -d "$DATABASE_URL"',
     );
   });

@@ -32,7 +32,10 @@ function fakeChat(clock: FakeClock) {
   const chat: ChatApi = {
     postMessage: async (args) => ({ ...(await call('postMessage', args)), ts: `100.${++ts}` }),
     update: async (args) => call('update', args),
-    getPermalink: async (args) => ({ ...(await call('getPermalink', args)), permalink: `https://team.slack.com/archives/${args.channel}/p${args.message_ts.replace('.', '')}` }),
+    getPermalink: async (args) => ({
+      ...(await call('getPermalink', args)),
+      permalink: `https://team.slack.com/archives/${args.channel}/p${args.message_ts.replace('.', '')}`,
+    }),
   };
   return { chat, calls, failNext: (method: Call['method'], error: Error) => failures.push({ method, error }) };
 }
@@ -129,10 +132,14 @@ describe('Reporters', () => {
     await reporters.start(job, { channel: 'C1', threadTs: '50.5', ownParent: false });
     // No parent of its own: the first post is the status, in the given thread.
     expect(calls[0]).toMatchObject({ method: 'postMessage', args: { thread_ts: '50.5' } });
-    (await runner.started('app-db')).fail(new DumptruckError('CONNECT_FAILED', 'connect', 'could not connect with token xoxb-secret-token'));
+    (await runner.started('app-db')).fail(
+      new DumptruckError('CONNECT_FAILED', 'connect', 'could not connect with token xoxb-secret-token'),
+    );
     await idle(reporters, clock);
     const result = calls.filter((c) => c.method === 'postMessage').at(-1)!;
-    expect(result.args.text).toBe(':x: Backup of `app-db` failed (stage `connect`). Nothing was stored.\nconnect failed: could not connect with token xoxb-[redacted]');
+    expect(result.args.text).toBe(
+      ':x: Backup of `app-db` failed (stage `connect`). Nothing was stored.\nconnect failed: could not connect with token xoxb-[redacted]',
+    );
     expect(JSON.stringify(result.args.blocks)).toContain('"value":"{\\"target\\":\\"app-db\\",\\"ownParent\\":false}"');
     expect(calls.filter((c) => c.method === 'update').map((c) => c.args.ts)).toEqual(['100.1']);
   });

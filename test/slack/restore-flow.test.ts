@@ -32,7 +32,12 @@ const catalog = createCatalog({ s3, storage: config.storage, env: servers.env })
 
 let t: TestBot | undefined;
 async function start(): Promise<TestBot> {
-  t = await startTestBot({ config, runBackup: createBackupRunner({ config, s3, env, progressIntervalMs: 50 }), catalog, app: { trust: createTrustOps({ config, s3, env, catalog }) } });
+  t = await startTestBot({
+    config,
+    runBackup: createBackupRunner({ config, s3, env, progressIntervalMs: 50 }),
+    catalog,
+    app: { trust: createTrustOps({ config, s3, env, catalog }) },
+  });
   return t;
 }
 
@@ -49,8 +54,10 @@ afterAll(async () => {
   for (const db of await databasesLike(servers.pg, 'slackrestore_')) await servers.pg.dropDatabase(db);
 });
 
-const posted = (pattern: RegExp) => (c: ApiCall) => c.method === 'chat.postMessage' && c.outcome === 'ok' && pattern.test(String(c.args.text));
-const updated = (ts: string, pattern: RegExp) => (c: ApiCall) => c.method === 'chat.update' && c.args.ts === ts && pattern.test(String(c.args.text));
+const posted = (pattern: RegExp) => (c: ApiCall) =>
+  c.method === 'chat.postMessage' && c.outcome === 'ok' && pattern.test(String(c.args.text));
+const updated = (ts: string, pattern: RegExp) => (c: ApiCall) =>
+  c.method === 'chat.update' && c.args.ts === ts && pattern.test(String(c.args.text));
 
 async function backUp(bot: TestBot, target: string): Promise<string> {
   await bot.command(`run ${target}`, { channel_id: 'C0OPS' });
@@ -64,7 +71,10 @@ async function ask(bot: TestBot, text: string, user = 'U0ALICE'): Promise<{ mess
   const ack = await bot.command(text, { user_id: user, channel_id: 'C0OPS' });
   expect(ack.status).toBe(200);
   expect(ack.text).toBe('');
-  const message = await bot.slack.waitForCall((c) => bot.slack.calls.indexOf(c) >= before && posted(/^:rotating_light: Restore requested/)(c), 30_000);
+  const message = await bot.slack.waitForCall(
+    (c) => bot.slack.calls.indexOf(c) >= before && posted(/^:rotating_light: Restore requested/)(c),
+    30_000,
+  );
   const buttons = (message.args.blocks as any[]).find((b) => b.type === 'actions').elements;
   return { message, id: buttons[0].value };
 }
@@ -74,7 +84,9 @@ async function click(bot: TestBot, action: 'approve' | 'deny', id: string, messa
   const response = await bot.button({ actionId: `dumptruck_restore_${action}`, value: id, messageTs: message.ts!, user_id: user });
   expect(response.status).toBe(200);
   const reply = bot.slack.waitForResponse(response.responseUrl, 30_000).then((r) => r.body.text as string);
-  const applied = bot.slack.waitForCall(updated(message.ts!, new RegExp(`${action === 'approve' ? 'approved' : 'denied'} by <@${user}>`)), 30_000).then(() => undefined);
+  const applied = bot.slack
+    .waitForCall(updated(message.ts!, new RegExp(`${action === 'approve' ? 'approved' : 'denied'} by <@${user}>`)), 30_000)
+    .then(() => undefined);
   return Promise.race([reply, applied]);
 }
 
@@ -87,7 +99,9 @@ describe('/backup restore', () => {
     const { message, id } = await ask(bot, 'restore app-db latest into slackrestore_copy');
     const server = `127.0.0.1:${servers.pg.port}`;
     expect(String(message.args.text)).toMatch(
-      new RegExp(`^:rotating_light: Restore requested by <@U0ALICE>: \`${key}\` of \`app-db\` into \`slackrestore_copy\` on ${server}\\. Needs approval by <@U0ALICE>, <@U0BOB> before <!date\\^\\d+\\^\\{date_short_pretty\\} \\{time\\}\\|.+ UTC>\\.$`),
+      new RegExp(
+        `^:rotating_light: Restore requested by <@U0ALICE>: \`${key}\` of \`app-db\` into \`slackrestore_copy\` on ${server}\\. Needs approval by <@U0ALICE>, <@U0BOB> before <!date\\^\\d+\\^\\{date_short_pretty\\} \\{time\\}\\|.+ UTC>\\.$`,
+      ),
     );
     expect(JSON.stringify(message.args.blocks)).toMatch(/SHA-256.*[0-9a-f]{64}/);
     // Nothing happens until someone approves.
@@ -98,28 +112,43 @@ describe('/backup restore', () => {
     await bot.bot.reporters.idle();
     expect(done.args.thread_ts).toBe(message.ts);
     const lines = String(done.args.text).split('\n');
-    expect(lines[0]).toMatch(new RegExp(`^:white_check_mark: Restored \`${key}\` of \`app-db\` into \`slackrestore_copy\` on ${server}: 3 tables, 2505 rows in .+\\.$`));
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^:white_check_mark: Restored \`${key}\` of \`app-db\` into \`slackrestore_copy\` on ${server}: 3 tables, 2505 rows in .+\\.$`,
+      ),
+    );
     expect(lines[1]).toMatch(/^SHA-256: [0-9a-f]{64} \(matches the backup\)$/);
     expect(lines).toContain('  public.events: 2000 rows');
     expect(await tableDigests(servers.pg, 'slackrestore_copy')).toEqual(await tableDigests(servers.pg, SRC));
     // The request shows who approved, then how it ended.
-    const edits = bot.slack.ok('chat.update').filter((c) => c.args.ts === message.ts).map((c) => String(c.args.text));
-    expect(edits[0]).toBe(`:white_check_mark: Restore of \`${key}\` of \`app-db\` into \`slackrestore_copy\` on ${server} requested by <@U0ALICE>, approved by <@U0BOB>. Progress in the thread.`);
-    expect(edits.at(-1)).toBe(`:white_check_mark: Restore of \`${key}\` of \`app-db\` into \`slackrestore_copy\` on ${server} requested by <@U0ALICE>, approved by <@U0BOB>: restored (3 tables, 2505 rows).`);
+    const edits = bot.slack
+      .ok('chat.update')
+      .filter((c) => c.args.ts === message.ts)
+      .map((c) => String(c.args.text));
+    expect(edits[0]).toBe(
+      `:white_check_mark: Restore of \`${key}\` of \`app-db\` into \`slackrestore_copy\` on ${server} requested by <@U0ALICE>, approved by <@U0BOB>. Progress in the thread.`,
+    );
+    expect(edits.at(-1)).toBe(
+      `:white_check_mark: Restore of \`${key}\` of \`app-db\` into \`slackrestore_copy\` on ${server} requested by <@U0ALICE>, approved by <@U0BOB>: restored (3 tables, 2505 rows).`,
+    );
   }, 120_000);
 
   it('refuses the requester’s own approval (two-person rule) and a non-approver’s, and Deny ends the request', async () => {
     const bot = await start();
     await backUp(bot, 'app-db');
     const { message, id } = await ask(bot, 'restore app-db into slackrestore_denied');
-    expect(await click(bot, 'approve', id, message, 'U0ALICE')).toBe('you asked for this restore, so someone else must approve it (two-person rule)\nAsk another approver: <@U0BOB>.');
+    expect(await click(bot, 'approve', id, message, 'U0ALICE')).toBe(
+      'you asked for this restore, so someone else must approve it (two-person rule)\nAsk another approver: <@U0BOB>.',
+    );
     expect(await click(bot, 'approve', id, message, 'U0EVE')).toBe(
       'you are not one of the people who may approve restores of `app-db`\nApprovers: <@U0ALICE>, <@U0BOB> (targets.app-db.restore.approvers).',
     );
     expect(await click(bot, 'deny', id, message, 'U0EVE')).toBe('only an approver of `app-db` or the requester may deny this restore');
     expect(await click(bot, 'deny', id, message, 'U0BOB')).toBeUndefined();
     const denied = await bot.slack.waitForCall(updated(message.ts!, /denied by <@U0BOB>/));
-    expect(String(denied.args.text)).toMatch(/^:no_entry_sign: Restore of .* requested by <@U0ALICE>, denied by <@U0BOB>\. Nothing was restored\.$/);
+    expect(String(denied.args.text)).toMatch(
+      /^:no_entry_sign: Restore of .* requested by <@U0ALICE>, denied by <@U0BOB>\. Nothing was restored\.$/,
+    );
     expect(JSON.stringify(denied.args.blocks)).not.toContain('dumptruck_restore_approve');
     expect(await click(bot, 'approve', id, message, 'U0BOB')).toBe('that restore request was already denied by <@U0BOB>');
     expect(bot.bot.maintenance!.queue.status()).toEqual({ running: [], queued: [] });
@@ -131,9 +160,13 @@ describe('/backup restore', () => {
     const key = await backUp(bot, 'hasty');
     const { message, id } = await ask(bot, 'restore hasty into slackrestore_late');
     await new Promise((resolve) => setTimeout(resolve, 1200));
-    expect(await click(bot, 'approve', id, message, 'U0BOB')).toBe(`that restore request has expired, so it can no longer be approved\nAsk again with \`/backup restore hasty ${key} into slackrestore_late\`.`);
+    expect(await click(bot, 'approve', id, message, 'U0BOB')).toBe(
+      `that restore request has expired, so it can no longer be approved\nAsk again with \`/backup restore hasty ${key} into slackrestore_late\`.`,
+    );
     const expired = await bot.slack.waitForCall(updated(message.ts!, /expired/));
-    expect(String(expired.args.text)).toMatch(/^:hourglass: Restore of .* requested by <@U0ALICE> expired without approval\. Nothing was restored\.$/);
+    expect(String(expired.args.text)).toMatch(
+      /^:hourglass: Restore of .* requested by <@U0ALICE> expired without approval\. Nothing was restored\.$/,
+    );
     expect(await click(bot, 'approve', id, message, 'U0BOB')).toBe('that restore request was already expired');
     expect(await databasesLike(servers.pg, 'slackrestore_late')).toEqual([]);
   }, 60_000);
@@ -162,8 +195,12 @@ describe('/backup restore', () => {
     await click(bot, 'approve', id, message, 'U0BOB');
     const done = await bot.slack.waitForCall(result('app-db'), 60_000);
     const [head, ...reason] = String(done.args.text).split('\n');
-    expect(head).toBe(`:x: Restore of \`${bad}\` of \`app-db\` into \`slackrestore_corrupt\` on 127.0.0.1:${servers.pg.port} failed: the checksum does not match the backup. Nothing half-restored is left.`);
-    expect(reason.join('\n')).toMatch(/^restore failed: .*SHA-256 of the bytes read is [0-9a-f]{64}, the backup recorded [0-9a-f]{64}: the object changed after it was written/);
+    expect(head).toBe(
+      `:x: Restore of \`${bad}\` of \`app-db\` into \`slackrestore_corrupt\` on 127.0.0.1:${servers.pg.port} failed: the checksum does not match the backup. Nothing half-restored is left.`,
+    );
+    expect(reason.join('\n')).toMatch(
+      /^restore failed: .*SHA-256 of the bytes read is [0-9a-f]{64}, the backup recorded [0-9a-f]{64}: the object changed after it was written/,
+    );
     expect(await databasesLike(servers.pg, 'slackrestore_corrupt')).toEqual([]);
   }, 120_000);
 
@@ -172,7 +209,7 @@ describe('/backup restore', () => {
     await backUp(bot, 'replaceable');
     await servers.pg.createDatabase('slackrestore_live');
     const old = await servers.pg.adminClient('slackrestore_live');
-    await old.query('create table marker (note text); insert into marker values (\'the old one\')');
+    await old.query("create table marker (note text); insert into marker values ('the old one')");
     await old.end();
 
     const { message, id } = await ask(bot, 'restore replaceable latest into slackrestore_live replace');
@@ -182,18 +219,38 @@ describe('/backup restore', () => {
     const opened = await bot.slack.waitForCall((c) => c.method === 'views.open');
     expect(opened.args.view).toMatchObject({ callback_id: 'dumptruck_restore_replace', private_metadata: id });
 
-    const wrong = await bot.view({ callbackId: 'dumptruck_restore_replace', privateMetadata: id, values: { database: { typed: 'slackrestore_liv' } }, user_id: 'U0BOB' });
-    expect(wrong.json).toEqual({ response_action: 'errors', errors: { database: 'That is not slackrestore_live. Type the database name exactly to replace it.' } });
-    const self = await bot.view({ callbackId: 'dumptruck_restore_replace', privateMetadata: id, values: { database: { typed: 'slackrestore_live' } }, user_id: 'U0ALICE' });
+    const wrong = await bot.view({
+      callbackId: 'dumptruck_restore_replace',
+      privateMetadata: id,
+      values: { database: { typed: 'slackrestore_liv' } },
+      user_id: 'U0BOB',
+    });
+    expect(wrong.json).toEqual({
+      response_action: 'errors',
+      errors: { database: 'That is not slackrestore_live. Type the database name exactly to replace it.' },
+    });
+    const self = await bot.view({
+      callbackId: 'dumptruck_restore_replace',
+      privateMetadata: id,
+      values: { database: { typed: 'slackrestore_live' } },
+      user_id: 'U0ALICE',
+    });
     expect(self.json?.errors.database).toBe('you asked for this restore, so someone else must approve it (two-person rule)');
     expect(await databasesLike(servers.pg, 'slackrestore_live')).toEqual(['slackrestore_live']);
 
-    const right = await bot.view({ callbackId: 'dumptruck_restore_replace', privateMetadata: id, values: { database: { typed: 'slackrestore_live' } }, user_id: 'U0BOB' });
+    const right = await bot.view({
+      callbackId: 'dumptruck_restore_replace',
+      privateMetadata: id,
+      values: { database: { typed: 'slackrestore_live' } },
+      user_id: 'U0BOB',
+    });
     expect(right.status).toBe(200);
     expect(right.json).toBeUndefined();
     const done = await bot.slack.waitForCall(result('replaceable'), 60_000);
     expect(String(done.args.text)).toMatch(/^:white_check_mark: Restored .* into `slackrestore_live` .*: 3 tables, 2505 rows/);
-    expect(String(done.args.text)).toMatch(/The database it replaced is kept as `slackrestore_live_before_restore_\d{8}T\d{6}Z`; drop it when you no longer need it\.$/);
+    expect(String(done.args.text)).toMatch(
+      /The database it replaced is kept as `slackrestore_live_before_restore_\d{8}T\d{6}Z`; drop it when you no longer need it\.$/,
+    );
     expect(await tableDigests(servers.pg, 'slackrestore_live')).toEqual(await tableDigests(servers.pg, SRC));
     const [aside] = await databasesLike(servers.pg, 'slackrestore_live_before_restore_');
     const kept = await servers.pg.adminClient(aside!);
@@ -207,12 +264,25 @@ describe('/backup restore', () => {
     const { message, id } = await ask(bot, 'restore big into slackrestore_half');
     await click(bot, 'approve', id, message, 'U0BOB');
     const job = await eventually(() => bot.bot.maintenance!.queue.get('big'), 'the restore job');
-    await eventually(async () => ((await databasesLike(servers.pg, 'slackrestore_half')).length > 0 ? true : undefined), 'the new database', 30_000, 20);
+    await eventually(
+      async () => ((await databasesLike(servers.pg, 'slackrestore_half')).length > 0 ? true : undefined),
+      'the new database',
+      30_000,
+      20,
+    );
     const status = await bot.slack.waitForCall(posted(/Restoring|queued/));
-    const cancel = await bot.button({ actionId: 'dumptruck_cancel', value: job.id, messageTs: status.ts!, threadTs: message.ts!, user_id: 'U0BOB' });
+    const cancel = await bot.button({
+      actionId: 'dumptruck_cancel',
+      value: job.id,
+      messageTs: status.ts!,
+      threadTs: message.ts!,
+      user_id: 'U0BOB',
+    });
     expect(cancel.status).toBe(200);
     const done = await bot.slack.waitForCall(result('big'), 60_000);
-    expect(String(done.args.text)).toMatch(/^:no_entry_sign: Restore of `.+` of `big` into `slackrestore_half` on .* cancelled by <@U0BOB>\. Nothing half-restored is left\.$/);
+    expect(String(done.args.text)).toMatch(
+      /^:no_entry_sign: Restore of `.+` of `big` into `slackrestore_half` on .* cancelled by <@U0BOB>\. Nothing half-restored is left\.$/,
+    );
     expect(await databasesLike(servers.pg, 'slackrestore_half')).toEqual([]);
   }, 120_000);
 });

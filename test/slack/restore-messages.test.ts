@@ -2,7 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { CancelledError, DumptruckError } from '../../src/errors.js';
 import type { RestoreRequest } from '../../src/restore/approvals.js';
 import type { RestorePlan, RestoreRunReport } from '../../src/restore/restore.js';
-import { applyRestoreEvent, replaceModal, restoreApprovalMessage, restoreParentMessage, restoreResultMessage, restoreStatusMessage, type RestoreView } from '../../src/slack/messages/restore.js';
+import {
+  applyRestoreEvent,
+  replaceModal,
+  restoreApprovalMessage,
+  restoreParentMessage,
+  restoreResultMessage,
+  restoreStatusMessage,
+  type RestoreView,
+} from '../../src/slack/messages/restore.js';
 
 // The restore's Block Kit builders, compared exactly.
 
@@ -53,8 +61,20 @@ describe('restoreApprovalMessage', () => {
         {
           type: 'actions',
           elements: [
-            { type: 'button', action_id: 'dumptruck_restore_approve', text: { type: 'plain_text', text: 'Approve' }, value: '0123456789abcdef', style: 'primary' },
-            { type: 'button', action_id: 'dumptruck_restore_deny', text: { type: 'plain_text', text: 'Deny' }, value: '0123456789abcdef', style: 'danger' },
+            {
+              type: 'button',
+              action_id: 'dumptruck_restore_approve',
+              text: { type: 'plain_text', text: 'Approve' },
+              value: '0123456789abcdef',
+              style: 'primary',
+            },
+            {
+              type: 'button',
+              action_id: 'dumptruck_restore_deny',
+              text: { type: 'plain_text', text: 'Deny' },
+              value: '0123456789abcdef',
+              style: 'danger',
+            },
           ],
         },
       ],
@@ -71,9 +91,15 @@ describe('restoreApprovalMessage', () => {
 
   it('decided: approved, denied or expired, without buttons', () => {
     const decided = (decision: RestoreRequest['decision']) => restoreApprovalMessage({ ...request, decision }, ['U0BOB']);
-    expect(decided({ kind: 'approved', by: 'U0BOB' }).text).toBe(`:white_check_mark: Restore of ${INTO} requested by <@U0ALICE>, approved by <@U0BOB>. Progress in the thread.`);
-    expect(decided({ kind: 'denied', by: 'U0BOB' }).text).toBe(`:no_entry_sign: Restore of ${INTO} requested by <@U0ALICE>, denied by <@U0BOB>. Nothing was restored.`);
-    expect(decided({ kind: 'expired' }).text).toBe(`:hourglass: Restore of ${INTO} requested by <@U0ALICE> expired without approval. Nothing was restored.`);
+    expect(decided({ kind: 'approved', by: 'U0BOB' }).text).toBe(
+      `:white_check_mark: Restore of ${INTO} requested by <@U0ALICE>, approved by <@U0BOB>. Progress in the thread.`,
+    );
+    expect(decided({ kind: 'denied', by: 'U0BOB' }).text).toBe(
+      `:no_entry_sign: Restore of ${INTO} requested by <@U0ALICE>, denied by <@U0BOB>. Nothing was restored.`,
+    );
+    expect(decided({ kind: 'expired' }).text).toBe(
+      `:hourglass: Restore of ${INTO} requested by <@U0ALICE> expired without approval. Nothing was restored.`,
+    );
     expect(decided({ kind: 'expired' }).blocks.map((b) => b.type)).toEqual(['section', 'section']);
   });
 });
@@ -90,16 +116,32 @@ describe('replaceModal', () => {
       blocks: [
         {
           type: 'section',
-          text: { type: 'mrkdwn', text: `This restore replaces the database \`app_copy\` on db.internal:5432 with \`${KEY}\`. The old database is renamed aside, not dropped, until the restore has succeeded.` },
+          text: {
+            type: 'mrkdwn',
+            text: `This restore replaces the database \`app_copy\` on db.internal:5432 with \`${KEY}\`. The old database is renamed aside, not dropped, until the restore has succeeded.`,
+          },
         },
-        { type: 'input', block_id: 'database', label: { type: 'plain_text', text: 'Type app_copy to confirm' }, element: { type: 'plain_text_input', action_id: 'typed' } },
+        {
+          type: 'input',
+          block_id: 'database',
+          label: { type: 'plain_text', text: 'Type app_copy to confirm' },
+          element: { type: 'plain_text_input', action_id: 'typed' },
+        },
       ],
     });
   });
 });
 
 describe('the restore thread', () => {
-  const view: RestoreView = { jobId: 'j1', target: 'app-db', trigger: { kind: 'slack', by: 'U0ALICE' }, phase: { kind: 'queued', position: 1 }, plan, requestedBy: 'U0ALICE', approvedBy: 'U0BOB' };
+  const view: RestoreView = {
+    jobId: 'j1',
+    target: 'app-db',
+    trigger: { kind: 'slack', by: 'U0ALICE' },
+    phase: { kind: 'queued', position: 1 },
+    plan,
+    requestedBy: 'U0ALICE',
+    approvedBy: 'U0BOB',
+  };
   const report: RestoreRunReport = {
     plan,
     tables: [
@@ -113,15 +155,25 @@ describe('the restore thread', () => {
 
   it('status: queued, then bytes read of the size with a Cancel button, then the outcome', () => {
     expect(restoreStatusMessage(view).text).toBe(':hourglass_flowing_sand: The restore of `app-db` is queued: next to start.');
-    const running = applyRestoreEvent(applyRestoreEvent(view, { type: 'restore-started', jobId: 'j1', plan }), { type: 'restore-progress', jobId: 'j1', readBytes: 1024 * 1024 });
+    const running = applyRestoreEvent(applyRestoreEvent(view, { type: 'restore-started', jobId: 'j1', plan }), {
+      type: 'restore-progress',
+      jobId: 'j1',
+      readBytes: 1024 * 1024,
+    });
     const status = restoreStatusMessage(running);
     expect(status.text).toBe(`:arrows_counterclockwise: Restoring ${INTO}: 1.0 MiB of 3.0 MiB read (33%)…`);
-    expect(status.blocks[1]).toMatchObject({ type: 'actions', elements: [{ action_id: 'dumptruck_cancel', value: 'j1', text: { text: 'Cancel restore' } }] });
+    expect(status.blocks[1]).toMatchObject({
+      type: 'actions',
+      elements: [{ action_id: 'dumptruck_cancel', value: 'j1', text: { text: 'Cancel restore' } }],
+    });
     expect(restoreStatusMessage({ ...view, phase: { kind: 'finished', result: report } }).text).toBe(':white_check_mark: Restored in 4s.');
   });
 
   it('result: tables and row counts, the checksum, and what was kept of a replaced database', () => {
-    const done = restoreResultMessage({ ...view, phase: { kind: 'finished', result: { ...report, keptAs: 'app_copy_before_restore_20261128T080000Z' } } });
+    const done = restoreResultMessage({
+      ...view,
+      phase: { kind: 'finished', result: { ...report, keptAs: 'app_copy_before_restore_20261128T080000Z' } },
+    });
     expect(done.text).toBe(
       [
         `:white_check_mark: Restored ${INTO}: 2 tables, 2005 rows in 4s.`,
@@ -138,13 +190,19 @@ describe('the restore thread', () => {
   });
 
   it('failure and cancel: in plain words, with what is left', () => {
-    const failed = (error: DumptruckError, replace = false) => restoreResultMessage({ ...view, plan: { ...plan, replace }, phase: { kind: 'failed', error } }, { reason: 'restore failed: <@U0EVE> said so' });
+    const failed = (error: DumptruckError, replace = false) =>
+      restoreResultMessage(
+        { ...view, plan: { ...plan, replace }, phase: { kind: 'failed', error } },
+        { reason: 'restore failed: <@U0EVE> said so' },
+      );
     expect(failed(new DumptruckError('MISSING_ROLES', 'restore', 'x')).text).toBe(
       `:x: Restore of ${INTO} failed: the server lacks roles the dump uses. Nothing half-restored is left.\nrestore failed: &lt;@U0EVE&gt; said so`,
     );
     expect(failed(new DumptruckError('CORRUPTED', 'restore', 'x'), true).text.split('\n')[0]).toBe(
       `:x: Restore of ${INTO} failed: the checksum does not match the backup. Nothing half-restored is left, and \`app_copy\` is as it was.`,
     );
-    expect(failed(new CancelledError('cancelled by <@U0BOB>')).text).toBe(`:no_entry_sign: Restore of ${INTO} cancelled by <@U0BOB>. Nothing half-restored is left.`);
+    expect(failed(new CancelledError('cancelled by <@U0BOB>')).text).toBe(
+      `:no_entry_sign: Restore of ${INTO} cancelled by <@U0BOB>. Nothing half-restored is left.`,
+    );
   });
 });

@@ -24,18 +24,30 @@ afterAll(async () => {
 /** A bot whose config has targets `big` (the large database) and `small`, and this grace period. */
 async function start(graceTimeout: string): Promise<{ bot: BotProcess; slack: FakeSlack; prefix: string }> {
   const prefix = uniquePrefix('shutdown');
-  const config = configYaml(servers, prefix, { big: { db: BIG }, small: { db: 'postgres' } }, `shutdown:\n  graceTimeout: ${graceTimeout}\n`);
+  const config = configYaml(
+    servers,
+    prefix,
+    { big: { db: BIG }, small: { db: 'postgres' } },
+    `shutdown:\n  graceTimeout: ${graceTimeout}\n`,
+  );
   const { bot, slack } = await bots.start({ config, fakeToken: TEST_BOT_TOKEN });
   await bot.waitFor('/readyz', (a) => a.status === 200);
   return { bot, slack, prefix };
 }
 
 const isResult = (target: string) => (c: ApiCall) =>
-  c.method === 'chat.postMessage' && c.args.thread_ts !== undefined && new RegExp(`Backup of \`${target}\` (finished|failed|cancelled|.*Nothing was stored)`).test(String(c.args.text));
+  c.method === 'chat.postMessage' &&
+  c.args.thread_ts !== undefined &&
+  new RegExp(`Backup of \`${target}\` (finished|failed|cancelled|.*Nothing was stored)`).test(String(c.args.text));
 
 /** The multipart upload of `target`'s backup, once one is in progress. */
 async function uploadInProgress(prefix: string, target: string): Promise<void> {
-  await eventually(async () => ((await uploadsUnder(`${prefix}/${target}/`)).length > 0 ? true : undefined), `a multipart upload under ${prefix}/${target}/`, 90_000, 200);
+  await eventually(
+    async () => ((await uploadsUnder(`${prefix}/${target}/`)).length > 0 ? true : undefined),
+    `a multipart upload under ${prefix}/${target}/`,
+    90_000,
+    200,
+  );
 }
 
 async function uploadsUnder(keyPrefix: string): Promise<string[]> {
@@ -98,9 +110,15 @@ describe('SIGTERM to the running bot', () => {
       const refused = await b.command('run small');
       expect(refused.status).toBe(200);
       expect(refused.json?.text).toContain(RESTARTING);
-      expect(refused.json?.text).toBe(`Not started: ${RESTARTING}, and takes no new backups until it is back. Run \`/backup run small\` again in a minute.`);
+      expect(refused.json?.text).toBe(
+        `Not started: ${RESTARTING}, and takes no new backups until it is back. Run \`/backup run small\` again in a minute.`,
+      );
       // So is the Retry button of an earlier failure.
-      const retry = await b.button({ actionId: 'dumptruck_retry', value: JSON.stringify({ target: 'small', ownParent: true }), messageTs: '1700000001.000100' });
+      const retry = await b.button({
+        actionId: 'dumptruck_retry',
+        value: JSON.stringify({ target: 'small', ownParent: true }),
+        messageTs: '1700000001.000100',
+      });
       expect(retry.status).toBe(200);
       expect((await s.waitForResponse(retry.responseUrl)).body.text).toBe(refused.json?.text);
       // Other commands still answer.
@@ -146,7 +164,10 @@ describe('SIGTERM to the running bot', () => {
 async function dumpSessions(db: string): Promise<number> {
   const client = await servers.pg.adminClient();
   try {
-    const { rows } = await client.query<{ n: number }>("select count(*)::int as n from pg_stat_activity where datname = $1 and application_name like 'dumptruck-%'", [db]);
+    const { rows } = await client.query<{ n: number }>(
+      "select count(*)::int as n from pg_stat_activity where datname = $1 and application_name like 'dumptruck-%'",
+      [db],
+    );
     return rows[0]!.n;
   } finally {
     await client.end();

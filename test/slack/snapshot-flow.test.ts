@@ -43,11 +43,14 @@ async function start(): Promise<TestBot> {
   return t;
 }
 
-const posted = (pattern: RegExp) => (c: ApiCall) => c.method === 'chat.postMessage' && c.outcome === 'ok' && pattern.test(String(c.args.text));
+const posted = (pattern: RegExp) => (c: ApiCall) =>
+  c.method === 'chat.postMessage' && c.outcome === 'ok' && pattern.test(String(c.args.text));
 const edited = (pattern: RegExp) => (c: ApiCall) => c.method === 'chat.update' && c.outcome === 'ok' && pattern.test(String(c.args.text));
 
 async function snapshotsOf(instanceId: string) {
-  return (await rds.admin.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: instanceId, SnapshotType: 'manual' }))).DBSnapshots ?? [];
+  return (
+    (await rds.admin.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: instanceId, SnapshotType: 'manual' }))).DBSnapshots ?? []
+  );
 }
 
 describe('/backup snapshot', () => {
@@ -59,26 +62,47 @@ describe('/backup snapshot', () => {
     expect(ack.json).toBeUndefined();
 
     const parent = await bot.slack.waitForCall(posted(/^:camera_with_flash: /));
-    expect(parent.args).toMatchObject({ channel: 'C0OPS', text: ':camera_with_flash: Snapshot of `app-db` (RDS instance `app-db-prod`) requested by <@U0ALICE>. Progress in the thread.' });
+    expect(parent.args).toMatchObject({
+      channel: 'C0OPS',
+      text: ':camera_with_flash: Snapshot of `app-db` (RDS instance `app-db-prod`) requested by <@U0ALICE>. Progress in the thread.',
+    });
     const result = await bot.slack.waitForCall(posted(/^:white_check_mark: Snapshot of `app-db` is available\./), 20_000);
     expect(result.args.thread_ts).toBe(parent.ts);
     const id = /^Identifier: (dumptruck-app-db-\d{8}t\d{6}z)$/m.exec(String(result.args.text))?.[1];
     expect(id).toBeDefined();
-    expect(String(result.args.text)).toMatch(/^Instance: app-db-prod \(us-east-1\)\nSize: 20 GiB allocated\nCreated: \d{4}-\d\d-\d\d \d\d:\d\d UTC\nDuration: /m);
+    expect(String(result.args.text)).toMatch(
+      /^Instance: app-db-prod \(us-east-1\)\nSize: 20 GiB allocated\nCreated: \d{4}-\d\d-\d\d \d\d:\d\d UTC\nDuration: /m,
+    );
     expect(String(result.args.text)).toContain('Retention (keep the last 5): nothing to delete.');
 
     // The status reply was edited in place with the provider's status and percent.
     await bot.slack.waitForCall(edited(/^:white_check_mark: Available after /));
-    const status = bot.slack.ok('chat.postMessage').find((c) => c.args.thread_ts === parent.ts && /Requesting a snapshot|Snapshot `dumptruck-/.test(String(c.args.text)))!;
-    const edits = bot.slack.ok('chat.update').filter((c) => c.args.ts === status.ts).map((c) => String(c.args.text));
-    expect(edits.some((text) => text.includes(`Snapshot \`${id}\` of \`app-db-prod\` (us-east-1): creating, 30%`) || text.includes('creating, 70%'))).toBe(true);
+    const status = bot.slack
+      .ok('chat.postMessage')
+      .find((c) => c.args.thread_ts === parent.ts && /Requesting a snapshot|Snapshot `dumptruck-/.test(String(c.args.text)))!;
+    const edits = bot.slack
+      .ok('chat.update')
+      .filter((c) => c.args.ts === status.ts)
+      .map((c) => String(c.args.text));
+    expect(
+      edits.some(
+        (text) => text.includes(`Snapshot \`${id}\` of \`app-db-prod\` (us-east-1): creating, 30%`) || text.includes('creating, 70%'),
+      ),
+    ).toBe(true);
     expect(edits.at(-1)).toMatch(/^:white_check_mark: Available after /);
-    await bot.slack.waitForCall(edited(new RegExp(`^:white_check_mark: Snapshot of \`app-db\` requested by <@U0ALICE> is available: \`${id}\` \\(20 GiB\\)\\.$`)));
+    await bot.slack.waitForCall(
+      edited(new RegExp(`^:white_check_mark: Snapshot of \`app-db\` requested by <@U0ALICE> is available: \`${id}\` \\(20 GiB\\)\\.$`)),
+    );
 
     // The audit trail is on the snapshot itself.
     const stored = (await snapshotsOf('app-db-prod')).find((s) => s.DBSnapshotIdentifier === id);
     const tags = Object.fromEntries((stored?.TagList ?? []).map((tag) => [tag.Key, tag.Value]));
-    expect(tags).toMatchObject({ 'dumptruck:requested-by': 'slack:U0ALICE', 'dumptruck:source': 'C0OPS', 'dumptruck:target': 'app-db', 'dumptruck:created-by': 'dumptruck' });
+    expect(tags).toMatchObject({
+      'dumptruck:requested-by': 'slack:U0ALICE',
+      'dumptruck:source': 'C0OPS',
+      'dumptruck:target': 'app-db',
+      'dumptruck:created-by': 'dumptruck',
+    });
 
     // And /backup snapshots lists it, ours, next to the automated one.
     const list = await bot.command('snapshots app-db', { channel_id: 'C0OPS' });
@@ -86,7 +110,9 @@ describe('/backup snapshot', () => {
     const reply = await bot.slack.waitForResponse(list.responseUrl);
     const lines = String(reply.body.text).split('\n');
     expect(lines[0]).toBe('*Snapshots of `app-db`* (RDS instance `app-db-prod`), newest first:');
-    expect(lines[1]).toMatch(new RegExp(`^• \`${id}\`: manual, by dumptruck for slack:U0ALICE, available, 20 GiB, \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC$`));
+    expect(lines[1]).toMatch(
+      new RegExp(`^• \`${id}\`: manual, by dumptruck for slack:U0ALICE, available, 20 GiB, \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC$`),
+    );
     expect(lines[2]).toMatch(/^• `rds:app-db-prod-[\d-]+`: automated, available, 20 GiB, /);
     expect(reply.body.response_type).toBe('ephemeral');
   });
@@ -106,7 +132,9 @@ describe('/backup snapshot', () => {
     const elsewhere = await bot.command('snapshot app-db', { channel_id: 'C0ELSE' });
     expect(elsewhere.json?.text).toBe("you can't snapshot `app-db` from this channel\n`app-db` is allowed in <#C0OPS>; ask there.");
     const listElsewhere = await bot.command('snapshots app-db', { channel_id: 'C0ELSE' });
-    expect(listElsewhere.json?.text).toBe("you can't list snapshots of `app-db` from this channel\n`app-db` is allowed in <#C0OPS>; ask there.");
+    expect(listElsewhere.json?.text).toBe(
+      "you can't list snapshots of `app-db` from this channel\n`app-db` is allowed in <#C0OPS>; ask there.",
+    );
     expect(bot.slack.ok('chat.postMessage')).toEqual([]);
   });
 
@@ -123,13 +151,22 @@ describe('/backup snapshot', () => {
 
     rds.slow.hold();
     await bot.command('snapshot busy-db');
-    await bot.slack.waitForCall(edited(/^:arrow_forward: Snapshot `dumptruck-busy-db-\d{8}t\d{6}z` of `busy-db-prod` \(us-east-1\): creating, 5%/), 10_000);
+    await bot.slack.waitForCall(
+      edited(/^:arrow_forward: Snapshot `dumptruck-busy-db-\d{8}t\d{6}z` of `busy-db-prod` \(us-east-1\): creating, 5%/),
+      10_000,
+    );
     const again = await bot.command('run busy-db');
-    expect(again.json?.text).toMatch(/^queue failed: a snapshot of busy-db is running \(job \w+\); one operation per database at a time, so this backup was not queued/);
+    expect(again.json?.text).toMatch(
+      /^queue failed: a snapshot of busy-db is running \(job \w+\); one operation per database at a time, so this backup was not queued/,
+    );
     const status = await bot.command('status');
-    expect(status.json?.text).toMatch(/^\*Running\* \(1\)\n• `busy-db` \(RDS snapshot\), for [\d.]+s, creating 5%, by <@U0ALICE> \(<https:\/\/fake\.slack\.com\/archives\/C0OPS\/p\d+\|thread>\)$/);
+    expect(status.json?.text).toMatch(
+      /^\*Running\* \(1\)\n• `busy-db` \(RDS snapshot\), for [\d.]+s, creating 5%, by <@U0ALICE> \(<https:\/\/fake\.slack\.com\/archives\/C0OPS\/p\d+\|thread>\)$/,
+    );
     const twice = await bot.command('snapshot busy-db');
-    expect(twice.json?.text).toMatch(/^A snapshot of `busy-db` is already running, requested by <@U0ALICE>: follow it in the <https:\/\/fake\.slack\.com\/archives\/C0OPS\/p\d+\|thread>\. It was not queued twice\.$/);
+    expect(twice.json?.text).toMatch(
+      /^A snapshot of `busy-db` is already running, requested by <@U0ALICE>: follow it in the <https:\/\/fake\.slack\.com\/archives\/C0OPS\/p\d+\|thread>\. It was not queued twice\.$/,
+    );
     rds.slow.release();
     await bot.slack.waitForCall(posted(/^:white_check_mark: Snapshot of `busy-db` is available\./), 10_000);
     expect(runner.runs).toHaveLength(1);

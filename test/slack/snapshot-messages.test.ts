@@ -15,7 +15,13 @@ import {
 } from '../../src/slack/messages/snapshot.js';
 
 const ID = 'dumptruck-app-db-20240501t030000z';
-const view = (phase: SnapshotPhase): SnapshotView => ({ jobId: 'job1', target: 'app-db', trigger: { kind: 'slack', by: 'U1' }, instanceId: 'app-db-prod', phase });
+const view = (phase: SnapshotPhase): SnapshotView => ({
+  jobId: 'job1',
+  target: 'app-db',
+  trigger: { kind: 'slack', by: 'U1' },
+  instanceId: 'app-db-prod',
+  phase,
+});
 const started = { target: 'app-db', instanceId: 'app-db-prod', region: 'eu-west-1', identifier: ID, status: 'creating' };
 const progress = { status: 'creating', percent: 42, elapsedMs: 95_000 };
 const result: SnapshotResult = {
@@ -37,7 +43,12 @@ describe('snapshot thread messages', () => {
     v = applySnapshotEvent(v, { type: 'snapshot-started', jobId: 'job1', info: started });
     v = applySnapshotEvent(v, { type: 'snapshot-progress', jobId: 'job1', progress });
     expect(v.phase).toEqual({ kind: 'running', started, progress });
-    const failed = applySnapshotEvent(v, { type: 'failed', jobId: 'job1', target: 'app-db', error: new CancelledError('cancelled by <@U2>') });
+    const failed = applySnapshotEvent(v, {
+      type: 'failed',
+      jobId: 'job1',
+      target: 'app-db',
+      error: new CancelledError('cancelled by <@U2>'),
+    });
     expect(failed.phase).toMatchObject({ kind: 'failed', started, progress });
   });
 
@@ -45,16 +56,24 @@ describe('snapshot thread messages', () => {
     expect(snapshotParentMessage(view({ kind: 'queued', position: 1 })).text).toBe(
       ':camera_with_flash: Snapshot of `app-db` (RDS instance `app-db-prod`) requested by <@U1>. Progress in the thread.',
     );
-    expect(snapshotParentMessage(view({ kind: 'finished', result })).text).toBe(`:white_check_mark: Snapshot of \`app-db\` requested by <@U1> is available: \`${ID}\` (100 GiB).`);
-    expect(snapshotParentMessage(view({ kind: 'failed', error: new CancelledError('cancelled by <@U2>') })).text).toBe(':no_entry_sign: Snapshot of `app-db` requested by <@U1>: cancelled.');
+    expect(snapshotParentMessage(view({ kind: 'finished', result })).text).toBe(
+      `:white_check_mark: Snapshot of \`app-db\` requested by <@U1> is available: \`${ID}\` (100 GiB).`,
+    );
+    expect(snapshotParentMessage(view({ kind: 'failed', error: new CancelledError('cancelled by <@U2>') })).text).toBe(
+      ':no_entry_sign: Snapshot of `app-db` requested by <@U1>: cancelled.',
+    );
     expect(snapshotParentMessage(view({ kind: 'failed', error: new DumptruckError('RDS_SNAPSHOT_QUOTA', 'snapshot', 'quota') })).text).toBe(
       ':x: Snapshot of `app-db` requested by <@U1> failed (stage snapshot).',
     );
   });
 
-  it('status: queued, requesting, the provider\'s status and percent with a Stop following button', () => {
-    expect(snapshotStatusMessage(view({ kind: 'queued', position: 3 })).text).toBe(':hourglass_flowing_sand: The snapshot of `app-db` is queued: position 3, 2 ahead of it.');
-    expect(snapshotStatusMessage(view({ kind: 'running' })).text).toBe(':arrow_forward: Requesting a snapshot of RDS instance `app-db-prod`…');
+  it("status: queued, requesting, the provider's status and percent with a Stop following button", () => {
+    expect(snapshotStatusMessage(view({ kind: 'queued', position: 3 })).text).toBe(
+      ':hourglass_flowing_sand: The snapshot of `app-db` is queued: position 3, 2 ahead of it.',
+    );
+    expect(snapshotStatusMessage(view({ kind: 'running' })).text).toBe(
+      ':arrow_forward: Requesting a snapshot of RDS instance `app-db-prod`…',
+    );
     const running = snapshotStatusMessage(view({ kind: 'running', started, progress }));
     expect(running.text).toBe(`:arrow_forward: Snapshot \`${ID}\` of \`app-db-prod\` (eu-west-1): creating, 42%, 1m 35s elapsed.`);
     expect(running.blocks[1]).toEqual({
@@ -84,13 +103,22 @@ describe('snapshot thread messages', () => {
       ],
     });
     expect(snapshotStatusMessage(view({ kind: 'finished', result })).text).toBe(':white_check_mark: Available after 12m 0s.');
-    expect(snapshotStatusMessage(view({ kind: 'failed', error: new TimeoutError('timed out after 6h (queue.jobTimeout)'), started, progress })).text).toBe(
-      ':no_entry_sign: Stopped following after 1m 35s: timed out.',
-    );
+    expect(
+      snapshotStatusMessage(view({ kind: 'failed', error: new TimeoutError('timed out after 6h (queue.jobTimeout)'), started, progress }))
+        .text,
+    ).toBe(':no_entry_sign: Stopped following after 1m 35s: timed out.');
   });
 
   it('result: identifier, instance, size, time, duration and retention in the plain text', () => {
-    const message = snapshotResultMessage(view({ kind: 'finished', result: { ...result, pruned: { keepLast: 2, kept: [ID, 'b'], deleted: ['c'], skipped: [], failed: [{ identifier: 'd', message: 'AWS denied it' }] } } }));
+    const message = snapshotResultMessage(
+      view({
+        kind: 'finished',
+        result: {
+          ...result,
+          pruned: { keepLast: 2, kept: [ID, 'b'], deleted: ['c'], skipped: [], failed: [{ identifier: 'd', message: 'AWS denied it' }] },
+        },
+      }),
+    );
     expect(message.text).toBe(
       [
         ':white_check_mark: Snapshot of `app-db` is available.',
@@ -108,7 +136,9 @@ describe('snapshot thread messages', () => {
     const failed = snapshotResultMessage(view({ kind: 'failed', error: new DumptruckError('RDS_INSTANCE_STATE', 'snapshot', 'x') }), {
       reason: 'snapshot failed: instance app-db-prod is stopped; snapshots need it available <!channel>',
     });
-    expect(failed.text).toBe(':x: Snapshot of `app-db` failed (stage `snapshot`).\nsnapshot failed: instance app-db-prod is stopped; snapshots need it available &lt;!channel&gt;');
+    expect(failed.text).toBe(
+      ':x: Snapshot of `app-db` failed (stage `snapshot`).\nsnapshot failed: instance app-db-prod is stopped; snapshots need it available &lt;!channel&gt;',
+    );
     expect(snapshotResultMessage(view({ kind: 'failed', error: new CancelledError('cancelled by <@U2>'), started })).text).toBe(
       `:no_entry_sign: Snapshot of \`app-db\`: cancelled by <@U2>. Stopped following it. The snapshot \`${ID}\` itself goes on at AWS; \`/backup snapshots app-db\` shows how it ends.`,
     );
@@ -121,8 +151,24 @@ describe('snapshot thread messages', () => {
     const base = { arn: undefined, percent: undefined, allocatedGiB: 100, tags: {}, requestedBy: undefined };
     expect(
       snapshotsReply('app-db', 'app-db-prod', [
-        { ...base, identifier: 'dumptruck-app-db-2', type: 'manual', status: 'creating', percent: 40, createdAt: undefined, ours: true, requestedBy: 'slack:U1' },
-        { ...base, identifier: 'rds:app-db-prod-2024-05-01-03-00', type: 'automated', status: 'available', createdAt: new Date('2024-05-01T03:00:00Z'), ours: false },
+        {
+          ...base,
+          identifier: 'dumptruck-app-db-2',
+          type: 'manual',
+          status: 'creating',
+          percent: 40,
+          createdAt: undefined,
+          ours: true,
+          requestedBy: 'slack:U1',
+        },
+        {
+          ...base,
+          identifier: 'rds:app-db-prod-2024-05-01-03-00',
+          type: 'automated',
+          status: 'available',
+          createdAt: new Date('2024-05-01T03:00:00Z'),
+          ours: false,
+        },
       ]),
     ).toBe(
       [
@@ -131,7 +177,9 @@ describe('snapshot thread messages', () => {
         '• `rds:app-db-prod-2024-05-01-03-00`: automated, available, 100 GiB, 2024-05-01 03:00 UTC',
       ].join('\n'),
     );
-    expect(snapshotsReply('app-db', 'app-db-prod', [])).toBe('No snapshots of `app-db-prod` (`app-db`) found. `/backup snapshot app-db` takes one.');
+    expect(snapshotsReply('app-db', 'app-db-prod', [])).toBe(
+      'No snapshots of `app-db-prod` (`app-db`) found. `/backup snapshot app-db` takes one.',
+    );
   });
 });
 
@@ -140,7 +188,9 @@ describe('snapshot commands', () => {
     expect(parseCommand('snapshot app-db', ['app-db'])).toEqual({ kind: 'snapshot', target: 'app-db' });
     expect(parseCommand('SNAPSHOTS app-db', ['app-db'])).toEqual({ kind: 'snapshots', target: 'app-db' });
     expect(() => parseCommand('snapshot', ['app-db'])).toThrow('which target? `/backup snapshot <target>` needs a target name');
-    expect(() => parseCommand('snapshot app-db now', ['app-db'])).toThrow('unexpected extra words after `/backup snapshot <target>`: `now`');
+    expect(() => parseCommand('snapshot app-db now', ['app-db'])).toThrow(
+      'unexpected extra words after `/backup snapshot <target>`: `now`',
+    );
     expect(parseCli(['snapshot', 'app-db'])).toEqual({ name: 'snapshot', target: 'app-db' });
     expect(parseCli(['snapshots', 'app-db'])).toEqual({ name: 'snapshots', target: 'app-db' });
     expect(() => parseCli(['snapshot'])).toThrow('snapshot takes <target>');
@@ -150,7 +200,12 @@ describe('snapshot commands', () => {
     const out: string[] = [];
     const plain = createSnapshotPrinter({ isTTY: false, write: (t) => out.push(t) }, 'app-db');
     plain({ type: 'snapshot-started', jobId: 'j', info: started });
-    for (const percent of [0, 0, 40, 100]) plain({ type: 'snapshot-progress', jobId: 'j', progress: { status: percent === 100 ? 'available' : 'creating', percent, elapsedMs: 15_000 } });
+    for (const percent of [0, 0, 40, 100])
+      plain({
+        type: 'snapshot-progress',
+        jobId: 'j',
+        progress: { status: percent === 100 ? 'available' : 'creating', percent, elapsedMs: 15_000 },
+      });
     expect(out).toEqual([
       `app-db: creating snapshot ${ID} of RDS instance app-db-prod (eu-west-1)\n`,
       'app-db: creating 0%, 15s\n',

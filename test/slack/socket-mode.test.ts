@@ -49,7 +49,15 @@ describe('Socket Mode wiring', () => {
     // The /backup listener answers with the ack, as over HTTP.
     let acked: unknown = 'not acked';
     await bot.app.processEvent({
-      body: { command: '/backup', text: 'help', user_id: 'U0ALICE', channel_id: 'C0OPS', team_id: 'T0FAKE', response_url: slack.responseUrl(), trigger_id: '1' },
+      body: {
+        command: '/backup',
+        text: 'help',
+        user_id: 'U0ALICE',
+        channel_id: 'C0OPS',
+        team_id: 'T0FAKE',
+        response_url: slack.responseUrl(),
+        trigger_id: '1',
+      },
       ack: async (response?: unknown) => {
         acked = response;
       },
@@ -70,7 +78,15 @@ describe('Socket Mode wiring', () => {
 
     // A run posts through the same Web API client.
     await bot.app.processEvent({
-      body: { command: '/backup', text: 'run app-db', user_id: 'U0ALICE', channel_id: 'C0OPS', team_id: 'T0FAKE', response_url: slack.responseUrl(), trigger_id: '1' },
+      body: {
+        command: '/backup',
+        text: 'run app-db',
+        user_id: 'U0ALICE',
+        channel_id: 'C0OPS',
+        team_id: 'T0FAKE',
+        response_url: slack.responseUrl(),
+        trigger_id: '1',
+      },
       ack: async () => {},
     });
     (await runner.started('app-db')).succeed();

@@ -21,13 +21,25 @@ let s3: S3Client | undefined;
 
 async function start(extraYaml = ''): Promise<TestBot> {
   const config: Config = testConfig(servers, prefix, { 'app-db': { db: SRC } }, extraYaml);
-  s3 = createS3Client({ ...config.storage, endpoint: stall.endpoint }, { credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: servers.s3.secretAccessKey } });
-  t = await startTestBot({ config, runBackup: createBackupRunner({ config, s3, env: servers.env }), catalog: createCatalog({ s3, storage: config.storage, env: servers.env }) });
+  s3 = createS3Client(
+    { ...config.storage, endpoint: stall.endpoint },
+    { credentials: { accessKeyId: servers.s3.accessKeyId, secretAccessKey: servers.s3.secretAccessKey } },
+  );
+  t = await startTestBot({
+    config,
+    runBackup: createBackupRunner({ config, s3, env: servers.env }),
+    catalog: createCatalog({ s3, storage: config.storage, env: servers.env }),
+  });
   return t;
 }
 
 const results = (bot: TestBot) =>
-  bot.slack.calls.filter((c: ApiCall) => c.method === 'chat.postMessage' && c.outcome === 'ok' && /^:(white_check_mark|x|no_entry_sign): Backup of `app-db`/.test(String(c.args.text)));
+  bot.slack.calls.filter(
+    (c: ApiCall) =>
+      c.method === 'chat.postMessage' &&
+      c.outcome === 'ok' &&
+      /^:(white_check_mark|x|no_entry_sign): Backup of `app-db`/.test(String(c.args.text)),
+  );
 
 beforeAll(async () => {
   stall = await startStallServer();
@@ -71,7 +83,9 @@ describe('a stalled store behind the bot', () => {
     const bot = await start('queue:\n  jobTimeout: 1s\n');
     await bot.command('run app-db');
     await bot.slack.waitForCall(() => results(bot).length === 1, 15_000);
-    expect(results(bot)[0]!.args.text).toBe(':x: Backup of `app-db` failed (stage `timeout`). Nothing was stored.\ntimed out after 1s (queue.jobTimeout)');
+    expect(results(bot)[0]!.args.text).toBe(
+      ':x: Backup of `app-db` failed (stage `timeout`). Nothing was stored.\ntimed out after 1s (queue.jobTimeout)',
+    );
     expect(bot.bot.queue.get('app-db')).toBeUndefined();
   });
 });

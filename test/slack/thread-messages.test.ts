@@ -9,8 +9,16 @@ const KEY = 'dumptruck/app-db/2024/05/01/app-db_20240501T030000Z.sql.gz';
 const view = (phase: Phase): ThreadView => ({ jobId: 'job1', target: 'app-db', trigger: { kind: 'slack', by: 'U1' }, phase });
 const result = fakeResult('app-db');
 const started = fakeStarted('app-db');
-const progress: ProgressInfo = { dumpedBytes: 47_185_920, storedBytes: 12_582_912, elapsedMs: 15_000, bytesPerSecond: 3_145_728, estimatedBytes: 157_286_400 };
-const dumpError = new DumptruckError('DUMP_FAILED', 'dump', 'pg_dump exited with code 1', { stderrTail: 'pg_dump: error: database "nope" does not exist <!channel>' });
+const progress: ProgressInfo = {
+  dumpedBytes: 47_185_920,
+  storedBytes: 12_582_912,
+  elapsedMs: 15_000,
+  bytesPerSecond: 3_145_728,
+  estimatedBytes: 157_286_400,
+};
+const dumpError = new DumptruckError('DUMP_FAILED', 'dump', 'pg_dump exited with code 1', {
+  stderrTail: 'pg_dump: error: database "nope" does not exist <!channel>',
+});
 
 const section = (text: string) => ({ type: 'section', text: { type: 'mrkdwn', text } });
 const context = (text: string) => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
@@ -40,8 +48,12 @@ describe('parentMessage', () => {
   });
 
   it('with each outcome', () => {
-    expect(parentMessage(view({ kind: 'finished', result })).text).toBe(':white_check_mark: Backup of `app-db` requested by <@U1> finished: 12.0 MiB in 1m 3s.');
-    expect(parentMessage(view({ kind: 'failed', error: dumpError })).text).toBe(':x: Backup of `app-db` requested by <@U1> failed (stage dump).');
+    expect(parentMessage(view({ kind: 'finished', result })).text).toBe(
+      ':white_check_mark: Backup of `app-db` requested by <@U1> finished: 12.0 MiB in 1m 3s.',
+    );
+    expect(parentMessage(view({ kind: 'failed', error: dumpError })).text).toBe(
+      ':x: Backup of `app-db` requested by <@U1> failed (stage dump).',
+    );
     expect(parentMessage(view({ kind: 'failed', error: new CancelledError('cancelled by <@U2>') })).text).toBe(
       ':no_entry_sign: Backup of `app-db` requested by <@U1> was cancelled.',
     );
@@ -90,7 +102,9 @@ describe('statusMessage', () => {
 
   it('progress past the estimate, and without one', () => {
     const past = statusMessage(view({ kind: 'running', progress: { ...progress, estimatedBytes: 10_485_760 } }));
-    expect(past.text).toBe(':arrow_forward: Dumping `app-db`: 45.0 MiB dumped, 12.0 MiB stored, 3.0 MiB/s, 15s elapsed, past the estimate of 10.0 MiB.');
+    expect(past.text).toBe(
+      ':arrow_forward: Dumping `app-db`: 45.0 MiB dumped, 12.0 MiB stored, 3.0 MiB/s, 15s elapsed, past the estimate of 10.0 MiB.',
+    );
     const none = statusMessage(view({ kind: 'running', progress: { ...progress, estimatedBytes: 0, bytesPerSecond: 0 } }));
     expect(none.text).toBe(':arrow_forward: Dumping `app-db`: 45.0 MiB dumped, 12.0 MiB stored, 0 B/s, 15s elapsed.');
   });
@@ -104,12 +118,17 @@ describe('statusMessage', () => {
       text: ':x: Failed after 15s (stage dump).',
       blocks: [section(':x: Failed after 15s (stage dump).')],
     });
-    expect(statusMessage(view({ kind: 'failed', error: new CancelledError('cancelled by <@U2>') })).text).toBe(':no_entry_sign: Cancelled by <@U2>.');
+    expect(statusMessage(view({ kind: 'failed', error: new CancelledError('cancelled by <@U2>') })).text).toBe(
+      ':no_entry_sign: Cancelled by <@U2>.',
+    );
   });
 });
 
 describe('resultMessage', () => {
-  const link = { url: 'https://s3.example/backups/x.sql.gz?X-Amz-Expires=86400&X-Amz-Signature=abc', expiresAt: new Date('2024-05-02T03:01:03Z') };
+  const link = {
+    url: 'https://s3.example/backups/x.sql.gz?X-Amz-Expires=86400&X-Amz-Signature=abc',
+    expiresAt: new Date('2024-05-02T03:01:03Z'),
+  };
 
   it('success: key, size, SHA-256, duration, and the link as a button and in the text', () => {
     expect(resultMessage(view({ kind: 'finished', result }), { link: { kind: 'ok', link } })).toEqual({
@@ -134,18 +153,35 @@ describe('resultMessage', () => {
         },
         {
           type: 'actions',
-          elements: [{ type: 'button', action_id: 'dumptruck_download', text: { type: 'plain_text', text: 'Download' }, url: link.url, style: 'primary' }],
+          elements: [
+            {
+              type: 'button',
+              action_id: 'dumptruck_download',
+              text: { type: 'plain_text', text: 'Download' },
+              url: link.url,
+              style: 'primary',
+            },
+          ],
         },
-        context('The link expires <!date^1714618863^{date_short_pretty} {time}|2024-05-02 03:01 UTC>; `/backup link app-db latest` makes a fresh one.'),
+        context(
+          'The link expires <!date^1714618863^{date_short_pretty} {time}|2024-05-02 03:01 UTC>; `/backup link app-db latest` makes a fresh one.',
+        ),
       ],
     });
   });
 
   it('success says which compression was used and the ratio it achieved; for custom archives, that pg_dump compressed', () => {
-    const zstd = resultMessage(view({ kind: 'finished', result: { ...result, compression: { algorithm: 'zstd', level: 3 } } }), { link: { kind: 'withheld' } });
+    const zstd = resultMessage(view({ kind: 'finished', result: { ...result, compression: { algorithm: 'zstd', level: 3 } } }), {
+      link: { kind: 'withheld' },
+    });
     expect(zstd.text.split('\n').slice(2, 4)).toEqual(['Size: 12.0 MiB stored, 45.0 MiB dumped', 'Compression: zstd level 3, ratio 3.75x']);
-    expect(zstd.blocks[1]).toMatchObject({ fields: expect.arrayContaining([{ type: 'mrkdwn', text: '*Compression*\nzstd level 3, ratio 3.75x' }]) });
-    const custom = resultMessage(view({ kind: 'finished', result: { ...result, format: 'custom', compression: { algorithm: 'gzip', level: 6 } } }), { link: { kind: 'withheld' } });
+    expect(zstd.blocks[1]).toMatchObject({
+      fields: expect.arrayContaining([{ type: 'mrkdwn', text: '*Compression*\nzstd level 3, ratio 3.75x' }]),
+    });
+    const custom = resultMessage(
+      view({ kind: 'finished', result: { ...result, format: 'custom', compression: { algorithm: 'gzip', level: 6 } } }),
+      { link: { kind: 'withheld' } },
+    );
     expect(custom.text).toContain("Compression: gzip level 6, inside pg_dump's archive");
   });
 
@@ -153,10 +189,12 @@ describe('resultMessage', () => {
     const message = resultMessage(view({ kind: 'finished', result }), { link: { kind: 'withheld' } });
     expect(message.text.split('\n').at(-1)).toBe('No download link here: `app-db` does not allow this channel.');
     expect(JSON.stringify(message.blocks)).not.toContain('https://');
-    expect(message.blocks.at(-1)).toEqual(context('No download link: `app-db` does not allow this channel. Use `/backup link app-db latest` in one it allows.'));
+    expect(message.blocks.at(-1)).toEqual(
+      context('No download link: `app-db` does not allow this channel. Use `/backup link app-db latest` in one it allows.'),
+    );
   });
 
-  it('an encrypted backup: says so, with the recipients\' fingerprints and the exact restore command, in text and blocks', () => {
+  it("an encrypted backup: says so, with the recipients' fingerprints and the exact restore command, in text and blocks", () => {
     const encrypted = fakeResult('app-db', { key: `${KEY}.age`, encryption: { recipients: ['0123456789abcdef', 'fedcba9876543210'] } });
     const message = resultMessage(view({ kind: 'finished', result: encrypted }), { link: { kind: 'ok', link } });
     expect(message.text.split('\n').slice(1, 6)).toEqual([
@@ -190,7 +228,8 @@ describe('resultMessage', () => {
     const reason = userMessage(dumpError);
     const retry = { target: 'app-db', ownParent: true };
     const head = ':x: Backup of `app-db` failed (stage `dump`). Nothing was stored.';
-    const escaped = 'dump failed: pg_dump exited with code 1\npg_dump said:\npg_dump: error: database "nope" does not exist &lt;!channel&gt;';
+    const escaped =
+      'dump failed: pg_dump exited with code 1\npg_dump said:\npg_dump: error: database "nope" does not exist &lt;!channel&gt;';
     expect(resultMessage(view({ kind: 'failed', error: dumpError }), { reason, retry })).toEqual({
       text: `${head}\n${escaped}`,
       blocks: [
@@ -198,7 +237,14 @@ describe('resultMessage', () => {
         section(`\`\`\`${escaped}\`\`\``),
         {
           type: 'actions',
-          elements: [{ type: 'button', action_id: 'dumptruck_retry', text: { type: 'plain_text', text: 'Retry' }, value: '{"target":"app-db","ownParent":true}' }],
+          elements: [
+            {
+              type: 'button',
+              action_id: 'dumptruck_retry',
+              text: { type: 'plain_text', text: 'Retry' },
+              value: '{"target":"app-db","ownParent":true}',
+            },
+          ],
         },
       ],
     });
@@ -206,7 +252,10 @@ describe('resultMessage', () => {
 
   it('cancelled: who cancelled it, no Retry', () => {
     const text = ':no_entry_sign: Backup of `app-db` cancelled by <@U2>. Nothing was stored.';
-    expect(resultMessage(view({ kind: 'failed', error: new CancelledError('cancelled by <@U2>') }), {})).toEqual({ text, blocks: [section(text)] });
+    expect(resultMessage(view({ kind: 'failed', error: new CancelledError('cancelled by <@U2>') }), {})).toEqual({
+      text,
+      blocks: [section(text)],
+    });
   });
 
   it('cuts a very long reason to fit a section', () => {

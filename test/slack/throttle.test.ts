@@ -90,7 +90,9 @@ describe('ThrottledUpdater', () => {
   });
 
   it('retries the final state through 429s and transient errors', async () => {
-    const { clock, sent, attempts, updater } = setup((_s, n) => (n === 1 ? rateLimited(2) : n === 2 ? platform('internal_error') : undefined));
+    const { clock, sent, attempts, updater } = setup((_s, n) =>
+      n === 1 ? rateLimited(2) : n === 2 ? platform('internal_error') : undefined,
+    );
     let done = false;
     void updater.finish(5).then(() => (done = true));
     await clock.advance(60_000);

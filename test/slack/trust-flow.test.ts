@@ -80,8 +80,12 @@ afterAll(async () => {
 });
 
 const posted = (pattern: RegExp, channel?: string) => (c: ApiCall) =>
-  c.method === 'chat.postMessage' && c.outcome === 'ok' && (channel === undefined || c.args.channel === channel) && pattern.test(String(c.args.text));
-const backupResult = (target: string) => posted(new RegExp(`^:(white_check_mark|warning|x|no_entry_sign): Backup of \`${target}\` (finished|stored|failed)`));
+  c.method === 'chat.postMessage' &&
+  c.outcome === 'ok' &&
+  (channel === undefined || c.args.channel === channel) &&
+  pattern.test(String(c.args.text));
+const backupResult = (target: string) =>
+  posted(new RegExp(`^:(white_check_mark|warning|x|no_entry_sign): Backup of \`${target}\` (finished|stored|failed)`));
 
 /** A backup of `target` through /backup run, and its key and SHA-256 from the result message. */
 async function backUp(bot: TestBot, target: string, channel = 'C0OPS'): Promise<{ key: string; sha: string; result: ApiCall }> {
@@ -103,15 +107,24 @@ describe('/backup verify', () => {
     await bot.bot.reporters.idle();
 
     const parent = bot.slack.ok('chat.postMessage').find((c) => /^:mag: Verification/.test(String(c.args.text)))!;
-    expect(parent.args).toMatchObject({ channel: 'C0OPS', text: ':mag: Verification of `app-db` (its latest backup) requested by <@U0ALICE>. Result in the thread.' });
+    expect(parent.args).toMatchObject({
+      channel: 'C0OPS',
+      text: ':mag: Verification of `app-db` (its latest backup) requested by <@U0ALICE>. Result in the thread.',
+    });
     expect(result.args).toMatchObject({ channel: 'C0OPS', thread_ts: parent.ts });
     const lines = String(result.args.text).split('\n');
     expect(lines[0]).toBe(`:white_check_mark: \`${key}\` of \`app-db\` is verified.`);
     expect(lines).toContain(`SHA-256: ${sha} (matches the metadata)`);
-    expect(lines).toContainEqual(expect.stringMatching(/^Restore test: 3 tables, 2505 rows restored in .+; the scratch database dumptruck_verify_app_db_[0-9a-f]{8} was dropped$/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^Restore test: 3 tables, 2505 rows restored in .+; the scratch database dumptruck_verify_app_db_[0-9a-f]{8} was dropped$/,
+      ),
+    );
     expect(lines).toContain('  public.events: 2000 rows');
     expect(lines).toContain('  public.customers: 5 rows');
-    expect(lines.at(-1)).toMatch(/^Checks: manifest names target app-db; .*sha256 matches manifest; gunzip \| psql -v ON_ERROR_STOP=1 restored it/);
+    expect(lines.at(-1)).toMatch(
+      /^Checks: manifest names target app-db; .*sha256 matches manifest; gunzip \| psql -v ON_ERROR_STOP=1 restored it/,
+    );
     // The parent got the verdict, and the scratch database is gone.
     expect(bot.slack.ok('chat.update').at(-1)!.args).toMatchObject({
       ts: parent.ts,
@@ -135,7 +148,11 @@ describe('/backup verify', () => {
     await bot.bot.reporters.idle();
     const [head, ...reason] = String(result.args.text).split('\n');
     expect(head).toBe(`:x: \`${bad}\` of \`damaged\` failed verification: corrupted.`);
-    expect(reason.join('\n')).toMatch(new RegExp(`^verify failed: ${bad}: SHA-256 of the stored bytes is [0-9a-f]{64}, manifest says [0-9a-f]{64}: the object changed after it was written`));
+    expect(reason.join('\n')).toMatch(
+      new RegExp(
+        `^verify failed: ${bad}: SHA-256 of the stored bytes is [0-9a-f]{64}, manifest says [0-9a-f]{64}: the object changed after it was written`,
+      ),
+    );
     expect(JSON.stringify(result.args.blocks)).toContain('Its `.verified` marker was removed');
     expect(bot.slack.ok('chat.update').at(-1)!.args.text).toBe(':x: Verification of `damaged` requested by <@U0ALICE> failed: corrupted.');
     expect(await databasesLike(servers.pg, 'dumptruck_verify_damaged_')).toEqual([]);
@@ -161,7 +178,9 @@ describe('/backup verify', () => {
     await bot.bot.reporters.idle();
     const [head, ...reason] = String(refused.args.text).split('\n');
     expect(head).toBe(`:x: \`${planted}\` of \`hostile\` failed verification: not a backup dumptruck wrote.`);
-    expect(reason.join('\n')).toContain(`verify failed: ${planted} carries no dumptruck HMAC (x-amz-meta-dumptruck-hmac), so it was not restored`);
+    expect(reason.join('\n')).toContain(
+      `verify failed: ${planted} carries no dumptruck HMAC (x-amz-meta-dumptruck-hmac), so it was not restored`,
+    );
     expect(existsSync(ran)).toBe(false);
     expect(await databasesLike(servers.pg, 'dumptruck_verify_hostile_')).toEqual([]);
   });
@@ -171,18 +190,27 @@ describe('/backup verify', () => {
     await backUp(bot, 'big');
     await bot.command('verify big');
     // The scratch database exists once the restore has begun.
-    await eventually(async () => ((await databasesLike(servers.pg, 'dumptruck_verify_big_')).length > 0 ? true : undefined), 'the scratch database', 30_000, 20);
+    await eventually(
+      async () => ((await databasesLike(servers.pg, 'dumptruck_verify_big_')).length > 0 ? true : undefined),
+      'the scratch database',
+      30_000,
+      20,
+    );
     // /backup status lists it beside the backups, with its thread.
     const job = bot.bot.maintenance!.queue.get('big')!;
     const thread = await eventually(() => bot.bot.threads.get(job.id), 'its thread');
     expect((await bot.command('status')).json?.text).toMatch(
-      new RegExp(`^\\*Running\\* \\(1\\)\\n• \`big\` \\(verification\\), for \\d+(\\.\\d)?s, by <@U0ALICE> \\(<${thread.permalink}\\|thread>\\)$`),
+      new RegExp(
+        `^\\*Running\\* \\(1\\)\\n• \`big\` \\(verification\\), for \\d+(\\.\\d)?s, by <@U0ALICE> \\(<${thread.permalink}\\|thread>\\)$`,
+      ),
     );
     await bot.stop();
     t = undefined;
     const result = bot.slack.calls.find(posted(/Verification of `big`.*cancelled|of `big` is verified/));
     expect(result?.args.text).toBe(':no_entry_sign: Verification of `big` cancelled: the bot is shutting down. Nothing was changed.');
-    expect(bot.slack.ok('chat.update').at(-1)!.args.text).toBe(':no_entry_sign: Verification of `big` requested by <@U0ALICE> was cancelled.');
+    expect(bot.slack.ok('chat.update').at(-1)!.args.text).toBe(
+      ':no_entry_sign: Verification of `big` requested by <@U0ALICE> was cancelled.',
+    );
     expect(await databasesLike(servers.pg, 'dumptruck_verify_big_')).toEqual([]);
   }, 120_000);
 
@@ -193,7 +221,9 @@ describe('/backup verify', () => {
     const prune = await bot.command('prune app-db confirm', { channel_id: 'C0RANDOM' });
     expect(prune.json?.text).toBe("you can't prune backups of `app-db` from this channel\n`app-db` is allowed in <#C0OPS>; ask there.");
     const noRules = await bot.command('prune app-db');
-    expect(noRules.json?.text).toBe('`app-db` has no retention rules, so there is nothing to prune\nAn admin sets `targets.app-db.retention: { keepLast: N, keepDays: D }`.');
+    expect(noRules.json?.text).toBe(
+      '`app-db` has no retention rules, so there is nothing to prune\nAn admin sets `targets.app-db.retention: { keepLast: N, keepDays: D }`.',
+    );
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(bot.slack.ok('chat.postMessage')).toEqual([]);
     expect(bot.bot.maintenance!.queue.status()).toEqual({ running: [], queued: [] });
@@ -206,7 +236,8 @@ describe('/backup prune', () => {
     const now = Date.now();
     const key = (daysAgo: number) => objectKey(prefix, 'pruned', new Date(now - daysAgo * DAY), 'plain');
     const [k1, k10, k40, k100] = [key(1), key(10), key(40), key(100)];
-    for (const k of [k1, k10, k40, k100]) await putBytes(s3, servers.bucket, k, `not a real dump: ${k}`, { target: 'pruned', sha256: '0'.repeat(64) });
+    for (const k of [k1, k10, k40, k100])
+      await putBytes(s3, servers.bucket, k, `not a real dump: ${k}`, { target: 'pruned', sha256: '0'.repeat(64) });
 
     // The plan and the result list the same keys, under "To delete" and "Deleted".
     const lists = (deleted: string) => [
@@ -231,11 +262,19 @@ describe('/backup prune', () => {
     await bot.command('prune pruned confirm');
     const result = await bot.slack.waitForCall(posted(/^:wastebasket: Prune of `pruned` \(.*\): deleted/), 30_000);
     await bot.bot.reporters.idle();
-    expect(String(result.args.text).split('\n')).toEqual([':wastebasket: Prune of `pruned` (keepLast 1, keepDays 30): deleted 2, kept 2.', ...lists('Deleted')]);
+    expect(String(result.args.text).split('\n')).toEqual([
+      ':wastebasket: Prune of `pruned` (keepLast 1, keepDays 30): deleted 2, kept 2.',
+      ...lists('Deleted'),
+    ]);
     const parent = bot.slack.ok('chat.postMessage')[0]!;
-    expect(parent.args.text).toBe(':wastebasket: Prune of `pruned` (keepLast 1, keepDays 30) requested by <@U0ALICE>. Result in the thread.');
+    expect(parent.args.text).toBe(
+      ':wastebasket: Prune of `pruned` (keepLast 1, keepDays 30) requested by <@U0ALICE>. Result in the thread.',
+    );
     expect(result.args.thread_ts).toBe(parent.ts);
-    expect(bot.slack.ok('chat.update').at(-1)!.args).toMatchObject({ ts: parent.ts, text: ':wastebasket: Prune of `pruned` requested by <@U0ALICE>: deleted 2, kept 2.' });
+    expect(bot.slack.ok('chat.update').at(-1)!.args).toMatchObject({
+      ts: parent.ts,
+      text: ':wastebasket: Prune of `pruned` requested by <@U0ALICE>: deleted 2, kept 2.',
+    });
     expect((await servers.s3.listKeys(servers.bucket, `${prefix}/pruned/`)).sort()).toEqual([k10, k1].sort());
   });
 });
@@ -246,11 +285,15 @@ describe('flagged results', () => {
     const { result } = await backUp(bot, 'empty');
     await bot.bot.reporters.idle();
     const lines = String(result.args.text).split('\n');
-    expect(lines[0]).toMatch(/^:warning: Backup of `empty` stored, but flagged: the dump is empty: \d+ bytes \(less than 1\.0 KiB\), a database without tables or data\?$/);
+    expect(lines[0]).toMatch(
+      /^:warning: Backup of `empty` stored, but flagged: the dump is empty: \d+ bytes \(less than 1\.0 KiB\), a database without tables or data\?$/,
+    );
     expect(lines[1]).toMatch(new RegExp(`^Key: ${prefix}/empty/`));
     expect(lines.at(-1)).toMatch(/^Download \(link expires .+\): http/);
     expect(JSON.stringify(result.args.blocks)).not.toContain('white_check_mark');
-    expect(bot.slack.ok('chat.update').at(-1)!.args.text).toMatch(/^:warning: Backup of `empty` requested by <@U0ALICE> stored, but flagged \(empty\): /);
+    expect(bot.slack.ok('chat.update').at(-1)!.args.text).toMatch(
+      /^:warning: Backup of `empty` requested by <@U0ALICE> stored, but flagged \(empty\): /,
+    );
   });
 });
 
@@ -323,9 +366,14 @@ describe('schedules in the bot', () => {
       await releaseLock(lock);
     }
     const result = await bot.slack.waitForCall(backupResult('nightly'), 60_000);
-    expect(result.args).toMatchObject({ channel: 'C0REPORTS', text: expect.stringMatching(/^:white_check_mark: Backup of `nightly` finished\.\nKey: /) });
+    expect(result.args).toMatchObject({
+      channel: 'C0REPORTS',
+      text: expect.stringMatching(/^:white_check_mark: Backup of `nightly` finished\.\nKey: /),
+    });
     await bot.bot.reporters.idle();
-    expect(bot.slack.ok('chat.update').at(-1)!.args.text).toMatch(/^:white_check_mark: Backup of `nightly` requested by the schedule finished: /);
+    expect(bot.slack.ok('chat.update').at(-1)!.args.text).toMatch(
+      /^:white_check_mark: Backup of `nightly` requested by the schedule finished: /,
+    );
   });
 
   it('a run missed while the bot was down is caught up at start, marked as such, in the first of channels', async () => {
@@ -334,7 +382,9 @@ describe('schedules in the bot', () => {
     await putBytes(s3, servers.bucket, objectKey(prefix, 'missed', new Date('2020-01-01T02:00:00Z'), 'plain'), 'an old backup');
     schedule(bot, manualTime('2030-01-05T12:00:00Z'), 'missed');
     const parent = await bot.slack.waitForCall(posted(/^:package: Backup of `missed`/, 'C0DBA'), 30_000);
-    expect(parent.args.text).toBe(':package: Backup of `missed` requested by the schedule (catch-up for the missed run due 2030-01-05 02:00 UTC). Progress in the thread.');
+    expect(parent.args.text).toBe(
+      ':package: Backup of `missed` requested by the schedule (catch-up for the missed run due 2030-01-05 02:00 UTC). Progress in the thread.',
+    );
     const result = await bot.slack.waitForCall(backupResult('missed'), 60_000);
     expect(result.args).toMatchObject({ channel: 'C0DBA', thread_ts: parent.ts });
     // Only one catch-up, however many fires were missed.

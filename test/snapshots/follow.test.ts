@@ -76,21 +76,29 @@ describe('following a snapshot', () => {
     const h = harness([
       { Status: 'creating', PercentProgress: 0 },
       { Status: 'creating', PercentProgress: 40 },
-      { Status: 'available', PercentProgress: 100, AllocatedStorage: 20, SnapshotCreateTime: new Date('2024-05-01T03:04:06Z'), DBSnapshotArn: 'arn:aws:rds:eu-west-1:1:snapshot:x' },
+      {
+        Status: 'available',
+        PercentProgress: 100,
+        AllocatedStorage: 20,
+        SnapshotCreateTime: new Date('2024-05-01T03:04:06Z'),
+        DBSnapshotArn: 'arn:aws:rds:eu-west-1:1:snapshot:x',
+      },
     ]);
     const result = await h.service.run({ target: 'app-db', trigger }, { onEvent: h.onEvent });
     expect(h.sleeps).toEqual([15_000, 15_000, 15_000]);
-    expect(h.events.map((e) => (e.type === 'snapshot-progress' ? `${e.progress.status} ${e.progress.percent} ${e.progress.elapsedMs}` : e.type))).toEqual([
-      'snapshot-started',
-      'creating 0 15000',
-      'creating 40 30000',
-      'available 100 45000',
-      'finished',
-    ]);
+    expect(
+      h.events.map((e) => (e.type === 'snapshot-progress' ? `${e.progress.status} ${e.progress.percent} ${e.progress.elapsedMs}` : e.type)),
+    ).toEqual(['snapshot-started', 'creating 0 15000', 'creating 40 30000', 'available 100 45000', 'finished']);
     expect(h.events[0]).toEqual({
       type: 'snapshot-started',
       jobId: 'job1',
-      info: { target: 'app-db', instanceId: 'app-db-prod', region: 'eu-west-1', identifier: 'dumptruck-app-db-20240501t030405z', status: 'creating' },
+      info: {
+        target: 'app-db',
+        instanceId: 'app-db-prod',
+        region: 'eu-west-1',
+        identifier: 'dumptruck-app-db-20240501t030405z',
+        status: 'creating',
+      },
     });
     expect(result).toMatchObject({
       identifier: 'dumptruck-app-db-20240501t030405z',
@@ -125,13 +133,21 @@ describe('following a snapshot', () => {
   it('cancel stops following and says the snapshot itself goes on', async () => {
     const h = harness([{ Status: 'creating', PercentProgress: 10 }]);
     const controller = new AbortController();
-    const run = h.service.run({ target: 'app-db', trigger }, { signal: controller.signal, onEvent: (e) => {
-      h.events.push(e);
-      if (e.type === 'snapshot-progress') controller.abort(new CancelledError('cancelled by <@U1>'));
-    } });
+    const run = h.service.run(
+      { target: 'app-db', trigger },
+      {
+        signal: controller.signal,
+        onEvent: (e) => {
+          h.events.push(e);
+          if (e.type === 'snapshot-progress') controller.abort(new CancelledError('cancelled by <@U1>'));
+        },
+      },
+    );
     const err = await rejection(run);
     expect(err.code).toBe('CANCELLED');
-    expect(err.message).toBe('cancelled by <@U1>: stopped following snapshot dumptruck-app-db-20240501t030405z; the snapshot itself goes on at AWS');
+    expect(err.message).toBe(
+      'cancelled by <@U1>: stopped following snapshot dumptruck-app-db-20240501t030405z; the snapshot itself goes on at AWS',
+    );
     expect(h.events.at(-1)).toMatchObject({ type: 'failed', error: { code: 'CANCELLED' } });
 
     const timedOut = harness([{ Status: 'creating' }]);
@@ -144,7 +160,10 @@ describe('following a snapshot', () => {
   it('an instance in the wrong state: asks for its state so the message can say it', async () => {
     const api = scripted([]).api;
     api.createSnapshot = async () => {
-      throw Object.assign(new Error('Cannot create a snapshot because the database instance app-db-prod is not currently in the available state.'), { name: 'InvalidDBInstanceStateFault' });
+      throw Object.assign(
+        new Error('Cannot create a snapshot because the database instance app-db-prod is not currently in the available state.'),
+        { name: 'InvalidDBInstanceStateFault' },
+      );
     };
     const service = createSnapshotService({ config, rds: () => api, sleep: async () => {} });
     const err = await rejection(service.run({ target: 'app-db', trigger }));
@@ -157,7 +176,9 @@ describe('following a snapshot', () => {
     const err = await rejection(h.service.run({ target: 'plain', trigger }));
     expect(err.code).toBe('RDS_NOT_CONFIGURED');
     expect(err.message).toBe('plain has no RDS instance configured, so there is nothing to snapshot');
-    expect(err.hint).toBe('Add targets.plain.rds: { instanceId, region } to the config, or snapshot one that has it: app-db. A logical dump works for every target.');
+    expect(err.hint).toBe(
+      'Add targets.plain.rds: { instanceId, region } to the config, or snapshot one that has it: app-db. A logical dump works for every target.',
+    );
     expect(h.calls).toEqual([]);
   });
 });
@@ -166,14 +187,25 @@ describe('loggedSnapshots', () => {
   it('logs who asked, the identifier and the outcome on a child logger', async () => {
     const lines: Array<Record<string, unknown>> = [];
     const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
-    const h = harness([{ Status: 'creating', PercentProgress: 50 }, { Status: 'available', AllocatedStorage: 20 }]);
+    const h = harness([
+      { Status: 'creating', PercentProgress: 50 },
+      { Status: 'available', AllocatedStorage: 20 },
+    ]);
     const seen: string[] = [];
-    await loggedSnapshots(h.service, log).run({ target: 'app-db', trigger: { kind: 'slack', by: 'U1', detail: 'C0OPS' }, jobId: 'job1' }, { onEvent: (e) => seen.push(e.type) });
+    await loggedSnapshots(h.service, log).run(
+      { target: 'app-db', trigger: { kind: 'slack', by: 'U1', detail: 'C0OPS' }, jobId: 'job1' },
+      { onEvent: (e) => seen.push(e.type) },
+    );
     expect(lines.map((l) => [l.msg, l.jobId, l.target])).toEqual([
       ['snapshot requested', 'job1', 'app-db'],
       ['snapshot available', 'job1', 'app-db'],
     ]);
-    expect(lines[0]).toMatchObject({ identifier: 'dumptruck-app-db-20240501t030405z', instanceId: 'app-db-prod', requestedBy: 'slack:U1', source: 'C0OPS' });
+    expect(lines[0]).toMatchObject({
+      identifier: 'dumptruck-app-db-20240501t030405z',
+      instanceId: 'app-db-prod',
+      requestedBy: 'slack:U1',
+      source: 'C0OPS',
+    });
     expect(lines[1]).toMatchObject({ allocatedGiB: 20, durationMs: 30_000 });
     expect(seen).toEqual(['snapshot-started', 'snapshot-progress', 'snapshot-progress', 'finished']);
   });

@@ -34,7 +34,9 @@ describe('tags', () => {
   });
 
   it('values keep to the characters RDS allows, at most 256', () => {
-    expect(tagValue('catch-up for the missed 2024-05-01T02:00:00.000Z run (0 2 * * *)')).toBe('catch-up for the missed 2024-05-01T02:00:00.000Z run _0 2 _ _ __');
+    expect(tagValue('catch-up for the missed 2024-05-01T02:00:00.000Z run (0 2 * * *)')).toBe(
+      'catch-up for the missed 2024-05-01T02:00:00.000Z run _0 2 _ _ __',
+    );
     expect(tagValue('x'.repeat(300))).toHaveLength(256);
     expect(tagValue('')).toBe('-');
   });

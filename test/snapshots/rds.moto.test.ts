@@ -1,6 +1,12 @@
 // RDS snapshots against moto's server: the real SDK client and wire protocol, dummy keys, a
 // local endpoint. Nothing here reaches AWS.
-import { AddTagsToResourceCommand, CreateDBSnapshotCommand, DescribeDBSnapshotsCommand, RemoveTagsFromResourceCommand, type RDSClient } from '@aws-sdk/client-rds';
+import {
+  AddTagsToResourceCommand,
+  CreateDBSnapshotCommand,
+  DescribeDBSnapshotsCommand,
+  RemoveTagsFromResourceCommand,
+  type RDSClient,
+} from '@aws-sdk/client-rds';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { userMessage } from '../../src/errors.js';
 import { createRdsFactory, type RdsApi } from '../../src/snapshots/rds.js';
@@ -47,14 +53,16 @@ describe('snapshots on moto', () => {
     const events: SnapshotEvent[] = [];
     const result = await service.run({ target: 'app-db', trigger }, { onEvent: (e) => events.push(e) });
 
-    expect(events.map((e) => (e.type === 'snapshot-progress' ? `${e.progress.status} ${e.progress.percent ?? ''}`.trim() : e.type))).toEqual([
-      'snapshot-started',
-      'creating 20',
-      'creating 65',
-      'available',
-      'finished',
-    ]);
-    expect(result).toMatchObject({ target: 'app-db', instanceId: 'app-db-prod', region: 'us-east-1', identifier: 'dumptruck-app-db-20240501t030100z', allocatedGiB: 20 });
+    expect(
+      events.map((e) => (e.type === 'snapshot-progress' ? `${e.progress.status} ${e.progress.percent ?? ''}`.trim() : e.type)),
+    ).toEqual(['snapshot-started', 'creating 20', 'creating 65', 'available', 'finished']);
+    expect(result).toMatchObject({
+      target: 'app-db',
+      instanceId: 'app-db-prod',
+      region: 'us-east-1',
+      identifier: 'dumptruck-app-db-20240501t030100z',
+      allocatedGiB: 20,
+    });
     expect(result.createdAt).toBeInstanceOf(Date);
     expect(result.arn).toBe('arn:aws:rds:us-east-1:123456789012:snapshot:dumptruck-app-db-20240501t030100z');
 
@@ -89,7 +97,7 @@ describe('snapshots on moto', () => {
     expect([...times].sort((a, b) => b - a)).toEqual(times);
   });
 
-  it('retention keeps the newest N of its own and never touches automated, untagged or other targets\' snapshots', async () => {
+  it("retention keeps the newest N of its own and never touches automated, untagged or other targets' snapshots", async () => {
     // Around ours: someone's manual snapshot, one tagged as another target's, and the automated
     // one even after it was given our tags (it must be left to RDS's backup retention).
     await admin.send(new CreateDBSnapshotCommand({ DBInstanceIdentifier: 'keep-db-prod', DBSnapshotIdentifier: 'hand-made' }));
@@ -151,7 +159,10 @@ describe('snapshots on moto', () => {
     const second = await service.run({ target: 'race-db', trigger });
     expect(second.pruned?.deleted).toEqual([]);
     expect(second.pruned?.skipped).toEqual([
-      { identifier: first.identifier, reason: 'its dumptruck tags changed (no longer dumptruck:target=race-db, dumptruck:created-by=dumptruck)' },
+      {
+        identifier: first.identifier,
+        reason: 'its dumptruck tags changed (no longer dumptruck:target=race-db, dumptruck:created-by=dumptruck)',
+      },
     ]);
     expect((await describeAll('race-db-prod')).map((s) => s.DBSnapshotIdentifier)).toContain(first.identifier);
   });

@@ -21,7 +21,8 @@ function stateConfig(yaml: string): StateConfig {
 }
 
 const env = { OWNER_PW, PLAIN_PW };
-const owned = (schema = 'dumptruck') => stateConfig(`  url: ${servers.pg.url(DB, OWNER)}\n  password: { env: OWNER_PW }\n  schema: ${schema}\n`);
+const owned = (schema = 'dumptruck') =>
+  stateConfig(`  url: ${servers.pg.url(DB, OWNER)}\n  password: { env: OWNER_PW }\n  schema: ${schema}\n`);
 
 function run(target: string, finishedAt: string, extra: Partial<RunRecord> = {}): RunRecord {
   return {
@@ -52,7 +53,10 @@ beforeAll(async () => {
   const admin = await servers.pg.adminClient();
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-    for (const [role, pw] of [[OWNER, OWNER_PW], [PLAIN, PLAIN_PW]]) {
+    for (const [role, pw] of [
+      [OWNER, OWNER_PW],
+      [PLAIN, PLAIN_PW],
+    ]) {
       await admin.query(`DROP ROLE IF EXISTS ${role}`);
       await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${pw}'`);
     }
@@ -89,15 +93,33 @@ describe('the state database', () => {
     expect(await b.check()).toEqual({ ok: true });
   });
 
-  it('records runs and reads a target\'s newest first, at most n', async () => {
+  it("records runs and reads a target's newest first, at most n", async () => {
     const store = await open(owned('history_order'));
     await store.record(run('app-db', '2026-01-01T10:00:00Z'));
-    await store.record(run('app-db', '2026-01-03T10:00:00Z', { outcome: 'failed', key: undefined, storedBytes: undefined, error: 'dump failed: pg_dump exited with code 1', thread: undefined, requester: undefined, trigger: { kind: 'schedule', by: 'scheduler', detail: undefined } }));
+    await store.record(
+      run('app-db', '2026-01-03T10:00:00Z', {
+        outcome: 'failed',
+        key: undefined,
+        storedBytes: undefined,
+        error: 'dump failed: pg_dump exited with code 1',
+        thread: undefined,
+        requester: undefined,
+        trigger: { kind: 'schedule', by: 'scheduler', detail: undefined },
+      }),
+    );
     await store.record(run('app-db', '2026-01-02T10:00:00Z'));
     await store.record(run('other', '2026-01-04T10:00:00Z'));
     const two = await store.history('app-db', 2);
     expect(two).toEqual([
-      run('app-db', '2026-01-03T10:00:00Z', { outcome: 'failed', key: undefined, storedBytes: undefined, error: 'dump failed: pg_dump exited with code 1', thread: undefined, requester: undefined, trigger: { kind: 'schedule', by: 'scheduler', detail: undefined } }),
+      run('app-db', '2026-01-03T10:00:00Z', {
+        outcome: 'failed',
+        key: undefined,
+        storedBytes: undefined,
+        error: 'dump failed: pg_dump exited with code 1',
+        thread: undefined,
+        requester: undefined,
+        trigger: { kind: 'schedule', by: 'scheduler', detail: undefined },
+      }),
       run('app-db', '2026-01-02T10:00:00Z'),
     ]);
     expect(await store.history('app-db', 10)).toHaveLength(3);
@@ -105,10 +127,16 @@ describe('the state database', () => {
   });
 
   it('a role that may not create the schema gets an error naming the missing right, without its password', async () => {
-    const err = await rejection(openState(stateConfig(`  url: ${servers.pg.url(DB, PLAIN)}\n  password: { env: PLAIN_PW }\n  schema: plain_state\n`), { env }));
+    const err = await rejection(
+      openState(stateConfig(`  url: ${servers.pg.url(DB, PLAIN)}\n  password: { env: PLAIN_PW }\n  schema: plain_state\n`), { env }),
+    );
     expect(err.code).toBe('STATE_NOT_ALLOWED');
-    expect(err.message).toBe(`the state database 127.0.0.1:${servers.pg.port}/${DB}: role ${PLAIN} lacks the right CREATE ON DATABASE ${DB}, so dumptruck cannot create its tables there`);
-    expect(err.hint).toBe(`GRANT CREATE ON DATABASE ${DB} TO ${PLAIN}; or an admin creates schema plain_state and its runs table once, and dumptruck only uses them.`);
+    expect(err.message).toBe(
+      `the state database 127.0.0.1:${servers.pg.port}/${DB}: role ${PLAIN} lacks the right CREATE ON DATABASE ${DB}, so dumptruck cannot create its tables there`,
+    );
+    expect(err.hint).toBe(
+      `GRANT CREATE ON DATABASE ${DB} TO ${PLAIN}; or an admin creates schema plain_state and its runs table once, and dumptruck only uses them.`,
+    );
     expect(userMessage(err)).not.toContain(PLAIN_PW);
   });
 
@@ -123,7 +151,9 @@ describe('the state database', () => {
     await open(owned('given'));
     const grant = await servers.pg.adminClient(DB);
     try {
-      await grant.query(`GRANT USAGE ON SCHEMA given TO ${PLAIN}; GRANT SELECT, INSERT ON given.runs TO ${PLAIN}; GRANT USAGE ON ALL SEQUENCES IN SCHEMA given TO ${PLAIN}`);
+      await grant.query(
+        `GRANT USAGE ON SCHEMA given TO ${PLAIN}; GRANT SELECT, INSERT ON given.runs TO ${PLAIN}; GRANT USAGE ON ALL SEQUENCES IN SCHEMA given TO ${PLAIN}`,
+      );
     } finally {
       await grant.end();
     }

@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { compactTimestamp, fileName, formatOfKey, hasRunToken, isBackupKeyOf, isEncryptedKey, keySuffix, keyTime, objectKey, targetPrefix } from '../../src/storage/keys.js';
+import {
+  compactTimestamp,
+  fileName,
+  formatOfKey,
+  hasRunToken,
+  isBackupKeyOf,
+  isEncryptedKey,
+  keySuffix,
+  keyTime,
+  objectKey,
+  targetPrefix,
+} from '../../src/storage/keys.js';
 
 const at = new Date('2026-03-04T05:06:07.890Z');
 
@@ -33,18 +44,37 @@ describe('object keys', () => {
     const date = new Date('2026-03-04T05:06:07Z');
     const plain = objectKey('p', 'app-db', date, 'plain', { encrypted: true });
     const custom = objectKey('p', 'app-db', date, 'custom', { encrypted: true });
-    expect([plain, custom]).toEqual(['p/app-db/2026/03/04/app-db_20260304T050607Z.sql.gz.age', 'p/app-db/2026/03/04/app-db_20260304T050607Z.dump.age']);
-    expect([isBackupKeyOf('p', 'app-db', plain), isBackupKeyOf('p', 'app-db', custom), isBackupKeyOf('p', 'app-db', `${plain}.age`)]).toEqual([true, true, false]);
-    expect([formatOfKey(plain), formatOfKey(custom), formatOfKey(objectKey('p', 'app-db', date, 'custom'))]).toEqual(['plain', 'custom', 'custom']);
+    expect([plain, custom]).toEqual([
+      'p/app-db/2026/03/04/app-db_20260304T050607Z.sql.gz.age',
+      'p/app-db/2026/03/04/app-db_20260304T050607Z.dump.age',
+    ]);
+    expect([
+      isBackupKeyOf('p', 'app-db', plain),
+      isBackupKeyOf('p', 'app-db', custom),
+      isBackupKeyOf('p', 'app-db', `${plain}.age`),
+    ]).toEqual([true, true, false]);
+    expect([formatOfKey(plain), formatOfKey(custom), formatOfKey(objectKey('p', 'app-db', date, 'custom'))]).toEqual([
+      'plain',
+      'custom',
+      'custom',
+    ]);
     expect([isEncryptedKey(plain), isEncryptedKey(objectKey('p', 'app-db', date, 'plain'))]).toEqual([true, false]);
     expect(keyTime(custom)).toEqual(date);
     // The size check compares a backup only with earlier ones stored the same way.
-    expect([keySuffix(plain), keySuffix(custom), keySuffix(objectKey('p', 'app-db', date, 'plain'))]).toEqual(['.sql.gz.age', '.dump.age', '.sql.gz']);
+    expect([keySuffix(plain), keySuffix(custom), keySuffix(objectKey('p', 'app-db', date, 'plain'))]).toEqual([
+      '.sql.gz.age',
+      '.dump.age',
+      '.sql.gz',
+    ]);
   });
 
   it("makes each run's key unique with milliseconds and a run token after the contract's timestamp", () => {
-    expect(objectKey('dumptruck', 'app-db', at, 'plain', { runToken: '3f9a1c' })).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-3f9a1c.sql.gz');
-    expect(objectKey('dumptruck', 'app-db', at, 'custom', { runToken: '00ff00' })).toBe('dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-00ff00.dump');
+    expect(objectKey('dumptruck', 'app-db', at, 'plain', { runToken: '3f9a1c' })).toBe(
+      'dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-3f9a1c.sql.gz',
+    );
+    expect(objectKey('dumptruck', 'app-db', at, 'custom', { runToken: '00ff00' })).toBe(
+      'dumptruck/app-db/2026/03/04/app-db_20260304T050607Z-890-00ff00.dump',
+    );
     // Two runs in the same second (even the same millisecond) differ by their token.
     expect(objectKey('p', 'x', at, 'plain', { runToken: 'aaaaaa' })).not.toBe(objectKey('p', 'x', at, 'plain', { runToken: 'bbbbbb' }));
     expect(() => objectKey('p', 'x', at, 'plain', { runToken: '../etc' })).toThrow('run token must be 6 hex digits, got "../etc"');
@@ -80,4 +110,3 @@ describe('hasRunToken', () => {
     expect(hasRunToken('p/x_20261122T030405Z-678-3f9a1c/2019/01/01/x_20261122T030405Z-678-3f9a1c_20190101T000000Z.sql.gz')).toBe(false);
   });
 });
-

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { factsFromManifest, factsFromMetadata, manifestKey, parseManifest, serializeManifest, type Manifest } from '../../src/storage/manifest.js';
+import {
+  factsFromManifest,
+  factsFromMetadata,
+  manifestKey,
+  parseManifest,
+  serializeManifest,
+  type Manifest,
+} from '../../src/storage/manifest.js';
 
 const key = 'p/app/2026/11/22/app_20261122T020000Z.sql.gz';
 const manifest: Manifest = {
@@ -53,12 +60,22 @@ describe('manifest', () => {
       ['compression', { algorithm: 'brotli', level: 1 }],
       ['mirror', { bucket: 'copy' }],
     ];
-    for (const [field, value] of cases) expect(parseManifest(text({ ...manifest, [field]: value })), field).toEqual({ problem: `has no valid ${field}` });
+    for (const [field, value] of cases)
+      expect(parseManifest(text({ ...manifest, [field]: value })), field).toEqual({ problem: `has no valid ${field}` });
   });
 
   it('gives the facts verify and latest judge by, from a manifest or from old-style metadata', () => {
-    expect(factsFromManifest(manifest)).toEqual({ recordedIn: 'manifest', target: 'app', format: 'plain', sha256: 'a'.repeat(64), storedBytes: 1000, hmac: 'b'.repeat(64) });
-    expect(factsFromMetadata({ target: 'app', format: 'plain', sha256: 'c'.repeat(64), 'stored-bytes': '12', 'dumptruck-hmac': 'd'.repeat(64) })).toEqual({
+    expect(factsFromManifest(manifest)).toEqual({
+      recordedIn: 'manifest',
+      target: 'app',
+      format: 'plain',
+      sha256: 'a'.repeat(64),
+      storedBytes: 1000,
+      hmac: 'b'.repeat(64),
+    });
+    expect(
+      factsFromMetadata({ target: 'app', format: 'plain', sha256: 'c'.repeat(64), 'stored-bytes': '12', 'dumptruck-hmac': 'd'.repeat(64) }),
+    ).toEqual({
       recordedIn: 'metadata',
       target: 'app',
       format: 'plain',

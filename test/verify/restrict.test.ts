@@ -65,13 +65,18 @@ describe('RestrictedPsqlInput', () => {
   });
 
   it('keeps lines that only look alike: other words, leading space, a longer word, CRLF endings are handled', async () => {
-    const input = ['\\restricted x', ' \\restrict x', '\\restrictx', 'x \\unrestrict y', '\\! touch /tmp/x', '\\unrestrict k\r', ''].join('\n');
-    expect(await through([input])).toBe([`\\restrict ${KEY}`, '\\restricted x', ' \\restrict x', '\\restrictx', 'x \\unrestrict y', '\\! touch /tmp/x', ''].join('\n'));
+    const input = ['\\restricted x', ' \\restrict x', '\\restrictx', 'x \\unrestrict y', '\\! touch /tmp/x', '\\unrestrict k\r', ''].join(
+      '\n',
+    );
+    expect(await through([input])).toBe(
+      [`\\restrict ${KEY}`, '\\restricted x', ' \\restrict x', '\\restrictx', 'x \\unrestrict y', '\\! touch /tmp/x', ''].join('\n'),
+    );
   });
 
   it('a COPY block ends only at \\.; after it, \\restrict lines are dropped again', async () => {
     const input = 'COPY a FROM stdin;\n\\restrict 1\n\\.x\n\\.\n\\restrict 2\n';
-    for (const pieces of splits(input)) expect(await through(pieces)).toBe(`\\restrict ${KEY}\nCOPY a FROM stdin;\n\\restrict 1\n\\.x\n\\.\n`);
+    for (const pieces of splits(input))
+      expect(await through(pieces)).toBe(`\\restrict ${KEY}\nCOPY a FROM stdin;\n\\restrict 1\n\\.x\n\\.\n`);
   });
 
   it('streams a long line as it comes: nothing of it is held back beyond its first bytes', async () => {
@@ -139,10 +144,13 @@ describe('psql restricted mode', () => {
     expect(restrictedModeProblem('psql (PostgreSQL) 15.13 (Debian)')).toMatchObject({
       code: 'PSQL_TOO_OLD',
       stage: 'verify',
-      message: 'psql 15.13 has no restricted mode (\\restrict), and without it psql would run meta-commands such as \\! found in a dump; no restore was attempted',
+      message:
+        'psql 15.13 has no restricted mode (\\restrict), and without it psql would run meta-commands such as \\! found in a dump; no restore was attempted',
       hint: 'upgrade postgresql-client to 13.22, 14.19, 15.14, 16.10, 17.6, 18 or newer (or point targets.<name>.pgDump at such an installation)',
     });
-    expect(restrictedModeProblem('')!.message).toMatch(/^cannot tell whether psql has restricted mode \(\\restrict\): psql --version said ""/);
+    expect(restrictedModeProblem('')!.message).toMatch(
+      /^cannot tell whether psql has restricted mode \(\\restrict\): psql --version said ""/,
+    );
     expect(parsePsqlVersion('psql (PostgreSQL) 16.10')).toEqual({ major: 16, minor: 10 });
   });
 

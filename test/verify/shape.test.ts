@@ -56,7 +56,14 @@ describe('plain dump shape', () => {
 
 describe('identity and verdict', () => {
   const key = 'p/app/2026/11/22/app_20261122T020000Z.sql.gz';
-  const meta = { recordedIn: 'manifest', target: 'app', sha256: 'a'.repeat(64), storedBytes: 1000, format: 'plain', hmac: 'b'.repeat(64) } as const;
+  const meta = {
+    recordedIn: 'manifest',
+    target: 'app',
+    sha256: 'a'.repeat(64),
+    storedBytes: 1000,
+    format: 'plain',
+    hmac: 'b'.repeat(64),
+  } as const;
 
   it('passes an object that is what its metadata says', () => {
     expect(identityProblem('app', key, meta, 1000)).toBeUndefined();
@@ -69,9 +76,14 @@ describe('identity and verdict', () => {
       message: `${key} holds a backup of target "billing", not of "app": the object was replaced`,
     });
     expect(identityProblem('app', key, { ...meta, format: 'custom' }, 1000)).toMatchObject({ code: 'SWAPPED' });
-    expect(identityProblem('app', key, meta, 999)).toMatchObject({ code: 'TRUNCATED', message: `${key} is 999 bytes, but 1000 were stored: the object was cut short` });
+    expect(identityProblem('app', key, meta, 999)).toMatchObject({
+      code: 'TRUNCATED',
+      message: `${key} is 999 bytes, but 1000 were stored: the object was cut short`,
+    });
     expect(identityProblem('app', key, meta, 1001)).toMatchObject({ code: 'CORRUPTED' });
-    expect(identityProblem('app', key, { ...meta, recordedIn: 'metadata', target: undefined }, 1000)).toMatchObject({ code: 'VERIFY_FAILED' });
+    expect(identityProblem('app', key, { ...meta, recordedIn: 'metadata', target: undefined }, 1000)).toMatchObject({
+      code: 'VERIFY_FAILED',
+    });
     // Neither a manifest nor old-style metadata: a run that died before its manifest.
     expect(identityProblem('app', key, undefined, 1000)).toMatchObject({
       code: 'INCOMPLETE',
@@ -84,8 +96,12 @@ describe('identity and verdict', () => {
     expect(() => verdict(key, 'a'.repeat(64), { sha256: 'b'.repeat(64), storedBytes: 1, dumpedBytes: 1, sideError: symptom })).toThrow(
       `${key}: SHA-256 of the stored bytes is ${'b'.repeat(64)}, metadata says ${'a'.repeat(64)}: the object changed after it was written (and then: the gzip stream ends early)`,
     );
-    expect(() => verdict(key, 'a'.repeat(64), { sha256: 'a'.repeat(64), storedBytes: 1, dumpedBytes: 1, sideError: symptom })).toThrow(`${key}: the gzip stream ends early`);
-    expect(() => verdict(key, 'a'.repeat(64), { sha256: 'a'.repeat(64), storedBytes: 1, dumpedBytes: 1, sideError: undefined })).not.toThrow();
+    expect(() => verdict(key, 'a'.repeat(64), { sha256: 'a'.repeat(64), storedBytes: 1, dumpedBytes: 1, sideError: symptom })).toThrow(
+      `${key}: the gzip stream ends early`,
+    );
+    expect(() =>
+      verdict(key, 'a'.repeat(64), { sha256: 'a'.repeat(64), storedBytes: 1, dumpedBytes: 1, sideError: undefined }),
+    ).not.toThrow();
   });
 });
 
@@ -109,12 +125,18 @@ describe('size anomaly', () => {
       message: 'much smaller than usual: 499 B stored, 50% of the median 1000 B of the previous 5 backups (threshold 50%)',
     });
     expect(sizeAnomaly({ storedBytes: 500, dumpedBytes: 5000 }, previous, rules)).toBeUndefined();
-    expect(sizeAnomaly({ storedBytes: 700, dumpedBytes: 5000 }, previous, { ...rules, threshold: 0.8 })).toMatchObject({ kind: 'shrunk', ratio: 0.7 });
+    expect(sizeAnomaly({ storedBytes: 700, dumpedBytes: 5000 }, previous, { ...rules, threshold: 0.8 })).toMatchObject({
+      kind: 'shrunk',
+      ratio: 0.7,
+    });
   });
 
   it('only the `window` newest count', () => {
     expect(sizeAnomaly({ storedBytes: 400, dumpedBytes: 5000 }, [500, 10_000, 10_000], { ...rules, window: 1 })).toBeUndefined();
-    expect(sizeAnomaly({ storedBytes: 400, dumpedBytes: 5000 }, [500, 10_000, 10_000], { ...rules, window: 3 })).toMatchObject({ medianBytes: 10_000, compared: 3 });
+    expect(sizeAnomaly({ storedBytes: 400, dumpedBytes: 5000 }, [500, 10_000, 10_000], { ...rules, window: 3 })).toMatchObject({
+      medianBytes: 10_000,
+      compared: 3,
+    });
   });
 
   it('an empty dump is flagged even without history, and wins over shrunk', () => {

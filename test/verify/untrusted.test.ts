@@ -10,7 +10,17 @@ import { objectKey } from '../../src/storage/keys.js';
 import { verifyBackup } from '../../src/verify/verify.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getManifest, honestMetadata, hostileDump, legacyMetadata, putBackup, putBytes, signedFor } from '../helpers/objects.js';
+import {
+  databasesLike,
+  getBytes,
+  getManifest,
+  honestMetadata,
+  hostileDump,
+  legacyMetadata,
+  putBackup,
+  putBytes,
+  signedFor,
+} from '../helpers/objects.js';
 
 const servers = testServers();
 const prefix = uniquePrefix('untrusted');
@@ -35,7 +45,10 @@ const evidence = () => join(dir, `ran-${++n}`);
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dt-untrusted-'));
   await seedDatabase(servers.pg, SRC, 500);
-  await writeFile(join(dir, 'dumptruck.yml'), configYaml(servers, prefix, { planted: { db: SRC }, signed: { db: SRC }, legacy: { db: SRC } }, scratchYaml));
+  await writeFile(
+    join(dir, 'dumptruck.yml'),
+    configYaml(servers, prefix, { planted: { db: SRC }, signed: { db: SRC }, legacy: { db: SRC } }, scratchYaml),
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -56,7 +69,10 @@ describe('objects dumptruck did not write', () => {
     await putBytes(s3, bucket, unsigned, unsignedBytes, honestMetadata({ target: 'planted', format: 'plain' }, unsignedBytes));
     const forged = objectKey(prefix, 'planted', yearsAhead(2), 'plain');
     const forgedBytes = hostileDump(`touch ${ranForged}`);
-    await putBytes(s3, bucket, forged, forgedBytes, { ...honestMetadata({ target: 'planted', format: 'plain' }, forgedBytes), 'dumptruck-hmac': 'ab'.repeat(32) });
+    await putBytes(s3, bucket, forged, forgedBytes, {
+      ...honestMetadata({ target: 'planted', format: 'plain' }, forgedBytes),
+      'dumptruck-hmac': 'ab'.repeat(32),
+    });
 
     // Signed, even: a key dated beyond the clock's 5-minute allowance is never latest (a wrong clock, or a key holder's mistake).
     const ahead = objectKey(prefix, 'planted', new Date(Date.now() + 3_600_000), 'plain');
@@ -79,10 +95,17 @@ describe('objects dumptruck did not write', () => {
       `dumptruck: verify failed: ${unsigned} carries no dumptruck HMAC (x-amz-meta-dumptruck-hmac), so it was not restored: it was not written by dumptruck, or was written before backups were signed\n` +
         `if you know it is a backup dumptruck wrote before signing, verify that one object from a terminal with: dumptruck verify planted ${unsigned} --trust-legacy\n`,
     );
-    for (const args of [['verify', 'planted', forged], ['verify', 'planted', forged, '--trust-legacy']]) {
+    for (const args of [
+      ['verify', 'planted', forged],
+      ['verify', 'planted', forged, '--trust-legacy'],
+    ]) {
       const r = await cli(args);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(new RegExp(`^dumptruck: verify failed: ${forged.replace(/[.]/g, '\\.')} is not a backup dumptruck wrote: its HMAC \\(x-amz-meta-dumptruck-hmac\\) does not match its key and SHA-256, so it was not restored\n`));
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `^dumptruck: verify failed: ${forged.replace(/[.]/g, '\\.')} is not a backup dumptruck wrote: its HMAC \\(x-amz-meta-dumptruck-hmac\\) does not match its key and SHA-256, so it was not restored\n`,
+        ),
+      );
     }
     // Not even a scratch database was made for them, and no shell ran.
     expect(await databasesLike(servers.pg, 'dumptruck_verify_planted_')).toEqual([]);
@@ -130,8 +153,17 @@ describe('objects dumptruck did not write', () => {
       const config = testConfig(servers, prefix, { legacy: { db: SRC } }, scratchYaml);
       const backup = await cli(['backup', 'legacy']);
       const key = keyOf(backup.stdout);
-      const err = await verifyBackup({ config, s3, env, locatePgDump: async () => ({ path: join(bin, 'pg_dump'), version: '15.13', major: 15 }) }, 'legacy', key, { restore: true }).catch((e: unknown) => e);
-      expect(err).toMatchObject({ code: 'PSQL_TOO_OLD', message: expect.stringMatching(/^psql 15\.13 has no restricted mode/), hint: expect.stringMatching(/^upgrade postgresql-client/) });
+      const err = await verifyBackup(
+        { config, s3, env, locatePgDump: async () => ({ path: join(bin, 'pg_dump'), version: '15.13', major: 15 }) },
+        'legacy',
+        key,
+        { restore: true },
+      ).catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        code: 'PSQL_TOO_OLD',
+        message: expect.stringMatching(/^psql 15\.13 has no restricted mode/),
+        hint: expect.stringMatching(/^upgrade postgresql-client/),
+      });
       expect(await databasesLike(servers.pg, 'dumptruck_verify_legacy_')).toEqual([]);
     } finally {
       await rm(bin, { recursive: true, force: true });

@@ -36,11 +36,19 @@ const backup = (target: string) => run({ target, trigger: { kind: 'cli', by: 'te
 
 let n = 0;
 /** A verify whose scratch database name is known, so the test can check it is gone. */
-async function verify(target: string, key: string, restore: boolean, signal?: AbortSignal): Promise<{ report?: VerifyReport; error?: DumptruckError; database: string }> {
+async function verify(
+  target: string,
+  key: string,
+  restore: boolean,
+  signal?: AbortSignal,
+): Promise<{ report?: VerifyReport; error?: DumptruckError; database: string }> {
   const suffix = `t${process.pid}x${++n}`;
   const database = `dumptruck_verify_${target}_${suffix}`;
   try {
-    const report = await verifyBackup({ config, s3, env, randomSuffix: () => suffix }, target, key, { restore, ...(signal ? { signal } : {}) });
+    const report = await verifyBackup({ config, s3, env, randomSuffix: () => suffix }, target, key, {
+      restore,
+      ...(signal ? { signal } : {}),
+    });
     return { report, database };
   } catch (err) {
     expect(err).toBeInstanceOf(DumptruckError);
@@ -52,7 +60,8 @@ async function verify(target: string, key: string, restore: boolean, signal?: Ab
 const plant = (key: string, bytes: Buffer, manifest: Record<string, unknown>) => putBackup(s3, bucket, key, bytes, manifest);
 
 /** A key of `target` for a moment in the past, for planted objects. */
-const plantedKey = (target: string, format: 'plain' | 'custom', seconds: number) => objectKey(prefix, target, new Date(Date.UTC(2020, 0, 1, 0, 0, seconds)), format);
+const plantedKey = (target: string, format: 'plain' | 'custom', seconds: number) =>
+  objectKey(prefix, target, new Date(Date.UTC(2020, 0, 1, 0, 0, seconds)), format);
 
 const EXPECTED_TABLES = [
   { schema: 'public', name: 'events', rows: 20_000 },
@@ -61,7 +70,11 @@ const EXPECTED_TABLES = [
 ];
 
 beforeAll(async () => {
-  await Promise.all([seedDatabase(servers.pg, SRC, 20_000), seedDatabase(servers.pg, OTHER, 1_000), seedDatabase(servers.pg, BIG, 300_000)]);
+  await Promise.all([
+    seedDatabase(servers.pg, SRC, 20_000),
+    seedDatabase(servers.pg, OTHER, 1_000),
+    seedDatabase(servers.pg, BIG, 300_000),
+  ]);
 }, 120_000);
 
 describe('verify against PostgreSQL and versitygw', () => {
@@ -70,7 +83,13 @@ describe('verify against PostgreSQL and versitygw', () => {
       const result = await backup(format);
       const quick = await verify(format, result.key, false);
       expect(quick.error).toBeUndefined();
-      expect(quick.report).toMatchObject({ target: format, key: result.key, sha256: result.sha256, storedBytes: result.storedBytes, format });
+      expect(quick.report).toMatchObject({
+        target: format,
+        key: result.key,
+        sha256: result.sha256,
+        storedBytes: result.storedBytes,
+        format,
+      });
       expect(quick.report!.restore).toBeUndefined();
       if (format === 'plain') expect(quick.report!.dumpedBytes).toBe(result.dumpedBytes);
       else expect(quick.report!.archiveEntries).toBeGreaterThan(5);
@@ -78,10 +97,15 @@ describe('verify against PostgreSQL and versitygw', () => {
       const full = await verify(format, result.key, true);
       expect(full.error).toBeUndefined();
       expect(full.report!.restore).toMatchObject({ database: full.database, tables: EXPECTED_TABLES, rows: 20_505 });
-      expect(full.report!.checks.join('\n')).toMatch(format === 'plain' ? /psql -v ON_ERROR_STOP=1 restored it/ : /pg_restore --list: \d+ entries, database verify_src/);
+      expect(full.report!.checks.join('\n')).toMatch(
+        format === 'plain' ? /psql -v ON_ERROR_STOP=1 restored it/ : /pg_restore --list: \d+ entries, database verify_src/,
+      );
       expect(await databasesLike(servers.pg, full.database)).toEqual([]);
 
-      const marker = JSON.parse((await getBytes(s3, bucket, `${result.key}.verified`)).toString()) as { sha256: string; restored: { rows: number } };
+      const marker = JSON.parse((await getBytes(s3, bucket, `${result.key}.verified`)).toString()) as {
+        sha256: string;
+        restored: { rows: number };
+      };
       expect(marker).toMatchObject({ sha256: result.sha256, restored: { tables: 3, rows: 20_505 } });
     });
   }
@@ -98,7 +122,9 @@ describe('verify against PostgreSQL and versitygw', () => {
       for (const restore of [false, true]) {
         const { error, database } = await verify(format, key, restore);
         expect(error).toMatchObject({ code: 'CORRUPTED', stage: 'verify' });
-        expect(error!.message).toMatch(/SHA-256 of the stored bytes is [0-9a-f]{64}, manifest says [0-9a-f]{64}: the object changed after it was written/);
+        expect(error!.message).toMatch(
+          /SHA-256 of the stored bytes is [0-9a-f]{64}, manifest says [0-9a-f]{64}: the object changed after it was written/,
+        );
         expect(await databasesLike(servers.pg, database)).toEqual([]);
       }
       expect(await servers.s3.listKeys(bucket, key)).toEqual([key, `${key}.manifest.json`]);
@@ -114,7 +140,10 @@ describe('verify against PostgreSQL and versitygw', () => {
     const cutKey = plantedKey('plain', 'plain', 2);
     await plant(cutKey, plainBytes.subarray(0, plainBytes.length - 1000), meta);
     const cut = await verify('plain', cutKey, false);
-    expect(cut.error).toMatchObject({ code: 'TRUNCATED', message: `${cutKey} is ${plainBytes.length - 1000} bytes, but ${plainBytes.length} were stored: the object was cut short` });
+    expect(cut.error).toMatchObject({
+      code: 'TRUNCATED',
+      message: `${cutKey} is ${plainBytes.length - 1000} bytes, but ${plainBytes.length} were stored: the object was cut short`,
+    });
 
     // A gzip stream that stops early, with metadata that matches it.
     const earlyKey = plantedKey('plain', 'plain', 3);
@@ -131,7 +160,10 @@ describe('verify against PostgreSQL and versitygw', () => {
     const noTrailerKey = plantedKey('plain', 'plain', 4);
     await plant(noTrailerKey, noTrailer, honestManifest(meta, noTrailer));
     const noTrailerResult = await verify('plain', noTrailerKey, false);
-    expect(noTrailerResult.error).toMatchObject({ code: 'TRUNCATED', message: `${noTrailerKey}: ends without pg_dump's "-- PostgreSQL database dump complete" trailer: the dump was cut short` });
+    expect(noTrailerResult.error).toMatchObject({
+      code: 'TRUNCATED',
+      message: `${noTrailerKey}: ends without pg_dump's "-- PostgreSQL database dump complete" trailer: the dump was cut short`,
+    });
 
     // A custom archive cut short, with metadata that matches it.
     const custom = await backup('custom');
@@ -155,13 +187,19 @@ describe('verify against PostgreSQL and versitygw', () => {
       await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: `${mine.key}${suffix}`, CopySource: `${bucket}/${theirs.key}${suffix}` }));
     }
     const copied = await verify('plain', mine.key, true);
-    expect(copied.error).toMatchObject({ code: 'UNTRUSTED', message: `${mine.key} is not a backup dumptruck wrote: its HMAC (${mine.key}.manifest.json) does not match its key and SHA-256, so it was not restored` });
+    expect(copied.error).toMatchObject({
+      code: 'UNTRUSTED',
+      message: `${mine.key} is not a backup dumptruck wrote: its HMAC (${mine.key}.manifest.json) does not match its key and SHA-256, so it was not restored`,
+    });
     expect(await databasesLike(servers.pg, copied.database)).toEqual([]);
 
     // Signed for this key (by whoever holds the HMAC key): the metadata still names the other target.
     await plant(mine.key, await getBytes(s3, bucket, theirs.key), await getManifest(s3, bucket, theirs.key));
     const r = await verify('plain', mine.key, true);
-    expect(r.error).toMatchObject({ code: 'SWAPPED', message: `${mine.key} holds a backup of target "other", not of "plain": the object was replaced` });
+    expect(r.error).toMatchObject({
+      code: 'SWAPPED',
+      message: `${mine.key} holds a backup of target "other", not of "plain": the object was replaced`,
+    });
     expect(await databasesLike(servers.pg, r.database)).toEqual([]);
 
     // Relabelled too (metadata rewritten to this target): the archive still names its database.
@@ -170,13 +208,21 @@ describe('verify against PostgreSQL and versitygw', () => {
     const key = plantedKey('custom', 'custom', 6);
     await plant(key, bytes, { ...(await getManifest(s3, bucket, theirsCustom.key)), target: 'custom' });
     const relabelled = await verify('custom', key, false);
-    expect(relabelled.error).toMatchObject({ code: 'SWAPPED', message: `${key} is a dump of database "verify_other", but the target's url names "verify_src": the object was replaced` });
+    expect(relabelled.error).toMatchObject({
+      code: 'SWAPPED',
+      message: `${key} is a dump of database "verify_other", but the target's url names "verify_src": the object was replaced`,
+    });
   });
 
   it('a dump that does not restore fails as such, and the scratch database is dropped', async () => {
     const good = await backup('plain');
     const text = gunzipSync(await getBytes(s3, bucket, good.key)).toString();
-    const broken = gzipSync(text.replace('CREATE TABLE public.blobs', 'CREATE TABLE public.blobs_nope (x int);\nSELECT no_such_function();\nCREATE TABLE public.blobs'));
+    const broken = gzipSync(
+      text.replace(
+        'CREATE TABLE public.blobs',
+        'CREATE TABLE public.blobs_nope (x int);\nSELECT no_such_function();\nCREATE TABLE public.blobs',
+      ),
+    );
     const key = plantedKey('plain', 'plain', 7);
     await plant(key, broken, honestManifest(await getManifest(s3, bucket, good.key), broken));
     const r = await verify('plain', key, true);
@@ -190,7 +236,10 @@ describe('verify against PostgreSQL and versitygw', () => {
 
   it('verifies automatically after a backup when the target asks for it', async () => {
     const result = await backup('auto');
-    expect(result.verification).toMatchObject({ ok: true, report: { key: result.key, sha256: result.sha256, restore: { tables: EXPECTED_TABLES } } });
+    expect(result.verification).toMatchObject({
+      ok: true,
+      report: { key: result.key, sha256: result.sha256, restore: { tables: EXPECTED_TABLES } },
+    });
     expect(await databasesLike(servers.pg, 'dumptruck_verify_auto_')).toEqual([]);
     expect((await backup('plain')).verification).toBeUndefined();
   });
@@ -203,7 +252,9 @@ describe('verify against PostgreSQL and versitygw', () => {
     const client = await servers.pg.adminClient();
     try {
       for (let i = 0; i < 500; i++) {
-        const { rows } = await client.query<{ datname: string }>("select datname from pg_database where datname like 'dumptruck_verify_big_%'");
+        const { rows } = await client.query<{ datname: string }>(
+          "select datname from pg_database where datname like 'dumptruck_verify_big_%'",
+        );
         if (rows.length > 0) break;
         await new Promise((r) => setTimeout(r, 10));
       }

@@ -149,7 +149,10 @@ export class AlertIntake {
     const handled = this.seen.get(read.keys);
     // An edit or a re-delivery of an alert already handled belongs to what it started; anything
     // else edited is not an alert (a message edited into "backup failed" does not start a run).
-    if (read.kind === 'edit') return handled ? { outcome: 'edit', channel, ts, detail: handled } : { outcome: 'skipped', channel, ts, detail: 'edit of a message that was not an alert' };
+    if (read.kind === 'edit')
+      return handled
+        ? { outcome: 'edit', channel, ts, detail: handled }
+        : { outcome: 'skipped', channel, ts, detail: 'edit of a message that was not an alert' };
     if (handled) {
       this.seen.remember(read.keys, handled);
       return { outcome: 'duplicate', channel, ts, detail: handled };
@@ -179,22 +182,35 @@ export class AlertIntake {
     }
 
     const match = matchTarget(read.words, config.targets);
-    if (match.kind === 'none') return decided({ outcome: 'unknown-target', channel, ts, detail: verdict.phrase }, unknownTargetReply(seen, match.seen));
+    if (match.kind === 'none')
+      return decided({ outcome: 'unknown-target', channel, ts, detail: verdict.phrase }, unknownTargetReply(seen, match.seen));
     if (match.kind === 'many') {
-      return decided({ outcome: 'ambiguous', channel, ts, detail: match.matches.map((m) => m.target).join(', ') }, ambiguousTargetReply(seen, match.matches));
+      return decided(
+        { outcome: 'ambiguous', channel, ts, detail: match.matches.map((m) => m.target).join(', ') },
+        ambiguousTargetReply(seen, match.matches),
+      );
     }
     const { target } = match;
     const targetConfig = config.targets[target]!;
     if (!channelAllowed(targetConfig, channel)) {
-      return decided({ outcome: 'not-allowed', channel, ts, target, detail: verdict.phrase }, channelRefusedReply(seen, target, channel, targetConfig.channels));
+      return decided(
+        { outcome: 'not-allowed', channel, ts, target, detail: verdict.phrase },
+        channelRefusedReply(seen, target, channel, targetConfig.channels),
+      );
     }
     // A person's alert is a request like `/backup run`: held to the target's `users` (machines
     // are held to alerts.posters instead). Refused before joining a run, whose thread has the link.
     if (read.poster.person && !userAllowed(targetConfig, read.by)) {
-      return decided({ outcome: 'refused', channel, ts, target, detail: `${read.by} is not in targets.${target}.users` }, userRefusedReply(seen, target, read.by));
+      return decided(
+        { outcome: 'refused', channel, ts, target, detail: `${read.by} is not in targets.${target}.users` },
+        userRefusedReply(seen, target, read.by),
+      );
     }
     if (!machineMayRun(read.poster, config.alerts.posters, targetConfig.users)) {
-      return decided({ outcome: 'refused', channel, ts, target, detail: `poster ${read.by} is a bot, app or webhook and alerts.posters is empty` }, machineRefusedReply(seen, target));
+      return decided(
+        { outcome: 'refused', channel, ts, target, detail: `poster ${read.by} is a bot, app or webhook and alerts.posters is empty` },
+        machineRefusedReply(seen, target),
+      );
     }
     if (this.deps.isDraining?.()) return decided({ outcome: 'restarting', channel, ts, target }, restartingAlertReply(target));
 
@@ -237,11 +253,19 @@ export class AlertIntake {
         return;
       case 'ended':
         if (event.job && event.created) await this.deps.reporters.reported(event.job.id);
-        else if (event.job && event.outcome.ok) await this.post(at, followedFinishedReply(event.outcome.result, this.deps.threads.get(event.job.id)));
+        else if (event.job && event.outcome.ok)
+          await this.post(at, followedFinishedReply(event.outcome.result, this.deps.threads.get(event.job.id)));
         return;
       case 'retrying':
         // The attempt's own result message already says why, unless it was not reported here.
-        await this.post(at, retryingReply(target, { attempt: event.attempt, attempts: run.attempts, delayMs: event.delayMs }, event.created ? undefined : this.reason(event.error)));
+        await this.post(
+          at,
+          retryingReply(
+            target,
+            { attempt: event.attempt, attempts: run.attempts, delayMs: event.delayMs },
+            event.created ? undefined : this.reason(event.error),
+          ),
+        );
         return;
       case 'exhausted':
         await this.post(at, exhaustedReply(target, run.attempts, this.reason(event.error), this.deps.config.alerts.escalate));
@@ -283,7 +307,10 @@ export class AlertIntake {
   /** Never rejects: a reply that cannot be posted is logged. */
   private async post(at: { readonly channel: string; readonly ts: string }, message: SlackMessage): Promise<void> {
     try {
-      await withRetry(() => this.deps.chat.postMessage({ channel: at.channel, thread_ts: at.ts, ...message }), { clock: this.deps.clock, attempts: REPLY_ATTEMPTS });
+      await withRetry(() => this.deps.chat.postMessage({ channel: at.channel, thread_ts: at.ts, ...message }), {
+        clock: this.deps.clock,
+        attempts: REPLY_ATTEMPTS,
+      });
     } catch (err) {
       this.deps.logger.warn({ err, channel: at.channel, ts: at.ts, text: message.text }, 'could not reply in the alert thread');
     }

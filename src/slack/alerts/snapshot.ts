@@ -37,7 +37,10 @@ export async function takeAlertSnapshot(deps: AlertSnapshotDeps, target: string,
     await say(`:warning: No snapshot of ${code(target)}: ${escapeText(userMessage(err, deps.redactor))}`);
     return;
   }
-  const enqueued = enqueueSnapshot(deps.queue, { target, trigger: { kind: 'alert', by: alert.by, detail: `${alert.channel}/${alert.ts}` } });
+  const enqueued = enqueueSnapshot(deps.queue, {
+    target,
+    trigger: { kind: 'alert', by: alert.by, detail: `${alert.channel}/${alert.ts}` },
+  });
   if (!enqueued.ok) {
     await say(`:warning: No snapshot of ${code(target)} was taken for this alert: ${escapeText(refusalText(enqueued.refusal))}`);
     return;
@@ -45,7 +48,9 @@ export async function takeAlertSnapshot(deps: AlertSnapshotDeps, target: string,
   const { job, created } = enqueued;
   if (!created) {
     const where = threadRef(deps.threads.get(job.id));
-    await say(`:eyes: A snapshot of ${code(target)} is already ${job.state === 'running' ? 'running' : 'queued'}${where ? ` (${where})` : ''}; this alert follows it.`);
+    await say(
+      `:eyes: A snapshot of ${code(target)} is already ${job.state === 'running' ? 'running' : 'queued'}${where ? ` (${where})` : ''}; this alert follows it.`,
+    );
     await job.settled;
     return;
   }

@@ -73,7 +73,13 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       return { reply: helpReply() };
     case 'targets':
       return {
-        reply: targetsReply(Object.entries(deps.config.targets).map(([name, t]) => ({ name, format: t.format, allowedHere: channelAllowed(t, who.channelId) }))),
+        reply: targetsReply(
+          Object.entries(deps.config.targets).map(([name, t]) => ({
+            name,
+            format: t.format,
+            allowedHere: channelAllowed(t, who.channelId),
+          })),
+        ),
       };
     case 'status': {
       // Verifications and prunes run on a queue of their own; they are listed after the backups.
@@ -85,7 +91,10 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
         const target = deps.config.targets[job.target];
         return target !== undefined && channelAllowed(target, who.channelId);
       };
-      const status = { running: [...backups.running, ...other.running].filter(visible), queued: [...backups.queued, ...other.queued].filter(visible) };
+      const status = {
+        running: [...backups.running, ...other.running].filter(visible),
+        queued: [...backups.queued, ...other.queued].filter(visible),
+      };
       return { reply: statusReply(status, (id) => deps.threads.get(id), deps.now()) };
     }
     case 'run':
@@ -119,7 +128,12 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       const maintenance = maintenanceOf(deps);
       if (deps.isDraining?.()) return { reply: maintenanceRestartingReply(`/backup verify ${target}`) };
       const place: ThreadPlace = { channel: who.channelId, ownParent: true };
-      return inThread(maintenance.verify(target, key, slackTrigger(who)), (job) => deps.reporters.startThread(job, place, verifyThread(key, deps.redactor)), deps, maintenance.queue);
+      return inThread(
+        maintenance.verify(target, key, slackTrigger(who)),
+        (job) => deps.reporters.startThread(job, place, verifyThread(key, deps.redactor)),
+        deps,
+        maintenance.queue,
+      );
     }
     case 'prune': {
       const { target } = command;
@@ -127,12 +141,20 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       const maintenance = maintenanceOf(deps);
       const rules = deps.config.targets[target]!.retention;
       if (!rules) {
-        throw new InputError(`\`${target}\` has no retention rules, so there is nothing to prune`, `An admin sets \`targets.${target}.retention: { keepLast: N, keepDays: D }\`.`);
+        throw new InputError(
+          `\`${target}\` has no retention rules, so there is nothing to prune`,
+          `An admin sets \`targets.${target}.retention: { keepLast: N, keepDays: D }\`.`,
+        );
       }
       if (!command.confirm) return { later: async () => prunePlanReply(await maintenance.plan(target)) };
       if (deps.isDraining?.()) return { reply: maintenanceRestartingReply(`/backup prune ${target} confirm`) };
       const place: ThreadPlace = { channel: who.channelId, ownParent: true };
-      return inThread(maintenance.prune(target, slackTrigger(who)), (job) => deps.reporters.startThread(job, place, pruneThread(rules, deps.redactor)), deps, maintenance.queue);
+      return inThread(
+        maintenance.prune(target, slackTrigger(who)),
+        (job) => deps.reporters.startThread(job, place, pruneThread(rules, deps.redactor)),
+        deps,
+        maintenance.queue,
+      );
     }
     case 'restore': {
       const { target, key, database, replace, fromMirror } = command;
@@ -140,7 +162,11 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       const desk = restoresOf(deps);
       const approvers = deps.config.targets[target]!.restore?.approvers ?? [];
       if (approvers.length === 0) {
-        throw new InputError(`nobody may approve restores of \`${target}\`, so none can be asked for in Slack`, `An admin sets \`targets.${target}.restore.approvers: [U...]\`; the CLI restores with \`dumptruck restore ${target} --into <database>\`.`, 'NOT_ALLOWED');
+        throw new InputError(
+          `nobody may approve restores of \`${target}\`, so none can be asked for in Slack`,
+          `An admin sets \`targets.${target}.restore.approvers: [U...]\`; the CLI restores with \`dumptruck restore ${target} --into <database>\`.`,
+          'NOT_ALLOWED',
+        );
       }
       if (deps.isDraining?.()) return { reply: maintenanceRestartingReply(`/backup restore ${target}`) };
       return { later: () => desk.request({ target, key, database, replace, source: fromMirror ? 'mirror' : 'primary' }, who) };
@@ -183,10 +209,19 @@ export function handleRetryButton(value: string, who: Requester, threadTs: strin
   return refusalsAsReplies(deps, () => {
     const retry = parseRetryValue(value);
     if (!deps.config.targets[retry.target]) {
-      throw new InputError(`\`${retry.target}\` is no longer a configured target`, 'Ask an admin, or try `/backup targets`.', 'UNKNOWN_TARGET');
+      throw new InputError(
+        `\`${retry.target}\` is no longer a configured target`,
+        'Ask an admin, or try `/backup targets`.',
+        'UNKNOWN_TARGET',
+      );
     }
     allow(retry.target, who, 'retry backups of', deps);
-    return startRun(retry.target, { kind: 'retry', by: who.userId, detail: who.channelId }, { channel: who.channelId, threadTs, ownParent: retry.ownParent }, deps);
+    return startRun(
+      retry.target,
+      { kind: 'retry', by: who.userId, detail: who.channelId },
+      { channel: who.channelId, threadTs, ownParent: retry.ownParent },
+      deps,
+    );
   });
 }
 
@@ -209,11 +244,21 @@ export function startSnapshot(target: string, trigger: Trigger, place: ThreadPla
   // Refuses at once when the bot has no snapshot service (the queue then has no snapshot jobs).
   snapshotService(deps);
   if (deps.isDraining?.()) return { reply: restartingReply(target) };
-  return inThread(enqueueSnapshot(deps.queue, { target, trigger }), (job) => deps.reporters.startSnapshot(job, place, rds.instanceId), deps);
+  return inThread(
+    enqueueSnapshot(deps.queue, { target, trigger }),
+    (job) => deps.reporters.startSnapshot(job, place, rds.instanceId),
+    deps,
+  );
 }
 
 /** The Approve and Deny buttons of a restore request; `value` is its id. */
-export function handleRestoreButton(decision: 'approve' | 'deny', value: string, who: Requester, triggerId: string | undefined, deps: CommandDeps): Outcome {
+export function handleRestoreButton(
+  decision: 'approve' | 'deny',
+  value: string,
+  who: Requester,
+  triggerId: string | undefined,
+  deps: CommandDeps,
+): Outcome {
   return refusalsAsReplies(deps, () => {
     const desk = restoresOf(deps);
     return { later: () => (decision === 'approve' ? desk.approve(value, who, triggerId) : desk.deny(value, who)) };
@@ -226,7 +271,8 @@ function restoresOf(deps: CommandDeps): RestoreDesk {
 }
 
 function maintenanceOf(deps: CommandDeps): Maintenance {
-  if (!deps.maintenance) throw new InputError('verification and pruning are not set up in this bot', 'Ask an admin: the bot was started without them.');
+  if (!deps.maintenance)
+    throw new InputError('verification and pruning are not set up in this bot', 'Ask an admin: the bot was started without them.');
   return deps.maintenance;
 }
 
@@ -235,7 +281,8 @@ function slackTrigger(who: Requester): Trigger {
 }
 
 function snapshotService(deps: CommandDeps): SnapshotService {
-  if (!deps.snapshots) throw new InputError('RDS snapshots are not set up in this bot', 'Ask an admin: the bot was started without the snapshot service.');
+  if (!deps.snapshots)
+    throw new InputError('RDS snapshots are not set up in this bot', 'Ask an admin: the bot was started without the snapshot service.');
   return deps.snapshots;
 }
 

@@ -14,7 +14,14 @@ export type Command =
   | { readonly kind: 'prune'; readonly target: string; readonly confirm: boolean }
   | { readonly kind: 'snapshot'; readonly target: string }
   /** Never started by the command alone: it asks for approval. */
-  | { readonly kind: 'restore'; readonly target: string; readonly key: string; readonly database: string; readonly replace: boolean; readonly fromMirror: boolean }
+  | {
+      readonly kind: 'restore';
+      readonly target: string;
+      readonly key: string;
+      readonly database: string;
+      readonly replace: boolean;
+      readonly fromMirror: boolean;
+    }
   | { readonly kind: 'snapshots'; readonly target: string }
   /** The target's last `count` runs, from the state database. */
   | { readonly kind: 'history'; readonly target: string; readonly count: number }
@@ -52,12 +59,18 @@ const MAX_KEY_LENGTH = 1024;
 export function parseCommand(text: string, targets: readonly string[]): Command {
   const trimmed = text.trim();
   if (trimmed.length > MAX_COMMAND_LENGTH) {
-    throw new InputError(`that command is ${trimmed.length} characters long; /backup commands are at most ${MAX_COMMAND_LENGTH}`, `Try \`${USAGE.run.replace('<target>', example(targets))}\` or \`${USAGE.help}\`.`);
+    throw new InputError(
+      `that command is ${trimmed.length} characters long; /backup commands are at most ${MAX_COMMAND_LENGTH}`,
+      `Try \`${USAGE.run.replace('<target>', example(targets))}\` or \`${USAGE.help}\`.`,
+    );
   }
   const words = trimmed.split(/\s+/).filter(Boolean);
   const [first, ...rest] = words;
   if (first === undefined) {
-    throw new InputError('tell me what to do: /backup needs a command or a target', `Try \`${USAGE.run.replace('<target>', example(targets))}\`, or \`${USAGE.help}\` for every command.`);
+    throw new InputError(
+      'tell me what to do: /backup needs a command or a target',
+      `Try \`${USAGE.run.replace('<target>', example(targets))}\`, or \`${USAGE.help}\` for every command.`,
+    );
   }
   const verb = first.toLowerCase();
   if (!VERBS.has(verb)) {
@@ -99,7 +112,10 @@ export function parseCommand(text: string, targets: readonly string[]): Command 
       const target = checkTarget(requireTarget(rest[0], targets, verb), targets, verb);
       const word = rest[1];
       if (word !== undefined && word.toLowerCase() !== 'confirm') {
-        throw new InputError(`\`${show(word)}\` is not \`confirm\``, `\`/backup prune ${target}\` shows what would be deleted; \`/backup prune ${target} confirm\` deletes it.`);
+        throw new InputError(
+          `\`${show(word)}\` is not \`confirm\``,
+          `\`/backup prune ${target}\` shows what would be deleted; \`/backup prune ${target} confirm\` deletes it.`,
+        );
       }
       return { kind: verb, target, confirm: word !== undefined };
     }
@@ -116,7 +132,10 @@ function checkCount(word: string | undefined, target: string): number {
   if (word === undefined) return HISTORY_DEFAULT;
   const n = /^\d{1,3}$/.test(word) ? Number(word) : NaN;
   if (!(n >= 1 && n <= HISTORY_MAX)) {
-    throw new InputError(`\`${show(word)}\` is not a number of runs from 1 to ${HISTORY_MAX}`, `e.g. \`/backup history ${target} 20\`; without a number, the last ${HISTORY_DEFAULT}.`);
+    throw new InputError(
+      `\`${show(word)}\` is not a number of runs from 1 to ${HISTORY_MAX}`,
+      `e.g. \`/backup history ${target} 20\`; without a number, the last ${HISTORY_DEFAULT}.`,
+    );
   }
   return n;
 }
@@ -127,21 +146,30 @@ function parseRestore(rest: readonly string[], targets: readonly string[]): Comm
   const into = rest.findIndex((w) => w.toLowerCase() === 'into');
   const database = into < 0 ? undefined : rest[into + 1];
   if (into < 1 || into > 2 || database === undefined) {
-    throw new InputError(`into which database? \`${USAGE.restore}\``, `e.g. \`/backup restore ${target} latest into ${target.replace(/-/g, '_')}_restored\``);
+    throw new InputError(
+      `into which database? \`${USAGE.restore}\``,
+      `e.g. \`/backup restore ${target} latest into ${target.replace(/-/g, '_')}_restored\``,
+    );
   }
   const key = checkKey(into === 2 ? rest[1] : undefined, target, 'restore');
   const tail = rest.slice(into + 2).map((w) => w.toLowerCase());
   const replace = tail[0] === 'replace';
   const mirror = tail.slice(replace ? 1 : 0);
   if (mirror.length > 0 && mirror.join(' ') !== 'from mirror') {
-    throw new InputError(`unexpected words after the database: \`${show(rest.slice(into + 2).join(' '))}\``, `Usage: \`${USAGE.restore}\`.`);
+    throw new InputError(
+      `unexpected words after the database: \`${show(rest.slice(into + 2).join(' '))}\``,
+      `Usage: \`${USAGE.restore}\`.`,
+    );
   }
   return { kind: 'restore', target, key, database, replace, fromMirror: mirror.length > 0 };
 }
 
 function requireTarget(word: string | undefined, targets: readonly string[], verb: CommandKind): string {
   if (word === undefined) {
-    throw new InputError(`which target? \`${USAGE[verb]}\` needs a target name`, `Try \`${USAGE[verb].replace('<target>', example(targets)).replace(/ \[.*\]$/, '')}\`; targets: ${listTargets(targets)}.`);
+    throw new InputError(
+      `which target? \`${USAGE[verb]}\` needs a target name`,
+      `Try \`${USAGE[verb].replace('<target>', example(targets)).replace(/ \[.*\]$/, '')}\`; targets: ${listTargets(targets)}.`,
+    );
   }
   return word;
 }
@@ -156,9 +184,17 @@ function checkTarget(word: string, targets: readonly string[], verb: CommandKind
   if (targets.includes(word)) return word;
   const lower = word.toLowerCase();
   if (targets.includes(lower)) {
-    throw new InputError(`unknown target \`${show(word)}\`: target names are lowercase`, `Try \`${exampleCommand(verb, lower)}\`.`, 'UNKNOWN_TARGET');
+    throw new InputError(
+      `unknown target \`${show(word)}\`: target names are lowercase`,
+      `Try \`${exampleCommand(verb, lower)}\`.`,
+      'UNKNOWN_TARGET',
+    );
   }
-  throw new InputError(`unknown target \`${show(word)}\``, `Targets: ${listTargets(targets)}. \`${USAGE.targets}\` lists them.`, 'UNKNOWN_TARGET');
+  throw new InputError(
+    `unknown target \`${show(word)}\``,
+    `Targets: ${listTargets(targets)}. \`${USAGE.targets}\` lists them.`,
+    'UNKNOWN_TARGET',
+  );
 }
 
 function checkKey(word: string | undefined, target: string, verb: CommandKind): string {

@@ -14,7 +14,11 @@ export function ephemeral(text: string): { response_type: 'ephemeral'; replace_o
  * Runs an outcome's after-ack work and delivers its text through response_url. `withReply`
  * also sends the immediate reply there (buttons: their ack cannot carry a message).
  */
-export async function followUp(outcome: Outcome, respond: RespondFn, opts: { readonly withReply: boolean; readonly logger: Logger; readonly redactor: Redactor }): Promise<void> {
+export async function followUp(
+  outcome: Outcome,
+  respond: RespondFn,
+  opts: { readonly withReply: boolean; readonly logger: Logger; readonly redactor: Redactor },
+): Promise<void> {
   const send = async (text: string) => {
     try {
       await respond(ephemeral(text));

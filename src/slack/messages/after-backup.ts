@@ -19,8 +19,10 @@ export function backupFlags(result: BackupResult): string[] {
 /** The result's first line for a flagged backup; undefined for a plain success. */
 export function flaggedHead(name: string, result: BackupResult): string | undefined {
   const size = sizeWarnings(result);
-  if (size.length > 0) return `:warning: Backup of ${name} stored, but flagged: ${sentence(escapeText(size.map((w) => w.message).join('; ')))}`;
-  if (result.verification?.ok === false) return `:warning: Backup of ${name} stored, but its automatic verification failed: ${verdictLabel(result.verification.error)}.`;
+  if (size.length > 0)
+    return `:warning: Backup of ${name} stored, but flagged: ${sentence(escapeText(size.map((w) => w.message).join('; ')))}`;
+  if (result.verification?.ok === false)
+    return `:warning: Backup of ${name} stored, but its automatic verification failed: ${verdictLabel(result.verification.error)}.`;
   return undefined;
 }
 
@@ -37,19 +39,28 @@ export function afterBackupChecks(result: BackupResult): Array<{ readonly line: 
     out.push({ line: `Verification: passed (SHA-256 matches, ${how})`, bullet: `:white_check_mark: Verified: SHA-256 matches, ${how}` });
   } else if (v) {
     const reason = escapeText(truncate(userMessage(v.error), 1500));
-    out.push({ line: `Verification: FAILED (${verdictLabel(v.error)}): ${reason}`, bullet: `:x: Automatic verification failed (${verdictLabel(v.error)}): ${reason}` });
+    out.push({
+      line: `Verification: FAILED (${verdictLabel(v.error)}): ${reason}`,
+      bullet: `:x: Automatic verification failed (${verdictLabel(v.error)}): ${reason}`,
+    });
   }
   const p = result.pruned;
   if (p) {
     const counts = `deleted ${p.deleted.length} older backup${p.deleted.length === 1 ? '' : 's'}, kept ${p.kept.length}${p.failed.length > 0 ? `, ${p.failed.length} could not be deleted` : ''}`;
-    out.push({ line: `Retention: ${counts}`, bullet: `${p.failed.length > 0 ? ':warning:' : ':wastebasket:'} Retention (${describeRules(p.rules)}): ${counts}` });
+    out.push({
+      line: `Retention: ${counts}`,
+      bullet: `${p.failed.length > 0 ? ':warning:' : ':wastebasket:'} Retention (${describeRules(p.rules)}): ${counts}`,
+    });
   }
   const m = result.mirror;
   if (m?.stored) {
     out.push({ line: `Mirror: stored in ${m.bucket}`, bullet: `:card_file_box: Second copy stored in ${code(m.bucket)}` });
   } else if (m) {
     const why = escapeText(m.error ?? 'unknown error');
-    out.push({ line: `Mirror: NOT stored in ${m.bucket}: ${why}`, bullet: `:warning: Second copy not stored in ${code(m.bucket)}: ${why}` });
+    out.push({
+      line: `Mirror: NOT stored in ${m.bucket}: ${why}`,
+      bullet: `:warning: Second copy not stored in ${code(m.bucket)}: ${why}`,
+    });
   }
   for (const w of result.warnings ?? []) {
     // Size warnings are the head; a failed mirror is its own line above when the run reported it.

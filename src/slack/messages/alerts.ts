@@ -82,7 +82,9 @@ export function joinedReply(run: AlertRun, thread: ThreadLink | undefined, now: 
         run.nextAttemptAt !== undefined
           ? `waiting to retry (attempt ${run.attempt + 1} of ${run.attempts} at ${utc(run.nextAttemptAt)})`
           : `${run.job?.state === 'running' ? 'running' : 'queued'} (attempt ${run.attempt} of ${run.attempts})`;
-      return message(`:link: Already on it: the backup of ${name} started for an earlier alert is ${doing}. Follow it in the ${where}; this alert does not start another.`);
+      return message(
+        `:link: Already on it: the backup of ${name} started for an earlier alert is ${doing}. Follow it in the ${where}; this alert does not start another.`,
+      );
     }
     case 'succeeded':
       return message(
@@ -93,12 +95,18 @@ export function joinedReply(run: AlertRun, thread: ThreadLink | undefined, now: 
         `:link: The reruns of ${name} after an earlier alert gave up ${ago} ago (${run.attempts} attempts failed; see the ${where}). No new run within \`alerts.window\` (${window}): fix the cause, then \`/backup run ${run.target}\`.`,
       );
     case 'stopped':
-      return message(`:link: The rerun of ${name} after an earlier alert was stopped ${ago} ago (see the ${where}). No new run within \`alerts.window\` (${window}); \`/backup run ${run.target}\` starts one.`);
+      return message(
+        `:link: The rerun of ${name} after an earlier alert was stopped ${ago} ago (see the ${where}). No new run within \`alerts.window\` (${window}); \`/backup run ${run.target}\` starts one.`,
+      );
   }
 }
 
 /** The first attempt found a backup of the target already queued or running, started elsewhere: it follows that one. */
-export function followingReply(job: Job, thread: ThreadLink | undefined, attempt: { readonly attempt: number; readonly attempts: number }): SlackMessage {
+export function followingReply(
+  job: Job,
+  thread: ThreadLink | undefined,
+  attempt: { readonly attempt: number; readonly attempts: number },
+): SlackMessage {
   const where = threadRef(thread);
   const retry = attempt.attempt < attempt.attempts ? ' If it fails, I retry here.' : '';
   return message(
@@ -109,21 +117,32 @@ export function followingReply(job: Job, thread: ThreadLink | undefined, attempt
 /** The followed backup (reported in its own thread) finished. */
 export function followedFinishedReply(result: BackupResult, thread: ThreadLink | undefined): SlackMessage {
   const where = threadRef(thread);
-  return message(`:white_check_mark: That backup of ${code(result.target)} finished: ${code(result.key)}.${where ? ` Details and the download link are in its ${where}.` : ''}`);
+  return message(
+    `:white_check_mark: That backup of ${code(result.target)} finished: ${code(result.key)}.${where ? ` Details and the download link are in its ${where}.` : ''}`,
+  );
 }
 
 /**
  * A failed attempt and when the next one starts. `reason` is given when the failure was not shown
  * in this thread (the queue refused the attempt, or it was a followed backup).
  */
-export function retryingReply(target: string, next: { readonly attempt: number; readonly attempts: number; readonly delayMs: number }, reason?: string): SlackMessage {
+export function retryingReply(
+  target: string,
+  next: { readonly attempt: number; readonly attempts: number; readonly delayMs: number },
+  reason?: string,
+): SlackMessage {
   const failed = `Attempt ${next.attempt - 1} of ${next.attempts} failed${reason ? `: ${escapeText(reason)}` : ''}.`;
-  return message(`:repeat: ${failed} Retrying the backup of ${code(target)} in ${formatDuration(next.delayMs)} (attempt ${next.attempt} of ${next.attempts}).`);
+  return message(
+    `:repeat: ${failed} Retrying the backup of ${code(target)} in ${formatDuration(next.delayMs)} (attempt ${next.attempt} of ${next.attempts}).`,
+  );
 }
 
 /** The last attempt failed: plainly, with the people to call. */
 export function exhaustedReply(target: string, attempts: number, reason: string, escalate: readonly string[]): SlackMessage {
-  const who = escalate.length > 0 ? `${escalate.join(' ')} please take a look.` : 'Nobody is set to be called (`alerts.escalate`); please take a look.';
+  const who =
+    escalate.length > 0
+      ? `${escalate.join(' ')} please take a look.`
+      : 'Nobody is set to be called (`alerts.escalate`); please take a look.';
   const text =
     `:rotating_light: Giving up: the backup of ${code(target)} failed ${attempts === 1 ? 'its only attempt' : `all ${attempts} attempts`} after this alert, so there is no fresh backup. ` +
     `Last failure: ${escapeText(truncate(reason, 500))}\n${who} Once the cause is fixed, \`/backup run ${target}\` runs it again.`;

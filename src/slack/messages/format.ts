@@ -55,7 +55,10 @@ export function queuedText(subject: string, position: number): string {
 }
 
 /** The danger button that cancels job `jobId`, behind a confirmation in the job's own words. */
-export function cancelButton(jobId: string, words: { readonly label: string; readonly title: string; readonly text: string; readonly confirm: string; readonly deny: string }): Block {
+export function cancelButton(
+  jobId: string,
+  words: { readonly label: string; readonly title: string; readonly text: string; readonly confirm: string; readonly deny: string },
+): Block {
   return {
     type: 'actions',
     elements: [

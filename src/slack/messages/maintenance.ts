@@ -8,7 +8,18 @@ import type { PruneReport } from '../../retention/prune.js';
 import type { BackupObject } from '../../storage/types.js';
 import type { VerifyReport } from '../../verify/verify.js';
 import { USAGE } from '../commands/parse.js';
-import { code, context, describeTrigger, escapeText, fields, queuedText, section, truncate, type Block, type SlackMessage } from './format.js';
+import {
+  code,
+  context,
+  describeTrigger,
+  escapeText,
+  fields,
+  queuedText,
+  section,
+  truncate,
+  type Block,
+  type SlackMessage,
+} from './format.js';
 
 // The threads of `/backup verify` and `/backup prune <target> confirm`, and the prune plan that
 // `/backup prune <target>` answers with. Pure; tests compare them exactly.
@@ -41,7 +52,9 @@ export interface PruneView extends TaskView<PruneReport, never> {
   readonly rules: RetentionRules;
 }
 
-type QueueEvent<R> = Extract<JobEvent, { readonly type: 'queued' | 'failed' }> | { readonly type: 'finished'; readonly jobId: string; readonly result: R };
+type QueueEvent<R> =
+  | Extract<JobEvent, { readonly type: 'queued' | 'failed' }>
+  | { readonly type: 'finished'; readonly jobId: string; readonly result: R };
 
 /** The queue's own events, the same for every kind of task. */
 export function applyQueueEvent<R, S, V extends TaskView<R, S>>(view: V, event: QueueEvent<R>): V {
@@ -51,12 +64,20 @@ export function applyQueueEvent<R, S, V extends TaskView<R, S>>(view: V, event: 
     case 'finished':
       return { ...view, phase: { kind: 'finished', result: event.result } };
     case 'failed':
-      return { ...view, phase: { kind: 'failed', error: event.error, ...(view.phase.kind === 'running' && view.phase.started ? { started: view.phase.started } : {}) } };
+      return {
+        ...view,
+        phase: {
+          kind: 'failed',
+          error: event.error,
+          ...(view.phase.kind === 'running' && view.phase.started ? { started: view.phase.started } : {}),
+        },
+      };
   }
 }
 
 export function applyVerifyEvent(view: VerifyView, event: VerifyEvent): VerifyView {
-  if (event.type === 'verify-started') return { ...view, phase: { kind: 'running', started: { object: event.object, restore: event.restore } } };
+  if (event.type === 'verify-started')
+    return { ...view, phase: { kind: 'running', started: { object: event.object, restore: event.restore } } };
   return applyQueueEvent(view, event);
 }
 
@@ -136,14 +157,18 @@ export function verifyStatusMessage(view: VerifyView): SlackMessage {
       const how = s?.restore
         ? 'reading it back, checking its SHA-256 and restoring it into a scratch database'
         : 'reading it back, checking its SHA-256 and that it decompresses to the end';
-      text = s ? `:mag: Verifying ${code(s.object.key)} (${formatBytes(s.object.size)}): ${how}…` : `:mag: Looking up the backup of ${name} to verify…`;
+      text = s
+        ? `:mag: Verifying ${code(s.object.key)} (${formatBytes(s.object.size)}): ${how}…`
+        : `:mag: Looking up the backup of ${name} to verify…`;
       break;
     }
     case 'finished':
       text = `:white_check_mark: Verified in ${formatDuration(phase.result.durationMs)}.`;
       break;
     case 'failed':
-      text = isCancelledError(phase.error) ? `:no_entry_sign: ${capitalize(phase.error.message)}.` : `:x: Not verified: ${verdictLabel(phase.error)}.`;
+      text = isCancelledError(phase.error)
+        ? `:no_entry_sign: ${capitalize(phase.error.message)}.`
+        : `:x: Not verified: ${verdictLabel(phase.error)}.`;
       break;
   }
   return { text, blocks: [section(text)] };
@@ -205,10 +230,13 @@ export function verifyResultMessage(view: VerifyView, outcome: { readonly reason
     }
     const key = verifiedKey(view);
     const what = key ? `${code(key)} of ${name}` : `The latest backup of ${name}`;
-    const head = VERDICTS[error.code] ? `:x: ${what} failed verification: ${verdictLabel(error)}.` : `:x: ${what} could not be verified (stage ${code(error.stage)}).`;
+    const head = VERDICTS[error.code]
+      ? `:x: ${what} failed verification: ${verdictLabel(error)}.`
+      : `:x: ${what} could not be verified (stage ${code(error.stage)}).`;
     const reason = escapeText(outcome.reason ?? error.message);
     const blocks: Block[] = [section(head), section(`\`\`\`${truncate(reason, 2900)}\`\`\``)];
-    if (DAMAGED.has(error.code)) blocks.push(context('Its `.verified` marker was removed: retention no longer keeps it as the newest verified backup.'));
+    if (DAMAGED.has(error.code))
+      blocks.push(context('Its `.verified` marker was removed: retention no longer keeps it as the newest verified backup.'));
     return { text: `${head}\n${reason}`, blocks };
   }
   return verifyStatusMessage(view);
@@ -234,7 +262,8 @@ function pruneLists(report: PruneReport, deletedHeading: string): string[] {
   if (report.deleted.length > 0) lines.push(`${deletedHeading}:`, ...items(report.deleted, age));
   if (report.kept.length > 0) lines.push('Kept:', ...items(report.kept, why));
   if (report.failed.length > 0) lines.push('Could not delete:', ...report.failed.map((f) => `• ${code(f.key)}: ${escapeText(f.message)}`));
-  if (report.ignored.length > 0) lines.push('Left alone (not counted):', ...report.ignored.slice(0, PRUNE_LISTED).map((i) => `• ${code(i.key)} (${i.why})`));
+  if (report.ignored.length > 0)
+    lines.push('Left alone (not counted):', ...report.ignored.slice(0, PRUNE_LISTED).map((i) => `• ${code(i.key)} (${i.why})`));
   return lines;
 }
 
@@ -288,7 +317,9 @@ export function pruneStatusMessage(view: PruneView): SlackMessage {
       text = `:white_check_mark: Done: ${pruneCounts(phase.result)}.`;
       break;
     case 'failed':
-      text = isCancelledError(phase.error) ? `:no_entry_sign: ${capitalize(phase.error.message)}.` : `:x: Failed (stage ${phase.error.stage}).`;
+      text = isCancelledError(phase.error)
+        ? `:no_entry_sign: ${capitalize(phase.error.message)}.`
+        : `:x: Failed (stage ${phase.error.stage}).`;
       break;
   }
   return { text, blocks: [section(text)] };

@@ -15,27 +15,49 @@ export function refusalError(refusal: QueueRefusal): DumptruckError {
     case 'target-busy': {
       const { busy } = refusal;
       if (what) {
-        return new DumptruckError('TARGET_BUSY', 'queue', `a ${MAINTENANCE[busy.kind] ?? busy.kind} of ${target} is under way; one verification, prune or restore of a target at a time, so this ${what} was not started`, {
-          hint: 'Ask again once its result is in its thread.',
-        });
+        return new DumptruckError(
+          'TARGET_BUSY',
+          'queue',
+          `a ${MAINTENANCE[busy.kind] ?? busy.kind} of ${target} is under way; one verification, prune or restore of a target at a time, so this ${what} was not started`,
+          {
+            hint: 'Ask again once its result is in its thread.',
+          },
+        );
       }
-      return new DumptruckError('TARGET_BUSY', 'queue', `a ${busy.kind} of ${target} is ${busy.state === 'running' ? 'running' : 'queued'} (job ${busy.id}); one operation per database at a time, so this ${kind} was not queued`, {
-        hint: `Ask again once the ${busy.kind} has finished; \`/backup status\` shows it.`,
-      });
+      return new DumptruckError(
+        'TARGET_BUSY',
+        'queue',
+        `a ${busy.kind} of ${target} is ${busy.state === 'running' ? 'running' : 'queued'} (job ${busy.id}); one operation per database at a time, so this ${kind} was not queued`,
+        {
+          hint: `Ask again once the ${busy.kind} has finished; \`/backup status\` shows it.`,
+        },
+      );
     }
     case 'queue-full': {
       if (what) {
-        return new DumptruckError('QUEUE_FULL', 'queue', `too many verifications, prunes and restores are waiting, so this ${what} of ${target} was not queued`, {
-          hint: 'Try again when one of them has finished.',
-        });
+        return new DumptruckError(
+          'QUEUE_FULL',
+          'queue',
+          `too many verifications, prunes and restores are waiting, so this ${what} of ${target} was not queued`,
+          {
+            hint: 'Try again when one of them has finished.',
+          },
+        );
       }
       const { maxPending } = refusal;
-      return new DumptruckError('QUEUE_FULL', 'queue', `${maxPending} backup${maxPending === 1 ? ' is' : 's are'} already waiting (queue.maxPending is ${maxPending})`, {
-        hint: 'Try again when one of them has started; `/backup status` shows the queue.',
-      });
+      return new DumptruckError(
+        'QUEUE_FULL',
+        'queue',
+        `${maxPending} backup${maxPending === 1 ? ' is' : 's are'} already waiting (queue.maxPending is ${maxPending})`,
+        {
+          hint: 'Try again when one of them has started; `/backup status` shows the queue.',
+        },
+      );
     }
     case 'draining':
-      return new DumptruckError('QUEUE_FULL', 'queue', 'the bot is shutting down and takes no new backups', { hint: 'Try again in a minute, once it has restarted.' });
+      return new DumptruckError('QUEUE_FULL', 'queue', 'the bot is shutting down and takes no new backups', {
+        hint: 'Try again in a minute, once it has restarted.',
+      });
   }
 }
 

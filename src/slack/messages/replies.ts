@@ -37,13 +37,19 @@ export function helpReply(): string {
   ].join('\n');
 }
 
-export function targetsReply(targets: ReadonlyArray<{ readonly name: string; readonly format: string; readonly allowedHere: boolean }>): string {
+export function targetsReply(
+  targets: ReadonlyArray<{ readonly name: string; readonly format: string; readonly allowedHere: boolean }>,
+): string {
   if (targets.length === 0) return 'No targets are configured.';
   const lines = targets.map((t) => `• ${code(t.name)} (${t.format})${t.allowedHere ? '' : ': not from this channel'}`);
   return ['*Targets*', ...lines].join('\n');
 }
 
-export function statusReply(status: { readonly running: readonly AnyJob[]; readonly queued: readonly AnyJob[] }, threads: ThreadLookup, now: Date): string {
+export function statusReply(
+  status: { readonly running: readonly AnyJob[]; readonly queued: readonly AnyJob[] },
+  threads: ThreadLookup,
+  now: Date,
+): string {
   if (status.running.length === 0 && status.queued.length === 0) return 'Nothing is running or queued.';
   const lines: string[] = [];
   if (status.running.length > 0) {
@@ -58,7 +64,12 @@ export function statusReply(status: { readonly running: readonly AnyJob[]; reado
 }
 
 /** How /backup status names the jobs that are not backups. */
-const KIND_LABELS: Readonly<Partial<Record<JobKind, string>>> = { snapshot: 'RDS snapshot', verify: 'verification', prune: 'prune', restore: 'restore' };
+const KIND_LABELS: Readonly<Partial<Record<JobKind, string>>> = {
+  snapshot: 'RDS snapshot',
+  verify: 'verification',
+  prune: 'prune',
+  restore: 'restore',
+};
 
 function jobLine(job: AnyJob, threads: ThreadLookup, now: Date): string {
   const label = KIND_LABELS[job.kind];
@@ -68,7 +79,8 @@ function jobLine(job: AnyJob, threads: ThreadLookup, now: Date): string {
     const since = job.startedAt ?? job.enqueuedAt;
     parts.push(`for ${formatDuration(now.getTime() - since.getTime())}`);
     if (event?.type === 'progress') parts.push(`${formatBytes(event.progress.dumpedBytes)} dumped`);
-    if (event?.type === 'snapshot-progress') parts.push(`${event.progress.status}${event.progress.percent === undefined ? '' : ` ${event.progress.percent}%`}`);
+    if (event?.type === 'snapshot-progress')
+      parts.push(`${event.progress.status}${event.progress.percent === undefined ? '' : ` ${event.progress.percent}%`}`);
   } else {
     parts.push(`waiting ${formatDuration(now.getTime() - job.enqueuedAt.getTime())}`);
   }
@@ -117,7 +129,10 @@ export function listReply(target: string, objects: readonly BackupObject[]): str
   if (objects.length === 0) return `No backups of ${code(target)} are stored yet. \`${USAGE.run.replace('<target>', target)}\` makes one.`;
   const shown = objects.slice(0, LIST_LIMIT);
   const head = `*Backups of ${code(target)}*, newest first${objects.length > shown.length ? ` (${shown.length} of ${objects.length})` : ''}:`;
-  const lines = shown.map((o) => `• ${code(o.key)}: ${formatBytes(o.size)}, ${utc(o.lastModified)}${o.state === 'incomplete' ? ', incomplete (no manifest)' : o.state === 'foreign' ? ', not written by dumptruck' : ''}`);
+  const lines = shown.map(
+    (o) =>
+      `• ${code(o.key)}: ${formatBytes(o.size)}, ${utc(o.lastModified)}${o.state === 'incomplete' ? ', incomplete (no manifest)' : o.state === 'foreign' ? ', not written by dumptruck' : ''}`,
+  );
   return [head, ...lines, `\`/backup link ${target} <key>\` makes a download link.`].join('\n');
 }
 

@@ -4,7 +4,22 @@ import type { DumptruckError } from '../../errors.js';
 import type { RestoreEvent } from '../../jobs/maintenance.js';
 import type { RestoreRequest } from '../../restore/approvals.js';
 import type { RestorePlan, RestoreRunReport } from '../../restore/restore.js';
-import { ACTION_RESTORE_APPROVE, ACTION_RESTORE_DENY, VIEW_RESTORE_REPLACE, cancelButton, code, context, escapeText, fields, queuedText, section, slackDate, truncate, type Block, type SlackMessage } from './format.js';
+import {
+  ACTION_RESTORE_APPROVE,
+  ACTION_RESTORE_DENY,
+  VIEW_RESTORE_REPLACE,
+  cancelButton,
+  code,
+  context,
+  escapeText,
+  fields,
+  queuedText,
+  section,
+  slackDate,
+  truncate,
+  type Block,
+  type SlackMessage,
+} from './format.js';
 import { applyQueueEvent, TABLES_SHOWN, type TaskView } from './maintenance.js';
 
 // The approval message of `/backup restore`, the modal that confirms a replace, and the restore's
@@ -23,7 +38,9 @@ export function restoreApprovalMessage(request: RestoreRequest, approvers: reado
   const who = `<@${request.requestedBy}>`;
   let head: string;
   if (!decision) {
-    const replacing = plan.replace ? ` It REPLACES the existing \`${plan.database}\`: the approver types its name to confirm, and the old one is renamed aside, not dropped.` : '';
+    const replacing = plan.replace
+      ? ` It REPLACES the existing \`${plan.database}\`: the approver types its name to confirm, and the old one is renamed aside, not dropped.`
+      : '';
     head = `:rotating_light: Restore requested by ${who}: ${what(plan)}.${replacing} Needs approval by ${approvers.map((u) => `<@${u}>`).join(', ')} before ${slackDate(request.expiresAt)}.`;
   } else if (decision.kind === 'approved') {
     head = `:white_check_mark: Restore of ${what(plan)} requested by ${who}, approved by <@${decision.by}>. Progress in the thread.`;
@@ -47,7 +64,13 @@ export function restoreApprovalMessage(request: RestoreRequest, approvers: reado
     blocks.push({
       type: 'actions',
       elements: [
-        { type: 'button', action_id: ACTION_RESTORE_APPROVE, text: { type: 'plain_text', text: 'Approve' }, value: request.id, style: 'primary' },
+        {
+          type: 'button',
+          action_id: ACTION_RESTORE_APPROVE,
+          text: { type: 'plain_text', text: 'Approve' },
+          value: request.id,
+          style: 'primary',
+        },
         { type: 'button', action_id: ACTION_RESTORE_DENY, text: { type: 'plain_text', text: 'Deny' }, value: request.id, style: 'danger' },
       ],
     });
@@ -66,7 +89,9 @@ export function replaceModal(request: RestoreRequest): View {
     submit: { type: 'plain_text', text: 'Replace it' },
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
-      section(`This restore replaces the database ${code(plan.database)} on ${plan.server} with ${code(plan.key)}. The old database is renamed aside, not dropped, until the restore has succeeded.`),
+      section(
+        `This restore replaces the database ${code(plan.database)} on ${plan.server} with ${code(plan.key)}. The old database is renamed aside, not dropped, until the restore has succeeded.`,
+      ),
       {
         type: 'input',
         block_id: REPLACE_INPUT.block,
@@ -89,8 +114,10 @@ export function restoreParentMessage(view: RestoreView): SlackMessage {
   const { phase, plan } = view;
   const people = `requested by <@${view.requestedBy}>, approved by <@${view.approvedBy}>`;
   let head: string;
-  if (phase.kind === 'finished') head = `:white_check_mark: Restore of ${what(plan)} ${people}: restored (${phase.result.tables.length} tables, ${phase.result.rows} rows).`;
-  else if (phase.kind === 'failed' && phase.error.code === 'CANCELLED') head = `:no_entry_sign: Restore of ${what(plan)} ${people}: cancelled.`;
+  if (phase.kind === 'finished')
+    head = `:white_check_mark: Restore of ${what(plan)} ${people}: restored (${phase.result.tables.length} tables, ${phase.result.rows} rows).`;
+  else if (phase.kind === 'failed' && phase.error.code === 'CANCELLED')
+    head = `:no_entry_sign: Restore of ${what(plan)} ${people}: cancelled.`;
   else if (phase.kind === 'failed') head = `:x: Restore of ${what(plan)} ${people}: failed (${failureLabel(phase.error)}).`;
   else head = `:white_check_mark: Restore of ${what(plan)} ${people}. Progress in the thread.`;
   return { text: head, blocks: [section(head), context(`job ${code(view.jobId)}`)] };
@@ -120,7 +147,8 @@ export function restoreStatusMessage(view: RestoreView): SlackMessage {
       return { text, blocks: [section(text)] };
     }
     case 'failed': {
-      const text = phase.error.code === 'CANCELLED' ? ':no_entry_sign: Restore cancelled.' : `:x: Restore failed: ${failureLabel(phase.error)}.`;
+      const text =
+        phase.error.code === 'CANCELLED' ? ':no_entry_sign: Restore cancelled.' : `:x: Restore failed: ${failureLabel(phase.error)}.`;
       return { text, blocks: [section(text)] };
     }
   }
@@ -160,7 +188,13 @@ export function restoreResultMessage(view: RestoreView, outcome: { readonly reas
     const tables = r.tables.slice(0, TABLES_SHOWN).map((t) => `${t.schema}.${t.name}: ${t.rows} rows`);
     if (r.tables.length > TABLES_SHOWN) tables.push(`… and ${r.tables.length - TABLES_SHOWN} more tables`);
     const kept = r.keptAs ? `The database it replaced is kept as ${code(r.keptAs)}; drop it when you no longer need it.` : undefined;
-    const lines = [head, `SHA-256: ${plan.sha256} (matches the backup)`, `Size: ${formatBytes(plan.storedBytes)} stored, ${formatBytes(r.dumpedBytes)} dump`, ...tables.map((t) => `  ${t}`), ...(kept ? [kept] : [])];
+    const lines = [
+      head,
+      `SHA-256: ${plan.sha256} (matches the backup)`,
+      `Size: ${formatBytes(plan.storedBytes)} stored, ${formatBytes(r.dumpedBytes)} dump`,
+      ...tables.map((t) => `  ${t}`),
+      ...(kept ? [kept] : []),
+    ];
     const blocks: Block[] = [
       section(head),
       fields([
@@ -173,7 +207,9 @@ export function restoreResultMessage(view: RestoreView, outcome: { readonly reas
     return { text: lines.join('\n'), blocks };
   }
   if (phase.kind === 'failed') {
-    const left = plan.replace ? `Nothing half-restored is left, and ${code(plan.database)} is as it was.` : 'Nothing half-restored is left.';
+    const left = plan.replace
+      ? `Nothing half-restored is left, and ${code(plan.database)} is as it was.`
+      : 'Nothing half-restored is left.';
     if (phase.error.code === 'CANCELLED') {
       // Our own words ("cancelled by <@U1>"), so the mention stays a mention.
       const text = `:no_entry_sign: Restore of ${what(plan)} ${phase.error.message}. ${left}`;

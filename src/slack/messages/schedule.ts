@@ -25,5 +25,7 @@ export function scheduleRefusedMessage(target: string, scheduledFor: Date, reaso
 
 /** The missed-run check could not read the bucket at start; `reason` as userMessage() renders it. */
 export function catchUpFailedMessage(target: string, reason: string): SlackMessage {
-  return message(`:warning: Could not check whether a scheduled backup of ${code(target)} was missed while the bot was down: ${escapeText(reason)}. The schedule itself goes on.`);
+  return message(
+    `:warning: Could not check whether a scheduled backup of ${code(target)} was missed while the bot was down: ${escapeText(reason)}. The schedule itself goes on.`,
+  );
 }

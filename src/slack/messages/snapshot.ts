@@ -3,7 +3,20 @@ import type { DumptruckError } from '../../errors.js';
 import type { Trigger } from '../../jobs/events.js';
 import type { SnapshotEvent, SnapshotInfo, SnapshotProgress, SnapshotResult, SnapshotStartedInfo } from '../../snapshots/types.js';
 import { USAGE } from '../commands/parse.js';
-import { cancelButton, code, context, describeTrigger, escapeText, fields, queuedText, section, truncate, utc, type Block, type SlackMessage } from './format.js';
+import {
+  cancelButton,
+  code,
+  context,
+  describeTrigger,
+  escapeText,
+  fields,
+  queuedText,
+  section,
+  truncate,
+  utc,
+  type Block,
+  type SlackMessage,
+} from './format.js';
 
 // The thread of a provider snapshot: parent, a status reply edited in place (the provider's
 // status and percent), and the result. Pure; tests compare them exactly.
@@ -12,7 +25,12 @@ export type SnapshotPhase =
   | { readonly kind: 'queued'; readonly position: number }
   | { readonly kind: 'running'; readonly started?: SnapshotStartedInfo; readonly progress?: SnapshotProgress }
   | { readonly kind: 'finished'; readonly result: SnapshotResult }
-  | { readonly kind: 'failed'; readonly error: DumptruckError; readonly started?: SnapshotStartedInfo; readonly progress?: SnapshotProgress };
+  | {
+      readonly kind: 'failed';
+      readonly error: DumptruckError;
+      readonly started?: SnapshotStartedInfo;
+      readonly progress?: SnapshotProgress;
+    };
 
 export interface SnapshotView {
   readonly jobId: string;
@@ -106,7 +124,9 @@ export function snapshotStatusMessage(view: SnapshotView): SlackMessage {
     }
     case 'failed': {
       const after = phase.progress ? ` after ${formatDuration(phase.progress.elapsedMs)}` : '';
-      const text = stopped(phase.error) ? `:no_entry_sign: Stopped following${after}: ${phase.error.stage === 'timeout' ? 'timed out' : 'cancelled'}.` : `:x: Failed${after} (stage ${phase.error.stage}).`;
+      const text = stopped(phase.error)
+        ? `:no_entry_sign: Stopped following${after}: ${phase.error.stage === 'timeout' ? 'timed out' : 'cancelled'}.`
+        : `:x: Failed${after} (stage ${phase.error.stage}).`;
       return { text, blocks: [section(text)] };
     }
   }
@@ -159,7 +179,9 @@ function retentionLine(r: SnapshotResult): string | undefined {
   if (r.pruneError) return `Retention could not run: ${r.pruneError}`;
   const p = r.pruned;
   if (!p) return undefined;
-  const parts = [`Retention (keep the last ${p.keepLast}): ${p.deleted.length === 0 ? 'nothing to delete' : `deleted ${p.deleted.join(', ')}`}`];
+  const parts = [
+    `Retention (keep the last ${p.keepLast}): ${p.deleted.length === 0 ? 'nothing to delete' : `deleted ${p.deleted.join(', ')}`}`,
+  ];
   for (const s of p.skipped) parts.push(`kept ${s.identifier}: ${s.reason}`);
   for (const f of p.failed) parts.push(`could not delete ${f.identifier}: ${f.message}`);
   return `${parts.join('; ')}.`;

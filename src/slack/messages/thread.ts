@@ -86,7 +86,10 @@ export function statusMessage(view: ThreadView): SlackMessage {
     case 'finished': {
       const r = phase.result;
       const flags = backupFlags(r);
-      const done = flags.length > 0 ? `:warning: Done in ${formatDuration(r.durationMs)}, flagged (${flags.join(', ')})` : `:white_check_mark: Done in ${formatDuration(r.durationMs)}`;
+      const done =
+        flags.length > 0
+          ? `:warning: Done in ${formatDuration(r.durationMs)}, flagged (${flags.join(', ')})`
+          : `:white_check_mark: Done in ${formatDuration(r.durationMs)}`;
       const text = `${done}: dumped ${formatBytes(r.dumpedBytes)}, stored ${formatBytes(r.storedBytes)}.`;
       return { text, blocks: [section(text)] };
     }
@@ -104,7 +107,10 @@ export function statusMessage(view: ThreadView): SlackMessage {
  * `reason` is the failure as userMessage() renders it (already scrubbed of secrets). It is
  * escaped here, so pg_dump's stderr cannot mention anyone.
  */
-export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkState; readonly reason?: string; readonly retry?: RetryValue }): SlackMessage {
+export function resultMessage(
+  view: ThreadView,
+  outcome: { readonly link?: LinkState; readonly reason?: string; readonly retry?: RetryValue },
+): SlackMessage {
   const { phase } = view;
   const name = code(view.target);
   if (phase.kind === 'finished') {
@@ -132,7 +138,11 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
         ['Duration', formatDuration(r.durationMs)],
       ]),
       ...(r.encryption
-        ? [section(`:lock: Encrypted with age to ${r.encryption.recipients.length} recipient${r.encryption.recipients.length === 1 ? '' : 's'} (${r.encryption.recipients.map(code).join(', ')}). Restore with the private key:\n${code(restoreCommand(r.key))}`)]
+        ? [
+            section(
+              `:lock: Encrypted with age to ${r.encryption.recipients.length} recipient${r.encryption.recipients.length === 1 ? '' : 's'} (${r.encryption.recipients.map(code).join(', ')}). Restore with the private key:\n${code(restoreCommand(r.key))}`,
+            ),
+          ]
         : []),
       ...(checks.length > 0 ? [section(checks.map((c) => c.bullet).join('\n'))] : []),
     ];
@@ -140,12 +150,25 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
     if (link?.kind === 'ok') {
       lines.push(`Download (link expires ${utc(link.link.expiresAt)}): ${link.link.url}`);
       blocks.push(
-        { type: 'actions', elements: [{ type: 'button', action_id: ACTION_DOWNLOAD, text: { type: 'plain_text', text: 'Download' }, url: link.link.url, style: 'primary' }] },
+        {
+          type: 'actions',
+          elements: [
+            {
+              type: 'button',
+              action_id: ACTION_DOWNLOAD,
+              text: { type: 'plain_text', text: 'Download' },
+              url: link.link.url,
+              style: 'primary',
+            },
+          ],
+        },
         context(`The link expires ${slackDate(link.link.expiresAt)}; \`/backup link ${view.target} latest\` makes a fresh one.`),
       );
     } else if (link?.kind === 'withheld') {
       lines.push(`No download link here: ${name} does not allow this channel.`);
-      blocks.push(context(`No download link: ${name} does not allow this channel. Use \`/backup link ${view.target} latest\` in one it allows.`));
+      blocks.push(
+        context(`No download link: ${name} does not allow this channel. Use \`/backup link ${view.target} latest\` in one it allows.`),
+      );
     } else if (link?.kind === 'disabled') {
       lines.push(`No download link: links are turned off for ${name}.`);
       blocks.push(context(`No download link: links are turned off for ${name} (\`links: false\`).`));
@@ -167,7 +190,9 @@ export function resultMessage(view: ThreadView, outcome: { readonly link?: LinkS
     if (outcome.retry) {
       blocks.push({
         type: 'actions',
-        elements: [{ type: 'button', action_id: ACTION_RETRY, text: { type: 'plain_text', text: 'Retry' }, value: JSON.stringify(outcome.retry) }],
+        elements: [
+          { type: 'button', action_id: ACTION_RETRY, text: { type: 'plain_text', text: 'Retry' }, value: JSON.stringify(outcome.retry) },
+        ],
       });
     }
     return { text: `${head}\n${reason}`, blocks };

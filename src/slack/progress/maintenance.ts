@@ -22,7 +22,13 @@ import {
 import type { SlackMessage } from '../messages/format.js';
 import type { RestoreEvent } from '../../jobs/maintenance.js';
 import type { RestoreRunReport } from '../../restore/restore.js';
-import { applyRestoreEvent, restoreParentMessage, restoreResultMessage, restoreStatusMessage, type RestoreView } from '../messages/restore.js';
+import {
+  applyRestoreEvent,
+  restoreParentMessage,
+  restoreResultMessage,
+  restoreStatusMessage,
+  type RestoreView,
+} from '../messages/restore.js';
 import type { ThreadRenderer } from './reporter.js';
 import type { Redactor } from '../../redact.js';
 
@@ -44,7 +50,13 @@ function taskThread<R, S, E extends JobEventShape, V extends TaskView<R, S>>(
 ): ThreadRenderer<R, E, V> {
   return {
     initial: (job) => {
-      const view = { ...extra, jobId: job.id, target: job.target, trigger: job.trigger, phase: { kind: 'queued', position: job.position ?? 1 } } as V;
+      const view = {
+        ...extra,
+        jobId: job.id,
+        target: job.target,
+        trigger: job.trigger,
+        phase: { kind: 'queued', position: job.position ?? 1 },
+      } as V;
       const folded = job.lastEvent ? builders.apply(view, job.lastEvent) : view;
       return job.state === 'running' && folded.phase.kind === 'queued' ? { ...folded, phase: { kind: 'running' } } : folded;
     },
@@ -74,7 +86,10 @@ export function pruneThread(rules: RetentionRules, redactor: Redactor): ThreadRe
 }
 
 /** An approved restore: its thread is the approval message's, which becomes its parent. */
-export function restoreThread(extra: Pick<RestoreView, 'plan' | 'requestedBy' | 'approvedBy'>, redactor: Redactor): ThreadRenderer<RestoreRunReport, RestoreEvent, RestoreView> {
+export function restoreThread(
+  extra: Pick<RestoreView, 'plan' | 'requestedBy' | 'approvedBy'>,
+  redactor: Redactor,
+): ThreadRenderer<RestoreRunReport, RestoreEvent, RestoreView> {
   return taskThread<RestoreRunReport, RestoreView['plan'], RestoreEvent, RestoreView>(
     extra,
     { apply: applyRestoreEvent, parent: restoreParentMessage, status: restoreStatusMessage, result: restoreResultMessage },

@@ -5,7 +5,14 @@ import type { Job, JobEventShape, JobKind, JobOutcome } from '../../jobs/queue.j
 import type { SnapshotEvent, SnapshotJob, SnapshotResult } from '../../snapshots/types.js';
 import type { Clock } from '../clock.js';
 import type { Block, SlackMessage } from '../messages/format.js';
-import { applySnapshotEvent, isSnapshotFinal, snapshotParentMessage, snapshotResultMessage, snapshotStatusMessage, type SnapshotView } from '../messages/snapshot.js';
+import {
+  applySnapshotEvent,
+  isSnapshotFinal,
+  snapshotParentMessage,
+  snapshotResultMessage,
+  snapshotStatusMessage,
+  type SnapshotView,
+} from '../messages/snapshot.js';
 import type { ThreadLink } from '../messages/replies.js';
 import { parentMessage, resultMessage, statusMessage, type LinkState } from '../messages/thread.js';
 import { applyEvent, isCancelled, isFinal, type ThreadView } from '../messages/view.js';
@@ -88,13 +95,19 @@ export class Reporters {
     status: statusMessage,
     result: async (view, outcome, place) =>
       resultMessage(view, {
-        ...(outcome.ok ? { link: await this.linkState(outcome.result, place.channel) } : { reason: userMessage(outcome.error, this.deps.redactor) }),
+        ...(outcome.ok
+          ? { link: await this.linkState(outcome.result, place.channel) }
+          : { reason: userMessage(outcome.error, this.deps.redactor) }),
         ...(outcome.ok || isCancelled(view.phase) ? {} : { retry: { target: view.target, ownParent: place.ownParent } }),
       }),
   };
 
   /** Any kind of job (verifications and prunes use it with their own renderers): the thread mechanics of start(). */
-  async startThread<R, E extends JobEventShape, V>(job: Job<R, E, JobKind>, place: ThreadPlace, render: ThreadRenderer<R, E, V>): Promise<ThreadLink> {
+  async startThread<R, E extends JobEventShape, V>(
+    job: Job<R, E, JobKind>,
+    place: ThreadPlace,
+    render: ThreadRenderer<R, E, V>,
+  ): Promise<ThreadLink> {
     const { chat, clock } = this.deps;
     let view = render.initial(job);
     let changed: () => void = () => {};
@@ -104,9 +117,18 @@ export class Reporters {
     });
     try {
       const ownParent = place.threadTs === undefined || place.ownParent;
-      const threadTs = place.threadTs ?? requireTs(await withRetry(() => chat.postMessage({ channel: place.channel, ...render.parent(view) }), { clock, attempts: MUST_ARRIVE }));
+      const threadTs =
+        place.threadTs ??
+        requireTs(
+          await withRetry(() => chat.postMessage({ channel: place.channel, ...render.parent(view) }), { clock, attempts: MUST_ARRIVE }),
+        );
       const posted = view;
-      const statusTs = requireTs(await withRetry(() => chat.postMessage({ channel: place.channel, thread_ts: threadTs, ...render.status(posted) }), { clock, attempts: MUST_ARRIVE }));
+      const statusTs = requireTs(
+        await withRetry(() => chat.postMessage({ channel: place.channel, thread_ts: threadTs, ...render.status(posted) }), {
+          clock,
+          attempts: MUST_ARRIVE,
+        }),
+      );
       const link: ThreadLink = { channel: place.channel, ts: threadTs, ...(await this.permalink(place.channel, threadTs)) };
       this.deps.threads.set(job.id, link);
       const updater = new ThrottledUpdater<V>({
@@ -161,7 +183,10 @@ export class Reporters {
     // The final status replaces any progress edit still waiting for its turn.
     const finalStatus = updater.finish(view);
     try {
-      await withRetry(() => chat.postMessage({ channel: place.channel, thread_ts: place.threadTs, ...result }), { clock, attempts: MUST_ARRIVE });
+      await withRetry(() => chat.postMessage({ channel: place.channel, thread_ts: place.threadTs, ...result }), {
+        clock,
+        attempts: MUST_ARRIVE,
+      });
     } catch (err) {
       // Keep the result in the logs at least: the object exists even if Slack never heard of it.
       logger.error({ err, jobId: job.id, target: job.target, result: result.text }, 'could not post the result to Slack');
@@ -172,7 +197,10 @@ export class Reporters {
       const wait = updater.nextAllowedAt - clock.now();
       if (wait > 0) await clock.sleep(wait);
       try {
-        await withRetry(() => chat.update({ channel: place.channel, ts: place.threadTs, ...render.parent(view) }), { clock, attempts: MUST_ARRIVE });
+        await withRetry(() => chat.update({ channel: place.channel, ts: place.threadTs, ...render.parent(view) }), {
+          clock,
+          attempts: MUST_ARRIVE,
+        });
       } catch (err) {
         logger.warn({ err, jobId: job.id }, 'could not update the parent message');
       }
@@ -200,7 +228,12 @@ export class Reporters {
 }
 
 function initialView(job: Job): ThreadView {
-  const view: ThreadView = { jobId: job.id, target: job.target, trigger: job.trigger, phase: { kind: 'queued', position: job.position ?? 1 } };
+  const view: ThreadView = {
+    jobId: job.id,
+    target: job.target,
+    trigger: job.trigger,
+    phase: { kind: 'queued', position: job.position ?? 1 },
+  };
   const folded = job.lastEvent ? applyEvent(view, job.lastEvent) : view;
   // A job that took a free slot at once has only its `queued` event until the runner's `started`.
   return job.state === 'running' && folded.phase.kind === 'queued' ? { ...folded, phase: { kind: 'running' } } : folded;
@@ -209,7 +242,13 @@ function initialView(job: Job): ThreadView {
 function snapshotThread(instanceId: string, redactor: Redactor): ThreadRenderer<SnapshotResult, SnapshotEvent, SnapshotView> {
   return {
     initial: (job) => {
-      const view: SnapshotView = { jobId: job.id, target: job.target, trigger: job.trigger, instanceId, phase: { kind: 'queued', position: job.position ?? 1 } };
+      const view: SnapshotView = {
+        jobId: job.id,
+        target: job.target,
+        trigger: job.trigger,
+        instanceId,
+        phase: { kind: 'queued', position: job.position ?? 1 },
+      };
       const folded = job.lastEvent ? applySnapshotEvent(view, job.lastEvent) : view;
       return job.state === 'running' && folded.phase.kind === 'queued' ? { ...folded, phase: { kind: 'running' } } : folded;
     },
