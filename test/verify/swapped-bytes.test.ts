@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getPinned, hashObject } from '../../src/storage/pinned.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { databasesLike, getBytes, putBytes, sizedHostileDump } from '../helpers/objects.js';
@@ -80,5 +81,16 @@ describe('a signed backup whose bytes were replaced', () => {
     );
     expect(await roleExists()).toBe(false);
     expect(await databasesLike(servers.pg, 'swapped_restored')).toEqual([]);
+  });
+
+  it('the restoring pass reads only the version the first pass hashed: bytes replaced in between are refused by the store', async () => {
+    const between = `${key}.between`;
+    await putBytes(s3, bucket, between, 'hashed');
+    const pin = await hashObject(s3, bucket, between, undefined);
+    await putBytes(s3, bucket, between, 'replaced');
+    await expect(getPinned(s3, bucket, pin, 'restore', undefined)).rejects.toMatchObject({
+      code: 'CORRUPTED',
+      message: `${between}: the object changed while it was being checked (its ETag is no longer ${pin.etag})`,
+    });
   });
 });
