@@ -10,6 +10,7 @@ import { createCatalog } from './storage/catalog.js';
 import { createMirrorClient, createS3Client } from './storage/client.js';
 import { createUploadSweeper, type UploadSweeper } from './pipeline/orphans.js';
 import type { BackupCatalog } from './storage/types.js';
+import type { Redactor } from './redact.js';
 
 /** Everything an entry point (CLI, Slack) needs, built once from the environment. */
 export interface AppDeps {
@@ -30,7 +31,8 @@ export function loadEnvironment(path = '.env'): Env {
   return process.env;
 }
 
-export async function createAppDeps(env: Env): Promise<AppDeps> {
+/** `redactor`: the process's one redactor (the bot builds it at start); each run extends a copy with its own password. */
+export async function createAppDeps(env: Env, redactor?: Redactor): Promise<AppDeps> {
   const config = await loadConfig(env.DUMPTRUCK_CONFIG || './dumptruck.yml', env);
   const s3 = createS3Client(config.storage);
   const uploads = createUploadSweeper({ config, s3, mirrorClient: (m) => createMirrorClient(m, env) });
@@ -39,7 +41,7 @@ export async function createAppDeps(env: Env): Promise<AppDeps> {
     config,
     s3,
     uploads,
-    runBackup: createBackupRunner({ config, s3, env, sweeper: uploads }),
+    runBackup: createBackupRunner({ config, s3, env, sweeper: uploads, ...(redactor ? { redactor } : {}) }),
     catalog: createCatalog({ s3, storage: config.storage, env }),
     snapshots: createSnapshotService({ config }),
   };

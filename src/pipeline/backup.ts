@@ -6,7 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Config, EncryptConfig, MirrorConfig, TargetConfig } from '../config/schema.js';
 import { CancelledError, DumptruckError, TimeoutError, toDumptruckError } from '../errors.js';
 import { formatDuration } from '../config/units.js';
-import { scrubSecrets } from '../redact.js';
+import { Redactor, secretsInEnv } from '../redact.js';
 import type { BackupRequest, BackupResult, BackupWarning, Env, JobEvent, RunBackup, RunOptions, StartedInfo } from '../types.js';
 import { encryptionOf, lookupTarget } from '../config/targets.js';
 import { targetCompression, type Compression } from '../config/compression.js';
@@ -30,6 +30,8 @@ export interface RunnerDeps {
   readonly s3: S3Client;
   /** Where password sources of kind `env` are read. */
   readonly env: Env;
+  /** The process's redactor, extended per run with that run's password and the HMAC key; default: one from the environment's secrets. */
+  readonly redactor?: Redactor;
   readonly spawn?: SpawnFn;
   readonly now?: () => Date;
   readonly locatePgDump?: typeof defaultLocatePgDump;
@@ -73,8 +75,8 @@ interface Job {
   readonly request: BackupRequest;
   readonly signal: AbortSignal | undefined;
   readonly emit: (event: JobEvent) => void;
-  /** Everything this run must never show: the database password, the HMAC key. */
-  readonly secrets: string[];
+  /** Everything this run must never show: the process's secrets, then the database password and the HMAC key. */
+  redactor: Redactor;
   /** The stores it writes to; cleanup goes through each of them. */
   destinations: Destination[];
 }
@@ -147,10 +149,10 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     const compression = targetCompression(config.compression, target.compression);
     throwIfAborted(job.signal);
     const password = await resolvePassword(name, target.password, { env: deps.env });
-    if (password) job.secrets.push(password);
+    job.redactor = job.redactor.with(password);
     // Before pg_dump starts: a backup that cannot be signed would never be verified or restored.
     const hmacKey = await resolveHmacKey(config.storage.hmacKey, { env: deps.env });
-    job.secrets.push(hmacKey);
+    job.redactor = job.redactor.with(hmacKey);
     const appName = `dumptruck-${job.id}`;
     job.destinations = destinationsFor(target, job.signal);
     // The probe's connection has timeouts of its own; the race only stops waiting for it on a cancel.
@@ -239,7 +241,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
         throw (dumpFailure = new DumptruckError('DUMP_FAILED', 'dump', `cannot start pg_dump: ${exit.spawnError.message}`, {
           cause: exit.spawnError,
         }));
-      if (exit.code !== 0) throw (dumpFailure = dumpFailed(job, target, exit, scrubSecrets(dump.stderrTail(), job.secrets)));
+      if (exit.code !== 0) throw (dumpFailure = dumpFailed(job, target, exit, job.redactor.text(dump.stderrTail())));
       // Like pg_dump's: age's output may end cleanly while it failed.
       const encrypt = await ageFailure();
       if (encrypt) throw encrypt;
@@ -367,7 +369,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       await d.finish(buildManifest(result, job, p.hmacKey));
       throwIfAborted(job.signal);
     }
-    const mirror = job.destinations.find((d) => d.role === 'mirror')?.outcome(job.secrets);
+    const mirror = job.destinations.find((d) => d.role === 'mirror')?.outcome(job.redactor);
     const warnings: BackupWarning[] =
       mirror && !mirror.stored ? [{ kind: 'mirror-failed', message: `mirror copy not stored: ${mirror.error}` }] : [];
     return {
@@ -380,7 +382,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
 
   /** The manifest as of now: the mirror's outcome is what its destination knows at this point. */
   function buildManifest(r: BackupResult, job: Job, hmacKey: string): Manifest {
-    const mirror = job.destinations.find((d) => d.role === 'mirror')?.outcome(job.secrets);
+    const mirror = job.destinations.find((d) => d.role === 'mirror')?.outcome(job.redactor);
     const { kind, by, detail } = job.request.trigger;
     return {
       version: MANIFEST_VERSION,
@@ -403,12 +405,14 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
     };
   }
 
+  const processRedactor = deps.redactor ?? new Redactor(secretsInEnv(deps.env));
+
   return async function runBackup(request: BackupRequest, options: RunOptions = {}): Promise<BackupResult> {
     const job: Job = {
       id: request.jobId ?? (deps.newJobId ?? newJobId)(),
       request,
       signal: options.signal,
-      secrets: [],
+      redactor: processRedactor,
       destinations: [],
       emit: (event) => {
         try {
@@ -443,7 +447,7 @@ export function createBackupRunner(deps: RunnerDeps): RunBackup {
       let error = toDumptruckError(cause, 'INTERNAL', 'internal');
       const unconfirmed = (await Promise.all(job.destinations.map((d) => d.discard()))).filter((u) => u !== undefined);
       if (unconfirmed.length > 0) error = withUnconfirmedCleanup(error, unconfirmed);
-      error = scrubbed(error, job.secrets);
+      error = scrubbed(error, job.redactor);
       job.emit({ type: 'failed', jobId: job.id, target: job.request.target, error });
       throw error;
     }
@@ -509,9 +513,8 @@ function isCancel(err: unknown): boolean {
   return err instanceof DumptruckError && (err.stage === 'cancelled' || err.stage === 'timeout');
 }
 
-function scrubbed(err: DumptruckError, secrets: readonly string[]): DumptruckError {
-  if (secrets.length === 0) return err;
-  const message = scrubSecrets(err.message, secrets);
+function scrubbed(err: DumptruckError, redactor: Redactor): DumptruckError {
+  const message = redactor.text(err.message);
   if (message === err.message) return err;
   // The cause is dropped on purpose: its message is the unscrubbed one.
   return new DumptruckError(err.code, err.stage, message, { stderrTail: err.stderrTail, hint: err.hint });

@@ -1,7 +1,7 @@
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { formatDuration } from '../config/units.js';
 import { type DumptruckError, describeCause, toDumptruckError, userMessage } from '../errors.js';
-import { Redactor } from '../redact.js';
+import type { Redactor } from '../redact.js';
 import type { MirrorOutcome } from '../types.js';
 import { withAbortSignal } from '../storage/client.js';
 import { manifestKey, writeManifest, type Manifest } from '../storage/manifest.js';
@@ -137,12 +137,12 @@ export class Destination {
   }
 
   /** What the result and the manifest say about this store. */
-  outcome(secrets: readonly string[]): MirrorOutcome {
+  outcome(redactor: Redactor): MirrorOutcome {
     return {
       bucket: this.bucket,
       endpoint: this.endpoint,
       stored: this.failure === undefined,
-      ...(this.failure ? { error: userMessage(this.failure, new Redactor(secrets)) } : {}),
+      ...(this.failure ? { error: userMessage(this.failure, redactor) } : {}),
     };
   }
 }

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const { slack, deps, state } = await Promise.resolve()
     .then(async () => {
       const slack = readSlackEnv(env);
-      const deps = await createAppDeps(env);
+      const deps = await createAppDeps(env, redactor);
       // At start, not at the first backup: a bot that cannot sign or check backups must not run.
       redactor.add(await resolveHmacKey(deps.config.storage.hmacKey, { env }));
       // The state database is created or migrated now: a role without the rights stops the bot here.
