@@ -6,7 +6,9 @@ import type { locatePgDump } from '../pipeline/probe.js';
 import { pruneTarget, type PruneReport } from '../retention/prune.js';
 import { keySuffix, targetPrefix } from '../storage/keys.js';
 import { listAll, listBackups } from '../storage/listing.js';
-import { flagMarkerKey, sizeAnomaly, writeFlagMarker, type SizeRules } from '../verify/anomaly.js';
+import { countedBackups } from '../retention/trusted.js';
+import { resolveHmacKey } from '../secrets/index.js';
+import { sizeAnomaly, writeFlagMarker, type SizeRules } from '../verify/anomaly.js';
 import { verifyBackup } from '../verify/verify.js';
 import type { BackupResult, BackupWarning, VerificationOutcome } from './events.js';
 
@@ -74,7 +76,8 @@ export function createAfterBackup(deps: AfterBackupDeps): AfterBackup {
     const flagged = flags.length > 0;
     if (flagged) {
       try {
-        await writeFlagMarker(s3, config.storage.bucket, result.key, flags, (deps.now ?? (() => new Date()))());
+        const hmacKey = await resolveHmacKey(config.storage.hmacKey, { env: deps.env });
+        await writeFlagMarker(s3, config.storage.bucket, result.key, flags, (deps.now ?? (() => new Date()))(), hmacKey);
       } catch (err) {
         warnings.push({ kind: 'check-skipped', message: `flag not recorded: ${userMessage(err)}` });
       }
@@ -111,9 +114,9 @@ export function sizeWarnings(result: BackupResult): BackupWarning[] {
 /**
  * Stored sizes of up to `window` earlier backups of the result's target and format, newest first,
  * to compare the new one with: only complete ones (a manifest, or old-style metadata: a dump
- * without its manifest may be cut short, and a planted object must not move the median), and only
- * unflagged ones (after a real shrink, the flagged small backups must not pull the median down
- * until a small backup passes as normal).
+ * without its manifest may be cut short, and a planted object must not move the median: signed
+ * ones, see countedBackups), and only unflagged ones (after a real shrink, the flagged small
+ * backups must not pull the median down until a small backup passes as normal).
  */
 async function previousSizes(deps: AfterBackupDeps, result: BackupResult, window: number): Promise<number[]> {
   const { config, s3 } = deps;
@@ -121,15 +124,17 @@ async function previousSizes(deps: AfterBackupDeps, result: BackupResult, window
   const all = await listAll(s3, bucket, targetPrefix(config.storage.prefix, result.target));
   const keys = new Set(all.map((o) => o.key));
   const backups = await listBackups(s3, bucket, config.storage.prefix, result.target, all);
-  return backups
-    .filter(
-      (o) =>
-        o.key < result.key &&
-        (o.state === 'complete' || o.state === 'legacy') &&
-        // Compared with backups stored the same way only: a zstd dump is smaller than the gzip one of the same data.
-        keySuffix(o.key) === keySuffix(result.key) &&
-        !keys.has(flagMarkerKey(o.key)),
-    )
+  const candidates = backups.filter(
+    (o) =>
+      o.key < result.key &&
+      (o.state === 'complete' || o.state === 'legacy') &&
+      // Compared with backups stored the same way only: a zstd dump is smaller than the gzip one of the same data.
+      keySuffix(o.key) === keySuffix(result.key),
+  );
+  const hmacKey = await resolveHmacKey(config.storage.hmacKey, { env: deps.env });
+  const { counted } = await countedBackups(s3, bucket, candidates, keys, hmacKey);
+  return counted
+    .filter((c) => !c.flagged)
     .slice(0, window)
-    .map((o) => o.size);
+    .map((c) => c.object.size);
 }

@@ -1,4 +1,4 @@
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Env } from '../config/load.js';
@@ -13,6 +13,7 @@ import { createMirrorClient } from '../storage/client.js';
 import { compactTimestamp } from '../storage/keys.js';
 import { META } from '../storage/metadata.js';
 import { readStoredBackup } from '../storage/manifest.js';
+import { getPinned, hashObject, type PinnedObject } from '../storage/pinned.js';
 import { FailSoft } from '../verify/fork.js';
 import type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
 import { describeExit, locatePgTools, startTool, toolVersion, type PgTools } from '../verify/tools.js';
@@ -244,6 +245,11 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
   // Again here: a plan may have been approved under another config.
   const refusal = exists ? replaceRefusal(deps.config, plan.target, plan.database) : undefined;
   if (refusal) throw refusal;
+  // psql and pg_restore execute what they read as they read it: the whole object is hashed
+  // before anything is renamed, created or restored, and the restoring pass reads that version.
+  const { s3, bucket } = store(deps, plan.target, plan.source);
+  const pin = await hashObject(s3, bucket, plan.key, options.signal);
+  if (pin.sha256 !== plan.sha256) throw corrupted(plan, pin.sha256, undefined);
   let aside: string | undefined;
   let created = false;
   try {
@@ -255,15 +261,9 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
     await server.create(plan.database);
     created = true;
     options.onEvent?.({ type: 'restore-started', jobId, plan });
-    const pass = await streamInto(deps, plan, { server, tools, password, jobId, options });
-    if (pass.sha256 !== plan.sha256) {
-      const symptom = pass.sideError === undefined ? '' : ` (and then: ${describeCause(pass.sideError)})`;
-      throw new DumptruckError(
-        'CORRUPTED',
-        'restore',
-        `${plan.key}: SHA-256 of the bytes read is ${pass.sha256}, the backup recorded ${plan.sha256}: the object changed after it was written${symptom}`,
-      );
-    }
+    const pass = await streamInto(deps, plan, { server, tools, password, jobId, options, s3, bucket, pin });
+    // Still checked at the end: a store that ignores If-Match must not slip other bytes through unnoticed.
+    if (pass.sha256 !== plan.sha256) throw corrupted(plan, pass.sha256, pass.sideError);
     if (pass.sideError !== undefined) throw pass.sideError;
     const tables = await server.countRows(plan.database);
     return {
@@ -291,6 +291,15 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
   }
 }
 
+function corrupted(plan: RestorePlan, sha256: string, sideError: unknown): DumptruckError {
+  const symptom = sideError === undefined ? '' : ` (and then: ${describeCause(sideError)})`;
+  return new DumptruckError(
+    'CORRUPTED',
+    'restore',
+    `${plan.key}: SHA-256 of the bytes read is ${sha256}, the backup recorded ${plan.sha256}: the object changed after it was written${symptom}`,
+  );
+}
+
 interface Pass {
   readonly sha256: string;
   readonly dumpedBytes: number;
@@ -303,15 +312,16 @@ interface PassContext {
   readonly password: string | undefined;
   readonly jobId: string;
   readonly options: RestoreRunOptions;
+  readonly s3: S3Client;
+  readonly bucket: string;
+  /** The version the first pass hashed. */
+  readonly pin: PinnedObject;
 }
 
 /** One read of the object: every byte hashed, and decompressed into psql (restricted) or pg_restore. */
 async function streamInto(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Promise<Pass> {
-  const { s3, bucket } = store(deps, plan.target, plan.source);
   const { signal } = ctx.options;
-  const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: plan.key }), { abortSignal: signal }).catch((err: unknown) => {
-    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${plan.key}`);
-  });
+  const object = await getPinned(ctx.s3, ctx.bucket, ctx.pin, 'restore', signal);
   const meter = new Meter({ sha256: true });
   const interval = ctx.options.progressIntervalMs ?? 1000;
   let lastEvent = 0;

@@ -1,6 +1,8 @@
 import { DeleteObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../config/schema.js';
 import { InputError, describeCause } from '../errors.js';
+import { resolveHmacKey } from '../secrets/index.js';
+import type { Env } from '../types.js';
 import { keyTime, targetPrefix } from '../storage/keys.js';
 import { listAll, listBackups } from '../storage/listing.js';
 import { manifestKey } from '../storage/manifest.js';
@@ -8,6 +10,7 @@ import { flagMarkerKey } from '../verify/anomaly.js';
 import { markerKey, newestVerified } from '../verify/marker.js';
 import type { PruneReport, RetentionItem } from '../types.js';
 import { isFutureKey, planRetention } from './plan.js';
+import { countedBackups } from './trusted.js';
 
 export type { PruneReport } from '../types.js';
 import { lookupTarget } from '../config/targets.js';
@@ -15,6 +18,8 @@ import { lookupTarget } from '../config/targets.js';
 export interface PruneDeps {
   readonly config: Config;
   readonly s3: S3Client;
+  /** Where storage.hmacKey is read from when its source is `env`. */
+  readonly env: Env;
   readonly now?: () => Date;
 }
 
@@ -38,10 +43,20 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
   const now = (deps.now ?? (() => new Date()))();
   // Oldest first, as the store lists them: the report names ignored objects in that order.
   const backups = (await listBackups(s3, bucket, config.storage.prefix, target, all)).reverse();
+  const hmacKey = await resolveHmacKey(config.storage.hmacKey, { env: deps.env });
+  const { counted, unproven } = await countedBackups(
+    s3,
+    bucket,
+    backups.filter((b) => (b.state === 'complete' || b.state === 'legacy') && !isFutureKey(b.key, now)),
+    keys,
+    hmacKey,
+  );
+  const countedKeys = new Set(counted.map((c) => c.object.key));
+  const flaggedKeys = new Set(counted.filter((c) => c.flagged).map((c) => c.object.key));
   // A future-dated key is never deleted nor counted (planRetention ignores it), whatever it holds.
-  const own = backups.filter((b) => b.state === 'complete' || b.state === 'legacy' || isFutureKey(b.key, now)).map((b) => b.key);
+  const own = backups.filter((b) => countedKeys.has(b.key) || isFutureKey(b.key, now)).map((b) => b.key);
   const foreign = backups.filter((b) => b.state === 'foreign' && !isFutureKey(b.key, now)).map((b) => b.key);
-  const flagged = (key: string) => keys.has(flagMarkerKey(key));
+  const flagged = (key: string) => flaggedKeys.has(key);
   const verified = newestVerified(
     own.filter((key) => !flagged(key) && !isFutureKey(key, now)),
     [...keys],
@@ -67,7 +82,11 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
       flagged: false,
       reasons: [],
     }));
-  const ignored = [...plan.ignored, ...foreign.map((key) => ({ key, why: NOT_OURS }))];
+  const ignored = [
+    ...plan.ignored,
+    ...foreign.map((key) => ({ key, why: NOT_OURS })),
+    ...unproven.map((b) => ({ key: b.key, why: NOT_SIGNED })),
+  ];
   const del = (key: string) => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   const deleted: RetentionItem[] = [];
   const failed: { key: string; message: string }[] = [];
@@ -94,3 +113,4 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
 const DAY_MS = 86_400_000;
 
 export const NOT_OURS = 'not written by dumptruck (no dumptruck metadata)';
+export const NOT_SIGNED = 'not signed by this dumptruck (no valid HMAC): never counted, never deleted';

@@ -29,3 +29,23 @@ export function provenance(secret: string, objectKey: string, sha256: string | u
   const expected = Buffer.from(backupHmac(secret, objectKey, sha256), 'hex');
   return timingSafeEqual(expected, Buffer.from(recorded, 'hex')) ? 'trusted' : 'forged';
 }
+
+/** Signs flag markers: another purpose than backups, so one value can never pass for the other. */
+const FLAG_VERSION = 'dumptruck-flag-v1';
+
+/**
+ * Hex HMAC-SHA256 of a `.flagged` marker ('flagged', backup key, reasons). A flag keeps a backup
+ * out of keepLast and the size median, so it can make retention delete good backups: only a
+ * dumptruck holding the key may set one.
+ */
+export function flagHmac(secret: string, objectKey: string, reasons: readonly string[]): string {
+  return createHmac('sha256', secret)
+    .update(JSON.stringify([FLAG_VERSION, 'flagged', objectKey, reasons]))
+    .digest('hex');
+}
+
+/** Whether `recorded` is flagHmac of these fields, in constant time. */
+export function flagTrusted(secret: string, objectKey: string, reasons: readonly string[], recorded: unknown): boolean {
+  if (typeof recorded !== 'string' || !/^[0-9a-f]{64}$/.test(recorded)) return false;
+  return timingSafeEqual(Buffer.from(flagHmac(secret, objectKey, reasons), 'hex'), Buffer.from(recorded, 'hex'));
+}

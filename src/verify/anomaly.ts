@@ -1,6 +1,7 @@
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { formatBytes } from '../config/units.js';
 import { toDumptruckError } from '../errors.js';
+import { flagHmac, flagTrusted } from '../storage/hmac.js';
 import type { BackupWarning } from '../types.js';
 
 export interface SizeRules {
@@ -58,7 +59,8 @@ export function sizeAnomaly(
 // object beside it, `<key>.flagged` (JSON: why), like `.verified`: the flag is found after the
 // object is labelled, S3 metadata cannot change without copying the whole object, and a marker
 // is seen in the one listing that retention and the size check already make. Remembered, a flag
-// keeps the backup out of later size medians and out of keepLast/keepDays.
+// keeps the backup out of later size medians and out of keepLast/keepDays. That is power over
+// retention, so a marker is signed (flagHmac) and one without a valid signature counts for nothing.
 
 export const FLAGGED_SUFFIX = '.flagged';
 
@@ -66,11 +68,42 @@ export function flagMarkerKey(backupKey: string): string {
   return `${backupKey}${FLAGGED_SUFFIX}`;
 }
 
-export async function writeFlagMarker(s3: S3Client, bucket: string, key: string, reasons: readonly string[], at: Date): Promise<void> {
-  const body = JSON.stringify({ key, flaggedAt: at.toISOString(), reasons });
+export async function writeFlagMarker(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  reasons: readonly string[],
+  at: Date,
+  hmacKey: string,
+): Promise<void> {
+  const body = JSON.stringify({ key, flaggedAt: at.toISOString(), reasons, hmac: flagHmac(hmacKey, key, reasons) });
   try {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: flagMarkerKey(key), Body: body, ContentType: 'application/json' }));
   } catch (err) {
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `${key} is flagged, but its ${FLAGGED_SUFFIX} marker could not be written`);
   }
+}
+
+/**
+ * Whether the backup `key` carries a flag marker this dumptruck signed. A marker that is missing,
+ * unreadable or unsigned (planted by someone who can only write to the bucket) is no flag.
+ */
+export async function signedFlag(s3: S3Client, bucket: string, key: string, hmacKey: string): Promise<boolean> {
+  let text: string;
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: flagMarkerKey(key) }));
+    text = await object.Body!.transformToString();
+  } catch (err) {
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${flagMarkerKey(key)}`);
+  }
+  let marker: { key?: unknown; reasons?: unknown; hmac?: unknown };
+  try {
+    marker = JSON.parse(text) as typeof marker;
+  } catch {
+    return false;
+  }
+  const reasons = marker.reasons;
+  if (!Array.isArray(reasons) || !reasons.every((r) => typeof r === 'string')) return false;
+  return flagTrusted(hmacKey, key, reasons as string[], marker.hmac);
 }

@@ -16,6 +16,7 @@ import type { CompressionAlgorithm, DumpFormat, RestoreReport, VerifyReport } fr
 import { provenance, type Provenance } from '../storage/hmac.js';
 import { META } from '../storage/metadata.js';
 import { manifestKey, readStoredBackup, type BackupFacts } from '../storage/manifest.js';
+import { getPinned, hashObject, type PinnedObject } from '../storage/pinned.js';
 import { AgeHeaderCheck } from './age-header.js';
 import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
@@ -149,13 +150,16 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     let pass: PassResult;
     let restoreReport: RestoreReport | undefined;
     if (restore) {
+      // The bytes psql or pg_restore will execute are checked before a byte reaches them, and then read pinned to that version.
+      const pin = await hashObject(s3, bucket, key, options.signal);
+      verdict(key, expectedSha, { sha256: pin.sha256, storedBytes: 0, dumpedBytes: 0, sideError: undefined }, recordedIn);
       const scratch = new ScratchServer(restoreUrl!, password, appName);
       const database = scratchDatabaseName(target, deps.randomSuffix?.());
       await scratch.create(database);
       let failure: unknown;
       try {
         const restoreStart = now();
-        pass = await streamPass({ ...ctx, restoreInto: scratch.urlFor(database) });
+        pass = await streamPass({ ...ctx, restoreInto: scratch.urlFor(database), pin });
         verdict(key, expectedSha, pass, recordedIn);
         const tables = await scratch.countRows(database);
         restoreReport = {
@@ -335,6 +339,8 @@ interface PassContext {
   readonly restoreInto?: string;
   /** psql's input starts with `\restrict <this>`: no meta-command in the dump runs. */
   readonly restrictKey: string;
+  /** The version a first pass hashed: read only that one (a restore). */
+  readonly pin?: PinnedObject;
 }
 
 interface PassResult {
@@ -377,11 +383,13 @@ interface Side {
 
 /** One read of the object: SHA-256 of every byte, and the bytes into the format's checks (and the restore). */
 async function streamPass(ctx: PassContext): Promise<PassResult> {
-  const object = await ctx.deps.s3
-    .send(new GetObjectCommand({ Bucket: ctx.bucket, Key: ctx.key }), { abortSignal: ctx.signal })
-    .catch((err: unknown) => {
-      throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
-    });
+  const object = ctx.pin
+    ? await getPinned(ctx.deps.s3, ctx.bucket, ctx.pin, 'verify', ctx.signal)
+    : await ctx.deps.s3
+        .send(new GetObjectCommand({ Bucket: ctx.bucket, Key: ctx.key }), { abortSignal: ctx.signal })
+        .catch((err: unknown) => {
+          throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
+        });
   const meter = new Meter({ sha256: true });
   const header = ctx.encrypted && ctx.identity === undefined ? new AgeHeaderCheck(ctx.key) : undefined;
   const side = header ? headerSide(header) : decrypting(ctx, ctx.format === 'plain' ? plainSide(ctx) : customSide(ctx));

@@ -43,21 +43,15 @@ export function signedFor(key: string, metadata: Record<string, string>): Record
  * that runs `shellCommand` through psql's `\\!` meta-command when psql obeys it.
  */
 export function hostileDump(shellCommand: string): Buffer {
-  return gzipSync(
-    [
-      '--',
-      '-- PostgreSQL database dump',
-      '--',
-      '',
-      `\\! ${shellCommand}`,
-      'SELECT 1;',
-      '',
-      '--',
-      '-- PostgreSQL database dump complete',
-      '--',
-      '',
-    ].join('\n'),
+  return gzippedDump([`\\! ${shellCommand}`, 'SELECT 1;']);
+}
+
+/** `body` between pg_dump's header and trailer, gzipped (`level` 0: stored, its size set byte for byte). */
+function gzippedDump(body: readonly string[], level?: number): Buffer {
+  const text = ['--', '-- PostgreSQL database dump', '--', '', ...body, '', '--', '-- PostgreSQL database dump complete', '--', ''].join(
+    '\n',
   );
+  return gzipSync(text, level === undefined ? {} : { level });
 }
 
 /** Names of databases on the server that start with `prefix`. */
@@ -104,4 +98,21 @@ export function legacyMetadata(manifest: Record<string, unknown>): Record<string
     sha256: String(manifest.sha256),
     'stored-bytes': String(manifest.storedBytes),
   };
+}
+
+/**
+ * A gzipped plain dump, well formed, that runs `sql`, padded to exactly `size` bytes: what a
+ * bucket writer puts in place of a signed backup so that its size still matches the manifest.
+ * Stored uncompressed (gzip level 0), so a comment's length sets the size byte for byte.
+ */
+export function sizedHostileDump(sql: string, size: number): Buffer {
+  const dump = (pad: number) => gzippedDump([sql, `-- ${'x'.repeat(pad)}`], 0);
+  let pad = 0;
+  for (let tries = 0; tries < 10; tries++) {
+    const bytes = dump(pad);
+    if (bytes.length === size) return bytes;
+    pad += size - bytes.length;
+    if (pad < 0) break;
+  }
+  throw new Error(`cannot make a hostile dump of exactly ${size} bytes`);
 }

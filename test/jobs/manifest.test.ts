@@ -54,7 +54,8 @@ describe('manifests', () => {
     expect(await verifyError(good.key)).toBeUndefined();
 
     // Within the grace period it stays (its run may still be writing the manifest); after it, it goes.
-    const prune = (hours: number) => pruneTarget({ config, s3, now: () => new Date(Date.now() + hours * 3_600_000) }, 'app');
+    const prune = (hours: number) =>
+      pruneTarget({ config, s3, env: servers.env, now: () => new Date(Date.now() + hours * 3_600_000) }, 'app');
     expect((await prune(23)).deleted).toEqual([]);
     const pruned = await prune(25);
     expect(pruned.deleted.map((i) => i.key)).toEqual([lost.key]);
@@ -78,7 +79,7 @@ describe('manifests', () => {
     // Retention: with keepLast 1 the old-style one stays (newest); the manifest backup goes with its manifest and marker.
     await putBytes(s3, bucket, `${source.key}.verified`, '{}');
     const keepOne = testConfig(servers, prefix, { app: { db: DB, extra: 'retention: { keepLast: 1 }' } });
-    const pruned = await pruneTarget({ config: keepOne, s3 }, 'app');
+    const pruned = await pruneTarget({ config: keepOne, s3, env: servers.env }, 'app');
     expect(pruned.kept.map((i) => i.key)).toEqual([old]);
     const left = await servers.s3.listKeys(bucket, `${prefix}/app/`);
     expect(left.filter((k) => k.startsWith(source.key))).toEqual([]);

@@ -3,7 +3,7 @@ import { createBackupRunner } from '../../src/jobs/runner.js';
 import { pruneTarget } from '../../src/retention/prune.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { getBytes, putBytes } from '../helpers/objects.js';
+import { getBytes, getManifest, putBytes } from '../helpers/objects.js';
 import { keyTime } from '../../src/storage/keys.js';
 import { median } from '../../src/verify/anomaly.js';
 
@@ -18,6 +18,7 @@ const config = testConfig(servers, prefix, {
   empty: { db: 'prune_empty' },
   recover: { db: 'prune_recover', extra: 'retention: { keepLast: 3 }' },
   planted: { db: 'prune_src', extra: 'retention: { keepLast: 2 }' },
+  forged: { db: 'prune_src', extra: 'retention: { keepLast: 3 }' },
 });
 
 const now = new Date('2026-11-22T03:00:00Z');
@@ -52,12 +53,12 @@ describe('retention against versitygw', () => {
     await putBytes(s3, bucket, `${ago(8.5)}.verified`, '{}');
     const before = await list('ret');
 
-    const dry = await pruneTarget({ config, s3, now: () => now }, 'ret', { dryRun: true });
+    const dry = await pruneTarget({ config, s3, env: servers.env, now: () => now }, 'ret', { dryRun: true });
     expect(dry.dryRun).toBe(true);
     expect(dry.deleted.map((i) => i.key)).toEqual([4.5, 5.5, 7.5, 8.5, 9.5].map(ago));
     expect(await list('ret')).toEqual(before);
 
-    const report = await pruneTarget({ config, s3, now: () => now }, 'ret');
+    const report = await pruneTarget({ config, s3, env: servers.env, now: () => now }, 'ret');
     expect(report.newestVerified).toBe(ago(6.5));
     expect(report.deleted.map((i) => i.key)).toEqual([4.5, 5.5, 7.5, 8.5, 9.5].map(ago));
     expect(report.kept.map((i) => [i.key, i.reasons])).toEqual([
@@ -71,7 +72,7 @@ describe('retention against versitygw', () => {
     expect(await list('ret')).toEqual([ago(0.5), ago(1.5), ago(2.5), ago(3.5), ago(6.5), `${ago(6.5)}.verified`].sort());
 
     // Nothing more to do the second time.
-    expect((await pruneTarget({ config, s3, now: () => now }, 'ret')).deleted).toEqual([]);
+    expect((await pruneTarget({ config, s3, env: servers.env, now: () => now }, 'ret')).deleted).toEqual([]);
   });
 
   it('prunes after each successful backup', async () => {
@@ -202,5 +203,36 @@ describe('retention against versitygw', () => {
       { key: foreign, why: 'not written by dumptruck (no dumptruck metadata)' },
     ]);
     expect(await list('planted')).toEqual([...withManifests([second.key, fresh.key]), ...future, foreign].sort());
+  });
+
+  it('unsigned .flagged markers and objects without a valid HMAC change nothing: keepLast 3 keeps the real backups', async () => {
+    const run = runner();
+    const backup = () => run({ target: 'forged', trigger: { kind: 'cli', by: 't' } });
+    const first = await backup();
+    const second = await backup();
+    // Someone with PutObject alone flags the real backups: one marker without an HMAC, one with a made-up one.
+    await putBytes(s3, bucket, `${first.key}.flagged`, JSON.stringify({ key: first.key, reasons: ['planted'] }));
+    await putBytes(s3, bucket, `${second.key}.flagged`, JSON.stringify({ key: second.key, reasons: ['planted'], hmac: 'ab'.repeat(32) }));
+    // ... and plants newer backups that look signed: old-style metadata, and a copied manifest, with a fake sha256 and an HMAC that is not ours.
+    const at = (ms: number) => objectKey(prefix, 'forged', new Date(keyTime(second.key)!.getTime() + ms), 'plain');
+    const [metaForged, manifestForged] = [at(1000), at(2000)];
+    await putBytes(s3, bucket, metaForged, 'x', { target: 'forged', sha256: '0'.repeat(64), 'dumptruck-hmac': 'ab'.repeat(32) });
+    await putBytes(s3, bucket, manifestForged, 'x');
+    const manifest = { ...(await getManifest(s3, bucket, second.key)), key: manifestForged, sha256: '0'.repeat(64), hmac: 'ab'.repeat(32) };
+    await putBytes(s3, bucket, `${manifestForged}.manifest.json`, JSON.stringify(manifest));
+
+    const fresh = await backup();
+    expect(fresh.warnings).toBeUndefined();
+    expect(fresh.pruned?.kept.map((i) => [i.key, i.reasons, i.flagged])).toEqual([
+      [fresh.key, ['newest', 'last'], false],
+      [second.key, ['last'], false],
+      [first.key, ['last'], false],
+    ]);
+    expect(fresh.pruned?.deleted).toEqual([]);
+    const why = 'not signed by this dumptruck (no valid HMAC): never counted, never deleted';
+    expect(fresh.pruned?.ignored).toEqual([
+      { key: metaForged, why },
+      { key: manifestForged, why },
+    ]);
   });
 });
