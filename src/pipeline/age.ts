@@ -55,6 +55,9 @@ const STDERR_KEEP = 4096;
  * passwords) reaches it. With `identity`, the key is written into fd 3 and the pipe closed
  * (see withIdentityPipe).
  */
+/** How long after age's exit its stdio may take to close before the exit status is taken as it is. */
+const CLOSE_GRACE_MS = 1000;
+
 export function startAge(
   spawn: AgeSpawn,
   bin: string,
@@ -79,10 +82,16 @@ export function startAge(
   if (options.identity !== undefined && keyPipe) {
     (keyPipe as unknown as { on(e: 'error', f: () => void): void }).on('error', () => undefined);
     keyPipe.end(`${options.identity.trim()}\n`);
+    // The key's socket is also readable: drained, it can close once age and the `cat` feeding it are gone.
+    (keyPipe as unknown as { resume(): void }).resume();
   }
   const exited = new Promise<Exit>((resolve) => {
     child.once('error', (spawnError) => resolve({ code: null, signal: null, spawnError }));
+    // 'close' waits for every stdio stream, so stderr is complete; but a descriptor that a helper
+    // process (bash's `cat` for the identity) or an unread stream keeps open must not hold the run
+    // forever: a second after age itself exited, its exit status is enough.
     child.once('close', (code, signal) => resolve({ code, signal }));
+    child.once('exit', (code, signal) => setTimeout(() => resolve({ code, signal }), CLOSE_GRACE_MS).unref());
   });
   return {
     stage: Duplex.from({ writable: child.stdin!, readable: child.stdout! }),

@@ -426,14 +426,20 @@ function decrypting(ctx: PassContext, inner: Side): Side {
     env: ctx.deps.env,
     identity: ctx.identity,
   });
-  // Settled below, after age's verdict; until then its rejection must not count as unhandled.
-  inner.done.catch(() => undefined);
+  // Settled below, after age's verdict. When the reading side fails on its own (psql stopped at an
+  // error), nothing reads age's output any more: stop age, and report psql's error, not what age
+  // then said about its broken pipe or cut input. When the reading side only saw its input end
+  // early, age's own verdict is the cause.
+  let innerFailure: unknown;
+  inner.done.catch((err: unknown) => {
+    innerFailure = err;
+    if (!endedEarly(err)) age.kill();
+  });
   const done = (async () => {
     const piped = pipeline(age.stage, inner.head).catch(() => undefined);
     const exit = await age.exited;
-    // age refusing (wrong identity, damaged ciphertext) is the cause; what gunzip or psql made of
-    // the missing plaintext is its symptom.
-    const failure = decryptFailure(ctx.key, exit, age.stderrTail());
+    const victim = innerFailure !== undefined && !endedEarly(innerFailure) && !/no identity matched/i.test(age.stderrTail());
+    const failure = victim ? undefined : decryptFailure(ctx.key, exit, age.stderrTail());
     if (failure) {
       inner.kill();
       await inner.done.catch(() => undefined);
@@ -451,6 +457,11 @@ function decrypting(ctx: PassContext, inner: Side): Side {
       inner.kill();
     },
   };
+}
+
+/** Whether a stage failed only because its input stopped short (a symptom of what fed it). */
+function endedEarly(err: unknown): boolean {
+  return /unexpected end|ends early|premature|truncated|cut short/i.test(describeCause(err));
 }
 
 /** The checks' words for the decryption step, when there was one. */

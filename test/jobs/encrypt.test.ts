@@ -5,8 +5,9 @@ import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:c
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupRunner, type RunnerDeps } from '../../src/jobs/runner.js';
@@ -234,6 +235,25 @@ describe('encrypted backups with age', () => {
     const report = await verifyBackup(verifyDeps, 'enc', key, { restore: true });
     expect(report).toMatchObject({ key, encrypted: true, restore: { rows: 20_505 } });
   });
+
+  it("a restore test whose psql stops at the first statement ends with psql's error instead of leaving age blocked on its output", async () => {
+    // Far more plaintext than the pipes between age and psql hold: once psql has given up, age can
+    // only finish if it is stopped. Incompressible, so the ciphertext is as large.
+    const sql = Buffer.concat([
+      Buffer.from('--\n-- PostgreSQL database dump\n--\n\nSELECT 1/0;\n-- '),
+      Buffer.from(randomBytes(12 * 1024 * 1024).toString('hex')),
+      Buffer.from('\n'),
+    ]);
+    const file = join(dir, 'stops-early.sql.gz');
+    await writeFile(file, gzipSync(sql, { level: 1 }));
+    const encrypted = await ageCli(['-r', alice.recipient, file], Buffer.alloc(0));
+    const plain = await backup('enc');
+    const key = objectKey(prefix, 'enc', new Date(Date.UTC(2020, 0, 5)), 'plain', { encrypted: true });
+    await putBackup(s3, bucket, key, encrypted, honestManifest(await getManifest(s3, bucket, plain.key), encrypted));
+    const err = await failure(verifyBackup(verifyDeps, 'enc', key, { restore: true }));
+    expect(err.message).toMatch(/did not restore: psql exited with code 3/);
+    expect(err.message).not.toMatch(/age (cannot|exited|error)/);
+  }, 60_000);
 
   it('a wrong identity, a flipped byte and a truncation each fail with their plain reason, naming no identity', async () => {
     const wrong = await backup('wrongid');
