@@ -2,6 +2,7 @@ import type { Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import type { CompressionAlgorithm } from '../types.js';
 import { createGzip, createParallelZstd, zstdParams } from './pgzip.js';
+import { createZstdDecompress } from './unzstd.js';
 
 export interface CompressionOptions {
   readonly algorithm: CompressionAlgorithm;
@@ -23,4 +24,12 @@ export function createCompressor(options: CompressionOptions): Transform {
   if (options.algorithm === 'gzip') return createGzip({ ...tuning, parallel: options.parallel });
   if (options.parallel) return createParallelZstd(tuning);
   return zlib.createZstdCompress({ params: zstdParams(options.level) });
+}
+
+/**
+ * The reverse of createCompressor, for everything that reads a plain dump back (verify, restore).
+ * zstd goes frame by frame: Node's own decoder stops after the first of dumptruck's frames.
+ */
+export function createDecompressor(algorithm: CompressionAlgorithm): Transform {
+  return algorithm === 'zstd' ? createZstdDecompress() : zlib.createGunzip();
 }

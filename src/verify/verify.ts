@@ -2,14 +2,13 @@ import { spawn as nodeSpawn } from 'node:child_process';
 import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import type { Env } from '../config/load.js';
 import type { Config, TargetConfig } from '../config/schema.js';
 import { CancelledError, DumptruckError, InputError, describeCause, toDumptruckError } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { AGE_BIN, AGE_DECRYPT_ARGS, decryptFailure, startAge, type AgeSpawn } from '../pipeline/age.js';
 import { Meter } from '../pipeline/streams.js';
-import { createZstdDecompress } from '../pipeline/unzstd.js';
+import { createDecompressor } from '../pipeline/compress.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { backupKind, isBackupKeyOf, targetPrefix } from '../storage/keys.js';
 import type { CompressionAlgorithm, DumpFormat, RestoreReport, VerifyReport } from '../types.js';
@@ -476,7 +475,7 @@ function nullSink(): Writable {
 
 /** gunzip or zstd -d -> header/trailer check -> psql (restore) or nowhere. */
 function plainSide(ctx: PassContext): Side {
-  const decompress = ctx.algorithm === 'zstd' ? createZstdDecompress() : createGunzip();
+  const decompress = createDecompressor(ctx.algorithm);
   const check = new PlainDumpCheck();
   const psql = ctx.restoreInto
     ? startTool(
