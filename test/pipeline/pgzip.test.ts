@@ -82,6 +82,11 @@ function run(command: string, args: string[], input: Buffer): Promise<{ code: nu
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out) }));
+    // A tool that does not read stdin (`zstd -l file`) may exit before the end reaches it: its
+    // exit code and output are the result, an EPIPE on its stdin is not.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(input);
   });
 }
