@@ -90,25 +90,39 @@ describe('no secret leaks', () => {
     const lock = await lockTable(servers.pg, DB);
     try {
       await command('run app-db');
-      // Debian's /usr/bin/pg_dump is a Perl wrapper (pg_wrapper) that execs the real binary in the
-      // same pid: until it has, the process is named pg_dump but runs perl with the wrapper's argv.
-      // Wait for the real binary, so what is read below is pg_dump's own argv and environment.
-      const [pid] = await eventually(
-        async () => {
-          const found = await childProcesses(bot.pid, 'pg_dump');
-          const real = [];
-          for (const p of found) if (await runsBinary(p, 'pg_dump')) real.push(p);
-          return real.length > 0 ? real : undefined;
-        },
-        'the real pg_dump binary running as a child of the bot',
-        60_000,
-      );
+      // Read pg_dump only once its own connection waits for the lock. Debian's /usr/bin/pg_dump is
+      // a Perl wrapper (pg_wrapper) that execs the real binary in the same pid, and during an exec
+      // /proc shows the new executable before the new argv is in place: both were seen to flake
+      // this test. A session of pg_dump's waiting on the lock means the real binary is connected
+      // and blocked, its argv and environment settled for as long as the lock is held.
+      // Polled from its own session: inside the lock's transaction pg_stat_activity is a snapshot
+      // taken at its first read, and would never show pg_dump arriving.
+      const observer = await servers.pg.adminClient(DB);
+      try {
+        await eventually(
+          async () => {
+            const { rows } = await observer.query<{ n: number }>(
+              `select count(*)::int as n from pg_locks l join pg_stat_activity a using (pid)
+                where not l.granted and l.relation = 'customers'::regclass and a.application_name like 'dumptruck-%'`,
+            );
+            return rows[0]!.n > 0 ? true : undefined;
+          },
+          "pg_dump's session waiting on the locked table",
+          60_000,
+        );
+      } finally {
+        await observer.end();
+      }
+      const running = await childProcesses(bot.pid, 'pg_dump');
+      expect(running).toHaveLength(1);
+      const pid = running[0]!;
+      expect(await runsBinary(pid, 'pg_dump'), 'the child is the real pg_dump binary, not the wrapper').toBe(true);
       const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
       expect(argv).toContain('--no-password');
       expect(argv).toContain(servers.pg.url(DB));
       expectNoSecret("pg_dump's argv", argv.join(' '));
 
-      const environ = await environOf(pid!);
+      const environ = await environOf(pid);
       // The password is in pg_dump's own environment, and only the password: none of the bot's secrets.
       expect(environ.PGPASSWORD).toBe(DB_PASSWORD);
       const { PGPASSWORD: _password, ...rest } = environ;
