@@ -17,19 +17,40 @@ export function newRestrictKey(): string {
 /** The first psql release of each major with `\restrict`; 18 and later have it from .0. */
 const FIRST_WITH_RESTRICT: Readonly<Record<number, number>> = { 13: 22, 14: 19, 15: 14, 16: 10, 17: 6 };
 
-/** Pure: the version from `psql --version` ("psql (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)"). */
-export function parsePsqlVersion(output: string): { major: number; minor: number } | undefined {
-  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(output);
-  return m ? { major: Number(m[1]), minor: Number(m[2] ?? 0) } : undefined;
+export interface PsqlVersion {
+  readonly major: number;
+  readonly minor: number;
+  /** A pre-release build ("18beta2", "19devel"): `\restrict` arrived in 18's third beta. */
+  readonly pre?: { readonly kind: 'beta' | 'rc' | 'devel'; readonly n: number };
 }
+
+/** Pure: the version from `psql --version` ("psql (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)", "psql (PostgreSQL) 18beta2"). */
+export function parsePsqlVersion(output: string): PsqlVersion | undefined {
+  const m = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+)|(beta|rc|devel)(\d*))?/.exec(output);
+  if (!m) return undefined;
+  const major = Number(m[1]);
+  if (m[3]) return { major, minor: 0, pre: { kind: m[3] as 'beta' | 'rc' | 'devel', n: Number(m[4] || 0) } };
+  return { major, minor: Number(m[2] ?? 0) };
+}
+
+/** Pure: whether this psql build has restricted mode. */
+function hasRestrict(v: PsqlVersion): boolean {
+  // Released the same day as 17.6 (2025-08-14) in 18beta3; 18's earlier betas and devel builds lack it,
+  // and every later major branched after it.
+  if (v.major === 18 && v.pre) return v.pre.kind === 'rc' || (v.pre.kind === 'beta' && v.pre.n >= 3);
+  if (v.major >= 18) return true;
+  const first = FIRST_WITH_RESTRICT[v.major];
+  return first !== undefined && !v.pre && v.minor >= first;
+}
+
+const shown = (v: PsqlVersion) => (v.pre ? `${v.major}${v.pre.kind}${v.pre.n || ''}` : `${v.major}.${v.minor}`);
 
 /** Pure: why this psql cannot be given a dump safely, or undefined when it has restricted mode. */
 export function restrictedModeProblem(versionOutput: string): DumptruckError | undefined {
   const v = parsePsqlVersion(versionOutput);
-  const ok = v !== undefined && (v.major >= 18 || (FIRST_WITH_RESTRICT[v.major] !== undefined && v.minor >= FIRST_WITH_RESTRICT[v.major]!));
-  if (ok) return undefined;
+  if (v && hasRestrict(v)) return undefined;
   const what = v
-    ? `psql ${v.major}.${v.minor} has no restricted mode (\\restrict)`
+    ? `psql ${shown(v)} has no restricted mode (\\restrict)`
     : `cannot tell whether psql has restricted mode (\\restrict): psql --version said ${JSON.stringify(versionOutput.trim().slice(0, 80))}`;
   return new DumptruckError(
     'PSQL_TOO_OLD',

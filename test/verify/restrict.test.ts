@@ -132,7 +132,12 @@ describe('psql restricted mode', () => {
     ['psql (PostgreSQL) 17.6', true],
     ['psql (PostgreSQL) 17.5', false],
     ['psql (PostgreSQL) 18.0', true],
-    ['psql (PostgreSQL) 18beta1', true],
+    ['psql (PostgreSQL) 18beta1', false],
+    ['psql (PostgreSQL) 18beta2', false],
+    ['psql (PostgreSQL) 18beta3', true],
+    ['psql (PostgreSQL) 18rc1', true],
+    ['psql (PostgreSQL) 18devel', false],
+    ['psql (PostgreSQL) 15beta1', false],
     ['psql (PostgreSQL) 19devel', true],
     ['psql (PostgreSQL) 12.22', false],
     ['', false],
@@ -152,6 +157,8 @@ describe('psql restricted mode', () => {
       /^cannot tell whether psql has restricted mode \(\\restrict\): psql --version said ""/,
     );
     expect(parsePsqlVersion('psql (PostgreSQL) 16.10')).toEqual({ major: 16, minor: 10 });
+    expect(parsePsqlVersion('psql (PostgreSQL) 18beta2')).toEqual({ major: 18, minor: 0, pre: { kind: 'beta', n: 2 } });
+    expect(restrictedModeProblem('psql (PostgreSQL) 18beta2')!.message).toMatch(/^psql 18beta2 has no restricted mode/);
   });
 
   it('restrict keys are random, 64 hex characters', () => {
