@@ -155,7 +155,19 @@ export type BackupState = 'complete' | 'legacy' | 'incomplete' | 'foreign';
 /** A stored backup (a dump object) and whether it is complete. */
 export interface BackupObject extends StoredObject {
   readonly state: BackupState;
+  /**
+   * Whether this dumptruck's HMAC vouches for the object: set when one object is resolved (by key
+   * or as `latest`, which is always trusted); absent in listings and for a dump without a manifest.
+   */
+  readonly provenance?: Provenance;
 }
+
+/**
+ * What a recorded HMAC says about an object: `trusted` (dumptruck wrote this key with this
+ * checksum), `unsigned` (no HMAC: written before HMACs, or not by dumptruck) or `forged`
+ * (an HMAC that does not match).
+ */
+export type Provenance = 'trusted' | 'unsigned' | 'forged';
 
 /** A user table of a restored database with its exact row count. */
 export interface RestoredTable {

@@ -17,6 +17,7 @@ import { planRestore, runRestore } from '../restore/restore.js';
 import { assertLegacyTrustable } from '../restore/trust.js';
 import { isEncryptedKey } from '../storage/keys.js';
 import { encryptedLine } from '../storage/restore-hint.js';
+import { UNSIGNED_NOTE, linkRefusal } from '../storage/catalog.js';
 import { Redactor, secretsInEnv } from '../redact.js';
 import { recordRuns } from '../state/record.js';
 import { openState, type StateStore } from '../state/store.js';
@@ -171,11 +172,14 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
       requireTarget(deps, command.target);
       requireLinks(deps.config, command.target);
       const object = await deps.catalog.resolve(command.target, command.key);
+      const refusal = linkRefusal(object, command.target);
+      if (refusal) throw refusal;
       const link = await deps.catalog.link(object.key);
       out(
         `${object.key} (${formatBytes(object.size)}${object.state === 'incomplete' ? ', incomplete: no manifest' : ''}), link valid until ${link.expiresAt.toISOString()}`,
       );
       if (isEncryptedKey(object.key)) out(encryptedLine(object.key));
+      if (object.provenance === 'unsigned') out(`warning: ${UNSIGNED_NOTE}`);
       // Last, alone on its line: scripts take the URL from there.
       out(link.url);
       return EXIT.ok;

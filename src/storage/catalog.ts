@@ -40,6 +40,26 @@ export function datedInFuture(key: string, now: Date): boolean {
   return at !== undefined && at.getTime() > now.getTime() + CLOCK_SKEW_MS;
 }
 
+/**
+ * Pure: why no download link may be made for `object`. A signature that does not match means the
+ * object or its manifest changed after dumptruck wrote it, or someone else wrote both: handing
+ * out a link would pass planted data on under dumptruck's name. (Unsigned objects get a link with
+ * a warning: backups written before signing are still someone's only copy.)
+ */
+/** Said with a link to an unsigned backup, in Slack and on the CLI. */
+export const UNSIGNED_NOTE =
+  'Not signed by this dumptruck: written before backups were signed, or by someone else who can write to the bucket. Check it (verify) before you restore it.';
+
+export function linkRefusal(object: BackupObject, target: string): DumptruckError | undefined {
+  if (object.provenance !== 'forged') return undefined;
+  return new DumptruckError(
+    'UNTRUSTED',
+    'storage',
+    `the signature recorded for ${object.key} does not match it: the object or its manifest was changed after dumptruck wrote it, or someone else wrote them; no link was made`,
+    { hint: `check it with: verify ${target} ${object.key}; the newest trusted backup is: link ${target} latest` },
+  );
+}
+
 export function createCatalog({ s3, storage, env, now = () => new Date() }: CatalogDeps): BackupCatalog {
   const bucket = storage.bucket;
 
@@ -56,7 +76,10 @@ export function createCatalog({ s3, storage, env, now = () => new Date() }: Cata
       );
     }
     const stored = await readStoredBackup(s3, bucket, keyOrLatest, { hint: `list backups with: list ${target}` });
-    return { key: keyOrLatest, size: stored.size, lastModified: stored.lastModified, state: stateOf(stored.facts) };
+    const object = { key: keyOrLatest, size: stored.size, lastModified: stored.lastModified, state: stateOf(stored.facts) };
+    if (!stored.facts) return object;
+    const hmacKey = await resolveHmacKey(storage.hmacKey, { env });
+    return { ...object, provenance: provenance(hmacKey, keyOrLatest, stored.facts.sha256, stored.facts.hmac) };
   }
 
   /**
@@ -71,7 +94,7 @@ export function createCatalog({ s3, storage, env, now = () => new Date() }: Cata
     const hmacKey = candidates.length > 0 ? await resolveHmacKey(storage.hmacKey, { env }) : '';
     for (const o of candidates) {
       const facts = await factsOf(o.key);
-      if (facts && provenance(hmacKey, o.key, facts.sha256, facts.hmac) === 'trusted') return o;
+      if (facts && provenance(hmacKey, o.key, facts.sha256, facts.hmac) === 'trusted') return { ...o, provenance: 'trusted' };
     }
     if (all.length === 0)
       throw new DumptruckError('NOT_FOUND', 'storage', `no backups of ${target} yet`, { hint: `run one with: backup ${target}` });

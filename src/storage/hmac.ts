@@ -1,4 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { Provenance } from '../types.js';
 
 // Proof that dumptruck wrote a backup: HMAC-SHA256, under a key from the bot's secrets
 // (storage.hmacKey), over the object's key and the SHA-256 of its stored bytes. Anyone who can
@@ -16,13 +17,9 @@ export function backupHmac(secret: string, objectKey: string, sha256: string): s
     .digest('hex');
 }
 
-/**
- * What a recorded HMAC says about an object: `trusted` (dumptruck wrote this key with this
- * checksum), `unsigned` (no HMAC: written before HMACs, or not by dumptruck) or `forged`
- * (an HMAC that does not match). Compared in constant time.
- */
-export type Provenance = 'trusted' | 'unsigned' | 'forged';
+export type { Provenance } from '../types.js';
 
+/** What `recorded` says about the object (see Provenance); compared in constant time. */
 export function provenance(secret: string, objectKey: string, sha256: string | undefined, recorded: string | undefined): Provenance {
   if (recorded === undefined || recorded === '') return 'unsigned';
   if (sha256 === undefined || !/^[0-9a-f]{64}$/i.test(recorded)) return 'forged';

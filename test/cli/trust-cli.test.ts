@@ -6,7 +6,7 @@ import { parseCommand } from '../../src/cli/main.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { databasesLike, getBytes, getManifest, putBackup } from '../helpers/objects.js';
+import { databasesLike, getBytes, getManifest, legacyMetadata, putBackup, putBytes, sha256 } from '../helpers/objects.js';
 
 // verify, prune and the flagged exit codes of backup, as users run them: the built bin.
 const servers = testServers();
@@ -91,6 +91,34 @@ describe('dumptruck verify, prune and flagged backups', () => {
     const noRules = await cli(['prune', 'empty']);
     expect(noRules.code).toBe(2);
     expect(noRules.stderr).toBe('dumptruck: empty has no retention rules\nset targets.empty.retention: { keepLast: N, keepDays: D }\n');
+  });
+
+  it('link warns on an unsigned backup and refuses one whose signature does not match (exit 1, no URL)', async () => {
+    const backup = await cli(['backup', 'kept']);
+    const key = keyOf(backup.stdout)!;
+    const manifest = await getManifest(s3, servers.bucket, key);
+    const bytes = await getBytes(s3, servers.bucket, key);
+    const unsigned = objectKey(prefix, 'kept', new Date(Date.now() - 86_400_000), 'plain');
+    await putBytes(s3, servers.bucket, unsigned, bytes, legacyMetadata(manifest));
+    const warned = await cli(['link', 'kept', unsigned]);
+    expect(warned.code).toBe(0);
+    expect(warned.stdout).toContain(
+      'warning: Not signed by this dumptruck: written before backups were signed, or by someone else who can write to the bucket.',
+    );
+    expect(warned.stdout.trim().split('\n').at(-1)).toMatch(/X-Amz-Signature=/);
+
+    const forged = objectKey(prefix, 'kept', new Date(Date.now() - 2 * 86_400_000), 'plain');
+    await putBytes(s3, servers.bucket, forged, Buffer.from('planted'));
+    await putBytes(
+      s3,
+      servers.bucket,
+      `${forged}.manifest.json`,
+      JSON.stringify({ ...manifest, key: forged, sha256: sha256(Buffer.from('planted')), storedBytes: 7 }),
+    );
+    const refused = await cli(['link', 'kept', forged]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).not.toMatch(/X-Amz-Signature=/);
+    expect(refused.stderr).toContain(`the signature recorded for ${forged} does not match it`);
   });
 
   it('backup exits 4 for an empty dump, still printing the key', async () => {

@@ -133,6 +133,21 @@ describe('replies', () => {
     );
   });
 
+  it('link to an unsigned backup: warns, after the link', () => {
+    const object = {
+      key: 'dumptruck/app-db/x.sql.gz',
+      size: 2048,
+      lastModified: t0,
+      state: 'legacy' as const,
+      provenance: 'unsigned' as const,
+    };
+    expect(linkReply(object, { url: 'https://s3.example/x?sig=1', expiresAt: new Date('2024-05-02T03:00:00Z') }).split('\n')).toEqual([
+      'Download `dumptruck/app-db/x.sql.gz` (2.0 KiB, 2024-05-01 03:00 UTC); the link expires 2024-05-02 03:00 UTC:',
+      'https://s3.example/x?sig=1',
+      ':warning: Not signed by this dumptruck: written before backups were signed, or by someone else who can write to the bucket. Check it (verify) before you restore it.',
+    ]);
+  });
+
   it('link to an encrypted backup: says so, with the restore command', () => {
     const object = { key: 'dumptruck/app-db/app-db_20240501T030000Z.dump.age', size: 2048, lastModified: t0, state: 'complete' as const };
     expect(

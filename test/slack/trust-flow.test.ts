@@ -16,7 +16,17 @@ import { createCatalog } from '../../src/storage/catalog.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { lockTable, releaseLock, seedDatabase, testConfig, testServers, uniquePrefix, type TargetSpec } from '../helpers/fixtures.js';
 import { eventually } from '../helpers/bot-process.js';
-import { databasesLike, getBytes, getManifest, honestMetadata, hostileDump, putBackup, putBytes } from '../helpers/objects.js';
+import {
+  databasesLike,
+  getBytes,
+  getManifest,
+  honestMetadata,
+  hostileDump,
+  legacyMetadata,
+  putBackup,
+  putBytes,
+  sha256,
+} from '../helpers/objects.js';
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
 
@@ -183,6 +193,45 @@ describe('/backup verify', () => {
     );
     expect(existsSync(ran)).toBe(false);
     expect(await databasesLike(servers.pg, 'dumptruck_verify_hostile_')).toEqual([]);
+  });
+
+  it('link: a signed backup gets a plain link, an unsigned one a warning, one whose signature does not match no link', async () => {
+    const bot = await start();
+    const { key } = await backUp(bot, 'hostile');
+    const good = await bot.command(`link hostile ${key}`);
+    const goodReply = String((await bot.slack.waitForResponse(good.responseUrl, 30_000)).body.text);
+    expect(goodReply).toMatch(/X-Amz-Signature=/);
+    expect(goodReply).not.toMatch(/Not signed/);
+
+    const manifest = await getManifest(s3, servers.bucket, key);
+    const bytes = await getBytes(s3, servers.bucket, key);
+    // Unsigned: a backup written before signing (metadata on the object, no manifest).
+    const unsigned = objectKey(prefix, 'hostile', new Date(Date.now() - DAY), 'plain');
+    await putBytes(s3, servers.bucket, unsigned, bytes, legacyMetadata(manifest));
+    const legacy = await bot.command(`link hostile ${unsigned}`);
+    const legacyReply = String((await bot.slack.waitForResponse(legacy.responseUrl, 30_000)).body.text).split('\n');
+    expect(legacyReply[1]).toMatch(/X-Amz-Signature=/);
+    expect(legacyReply[2]).toBe(
+      ':warning: Not signed by this dumptruck: written before backups were signed, or by someone else who can write to the bucket. Check it (verify) before you restore it.',
+    );
+
+    // Forged: the real backup's signed manifest copied beside other bytes under another key.
+    const forged = objectKey(prefix, 'hostile', new Date(Date.now() - 2 * DAY), 'plain');
+    const planted = hostileDump('true');
+    await putBytes(s3, servers.bucket, forged, planted);
+    await putBytes(
+      s3,
+      servers.bucket,
+      `${forged}.manifest.json`,
+      JSON.stringify({ ...manifest, key: forged, sha256: sha256(planted), storedBytes: planted.length }),
+    );
+    const refused = await bot.command(`link hostile ${forged}`);
+    const refusedReply = (await bot.slack.waitForResponse(refused.responseUrl, 30_000)).body;
+    expect(refusedReply.response_type).toBe('ephemeral');
+    expect(String(refusedReply.text)).not.toMatch(/X-Amz-Signature=/);
+    expect(String(refusedReply.text)).toContain(
+      `the signature recorded for ${forged} does not match it: the object or its manifest was changed after dumptruck wrote it, or someone else wrote them; no link was made`,
+    );
   });
 
   it('a restore test under way when the bot stops: cancelled, said so in its thread, scratch database dropped', async () => {

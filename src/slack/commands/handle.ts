@@ -8,6 +8,7 @@ import { enqueueSnapshot } from '../../snapshots/enqueue.js';
 import { rdsTarget } from '../../snapshots/snapshot.js';
 import type { SnapshotService } from '../../snapshots/types.js';
 import type { BackupCatalog } from '../../storage/types.js';
+import { linkRefusal } from '../../storage/catalog.js';
 import {
   cancelReply,
   duplicateReply,
@@ -118,6 +119,8 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       return {
         later: async () => {
           const object = await deps.catalog.resolve(target, key);
+          const refusal = linkRefusal(object, target);
+          if (refusal) throw refusal;
           return linkReply(object, await deps.catalog.link(object.key));
         },
       };

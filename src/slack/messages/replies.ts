@@ -3,6 +3,7 @@ import type { AnyJob, JobKind } from '../../jobs/queue.js';
 import { RESTARTING } from '../../jobs/shutdown.js';
 import { isEncryptedKey } from '../../storage/keys.js';
 import { encryptedLine } from '../../storage/restore-hint.js';
+import { UNSIGNED_NOTE } from '../../storage/catalog.js';
 import type { BackupObject, PresignedLink } from '../../storage/types.js';
 import { USAGE } from '../commands/parse.js';
 import { code, describeTrigger, utc } from './format.js';
@@ -138,5 +139,9 @@ export function listReply(target: string, objects: readonly BackupObject[]): str
 
 export function linkReply(object: BackupObject, link: PresignedLink): string {
   const text = `Download ${code(object.key)} (${formatBytes(object.size)}, ${utc(object.lastModified)}); the link expires ${utc(link.expiresAt)}:\n${link.url}`;
-  return isEncryptedKey(object.key) ? `${text}\n${encryptedLine(object.key)}` : text;
+  const notes = [
+    isEncryptedKey(object.key) ? encryptedLine(object.key) : undefined,
+    object.provenance === 'unsigned' ? `:warning: ${UNSIGNED_NOTE}` : undefined,
+  ];
+  return [text, ...notes.filter((n) => n !== undefined)].join('\n');
 }
