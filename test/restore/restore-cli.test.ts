@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppDeps } from '../../src/app.js';
 import { parseCommand, runCommand } from '../../src/cli/main.js';
 import { objectKey } from '../../src/storage/keys.js';
-import { runCli, type CliRun } from '../helpers/cli.js';
+import { eventually } from '../helpers/bot-process.js';
+import { runCli, startCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, tableDigests, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { databasesLike, getBytes, getManifest, legacyMetadata, putBackup, putBytes } from '../helpers/objects.js';
 
@@ -16,6 +17,7 @@ const prefix = uniquePrefix('restorecli');
 const SRC = 'restorecli_src';
 const ROLES = 'restorecli_roles';
 const OWNER = 'restorecli_owner';
+const BIG = 'restorecli_big';
 const env = { ...servers.env, RESTORE_PW: servers.pg.superuser.password };
 let dir: string;
 let key: string;
@@ -28,11 +30,12 @@ const restoreTo = `restore: { url: ${servers.pg.url('postgres', servers.pg.super
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dt-restore-cli-'));
-  await seedDatabase(servers.pg, SRC, 2000);
+  await Promise.all([seedDatabase(servers.pg, SRC, 2000), seedDatabase(servers.pg, BIG, 300_000)]);
   await writeFile(
     join(dir, 'dumptruck.yml'),
     configYaml(servers, prefix, {
       'app-db': { db: SRC, extra: restoreTo },
+      big: { db: BIG, extra: restoreTo },
       custom: { db: SRC, format: 'custom', extra: restoreTo },
       roles: { db: ROLES, extra: restoreTo },
       'roles-custom': { db: ROLES, format: 'custom', extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
@@ -107,6 +110,30 @@ describe('dumptruck restore', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(await tableDigests(servers.pg, 'restorecli_custom')).toEqual(await tableDigests(servers.pg, SRC));
   }, 60_000);
+
+  it('Ctrl-C mid-restore stops it and drops the half-restored database', async () => {
+    expect((await cli(['backup', 'big'])).code).toBe(0);
+    const run = startCli(['restore', 'big', '--into', 'restorecli_half', '--yes'], {
+      cwd: dir,
+      env: { ...env, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml') },
+    });
+    try {
+      await eventually(
+        async () => ((await databasesLike(servers.pg, 'restorecli_half')).length > 0 ? true : undefined),
+        'the new database',
+        30_000,
+        20,
+      );
+      run.child.kill('SIGINT');
+      const done = await run.done;
+      expect(done.code).not.toBe(0);
+      expect(done.stderr).toMatch(/cancelled by SIGINT/);
+      expect(done.stdout).not.toMatch(/^restored /m);
+      expect(await databasesLike(servers.pg, 'restorecli_half')).toEqual([]);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  }, 120_000);
 
   it('without --yes and without a terminal it refuses, and creates nothing', async () => {
     const run = await cli(['restore', 'app-db', '--into', 'restorecli_nottyped']);

@@ -10,6 +10,7 @@ import {
   targetsReply,
   type ThreadLink,
 } from '../../src/slack/messages/replies.js';
+import type { AnyJob } from '../../src/jobs/queue.js';
 import { fakeRunner } from '../jobs/fake-runner.js';
 import { accepted, backupQueue } from '../helpers/queue.js';
 
@@ -107,6 +108,12 @@ describe('replies', () => {
       'Stopping the running backup of `app-db` (<https://team.slack.com/archives/C1/p11|thread>); nothing will be stored.',
     );
     expect(cancelReply(b, undefined)).toBe('Removing the queued backup of `billing`; nothing will be stored.');
+    expect(cancelReply({ ...a, kind: 'restore' } as unknown as AnyJob, undefined)).toBe(
+      'Stopping the running restore of `app-db`; the half-restored database is dropped.',
+    );
+    expect(cancelReply({ ...b, kind: 'restore' } as unknown as AnyJob, undefined)).toBe(
+      'Removing the queued restore of `billing`; nothing will be restored.',
+    );
     expect(nothingToCancelReply('app-db')).toBe('No backup of `app-db` is queued or running, so there is nothing to cancel.');
   });
 

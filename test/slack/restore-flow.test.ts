@@ -258,31 +258,43 @@ describe('/backup restore', () => {
     await kept.end();
   }, 120_000);
 
-  it('Cancel mid-restore drops the half-restored database and says so in the thread', async () => {
-    const bot = await start();
-    await backUp(bot, 'big');
-    const { message, id } = await ask(bot, 'restore big into slackrestore_half');
-    await click(bot, 'approve', id, message, 'U0BOB');
-    const job = await eventually(() => bot.bot.maintenance!.queue.get('big'), 'the restore job');
-    await eventually(
-      async () => ((await databasesLike(servers.pg, 'slackrestore_half')).length > 0 ? true : undefined),
-      'the new database',
-      30_000,
-      20,
-    );
-    const status = await bot.slack.waitForCall(posted(/Restoring|queued/));
-    const cancel = await bot.button({
-      actionId: 'dumptruck_cancel',
-      value: job.id,
-      messageTs: status.ts!,
-      threadTs: message.ts!,
-      user_id: 'U0BOB',
-    });
-    expect(cancel.status).toBe(200);
-    const done = await bot.slack.waitForCall(result('big'), 60_000);
-    expect(String(done.args.text)).toMatch(
-      /^:no_entry_sign: Restore of `.+` of `big` into `slackrestore_half` on .* cancelled by <@U0BOB>\. Nothing half-restored is left\.$/,
-    );
-    expect(await databasesLike(servers.pg, 'slackrestore_half')).toEqual([]);
-  }, 120_000);
+  it.each(['the thread’s Cancel button', '/backup cancel <target>'])(
+    '%s mid-restore drops the half-restored database and says so in the thread',
+    async (how) => {
+      const bot = await start();
+      await backUp(bot, 'big');
+      const { message, id } = await ask(bot, 'restore big into slackrestore_half');
+      await click(bot, 'approve', id, message, 'U0BOB');
+      const job = await eventually(() => bot.bot.maintenance!.queue.get('big'), 'the restore job');
+      await eventually(
+        async () => ((await databasesLike(servers.pg, 'slackrestore_half')).length > 0 ? true : undefined),
+        'the new database',
+        30_000,
+        20,
+      );
+      const status = await bot.slack.waitForCall(posted(/Restoring|queued/));
+      if (how.startsWith('/backup')) {
+        const cancel = await bot.command('cancel big', { user_id: 'U0BOB', channel_id: 'C0OPS' });
+        expect(cancel.status).toBe(200);
+        expect(cancel.json?.text).toMatch(
+          /^Stopping the running restore of `big` \(.*thread.*\); the half-restored database is dropped\.$/,
+        );
+      } else {
+        const cancel = await bot.button({
+          actionId: 'dumptruck_cancel',
+          value: job.id,
+          messageTs: status.ts!,
+          threadTs: message.ts!,
+          user_id: 'U0BOB',
+        });
+        expect(cancel.status).toBe(200);
+      }
+      const done = await bot.slack.waitForCall(result('big'), 60_000);
+      expect(String(done.args.text)).toMatch(
+        /^:no_entry_sign: Restore of `.+` of `big` into `slackrestore_half` on .* cancelled by <@U0BOB>\. Nothing half-restored is left\.$/,
+      );
+      expect(await databasesLike(servers.pg, 'slackrestore_half')).toEqual([]);
+    },
+    120_000,
+  );
 });

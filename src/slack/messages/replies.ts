@@ -109,6 +109,11 @@ export function cancelReply(job: AnyJob, thread: ThreadLink | undefined): string
       ? `Stopping following the snapshot of ${code(job.target)}${where ? ` (${where})` : ''}; a snapshot AWS has started goes on there (\`${USAGE.snapshots.replace('<target>', job.target)}\` shows it).`
       : `Removing the queued snapshot of ${code(job.target)}${where ? ` (${where})` : ''}; no snapshot will be requested.`;
   }
+  if (job.kind === 'restore') {
+    return job.state === 'running'
+      ? `Stopping the running restore of ${code(job.target)}${where ? ` (${where})` : ''}; the half-restored database is dropped.`
+      : `Removing the queued restore of ${code(job.target)}${where ? ` (${where})` : ''}; nothing will be restored.`;
+  }
   const what = job.state === 'running' ? 'Stopping the running backup' : 'Removing the queued backup';
   return `${what} of ${code(job.target)}${where ? ` (${where})` : ''}; nothing will be stored.`;
 }
