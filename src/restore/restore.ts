@@ -384,7 +384,10 @@ function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Si
     ? ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', url]
     : ['--exit-on-error', '--no-password', ...(plan.noOwner ? ['--no-owner', '--no-privileges'] : []), '--dbname', url];
   const tool = startTool(deps.spawn, bin, args, env, { stdin: true });
-  const stages = plain ? [decompress, counter, new RestrictedPsqlInput(newRestrictKey())] : [decompress, counter];
+  // noOwner: pg_restore's switches above; for a plain dump its ownership and privilege statements are left out.
+  const stages = plain
+    ? [decompress, counter, new RestrictedPsqlInput(newRestrictKey(), { dropOwnership: plan.noOwner })]
+    : [decompress, counter];
   const done = (async () => {
     const piped = await pipeline([...stages, tool.stdin!] as unknown as [Readable, Writable]).then(
       () => undefined,

@@ -39,6 +39,7 @@ beforeAll(async () => {
       custom: { db: SRC, format: 'custom', extra: restoreTo },
       roles: { db: ROLES, extra: restoreTo },
       'roles-custom': { db: ROLES, format: 'custom', extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
+      'roles-plain': { db: ROLES, extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
       replacing: {
         db: SRC,
         extra: restoreTo.replace(/ }$/, ', allowReplace: true, replaceable: [restorecli_replaceable, postgres, restorecli_roles] }'),
@@ -66,7 +67,7 @@ async function admin(db: string, sql: string): Promise<void> {
 }
 
 describe('dumptruck restore', () => {
-  it('a dump owned by a role the server lacks fails naming the role; restore.noOwner restores it (custom format)', async () => {
+  it('a dump owned by a role the server lacks fails naming the role; restore.noOwner restores it (custom and plain format)', async () => {
     await servers.pg.dropDatabase(ROLES);
     await admin('postgres', `drop role if exists ${OWNER}; create role ${OWNER}`);
     await servers.pg.createDatabase(ROLES);
@@ -74,7 +75,7 @@ describe('dumptruck restore', () => {
       ROLES,
       `create table owned (id int); insert into owned values (1), (2); alter table owned owner to ${OWNER}; grant select on owned to ${servers.pg.backup.user}`,
     );
-    for (const target of ['roles', 'roles-custom']) expect((await cli(['backup', target])).code).toBe(0);
+    for (const target of ['roles', 'roles-custom', 'roles-plain']) expect((await cli(['backup', target])).code).toBe(0);
     // The role goes away, as on a server that never had it.
     await admin(ROLES, `reassign owned by ${OWNER} to ${servers.pg.superuser.user}; drop owned by ${OWNER}`);
     await admin('postgres', `drop role ${OWNER}`);
@@ -91,6 +92,10 @@ describe('dumptruck restore', () => {
     const custom = await cli(['restore', 'roles-custom', '--into', 'restorecli_noowner', '--yes']);
     expect(custom.code, custom.stderr).toBe(0);
     expect(custom.stdout).toMatch(/public\.owned +2 rows/);
+    // A plain dump has no such switch: its ALTER ... OWNER TO and GRANT statements are left out.
+    const plainNoOwner = await cli(['restore', 'roles-plain', '--into', 'restorecli_plainnoowner', '--yes']);
+    expect(plainNoOwner.code, plainNoOwner.stderr).toBe(0);
+    expect(plainNoOwner.stdout).toMatch(/public\.owned +2 rows/);
   }, 120_000);
 
   it('--yes restores the latest backup into a new database equal to the source, and lists tables and rows', async () => {
