@@ -53,7 +53,7 @@ describe('replies', () => {
         '• `/backup status`: running and queued backups, verifications and prunes',
         '• `/backup list <target>`: stored backups, newest first',
         '• `/backup link <target> [key|latest]`: a fresh download link',
-        '• `/backup cancel <target>`: stop a queued or running backup; nothing is stored',
+        '• `/backup cancel <target>`: stop a queued or running backup (nothing is stored) or restore (nothing half-restored is left)',
         '• `/backup verify <target> [key|latest]`: prove a backup: its SHA-256, that it decompresses, and a restore test when a scratch server is set; result in a thread',
         "• `/backup prune <target> [confirm]`: what the target's retention rules would delete; with `confirm`, delete it (result in a thread)",
         "• `/backup snapshot <target>`: an RDS snapshot of the target's instance now (targets with `rds`); progress in a thread",

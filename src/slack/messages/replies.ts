@@ -26,7 +26,7 @@ export function helpReply(): string {
     `• \`${USAGE.status}\`: running and queued backups, verifications and prunes`,
     `• \`${USAGE.list}\`: stored backups, newest first`,
     `• \`${USAGE.link}\`: a fresh download link`,
-    `• \`${USAGE.cancel}\`: stop a queued or running backup; nothing is stored`,
+    `• \`${USAGE.cancel}\`: stop a queued or running backup (nothing is stored) or restore (nothing half-restored is left)`,
     `• \`${USAGE.verify}\`: prove a backup: its SHA-256, that it decompresses, and a restore test when a scratch server is set; result in a thread`,
     `• \`${USAGE.prune}\`: what the target's retention rules would delete; with \`confirm\`, delete it (result in a thread)`,
     `• \`${USAGE.snapshot}\`: an RDS snapshot of the target's instance now (targets with \`rds\`); progress in a thread`,
