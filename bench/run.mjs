@@ -3,7 +3,8 @@
 // lines (`ratio <name> <value>`) computed from this run only: the machine is shared and noisy,
 // so only ratios measured side by side mean anything.
 //
-// Servers: the local stack of scripts/local-up.sh (PostgreSQL on 55432, versitygw on 57070).
+// Servers: the local stack of scripts/local-up.sh (PostgreSQL on 55432, versitygw on 57070, or
+// DUMPTRUCK_LOCAL_PG_PORT and DUMPTRUCK_LOCAL_S3_PORT, which local-up.sh reads too).
 // Databases: bench_main (BENCH_DB_MB, default 1024 MB on disk) and bench_small (a quarter of
 // it, to show that RSS does not grow with the database), created once and reused.
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,8 +13,8 @@ import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const LOCAL = join(ROOT, '.local');
-const PG_PORT = 55432;
-const S3_ENDPOINT = 'http://127.0.0.1:57070';
+const PG_PORT = Number(process.env.DUMPTRUCK_LOCAL_PG_PORT || 55432);
+const S3_ENDPOINT = `http://127.0.0.1:${process.env.DUMPTRUCK_LOCAL_S3_PORT || 57070}`;
 const BUCKET = 'dumptruck';
 const MAIN_MB = Number(process.env.BENCH_DB_MB || 1024);
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 1));
