@@ -3,7 +3,8 @@
 // lines (`ratio <name> <value>`) computed from this run only: the machine is shared and noisy,
 // so only ratios measured side by side mean anything.
 //
-// Servers: the local stack of scripts/local-up.sh (PostgreSQL on 55432, versitygw on 57070).
+// Servers: the local stack of scripts/local-up.sh (PostgreSQL on 55432, versitygw on 57070, or
+// DUMPTRUCK_LOCAL_PG_PORT and DUMPTRUCK_LOCAL_S3_PORT, which local-up.sh reads too).
 // Databases: bench_main (BENCH_DB_MB, default 1024 MB on disk) and bench_small (a quarter of
 // it, to show that RSS does not grow with the database), created once and reused.
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,8 +13,8 @@ import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const LOCAL = join(ROOT, '.local');
-const PG_PORT = 55432;
-const S3_ENDPOINT = 'http://127.0.0.1:57070';
+const PG_PORT = Number(process.env.DUMPTRUCK_LOCAL_PG_PORT || 55432);
+const S3_ENDPOINT = `http://127.0.0.1:${process.env.DUMPTRUCK_LOCAL_S3_PORT || 57070}`;
 const BUCKET = 'dumptruck';
 const MAIN_MB = Number(process.env.BENCH_DB_MB || 1024);
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 1));
@@ -47,24 +48,11 @@ const secrets = Object.fromEntries(
 );
 const pgRoot = realpathSync(join(LOCAL, 'pg'));
 
+/** psql as postgres, over the local stack's unix socket. */
+const adminArgs = (db) => ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', pgRoot, '-p', String(PG_PORT), '-U', 'postgres', '-d', db];
+
 function psqlAdmin(db, sql) {
-  return sh('psql', [
-    '-X',
-    '-q',
-    '-tA',
-    '-v',
-    'ON_ERROR_STOP=1',
-    '-h',
-    pgRoot,
-    '-p',
-    String(PG_PORT),
-    '-U',
-    'postgres',
-    '-d',
-    db,
-    '-c',
-    sql,
-  ]).trim();
+  return sh('psql', [...adminArgs(db), '-tA', '-c', sql]).trim();
 }
 
 // ---- databases -----------------------------------------------------------------------------
@@ -110,10 +98,10 @@ const smallMb = ensureDatabase('bench_small', Math.max(64, Math.round(MAIN_MB / 
 
 // ---- configs -------------------------------------------------------------------------------
 const dbUrl = (db) => `postgres://backup@127.0.0.1:${PG_PORT}/${db}`;
-/** Config text for targets (name -> database) with the given `compression:` lines. */
-function configText(targets, compression) {
+/** Config text for targets (name -> database) with the given `compression:` lines, and `targetExtra` lines in each target. */
+function configText(targets, compression, targetExtra = '') {
   const targetLines = Object.entries(targets).map(
-    ([name, db]) => `  ${name}:\n    url: ${dbUrl(db)}\n    password: { env: BENCH_DB_PASSWORD }`,
+    ([name, db]) => `  ${name}:\n    url: ${dbUrl(db)}\n    password: { env: BENCH_DB_PASSWORD }${targetExtra}`,
   );
   return `storage:
   bucket: ${BUCKET}
@@ -127,8 +115,8 @@ ${compression}
 `;
 }
 const BENCH_TARGETS = { 'bench-main': 'bench_main', 'bench-small': 'bench_small' };
-function writeConfig(file, compression) {
-  writeFileSync(file, configText(BENCH_TARGETS, compression));
+function writeConfig(file, compression, targetExtra = '') {
+  writeFileSync(file, configText(BENCH_TARGETS, compression, targetExtra));
 }
 const parallelCfg = join(LOCAL, 'bench-parallel.yml');
 const singleCfg = join(LOCAL, 'bench-single.yml');
@@ -146,6 +134,16 @@ const ageRecipient = /# public key: (age1\S+)/.exec(
   execFileSync('age-keygen', [], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }),
 )[1];
 writeConfig(ageCfg, `  level: 6\n  parallel: true\nencrypt:\n  recipients: [${ageRecipient}]`);
+// Restores (issue 15) go into new databases as bench_restore, a role that may create databases and
+// nothing more (the backup role may not). The dump's tables belong to postgres, which that role
+// may not give tables to: noOwner, as on a managed database. The pipe runs as the same role.
+const RESTORE_ROLE = 'bench_restore';
+const restoreCfg = join(LOCAL, 'bench-restore.yml');
+writeConfig(
+  restoreCfg,
+  '  level: 6\n  parallel: true',
+  `\n    restore: { url: postgres://${RESTORE_ROLE}@127.0.0.1:${PG_PORT}/postgres, password: { env: BENCH_DB_PASSWORD }, noOwner: true }`,
+);
 
 const baseEnv = {
   PATH: process.env.PATH,
@@ -160,6 +158,12 @@ const baseEnv = {
 };
 
 execFileSync('node', ['bench/put-object.mjs', '--create-bucket', `${BUCKET}-mirror`], { cwd: ROOT, env: baseEnv });
+// The password travels on stdin, never in argv.
+sh('psql', adminArgs('postgres'), {
+  input: `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${RESTORE_ROLE}') THEN CREATE ROLE ${RESTORE_ROLE} LOGIN CREATEDB; END IF; END $$;
+ALTER ROLE ${RESTORE_ROLE} LOGIN CREATEDB PASSWORD '${secrets.DEMO_DB_PASSWORD.replaceAll("'", "''")}';\n`,
+  stdio: ['pipe', 'pipe', 'pipe'],
+});
 
 // ---- measuring -----------------------------------------------------------------------------
 /** Runs a command under GNU time: wall, user+sys CPU of it and its children, peak RSS (largest process). */
@@ -220,7 +224,53 @@ const scenarios = {
   'dumptruck-mirror': (db) => cli('dumptruck-mirror', mirrorCfg, db),
   'dumptruck-age': (db) => cli('dumptruck-age', ageCfg, db),
   'dumptruck-single': (db) => cli('dumptruck-single', singleCfg, db),
+  // Restores of one backup of the database (made first, not measured; see restoreBackup): dumptruck's
+  // (a hashing pass, then the restoring pass through restricted psql, and the row counts) against
+  // the pipe a person would type with the backup's presigned link.
+  'dumptruck-restore': async (db) => {
+    const { target, key } = await restoreBackup(db);
+    const into = restoredDb('dumptruck');
+    return measure('dumptruck-restore', 'node', [...NODE_FLAGS, 'dist/cli/bin.js', 'restore', target, key, '--into', into, '--yes'], {
+      DUMPTRUCK_CONFIG: restoreCfg,
+    }).finally(() => dropRestored(into));
+  },
+  'curl-gunzip-psql': async (db) => {
+    const { target, key } = await restoreBackup(db);
+    const url = sh('node', [...NODE_FLAGS, 'dist/cli/bin.js', 'link', target, key], {
+      cwd: ROOT,
+      env: { ...baseEnv, DUMPTRUCK_CONFIG: restoreCfg },
+    })
+      .trim()
+      .split('\n')
+      .at(-1);
+    const into = restoredDb('pipe');
+    const dest = `postgres://${RESTORE_ROLE}@127.0.0.1:${PG_PORT}`;
+    return measure('curl-gunzip-psql', 'bash', [
+      '-c',
+      `set -eo pipefail; psql -X -q --no-password -d "${dest}/postgres" -c "create database ${into}"; curl -fsS "$0" | gunzip | psql -X -q --no-password -d "${dest}/${into}" > /dev/null`,
+      url,
+    ]).finally(() => dropRestored(into));
+  },
 };
+
+/** One backup of `db` for both restore scenarios: the one `dumptruck` made in this run, or a new one. */
+const restoreBackups = {};
+async function restoreBackup(db) {
+  const target = db === 'bench_main' ? 'bench-main' : 'bench-small';
+  restoreBackups[db] ??= (async () => {
+    const out = results.dumptruck?.out ?? (await cli('restore-source', restoreCfg, db)).out;
+    return { target, key: /key: s3:\/\/[^/]+\/(\S+)/.exec(out)[1] };
+  })();
+  return restoreBackups[db];
+}
+function restoredDb(who) {
+  const name = `bench_restored_${who}`;
+  dropRestored(name);
+  return name;
+}
+function dropRestored(name) {
+  psqlAdmin('postgres', `drop database if exists ${name} with (force)`);
+}
 
 function cli(name, config, db) {
   const target = db === 'bench_main' ? 'bench-main' : 'bench-small';
@@ -259,6 +309,8 @@ const order = [
   'dumptruck-single',
   'dumptruck-mirror',
   'dumptruck-age',
+  'dumptruck-restore',
+  'curl-gunzip-psql',
 ].filter((n) => (!ONLY || ONLY.has(n)) && (haveParallel || n !== 'dumptruck-single'));
 const results = {};
 for (const name of order) {
@@ -314,6 +366,8 @@ ratio('dumptruck-age/dumptruck', r['dumptruck-age']?.wall, r.dumptruck?.wall);
 ratio('dumptruck-age-rss/dumptruck-rss', r['dumptruck-age']?.rssMiB, r.dumptruck?.rssMiB);
 if (r['dumptruck-age']) console.log(`dumptruck-age peak RSS ${fmt(r['dumptruck-age'].rssMiB, 1)} MiB`);
 ratio('dumptruck-size/gzip-size', r.dumptruck?.size, r['gzip-pipe']?.size);
+// Issue 15: restore throughput of the same backup, dumptruck's restore against curl <link> | gunzip | psql.
+ratio('dumptruck-restore/curl-gunzip-psql', r['dumptruck-restore']?.wall, r['curl-gunzip-psql']?.wall);
 ratio('dumptruck-zstd/pg-dump-only', r['dumptruck-zstd']?.wall, r['dump-only']?.wall);
 ratio('dumptruck-zstd/pigz-pipe', r['dumptruck-zstd']?.wall, r['pigz-pipe']?.wall);
 ratio('dumptruck-zstd/zstd-pipe', r['dumptruck-zstd']?.wall, r['zstd-pipe']?.wall);

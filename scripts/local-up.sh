@@ -8,9 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 LOCAL=$REPO/.local
-PG_PORT=55432
+# Other ports when another checkout's stack holds these on a shared machine (set them for local-down.sh too).
+PG_PORT=${DUMPTRUCK_LOCAL_PG_PORT:-55432}
 S3_HOST=127.0.0.1
-S3_PORT=57070
+S3_PORT=${DUMPTRUCK_LOCAL_S3_PORT:-57070}
 S3_ENDPOINT_URL=http://$S3_HOST:$S3_PORT
 BUCKET=dumptruck
 export PGCLIENTENCODING=UTF8

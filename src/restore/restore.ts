@@ -17,7 +17,7 @@ import { getPinned, hashObject, type PinnedObject } from '../storage/pinned.js';
 import { FailSoft } from '../verify/fork.js';
 import type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
 import { describeExit, locatePgTools, startTool, toolVersion, type PgTools } from '../verify/tools.js';
-import { identityProblem, type VerifyDeps } from '../verify/verify.js';
+import { decrypting, identityPath, identityProblem, identitySourceOf, type Side, type VerifyDeps } from '../verify/verify.js';
 import { decodingFor } from './decompress.js';
 import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from '../verify/restrict.js';
 import { DATABASE_NAME, RestoreServer, asideName } from './server.js';
@@ -119,7 +119,8 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
   assertTrusted({ target: ask.target, key: object.key, facts }, now(), { hmacKey, trustLegacy: ask.trustLegacy === true });
   const problem = identityProblem(ask.target, object.key, facts, stored.size);
   if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message);
-  decodingFor(object.key);
+  // Refused before anyone is asked to approve: without the identity nothing could be decrypted.
+  await ageIdentity(deps, ask.target, object.key);
 
   const { server } = await destination(deps, ask.target, 'plan');
   const exists = await server.exists(ask.database);
@@ -203,6 +204,24 @@ function destinationExists(target: string, database: string, server: string, opt
   );
 }
 
+/**
+ * The private key that decrypts `key` (the same encrypt.identity and secret sources verify uses),
+ * or undefined for a backup that is not encrypted. An encrypted backup without one is refused.
+ */
+async function ageIdentity(deps: RestoreDeps, target: string, key: string): Promise<string | undefined> {
+  if (!decodingFor(key).encrypted) return undefined;
+  const t = lookupTarget(deps.config, target);
+  const source = identitySourceOf(deps.config, t);
+  if (source === undefined) {
+    throw new InputError(
+      `${key} is encrypted with age and no encrypt.identity is configured for ${target}, so it cannot be decrypted; nothing was restored`,
+      `an admin sets targets.${target}.encrypt.identity (or the top-level encrypt.identity) to the private key of one of its recipients, from any secret source`,
+      'NOT_ALLOWED',
+    );
+  }
+  return resolvePassword(target, source, { env: deps.env }, identityPath(t, target));
+}
+
 async function destination(
   deps: RestoreDeps,
   target: string,
@@ -228,7 +247,9 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
   const started = now();
   const jobId = options.jobId ?? 'cli';
   const { server, password } = await destination(deps, plan.target, jobId);
-  const secrets = password ? [password] : [];
+  // Before anything is created: an encrypted backup without its identity is refused here too (the config may have changed since the plan).
+  const identity = await ageIdentity(deps, plan.target, plan.key);
+  const secrets = [password, identity].filter((s): s is string => s !== undefined);
   const targetConfig = lookupTarget(deps.config, plan.target);
   const tools = await locatePgTools(targetConfig.pgDump, deps.locatePgDump);
   if (decodingFor(plan.key).tool === 'psql') {
@@ -261,7 +282,7 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
     await server.create(plan.database);
     created = true;
     options.onEvent?.({ type: 'restore-started', jobId, plan });
-    const pass = await streamInto(deps, plan, { server, tools, password, jobId, options, s3, bucket, pin });
+    const pass = await streamInto(deps, plan, { server, tools, password, identity, jobId, options, s3, bucket, pin });
     // Still checked at the end: a store that ignores If-Match must not slip other bytes through unnoticed.
     if (pass.sha256 !== plan.sha256) throw corrupted(plan, pass.sha256, pass.sideError);
     if (pass.sideError !== undefined) throw pass.sideError;
@@ -310,6 +331,8 @@ interface PassContext {
   readonly server: RestoreServer;
   readonly tools: PgTools;
   readonly password: string | undefined;
+  /** The age identity of an encrypted backup. */
+  readonly identity: string | undefined;
   readonly jobId: string;
   readonly options: RestoreRunOptions;
   readonly s3: S3Client;
@@ -331,7 +354,11 @@ async function streamInto(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext
     lastEvent = at;
     ctx.options.onEvent?.({ type: 'restore-progress', jobId: ctx.jobId, readBytes: meter.bytes });
   });
-  const side = restoreSide(deps, plan, ctx);
+  // The checksum covers the stored (encrypted) bytes; age decrypts them in front of decompression.
+  const side = decrypting(
+    { deps, key: plan.key, identity: ctx.identity, encrypted: decodingFor(plan.key).encrypted },
+    restoreSide(deps, plan, ctx),
+  );
   const sink = new FailSoft(side.head, side.done);
   try {
     await pipeline(object.Body as Readable, meter, sink, ...(signal ? [{ signal }] : []));
@@ -344,11 +371,7 @@ async function streamInto(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext
 }
 
 /** decompress -> (restricted) psql or pg_restore into the new database. */
-function restoreSide(
-  deps: RestoreDeps,
-  plan: RestorePlan,
-  ctx: PassContext,
-): { head: Writable; done: Promise<void>; bytes(): number; kill(): void } {
+function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Side {
   const decoding = decodingFor(plan.key);
   const decompress = decoding.decompress();
   const counter = new Meter();
@@ -361,7 +384,10 @@ function restoreSide(
     ? ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', url]
     : ['--exit-on-error', '--no-password', ...(plan.noOwner ? ['--no-owner', '--no-privileges'] : []), '--dbname', url];
   const tool = startTool(deps.spawn, bin, args, env, { stdin: true });
-  const stages = plain ? [decompress, counter, new RestrictedPsqlInput(newRestrictKey())] : [decompress, counter];
+  // noOwner: pg_restore's switches above; for a plain dump its ownership and privilege statements are left out.
+  const stages = plain
+    ? [decompress, counter, new RestrictedPsqlInput(newRestrictKey(), { dropOwnership: plan.noOwner })]
+    : [decompress, counter];
   const done = (async () => {
     const piped = await pipeline([...stages, tool.stdin!] as unknown as [Readable, Writable]).then(
       () => undefined,

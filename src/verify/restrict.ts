@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { DumptruckError } from '../errors.js';
+import { SqlScanner } from './sql-scan.js';
 
 // psql obeys backslash meta-commands in its input (`\! cmd` runs a shell command), so a dump fed
 // to it could run anything on this host. psql's restricted mode (`\restrict <key>`, since the
@@ -68,6 +69,35 @@ const HOLD = RESTRICT_WORDS[1].length + 1;
 const COPY_END = ' FROM stdin;';
 
 /**
+ * What restore.noOwner drops from a plain dump, as pg_restore --no-owner --no-privileges leaves
+ * them out of a custom one: owners (`ALTER ... OWNER TO`, `SET SESSION AUTHORIZATION`) and
+ * privileges (GRANT, REVOKE, ALTER DEFAULT PRIVILEGES). Matched on a line's top level
+ * (SqlScanner.statement: literals and quoted names as `Q`), so a table named "x OWNER TO y" is
+ * no match; `ALTER SEQUENCE ... OWNED BY` is not ownership and stays.
+ */
+const OWNERSHIP = [
+  /^ALTER [A-Z][A-Z ]* .+ OWNER TO [^ ;]+;$/,
+  /^ALTER DEFAULT PRIVILEGES .+;$/,
+  /^(GRANT|REVOKE) .+;$/,
+  /^(SET|RESET) SESSION AUTHORIZATION\b[^;]*;$/,
+];
+/** The first HOLD bytes of a line that may be one of OWNERSHIP: such a line is held whole to decide. */
+const OWNERSHIP_START = /^(ALTER |GRANT |REVOKE |SET SESSION |RESET SESSIO)/;
+/** A candidate line longer than this is passed on undecided: memory stays bounded, and pg_dump's are far shorter. */
+const MAX_HELD_LINE = 64 * 1024;
+
+/** Pure: whether `line` is exactly one ownership or privilege statement (see OWNERSHIP). */
+export function isOwnershipStatement(line: string): boolean {
+  const top = SqlScanner.statement(line);
+  return top !== undefined && OWNERSHIP.some((re) => re.test(top));
+}
+
+export interface RestrictOptions {
+  /** restore.noOwner: drop the dump's top-level ownership and privilege statements (see OWNERSHIP). */
+  readonly dropOwnership?: boolean;
+}
+
+/**
  * Pure: whether a line (its first bytes; `complete` when the line ended within them) is one of
  * the dump's `\restrict`/`\unrestrict` lines; undefined while its first bytes cannot tell yet.
  */
@@ -86,21 +116,27 @@ export function isRestrictLine(head: string, complete: boolean): boolean | undef
 
 /**
  * psql's input for a plain dump: `\restrict <key>` first, then the dump without its own
- * `\restrict`/`\unrestrict` lines. Streams: memory is a few bytes per line whatever the line's
- * length, and lines may span chunks. Lines inside COPY ... FROM stdin data (up to `\.`) are
- * data, never dropped: COPY writes a carriage return as `\r`, so a row may start `\restrict`.
+ * `\restrict`/`\unrestrict` lines (and, with dropOwnership, without its ownership and privilege
+ * statements). Streams: memory is a few bytes per line whatever the line's length (a candidate
+ * ownership line: up to MAX_HELD_LINE), and lines may span chunks. Lines inside COPY ... FROM
+ * stdin data (up to `\.`) are data, never dropped: COPY writes a carriage return as `\r`, so a
+ * row may start `\restrict`.
  */
 export class RestrictedPsqlInput extends Transform {
   /** Bytes of the current line not yet passed on (only at its start, at most HOLD). */
   private held = Buffer.alloc(0);
-  private mode: 'hold' | 'pass' | 'drop' = 'hold';
+  /** hold: the line's first bytes, undecided; whole: a candidate ownership line, held to its end. */
+  private mode: 'hold' | 'whole' | 'pass' | 'drop' = 'hold';
   /** The current line's first and last bytes (latin1), to see `COPY ... FROM stdin;` and `\.`. */
   private head = '';
   private tail = '';
   private inCopy = false;
+  /** With dropOwnership: where the script outside COPY data stands, to drop only top-level statements. */
+  private readonly scanner: SqlScanner | undefined;
 
-  constructor(key: string) {
+  constructor(key: string, options: RestrictOptions = {}) {
     super();
+    this.scanner = options.dropOwnership ? new SqlScanner() : undefined;
     if (!/^[A-Za-z0-9]+$/.test(key)) throw new DumptruckError('INTERNAL', 'internal', 'a restrict key must be alphanumeric');
     this.push(`\\restrict ${key}\n`);
   }
@@ -121,6 +157,7 @@ export class RestrictedPsqlInput extends Transform {
     // A last line without a newline: decide it now that nothing more can come.
     const out: Buffer[] = [];
     if (this.mode === 'hold' && this.held.length > 0) this.decide(true, out);
+    if (this.mode === 'whole') this.settleWhole(true, out);
     callback(null, out.length > 0 ? Buffer.concat(out) : undefined);
   }
 
@@ -128,20 +165,43 @@ export class RestrictedPsqlInput extends Transform {
   private feed(piece: Buffer, ends: boolean, out: Buffer[]): void {
     if (this.head.length < HOLD) this.head += piece.subarray(0, HOLD - this.head.length).toString('latin1');
     this.tail = (this.tail + piece.subarray(-COPY_END.length - 2).toString('latin1')).slice(-COPY_END.length - 2);
-    if (this.mode === 'pass') out.push(piece);
-    if (this.mode === 'hold') {
+    if (this.mode === 'pass') this.pass(piece, out);
+    else if (this.mode === 'whole') this.held = Buffer.concat([this.held, piece]);
+    else if (this.mode === 'hold') {
       this.held = Buffer.concat([this.held, piece]);
       if (ends || this.held.length >= HOLD) this.decide(ends, out);
     }
+    if (this.mode === 'whole' && (ends || this.held.length > MAX_HELD_LINE)) this.settleWhole(ends, out);
     if (ends) this.endLine();
   }
 
   private decide(complete: boolean, out: Buffer[]): void {
     const line = this.held.toString('latin1').replace(/\r?\n$/, '');
-    const drop = !this.inCopy && isRestrictLine(line, complete) === true;
-    if (!drop) out.push(this.held);
+    if (!this.inCopy && isRestrictLine(line, complete) === true) {
+      this.mode = 'drop';
+    } else if (this.scanner?.atStatementStart && !this.inCopy && OWNERSHIP_START.test(line)) {
+      // A statement that may be an ownership one starts here, at the top level: decided once the whole line is read.
+      this.mode = 'whole';
+      return;
+    } else {
+      this.mode = 'pass';
+      this.pass(this.held, out);
+    }
+    this.held = Buffer.alloc(0);
+  }
+
+  /** The held candidate line: dropped when it is, whole, an ownership statement; passed on otherwise. */
+  private settleWhole(complete: boolean, out: Buffer[]): void {
+    const drop = complete && isOwnershipStatement(this.held.toString('latin1'));
+    if (!drop) this.pass(this.held, out);
     this.mode = drop ? 'drop' : 'pass';
     this.held = Buffer.alloc(0);
+  }
+
+  /** Bytes psql gets; outside COPY data they move the scanner on. */
+  private pass(bytes: Buffer, out: Buffer[]): void {
+    out.push(bytes);
+    if (this.scanner && !this.inCopy) this.scanner.feed(bytes.toString('latin1'));
   }
 
   private endLine(): void {

@@ -373,7 +373,7 @@ export function verdict(key: string, expectedSha: string, pass: PassResult, reco
   }
 }
 
-interface Side {
+export interface Side {
   readonly head: Writable;
   readonly done: Promise<void>;
   bytes(): number;
@@ -418,8 +418,13 @@ function headerSide(check: AgeHeaderCheck): Side {
   return { head: check, done, bytes: () => 0, kill: () => undefined };
 }
 
+/** What decrypting needs of a pass: restore's passes have it too. */
+export type DecryptContext = Pick<PassContext, 'key' | 'identity' | 'encrypted'> & {
+  readonly deps: Pick<VerifyDeps, 'spawn' | 'ageBin' | 'env'>;
+};
+
 /** `age --decrypt` in front of `inner` for an encrypted backup (the identity through fd 3); `inner` itself otherwise. */
-function decrypting(ctx: PassContext, inner: Side): Side {
+export function decrypting(ctx: DecryptContext, inner: Side): Side {
   if (!ctx.encrypted) return inner;
   const age = startAge(ctx.deps.spawn ?? (nodeSpawn as unknown as AgeSpawn), ctx.deps.ageBin ?? AGE_BIN, AGE_DECRYPT_ARGS, {
     env: ctx.deps.env,
@@ -613,11 +618,11 @@ async function listArchive(ctx: PassContext, target: TargetConfig): Promise<{ en
 }
 
 /** The identity that decrypts a target's backups: its own encrypt.identity, else the top-level one (kept for old backups after `encrypt: false`). */
-function identitySourceOf(config: Config, target: TargetConfig) {
+export function identitySourceOf(config: Config, target: TargetConfig) {
   return (target.encrypt ? target.encrypt.identity : undefined) ?? config.encrypt?.identity;
 }
 
-function identityPath(target: TargetConfig, name: string): string {
+export function identityPath(target: TargetConfig, name: string): string {
   return target.encrypt && target.encrypt.identity ? `targets.${name}.encrypt.identity` : 'encrypt.identity';
 }
 

@@ -1,7 +1,7 @@
 // The bot on Bolt's real HTTP receiver, on a free loopback port, talking to a fake Slack Web API.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { Config } from '../../src/config/schema.js';
 import type { RunBackup } from '../../src/jobs/types.js';
 import { createSlackApp, type SlackAppOptions, type SlackBot } from '../../src/slack/app.js';
@@ -45,6 +45,8 @@ export async function startTestBot(options: {
   readonly runBackup: RunBackup;
   readonly catalog: BackupCatalog;
   readonly progressIntervalMs?: number;
+  /** Where the bot logs; default: silent (TEST_LOG_LEVEL to see it). */
+  readonly logger?: Logger;
   /** More createSlackApp options (timers, alert decisions). */
   readonly app?: Partial<Pick<SlackAppOptions, 'setTimer' | 'onAlertDecision' | 'clock' | 'snapshots' | 'trust' | 'approvals' | 'state'>>;
 }): Promise<TestBot> {
@@ -54,7 +56,7 @@ export async function startTestBot(options: {
     env: { SLACK_MODE: 'http', SLACK_BOT_TOKEN: TEST_BOT_TOKEN, SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET, SLACK_API_URL: slack.apiUrl },
     runBackup: options.runBackup,
     catalog: options.catalog,
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     progressIntervalMs: options.progressIntervalMs ?? 300,
     ...options.app,
   });

@@ -67,6 +67,9 @@ describe('decodingFor and asideName', () => {
     expect(decodingFor('a.sql.gz').tool).toBe('psql');
     expect(decodingFor('a.dump').tool).toBe('pg_restore');
     expect(decodingFor('a.sql.zst').tool).toBe('psql');
+    expect(decodingFor('a.sql.gz').encrypted).toBe(false);
+    expect(decodingFor('a.sql.zst.age')).toMatchObject({ tool: 'psql', encrypted: true });
+    expect(decodingFor('a.dump.age')).toMatchObject({ tool: 'pg_restore', encrypted: true });
     expect(() => decodingFor('x/a.sql.bz2')).toThrow('don\'t know how to restore "a.sql.bz2"');
   });
 

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAppDeps } from '../../src/app.js';
 import { parseCommand, runCommand } from '../../src/cli/main.js';
 import { objectKey } from '../../src/storage/keys.js';
-import { runCli, type CliRun } from '../helpers/cli.js';
+import { eventually } from '../helpers/bot-process.js';
+import { runCli, startCli, type CliRun } from '../helpers/cli.js';
 import { configYaml, seedDatabase, tableDigests, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { databasesLike, getBytes, getManifest, legacyMetadata, putBackup, putBytes } from '../helpers/objects.js';
 
@@ -16,6 +17,7 @@ const prefix = uniquePrefix('restorecli');
 const SRC = 'restorecli_src';
 const ROLES = 'restorecli_roles';
 const OWNER = 'restorecli_owner';
+const BIG = 'restorecli_big';
 const env = { ...servers.env, RESTORE_PW: servers.pg.superuser.password };
 let dir: string;
 let key: string;
@@ -28,14 +30,16 @@ const restoreTo = `restore: { url: ${servers.pg.url('postgres', servers.pg.super
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dt-restore-cli-'));
-  await seedDatabase(servers.pg, SRC, 2000);
+  await Promise.all([seedDatabase(servers.pg, SRC, 2000), seedDatabase(servers.pg, BIG, 300_000)]);
   await writeFile(
     join(dir, 'dumptruck.yml'),
     configYaml(servers, prefix, {
       'app-db': { db: SRC, extra: restoreTo },
+      big: { db: BIG, extra: restoreTo },
       custom: { db: SRC, format: 'custom', extra: restoreTo },
       roles: { db: ROLES, extra: restoreTo },
       'roles-custom': { db: ROLES, format: 'custom', extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
+      'roles-plain': { db: ROLES, extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
       replacing: {
         db: SRC,
         extra: restoreTo.replace(/ }$/, ', allowReplace: true, replaceable: [restorecli_replaceable, postgres, restorecli_roles] }'),
@@ -63,7 +67,7 @@ async function admin(db: string, sql: string): Promise<void> {
 }
 
 describe('dumptruck restore', () => {
-  it('a dump owned by a role the server lacks fails naming the role; restore.noOwner restores it (custom format)', async () => {
+  it('a dump owned by a role the server lacks fails naming the role; restore.noOwner restores it (custom and plain format)', async () => {
     await servers.pg.dropDatabase(ROLES);
     await admin('postgres', `drop role if exists ${OWNER}; create role ${OWNER}`);
     await servers.pg.createDatabase(ROLES);
@@ -71,7 +75,7 @@ describe('dumptruck restore', () => {
       ROLES,
       `create table owned (id int); insert into owned values (1), (2); alter table owned owner to ${OWNER}; grant select on owned to ${servers.pg.backup.user}`,
     );
-    for (const target of ['roles', 'roles-custom']) expect((await cli(['backup', target])).code).toBe(0);
+    for (const target of ['roles', 'roles-custom', 'roles-plain']) expect((await cli(['backup', target])).code).toBe(0);
     // The role goes away, as on a server that never had it.
     await admin(ROLES, `reassign owned by ${OWNER} to ${servers.pg.superuser.user}; drop owned by ${OWNER}`);
     await admin('postgres', `drop role ${OWNER}`);
@@ -88,6 +92,10 @@ describe('dumptruck restore', () => {
     const custom = await cli(['restore', 'roles-custom', '--into', 'restorecli_noowner', '--yes']);
     expect(custom.code, custom.stderr).toBe(0);
     expect(custom.stdout).toMatch(/public\.owned +2 rows/);
+    // A plain dump has no such switch: its ALTER ... OWNER TO and GRANT statements are left out.
+    const plainNoOwner = await cli(['restore', 'roles-plain', '--into', 'restorecli_plainnoowner', '--yes']);
+    expect(plainNoOwner.code, plainNoOwner.stderr).toBe(0);
+    expect(plainNoOwner.stdout).toMatch(/public\.owned +2 rows/);
   }, 120_000);
 
   it('--yes restores the latest backup into a new database equal to the source, and lists tables and rows', async () => {
@@ -107,6 +115,30 @@ describe('dumptruck restore', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(await tableDigests(servers.pg, 'restorecli_custom')).toEqual(await tableDigests(servers.pg, SRC));
   }, 60_000);
+
+  it('Ctrl-C mid-restore stops it and drops the half-restored database', async () => {
+    expect((await cli(['backup', 'big'])).code).toBe(0);
+    const run = startCli(['restore', 'big', '--into', 'restorecli_half', '--yes'], {
+      cwd: dir,
+      env: { ...env, DUMPTRUCK_CONFIG: join(dir, 'dumptruck.yml') },
+    });
+    try {
+      await eventually(
+        async () => ((await databasesLike(servers.pg, 'restorecli_half')).length > 0 ? true : undefined),
+        'the new database',
+        30_000,
+        20,
+      );
+      run.child.kill('SIGINT');
+      const done = await run.done;
+      expect(done.code).not.toBe(0);
+      expect(done.stderr).toMatch(/cancelled by SIGINT/);
+      expect(done.stdout).not.toMatch(/^restored /m);
+      expect(await databasesLike(servers.pg, 'restorecli_half')).toEqual([]);
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  }, 120_000);
 
   it('without --yes and without a terminal it refuses, and creates nothing', async () => {
     const run = await cli(['restore', 'app-db', '--into', 'restorecli_nottyped']);

@@ -10,6 +10,7 @@ import {
   targetsReply,
   type ThreadLink,
 } from '../../src/slack/messages/replies.js';
+import type { AnyJob } from '../../src/jobs/queue.js';
 import { fakeRunner } from '../jobs/fake-runner.js';
 import { accepted, backupQueue } from '../helpers/queue.js';
 
@@ -52,7 +53,7 @@ describe('replies', () => {
         '• `/backup status`: running and queued backups, verifications and prunes',
         '• `/backup list <target>`: stored backups, newest first',
         '• `/backup link <target> [key|latest]`: a fresh download link',
-        '• `/backup cancel <target>`: stop a queued or running backup; nothing is stored',
+        '• `/backup cancel <target>`: stop a queued or running backup (nothing is stored) or restore (nothing half-restored is left)',
         '• `/backup verify <target> [key|latest]`: prove a backup: its SHA-256, that it decompresses, and a restore test when a scratch server is set; result in a thread',
         "• `/backup prune <target> [confirm]`: what the target's retention rules would delete; with `confirm`, delete it (result in a thread)",
         "• `/backup snapshot <target>`: an RDS snapshot of the target's instance now (targets with `rds`); progress in a thread",
@@ -107,6 +108,12 @@ describe('replies', () => {
       'Stopping the running backup of `app-db` (<https://team.slack.com/archives/C1/p11|thread>); nothing will be stored.',
     );
     expect(cancelReply(b, undefined)).toBe('Removing the queued backup of `billing`; nothing will be stored.');
+    expect(cancelReply({ ...a, kind: 'restore' } as unknown as AnyJob, undefined)).toBe(
+      'Stopping the running restore of `app-db`; the half-restored database is dropped.',
+    );
+    expect(cancelReply({ ...b, kind: 'restore' } as unknown as AnyJob, undefined)).toBe(
+      'Removing the queued restore of `billing`; nothing will be restored.',
+    );
     expect(nothingToCancelReply('app-db')).toBe('No backup of `app-db` is queued or running, so there is nothing to cancel.');
   });
 

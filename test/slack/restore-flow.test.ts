@@ -1,6 +1,8 @@
 // /backup restore for real: signed requests into Bolt's HTTP receiver (commands, Approve/Deny
 // buttons, the replace modal), the fake Slack Web API, and behind them the real runner, the
 // restore engine, PostgreSQL and versitygw.
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { createTrustOps } from '../../src/jobs/maintenance.js';
@@ -11,6 +13,7 @@ import { eventually } from '../helpers/bot-process.js';
 import { seedDatabase, tableDigests, testConfig, testServers, uniquePrefix, type TargetSpec } from '../helpers/fixtures.js';
 import { databasesLike, getBytes, getManifest, putBackup } from '../helpers/objects.js';
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
+import { ageKeygen } from '../helpers/age.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
 
 const servers = testServers();
@@ -18,7 +21,8 @@ const s3 = servers.s3.client();
 const SRC = 'slackrestore_src';
 const BIG = 'slackrestore_big';
 const prefix = uniquePrefix('slackrestore');
-const env = { ...servers.env, RESTORE_PW: servers.pg.superuser.password };
+const sealedKey = ageKeygen();
+const env = { ...servers.env, RESTORE_PW: servers.pg.superuser.password, SEALED_KEY: sealedKey.identity };
 const onServer = `url: ${servers.pg.url('postgres', servers.pg.superuser.user)}, password: { env: RESTORE_PW }, approvers: [U0ALICE, U0BOB]`;
 
 const targets: Record<string, TargetSpec> = {
@@ -26,13 +30,15 @@ const targets: Record<string, TargetSpec> = {
   replaceable: { db: SRC, extra: `restore: { ${onServer}, allowReplace: true, replaceable: [slackrestore_live] }` },
   hasty: { db: SRC, extra: `restore: { ${onServer}, approvalExpiry: 1s }` },
   big: { db: BIG, extra: `restore: { ${onServer} }` },
+  sealed: { db: SRC, extra: `restore: { ${onServer} }\nencrypt: { recipients: [${sealedKey.recipient}], identity: { env: SEALED_KEY } }` },
 };
 const config: Config = testConfig(servers, prefix, targets);
 const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
 
 let t: TestBot | undefined;
-async function start(): Promise<TestBot> {
+async function start(logger?: Logger): Promise<TestBot> {
   t = await startTestBot({
+    ...(logger ? { logger } : {}),
     config,
     runBackup: createBackupRunner({ config, s3, env, progressIntervalMs: 50 }),
     catalog,
@@ -131,6 +137,32 @@ describe('/backup restore', () => {
     expect(edits.at(-1)).toBe(
       `:white_check_mark: Restore of \`${key}\` of \`app-db\` into \`slackrestore_copy\` on ${server} requested by <@U0ALICE>, approved by <@U0BOB>: restored (3 tables, 2505 rows).`,
     );
+  }, 120_000);
+
+  it('an encrypted backup is decrypted with the target’s identity and restored equal to the source; the identity is in no Slack call and no log line', async () => {
+    const logs: string[] = [];
+    const bot = await start(
+      pino(
+        { level: 'debug' },
+        new Writable({
+          write: (line, _enc, done) => {
+            logs.push(String(line));
+            done();
+          },
+        }),
+      ),
+    );
+    const key = await backUp(bot, 'sealed');
+    expect(key).toMatch(/\.sql\.gz\.age$/);
+    const { message, id } = await ask(bot, 'restore sealed latest into slackrestore_sealed');
+    expect(await click(bot, 'approve', id, message, 'U0BOB')).toBeUndefined();
+    const done = await bot.slack.waitForCall(result('sealed'), 60_000);
+    await bot.bot.reporters.idle();
+    expect(String(done.args.text)).toMatch(/^:white_check_mark: Restored .*: 3 tables, 2505 rows in /);
+    expect(await tableDigests(servers.pg, 'slackrestore_sealed')).toEqual(await tableDigests(servers.pg, SRC));
+    expect(logs.some((l) => l.includes('restore approved'))).toBe(true);
+    expect(JSON.stringify(bot.slack.calls).includes(sealedKey.identity), 'the identity in a Slack call').toBe(false);
+    expect(logs.join('').includes(sealedKey.identity), 'the identity in a log line').toBe(false);
   }, 120_000);
 
   it('refuses the requester’s own approval (two-person rule) and a non-approver’s, and Deny ends the request', async () => {
@@ -258,31 +290,43 @@ describe('/backup restore', () => {
     await kept.end();
   }, 120_000);
 
-  it('Cancel mid-restore drops the half-restored database and says so in the thread', async () => {
-    const bot = await start();
-    await backUp(bot, 'big');
-    const { message, id } = await ask(bot, 'restore big into slackrestore_half');
-    await click(bot, 'approve', id, message, 'U0BOB');
-    const job = await eventually(() => bot.bot.maintenance!.queue.get('big'), 'the restore job');
-    await eventually(
-      async () => ((await databasesLike(servers.pg, 'slackrestore_half')).length > 0 ? true : undefined),
-      'the new database',
-      30_000,
-      20,
-    );
-    const status = await bot.slack.waitForCall(posted(/Restoring|queued/));
-    const cancel = await bot.button({
-      actionId: 'dumptruck_cancel',
-      value: job.id,
-      messageTs: status.ts!,
-      threadTs: message.ts!,
-      user_id: 'U0BOB',
-    });
-    expect(cancel.status).toBe(200);
-    const done = await bot.slack.waitForCall(result('big'), 60_000);
-    expect(String(done.args.text)).toMatch(
-      /^:no_entry_sign: Restore of `.+` of `big` into `slackrestore_half` on .* cancelled by <@U0BOB>\. Nothing half-restored is left\.$/,
-    );
-    expect(await databasesLike(servers.pg, 'slackrestore_half')).toEqual([]);
-  }, 120_000);
+  it.each(['the thread’s Cancel button', '/backup cancel <target>'])(
+    '%s mid-restore drops the half-restored database and says so in the thread',
+    async (how) => {
+      const bot = await start();
+      await backUp(bot, 'big');
+      const { message, id } = await ask(bot, 'restore big into slackrestore_half');
+      await click(bot, 'approve', id, message, 'U0BOB');
+      const job = await eventually(() => bot.bot.maintenance!.queue.get('big'), 'the restore job');
+      await eventually(
+        async () => ((await databasesLike(servers.pg, 'slackrestore_half')).length > 0 ? true : undefined),
+        'the new database',
+        30_000,
+        20,
+      );
+      const status = await bot.slack.waitForCall(posted(/Restoring|queued/));
+      if (how.startsWith('/backup')) {
+        const cancel = await bot.command('cancel big', { user_id: 'U0BOB', channel_id: 'C0OPS' });
+        expect(cancel.status).toBe(200);
+        expect(cancel.json?.text).toMatch(
+          /^Stopping the running restore of `big` \(.*thread.*\); the half-restored database is dropped\.$/,
+        );
+      } else {
+        const cancel = await bot.button({
+          actionId: 'dumptruck_cancel',
+          value: job.id,
+          messageTs: status.ts!,
+          threadTs: message.ts!,
+          user_id: 'U0BOB',
+        });
+        expect(cancel.status).toBe(200);
+      }
+      const done = await bot.slack.waitForCall(result('big'), 60_000);
+      expect(String(done.args.text)).toMatch(
+        /^:no_entry_sign: Restore of `.+` of `big` into `slackrestore_half` on .* cancelled by <@U0BOB>\. Nothing half-restored is left\.$/,
+      );
+      expect(await databasesLike(servers.pg, 'slackrestore_half')).toEqual([]);
+    },
+    120_000,
+  );
 });

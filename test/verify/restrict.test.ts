@@ -2,16 +2,24 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { RestrictedPsqlInput, isRestrictLine, newRestrictKey, parsePsqlVersion, restrictedModeProblem } from '../../src/verify/restrict.js';
+import {
+  RestrictedPsqlInput,
+  isOwnershipStatement,
+  isRestrictLine,
+  newRestrictKey,
+  parsePsqlVersion,
+  restrictedModeProblem,
+  type RestrictOptions,
+} from '../../src/verify/restrict.js';
 
 const KEY = 'abc123';
 
 /** The transform's whole output for `input` fed in the given pieces. */
-async function through(pieces: readonly (string | Buffer)[]): Promise<string> {
+async function through(pieces: readonly (string | Buffer)[], options?: RestrictOptions): Promise<string> {
   const out: Buffer[] = [];
   await pipeline(
     Readable.from(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : p))),
-    new RestrictedPsqlInput(KEY),
+    new RestrictedPsqlInput(KEY, options),
     new Writable({ write: (chunk: Buffer, _e, cb) => (out.push(chunk), cb()) }),
   );
   return Buffer.concat(out).toString('latin1');
@@ -165,5 +173,81 @@ describe('psql restricted mode', () => {
     const a = newRestrictKey();
     expect(a).toMatch(/^[0-9a-f]{64}$/);
     expect(newRestrictKey()).not.toBe(a);
+  });
+});
+
+// pg_dump's ownership and privilege statements among look-alikes that are data: a function body,
+// multi-line string literals, a comment, a quoted name and a COPY row.
+const OWNED = [
+  'SET standard_conforming_strings = on;',
+  'CREATE SCHEMA app;',
+  'ALTER SCHEMA app OWNER TO someone;',
+  'CREATE FUNCTION app.f() RETURNS void',
+  '    LANGUAGE plpgsql',
+  '    AS $_$',
+  'BEGIN',
+  'GRANT SELECT ON app.t TO someone;',
+  'ALTER TABLE app.t OWNER TO someone;',
+  'END',
+  '$_$;',
+  'ALTER FUNCTION app.f() OWNER TO someone;',
+  'CREATE TABLE app.t ("GRANT x" text, id integer);',
+  'ALTER TABLE app.t OWNER TO "Some One";',
+  'ALTER SEQUENCE app.s OWNED BY app.t.id;',
+  'ALTER TABLE app."t OWNER TO x" ALTER COLUMN id SET DEFAULT 1;',
+  "COMMENT ON TABLE app.t IS 'first line",
+  'GRANT ALL ON app.t TO someone;',
+  "last';",
+  "COMMENT ON COLUMN app.t.id IS E'it\\'s",
+  'REVOKE ALL ON app.t FROM PUBLIC;',
+  "';",
+  '/* a comment',
+  'GRANT ALL ON app.t TO someone;',
+  '*/',
+  'COPY app.t ("GRANT x", id) FROM stdin;',
+  'GRANT ALL ON app.t TO someone;\t1',
+  '\\.',
+  'GRANT SELECT ON TABLE app.t TO someone;',
+  'REVOKE ALL ON SCHEMA public FROM PUBLIC;',
+  'ALTER DEFAULT PRIVILEGES FOR ROLE someone IN SCHEMA app GRANT SELECT ON TABLES TO someone;',
+  'select 1;',
+  '',
+].join('\n');
+const DROPPED = new Set([2, 11, 13, 28, 29, 30]);
+
+describe('RestrictedPsqlInput with dropOwnership (restore.noOwner)', () => {
+  it('drops exactly the top-level ownership and privilege statements, however the input is cut', async () => {
+    const expected = [`\\restrict ${KEY}`, ...OWNED.split('\n').filter((_line, i) => !DROPPED.has(i))].join('\n');
+    for (const pieces of splits(OWNED)) expect(await through(pieces, { dropOwnership: true })).toBe(expected);
+  });
+
+  it('without it, they all stay', async () => {
+    expect(await through([OWNED])).toBe(`\\restrict ${KEY}\n${OWNED}`);
+  });
+
+  it('isOwnershipStatement: a whole statement at the top level, not its look-alikes', () => {
+    for (const yes of [
+      'ALTER TABLE public.owned OWNER TO app;',
+      'ALTER MATERIALIZED VIEW public.v OWNER TO "App Owner";',
+      'ALTER FUNCTION public.f(a integer, b text) OWNER TO app;',
+      'ALTER LARGE OBJECT 16384 OWNER TO app;',
+      'GRANT SELECT ON TABLE public.owned TO reader;',
+      'REVOKE ALL ON SCHEMA public FROM PUBLIC;',
+      'ALTER DEFAULT PRIVILEGES FOR ROLE app GRANT SELECT ON TABLES TO reader;',
+      'SET SESSION AUTHORIZATION app;',
+      'RESET SESSION AUTHORIZATION;',
+    ])
+      expect(isOwnershipStatement(`${yes}\n`), yes).toBe(true);
+    for (const no of [
+      'ALTER SEQUENCE public.s OWNED BY public.t.id;',
+      'ALTER TABLE "x OWNER TO y" ADD COLUMN a integer;',
+      'ALTER TABLE t OWNER TO app; DROP TABLE t;',
+      'GRANT SELECT ON t TO app',
+      'GRANT SELECT ON t TO app; -- and then',
+      "COMMENT ON TABLE t IS 'GRANT ALL ON t TO app;';",
+      "ALTER TABLE t OWNER TO app; SELECT ';'",
+      'CREATE TABLE t (a int);',
+    ])
+      expect(isOwnershipStatement(no), no).toBe(false);
   });
 });

@@ -103,8 +103,16 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       return startRun(command.target, slackTrigger(who), { channel: who.channelId, ownParent: true }, deps);
     case 'cancel': {
       allow(command.target, who, 'cancel backups of', deps);
-      const job = deps.queue.cancel(command.target, `cancelled by <@${who.userId}>`);
-      return { reply: job ? cancelReply(job, deps.threads.get(job.id)) : nothingToCancelReply(command.target) };
+      const reason = `cancelled by <@${who.userId}>`;
+      // An approved restore runs on the maintenance queue: `/backup cancel` reaches it as its
+      // thread's Cancel button does. Verifications and prunes there are left to their own buttons.
+      const restoring = deps.maintenance?.queue.get(command.target)?.kind === 'restore';
+      const jobs = [
+        deps.queue.cancel(command.target, reason),
+        restoring ? deps.maintenance!.queue.cancel(command.target, reason) : undefined,
+      ];
+      const replies = jobs.flatMap((job) => (job ? [cancelReply(job, deps.threads.get(job.id))] : []));
+      return { reply: replies.length > 0 ? replies.join('\n') : nothingToCancelReply(command.target) };
     }
     case 'list': {
       const { target } = command;

@@ -27,7 +27,7 @@ export function helpReply(): string {
     `• \`${USAGE.status}\`: running and queued backups, verifications and prunes`,
     `• \`${USAGE.list}\`: stored backups, newest first`,
     `• \`${USAGE.link}\`: a fresh download link`,
-    `• \`${USAGE.cancel}\`: stop a queued or running backup; nothing is stored`,
+    `• \`${USAGE.cancel}\`: stop a queued or running backup (nothing is stored) or restore (nothing half-restored is left)`,
     `• \`${USAGE.verify}\`: prove a backup: its SHA-256, that it decompresses, and a restore test when a scratch server is set; result in a thread`,
     `• \`${USAGE.prune}\`: what the target's retention rules would delete; with \`confirm\`, delete it (result in a thread)`,
     `• \`${USAGE.snapshot}\`: an RDS snapshot of the target's instance now (targets with \`rds\`); progress in a thread`,
@@ -109,6 +109,11 @@ export function cancelReply(job: AnyJob, thread: ThreadLink | undefined): string
     return job.state === 'running'
       ? `Stopping following the snapshot of ${code(job.target)}${where ? ` (${where})` : ''}; a snapshot AWS has started goes on there (\`${USAGE.snapshots.replace('<target>', job.target)}\` shows it).`
       : `Removing the queued snapshot of ${code(job.target)}${where ? ` (${where})` : ''}; no snapshot will be requested.`;
+  }
+  if (job.kind === 'restore') {
+    return job.state === 'running'
+      ? `Stopping the running restore of ${code(job.target)}${where ? ` (${where})` : ''}; the half-restored database is dropped.`
+      : `Removing the queued restore of ${code(job.target)}${where ? ` (${where})` : ''}; nothing will be restored.`;
   }
   const what = job.state === 'running' ? 'Stopping the running backup' : 'Removing the queued backup';
   return `${what} of ${code(job.target)}${where ? ` (${where})` : ''}; nothing will be stored.`;
