@@ -59,6 +59,8 @@ function setup(opts: { attempts?: number; backoffMs?: number; windowMs?: number;
         return `${run.id} exhausted ${e.error.code}`;
       case 'stopped':
         return `${run.id} stopped ${e.reason}`;
+      case 'elsewhere':
+        return `${run.id} elsewhere ${e.verdict}`;
     }
   };
   const reruns = new AlertReruns({

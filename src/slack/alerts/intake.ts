@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { classifyAlert, compileRules, type AlertRules } from '../../alerts/classify.js';
 import { machineMayRun, posterAllowed, readAlertMessage, type Self, type SlackMessageEvent } from '../../alerts/message.js';
-import { AlertReruns, type AlertRun, type RerunEvent } from '../../alerts/reruns.js';
+import { AlertReruns, type AlertRun, type RerunEvent, type RerunLedger } from '../../alerts/reruns.js';
 import { SeenAlerts } from '../../alerts/seen.js';
 import { matchTarget } from '../../alerts/targets.js';
 import type { Config } from '../../config/schema.js';
@@ -57,6 +57,8 @@ export interface AlertIntakeDeps {
   readonly onDecision?: (decision: AlertDecision) => void;
   /** For alerts.action snapshot|both (targets with rds); absent: those alerts say snapshots are not set up. */
   readonly snapshots?: SnapshotService;
+  /** Fleet (config `state:`): reruns and their retries shared by the replicas. Default: this process alone. */
+  readonly ledger?: RerunLedger;
 }
 
 export type AlertOutcome =
@@ -112,7 +114,22 @@ export class AlertIntake {
       accepting: () => !(deps.isDraining?.() ?? false),
       now: () => new Date(clock.now()),
       ...(deps.setTimer ? { setTimer: deps.setTimer } : {}),
+      ...(deps.ledger
+        ? {
+            ledger: deps.ledger,
+            // An attempt queued and run within the job timeout is long over after twice that.
+            staleMs: 2 * config.queue.jobTimeoutMs,
+            onLedgerError: (err: unknown) =>
+              deps.logger.warn({ err }, 'the state database did not answer for an alert run; going on as if this replica were alone'),
+          }
+        : {}),
     });
+  }
+
+  /** Fleet: takes on alert retries left waiting (before a restart, or by a replica that stopped). */
+  async resume(): Promise<void> {
+    const taken = await this.reruns.resume();
+    if (taken > 0) this.deps.logger.info({ runs: taken }, 'took on alert reruns waiting for a retry');
   }
 
   /** One `message` event; `self` is the bot's own identity from auth.test. Never throws, never waits. */
@@ -269,6 +286,10 @@ export class AlertIntake {
         return;
       case 'exhausted':
         await this.post(at, exhaustedReply(target, run.attempts, this.reason(event.error), this.deps.config.alerts.escalate));
+        return;
+      case 'elsewhere':
+        // Another replica's run answers in its own thread (a re-delivery, or a second alert in the window).
+        this.deps.logger.info({ target, alert: at, verdict: event.verdict }, 'alert left to the run of another replica');
         return;
       case 'stopped':
         // A cancel is in the thread already; only say that the retries stop too, if any were left.
