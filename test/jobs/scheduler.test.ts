@@ -1,12 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { compileSchedule } from '../../src/config/cron.js';
-import { parseConfig } from '../../src/config/load.js';
 import { Scheduler, missedFire, type FireClaims, type SchedulerEvent } from '../../src/jobs/scheduler.js';
-import { openState, type StateStore } from '../../src/state/store.js';
 import { createCatalog } from '../../src/storage/catalog.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { putBytes } from '../helpers/objects.js';
+import { stateStores } from '../helpers/state-db.js';
 import { fakeRunner } from './fake-runner.js';
 import { accepted, backupQueue } from '../helpers/queue.js';
 
@@ -164,19 +163,7 @@ describe('Scheduler', () => {
 });
 
 describe('Scheduler in a fleet (two replicas, one state database)', () => {
-  const DB = 'scheduler_fleet';
-  const stores: StateStore[] = [];
-  beforeAll(async () => {
-    await servers.pg.dropDatabase(DB);
-    await servers.pg.createDatabase(DB);
-    const yaml = `storage: { bucket: backups }\ntargets: { a: { url: 'postgres://u@h/d' } }\nstate:\n  url: ${servers.pg.url(DB, servers.pg.superuser.user)}\n  password: { env: PW }\n`;
-    const env = { PW: servers.pg.superuser.password };
-    stores.push(...(await Promise.all([0, 1].map(() => openState(parseConfig(yaml, {}).state!, { env })))));
-  });
-  afterAll(async () => {
-    await Promise.all(stores.map((s) => s.close()));
-    await servers.pg.dropDatabase(DB);
-  });
+  const stores = stateStores(servers, 'scheduler_fleet');
 
   it('a catch-up both replicas find at start runs once, and so does each fire time after it', async () => {
     const prefix = uniquePrefix('sched-fleet');

@@ -1,43 +1,19 @@
 // What the replicas of a fleet agree on through the state database, on the real PostgreSQL: two
 // stores (two replicas' connection pools) race for the same claim with Promise.all, and exactly
 // one wins every time.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
-import type { StateConfig } from '../../src/config/schema.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { RestoreRequest } from '../../src/restore/approvals.js';
 import type { PgCoordination } from '../../src/state/coordination.js';
-import { openState, type StateStore } from '../../src/state/store.js';
 import { testServers } from '../helpers/fixtures.js';
+import { stateStores } from '../helpers/state-db.js';
 
-const servers = testServers();
-const DB = 'state_coordination';
-const env = { STATE_PW: '' };
-
-function stateConfig(): StateConfig {
-  return parseConfig(
-    `storage: { bucket: backups }\ntargets: { a: { url: 'postgres://u@h/d' } }\nstate:\n  url: ${servers.pg.url(DB, servers.pg.superuser.user)}\n  password: { env: STATE_PW }\n`,
-    {},
-  ).state!;
-}
-
-const opened: StateStore[] = [];
+const stores = stateStores(testServers(), 'state_coordination');
 let a: PgCoordination;
 let b: PgCoordination;
 
-beforeAll(async () => {
-  env.STATE_PW = servers.pg.superuser.password;
-  await servers.pg.dropDatabase(DB);
-  await servers.pg.createDatabase(DB);
-  // Two replicas starting together: both migrate, each with its own pool.
-  const stores = await Promise.all([openState(stateConfig(), { env }), openState(stateConfig(), { env })]);
-  opened.push(...stores);
-  a = stores[0].coordination('host-a:1');
-  b = stores[1].coordination('host-b:2');
-});
-
-afterAll(async () => {
-  await Promise.all(opened.map((s) => s.close()));
-  await servers.pg.dropDatabase(DB);
+beforeAll(() => {
+  a = stores[0]!.coordination('host-a:1');
+  b = stores[1]!.coordination('host-b:2');
 });
 
 /** Runs `race` `rounds` times and returns how many of each pair won. */
