@@ -1,7 +1,8 @@
 // Alerts in a fleet, as `npm start` runs it (node dist/slack/main.js): real bot processes sharing
 // one state database (a database of this file's own) and one fake Slack, backing up the shared
 // PostgreSQL into versitygw. The same alert delivered to two replicas gives one run and one
-// thread; a retry scheduled before a restart is carried out by the restarted bot.
+// thread; a retry scheduled before a restart is carried out by the restarted bot; a restore asked
+// for on one replica is approved on another.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { botProcesses, eventually, type BotProcess } from '../helpers/bot-process.js';
 import { configYaml, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
@@ -10,16 +11,22 @@ import { startFakeSlack, type ApiCall, type FakeSlack } from '../helpers/slack-f
 import { sendEvent, TEST_SIGNING_SECRET } from '../helpers/slack-sign.js';
 
 const servers = testServers();
-const prefix = uniquePrefix('fleet-alerts');
+const prefix = uniquePrefix('fleet-coord');
 const SRC = 'fleet_alerts_src';
 const STATE_DB = 'fleet_alerts_state';
 const ALERTS = 'C0ALERTS';
+const COPY = 'fleet_alerts_restored';
+const restoreOn = `url: ${servers.pg.url('postgres', servers.pg.superuser.user)}, password: { env: STATE_PW }, approvers: [U0ALICE, U0BOB]`;
 const bots = botProcesses(servers);
 
 const config = configYaml(
   servers,
   prefix,
-  { 'same-db': { db: SRC }, 'retry-db': { db: SRC, passwordEnv: 'RETRY_PW' } },
+  {
+    'same-db': { db: SRC },
+    'retry-db': { db: SRC, passwordEnv: 'RETRY_PW' },
+    'restore-db': { db: SRC, extra: `channels: [C0OPS]\nrestore: { ${restoreOn} }` },
+  },
   `alerts:
   channels: [${ALERTS}]
   retry: { attempts: 2, backoff: 4s }
@@ -38,6 +45,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  await servers.pg.dropDatabase(COPY);
   await servers.pg.dropDatabase(STATE_DB);
   await servers.pg.dropDatabase(SRC);
 });
@@ -132,5 +140,35 @@ describe('alerts in a fleet', () => {
       ':repeat: Attempt 1 of 2 failed. Retrying the backup of `retry-db` in 4s (attempt 2 of 2).',
       ':white_check_mark: Backup of `retry-db` finished.',
     ]);
+  });
+});
+
+describe('restore approvals in a fleet', () => {
+  it('a restore asked for on one replica is approved on another, and restores there', async () => {
+    const [a, b] = await Promise.all([replica(), replica()]);
+    await a.command('run restore-db', { channel_id: 'C0OPS', user_id: 'U0ALICE' });
+    await slack.waitForCall((c) => /^:white_check_mark: Backup of `restore-db`/.test(String(c.args.text)), 60_000);
+
+    await a.command(`restore restore-db latest into ${COPY}`, { channel_id: 'C0OPS', user_id: 'U0ALICE' });
+    const request = await slack.waitForCall(
+      (c) => c.method === 'chat.postMessage' && /^:rotating_light: Restore requested/.test(String(c.args.text)),
+      30_000,
+    );
+    const id = (request.args.blocks as any[]).find((block) => block.type === 'actions').elements[0].value as string;
+
+    // The click lands on the other replica, which never saw the request.
+    const click = await b.button({ actionId: 'dumptruck_restore_approve', value: id, messageTs: request.ts!, user_id: 'U0BOB' });
+    expect(click.status).toBe(200);
+    const done = await slack.waitForCall(
+      (c) => c.args.thread_ts === request.ts && /^:(white_check_mark|x): Restore(d| of) .*`restore-db`/.test(String(c.args.text)),
+      60_000,
+    );
+    expect(String(done.args.text)).toMatch(new RegExp(`^:white_check_mark: Restored \`[^\`]+\` of \`restore-db\` into \`${COPY}\``));
+    expect(b.stdout()).toContain('"msg":"restore approved"');
+    // Decided once, for both replicas: a second click on the first replica is told so.
+    const again = await a.button({ actionId: 'dumptruck_restore_approve', value: id, messageTs: request.ts!, user_id: 'U0BOB' });
+    expect(String((await slack.waitForResponse(again.responseUrl, 30_000)).body.text)).toBe(
+      'that restore request was already approved by <@U0BOB>',
+    );
   });
 });
