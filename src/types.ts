@@ -464,6 +464,12 @@ export interface PendingRetry extends LedgerRun {
   readonly nextAttemptAt: Date;
 }
 
+/** `joined`: `alert` is the one that started the run this alert joins (its thread has the run). */
+export type LedgerVerdict =
+  | { readonly kind: 'claimed' }
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'joined'; readonly alert: AlertRef };
+
 /** Runs shared by the replicas of a fleet (PostgreSQL in src/state/); every claim is exact under races. */
 export interface RerunLedger {
   /**
@@ -471,7 +477,7 @@ export interface RerunLedger {
    * replica), `joined` when another run of the target is active or ended less than `windowMs` ago.
    * An active run not heard of for `staleMs` (its replica died mid-attempt) is replaced.
    */
-  begin(run: LedgerRun, windowMs: number, staleMs: number): Promise<'claimed' | 'duplicate' | 'joined'>;
+  begin(run: LedgerRun, windowMs: number, staleMs: number): Promise<LedgerVerdict>;
   /** Attempt `failed` failed; the next is due at `at`. */
   retrying(id: string, failed: number, at: Date): Promise<void>;
   /** Takes the attempt after `failed`: true for the one replica that gets it. */

@@ -15,12 +15,12 @@
 //   replica that takes it when due (its own, or any other after a restart) runs the attempt.
 import { randomBytes } from 'node:crypto';
 import type { DumptruckError } from '../errors.js';
-import type { AlertRef, EndedRunState, RerunLedger } from '../types.js';
+import type { AlertRef, EndedRunState, LedgerVerdict, RerunLedger } from '../types.js';
 import type { BackupResult, Trigger } from '../jobs/events.js';
 import type { Job, JobOutcome, Queue, QueueRefusal } from '../jobs/queue.js';
 import { unrefTimer } from '../jobs/timer.js';
 
-export type { AlertRef, EndedRunState, LedgerRun, PendingRetry, RerunLedger } from '../types.js';
+export type { AlertRef, EndedRunState, LedgerRun, LedgerVerdict, PendingRetry, RerunLedger } from '../types.js';
 
 export type RunState = 'active' | EndedRunState;
 
@@ -68,7 +68,7 @@ export type RerunEvent =
   /** Cancelled by someone, or the bot is shutting down: no more attempts. */
   | { readonly type: 'stopped'; readonly reason: 'cancelled' | 'shutdown'; readonly error?: DumptruckError }
   /** Fleet: the ledger gave this alert to another replica's run (`joined`), or it was handled already (`duplicate`). */
-  | { readonly type: 'elsewhere'; readonly verdict: 'duplicate' | 'joined' };
+  | { readonly type: 'elsewhere'; readonly verdict: Exclude<LedgerVerdict, { readonly kind: 'claimed' }> };
 
 export type Receipt = { readonly kind: 'started'; readonly run: AlertRun } | { readonly kind: 'joined'; readonly run: AlertRun };
 
@@ -248,8 +248,9 @@ export class AlertReruns {
   /** Fleet: whether this run may go on here; a run that may not is told once and forgotten. */
   private async claim(ledger: RerunLedger, run: Run): Promise<boolean> {
     const windowMs = this.options.windowMs;
-    const verdict = await this.ledgerCall(() => ledger.begin(run, windowMs, this.options.staleMs ?? 43_200_000), 'claimed' as const);
-    if (verdict === 'claimed') return true;
+    const claimed: LedgerVerdict = { kind: 'claimed' };
+    const verdict = await this.ledgerCall(() => ledger.begin(run, windowMs, this.options.staleMs ?? 43_200_000), claimed);
+    if (verdict.kind === 'claimed') return true;
     this.forget(run);
     await this.tell(run, { type: 'elsewhere', verdict });
     return false;

@@ -1,6 +1,6 @@
 import type { FireClaims } from '../jobs/scheduler.js';
 import type { ApprovalStore, Decision, RestoreRequest } from '../restore/approvals.js';
-import type { AlertRef, EndedRunState, LedgerRun, PendingRetry, RerunLedger } from '../types.js';
+import type { AlertRef, EndedRunState, LedgerRun, LedgerVerdict, PendingRetry, RerunLedger } from '../types.js';
 
 // What replicas of one fleet agree on through the state database, beside the history: which
 // replica enqueues a schedule's fire time, which one runs an alert's rerun (and its retries),
@@ -57,7 +57,7 @@ export class PgCoordination implements FireClaims, RerunLedger, ApprovalStore {
     return rows.length > 0;
   }
 
-  async begin(run: LedgerRun, windowMs: number, staleMs: number): Promise<'claimed' | 'duplicate' | 'joined'> {
+  async begin(run: LedgerRun, windowMs: number, staleMs: number): Promise<LedgerVerdict> {
     const { rows } = await this.query<{ fresh: boolean; claimed: boolean }>(
       `with seen as (
          insert into ${this.schema}.alert_seen (channel, ts) values ($2, $3) on conflict do nothing returning 1
@@ -78,8 +78,16 @@ export class PgCoordination implements FireClaims, RerunLedger, ApprovalStore {
       'could not claim an alert in',
     );
     const [row] = rows;
-    if (!row?.fresh) return 'duplicate';
-    return row.claimed ? 'claimed' : 'joined';
+    if (!row?.fresh) return { kind: 'duplicate' };
+    if (row.claimed) return { kind: 'claimed' };
+    // A statement of its own: the run that won a race may have committed after the one above began.
+    const held = await this.query<{ channel: string; ts: string; posted_by: string }>(
+      `select channel, ts, posted_by from ${this.schema}.alert_runs where target = $1`,
+      [run.target],
+      'could not read an alert run from',
+    );
+    const [other] = held.rows;
+    return { kind: 'joined', alert: other ? { channel: other.channel, ts: other.ts, by: other.posted_by } : run.alert };
   }
 
   async retrying(id: string, attempt: number, at: Date): Promise<void> {

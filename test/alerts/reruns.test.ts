@@ -71,7 +71,7 @@ function setup(
       case 'stopped':
         return `${run.id} stopped ${e.reason}`;
       case 'elsewhere':
-        return `${run.id} elsewhere ${e.verdict}`;
+        return `${run.id} elsewhere ${e.verdict.kind}${e.verdict.kind === 'joined' ? ` ${e.verdict.alert.ts}` : ''}`;
     }
   };
   const reruns = new AlertReruns({
@@ -261,7 +261,7 @@ describe('AlertReruns in a fleet', () => {
     expect(loser.reruns.current('dup-db')).toBeUndefined();
     loser.reruns.receive('dup-db', alert('1.2'));
     await loser.reruns.idle();
-    expect(loser.told.at(-1)).toMatch(/ elsewhere joined$/);
+    expect(loser.told.at(-1)).toMatch(/ elsewhere joined 1\.1$/);
     expect(loser.runner.runs).toHaveLength(0);
   });
 

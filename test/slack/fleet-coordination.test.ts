@@ -104,6 +104,15 @@ describe('alerts in a fleet', () => {
     expect(inThread(ts).filter((c) => /^:(white_check_mark|x): Backup of/.test(text(c)))).toHaveLength(1);
     expect(loser.stdout()).not.toContain('"msg":"backup started"');
     expect(await servers.s3.listKeys(servers.bucket, `${prefix}/same-db/`)).toHaveLength(2);
+
+    // Another alert for the target, within the window, on the replica that did not run it: it joins, and says where the run is.
+    const later = '1764300000.000150';
+    await deliver(loser, 'same-db', later, 'EvLater');
+    const joined = await slack.waitForCall((c) => c.args.thread_ts === later, 30_000);
+    expect(joined.args.text).toBe(
+      `:link: Already on it: a backup of \`same-db\` was started for an earlier alert. Follow it in the <https://fake.slack.com/archives/${ALERTS}/p${ts.replace('.', '')}|thread>; this alert does not start another.`,
+    );
+    expect(await servers.s3.listKeys(servers.bucket, `${prefix}/same-db/`)).toHaveLength(2);
   });
 
   it('a retry scheduled before a restart is carried out by the restarted bot, in the alert thread', async () => {

@@ -4,6 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RestoreRequest } from '../../src/restore/approvals.js';
 import type { PgCoordination } from '../../src/state/coordination.js';
+import type { LedgerVerdict } from '../../src/types.js';
 import { testServers } from '../helpers/fixtures.js';
 import { stateStores } from '../helpers/state-db.js';
 
@@ -25,6 +26,9 @@ async function wins(rounds: number, race: (round: number) => Promise<[boolean, b
   }
   return counts;
 }
+
+/** A verdict in one word; a join names the alert whose run it joins. */
+const said = (v: LedgerVerdict) => (v.kind === 'joined' ? `joined ${v.alert.ts}` : v.kind);
 
 const run = (id: string, target: string, ts: string) => ({
   id,
@@ -53,9 +57,9 @@ describe('alert runs', () => {
       a.begin(run('r-a', 'dup-db', '1.1'), 600_000, 3_600_000),
       b.begin(run('r-b', 'dup-db', '1.1'), 600_000, 3_600_000),
     ]);
-    expect([...verdicts].sort()).toEqual(['claimed', 'duplicate']);
+    expect(verdicts.map(said).sort()).toEqual(['claimed', 'duplicate']);
     // A re-delivery later (after a restart of either) is still a duplicate.
-    expect(await b.begin(run('r-c', 'dup-db', '1.1'), 600_000, 3_600_000)).toBe('duplicate');
+    expect(said(await b.begin(run('r-c', 'dup-db', '1.1'), 600_000, 3_600_000))).toBe('duplicate');
   });
 
   it('two alerts for one target at once: one run, the other joins it; a new run only after the window', async () => {
@@ -63,17 +67,20 @@ describe('alert runs', () => {
       a.begin(run('r-1', 'join-db', '2.1'), 600_000, 3_600_000),
       b.begin(run('r-2', 'join-db', '2.2'), 600_000, 3_600_000),
     ]);
-    expect([...verdicts].sort()).toEqual(['claimed', 'joined']);
-    const winner = verdicts[0] === 'claimed' ? 'r-1' : 'r-2';
+    const [first, second] = verdicts.map(said);
+    // The one that joins is told which alert's thread has the run.
+    expect([first, second]).toEqual(first === 'claimed' ? ['claimed', 'joined 2.1'] : ['joined 2.2', 'claimed']);
+    const winner = first === 'claimed' ? 'r-1' : 'r-2';
+    const winnerTs = first === 'claimed' ? '2.1' : '2.2';
     await a.end(winner, 'succeeded');
     // Ended, but within the window: joins.
-    expect(await b.begin(run('r-3', 'join-db', '2.3'), 600_000, 3_600_000)).toBe('joined');
+    expect(said(await b.begin(run('r-3', 'join-db', '2.3'), 600_000, 3_600_000))).toBe(`joined ${winnerTs}`);
     // A window of nothing: a new run.
-    expect(await b.begin(run('r-4', 'join-db', '2.4'), 0, 3_600_000)).toBe('claimed');
+    expect(said(await b.begin(run('r-4', 'join-db', '2.4'), 0, 3_600_000))).toBe('claimed');
   });
 
   it('a pending retry is listed for any replica, and exactly one replica takes each attempt', async () => {
-    expect(await a.begin(run('r-retry', 'retry-db', '3.1'), 600_000, 3_600_000)).toBe('claimed');
+    expect(said(await a.begin(run('r-retry', 'retry-db', '3.1'), 600_000, 3_600_000))).toBe('claimed');
     const due = new Date(Date.now() + 5_000);
     await a.retrying('r-retry', 1, due);
     const pending = (await b.pending()).find((p) => p.id === 'r-retry');
@@ -99,9 +106,9 @@ describe('alert runs', () => {
   });
 
   it('an active run unheard of for longer than the stale bound (its replica died mid-attempt) is replaced', async () => {
-    expect(await a.begin(run('r-dead', 'stale-db', '4.1'), 600_000, 3_600_000)).toBe('claimed');
-    expect(await b.begin(run('r-next', 'stale-db', '4.2'), 600_000, 3_600_000)).toBe('joined');
-    expect(await b.begin(run('r-next', 'stale-db', '4.3'), 600_000, 0)).toBe('claimed');
+    expect(said(await a.begin(run('r-dead', 'stale-db', '4.1'), 600_000, 3_600_000))).toBe('claimed');
+    expect(said(await b.begin(run('r-next', 'stale-db', '4.2'), 600_000, 3_600_000))).toBe('joined 4.1');
+    expect(said(await b.begin(run('r-next', 'stale-db', '4.3'), 600_000, 0))).toBe('claimed');
   });
 });
 

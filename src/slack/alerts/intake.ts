@@ -18,6 +18,7 @@ import {
   exhaustedReply,
   followedFinishedReply,
   followingReply,
+  joinedElsewhereReply,
   joinedReply,
   machineRefusedReply,
   posterRefusedReply,
@@ -287,10 +288,13 @@ export class AlertIntake {
       case 'exhausted':
         await this.post(at, exhaustedReply(target, run.attempts, this.reason(event.error), this.deps.config.alerts.escalate));
         return;
-      case 'elsewhere':
-        // Another replica's run answers in its own thread (a re-delivery, or a second alert in the window).
-        this.deps.logger.info({ target, alert: at, verdict: event.verdict }, 'alert left to the run of another replica');
+      case 'elsewhere': {
+        const { verdict } = event;
+        this.deps.logger.info({ target, alert: at, verdict: verdict.kind }, 'alert left to the run of another replica');
+        // A re-delivery was answered already; a new alert joining another replica's run is told where it is.
+        if (verdict.kind === 'joined') await this.post(at, joinedElsewhereReply(target, await this.threadOf(verdict.alert)));
         return;
+      }
       case 'stopped':
         // A cancel is in the thread already; only say that the retries stop too, if any were left.
         if (event.reason === 'shutdown' || run.attempt < run.attempts) await this.post(at, stoppedReply(target, event.reason));
@@ -303,8 +307,12 @@ export class AlertIntake {
   }
 
   /** The run's thread (its first alert's), with a permalink when Slack gives one. */
-  private async runThread(run: AlertRun): Promise<ThreadLink> {
-    const { channel, ts } = run.alert;
+  private runThread(run: AlertRun): Promise<ThreadLink> {
+    return this.threadOf(run.alert);
+  }
+
+  private async threadOf(alert: { readonly channel: string; readonly ts: string }): Promise<ThreadLink> {
+    const { channel, ts } = alert;
     try {
       const { permalink } = await this.deps.chat.getPermalink({ channel, message_ts: ts });
       return permalink ? { channel, ts, permalink } : { channel, ts };
