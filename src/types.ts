@@ -485,4 +485,6 @@ export interface RerunLedger {
   end(id: string, state: EndedRunState): Promise<void>;
   /** Runs waiting for a retry, for a replica to pick up at start. */
   pending(): Promise<PendingRetry[]>;
+  /** Records an alert answered without a run (a refusal): true for the first replica to answer it. */
+  answered(alert: Pick<AlertRef, 'channel' | 'ts'>): Promise<boolean>;
 }

@@ -189,7 +189,10 @@ export class AlertReruns {
     this.driving.add(drive);
   }
 
-  /** No more attempts: runs waiting to retry end now, runs with a job end when it does (the queue cancels those on shutdown). */
+  /**
+   * No more attempts: runs waiting to retry end now (with a ledger they are left in it for a replica
+   * to take when due), runs with a job end when it does (the queue cancels those on shutdown).
+   */
   stop(): void {
     this.stopping = true;
     for (const wake of [...this.sleepers]) wake();

@@ -90,6 +90,15 @@ export class PgCoordination implements FireClaims, RerunLedger, ApprovalStore {
     return { kind: 'joined', alert: other ? { channel: other.channel, ts: other.ts, by: other.posted_by } : run.alert };
   }
 
+  async answered(alert: Pick<AlertRef, 'channel' | 'ts'>): Promise<boolean> {
+    const { rows } = await this.query(
+      `insert into ${this.schema}.alert_seen (channel, ts) values ($1, $2) on conflict do nothing returning 1 as won`,
+      [alert.channel, alert.ts],
+      'could not record an alert in',
+    );
+    return rows.length > 0;
+  }
+
   async retrying(id: string, attempt: number, at: Date): Promise<void> {
     await this.query(
       `update ${this.schema}.alert_runs set attempt = $2, next_attempt_at = $3, updated_at = now() where run_id = $1 and state = 'active'`,

@@ -115,6 +115,16 @@ describe('alerts in a fleet', () => {
     expect(await servers.s3.listKeys(servers.bucket, `${prefix}/same-db/`)).toHaveLength(2);
   });
 
+  it('an alert that starts no run (an unknown target) delivered to two replicas is answered once', async () => {
+    const [a, b] = await Promise.all([replica(), replica()]);
+    const ts = '1764300000.000300';
+    await Promise.all([deliver(a, 'nosuch-db', ts, 'EvUnknown'), deliver(b, 'nosuch-db', ts, 'EvUnknown')]);
+    const answer = await slack.waitForCall((c) => c.args.thread_ts === ts, 30_000);
+    expect(String(answer.args.text)).toMatch(/^:grey_question: This reads as a backup failure/);
+    await eventually(() => [a, b].find((r) => logged(r, 'alert answered by another replica')), 'the other replica', 30_000);
+    expect(inThread(ts)).toHaveLength(1);
+  });
+
   it('a retry scheduled before a restart is carried out by the restarted bot, in the alert thread', async () => {
     // The first process has the wrong password: its attempt fails and a retry is scheduled.
     const first = await replica({ RETRY_PW: servers.env.WRONG_PW! });

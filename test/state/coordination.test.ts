@@ -62,6 +62,14 @@ describe('alert runs', () => {
     expect(said(await b.begin(run('r-c', 'dup-db', '1.1'), 600_000, 3_600_000))).toBe('duplicate');
   });
 
+  it('an alert answered without a run (a refusal) is answered by one replica', async () => {
+    expect(
+      await wins(10, (i) =>
+        Promise.all([a.answered({ channel: 'C0ALERTS', ts: `5.${i}` }), b.answered({ channel: 'C0ALERTS', ts: `5.${i}` })]),
+      ),
+    ).toEqual(Array(10).fill(1));
+  });
+
   it('two alerts for one target at once: one run, the other joins it; a new run only after the window', async () => {
     const verdicts = await Promise.all([
       a.begin(run('r-1', 'join-db', '2.1'), 600_000, 3_600_000),

@@ -321,14 +321,30 @@ export class AlertIntake {
     }
   }
 
+  /** The answer to an alert that starts no run (a refusal, an unknown target...). */
   private reply(at: { readonly channel: string; readonly ts: string }, message: SlackMessage): void {
-    this.replyLater(at, async () => message);
+    const { ledger, logger } = this.deps;
+    if (!ledger) return this.replyLater(at, async () => message);
+    // Fleet: Slack may deliver the alert to another replica too, or again after a restart; the
+    // first to record it answers. Unrecorded (state database down): answer, a double beats none.
+    this.replyLater(at, () =>
+      ledger.answered(at).then(
+        (first) => {
+          if (!first) logger.info({ alert: at }, 'alert answered by another replica');
+          return first ? message : undefined;
+        },
+        (err: unknown) => {
+          logger.warn({ err }, 'the state database did not answer for an alert; replying anyway');
+          return message;
+        },
+      ),
+    );
   }
 
-  /** A reply whose text needs a Web API call first; tracked for idle(). */
-  private replyLater(at: { readonly channel: string; readonly ts: string }, build: () => Promise<SlackMessage>): void {
+  /** A reply whose text needs a Web API call first (undefined: no reply); tracked for idle(). */
+  private replyLater(at: { readonly channel: string; readonly ts: string }, build: () => Promise<SlackMessage | undefined>): void {
     const done = build()
-      .then((message) => this.post(at, message))
+      .then((message) => (message ? this.post(at, message) : undefined))
       .finally(() => this.replies.delete(done));
     this.replies.add(done);
   }
