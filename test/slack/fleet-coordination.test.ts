@@ -2,7 +2,7 @@
 // one state database (a database of this file's own) and one fake Slack, backing up the shared
 // PostgreSQL into versitygw. The same alert delivered to two replicas gives one run and one
 // thread; a retry scheduled before a restart is carried out by the restarted bot; a restore asked
-// for on one replica is approved on another.
+// for on one replica is approved on another; a schedule every few seconds runs once per fire time.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { botProcesses, eventually, type BotProcess } from '../helpers/bot-process.js';
 import { configYaml, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
@@ -189,5 +189,50 @@ describe('restore approvals in a fleet', () => {
     expect(String((await slack.waitForResponse(again.responseUrl, 30_000)).body.text)).toBe(
       'that restore request was already approved by <@U0BOB>',
     );
+  });
+});
+
+describe('schedules in a fleet', () => {
+  /** What each replica logged about each fire time: `took` (queued, or skipped for a job under way) or `left`. */
+  const fires = (bot: BotProcess) =>
+    bot
+      .stdout()
+      .split('\n')
+      // The last piece may be a line still being written.
+      .slice(0, -1)
+      .map((line) => JSON.parse(line) as { msg: string; target?: string; scheduledFor?: string })
+      .filter((l) => l.target === 'tick-db' && l.scheduledFor)
+      .flatMap((l): Array<[string, 'took' | 'left']> => {
+        if (l.msg === 'scheduled backup left to the replica that claimed this fire time') return [[l.scheduledFor!, 'left']];
+        if (/^scheduled backup (queued|skipped)/.test(l.msg)) return [[l.scheduledFor!, 'took']];
+        return [];
+      });
+
+  it('two replicas with a schedule every 3 seconds: each fire time is taken by exactly one of them', async () => {
+    const ticking = configYaml(
+      servers,
+      uniquePrefix('fleet-tick'),
+      { 'tick-db': { db: SRC, extra: 'schedule: "*/3 * * * * *"' } },
+      `state:\n  url: ${servers.pg.url(STATE_DB, servers.pg.superuser.user)}\n  password: { env: STATE_PW }\n`,
+    );
+    const env = { STATE_PW: servers.pg.superuser.password, LOG_LEVEL: 'debug' };
+    const [a, b] = await Promise.all([bots.start({ config: ticking, slack, env }), bots.start({ config: ticking, slack, env })]);
+    // Fire times both replicas have reached, three of them.
+    const settled = await eventually(
+      () => {
+        const [fromA, fromB] = [fires(a.bot), fires(b.bot)];
+        const both = [...new Set(fromA.map(([at]) => at))].filter((at) => fromB.some(([t]) => t === at));
+        return both.length >= 3 ? { both, all: [...fromA, ...fromB] } : undefined;
+      },
+      'three fire times seen by both replicas',
+      60_000,
+    );
+    for (const at of settled.both)
+      expect(
+        settled.all
+          .filter(([t]) => t === at)
+          .map(([, what]) => what)
+          .sort(),
+      ).toEqual(['left', 'took']);
   });
 });
