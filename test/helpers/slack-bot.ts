@@ -46,7 +46,9 @@ export async function startTestBot(options: {
   readonly catalog: BackupCatalog;
   readonly progressIntervalMs?: number;
   /** More createSlackApp options (timers, alert decisions). */
-  readonly app?: Partial<Pick<SlackAppOptions, 'setTimer' | 'onAlertDecision' | 'clock' | 'snapshots' | 'trust' | 'approvals' | 'state'>>;
+  readonly app?: Partial<
+    Pick<SlackAppOptions, 'setTimer' | 'onAlertDecision' | 'clock' | 'snapshots' | 'trust' | 'approvals' | 'state' | 'alertLedger'>
+  >;
 }): Promise<TestBot> {
   const slack = await startFakeSlack({ token: TEST_BOT_TOKEN });
   const bot = createSlackApp({

@@ -239,8 +239,11 @@ export class AlertIntake {
     // while that dump's run is on joins it, as any alert does.
     if (steps[0] === 'snapshot' && !this.reruns.current(target)) {
       const snapshotDeps = { ...this.deps, post: (message: SlackMessage) => this.post(at, message) };
-      const done = takeAlertSnapshot(snapshotDeps, target, alert)
-        .then(() => {
+      const done = this.firstToAnswer({ channel, ts: `${ts}/snapshot` })
+        .then(async (first) => {
+          // Fleet: the replica that records the alert first takes the snapshot (and its dump); the others leave it.
+          if (!first) return;
+          await takeAlertSnapshot(snapshotDeps, target, alert);
           if (steps.includes('dump')) this.reruns.receive(target, alert);
         })
         .finally(() => this.replies.delete(done));
@@ -323,22 +326,24 @@ export class AlertIntake {
 
   /** The answer to an alert that starts no run (a refusal, an unknown target...). */
   private reply(at: { readonly channel: string; readonly ts: string }, message: SlackMessage): void {
+    this.replyLater(at, async () => ((await this.firstToAnswer(at)) ? message : undefined));
+  }
+
+  /**
+   * Fleet: Slack may deliver an alert to another replica too, or again after a restart; the first
+   * to record it answers. Alone, or unrecorded (state database down): answer, a double beats none.
+   */
+  private async firstToAnswer(at: { readonly channel: string; readonly ts: string }): Promise<boolean> {
     const { ledger, logger } = this.deps;
-    if (!ledger) return this.replyLater(at, async () => message);
-    // Fleet: Slack may deliver the alert to another replica too, or again after a restart; the
-    // first to record it answers. Unrecorded (state database down): answer, a double beats none.
-    this.replyLater(at, () =>
-      ledger.answered(at).then(
-        (first) => {
-          if (!first) logger.info({ alert: at }, 'alert answered by another replica');
-          return first ? message : undefined;
-        },
-        (err: unknown) => {
-          logger.warn({ err }, 'the state database did not answer for an alert; replying anyway');
-          return message;
-        },
-      ),
-    );
+    if (!ledger) return true;
+    try {
+      const first = await ledger.answered(at);
+      if (!first) logger.info({ alert: at }, 'alert answered by another replica');
+      return first;
+    } catch (err) {
+      logger.warn({ err }, 'the state database did not answer for an alert; answering anyway');
+      return true;
+    }
   }
 
   /** A reply whose text needs a Web API call first (undefined: no reply); tracked for idle(). */
