@@ -448,3 +448,55 @@ export type SnapshotJob = Job<SnapshotResult, SnapshotEvent, 'snapshot'>;
 
 /** Any job on a queue; `kind` tells which. */
 export type AnyJob = Job | SnapshotJob | VerifyJob | PruneJob | RestoreJob;
+
+// --- a fleet: alert reruns shared by the replicas (alerts/ drives them, state/ keeps them) ---
+
+export interface AlertRef {
+  readonly channel: string;
+  readonly ts: string;
+  /** Who posted it: a user id or a bot id. */
+  readonly by: string;
+}
+
+export type EndedRunState = 'succeeded' | 'failed' | 'stopped';
+
+/** What the ledger keeps of a run. */
+export interface LedgerRun {
+  readonly id: string;
+  readonly target: string;
+  readonly alert: AlertRef;
+  readonly attempts: number;
+  readonly startedAt: Date;
+}
+
+/** A run waiting for its next attempt, as any replica finds it. */
+export interface PendingRetry extends LedgerRun {
+  /** Attempts made so far (the failed one included). */
+  readonly attempt: number;
+  readonly nextAttemptAt: Date;
+}
+
+/** `joined`: `alert` is the one that started the run this alert joins (its thread has the run). */
+export type LedgerVerdict =
+  | { readonly kind: 'claimed' }
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'joined'; readonly alert: AlertRef };
+
+/** Runs shared by the replicas of a fleet (PostgreSQL in src/state/); every claim is exact under races. */
+export interface RerunLedger {
+  /**
+   * Claims the alert and its target for `run`: `duplicate` when the alert was seen before (by any
+   * replica), `joined` when another run of the target is active or ended less than `windowMs` ago.
+   * An active run not heard of for `staleMs` (its replica died mid-attempt) is replaced.
+   */
+  begin(run: LedgerRun, windowMs: number, staleMs: number): Promise<LedgerVerdict>;
+  /** Attempt `failed` failed; the next is due at `at`. */
+  retrying(id: string, failed: number, at: Date): Promise<void>;
+  /** Takes the attempt after `failed`: true for the one replica that gets it. */
+  takeAttempt(id: string, failed: number): Promise<boolean>;
+  end(id: string, state: EndedRunState): Promise<void>;
+  /** Runs waiting for a retry, for a replica to pick up at start. */
+  pending(): Promise<PendingRetry[]>;
+  /** Records an alert answered without a run (a refusal): true for the first replica to answer it. */
+  answered(alert: Pick<AlertRef, 'channel' | 'ts'>): Promise<boolean>;
+}

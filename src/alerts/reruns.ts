@@ -9,19 +9,20 @@
 // - A failed attempt is retried after backoffMs, 2 x backoffMs, 4 x backoffMs ... (doubling, at
 //   most an hour, or backoffMs itself when that is longer) until `attempts` have run. A cancelled
 //   attempt ends the run: somebody decided to stop it.
+// - A fleet (config `state:`) keeps runs in a RerunLedger: a run starts only once it has claimed
+//   its alert and its target there (a re-delivery to another replica is a duplicate, an alert
+//   while another replica's run is on joins that), a pending retry is written down, and the
+//   replica that takes it when due (its own, or any other after a restart) runs the attempt.
+import { randomBytes } from 'node:crypto';
 import type { DumptruckError } from '../errors.js';
+import type { AlertRef, EndedRunState, LedgerVerdict, RerunLedger } from '../types.js';
 import type { BackupResult, Trigger } from '../jobs/events.js';
 import type { Job, JobOutcome, Queue, QueueRefusal } from '../jobs/queue.js';
 import { unrefTimer } from '../jobs/timer.js';
 
-export interface AlertRef {
-  readonly channel: string;
-  readonly ts: string;
-  /** Who posted it: a user id or a bot id. */
-  readonly by: string;
-}
+export type { AlertRef, EndedRunState, LedgerRun, LedgerVerdict, PendingRetry, RerunLedger } from '../types.js';
 
-export type RunState = 'active' | 'succeeded' | 'failed' | 'stopped';
+export type RunState = 'active' | EndedRunState;
 
 export interface AlertRun {
   readonly id: string;
@@ -65,7 +66,9 @@ export type RerunEvent =
     }
   | { readonly type: 'exhausted'; readonly error: DumptruckError }
   /** Cancelled by someone, or the bot is shutting down: no more attempts. */
-  | { readonly type: 'stopped'; readonly reason: 'cancelled' | 'shutdown'; readonly error?: DumptruckError };
+  | { readonly type: 'stopped'; readonly reason: 'cancelled' | 'shutdown'; readonly error?: DumptruckError }
+  /** Fleet: the ledger gave this alert to another replica's run (`joined`), or it was handled already (`duplicate`). */
+  | { readonly type: 'elsewhere'; readonly verdict: Exclude<LedgerVerdict, { readonly kind: 'claimed' }> };
 
 export type Receipt = { readonly kind: 'started'; readonly run: AlertRun } | { readonly kind: 'joined'; readonly run: AlertRun };
 
@@ -88,6 +91,12 @@ export interface AlertRerunsOptions {
   readonly now?: () => Date;
   /** Default: an unref'd setTimeout; returns its cancel. */
   readonly setTimer?: (callback: () => void, ms: number) => () => void;
+  /** Fleet: runs shared through the state database. Default: none, this process alone decides. */
+  readonly ledger?: RerunLedger;
+  /** With a ledger: how long an attempt may go unheard of before its run counts as dead. Default: 12 hours. */
+  readonly staleMs?: number;
+  /** With a ledger: a ledger call failed; the run goes on as if this process were alone (a double run beats none). */
+  readonly onLedgerError?: (err: unknown) => void;
 }
 
 /** Longest wait between attempts, unless alerts.retry.backoff itself is longer. */
@@ -146,14 +155,44 @@ export class AlertReruns {
       existing.joined++;
       return { kind: 'joined', run: existing };
     }
-    const run = new Run(`r${++this.runIds}`, target, alert, this.options.retry.attempts, this.now());
+    // Ids name a run across the fleet when it is shared.
+    const id = this.options.ledger ? `r-${randomBytes(6).toString('hex')}` : `r${++this.runIds}`;
+    const run = new Run(id, target, alert, this.options.retry.attempts, this.now());
     this.latest.set(target, run);
-    const drive = this.drive(run).finally(() => this.driving.delete(drive));
-    this.driving.add(drive);
+    this.start(run, false);
     return { kind: 'started', run };
   }
 
-  /** No more attempts: runs waiting to retry end now, runs with a job end when it does (the queue cancels those on shutdown). */
+  /**
+   * Fleet: takes on the runs waiting for a retry that this process does not drive (scheduled
+   * before a restart, or by a replica that died); when due, one replica takes each attempt.
+   * Returns how many it took on.
+   */
+  async resume(): Promise<number> {
+    const { ledger } = this.options;
+    if (!ledger || !this.accepting()) return 0;
+    let taken = 0;
+    for (const pending of await ledger.pending()) {
+      if (this.current(pending.target)) continue;
+      const run = new Run(pending.id, pending.target, pending.alert, pending.attempts, pending.startedAt);
+      run.attempt = pending.attempt;
+      run.nextAttemptAt = pending.nextAttemptAt;
+      this.latest.set(pending.target, run);
+      this.start(run, true);
+      taken++;
+    }
+    return taken;
+  }
+
+  private start(run: Run, resumed: boolean): void {
+    const drive = this.drive(run, resumed).finally(() => this.driving.delete(drive));
+    this.driving.add(drive);
+  }
+
+  /**
+   * No more attempts: runs waiting to retry end now (with a ledger they are left in it for a replica
+   * to take when due), runs with a job end when it does (the queue cancels those on shutdown).
+   */
   stop(): void {
     this.stopping = true;
     for (const wake of [...this.sleepers]) wake();
@@ -168,9 +207,20 @@ export class AlertReruns {
     return !this.stopping && (this.options.accepting?.() ?? true);
   }
 
-  private async drive(run: Run): Promise<void> {
-    const { retry } = this.options;
+  private async drive(run: Run, resumed: boolean): Promise<void> {
+    const { retry, ledger } = this.options;
+    if (ledger && !resumed && !(await this.claim(ledger, run))) return;
+    // The wait before the next attempt: a resumed run's remainder, then each retry's backoff.
+    let waitMs = resumed && run.nextAttemptAt ? Math.max(0, run.nextAttemptAt.getTime() - this.now().getTime()) : undefined;
     for (;;) {
+      if (waitMs !== undefined) {
+        await this.sleep(waitMs);
+        if (ledger) {
+          // Left waiting in the ledger: another replica, or this one restarted, takes it when due.
+          if (!this.accepting()) return this.forget(run);
+          if (!(await this.ledgerCall(() => ledger.takeAttempt(run.id, run.attempt), true))) return this.forget(run);
+        }
+      }
       run.attempt++;
       run.nextAttemptAt = undefined;
       if (!this.accepting()) return this.end(run, 'stopped', { type: 'stopped', reason: 'shutdown' });
@@ -190,9 +240,40 @@ export class AlertReruns {
       if (run.attempt >= run.attempts) return this.end(run, 'failed', { type: 'exhausted', error });
 
       const delayMs = retryDelayMs(retry.backoffMs, run.attempt);
-      run.nextAttemptAt = new Date(this.now().getTime() + delayMs);
+      const at = new Date(this.now().getTime() + delayMs);
+      run.nextAttemptAt = at;
+      if (ledger) await this.ledgerCall(() => ledger.retrying(run.id, run.attempt, at), undefined);
       await this.tell(run, { type: 'retrying', attempt: run.attempt + 1, delayMs, error, created });
-      await this.sleep(delayMs);
+      waitMs = delayMs;
+    }
+  }
+
+  /** Fleet: whether this run may go on here; a run that may not is told once and forgotten. */
+  private async claim(ledger: RerunLedger, run: Run): Promise<boolean> {
+    const windowMs = this.options.windowMs;
+    const claimed: LedgerVerdict = { kind: 'claimed' };
+    const verdict = await this.ledgerCall(() => ledger.begin(run, windowMs, this.options.staleMs ?? 43_200_000), claimed);
+    if (verdict.kind === 'claimed') return true;
+    this.forget(run);
+    await this.tell(run, { type: 'elsewhere', verdict });
+    return false;
+  }
+
+  /** Ends the run here without a word: another replica has it, or will. Later alerts ask the ledger again. */
+  private forget(run: Run): void {
+    run.state = 'stopped';
+    run.endedAt = this.now();
+    run.nextAttemptAt = undefined;
+    if (this.latest.get(run.target) === run) this.latest.delete(run.target);
+  }
+
+  /** A ledger call whose failure is reported and answered with `fallback`. */
+  private async ledgerCall<T>(call: () => Promise<T>, fallback: T): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      this.options.onLedgerError?.(err);
+      return fallback;
     }
   }
 
@@ -209,6 +290,7 @@ export class AlertReruns {
       if (created) queue.cancelJob(job.id, 'cancelled: its Slack thread could not be posted');
       run.state = 'stopped';
       run.endedAt = this.now();
+      await this.endInLedger(run);
       return undefined;
     }
     return { job, created, outcome: await job.settled };
@@ -223,11 +305,17 @@ export class AlertReruns {
     };
   }
 
-  private async end(run: Run, state: RunState, event?: RerunEvent): Promise<void> {
+  private async end(run: Run, state: EndedRunState, event?: RerunEvent): Promise<void> {
     run.state = state;
     run.endedAt = this.now();
     run.nextAttemptAt = undefined;
+    await this.endInLedger(run);
     if (event) await this.tell(run, event);
+  }
+
+  private async endInLedger(run: Run): Promise<void> {
+    const { ledger } = this.options;
+    if (ledger && run.state !== 'active') await this.ledgerCall(() => ledger.end(run.id, run.state as EndedRunState), undefined);
   }
 
   private async tell(run: Run, event: RerunEvent): Promise<void> {

@@ -17,6 +17,10 @@ import { unrefTimer } from './timer.js';
 // is enqueued at once, however many fires were missed; a target with no backup at all waits for
 // its next fire. The bucket, not local state, is the memory: a redeploy on another host, or a
 // backup taken by hand in between, counts.
+//
+// A fleet (config `state:`): every replica runs this same schedule, and each fire time (a regular
+// fire or a catch-up) is claimed in the state database before it is enqueued, so exactly one
+// replica enqueues it; the others skip it quietly.
 
 export type SchedulerEvent =
   | { readonly type: 'enqueued'; readonly target: string; readonly job: Job; readonly scheduledFor: Date; readonly catchUp: boolean }
@@ -30,8 +34,21 @@ export type SchedulerEvent =
       readonly scheduledFor: Date;
       readonly catchUp: boolean;
     }
+  /** Another replica claimed this fire time and enqueues it: nothing to do here. */
+  | { readonly type: 'claimed-elsewhere'; readonly target: string; readonly scheduledFor: Date; readonly catchUp: boolean }
+  /** The claim could not be made (state database unreachable): this replica enqueues the fire anyway. */
+  | { readonly type: 'claim-failed'; readonly target: string; readonly scheduledFor: Date; readonly error: DumptruckError }
   /** The missed-run check could not read the bucket; the regular schedule goes on. */
   | { readonly type: 'catch-up-failed'; readonly target: string; readonly error: DumptruckError };
+
+/** A fleet's record of fire times taken: one replica enqueues each. */
+export interface FireClaims {
+  /** True for the first caller to claim the target's fire time, false for every other (exact under races). */
+  claim(target: string, scheduledFor: Date): Promise<boolean>;
+}
+
+/** One process: every fire is its own. */
+export const alwaysClaim: FireClaims = { claim: async () => true };
 
 export interface SchedulerOptions {
   readonly config: Config;
@@ -44,6 +61,8 @@ export interface SchedulerOptions {
   readonly setTimer?: (callback: () => void, ms: number) => () => void;
   /** Reporters (Slack: the target's report channel) subscribe to `job` here. A throwing listener is ignored. */
   readonly onEvent?: (event: SchedulerEvent) => void;
+  /** Fleet: claims each fire time first. Default: none, every fire is enqueued at once (as with alwaysClaim, but synchronously). */
+  readonly claims?: FireClaims;
 }
 
 /** setTimeout's ceiling; longer waits are re-armed. */
@@ -119,7 +138,7 @@ export class Scheduler {
           this.wait(entry, due);
           return;
         }
-        this.fire(entry, due, false);
+        void this.fire(entry, due, false);
         this.arm(entry, due);
       },
       Math.min(delay, MAX_TIMER_MS),
@@ -137,10 +156,37 @@ export class Scheduler {
     }
     if (!newest || !this.running) return;
     const missed = missedFire(entry.cron, newest, startedAt);
-    if (missed) this.fire(entry, missed, true);
+    if (missed) await this.fire(entry, missed, true);
   }
 
-  private fire(entry: Entry, scheduledFor: Date, catchUp: boolean): void {
+  /** Resolves once the fire is enqueued or left to another replica. */
+  private async fire(entry: Entry, scheduledFor: Date, catchUp: boolean): Promise<void> {
+    const { claims } = this.options;
+    // Without claims the enqueue stays synchronous with the timer, as for one process it always was.
+    if (!claims) return this.enqueue(entry, scheduledFor, catchUp);
+    // The same claim for a regular fire and a catch-up of that fire time: two replicas starting
+    // together, or one starting while another fires, make one run.
+    await claims.claim(entry.target, scheduledFor).then(
+      (claimed) => {
+        if (!this.running) return;
+        if (claimed) this.enqueue(entry, scheduledFor, catchUp);
+        else this.report({ type: 'claimed-elsewhere', target: entry.target, scheduledFor, catchUp });
+      },
+      (err: unknown) => {
+        if (!this.running) return;
+        // A missed backup is worse than a doubled one (the queue keeps one job per target anyway).
+        this.report({
+          type: 'claim-failed',
+          target: entry.target,
+          scheduledFor,
+          error: toDumptruckError(err, 'STATE_UNAVAILABLE', 'state'),
+        });
+        this.enqueue(entry, scheduledFor, catchUp);
+      },
+    );
+  }
+
+  private enqueue(entry: Entry, scheduledFor: Date, catchUp: boolean): void {
     const trigger: Trigger = {
       kind: 'schedule',
       by: 'scheduler',

@@ -13,6 +13,7 @@ import type { StateStore } from '../state/store.js';
 import type { RunBackup } from '../jobs/types.js';
 import type { SnapshotService } from '../snapshots/types.js';
 import type { BackupCatalog } from '../storage/types.js';
+import type { RerunLedger } from '../alerts/reruns.js';
 import { AlertIntake, type AlertDecision } from './alerts/intake.js';
 import { systemClock, type Clock } from './clock.js';
 import { channelAllowed } from './commands/authorize.js';
@@ -61,6 +62,8 @@ export interface SlackAppOptions {
   readonly trust?: TrustOps;
   /** Where restore requests wait for approval. Default: in memory (lost on restart: the requester asks again). */
   readonly approvals?: ApprovalStore;
+  /** Fleet (config `state:`): alert reruns and their retries shared by the replicas. Default: this process alone. */
+  readonly alertLedger?: RerunLedger;
 }
 
 export interface SlackBot {
@@ -171,6 +174,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     ...(options.setTimer ? { setTimer: options.setTimer } : {}),
     ...(options.onAlertDecision ? { onDecision: options.onAlertDecision } : {}),
     ...(options.snapshots ? { snapshots: options.snapshots } : {}),
+    ...(options.alertLedger ? { ledger: options.alertLedger } : {}),
   });
 
   const now = () => new Date(clock.now());

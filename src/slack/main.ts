@@ -8,6 +8,7 @@ import { createAppDeps, loadEnvironment } from '../app.js';
 import { DumptruckError, userMessage } from '../errors.js';
 import { createTrustOps } from '../jobs/maintenance.js';
 import { JobQueue } from '../jobs/queue.js';
+import { replicaId } from '../state/record.js';
 import { openState } from '../state/store.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import { installShutdown } from '../jobs/shutdown.js';
@@ -59,6 +60,8 @@ async function main(): Promise<void> {
   void deps.uploads.sweep().then((keys) => {
     if (keys.length > 0) logger.info({ keys }, 'aborted multipart uploads orphaned by a crash');
   });
+  // A fleet shares schedule fires, alert reruns and restore approvals through the state database.
+  const coordination = state?.coordination(replicaId());
   const metrics = createMetrics();
   const queue = new JobQueue({
     ...deps.config.queue,
@@ -98,6 +101,7 @@ async function main(): Promise<void> {
     logger,
     redactor,
     isDraining: () => shutdown.draining,
+    ...(coordination ? { approvals: coordination, alertLedger: coordination } : {}),
     ...(slack.mode === 'http' ? { customRoutes: healthRoutes(health) } : {}),
   });
 
@@ -159,9 +163,25 @@ async function main(): Promise<void> {
       threads: bot.threads,
       logger,
       redactor,
+      ...(coordination ? { claims: coordination } : {}),
     });
+    if (coordination) resumeAlertRetries(bot.alerts, logger);
   }
 }
+
+/**
+ * Fleet: alert retries left waiting by an earlier run of this replica or by one that stopped are
+ * taken on now, and looked for again every minute (a replica may die while the others run).
+ */
+function resumeAlertRetries(alerts: { resume(): Promise<void> }, logger: { warn(obj: object, msg: string): void }): void {
+  const look = () =>
+    alerts.resume().catch((err: unknown) => logger.warn({ err }, 'could not read pending alert retries from the state database'));
+  void look();
+  setInterval(look, RESUME_EVERY_MS).unref();
+}
+
+/** How often a replica looks for alert retries nobody drives. */
+const RESUME_EVERY_MS = 60_000;
 
 function exitOnStartError(err: unknown, redactor: Redactor): never {
   const prefix = err instanceof DumptruckError ? '' : 'unexpected error: ';

@@ -74,6 +74,18 @@ export function scheduleReporter(deps: ScheduleReporterDeps): (event: SchedulerE
         );
         if (channel) post(channel, event.target, scheduleRefusedMessage(event.target, event.scheduledFor, refusalText(event.refusal)));
         return;
+      case 'claimed-elsewhere':
+        logger.debug(
+          { target: event.target, scheduledFor: event.scheduledFor, catchUp: event.catchUp },
+          'scheduled backup left to the replica that claimed this fire time',
+        );
+        return;
+      case 'claim-failed':
+        logger.warn(
+          { err: event.error, target: event.target, scheduledFor: event.scheduledFor },
+          'could not claim a fire time in the state database; queueing it here anyway',
+        );
+        return;
       case 'catch-up-failed':
         logger.error({ err: event.error, target: event.target }, 'could not check for missed scheduled runs');
         if (channel) post(channel, event.target, catchUpFailedMessage(event.target, userMessage(event.error, deps.redactor)));
@@ -88,6 +100,8 @@ export interface StartSchedulesOptions extends ScheduleReporterDeps {
   /** Tests move time by hand. Default: the system clock and an unref'd setTimeout. */
   readonly now?: SchedulerOptions['now'];
   readonly setTimer?: SchedulerOptions['setTimer'];
+  /** Fleet (config `state:`): one replica enqueues each fire time. */
+  readonly claims?: SchedulerOptions['claims'];
 }
 
 /** Builds and starts the Scheduler (its missed-run check runs in the background); stop() it when draining. */
@@ -99,6 +113,7 @@ export function startSchedules(options: StartSchedulesOptions): Scheduler {
     onEvent: scheduleReporter(options),
     ...(options.now ? { now: options.now } : {}),
     ...(options.setTimer ? { setTimer: options.setTimer } : {}),
+    ...(options.claims ? { claims: options.claims } : {}),
   });
   scheduler.start().catch((err: unknown) => options.logger.error({ err }, 'the scheduler did not start'));
   for (const s of scheduler.upcoming())

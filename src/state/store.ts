@@ -3,6 +3,7 @@ import type { StateConfig } from '../config/schema.js';
 import { DumptruckError } from '../errors.js';
 import { scrubSecrets } from '../redact.js';
 import { resolvePassword, type SecretDeps } from '../secrets/index.js';
+import { coordinationTables, PgCoordination } from './coordination.js';
 
 // The bot's own PostgreSQL (config `state:`): today the history of backup runs. dumptruck
 // creates its schema and tables itself at start, idempotently, so a new replica or a new
@@ -37,6 +38,8 @@ export interface StateStore {
   record(run: RunRecord): Promise<void>;
   /** The target's newest `limit` runs, newest first. */
   history(target: string, limit: number): Promise<RunRecord[]>;
+  /** Schedule claims, alert reruns and restore approvals shared by the fleet's replicas; `replica` names this process. */
+  coordination(replica: string): PgCoordination;
   /** For /readyz: whether the state database answers now. */
   check(): Promise<{ readonly ok: boolean; readonly detail?: string }>;
   close(): Promise<void>;
@@ -150,6 +153,10 @@ class PgStateStore implements StateStore {
         );
         await client.query(`create index if not exists runs_target_finished on ${this.schema}.runs (target, finished_at desc)`);
       }
+      for (const { name, sql } of coordinationTables(this.schema)) {
+        const exists = await client.query('select to_regclass($1) as t', [`${this.schema}.${name}`]);
+        if (!exists.rows[0]?.t) await this.create(client, sql, `CREATE ON SCHEMA ${this.schema.slice(1, -1)}`);
+      }
       await client.query('commit');
     } catch (err) {
       await client.query('rollback').catch(() => undefined);
@@ -194,6 +201,10 @@ class PgStateStore implements StateStore {
     return rows.map(fromRow);
   }
 
+  coordination(replica: string): PgCoordination {
+    return new PgCoordination((text, values, failed) => this.query(text, values, failed), this.schema, replica);
+  }
+
   async check(): Promise<{ readonly ok: boolean; readonly detail?: string }> {
     try {
       await this.query('select 1', [], 'cannot reach');
@@ -234,7 +245,7 @@ class PgStateStore implements StateStore {
         `the state database ${this.where}: role ${this.role} lacks the right ${right}, so dumptruck cannot create its tables there`,
         {
           cause: err,
-          hint: `GRANT ${right} TO ${this.role}; or an admin creates schema ${this.schema.slice(1, -1)} and its runs table once, and dumptruck only uses them.`,
+          hint: `GRANT ${right} TO ${this.role}; or an admin creates schema ${this.schema.slice(1, -1)} and its tables once, and dumptruck only uses them.`,
         },
       );
     }

@@ -1,7 +1,9 @@
 // The rerun controller on the real JobQueue with a fake runner and a fake timer: which alerts join
 // which run, how many attempts, how long between them, and what the reporter is told, in order.
-import { describe, expect, it } from 'vitest';
-import { AlertReruns, MAX_BACKOFF_MS, retryDelayMs, type AlertRun, type RerunEvent } from '../../src/alerts/reruns.js';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { AlertReruns, MAX_BACKOFF_MS, retryDelayMs, type AlertRun, type RerunEvent, type RerunLedger } from '../../src/alerts/reruns.js';
+import { testServers } from '../helpers/fixtures.js';
+import { stateStores } from '../helpers/state-db.js';
 import { DumptruckError } from '../../src/errors.js';
 import { fakeRunner } from '../jobs/fake-runner.js';
 import { accepted, backupQueue } from '../helpers/queue.js';
@@ -35,7 +37,16 @@ const tick = async () => {
 const connectFailed = () => new DumptruckError('CONNECT_FAILED', 'connect', 'connect failed: password authentication failed');
 const alert = (ts: string) => ({ channel: 'C0ALERTS', ts, by: 'B0WEBHOOK' });
 
-function setup(opts: { attempts?: number; backoffMs?: number; windowMs?: number; accepting?: () => boolean; maxPending?: number } = {}) {
+function setup(
+  opts: {
+    attempts?: number;
+    backoffMs?: number;
+    windowMs?: number;
+    accepting?: () => boolean;
+    maxPending?: number;
+    ledger?: RerunLedger;
+  } = {},
+) {
   let now = Date.parse('2024-05-01T03:00:00Z');
   let ids = 0;
   const runner = fakeRunner();
@@ -59,6 +70,8 @@ function setup(opts: { attempts?: number; backoffMs?: number; windowMs?: number;
         return `${run.id} exhausted ${e.error.code}`;
       case 'stopped':
         return `${run.id} stopped ${e.reason}`;
+      case 'elsewhere':
+        return `${run.id} elsewhere ${e.verdict.kind}${e.verdict.kind === 'joined' ? ` ${e.verdict.alert.ts}` : ''}`;
     }
   };
   const reruns = new AlertReruns({
@@ -72,6 +85,7 @@ function setup(opts: { attempts?: number; backoffMs?: number; windowMs?: number;
     now: () => new Date(now),
     setTimer: timer.set,
     ...(opts.accepting ? { accepting: opts.accepting } : {}),
+    ...(opts.ledger ? { ledger: opts.ledger, onLedgerError: (err: unknown) => told.push(`ledger error ${String(err)}`) } : {}),
   });
   return { runner, queue, timer, told, reruns, advance: (ms: number) => (now += ms) };
 }
@@ -219,5 +233,76 @@ describe('AlertReruns', () => {
     expect(run.state).toBe('stopped');
     expect(await run.job!.settled).toMatchObject({ ok: false, error: { code: 'CANCELLED' } });
     expect(runner.runs).toHaveLength(0);
+  });
+});
+
+// Two replicas' AlertReruns, each with its own queue and runner, sharing one ledger on the real
+// PostgreSQL (a database of this file's own).
+describe('AlertReruns in a fleet', () => {
+  const stores = stateStores(testServers(), 'reruns_fleet');
+  let ledgers: RerunLedger[] = [];
+  beforeAll(() => {
+    ledgers = stores.map((store, i) => store.coordination(`replica-${i}`));
+  });
+  const pair = () => [setup({ ledger: ledgers[0]! }), setup({ ledger: ledgers[1]! })] as const;
+
+  it('the same alert delivered to both replicas runs once; the other replica says nothing in the thread', async () => {
+    const [a, b] = pair();
+    const runs = [a.reruns.receive('dup-db', alert('1.1')).run, b.reruns.receive('dup-db', alert('1.1')).run];
+    await Promise.race([a.runner.started('dup-db'), b.runner.started('dup-db')]);
+    const [winner, loser] = a.runner.runs.length === 1 ? [a, b] : [b, a];
+    winner.runner.run('dup-db').succeed();
+    await Promise.all([a.reruns.idle(), b.reruns.idle()]);
+    expect(a.runner.runs.length + b.runner.runs.length).toBe(1);
+    expect(loser.told).toEqual([expect.stringMatching(/^r-[0-9a-f]+ elsewhere duplicate$/)]);
+    expect(winner.told.map((t) => t.replace(/^r-[0-9a-f]+ /, ''))).toEqual(['attempt 1 job1', 'ended 1 ok']);
+    expect(runs.map((r) => r.state).sort()).toEqual(['stopped', 'succeeded']);
+    // The loser asks the ledger again for the next alert, which joins the winner's run (within the window).
+    expect(loser.reruns.current('dup-db')).toBeUndefined();
+    loser.reruns.receive('dup-db', alert('1.2'));
+    await loser.reruns.idle();
+    expect(loser.told.at(-1)).toMatch(/ elsewhere joined 1\.1$/);
+    expect(loser.runner.runs).toHaveLength(0);
+  });
+
+  it('a retry left waiting by a replica that stopped is carried out by another that resumes, exactly once', async () => {
+    const [a, b] = pair();
+    a.reruns.receive('retry-db', alert('2.1'));
+    (await a.runner.started('retry-db')).fail(connectFailed());
+    // The wait is written to the ledger before the timer is armed.
+    await vi.waitFor(() => expect(a.timer.live).toBe(1));
+    // A shuts down while waiting: the retry stays in the ledger, and A's thread gets no "stopped".
+    a.reruns.stop();
+    await a.reruns.idle();
+    expect(a.told.map((t) => t.replace(/^r-[0-9a-f]+ /, ''))).toEqual(['attempt 1 job1', 'ended 1 CONNECT_FAILED', 'retrying 2 in 1000']);
+
+    expect(await b.reruns.resume()).toBe(1);
+    // Resuming twice does not double it.
+    expect(await b.reruns.resume()).toBe(0);
+    await vi.waitFor(() => expect(b.timer.live).toBe(1));
+    expect(b.timer.fire()).toBe(1000);
+    const second = await b.runner.started('retry-db');
+    expect(second.request.trigger).toEqual({ kind: 'alert', by: 'B0WEBHOOK', detail: 'C0ALERTS/2.1 (attempt 2 of 3)' });
+    second.succeed();
+    await b.reruns.idle();
+    expect(b.told.map((t) => t.replace(/^r-[0-9a-f]+ /, ''))).toEqual(['attempt 2 job1', 'ended 2 ok']);
+    expect(a.runner.runs).toHaveLength(1);
+    // Ended in the ledger: nothing left to resume.
+    expect(await a.reruns.resume()).toBe(0);
+  });
+
+  it('when the replica that scheduled a retry and one that resumed it both wake, one takes the attempt', async () => {
+    const [a, b] = pair();
+    a.reruns.receive('race-db', alert('3.1'));
+    (await a.runner.started('race-db')).fail(connectFailed());
+    await vi.waitFor(() => expect(a.timer.live).toBe(1));
+    expect(await b.reruns.resume()).toBe(1);
+    a.timer.fire();
+    await vi.waitFor(() => expect(b.timer.live).toBe(1));
+    b.timer.fire();
+    await Promise.race([a.runner.started('race-db', 2), b.runner.started('race-db')]);
+    for (const r of [a, b]) for (const run of r.runner.runs.filter((x) => !x.settled)) run.succeed();
+    await Promise.all([a.reruns.idle(), b.reruns.idle()]);
+    expect(a.runner.runs.length + b.runner.runs.length).toBe(3 - 1);
   });
 });

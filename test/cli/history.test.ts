@@ -99,7 +99,7 @@ describe('dumptruck history', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(
       `dumptruck: state failed: the state database 127.0.0.1:${servers.pg.port}/${STATE_DB}: role ${LIMITED} lacks the right CREATE ON DATABASE ${STATE_DB}, so dumptruck cannot create its tables there\n` +
-        `GRANT CREATE ON DATABASE ${STATE_DB} TO ${LIMITED}; or an admin creates schema limited_state and its runs table once, and dumptruck only uses them.\n`,
+        `GRANT CREATE ON DATABASE ${STATE_DB} TO ${LIMITED}; or an admin creates schema limited_state and its tables once, and dumptruck only uses them.\n`,
     );
     expect(run.stdout).toBe('');
     // A list needs no state database, so it still works.

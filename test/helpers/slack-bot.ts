@@ -48,7 +48,9 @@ export async function startTestBot(options: {
   /** Where the bot logs; default: silent (TEST_LOG_LEVEL to see it). */
   readonly logger?: Logger;
   /** More createSlackApp options (timers, alert decisions). */
-  readonly app?: Partial<Pick<SlackAppOptions, 'setTimer' | 'onAlertDecision' | 'clock' | 'snapshots' | 'trust' | 'approvals' | 'state'>>;
+  readonly app?: Partial<
+    Pick<SlackAppOptions, 'setTimer' | 'onAlertDecision' | 'clock' | 'snapshots' | 'trust' | 'approvals' | 'state' | 'alertLedger'>
+  >;
 }): Promise<TestBot> {
   const slack = await startFakeSlack({ token: TEST_BOT_TOKEN });
   const bot = createSlackApp({

@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { compileSchedule } from '../../src/config/cron.js';
-import { Scheduler, missedFire, type SchedulerEvent } from '../../src/jobs/scheduler.js';
+import { Scheduler, missedFire, type FireClaims, type SchedulerEvent } from '../../src/jobs/scheduler.js';
 import { createCatalog } from '../../src/storage/catalog.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { putBytes } from '../helpers/objects.js';
+import { stateStores } from '../helpers/state-db.js';
 import { fakeRunner } from './fake-runner.js';
 import { accepted, backupQueue } from '../helpers/queue.js';
 
@@ -40,8 +41,8 @@ function fakeClock(start: string) {
   };
 }
 
-function setup(start: string, schedule = '0 2 * * *', timezone = 'Asia/Seoul') {
-  const prefix = uniquePrefix('sched');
+function setup(start: string, schedule = '0 2 * * *', timezone = 'Asia/Seoul', fleet?: { claims: FireClaims; prefix: string }) {
+  const prefix = fleet?.prefix ?? uniquePrefix('sched');
   const config = testConfig(servers, prefix, {
     nightly: { db: 'unused', extra: `schedule: "${schedule}"\ntimezone: ${timezone}` },
     manual: { db: 'unused' },
@@ -58,7 +59,15 @@ function setup(start: string, schedule = '0 2 * * *', timezone = 'Asia/Seoul') {
   const s3 = servers.s3.client();
   const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
   const events: SchedulerEvent[] = [];
-  const scheduler = new Scheduler({ config, queue, catalog, now: clock.now, setTimer: clock.setTimer, onEvent: (e) => events.push(e) });
+  const scheduler = new Scheduler({
+    config,
+    queue,
+    catalog,
+    now: clock.now,
+    setTimer: clock.setTimer,
+    onEvent: (e) => events.push(e),
+    ...(fleet ? { claims: fleet.claims } : {}),
+  });
   const plant = (at: string) => putBytes(s3, servers.bucket, objectKey(prefix, 'nightly', new Date(at), 'plain'), 'x');
   return { config, clock, runner, queue, scheduler, events, plant };
 }
@@ -150,5 +159,45 @@ describe('Scheduler', () => {
     expect(missedFire(cron, new Date('2026-11-20T02:00:05Z'), new Date('2026-11-22T01:00:00Z'))).toEqual(new Date('2026-11-21T02:00:00Z'));
     expect(missedFire(cron, new Date('2026-11-20T02:00:05Z'), new Date('2026-11-22T03:00:00Z'))).toEqual(new Date('2026-11-22T02:00:00Z'));
     expect(missedFire(cron, new Date('2026-11-21T02:00:05Z'), new Date('2026-11-22T01:59:59Z'))).toBeUndefined();
+  });
+});
+
+describe('Scheduler in a fleet (two replicas, one state database)', () => {
+  const stores = stateStores(servers, 'scheduler_fleet');
+
+  it('a catch-up both replicas find at start runs once, and so does each fire time after it', async () => {
+    const prefix = uniquePrefix('sched-fleet');
+    const replicas = stores.map((store, i) =>
+      setup('2026-11-21T20:00:00Z', undefined, undefined, { claims: store.coordination(`r${i}`), prefix }),
+    );
+    const [a, b] = replicas as [ReturnType<typeof setup>, ReturnType<typeof setup>];
+    const runs = () => [...a.runner.runs, ...b.runner.runs];
+    // Both see the 21st's fire missed since the newest backup, and start together.
+    await a.plant('2026-11-19T17:00:04Z');
+    await Promise.all([a.scheduler.start(), b.scheduler.start()]);
+    await vi.waitFor(() => expect(runs()).toHaveLength(1));
+    expect([...a.events, ...b.events].map((e) => e.type).sort()).toEqual(['claimed-elsewhere', 'enqueued']);
+    // Each run ends before the next fire: the queue would otherwise report the fire as skipped.
+    const finish = async () => {
+      for (const run of runs().filter((r) => !r.settled)) run.succeed();
+      await vi.waitFor(() => expect([a.queue.get('nightly'), b.queue.get('nightly')]).toEqual([undefined, undefined]));
+    };
+    await finish();
+
+    // Three nightly fires, both replicas armed for each: one run per fire time.
+    for (const [n, at] of ['2026-11-22T17:00:00Z', '2026-11-23T17:00:00Z', '2026-11-24T17:00:00Z'].entries()) {
+      a.clock.advance(at);
+      b.clock.advance(at);
+      await vi.waitFor(() => expect(a.events.length + b.events.length).toBe(2 * (n + 2)));
+      await vi.waitFor(() => expect(runs()).toHaveLength(n + 2));
+      expect(runs().find((r) => !r.settled)!.request.trigger).toEqual({
+        kind: 'schedule',
+        by: 'scheduler',
+        detail: '0 2 * * * Asia/Seoul',
+      });
+      await finish();
+    }
+    expect([...a.events, ...b.events].filter((e) => e.type === 'enqueued')).toHaveLength(4);
+    for (const r of replicas) r.scheduler.stop();
   });
 });

@@ -3,16 +3,21 @@
 // polls in `creating`), dumps on the fake runner (only their order matters here).
 import { DescribeDBSnapshotsCommand } from '@aws-sdk/client-rds';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RerunLedger } from '../../src/alerts/reruns.js';
 import type { AlertDecision } from '../../src/slack/alerts/intake.js';
 import { createSnapshotService } from '../../src/snapshots/snapshot.js';
 import { fakeRunner, type FakeRunner } from '../jobs/fake-runner.js';
 import { motoRds, NO_BACKUPS, rdsTestConfig, startRdsServers, type RdsServers } from '../helpers/rds.js';
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
+import { testServers } from '../helpers/fixtures.js';
+import { stateStores } from '../helpers/state-db.js';
 
 const ALERTS = 'C0ALERTS';
 let rds: RdsServers;
-let t: TestBot | undefined;
+const bots: TestBot[] = [];
+const runners: FakeRunner[] = [];
+/** The newest bot's runner. */
 let runner: FakeRunner;
 let seq = 0;
 
@@ -25,34 +30,37 @@ afterAll(async () => {
 });
 
 afterEach(async () => {
-  for (const run of runner?.runs ?? []) if (!run.settled) run.succeed();
-  await t?.stop();
-  t = undefined;
+  for (const run of runners.splice(0).flatMap((r) => r.runs)) if (!run.settled) run.succeed();
+  for (const bot of bots.splice(0)) await bot.stop();
 });
 
-async function start(): Promise<{ bot: TestBot; alert: (text: string) => Promise<{ ts: string; decision: AlertDecision }> }> {
+/** `alertLedger`: a replica of a fleet. `alert(text, ts)` delivers the message with that ts (a re-delivery); default a new one. */
+async function start(
+  alertLedger?: RerunLedger,
+): Promise<{ bot: TestBot; runner: FakeRunner; alert: (text: string, ts?: string) => Promise<{ ts: string; decision: AlertDecision }> }> {
   const config = rdsTestConfig(
     rds.slow.endpoint,
     { 'snap-db': { alertAction: 'snapshot' }, 'both-db': { alertAction: 'both' }, 'plain-db': 'no-rds' },
     { alerts: { channels: [ALERTS], action: 'snapshot' } },
   );
   runner = fakeRunner();
+  runners.push(runner);
   const decisions: AlertDecision[] = [];
   const snapshots = createSnapshotService({ config, rds: motoRds(rds.moto), pollIntervalMs: 50 });
   const bot = await startTestBot({
     config,
     runBackup: runner.runBackup,
     catalog: NO_BACKUPS,
-    app: { snapshots, onAlertDecision: (d) => decisions.push(d) },
+    app: { snapshots, onAlertDecision: (d) => decisions.push(d), ...(alertLedger ? { alertLedger } : {}) },
   });
-  t = bot;
+  bots.push(bot);
   return {
     bot,
-    async alert(text) {
-      const ts = `${1_700_100_000 + ++seq}.000300`;
+    runner,
+    async alert(text, ts = `${1_700_100_000 + ++seq}.000300`) {
       const response = await bot.event(
-        { type: 'message', channel: ALERTS, channel_type: 'channel', user: 'U0ALICE', client_msg_id: `c-${seq}`, text, ts },
-        `Ev${seq}`,
+        { type: 'message', channel: ALERTS, channel_type: 'channel', user: 'U0ALICE', client_msg_id: `c-${ts}`, text, ts },
+        `Ev${ts}`,
       );
       expect(response.status).toBe(200);
       await bot.slack.waitForCall(() => decisions.some((d) => d.ts === ts));
@@ -105,5 +113,30 @@ describe('failure alerts with alerts.action snapshot or both', () => {
     expect(decision).toMatchObject({ outcome: 'started', target: 'plain-db', detail: 'backup of plain-db failed' });
     const dump = await runner.started('plain-db');
     dump.succeed();
+  });
+});
+
+describe('alerts.action both in a fleet (two replicas, one state database)', () => {
+  const stores = stateStores(testServers(), 'alert_snapshot_fleet');
+
+  it('the same alert delivered to both replicas takes one snapshot and one dump, in one thread', async () => {
+    const a = await start(stores[0]!.coordination('replica-a'));
+    const b = await start(stores[1]!.coordination('replica-b'));
+    const ts = `${1_700_100_000 + ++seq}.000300`;
+    await Promise.all([a.alert('Automated backup of both-db failed', ts), b.alert('Automated backup of both-db failed', ts)]);
+    const dump = await Promise.race([a.runner.started('both-db'), b.runner.started('both-db')]);
+    const [winner, loser] = a.runner.runs.length > 0 ? [a, b] : [b, a];
+    dump.succeed();
+    await winner.bot.slack.waitForCall(textIn(winner.bot, ts, /^:white_check_mark: Backup of `both-db` finished\./), 10_000);
+    await Promise.all([a.bot.bot.alerts.idle(), b.bot.bot.alerts.idle()]);
+    expect(loser.runner.runs).toEqual([]);
+    expect(inThread(loser.bot, ts)).toEqual([]);
+    const snapshots =
+      (await rds.admin.send(new DescribeDBSnapshotsCommand({ DBInstanceIdentifier: 'both-db-prod', SnapshotType: 'manual' })))
+        .DBSnapshots ?? [];
+    const fromThisAlert = snapshots.filter((snap) =>
+      snap.TagList?.some((tag) => tag.Key === 'dumptruck:source' && tag.Value === `${ALERTS}/${ts}`),
+    );
+    expect(fromThisAlert).toHaveLength(1);
   });
 });

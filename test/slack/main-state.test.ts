@@ -78,7 +78,7 @@ describe('the bot with a state database', () => {
     expect(code).toBe(1);
     expect(b.stderr()).toBe(
       `dumptruck: state failed: the state database 127.0.0.1:${servers.pg.port}/${STATE_DB}: role ${LIMITED} lacks the right CREATE ON DATABASE ${STATE_DB}, so dumptruck cannot create its tables there\n` +
-        `GRANT CREATE ON DATABASE ${STATE_DB} TO ${LIMITED}; or an admin creates schema limited and its runs table once, and dumptruck only uses them.\n`,
+        `GRANT CREATE ON DATABASE ${STATE_DB} TO ${LIMITED}; or an admin creates schema limited and its tables once, and dumptruck only uses them.\n`,
     );
   });
 });

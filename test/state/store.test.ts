@@ -80,13 +80,15 @@ afterAll(async () => {
 });
 
 describe('the state database', () => {
-  it('creates its schema and runs table at start, idempotently, also when replicas start together', async () => {
+  it('creates its schema and tables at start, idempotently, also when replicas start together', async () => {
     const [a, b] = await Promise.all([open(owned()), open(owned())]);
     await a.migrate();
     const admin = await servers.pg.adminClient(DB);
     try {
-      const { rows } = await admin.query("select table_schema, table_name from information_schema.tables where table_schema = 'dumptruck'");
-      expect(rows).toEqual([{ table_schema: 'dumptruck', table_name: 'runs' }]);
+      const { rows } = await admin.query(
+        "select table_name from information_schema.tables where table_schema = 'dumptruck' order by table_name",
+      );
+      expect(rows.map((r) => r.table_name)).toEqual(['alert_runs', 'alert_seen', 'restore_requests', 'runs', 'schedule_fires']);
     } finally {
       await admin.end();
     }
@@ -135,7 +137,7 @@ describe('the state database', () => {
       `the state database 127.0.0.1:${servers.pg.port}/${DB}: role ${PLAIN} lacks the right CREATE ON DATABASE ${DB}, so dumptruck cannot create its tables there`,
     );
     expect(err.hint).toBe(
-      `GRANT CREATE ON DATABASE ${DB} TO ${PLAIN}; or an admin creates schema plain_state and its runs table once, and dumptruck only uses them.`,
+      `GRANT CREATE ON DATABASE ${DB} TO ${PLAIN}; or an admin creates schema plain_state and its tables once, and dumptruck only uses them.`,
     );
     expect(userMessage(err)).not.toContain(PLAIN_PW);
   });

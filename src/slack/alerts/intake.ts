@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { classifyAlert, compileRules, type AlertRules } from '../../alerts/classify.js';
 import { machineMayRun, posterAllowed, readAlertMessage, type Self, type SlackMessageEvent } from '../../alerts/message.js';
-import { AlertReruns, type AlertRun, type RerunEvent } from '../../alerts/reruns.js';
+import { AlertReruns, type AlertRun, type RerunEvent, type RerunLedger } from '../../alerts/reruns.js';
 import { SeenAlerts } from '../../alerts/seen.js';
 import { matchTarget } from '../../alerts/targets.js';
 import type { Config } from '../../config/schema.js';
@@ -18,6 +18,7 @@ import {
   exhaustedReply,
   followedFinishedReply,
   followingReply,
+  joinedElsewhereReply,
   joinedReply,
   machineRefusedReply,
   posterRefusedReply,
@@ -57,6 +58,8 @@ export interface AlertIntakeDeps {
   readonly onDecision?: (decision: AlertDecision) => void;
   /** For alerts.action snapshot|both (targets with rds); absent: those alerts say snapshots are not set up. */
   readonly snapshots?: SnapshotService;
+  /** Fleet (config `state:`): reruns and their retries shared by the replicas. Default: this process alone. */
+  readonly ledger?: RerunLedger;
 }
 
 export type AlertOutcome =
@@ -112,7 +115,22 @@ export class AlertIntake {
       accepting: () => !(deps.isDraining?.() ?? false),
       now: () => new Date(clock.now()),
       ...(deps.setTimer ? { setTimer: deps.setTimer } : {}),
+      ...(deps.ledger
+        ? {
+            ledger: deps.ledger,
+            // An attempt queued and run within the job timeout is long over after twice that.
+            staleMs: 2 * config.queue.jobTimeoutMs,
+            onLedgerError: (err: unknown) =>
+              deps.logger.warn({ err }, 'the state database did not answer for an alert run; going on as if this replica were alone'),
+          }
+        : {}),
     });
+  }
+
+  /** Fleet: takes on alert retries left waiting (before a restart, or by a replica that stopped). */
+  async resume(): Promise<void> {
+    const taken = await this.reruns.resume();
+    if (taken > 0) this.deps.logger.info({ runs: taken }, 'took on alert reruns waiting for a retry');
   }
 
   /** One `message` event; `self` is the bot's own identity from auth.test. Never throws, never waits. */
@@ -221,8 +239,11 @@ export class AlertIntake {
     // while that dump's run is on joins it, as any alert does.
     if (steps[0] === 'snapshot' && !this.reruns.current(target)) {
       const snapshotDeps = { ...this.deps, post: (message: SlackMessage) => this.post(at, message) };
-      const done = takeAlertSnapshot(snapshotDeps, target, alert)
-        .then(() => {
+      const done = this.firstToAnswer({ channel, ts: `${ts}/snapshot` })
+        .then(async (first) => {
+          // Fleet: the replica that records the alert first takes the snapshot (and its dump); the others leave it.
+          if (!first) return;
+          await takeAlertSnapshot(snapshotDeps, target, alert);
           if (steps.includes('dump')) this.reruns.receive(target, alert);
         })
         .finally(() => this.replies.delete(done));
@@ -270,6 +291,13 @@ export class AlertIntake {
       case 'exhausted':
         await this.post(at, exhaustedReply(target, run.attempts, this.reason(event.error), this.deps.config.alerts.escalate));
         return;
+      case 'elsewhere': {
+        const { verdict } = event;
+        this.deps.logger.info({ target, alert: at, verdict: verdict.kind }, 'alert left to the run of another replica');
+        // A re-delivery was answered already; a new alert joining another replica's run is told where it is.
+        if (verdict.kind === 'joined') await this.post(at, joinedElsewhereReply(target, await this.threadOf(verdict.alert)));
+        return;
+      }
       case 'stopped':
         // A cancel is in the thread already; only say that the retries stop too, if any were left.
         if (event.reason === 'shutdown' || run.attempt < run.attempts) await this.post(at, stoppedReply(target, event.reason));
@@ -282,8 +310,12 @@ export class AlertIntake {
   }
 
   /** The run's thread (its first alert's), with a permalink when Slack gives one. */
-  private async runThread(run: AlertRun): Promise<ThreadLink> {
-    const { channel, ts } = run.alert;
+  private runThread(run: AlertRun): Promise<ThreadLink> {
+    return this.threadOf(run.alert);
+  }
+
+  private async threadOf(alert: { readonly channel: string; readonly ts: string }): Promise<ThreadLink> {
+    const { channel, ts } = alert;
     try {
       const { permalink } = await this.deps.chat.getPermalink({ channel, message_ts: ts });
       return permalink ? { channel, ts, permalink } : { channel, ts };
@@ -292,14 +324,32 @@ export class AlertIntake {
     }
   }
 
+  /** The answer to an alert that starts no run (a refusal, an unknown target...). */
   private reply(at: { readonly channel: string; readonly ts: string }, message: SlackMessage): void {
-    this.replyLater(at, async () => message);
+    this.replyLater(at, async () => ((await this.firstToAnswer(at)) ? message : undefined));
   }
 
-  /** A reply whose text needs a Web API call first; tracked for idle(). */
-  private replyLater(at: { readonly channel: string; readonly ts: string }, build: () => Promise<SlackMessage>): void {
+  /**
+   * Fleet: Slack may deliver an alert to another replica too, or again after a restart; the first
+   * to record it answers. Alone, or unrecorded (state database down): answer, a double beats none.
+   */
+  private async firstToAnswer(at: { readonly channel: string; readonly ts: string }): Promise<boolean> {
+    const { ledger, logger } = this.deps;
+    if (!ledger) return true;
+    try {
+      const first = await ledger.answered(at);
+      if (!first) logger.info({ alert: at }, 'alert answered by another replica');
+      return first;
+    } catch (err) {
+      logger.warn({ err }, 'the state database did not answer for an alert; answering anyway');
+      return true;
+    }
+  }
+
+  /** A reply whose text needs a Web API call first (undefined: no reply); tracked for idle(). */
+  private replyLater(at: { readonly channel: string; readonly ts: string }, build: () => Promise<SlackMessage | undefined>): void {
     const done = build()
-      .then((message) => this.post(at, message))
+      .then((message) => (message ? this.post(at, message) : undefined))
       .finally(() => this.replies.delete(done));
     this.replies.add(done);
   }

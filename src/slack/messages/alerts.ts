@@ -101,6 +101,14 @@ export function joinedReply(run: AlertRun, thread: ThreadLink | undefined, now: 
   }
 }
 
+/** Fleet: another replica runs the target's rerun (or ran it within the window); its thread has the news. */
+export function joinedElsewhereReply(target: string, thread: ThreadLink | undefined): SlackMessage {
+  const where = threadRef(thread) ?? 'thread of the first alert';
+  return message(
+    `:link: Already on it: a backup of ${code(target)} was started for an earlier alert. Follow it in the ${where}; this alert does not start another.`,
+  );
+}
+
 /** The first attempt found a backup of the target already queued or running, started elsewhere: it follows that one. */
 export function followingReply(
   job: Job,
