@@ -582,7 +582,15 @@ async function listArchive(ctx: PassContext, target: TargetConfig): Promise<{ en
         })
       : undefined;
     void list.exited.then(() => age?.kill());
-    await pipeline([body, ...(age ? [age.stage] : []), list.stdin!]).catch(() => undefined);
+    const piped = await pipeline([body, ...(age ? [age.stage] : []), list.stdin!]).then(
+      () => true,
+      () => false,
+    );
+    // No age outlives the listing: stopped when pg_restore or the download stopped first.
+    if (age) {
+      if (!piped) age.kill();
+      await age.exited;
+    }
   } catch (err) {
     list.kill();
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
