@@ -107,6 +107,12 @@ export function startAge(
     },
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      // Nobody reads a stopped age's output, and it may hold bytes that a reader which gave up
+      // (pg_restore --list) left paused there. Destroying the stage does not reach it once age's
+      // stdin has finished (Duplex.from of a pair destroys only a side still open): that stdout
+      // would never end, the child never emit 'close', and a pipeline through the stage never settle.
+      child.stdin?.destroy();
+      child.stdout?.destroy();
     },
   };
 }

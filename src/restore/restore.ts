@@ -20,7 +20,8 @@ import { describeExit, locatePgTools, startTool, toolVersion, type PgTools } fro
 import { decrypting, identityPath, identityProblem, identitySourceOf, type Side, type VerifyDeps } from '../verify/verify.js';
 import { decodingFor } from './decompress.js';
 import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from '../verify/restrict.js';
-import { DATABASE_NAME, RestoreServer, asideName } from './server.js';
+import { DATABASE_NAME, RESTORE_DESTINATION, asideName } from './server.js';
+import { DatabaseServer } from '../verify/scratch.js';
 import { assertLegacyTrustable, assertTrusted } from './trust.js';
 
 export type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
@@ -226,7 +227,7 @@ async function destination(
   deps: RestoreDeps,
   target: string,
   jobId: string,
-): Promise<{ server: RestoreServer; password: string | undefined }> {
+): Promise<{ server: DatabaseServer; password: string | undefined }> {
   const t = lookupTarget(deps.config, target);
   const options = t.restore ?? RESTORE_DEFAULTS;
   const url = options.url ?? t.url;
@@ -234,7 +235,7 @@ async function destination(
   const password = options.url
     ? await resolvePassword(`${target}.restore`, options.password, { env: deps.env })
     : await resolvePassword(target, t.password, { env: deps.env });
-  return { server: new RestoreServer(url, password, `dumptruck-restore-${jobId}`), password };
+  return { server: new DatabaseServer(url, password, `dumptruck-restore-${jobId}`, RESTORE_DESTINATION), password };
 }
 
 /**
@@ -328,7 +329,7 @@ interface Pass {
 }
 
 interface PassContext {
-  readonly server: RestoreServer;
+  readonly server: DatabaseServer;
   readonly tools: PgTools;
   readonly password: string | undefined;
   /** The age identity of an encrypted backup. */

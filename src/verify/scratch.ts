@@ -21,52 +21,111 @@ export function urlForDatabase(url: string, database: string): string {
   return u.toString();
 }
 
-/** The scratch PostgreSQL server that restore tests create throwaway databases on. */
-export class ScratchServer {
+/** How one server's admin errors read: the scratch server of restore tests, or a restore's destination. */
+export interface ServerRole {
+  readonly code: 'VERIFY_FAILED' | 'RESTORE_FAILED';
+  readonly stage: 'verify' | 'restore';
+  /** Put before the server's host:port/db in messages, e.g. "the scratch server ". */
+  readonly called: string;
+  /** What to check when no connection can be made. */
+  readonly connectHint?: string;
+}
+
+export const SCRATCH_SERVER: ServerRole = {
+  code: 'VERIFY_FAILED',
+  stage: 'verify',
+  called: 'the scratch server ',
+  connectHint: 'check verify.restoreUrl and verify.password; the role needs CREATEDB',
+};
+
+/**
+ * How long one admin statement may run, on the server (statement_timeout, which also bounds lock
+ * waits) and, a little later, on the client (query_timeout: a server that went quiet). CREATE,
+ * DROP and RENAME DATABASE take seconds unless something blocks them; counting a restored table's
+ * rows reads it whole.
+ */
+export interface AdminTimeouts {
+  /** Default 60 s. */
+  readonly adminMs: number;
+  /** Each table's count(*); default 300 s. */
+  readonly countMs: number;
+}
+
+export const ADMIN_TIMEOUTS: AdminTimeouts = { adminMs: 60_000, countMs: 300_000 };
+
+/** The client gives up this much after the server should have cancelled the statement itself, so the server's reason is what is reported. */
+const CLIENT_GRACE_MS = 5_000;
+
+/** A PostgreSQL server dumptruck creates, renames, counts and drops databases on: verify's scratch server, a restore's destination. */
+export class DatabaseServer {
   constructor(
     private readonly url: string,
     private readonly password: string | undefined,
     private readonly appName: string,
+    private readonly role: ServerRole,
+    private readonly timeouts: AdminTimeouts = ADMIN_TIMEOUTS,
   ) {}
 
-  private async client(database?: string): Promise<pg.Client> {
-    const u = new URL(database === undefined ? this.url : urlForDatabase(this.url, database));
+  /** host:port, for messages. */
+  get described(): string {
+    const u = new URL(this.url);
+    return `${u.hostname}${u.port ? `:${u.port}` : ''}`;
+  }
+
+  urlFor(database: string): string {
+    return urlForDatabase(this.url, database);
+  }
+
+  /**
+   * Runs `work` on a connection to `database`, else to the URL's database, or to `postgres` when
+   * that is one of `busy` (a database cannot be renamed or dropped from a session connected to it).
+   */
+  private async admin<T>(
+    what: string,
+    work: (c: pg.Client) => Promise<T>,
+    options: { readonly busy?: readonly string[]; readonly database?: string; readonly timeoutMs?: number } = {},
+  ): Promise<T> {
+    const own = decodeURIComponent(new URL(this.url).pathname.slice(1));
+    const u = new URL(urlForDatabase(this.url, options.database ?? (options.busy?.includes(own) ? 'postgres' : own)));
     // In memory only (pg reads the password from the URL over its own option); never logged.
     if (this.password !== undefined) u.password = encodeURIComponent(this.password);
-    const client = new pg.Client({ connectionString: u.toString(), application_name: this.appName, connectionTimeoutMillis: 15_000 });
+    const timeoutMs = options.timeoutMs ?? this.timeouts.adminMs;
+    const client = new pg.Client({
+      connectionString: u.toString(),
+      application_name: this.appName,
+      connectionTimeoutMillis: 15_000,
+      statement_timeout: timeoutMs,
+      query_timeout: timeoutMs + CLIENT_GRACE_MS,
+    });
+    const { code, stage, called } = this.role;
     try {
       await client.connect();
     } catch (err) {
       await client.end().catch(() => undefined);
-      throw new DumptruckError(
-        'VERIFY_FAILED',
-        'verify',
-        `cannot connect to the scratch server ${describeUrl(this.url)}: ${this.scrub(err)}`,
-        {
-          cause: err,
-          hint: 'check verify.restoreUrl and verify.password; the role needs CREATEDB',
-        },
-      );
+      throw new DumptruckError(code, stage, `cannot connect to ${called}${describeUrl(this.url)}: ${this.scrub(err)}`, {
+        cause: err,
+        ...(this.role.connectHint ? { hint: this.role.connectHint } : {}),
+      });
     }
-    return client;
+    try {
+      return await work(client);
+    } catch (err) {
+      if (err instanceof DumptruckError) throw err;
+      throw new DumptruckError(code, stage, `${what} on ${called}${describeUrl(this.url)}: ${this.scrub(err)}`, { cause: err });
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   private scrub(err: unknown): string {
     return scrubSecrets(err instanceof Error ? err.message : String(err), this.password ? [this.password] : []);
   }
 
-  private async admin<T>(what: string, work: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
-    const client = await this.client(database);
-    try {
-      return await work(client);
-    } catch (err) {
-      if (err instanceof DumptruckError) throw err;
-      throw new DumptruckError('VERIFY_FAILED', 'verify', `${what} on the scratch server ${describeUrl(this.url)}: ${this.scrub(err)}`, {
-        cause: err,
-      });
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+  exists(database: string): Promise<boolean> {
+    return this.admin(
+      `cannot look up database ${database}`,
+      async (c) => (await c.query('select 1 from pg_database where datname = $1', [database])).rowCount === 1,
+    );
   }
 
   create(database: string): Promise<void> {
@@ -75,20 +134,32 @@ export class ScratchServer {
     });
   }
 
-  /** WITH (FORCE): a restore that failed half-way may still hold a session. No error when it is already gone. */
+  /** WITH (FORCE): psql or pg_restore may still hold a session when a restore failed half-way. No error when it is already gone. */
   drop(database: string): Promise<void> {
-    return this.admin(`cannot drop database ${database}`, async (c) => {
-      await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(database)} WITH (FORCE)`);
-    });
+    return this.admin(
+      `cannot drop database ${database}`,
+      async (c) => {
+        await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(database)} WITH (FORCE)`);
+      },
+      { busy: [database] },
+    );
+  }
+
+  /** Ends the database's sessions first: PostgreSQL renames only a database nobody is connected to. */
+  rename(from: string, to: string): Promise<void> {
+    return this.admin(
+      `cannot rename database ${from} to ${to}`,
+      async (c) => {
+        await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [from]);
+        await c.query(`ALTER DATABASE ${c.escapeIdentifier(from)} RENAME TO ${c.escapeIdentifier(to)}`);
+      },
+      { busy: [from, to] },
+    );
   }
 
   /** Every user table (ordinary and partitioned) with an exact count(*), largest first. */
   countRows(database: string): Promise<RestoredTable[]> {
-    return this.admin(`cannot count rows in ${database}`, countTables, database);
-  }
-
-  urlFor(database: string): string {
-    return urlForDatabase(this.url, database);
+    return this.admin(`cannot count rows in ${database}`, countTables, { database, timeoutMs: this.timeouts.countMs });
   }
 }
 

@@ -21,7 +21,7 @@ import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
 import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from './restrict.js';
 import { markerKey, writeVerifiedMarker } from './marker.js';
-import { ScratchServer, scratchDatabaseName } from './scratch.js';
+import { DatabaseServer, SCRATCH_SERVER, scratchDatabaseName } from './scratch.js';
 export type { RestoreReport, VerifyReport } from '../types.js';
 import { describeExit, locatePgTools, startTool, toolVersion, type PgTools, type ToolSpawn } from './tools.js';
 import { lookupTarget } from '../config/targets.js';
@@ -152,7 +152,7 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
       // The bytes psql or pg_restore will execute are checked before a byte reaches them, and then read pinned to that version.
       const pin = await hashObject(s3, bucket, key, options.signal);
       verdict(key, expectedSha, { sha256: pin.sha256, storedBytes: 0, dumpedBytes: 0, sideError: undefined }, recordedIn);
-      const scratch = new ScratchServer(restoreUrl!, password, appName);
+      const scratch = new DatabaseServer(restoreUrl!, password, appName, SCRATCH_SERVER);
       const database = scratchDatabaseName(target, deps.randomSuffix?.());
       await scratch.create(database);
       let failure: unknown;
@@ -587,7 +587,15 @@ async function listArchive(ctx: PassContext, target: TargetConfig): Promise<{ en
         })
       : undefined;
     void list.exited.then(() => age?.kill());
-    await pipeline([body, ...(age ? [age.stage] : []), list.stdin!]).catch(() => undefined);
+    const piped = await pipeline([body, ...(age ? [age.stage] : []), list.stdin!]).then(
+      () => true,
+      () => false,
+    );
+    // No age outlives the listing: stopped when pg_restore or the download stopped first.
+    if (age) {
+      if (!piped) age.kill();
+      await age.exited;
+    }
   } catch (err) {
     list.kill();
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);

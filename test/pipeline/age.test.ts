@@ -2,8 +2,11 @@
 // cut-short ciphertext and a wrong identity, in dumptruck's words. (verify's checksum and size
 // checks usually decide first; these are the reasons when they cannot, e.g. for the ciphertext
 // alone.)
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { AGE_DECRYPT_ARGS, ageEncryptArgs, decryptFailure, recipientFingerprint, startAge, type AgeSpawn } from '../../src/pipeline/age.js';
 import { ageCli, ageKeygen } from '../helpers/age.js';
@@ -72,4 +75,28 @@ describe('age stage', () => {
       message: 'k.sql.gz.age: the age ciphertext ends early: the object was cut short',
     });
   });
+
+  it('age stopped after its reader gave up releases its stdout: the child closes', async () => {
+    // verify's `age -d | pg_restore --list`: the whole ciphertext is written (age's stdin is
+    // finished), then pg_restore exits once it has the table of contents, while age's output
+    // waits unread. Destroying the stage then leaves that stdout alone (Duplex.from of a pair
+    // destroys only the side still open), so only kill() can release it.
+    const cipher = await ageCli(['-r', key.recipient], randomBytes(256 * 1024));
+    let child: ChildProcess | undefined;
+    const recording = ((command: string, args: readonly string[], options: object) => (child = spawn(command, args, options))) as AgeSpawn;
+    const age = startAge(recording, 'age', AGE_DECRYPT_ARGS, { env, identity: key.identity });
+    const reader = new Writable({ highWaterMark: 1, write: () => undefined });
+    const piped = pipeline(Readable.from([cipher]), age.stage, reader).catch(() => undefined);
+    while (!child!.stdin!.writableFinished || child!.stdout!.readableLength === 0) await new Promise((r) => setTimeout(r, 10));
+    reader.destroy(new Error('pg_restore --list exited'));
+    await piped;
+    // age may have finished on its own (everything fits in the pipes) or be stopped: either way its
+    // ChildProcess must close, and exited resolves.
+    const closed = once(child!, 'close');
+    age.kill();
+    await closed;
+    expect(child!.stdout!.destroyed).toBe(true);
+    expect(child!.exitCode !== null || child!.signalCode !== null).toBe(true);
+    await age.exited;
+  }, 20_000);
 });
