@@ -31,7 +31,7 @@ export async function ackBench(o: AckBenchOptions): Promise<AckBenchResult> {
   const configPath = join(o.root, '.local', 'bench-ack.yml');
   writeFileSync(configPath, o.configYaml);
   // As `npm start` runs it.
-  const bot = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/slack/main.js'], {
+  const bot = spawn(process.execPath, ['--max-semi-space-size=4', '--optimize-for-size', 'dist/slack/main.js'], {
     cwd: o.root,
     env: {
       ...o.env,

@@ -6,10 +6,10 @@
 set -eu
 app_dir=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 if [ "$#" -eq 0 ]; then
-  exec node --max-semi-space-size=4 "$app_dir/dist/slack/main.js"
+  exec node --max-semi-space-size=4 --optimize-for-size "$app_dir/dist/slack/main.js"
 fi
 if [ "$1" = "bot" ]; then
   shift
-  exec node --max-semi-space-size=4 "$app_dir/dist/slack/main.js" "$@"
+  exec node --max-semi-space-size=4 --optimize-for-size "$app_dir/dist/slack/main.js" "$@"
 fi
-exec node --max-semi-space-size=4 "$app_dir/dist/cli/bin.js" "$@"
+exec node --max-semi-space-size=4 --optimize-for-size "$app_dir/dist/cli/bin.js" "$@"

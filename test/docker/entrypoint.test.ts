@@ -70,24 +70,24 @@ describe('docker/entrypoint.sh with a stand-in node', () => {
   it('starts the bot with no arguments, exec-ing node in its own place', async () => {
     const r = await run(ENTRYPOINT, [], { env: env() });
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`pid ${r.pid}\narg --max-semi-space-size=4\narg ${ROOT}/dist/slack/main.js\n`);
+    expect(r.stdout).toBe(`pid ${r.pid}\narg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/slack/main.js\n`);
   });
 
   it('starts the bot for "bot"', async () => {
     const r = await run(ENTRYPOINT, ['bot'], { env: env() });
-    expect(r.stdout).toBe(`pid ${r.pid}\narg --max-semi-space-size=4\narg ${ROOT}/dist/slack/main.js\n`);
+    expect(r.stdout).toBe(`pid ${r.pid}\narg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/slack/main.js\n`);
   });
 
   it('passes any other arguments to the CLI unchanged', async () => {
     const r = await run(ENTRYPOINT, ['link', 'app-db', 'a key with spaces'], { env: env() });
     expect(r.stdout).toBe(
-      `pid ${r.pid}\narg --max-semi-space-size=4\narg ${ROOT}/dist/cli/bin.js\narg link\narg app-db\narg a key with spaces\n`,
+      `pid ${r.pid}\narg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/cli/bin.js\narg link\narg app-db\narg a key with spaces\n`,
     );
   });
 
   it('finds the app from its own location, whatever the working directory', async () => {
     const r = await run(ENTRYPOINT, ['targets'], { env: env(), cwd: tmpdir() });
-    expect(r.stdout).toContain(`arg --max-semi-space-size=4\narg ${ROOT}/dist/cli/bin.js\narg targets\n`);
+    expect(r.stdout).toContain(`arg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/cli/bin.js\narg targets\n`);
   });
 });
 
