@@ -35,6 +35,7 @@ export async function ackBench(o: AckBenchOptions): Promise<AckBenchResult> {
     cwd: o.root,
     env: {
       ...o.env,
+      MALLOC_MMAP_THRESHOLD_: '131072',
       DUMPTRUCK_CONFIG: configPath,
       SLACK_MODE: 'http',
       PORT: String(port),
