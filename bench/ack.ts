@@ -31,10 +31,11 @@ export async function ackBench(o: AckBenchOptions): Promise<AckBenchResult> {
   const configPath = join(o.root, '.local', 'bench-ack.yml');
   writeFileSync(configPath, o.configYaml);
   // As `npm start` runs it.
-  const bot = spawn(process.execPath, ['--max-semi-space-size=4', 'dist/slack/main.js'], {
+  const bot = spawn(process.execPath, ['--max-semi-space-size=4', '--optimize-for-size', 'dist/slack/main.js'], {
     cwd: o.root,
     env: {
       ...o.env,
+      MALLOC_MMAP_THRESHOLD_: '131072',
       DUMPTRUCK_CONFIG: configPath,
       SLACK_MODE: 'http',
       PORT: String(port),

@@ -279,7 +279,7 @@ class ParallelCompressor extends Transform {
     this.#jobs.push(job);
     this.#codec.compress(block, final).then(
       (out) => {
-        job.out = out;
+        job.out = ownBytes(out);
         this.#advance();
       },
       (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
@@ -307,6 +307,16 @@ class ParallelCompressor extends Transform {
     }
     return block;
   }
+}
+
+/**
+ * zlib may return a view into its whole output buffer (for gzip sized for an incompressible block,
+ * ~257 KiB) however small the compressed block is. Downstream, lib-storage holds the chunks of a
+ * part until the part is full, so a view could pin several times its bytes: a small result is
+ * copied out, and the big buffer is garbage at once, while still young and cheap to collect.
+ */
+function ownBytes(out: Buffer): Buffer {
+  return out.buffer.byteLength > 2 * out.length ? Buffer.from(out) : out;
 }
 
 function checkInt(name: string, value: number, min: number, max: number): number {

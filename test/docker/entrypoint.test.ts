@@ -62,7 +62,10 @@ describe('docker/entrypoint.sh with a stand-in node', () => {
   beforeAll(async () => {
     fakeBin = await tempDir('fake-node');
     // Prints its pid and arguments, one per line, so the test sees what exec'd it and how.
-    await writeFile(join(fakeBin, 'node'), '#!/bin/sh\necho "pid $$"\nfor a in "$@"; do echo "arg $a"; done\n');
+    await writeFile(
+      join(fakeBin, 'node'),
+      '#!/bin/sh\necho "pid $$"\necho "mmap threshold ${MALLOC_MMAP_THRESHOLD_-unset}"\nfor a in "$@"; do echo "arg $a"; done\n',
+    );
     await chmod(join(fakeBin, 'node'), 0o755);
   });
   const env = () => cleanEnv({ PATH: `${fakeBin}:${process.env.PATH}` });
@@ -70,24 +73,28 @@ describe('docker/entrypoint.sh with a stand-in node', () => {
   it('starts the bot with no arguments, exec-ing node in its own place', async () => {
     const r = await run(ENTRYPOINT, [], { env: env() });
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(`pid ${r.pid}\narg --max-semi-space-size=4\narg ${ROOT}/dist/slack/main.js\n`);
+    expect(r.stdout).toBe(
+      `pid ${r.pid}\nmmap threshold 131072\narg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/slack/main.js\n`,
+    );
   });
 
   it('starts the bot for "bot"', async () => {
     const r = await run(ENTRYPOINT, ['bot'], { env: env() });
-    expect(r.stdout).toBe(`pid ${r.pid}\narg --max-semi-space-size=4\narg ${ROOT}/dist/slack/main.js\n`);
+    expect(r.stdout).toBe(
+      `pid ${r.pid}\nmmap threshold 131072\narg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/slack/main.js\n`,
+    );
   });
 
   it('passes any other arguments to the CLI unchanged', async () => {
     const r = await run(ENTRYPOINT, ['link', 'app-db', 'a key with spaces'], { env: env() });
     expect(r.stdout).toBe(
-      `pid ${r.pid}\narg --max-semi-space-size=4\narg ${ROOT}/dist/cli/bin.js\narg link\narg app-db\narg a key with spaces\n`,
+      `pid ${r.pid}\nmmap threshold 131072\narg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/cli/bin.js\narg link\narg app-db\narg a key with spaces\n`,
     );
   });
 
   it('finds the app from its own location, whatever the working directory', async () => {
     const r = await run(ENTRYPOINT, ['targets'], { env: env(), cwd: tmpdir() });
-    expect(r.stdout).toContain(`arg --max-semi-space-size=4\narg ${ROOT}/dist/cli/bin.js\narg targets\n`);
+    expect(r.stdout).toContain(`arg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/cli/bin.js\narg targets\n`);
   });
 });
 

@@ -303,6 +303,19 @@ describe('createGzip', () => {
   });
 });
 
+// Peak memory (issue 12): downstream holds compressed chunks until a part is full.
+describe('compressed chunks hold only their own bytes', () => {
+  it("gzip: no chunk keeps zlib's block-sized output buffer alive", async () => {
+    // Very compressible, so that each block's output is a small part of zlib's buffer.
+    const data = Buffer.from('42\tlogin\t2025-01-01 00:00:00+00\t{}\n'.repeat(100_000));
+    const chunks: Buffer[] = [];
+    await pipeline(Readable.from(randomChunks(data, 64 * 1024)), createParallelGzip(), collect(chunks));
+    expect(chunks.length).toBeGreaterThan(2);
+    // A small chunk may sit in Node's shared pool; none may pin a buffer sized for a whole block.
+    expect(chunks.filter((c) => c.buffer.byteLength > Math.max(2 * c.length, Buffer.poolSize))).toEqual([]);
+  });
+});
+
 /** The output must be one valid zstd stream to the zstd tool (-d and -t) and to our own frame reader. */
 async function expectUnzstdsTo(zst: Buffer, data: Buffer): Promise<void> {
   const system = await run('zstd', ['-d', '-c', '-q'], zst);
