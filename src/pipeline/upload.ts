@@ -4,10 +4,9 @@ import {
   HeadBucketCommand,
   ListMultipartUploadsCommand,
   type S3Client,
-  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { DumptruckError, toDumptruckError } from '../errors.js';
 
 export interface StreamUploadOptions {
@@ -52,14 +51,11 @@ export interface StreamUpload {
 export function uploadStream(options: StreamUploadOptions): StreamUpload {
   const { s3 } = options;
   let uploadId: string | undefined;
-  const parts = storedPartReleaser();
   // A view of the shared client whose failures reach this job: config and middleware stay shared.
   const client = Object.create(s3) as S3Client;
   client.send = (async (command: Parameters<S3Client['send']>[0], ...rest: unknown[]) => {
-    const part = command instanceof UploadPartCommand ? parts.sending(command.input, options.partSize) : undefined;
     try {
       const out = await (s3.send as (...a: unknown[]) => Promise<unknown>).call(s3, command, ...rest);
-      part?.stored();
       if (command instanceof CreateMultipartUploadCommand) {
         uploadId = (out as { UploadId?: string }).UploadId;
         if (uploadId) options.onUploadId?.(uploadId);
@@ -71,15 +67,12 @@ export function uploadStream(options: StreamUploadOptions): StreamUpload {
       throw error;
     }
   }) as S3Client['send'];
-  // Errors and early ends travel both ways, as between the body and lib-storage before.
-  const body = new BoundedChunks(options.partSize);
-  pipeline(options.body, body, () => {});
   const upload = new Upload({
     client,
     params: {
       Bucket: options.bucket,
       Key: options.key,
-      Body: body,
+      Body: options.body,
       ContentType: options.contentType,
       Metadata: options.metadata,
       // Serialized only by the commands that model it: PutObject and CompleteMultipartUpload.
@@ -101,69 +94,6 @@ export function uploadStream(options: StreamUploadOptions): StreamUpload {
       }
     },
   };
-}
-
-/**
- * Frees each part's buffer as soon as the store has it, rather than at V8's next full GC.
- *
- * lib-storage copies every part into a fresh buffer (Buffer.concat of the chunks it gathered) that
- * lives while the part uploads, long enough to reach V8's old generation, where garbage outside the
- * JS heap waits for a full GC, which V8 runs late (up to ~64 MiB of it at the start of a backup).
- * Freed at once, the parts no longer count towards that pile (npm run bench: peak of buffers in
- * use 35 -> 27 MiB with gzip).
- *
- * lib-storage cuts a part from the front of its buffer and keeps the rest for the next part, which
- * copies it. So a buffer is freed (detached, which releases its memory at once) when every part
- * cut from it was stored and a later part was cut from another buffer. The buffers are lib-storage's
- * own only because no chunk of the body is larger than a part (BoundedChunks): a larger one could be
- * used as a part as it is, and another destination may still be reading it.
- */
-function storedPartReleaser(): { sending(input: UploadPartCommand['input'], partSize: number): { stored(): void } | undefined } {
-  const buffers = new Map<ArrayBuffer, { lastPart: number; unstored: number; superseded: boolean }>();
-  const release = (buffer: ArrayBuffer) => {
-    const b = buffers.get(buffer);
-    if (!b || b.unstored > 0 || !b.superseded) return;
-    buffers.delete(buffer);
-    // ES2024's ArrayBuffer.prototype.transfer (Node 22+; the project's TypeScript lib is ES2022).
-    (buffer as ArrayBuffer & { transfer(length: number): ArrayBuffer }).transfer(0);
-  };
-  return {
-    sending(input, partSize) {
-      const data = input.Body;
-      const partNumber = input.PartNumber ?? 0;
-      // Only a buffer larger than a part can be one lib-storage made (a small last part may sit in Node's shared pool).
-      if (!(data instanceof Uint8Array) || !(data.buffer instanceof ArrayBuffer) || data.buffer.byteLength <= partSize) return undefined;
-      const buffer = data.buffer;
-      for (const [other, b] of buffers) {
-        if (other !== buffer && b.lastPart < partNumber && !b.superseded) {
-          b.superseded = true;
-          release(other);
-        }
-      }
-      const b = buffers.get(buffer) ?? { lastPart: 0, unstored: 0, superseded: false };
-      b.lastPart = Math.max(b.lastPart, partNumber);
-      b.unstored++;
-      buffers.set(buffer, b);
-      return {
-        stored() {
-          b.unstored--;
-          release(buffer);
-        },
-      };
-    },
-  };
-}
-
-/** Passes the body on in chunks of at most a part (views, not copies), so that every part is a copy lib-storage made (storedPartReleaser). */
-class BoundedChunks extends Transform {
-  constructor(private readonly max: number) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    for (let at = 0; at < chunk.length; at += this.max) this.push(chunk.subarray(at, at + this.max));
-    callback();
-  }
 }
 
 function isPreconditionFailed(err: unknown): boolean {
