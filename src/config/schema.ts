@@ -518,6 +518,8 @@ const queue = z
     concurrency: z.number().int().min(1).max(32).default(2),
     maxPending: z.number().int().min(0).max(1000).default(20),
     jobTimeout: duration('duration').default(6 * 3_600_000),
+    /** With `state:`: jobs running at once across all replicas together; absent: only `concurrency` per replica limits them. */
+    fleetConcurrency: z.number().int().min(1).max(1000).optional(),
   })
   .strict()
   .transform(({ jobTimeout, ...q }) => ({ ...q, jobTimeoutMs: jobTimeout }));
@@ -626,8 +628,11 @@ const state = z
       .string()
       .regex(SCHEMA_NAME, { message: 'expected a lowercase schema name ([a-z_][a-z0-9_]*, at most 63 characters)' })
       .default('dumptruck'),
+    /** A replica not heard from for this long is taken for dead: its running jobs are retried once elsewhere. */
+    staleAfter: duration('duration').default(120_000),
   })
-  .strict();
+  .strict()
+  .transform(({ staleAfter, ...s }) => ({ ...s, staleAfterMs: staleAfter }));
 
 export type StateConfig = z.output<typeof state>;
 
