@@ -7,7 +7,8 @@ import type { SocketModeReceiver } from '@slack/bolt';
 import { createAppDeps, loadEnvironment } from '../app.js';
 import { DumptruckError, userMessage } from '../errors.js';
 import { createTrustOps } from '../jobs/maintenance.js';
-import { JobQueue } from '../jobs/queue.js';
+import { JobQueue, type Queue } from '../jobs/queue.js';
+import { openFleet, type FleetQueue } from '../state/fleet.js';
 import { openState } from '../state/store.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import { installShutdown } from '../jobs/shutdown.js';
@@ -60,10 +61,28 @@ async function main(): Promise<void> {
     if (keys.length > 0) logger.info({ keys }, 'aborted multipart uploads orphaned by a crash');
   });
   const metrics = createMetrics();
-  const queue = new JobQueue({
-    ...deps.config.queue,
-    onListenerError: (err, event) => logger.error({ err, jobId: event.jobId, event: event.type }, 'a job event listener threw'),
-  });
+  const onListenerError = (err: unknown, event: { readonly jobId: string; readonly type: string }) =>
+    logger.error({ err, jobId: event.jobId, event: event.type }, 'a job event listener threw');
+  // With `state:` the replicas share one queue in the state database (pg-boss); without it, this process has its own.
+  const stateConfig = deps.config.state;
+  const fleet: FleetQueue | undefined = stateConfig
+    ? await openFleet(
+        { queue: deps.config.queue, state: stateConfig },
+        { env },
+        {
+          onListenerError,
+          onError: (err, what) => logger.warn({ err, what }, 'the fleet queue could not reach the state database; retrying'),
+          // Called only once the fleet has started, after the bot below exists.
+          onAdopt: (job, place, how) => bot.adopt(job, place, how),
+          onStale: (stale) => {
+            bot.workerStopped(stale);
+            // What the dead replica was uploading: aborted once older than storage.abortUploadsAfter.
+            void deps.uploads.sweep();
+          },
+        },
+      ).catch((err: unknown) => exitOnStartError(err, redactor))
+    : undefined;
+  const queue: Queue = fleet ?? new JobQueue({ ...deps.config.queue, onListenerError });
   metrics.trackQueue(queue);
 
   const slackReady = flagCheck({ ok: false, detail: 'not connected to Slack yet' });
@@ -91,6 +110,7 @@ async function main(): Promise<void> {
     queue,
     // Every run from every entry point counts in /metrics and logs with its job id and target.
     runBackup: instrumentRunner(deps.runBackup, { metrics, logger }),
+    ...(fleet ? { onThread: (jobId: string, place: unknown) => fleet.setPlace(jobId, place) } : {}),
     ...(state ? { state } : {}),
     catalog: deps.catalog,
     snapshots: loggedSnapshots(deps.snapshots, logger),
@@ -105,7 +125,8 @@ async function main(): Promise<void> {
   // period, the rest are cancelled cleanly), then the threads get their last words, then exit 0.
   let schedules: Scheduler | undefined;
   const shutdown = installShutdown({
-    queue,
+    // A replica of a fleet drains its own share: its running jobs go back in the queue, waiting ones stay.
+    queue: fleet ? fleet.local() : queue,
     graceMs: deps.config.shutdown.graceTimeoutMs,
     log: logger,
     onDraining: () => {
@@ -120,6 +141,8 @@ async function main(): Promise<void> {
       await state?.close();
     },
   });
+  // Jobs are taken from the fleet once every kind is registered and threads can be adopted.
+  await fleet?.start().catch((err: unknown) => exitOnStartError(err, redactor));
 
   if (slack.mode === 'socket') {
     const client = (bot.app as unknown as { receiver: SocketModeReceiver }).receiver.client;

@@ -24,6 +24,8 @@ import {
 import type { DrainableQueue } from '../jobs/shutdown.js';
 import { unrefTimer } from '../jobs/timer.js';
 import type { JobKinds, Trigger } from '../types.js';
+import type { Config, StateConfig } from '../config/schema.js';
+import { resolvePassword, type SecretDeps } from '../secrets/index.js';
 import { replicaId } from './record.js';
 
 // The queue of a fleet (config `state:`): the same Queue as the in-process JobQueue, with its
@@ -177,6 +179,32 @@ class FleetJob extends JobSubscribers<AnyEvent> {
     );
     this.resolveSettled(outcome);
   }
+}
+
+/**
+ * The fleet queue of config `state:` and `queue:`, not started yet (start() it once the job kinds
+ * are registered). The state password is resolved here, from any secret source.
+ */
+export async function openFleet(
+  config: Pick<Config, 'queue'> & { readonly state: StateConfig },
+  deps: SecretDeps,
+  hooks: Pick<FleetQueueOptions, 'onAdopt' | 'onStale' | 'onError' | 'onListenerError'>,
+): Promise<FleetQueue> {
+  const { state, queue } = config;
+  const password = await resolvePassword('state', state.password, deps, 'state.password');
+  const url = new URL(state.url);
+  // In this in-memory URL only: pg lets a URL without one override a `password` option.
+  if (password !== undefined) url.password = encodeURIComponent(password);
+  return new FleetQueue({
+    connectionString: url.toString(),
+    schema: state.schema,
+    concurrency: queue.concurrency,
+    maxPending: queue.maxPending,
+    jobTimeoutMs: queue.jobTimeoutMs,
+    fleetConcurrency: queue.fleetConcurrency,
+    staleAfterMs: state.staleAfterMs,
+    ...hooks,
+  });
 }
 
 /** Creates dumptruck's fleet tables when missing; replicas starting together do it one at a time. */
