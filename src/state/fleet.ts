@@ -353,11 +353,16 @@ export class FleetQueue implements Queue {
   setPlace(jobId: string, place: unknown): void {
     const job = this.getById(jobId) as unknown as FleetJob | undefined;
     if (!job) return;
-    this.track(
-      this.query(`update ${this.s}.fleet_jobs set place = $2 where boss_id = $1`, [job.bossId, JSON.stringify(place)]).catch(
-        (err: unknown) => this.options.onError?.(err, 'recording a thread'),
-      ),
-    );
+    const record = async () => {
+      // The thread is often open before the send has written the job's row.
+      await job.sent;
+      await this.query(
+        `insert into ${this.s}.fleet_jobs (boss_id, job_id, place) values ($1, $2, $3)
+         on conflict (boss_id) do update set place = excluded.place`,
+        [job.bossId, job.id, JSON.stringify(place)],
+      );
+    };
+    this.track(record().catch((err: unknown) => this.options.onError?.(err, 'recording a thread')));
   }
 
   get(target: string): AnyJob | undefined {

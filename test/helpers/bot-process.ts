@@ -170,6 +170,8 @@ export interface BotStart {
   readonly fakeToken?: string;
   /** More environment, e.g. LOG_LEVEL, S3_ENDPOINT. */
   readonly env?: Record<string, string>;
+  /** This fake Slack instead of a new one: replicas of a fleet share one workspace. Its starter closes it. */
+  readonly slack?: FakeSlack;
 }
 
 /**
@@ -181,7 +183,7 @@ export function botProcesses(servers: { readonly env: Record<string, string> }):
 } {
   let dir: string | undefined;
   let configs = 0;
-  const running: Array<{ readonly bot: BotProcess; readonly slack: FakeSlack }> = [];
+  const running: Array<{ readonly bot: BotProcess; readonly slack: FakeSlack; readonly ownSlack: boolean }> = [];
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dt-bot-'));
   });
@@ -189,9 +191,9 @@ export function botProcesses(servers: { readonly env: Record<string, string> }):
     if (dir) await rm(dir, { recursive: true, force: true });
   });
   afterEach(async () => {
-    for (const { bot, slack } of running.splice(0)) {
+    for (const { bot, slack, ownSlack } of running.splice(0)) {
       bot.kill();
-      await slack.close();
+      if (ownSlack) await slack.close();
     }
   });
   return {
@@ -199,7 +201,7 @@ export function botProcesses(servers: { readonly env: Record<string, string> }):
       if (!dir) throw new Error('botProcesses: start() is for tests, after beforeAll');
       const config = join(dir, `dumptruck-${++configs}.yml`);
       await writeFile(config, options.config);
-      const slack = await startFakeSlack(options.fakeToken ? { token: options.fakeToken } : {});
+      const slack = options.slack ?? (await startFakeSlack(options.fakeToken ? { token: options.fakeToken } : {}));
       const port = await freePort();
       const env = {
         ...servers.env,
@@ -212,7 +214,7 @@ export function botProcesses(servers: { readonly env: Record<string, string> }):
         ...options.env,
       };
       const bot = startBotProcess({ cwd: dir, env, port, slack });
-      running.push({ bot, slack });
+      running.push({ bot, slack, ownSlack: !options.slack });
       return { bot, slack };
     },
   };
