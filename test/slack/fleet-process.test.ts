@@ -20,7 +20,7 @@ const config = configYaml(
   servers,
   prefix,
   { 'app-db': { db: SOURCE } },
-  `queue:\n  concurrency: 1\nstate:\n  url: ${servers.pg.url(STATE_DB, servers.pg.superuser.user)}\n  password: { env: STATE_PW }\n  staleAfter: 2s\n`,
+  `queue:\n  concurrency: 1\nshutdown:\n  graceTimeout: 1s\nstate:\n  url: ${servers.pg.url(STATE_DB, servers.pg.superuser.user)}\n  password: { env: STATE_PW }\n  staleAfter: 2s\n`,
 );
 
 beforeAll(async () => {
@@ -154,6 +154,35 @@ describe('a fleet of bot processes on one state database', () => {
     expect(runs).toHaveLength(before + 1);
     expect(runs.at(-1)!.outcome).toMatch(/^(succeeded|flagged)$/);
     expect(runs.at(-1)!.replica).not.toBe(killed);
+    expect(await uploadsLeft()).toEqual([]);
+  });
+
+  it('SIGTERM of the replica running a backup: past the grace period it goes back in the queue and another replica finishes it', async () => {
+    const fleet = await replicas(2);
+    const before = (await runsOf()).length;
+    const lock = await lockTable(servers.pg, SOURCE);
+    let stopped: string;
+    try {
+      await fleet[0]!.command('run app-db');
+      const { bot, replica } = await runner(fleet);
+      stopped = replica;
+      bot.child.kill('SIGTERM');
+      expect((await bot.exited).code).toBe(0);
+      await until(
+        () => slack.calls.find((c) => c.method === 'chat.postMessage' && /back in the queue for another replica/.test(text(c))),
+        'the thread to say so',
+      );
+    } finally {
+      await releaseLock(lock);
+    }
+    const runs = await until(async () => {
+      const rows = await runsOf();
+      return rows.some((r, i) => i >= before && /^(succeeded|flagged)$/.test(r.outcome)) ? rows : undefined;
+    }, 'another replica to finish it');
+    expect(runs.slice(before).map((r) => [r.outcome.replace('flagged', 'succeeded'), r.replica === stopped])).toEqual([
+      ['cancelled', true],
+      ['succeeded', false],
+    ]);
     expect(await uploadsLeft()).toEqual([]);
   });
 });
