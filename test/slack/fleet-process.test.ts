@@ -76,6 +76,28 @@ async function runner(bots: BotProcess[]): Promise<{ bot: BotProcess; other: Bot
   return { bot, other, replica };
 }
 
+/**
+ * Two replicas and a backup of app-db held at pg_dump's start (a lock on one of its tables) on one
+ * of them: `fn` gets the replica running it; the lock is released when `fn` ends. Resolves with
+ * the number of runs recorded before.
+ */
+async function withHeldBackup(fn: (running: Awaited<ReturnType<typeof runner>>) => Promise<void>): Promise<number> {
+  const fleet = await replicas(2);
+  const before = (await runsOf()).length;
+  const lock = await lockTable(servers.pg, SOURCE);
+  try {
+    await fleet[0]!.command('run app-db');
+    await fn(await runner(fleet));
+  } finally {
+    await releaseLock(lock);
+  }
+  return before;
+}
+
+/** The next message in a thread whose text matches. */
+const posted = (pattern: RegExp, what: string, ms?: number) =>
+  until(() => slack.calls.find((c) => c.method === 'chat.postMessage' && pattern.test(text(c))), what, ms);
+
 const runsOf = () =>
   stateRows<{ outcome: string; replica: string; key: string | null }>(
     `select outcome, replica, key from dumptruck.runs where target = 'app-db' order by id`,
@@ -100,13 +122,9 @@ describe('a fleet of bot processes on one state database', () => {
   });
 
   it('cancels, from one replica, a backup running on another: nothing stored, no upload left', async () => {
-    const fleet = await replicas(2);
-    const before = (await runsOf()).length;
     const keysBefore = await servers.s3.listKeys(servers.bucket, `${prefix}/`);
-    const lock = await lockTable(servers.pg, SOURCE);
-    try {
-      await fleet[0]!.command('run app-db');
-      const { other, replica } = await runner(fleet);
+    await withHeldBackup(async ({ other, replica }) => {
+      const before = (await runsOf()).length;
       // Each replica's picture of the fleet is at most a refresh old: ask once it shows the job running elsewhere.
       await until(async () => (await other.command('status')).json?.text?.includes(`on \`${replica}\``), 'the other replica to see it');
       const ack = await other.command('cancel app-db');
@@ -116,37 +134,20 @@ describe('a fleet of bot processes on one state database', () => {
         return rows.length > before ? rows : undefined;
       }, 'the cancelled run to be recorded');
       expect(runs.at(-1)).toEqual({ outcome: 'cancelled', replica, key: null });
-      await until(
-        () => slack.calls.find((c) => c.method === 'chat.postMessage' && /cancelled by <@/.test(text(c))),
-        'the thread to say so',
-      );
-    } finally {
-      await releaseLock(lock);
-    }
+      await posted(/cancelled by <@/, 'the thread to say so');
+    });
     expect(await servers.s3.listKeys(servers.bucket, `${prefix}/`)).toEqual(keysBefore);
     expect(await uploadsLeft()).toEqual([]);
   });
 
   it('SIGKILL of the replica running a backup: its thread is told, another replica runs it again to the end', async () => {
-    const fleet = await replicas(2);
-    const before = (await runsOf()).length;
-    const lock = await lockTable(servers.pg, SOURCE);
-    let killed: string;
-    try {
-      await fleet[0]!.command('run app-db');
-      const { bot, replica } = await runner(fleet);
+    let killed = '';
+    const before = await withHeldBackup(async ({ bot, replica }) => {
       killed = replica;
       bot.child.kill('SIGKILL');
       await bot.exited;
-      await until(
-        () =>
-          slack.calls.find((c) => c.method === 'chat.postMessage' && text(c).includes(`The worker running this (\`${replica}\`) stopped`)),
-        'the thread to be told',
-        30_000,
-      );
-    } finally {
-      await releaseLock(lock);
-    }
+      await posted(new RegExp(`The worker running this \\(\`${replica}\`\\) stopped`), 'the thread to be told', 30_000);
+    });
     const runs = await until(async () => {
       const rows = await runsOf();
       return rows.length > before ? rows : undefined;
@@ -158,23 +159,13 @@ describe('a fleet of bot processes on one state database', () => {
   });
 
   it('SIGTERM of the replica running a backup: past the grace period it goes back in the queue and another replica finishes it', async () => {
-    const fleet = await replicas(2);
-    const before = (await runsOf()).length;
-    const lock = await lockTable(servers.pg, SOURCE);
-    let stopped: string;
-    try {
-      await fleet[0]!.command('run app-db');
-      const { bot, replica } = await runner(fleet);
+    let stopped = '';
+    const before = await withHeldBackup(async ({ bot, replica }) => {
       stopped = replica;
       bot.child.kill('SIGTERM');
       expect((await bot.exited).code).toBe(0);
-      await until(
-        () => slack.calls.find((c) => c.method === 'chat.postMessage' && /back in the queue for another replica/.test(text(c))),
-        'the thread to say so',
-      );
-    } finally {
-      await releaseLock(lock);
-    }
+      await posted(/back in the queue for another replica/, 'the thread to say so');
+    });
     const runs = await until(async () => {
       const rows = await runsOf();
       return rows.some((r, i) => i >= before && /^(succeeded|flagged)$/.test(r.outcome)) ? rows : undefined;
