@@ -295,6 +295,8 @@ export class FleetQueue implements Queue {
       expireInSeconds: Math.ceil(this.options.jobTimeoutMs / 1000) + 600,
     });
     await this.heartbeat();
+    // What a job leaves here is read while it is live and just after; a week is plenty.
+    await this.query(`delete from ${this.s}.fleet_jobs where created_at < now() - interval '7 days'`, []);
     const beat = Math.max(200, Math.floor(this.options.staleAfterMs / 4));
     const every = (ms: number, run: () => void) => {
       const timer = setInterval(run, ms);
