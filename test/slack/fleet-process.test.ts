@@ -62,11 +62,14 @@ async function replicas(n: number): Promise<BotProcess[]> {
   return list;
 }
 
-/** The replica (`host:pid`) that has the target's running job, from the state database. */
+/**
+ * The replica (`host:pid`) that has the target's running job, from the state database, once its
+ * thread is recorded too (a replica killed before that leaves a job whose thread nobody knows).
+ */
 async function runner(bots: BotProcess[]): Promise<{ bot: BotProcess; other: BotProcess; replica: string }> {
   const replica = await until(async () => {
     const rows = await stateRows<{ replica: string }>(
-      `select f.replica from dumptruck.fleet_jobs f join dumptruck_boss.job j on j.id = f.boss_id where j.state = 'active' and f.replica is not null`,
+      `select f.replica from dumptruck.fleet_jobs f join dumptruck_boss.job j on j.id = f.boss_id where j.state = 'active' and f.replica is not null and f.place is not null`,
     );
     return rows[0]?.replica;
   }, 'a replica to run the job');
