@@ -417,6 +417,8 @@ export interface Job<R = BackupResult, E extends JobEventShape = JobEvent, K ext
   readonly startedAt: Date | undefined;
   /** 1-based place among waiting jobs; undefined once the job has left the queue. */
   readonly position: number | undefined;
+  /** The replica (`hostname:pid`) running it, on the fleet queue (config `state:`); absent in a single process. */
+  readonly replica?: string | undefined;
   /** The newest event, so late subscribers (status, a second reporter) can render the current state. */
   readonly lastEvent: E | undefined;
   readonly settled: Promise<JobOutcome<R>>;

@@ -480,8 +480,13 @@ const storage = z
     hmacKey: passwordSource.default({ env: 'DUMPTRUCK_HMAC_KEY' }),
     /** A dump without its manifest (a run that died between the two) is deleted by prune once it is this old. */
     incompleteGrace: duration('duration').default(86_400_000),
-    /** Multipart uploads under the prefix older than this that no running job owns were orphaned by a crash, and are aborted. */
-    abortUploadsAfter: duration('duration').default(3_600_000),
+    /**
+     * Multipart uploads under the prefix older than this that no running job of this process owns
+     * were orphaned by a crash, and are aborted. Default: queue.jobTimeout plus an hour (set below),
+     * since an upload younger than the longest a job may run can be another process's live backup
+     * (the bot and a cron CLI, or replicas, share the bucket).
+     */
+    abortUploadsAfter: duration('duration').optional(),
   })
   .strict()
   .superRefine((s, ctx) => {
@@ -518,6 +523,8 @@ const queue = z
     concurrency: z.number().int().min(1).max(32).default(2),
     maxPending: z.number().int().min(0).max(1000).default(20),
     jobTimeout: duration('duration').default(6 * 3_600_000),
+    /** With `state:`: jobs running at once across all replicas together; absent: only `concurrency` per replica limits them. */
+    fleetConcurrency: z.number().int().min(1).max(1000).optional(),
   })
   .strict()
   .transform(({ jobTimeout, ...q }) => ({ ...q, jobTimeoutMs: jobTimeout }));
@@ -626,8 +633,11 @@ const state = z
       .string()
       .regex(SCHEMA_NAME, { message: 'expected a lowercase schema name ([a-z_][a-z0-9_]*, at most 63 characters)' })
       .default('dumptruck'),
+    /** A replica not heard from for this long is taken for dead: its running jobs are retried once elsewhere. */
+    staleAfter: duration('duration').default(120_000),
   })
-  .strict();
+  .strict()
+  .transform(({ staleAfter, ...s }) => ({ ...s, staleAfterMs: staleAfter }));
 
 export type StateConfig = z.output<typeof state>;
 
@@ -664,7 +674,11 @@ export const configSchema = z
         addLevelIssue(ctx, c.compression.algorithm, t.compression.level, ['targets', name, 'compression', 'level']);
       }
     }
-  });
+  })
+  .transform((c) => ({
+    ...c,
+    storage: { ...c.storage, abortUploadsAfterMs: c.storage.abortUploadsAfterMs ?? c.queue.jobTimeoutMs + 3_600_000 },
+  }));
 
 /** The validated config, as the code reads it: inferred from the schema, renames and defaults included. */
 export type Config = z.output<typeof configSchema>;

@@ -96,47 +96,28 @@ export interface Queue {
 type StartJob = (jobId: string, signal: AbortSignal, emit: (event: JobEventShape) => void) => Promise<unknown>;
 
 /** The queue's own events; a runner's copies of them are dropped, the queue reports them once. */
-const QUEUE_EVENTS = new Set(['queued', 'finished', 'failed']);
+export const QUEUE_EVENTS = new Set(['queued', 'finished', 'failed']);
 type QueueEvent =
   | Extract<JobEvent, { type: 'queued' | 'failed' }>
   | { readonly type: 'finished'; readonly jobId: string; readonly result: unknown };
 type AnyEvent = QueueEvent | JobEventShape;
 
-// One class for every kind: the kind decides the result and event types, so the public methods
-// hand it out as the matching Job type.
-class QueuedJob {
-  state: JobState = 'queued';
-  startedAt: Date | undefined;
-  position: number | undefined;
-  lastEvent: AnyEvent | undefined;
-  readonly settled: Promise<JobOutcome<unknown>>;
-  /** Aborted on cancel or timeout; the runner kills pg_dump and aborts the upload. */
-  readonly controller = new AbortController();
-  /** Aborted only to take a waiting job out of p-queue: p-queue races a running task against its signal and would free the slot before the runner has cleaned up. */
-  readonly dequeue = new AbortController();
-  resolveSettled!: (outcome: JobOutcome<unknown>) => void;
-  private readonly listeners = new Set<(event: AnyEvent) => void>();
+/**
+ * One job's subscribers and its newest event, for every queue implementation. A subscriber that
+ * throws is reported through `onListenerError`; the job and the other subscribers go on.
+ */
+export class JobSubscribers<E extends JobEventShape = JobEventShape> {
+  lastEvent: E | undefined;
+  private readonly listeners = new Set<(event: E) => void>();
 
-  constructor(
-    readonly id: string,
-    readonly kind: JobKind,
-    readonly target: string,
-    readonly trigger: Trigger,
-    readonly enqueuedAt: Date,
-    readonly start: StartJob,
-    private readonly onListenerError: (err: unknown, event: AnyEvent) => void,
-  ) {
-    this.settled = new Promise((resolve) => {
-      this.resolveSettled = resolve;
-    });
-  }
+  constructor(private readonly onListenerError: (err: unknown, event: E) => void) {}
 
-  subscribe(listener: (event: AnyEvent) => void): () => void {
+  subscribe(listener: (event: E) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  emit(event: AnyEvent): void {
+  emit(event: E): void {
     this.lastEvent = event;
     for (const listener of [...this.listeners]) {
       try {
@@ -145,6 +126,35 @@ class QueuedJob {
         this.onListenerError(err, event);
       }
     }
+  }
+}
+
+// One class for every kind: the kind decides the result and event types, so the public methods
+// hand it out as the matching Job type.
+class QueuedJob extends JobSubscribers<AnyEvent> {
+  state: JobState = 'queued';
+  startedAt: Date | undefined;
+  position: number | undefined;
+  readonly settled: Promise<JobOutcome<unknown>>;
+  /** Aborted on cancel or timeout; the runner kills pg_dump and aborts the upload. */
+  readonly controller = new AbortController();
+  /** Aborted only to take a waiting job out of p-queue: p-queue races a running task against its signal and would free the slot before the runner has cleaned up. */
+  readonly dequeue = new AbortController();
+  resolveSettled!: (outcome: JobOutcome<unknown>) => void;
+
+  constructor(
+    readonly id: string,
+    readonly kind: JobKind,
+    readonly target: string,
+    readonly trigger: Trigger,
+    readonly enqueuedAt: Date,
+    readonly start: StartJob,
+    onListenerError: (err: unknown, event: AnyEvent) => void,
+  ) {
+    super(onListenerError);
+    this.settled = new Promise((resolve) => {
+      this.resolveSettled = resolve;
+    });
   }
 }
 
@@ -301,13 +311,7 @@ export class JobQueue implements Queue {
       const result = await job.start(job.id, job.controller.signal, (event) => job.emit(event));
       outcome = { ok: true, result };
     } catch (err) {
-      const reason: unknown = job.controller.signal.aborted ? job.controller.signal.reason : undefined;
-      // The runner's report of this cancel or timeout wins only when it adds to the queue's reason
-      // ("...; the store did not confirm that the partial upload was aborted"); a generic one never does.
-      const addsTo =
-        isDumptruckError(reason) && isDumptruckError(err) && err.code === reason.code && err.message.startsWith(`${reason.message}; `);
-      const said = addsTo ? err : reason;
-      outcome = { ok: false, error: isDumptruckError(said) ? said : asError(err) };
+      outcome = { ok: false, error: failureOf(err, job.controller.signal) };
     } finally {
       clearTimer();
       this.running.delete(job);
@@ -339,6 +343,20 @@ export class JobQueue implements Queue {
     );
     job.resolveSettled(outcome);
   }
+}
+
+/**
+ * What a job that threw ended with: the cancel or timeout that aborted it, else what it threw.
+ * Shared by every queue implementation, so a job reports its end the same way wherever it runs.
+ */
+export function failureOf(err: unknown, signal: AbortSignal): DumptruckError {
+  const reason: unknown = signal.aborted ? signal.reason : undefined;
+  // The runner's report of this cancel or timeout wins only when it adds to the queue's reason
+  // ("...; the store did not confirm that the partial upload was aborted"); a generic one never does.
+  const addsTo =
+    isDumptruckError(reason) && isDumptruckError(err) && err.code === reason.code && err.message.startsWith(`${reason.message}; `);
+  const said = addsTo ? err : reason;
+  return isDumptruckError(said) ? said : asError(err);
 }
 
 function asError(err: unknown): DumptruckError {

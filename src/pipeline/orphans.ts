@@ -13,6 +13,12 @@ import { abortOrphanedUploads } from './upload.js';
 export interface UploadSweeper {
   /** Upload ids of this process's running jobs, which are never aborted. */
   readonly live: LiveUploads;
+  /**
+   * Fleet: the targets with a job running on any replica, whose uploads this process cannot tell
+   * from orphans (another replica's backup may run longer than storage.abortUploadsAfter). Their
+   * uploads are left alone; when the list cannot be read, nothing is aborted.
+   */
+  guard(runningTargets: () => Promise<readonly string[]>): void;
   /** The keys whose uploads were aborted; a store that fails is skipped (the next sweep retries). `signal` stops it early (a cancel). */
   sweep(signal?: AbortSignal): Promise<string[]>;
 }
@@ -36,9 +42,21 @@ export function createUploadSweeper(deps: SweeperDeps): UploadSweeper {
     ...Object.values(config.targets).flatMap((t) => (t.mirror ? [t.mirror] : [])),
   ]);
   let stores: { readonly client: S3Client; readonly bucket: string }[] | undefined;
+  let runningTargets: (() => Promise<readonly string[]>) | undefined;
   return {
     live,
+    guard(provider) {
+      runningTargets = provider;
+    },
     async sweep(signal) {
+      let busy: ReadonlySet<string> = new Set();
+      try {
+        if (runningTargets) busy = new Set(await runningTargets());
+      } catch {
+        return []; // the fleet's running jobs are unknown: any upload might be live
+      }
+      // Keys are <prefix>/<target>/...: the target is the first segment after the prefix.
+      const keep = (key: string) => busy.has(key.slice(prefix.length).split('/')[0] ?? '');
       const before = new Date(now().getTime() - config.storage.abortUploadsAfterMs);
       const timeout = AbortSignal.timeout(deps.timeoutMs ?? 20_000);
       const deadline = signal ? AbortSignal.any([timeout, signal]) : timeout;
@@ -47,7 +65,7 @@ export function createUploadSweeper(deps: SweeperDeps): UploadSweeper {
         ...[...mirrors].map((m) => ({ client: deps.mirrorClient(m), bucket: m.bucket })),
       ];
       const aborted = await Promise.all(
-        stores.map((s) => abortOrphanedUploads(withAbortSignal(s.client, deadline), s.bucket, prefix, before, live).catch(() => [])),
+        stores.map((s) => abortOrphanedUploads(withAbortSignal(s.client, deadline), s.bucket, prefix, before, live, keep).catch(() => [])),
       );
       return aborted.flat();
     },

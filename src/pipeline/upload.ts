@@ -120,6 +120,8 @@ export async function abortOrphanedUploads(
   prefix: string,
   initiatedBefore: Date,
   live: ReadonlySet<string>,
+  /** Keys whose uploads are not this caller's to judge (another replica's running job). */
+  keep: (key: string) => boolean = () => false,
 ): Promise<string[]> {
   const aborted: string[] = [];
   let KeyMarker: string | undefined;
@@ -127,7 +129,15 @@ export async function abortOrphanedUploads(
   do {
     const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker, UploadIdMarker }));
     for (const u of page.Uploads ?? []) {
-      if (!u.Key || !u.UploadId || live.has(u.UploadId) || !u.Initiated || u.Initiated.getTime() >= initiatedBefore.getTime()) continue;
+      if (
+        !u.Key ||
+        !u.UploadId ||
+        live.has(u.UploadId) ||
+        keep(u.Key) ||
+        !u.Initiated ||
+        u.Initiated.getTime() >= initiatedBefore.getTime()
+      )
+        continue;
       await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
       aborted.push(u.Key);
     }

@@ -5,7 +5,7 @@ import type { Env } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { Maintenance, type TrustOps } from '../jobs/maintenance.js';
-import { JobQueue, type JobEventShape } from '../jobs/queue.js';
+import { JobQueue, type AnyJob, type Job, type JobEventShape, type Queue } from '../jobs/queue.js';
 import { backupJobs } from '../jobs/runner.js';
 import { snapshotJobs } from '../snapshots/enqueue.js';
 import { recordRuns } from '../state/record.js';
@@ -21,7 +21,9 @@ import { readSlackEnv, type SlackEnv } from './env.js';
 import { register } from './listeners/index.js';
 import { boltLogger } from './logger.js';
 import type { ThreadLink } from './messages/replies.js';
-import { Reporters } from './progress/reporter.js';
+import { workerStoppedText } from './messages/queue.js';
+import { Reporters, type OpenThread, type ReporterDeps } from './progress/reporter.js';
+import type { StaleJob } from '../state/fleet.js';
 import { MemoryApprovals, type ApprovalStore } from '../restore/approvals.js';
 import { RestoreDesk } from './restore.js';
 import { Redactor, secretsInEnv } from '../redact.js';
@@ -37,7 +39,9 @@ export interface SlackAppOptions {
    * `state` is given); without it, `queue` must already run backups.
    */
   readonly runBackup?: RunBackup;
-  readonly queue?: JobQueue;
+  readonly queue?: Queue;
+  /** Told where each job's thread is (a fleet records it for the replica that runs the job). */
+  readonly onThread?: ReporterDeps['onThread'];
   /** The state database (config `state:`): every backup run is recorded there, and `/backup history` reads it. */
   readonly state?: StateStore;
   /** Default: pino at LOG_LEVEL (info). */
@@ -69,7 +73,7 @@ export interface SlackAppOptions {
 export interface SlackBot {
   readonly app: App;
   readonly slack: SlackEnv;
-  readonly queue: JobQueue;
+  readonly queue: Queue;
   readonly reporters: Reporters;
   /** Messages in alerts.channels: reruns, their retries, and the replies in alert threads. */
   readonly alerts: AlertIntake;
@@ -77,6 +81,13 @@ export interface SlackBot {
   readonly maintenance: Maintenance | undefined;
   /** Jobs' threads by job id, while they are followed (the schedule reporter points skipped runs at them). */
   readonly threads: ReadonlyMap<string, ThreadLink>;
+  /**
+   * A fleet replica started a job another replica took the request for (or a retry): report it
+   * in that job's thread from here. `place` is what onThread was told; without one nothing is posted.
+   */
+  adopt(job: AnyJob, place: unknown, how: { readonly retried: boolean }): void;
+  /** A fleet replica found another one dead while it ran this job: its thread says so. */
+  workerStopped(stale: StaleJob): void;
   /** Checks the bot token with auth.test; start() calls it. A rejected token is a ConfigError naming SLACK_BOT_TOKEN. */
   init(): Promise<void>;
   /**
@@ -153,6 +164,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     logger,
     threads,
     redactor,
+    ...(options.onThread ? { onThread: options.onThread } : {}),
     link: async (result, channel) => {
       const target = config.targets[result.target];
       if (target?.links === false) return { kind: 'disabled' };
@@ -225,6 +237,27 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     maintenance,
     threads,
     init,
+    adopt(job, place, how) {
+      const thread = openThread(place);
+      // Snapshots need their instance id to be reported; a fleet reports them where they were asked for only.
+      if (!thread || job.kind !== 'backup') return;
+      // A retry's old status message shows how the first attempt ended; the new attempt gets a message of its own.
+      const { statusTs, ...rest } = thread;
+      reporters.start(job as Job, how.retried ? rest : { ...rest, statusTs }).catch((err: unknown) => {
+        logger.warn({ err, jobId: job.id }, 'could not report in the thread of a job taken over from another replica');
+      });
+    },
+    workerStopped(stale) {
+      const thread = openThread(stale.place);
+      logger.warn(
+        { jobId: stale.jobId, target: stale.target, replica: stale.replica, retried: stale.retried },
+        'a replica stopped while running a job',
+      );
+      if (!thread) return;
+      app.client.chat
+        .postMessage({ channel: thread.channel, thread_ts: thread.threadTs, text: workerStoppedText(stale.replica, stale.retried) })
+        .catch((err: unknown) => logger.warn({ err, jobId: stale.jobId }, 'could not tell a thread that its worker stopped'));
+    },
     async start(listen) {
       await init();
       if (slack.mode === 'socket') {
@@ -243,6 +276,13 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
       await app.stop();
     },
   };
+}
+
+/** A thread place another replica recorded (plain JSON from the state database), if it is one. */
+function openThread(place: unknown): OpenThread | undefined {
+  const p = place as Partial<OpenThread> | null | undefined;
+  if (typeof p?.channel !== 'string' || typeof p.threadTs !== 'string' || typeof p.statusTs !== 'string') return undefined;
+  return { channel: p.channel, threadTs: p.threadTs, ownParent: p.ownParent === true, statusTs: p.statusTs };
 }
 
 /** Slack's answers that mean the token itself is wrong, not the network. */

@@ -7,7 +7,8 @@ import type { SocketModeReceiver } from '@slack/bolt';
 import { createAppDeps, loadEnvironment } from '../app.js';
 import { DumptruckError, userMessage } from '../errors.js';
 import { createTrustOps } from '../jobs/maintenance.js';
-import { JobQueue } from '../jobs/queue.js';
+import { JobQueue, type Queue } from '../jobs/queue.js';
+import { openFleet, type FleetQueue } from '../state/fleet.js';
 import { replicaId } from '../state/record.js';
 import { openState } from '../state/store.js';
 import type { Scheduler } from '../jobs/scheduler.js';
@@ -63,10 +64,30 @@ async function main(): Promise<void> {
   // A fleet shares schedule fires, alert reruns and restore approvals through the state database.
   const coordination = state?.coordination(replicaId());
   const metrics = createMetrics();
-  const queue = new JobQueue({
-    ...deps.config.queue,
-    onListenerError: (err, event) => logger.error({ err, jobId: event.jobId, event: event.type }, 'a job event listener threw'),
-  });
+  const onListenerError = (err: unknown, event: { readonly jobId: string; readonly type: string }) =>
+    logger.error({ err, jobId: event.jobId, event: event.type }, 'a job event listener threw');
+  // With `state:` the replicas share one queue in the state database (pg-boss); without it, this process has its own.
+  const stateConfig = deps.config.state;
+  const fleet: FleetQueue | undefined = stateConfig
+    ? await openFleet(
+        { queue: deps.config.queue, state: stateConfig },
+        { env },
+        {
+          onListenerError,
+          onError: (err, what) => logger.warn({ err, what }, 'the fleet queue could not reach the state database; retrying'),
+          // Called only once the fleet has started, after the bot below exists.
+          onAdopt: (job, place, how) => bot.adopt(job, place, how),
+          onStale: (stale) => {
+            bot.workerStopped(stale);
+            // What the dead replica was uploading: aborted once older than storage.abortUploadsAfter.
+            void deps.uploads.sweep();
+          },
+        },
+      ).catch((err: unknown) => exitOnStartError(err, redactor))
+    : undefined;
+  const queue: Queue = fleet ?? new JobQueue({ ...deps.config.queue, onListenerError });
+  // Another replica's backup may run longer than storage.abortUploadsAfter: its upload is not an orphan.
+  if (fleet) deps.uploads.guard(() => fleet.runningTargets());
   metrics.trackQueue(queue);
 
   const slackReady = flagCheck({ ok: false, detail: 'not connected to Slack yet' });
@@ -94,6 +115,7 @@ async function main(): Promise<void> {
     queue,
     // Every run from every entry point counts in /metrics and logs with its job id and target.
     runBackup: instrumentRunner(deps.runBackup, { metrics, logger }),
+    ...(fleet ? { onThread: (jobId: string, place: unknown) => fleet.setPlace(jobId, place) } : {}),
     ...(state ? { state } : {}),
     catalog: deps.catalog,
     snapshots: loggedSnapshots(deps.snapshots, logger),
@@ -109,7 +131,8 @@ async function main(): Promise<void> {
   // period, the rest are cancelled cleanly), then the threads get their last words, then exit 0.
   let schedules: Scheduler | undefined;
   const shutdown = installShutdown({
-    queue,
+    // A replica of a fleet drains its own share: its running jobs go back in the queue, waiting ones stay.
+    queue: fleet ? fleet.local() : queue,
     graceMs: deps.config.shutdown.graceTimeoutMs,
     log: logger,
     onDraining: () => {
@@ -124,6 +147,8 @@ async function main(): Promise<void> {
       await state?.close();
     },
   });
+  // Jobs are taken from the fleet once every kind is registered and threads can be adopted.
+  await fleet?.start().catch((err: unknown) => exitOnStartError(err, redactor));
 
   if (slack.mode === 'socket') {
     const client = (bot.app as unknown as { receiver: SocketModeReceiver }).receiver.client;

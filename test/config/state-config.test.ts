@@ -19,6 +19,7 @@ describe('config state:', () => {
       url: 'postgres://dumptruck@ops-db.internal:5432/dumptruck',
       password: { env: 'STATE_DB_PASSWORD' },
       schema: 'dumptruck',
+      staleAfterMs: 120_000,
     });
     expect(parseConfig(`${BASE}state: { url: 'postgres://d@h/db', schema: ops_state }\n`, {}).state?.schema).toBe('ops_state');
   });

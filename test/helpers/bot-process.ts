@@ -170,7 +170,7 @@ export interface BotStart {
   readonly fakeToken?: string;
   /** More environment, e.g. LOG_LEVEL, S3_ENDPOINT. */
   readonly env?: Record<string, string>;
-  /** A fake Slack shared by several bots (replicas of a fleet); the test closes it. Default: one of the bot's own. */
+  /** This fake Slack instead of a new one: replicas of a fleet share one workspace. Its starter closes it. */
   readonly slack?: FakeSlack;
 }
 
@@ -183,7 +183,7 @@ export function botProcesses(servers: { readonly env: Record<string, string> }):
 } {
   let dir: string | undefined;
   let configs = 0;
-  const running: Array<{ readonly bot: BotProcess; readonly slack: FakeSlack | undefined }> = [];
+  const running: Array<{ readonly bot: BotProcess; readonly slack: FakeSlack; readonly ownSlack: boolean }> = [];
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dt-bot-'));
   });
@@ -191,9 +191,9 @@ export function botProcesses(servers: { readonly env: Record<string, string> }):
     if (dir) await rm(dir, { recursive: true, force: true });
   });
   afterEach(async () => {
-    for (const { bot, slack } of running.splice(0)) {
+    for (const { bot, slack, ownSlack } of running.splice(0)) {
       bot.kill();
-      await slack?.close();
+      if (ownSlack) await slack.close();
     }
   });
   return {
@@ -214,7 +214,7 @@ export function botProcesses(servers: { readonly env: Record<string, string> }):
         ...options.env,
       };
       const bot = startBotProcess({ cwd: dir, env, port, slack });
-      running.push({ bot, slack: options.slack ? undefined : slack });
+      running.push({ bot, slack, ownSlack: !options.slack });
       return { bot, slack };
     },
   };

@@ -6,7 +6,7 @@ import { SeenAlerts } from '../../alerts/seen.js';
 import { matchTarget } from '../../alerts/targets.js';
 import type { Config } from '../../config/schema.js';
 import { userMessage, type DumptruckError } from '../../errors.js';
-import type { JobQueue } from '../../jobs/queue.js';
+import type { Queue } from '../../jobs/queue.js';
 import { refusalError } from '../messages/queue.js';
 import { alertSteps } from '../../snapshots/alert-action.js';
 import type { SnapshotService } from '../../snapshots/types.js';
@@ -41,7 +41,7 @@ import type { Redactor } from '../../redact.js';
 
 export interface AlertIntakeDeps {
   readonly config: Config;
-  readonly queue: JobQueue;
+  readonly queue: Queue;
   readonly reporters: Reporters;
   readonly chat: ChatApi;
   readonly clock: Clock;

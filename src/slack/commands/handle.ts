@@ -2,7 +2,7 @@ import type { Config } from '../../config/schema.js';
 import { InputError, userMessage } from '../../errors.js';
 import type { Trigger } from '../../jobs/events.js';
 import type { Maintenance } from '../../jobs/maintenance.js';
-import type { AnyJob, Enqueued, JobQueue } from '../../jobs/queue.js';
+import type { AnyJob, Enqueued, Queue } from '../../jobs/queue.js';
 import { requireLinks } from '../../config/targets.js';
 import { enqueueSnapshot } from '../../snapshots/enqueue.js';
 import { rdsTarget } from '../../snapshots/snapshot.js';
@@ -38,7 +38,7 @@ import type { StateStore } from '../../state/store.js';
 
 export interface CommandDeps {
   readonly config: Config;
-  readonly queue: JobQueue;
+  readonly queue: Queue;
   readonly catalog: BackupCatalog;
   readonly reporters: Reporters;
   readonly threads: ReadonlyMap<string, ThreadLink>;
@@ -302,7 +302,7 @@ function inThread<J extends AnyJob>(
   enqueued: Enqueued<J>,
   start: (job: J) => Promise<unknown>,
   deps: CommandDeps,
-  queue: Pick<JobQueue, 'cancelJob'> = deps.queue,
+  queue: Pick<Queue, 'cancelJob'> = deps.queue,
 ): Outcome {
   if (!enqueued.ok) return { reply: refusalText(enqueued.refusal) };
   const { job, created } = enqueued;

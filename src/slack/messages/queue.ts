@@ -65,3 +65,10 @@ export function refusalError(refusal: QueueRefusal): DumptruckError {
 export function refusalText(refusal: QueueRefusal): string {
   return userMessage(refusalError(refusal));
 }
+
+/** Said in a job's thread when the replica running it stopped without a word (a fleet, config `state:`). */
+export function workerStoppedText(replica: string, retried: boolean): string {
+  return retried
+    ? `:warning: The worker running this (\`${replica}\`) stopped. Nothing it was writing is kept; the job is back in the queue and another replica runs it once more.`
+    : `:x: The worker running this (\`${replica}\`) stopped, and it had already been retried once, so it is not retried again. Nothing it was writing is kept; run it again when the fleet is healthy.`;
+}

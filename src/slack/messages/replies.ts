@@ -79,6 +79,8 @@ function jobLine(job: AnyJob, threads: ThreadLookup, now: Date): string {
   if (job.state === 'running') {
     const since = job.startedAt ?? job.enqueuedAt;
     parts.push(`for ${formatDuration(now.getTime() - since.getTime())}`);
+    // A fleet (config `state:`): which replica runs it, for the operator who looks at one.
+    if (job.replica) parts.push(`on ${code(job.replica)}`);
     if (event?.type === 'progress') parts.push(`${formatBytes(event.progress.dumpedBytes)} dumped`);
     if (event?.type === 'snapshot-progress')
       parts.push(`${event.progress.status}${event.progress.percent === undefined ? '' : ` ${event.progress.percent}%`}`);

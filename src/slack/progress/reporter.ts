@@ -42,6 +42,17 @@ export interface ReporterDeps {
   readonly redactor: Redactor;
   /** Jobs' threads, for /backup status and duplicate requests. */
   readonly threads: Map<string, ThreadLink>;
+  /** Told where each job's thread is once it is open (a fleet records it for the replica that will run the job). Default: nobody. */
+  readonly onThread?: (jobId: string, place: OpenThread) => void;
+}
+
+/** A thread as it was opened: enough for another replica to go on reporting in it. */
+export interface OpenThread {
+  readonly channel: string;
+  readonly threadTs: string;
+  readonly ownParent: boolean;
+  /** The status message edited in place. */
+  readonly statusTs: string;
 }
 
 export interface ThreadPlace {
@@ -50,6 +61,8 @@ export interface ThreadPlace {
   readonly threadTs?: string;
   /** Whether the thread's parent is the bot's own message, to be edited with the outcome. */
   readonly ownParent: boolean;
+  /** Edit this existing status message instead of posting one (the replica that runs a job another one took the request for). */
+  readonly statusTs?: string;
 }
 
 /** Calls for messages that must arrive: a parent, a result. Repeated over about a minute at worst. */
@@ -111,7 +124,13 @@ export class Reporters {
     const { chat, clock } = this.deps;
     let view = render.initial(job);
     let changed: () => void = () => {};
+    let handOver: () => void = () => {};
+    // On a fleet, another replica starts the job and reports it from then on (the queue's `moved`).
+    const moved = new Promise<undefined>((resolve) => {
+      handOver = () => resolve(undefined);
+    });
     const unsubscribe = job.subscribe((event) => {
+      if ((event as JobEventShape).type === 'moved') return handOver();
       view = render.apply(view, event);
       changed();
     });
@@ -123,12 +142,15 @@ export class Reporters {
           await withRetry(() => chat.postMessage({ channel: place.channel, ...render.parent(view) }), { clock, attempts: MUST_ARRIVE }),
         );
       const posted = view;
-      const statusTs = requireTs(
-        await withRetry(() => chat.postMessage({ channel: place.channel, thread_ts: threadTs, ...render.status(posted) }), {
-          clock,
-          attempts: MUST_ARRIVE,
-        }),
-      );
+      const statusTs =
+        place.statusTs ??
+        requireTs(
+          await withRetry(() => chat.postMessage({ channel: place.channel, thread_ts: threadTs, ...render.status(posted) }), {
+            clock,
+            attempts: MUST_ARRIVE,
+          }),
+        );
+      this.deps.onThread?.(job.id, { channel: place.channel, threadTs, ownParent, statusTs });
       const link: ThreadLink = { channel: place.channel, ts: threadTs, ...(await this.permalink(place.channel, threadTs)) };
       this.deps.threads.set(job.id, link);
       const updater = new ThrottledUpdater<V>({
@@ -141,8 +163,8 @@ export class Reporters {
       changed = () => {
         if (!render.isFinal(view)) updater.push(view);
       };
-      if (view !== posted) changed();
-      const follow = this.follow(job, { ...place, threadTs, ownParent }, updater, () => view, render)
+      if (view !== posted || place.statusTs) changed();
+      const follow = this.follow(job, moved, { ...place, threadTs, ownParent }, updater, () => view, render)
         .catch((err: unknown) => this.deps.logger.error({ err, jobId: job.id }, 'reporting the job failed'))
         .finally(() => {
           unsubscribe();
@@ -171,13 +193,19 @@ export class Reporters {
 
   private async follow<R, E extends JobEventShape, V>(
     job: Job<R, E, JobKind>,
+    moved: Promise<undefined>,
     place: ThreadPlace & { readonly threadTs: string },
     updater: ThrottledUpdater<V>,
     current: () => V,
     render: ThreadRenderer<R, E, V>,
   ): Promise<void> {
     const { chat, clock, logger } = this.deps;
-    const outcome = await job.settled;
+    const outcome = await Promise.race([job.settled, moved]);
+    if (!outcome) {
+      // The replica running it edits the same messages now; an edit from here could only undo one of its.
+      updater.stop();
+      return;
+    }
     const view = current();
     const result = await render.result(view, outcome, place);
     // The final status replaces any progress edit still waiting for its turn.

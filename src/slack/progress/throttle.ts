@@ -49,6 +49,12 @@ export class ThrottledUpdater<T> {
     while (this.loop) await this.loop;
   }
 
+  /** Drops what is pending and sends nothing more: another replica edits this message now. */
+  stop(): void {
+    this.final = true;
+    this.pending = undefined;
+  }
+
   private kick(): void {
     this.loop ??= this.drain().finally(() => {
       this.loop = undefined;

@@ -1,0 +1,244 @@
+// The fleet queue (config `state:`) on the shared real PostgreSQL: several FleetQueue instances in
+// this process stand for replicas sharing one state database, with pg-boss under them. Handlers
+// here are plain functions: what is tested is who runs what, when, and how it ends.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { JobContext } from '../../src/jobs/queue.js';
+import { FleetQueue, type FleetQueueOptions, type StaleJob } from '../../src/state/fleet.js';
+import type { BackupResult } from '../../src/types.js';
+import { testServers } from '../helpers/fixtures.js';
+
+const servers = testServers();
+const DB = 'fleet_engine';
+let url: string;
+let schemaN = 0;
+let schema = '';
+const started: FleetQueue[] = [];
+
+beforeAll(async () => {
+  await servers.pg.dropDatabase(DB);
+  await servers.pg.createDatabase(DB);
+  const { user, password } = servers.pg.superuser;
+  url = `postgres://${user}:${encodeURIComponent(password)}@${servers.pg.host}:${servers.pg.port}/${DB}`;
+});
+
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((q) => q.shutdown()));
+});
+
+afterAll(async () => {
+  await servers.pg.dropDatabase(DB);
+});
+
+/** A fresh schema per test: each test's fleet is alone. */
+function nextSchema(): string {
+  schemaN += 1;
+  schema = `fleet_t${schemaN}`;
+  return schema;
+}
+
+async function replica(name: string, options: Partial<FleetQueueOptions> = {}): Promise<FleetQueue> {
+  const queue = new FleetQueue({
+    connectionString: url,
+    schema,
+    concurrency: 1,
+    maxPending: 50,
+    jobTimeoutMs: 60_000,
+    staleAfterMs: 1500,
+    pollMs: 200,
+    replica: name,
+    ...options,
+  });
+  started.push(queue);
+  await queue.start();
+  return queue;
+}
+
+/** A handler that records each run and holds it until released (or aborted). */
+function recorder(replicaName: string, log: Run[], hold: { release?: Promise<void> } = {}) {
+  return async (ctx: JobContext<'backup'>): Promise<BackupResult> => {
+    const run: Run = { replica: replicaName, target: ctx.target, start: Date.now(), end: undefined };
+    log.push(run);
+    try {
+      await Promise.race([
+        hold.release ?? sleep(300),
+        new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true })),
+      ]);
+    } finally {
+      run.end = Date.now();
+    }
+    return { target: ctx.target, key: `k/${ctx.target}` } as unknown as BackupResult;
+  };
+}
+
+interface Run {
+  readonly replica: string;
+  readonly target: string;
+  readonly start: number;
+  end: number | undefined;
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+const slack = (by: string) => ({ kind: 'slack' as const, by });
+
+describe('FleetQueue', () => {
+  it('runs the same request sent to two replicas at once only once', async () => {
+    nextSchema();
+    const runs: Run[] = [];
+    const a = (await replica('a:1')).register('backup', recorder('a:1', runs));
+    const b = (await replica('b:1')).register('backup', recorder('b:1', runs));
+    const first = a.enqueue({ kind: 'backup', target: 'app', trigger: slack('U1') });
+    const second = b.enqueue({ kind: 'backup', target: 'app', trigger: slack('U2') });
+    expect(first.ok && second.ok).toBe(true);
+    if (!first.ok || !second.ok) return;
+    const outcomes = await Promise.all([first.job.settled, second.job.settled]);
+    expect(runs.map((r) => r.target)).toEqual(['app']);
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
+    const lost = outcomes.find((o) => !o.ok);
+    expect(lost && !lost.ok && lost.error.message).toMatch(/another replica took a request for app at the same moment/);
+  });
+
+  it('answers a second request on another replica with the job already there, and refuses another kind as busy', async () => {
+    nextSchema();
+    const runs: Run[] = [];
+    let release!: () => void;
+    const hold = { release: new Promise<void>((resolve) => (release = resolve)) };
+    const a = (await replica('a:1')).register('backup', recorder('a:1', runs, hold));
+    const b = (await replica('b:1')).register('backup', recorder('b:1', runs, hold)).register('prune', async () => ({}) as never);
+    const first = a.enqueue({ kind: 'backup', target: 'app', trigger: slack('U1') });
+    if (!first.ok) throw new Error('refused');
+    await until(() => b.get('app')?.state === 'running', 'b to see the job running');
+    const again = b.enqueue({ kind: 'backup', target: 'app', trigger: slack('U2') });
+    expect(again.ok && again.created === false && again.job.id === first.job.id).toBe(true);
+    expect(b.status().running.map((j) => [j.id, j.replica])).toEqual([[first.job.id, runs[0]?.replica]]);
+    const prune = b.enqueue({ kind: 'prune', target: 'app', trigger: slack('U2') });
+    expect(prune).toMatchObject({
+      ok: false,
+      refusal: { reason: 'target-busy', busy: { id: first.job.id, kind: 'backup', state: 'running' } },
+    });
+    release();
+    await first.job.settled;
+    await until(() => b.get('app') === undefined, 'b to see the job gone');
+  });
+
+  it('spreads targets over replicas, each run once, within each replica’s concurrency and the fleet-wide cap', async () => {
+    nextSchema();
+    const runs: Run[] = [];
+    const names = ['a:1', 'b:1', 'c:1'];
+    const queues: FleetQueue[] = [];
+    for (const name of names)
+      queues.push((await replica(name, { concurrency: 2, fleetConcurrency: 3 })).register('backup', recorder(name, runs)));
+    const targets = Array.from({ length: 12 }, (_, i) => `db${i}`);
+    const jobs = targets.map((target, i) => {
+      const enqueued = queues[i % 3]!.enqueue({ kind: 'backup', target, trigger: slack('U1') });
+      if (!enqueued.ok) throw new Error(`refused ${target}`);
+      return enqueued.job;
+    });
+    const outcomes = await Promise.all(jobs.map((j) => j.settled));
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(runs.map((r) => r.target).sort()).toEqual([...targets].sort());
+    const overlap = (list: Run[]) =>
+      Math.max(...list.map((r) => list.filter((o) => o.start <= r.start && (o.end ?? Infinity) > r.start).length));
+    expect(overlap(runs)).toBeLessThanOrEqual(3);
+    for (const name of names) expect(overlap(runs.filter((r) => r.replica === name))).toBeLessThanOrEqual(2);
+    expect(new Set(runs.map((r) => r.replica)).size).toBeGreaterThan(1);
+  });
+
+  it('cancels, from one replica, a job running on another: the runner is aborted with the reason', async () => {
+    nextSchema();
+    const runs: Run[] = [];
+    const never = { release: new Promise<void>(() => {}) };
+    const a = (await replica('a:1')).register('backup', recorder('a:1', runs, never));
+    const b = (await replica('b:1', { concurrency: 0 as number })).register('backup', recorder('b:1', runs, never));
+    const enqueued = b.enqueue({ kind: 'backup', target: 'app', trigger: slack('U1') });
+    if (!enqueued.ok) throw new Error('refused');
+    await until(() => runs.length === 1 && b.get('app')?.state === 'running', 'a to run it');
+    expect(runs[0]?.replica).toBe('a:1');
+    b.cancel('app', 'cancelled by <@U2>');
+    const outcome = await enqueued.job.settled;
+    expect(outcome.ok === false && outcome.error.message).toBe('cancelled by <@U2>');
+    const there = a.getById(enqueued.job.id);
+    const ranThere = there ? await there.settled : undefined;
+    await until(() => runs[0]?.end !== undefined, 'the runner on a to stop');
+    if (ranThere) expect(ranThere.ok === false && ranThere.error.message).toBe('cancelled by <@U2>');
+  });
+
+  it('notices a replica that stopped without a word, tells once, and runs its job again elsewhere', async () => {
+    nextSchema();
+    const runs: Run[] = [];
+    const stale: StaleJob[] = [];
+    const adopted: { place: unknown; retried: boolean }[] = [];
+    // The dead replica: it took the job and then stopped answering (its heartbeat times out).
+    const dead = (await replica('dead:1')).register('backup', recorder('dead:1', runs, { release: new Promise<void>(() => {}) }));
+    const enqueued = dead.enqueue({ kind: 'backup', target: 'app', trigger: slack('U1') });
+    if (!enqueued.ok) throw new Error('refused');
+    dead.setPlace(enqueued.job.id, { channel: 'C1', threadTs: '1.2', ownParent: true });
+    await until(() => runs.length === 1, 'the doomed replica to start it');
+    freeze(dead);
+    const live = (
+      await replica('live:1', { onStale: (s) => stale.push(s), onAdopt: (_job, place, how) => adopted.push({ place, ...how }) })
+    ).register('backup', recorder('live:1', runs));
+    await until(() => runs.length === 2 && runs[1]?.end !== undefined, 'the retry on the live replica');
+    expect(runs.map((r) => r.replica)).toEqual(['dead:1', 'live:1']);
+    expect(stale).toEqual([
+      {
+        jobId: enqueued.job.id,
+        kind: 'backup',
+        target: 'app',
+        replica: 'dead:1',
+        place: { channel: 'C1', threadTs: '1.2', ownParent: true },
+        retried: true,
+      },
+    ]);
+    await until(() => adopted.length === 1, 'the live replica to adopt the thread');
+    expect(adopted).toEqual([{ place: { channel: 'C1', threadTs: '1.2', ownParent: true }, retried: true }]);
+    void live;
+  });
+
+  it('puts its running job back in the queue on shutdown, for another replica to finish', async () => {
+    nextSchema();
+    const runs: Run[] = [];
+    const adopted: boolean[] = [];
+    const a = (await replica('a:1')).register('backup', recorder('a:1', runs, { release: new Promise<void>(() => {}) }));
+    const enqueued = a.enqueue({ kind: 'backup', target: 'app', trigger: slack('U1') });
+    if (!enqueued.ok) throw new Error('refused');
+    await until(() => runs.length === 1, 'a to start it');
+    const b = (await replica('b:1', { onAdopt: (_job, _place, how) => adopted.push(how.retried) })).register(
+      'backup',
+      recorder('b:1', runs),
+    );
+    await a.shutdown();
+    const outcome = await enqueued.job.settled;
+    expect(outcome.ok === false && outcome.error.message).toMatch(/back in the queue for another replica/);
+    await until(() => runs.length === 2 && runs[1]?.end !== undefined, 'b to finish it');
+    expect(runs.map((r) => r.replica)).toEqual(['a:1', 'b:1']);
+    await until(() => adopted.length === 1, 'b to adopt it');
+    expect(adopted).toEqual([true]);
+    await until(() => b.get('app') === undefined, 'b to see it finished');
+  });
+});
+
+/**
+ * What SIGKILL leaves of a replica, in this process: no more heartbeats, refreshes or writes
+ * (its pool is ended under it), and its job still `active` in pg-boss under its name.
+ */
+function freeze(queue: FleetQueue): void {
+  const internals = queue as unknown as {
+    stopped: boolean;
+    stopTimers: (() => void)[];
+    pool: pg.Pool;
+    boss: { stop(o: object): Promise<void> };
+  };
+  internals.stopped = true;
+  for (const stop of internals.stopTimers) stop();
+  void internals.boss.stop({ graceful: false, close: true });
+  started.splice(started.indexOf(queue), 1);
+}
