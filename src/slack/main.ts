@@ -57,10 +57,6 @@ async function main(): Promise<void> {
     })
     .catch((err: unknown) => exitOnStartError(err, redactor));
 
-  // What a killed bot (SIGKILL, power loss) left behind: no cleanup of its own ran. Never blocks the start.
-  void deps.uploads.sweep().then((keys) => {
-    if (keys.length > 0) logger.info({ keys }, 'aborted multipart uploads orphaned by a crash');
-  });
   // A fleet shares schedule fires, alert reruns and restore approvals through the state database.
   const coordination = state?.coordination(replicaId());
   const metrics = createMetrics();
@@ -88,6 +84,10 @@ async function main(): Promise<void> {
   const queue: Queue = fleet ?? new JobQueue({ ...deps.config.queue, onListenerError });
   // Another replica's backup may run longer than storage.abortUploadsAfter: its upload is not an orphan.
   if (fleet) deps.uploads.guard(() => fleet.runningTargets());
+  // What a killed bot (SIGKILL, power loss) left behind: no cleanup of its own ran. Never blocks the start.
+  void deps.uploads.sweep().then((keys) => {
+    if (keys.length > 0) logger.info({ keys }, 'aborted multipart uploads orphaned by a crash');
+  });
   metrics.trackQueue(queue);
 
   const slackReady = flagCheck({ ok: false, detail: 'not connected to Slack yet' });
