@@ -197,7 +197,7 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
         reporters,
         chat: app.client.chat,
         views: app.client.views,
-        approvals: options.approvals ?? new MemoryApprovals(),
+        approvals: options.approvals ?? new MemoryApprovals(now),
         now,
         logger,
         redactor,

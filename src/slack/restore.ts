@@ -3,13 +3,22 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { InputError, userMessage } from '../errors.js';
 import type { Maintenance } from '../jobs/maintenance.js';
-import { approvalRefusal, denialRefusal, newRequestId, type ApprovalStore, type RestoreRequest } from '../restore/approvals.js';
+import {
+  approvalRefusal,
+  decidedRefusal,
+  denialRefusal,
+  expiredRefusal,
+  newRequestId,
+  type ApprovalStore,
+  type Decision,
+  type RestoreRequest,
+} from '../restore/approvals.js';
 import { restoreOptions, type RestoreAsk } from '../restore/restore.js';
 import type { Requester } from './commands/authorize.js';
 import type { ChatApi, Reporters } from './progress/reporter.js';
 import { restoreThread } from './progress/maintenance.js';
 import { refusalText } from './messages/queue.js';
-import { replaceModal, restoreApprovalMessage } from './messages/restore.js';
+import { replaceModal, restoreApprovalMessage, restoreNotStartedMessage } from './messages/restore.js';
 import type { Redactor } from '../redact.js';
 
 // `/backup restore` in Slack: a request becomes an approval message with Approve and Deny; a
@@ -99,7 +108,7 @@ export class RestoreDesk {
     const request = await this.pending(id);
     const refusal = denialRefusal(request, who.userId, restoreOptions(this.deps.config, request.plan.target));
     if (refusal) return userMessage(refusal, this.deps.redactor);
-    if (!(await this.deps.approvals.decide(id, { kind: 'denied', by: who.userId }))) return 'That restore request was already decided.';
+    if (!(await this.deps.approvals.decide(id, { kind: 'denied', by: who.userId }))) return this.lost(id);
     this.deps.logger.info({ requestId: id, target: request.plan.target, deniedBy: who.userId }, 'restore denied');
     await this.showDecision(id);
     return undefined;
@@ -126,16 +135,16 @@ export class RestoreDesk {
   private async start(request: RestoreRequest, approver: string): Promise<string | undefined> {
     const { deps } = this;
     const { plan } = request;
+    const approval: Decision = { kind: 'approved', by: approver };
+    // Decided first, in one atomic step on the shared store, and only then queued: of two
+    // approvers clicking at once (on two replicas, each with a queue of its own) one queues a restore.
+    if (!(await deps.approvals.decide(request.id, approval))) return this.lost(request.id);
     const trigger = { kind: 'slack' as const, by: request.requestedBy, detail: `approved by ${approver}` };
-    // Queued first: a refusal (the target busy, the queue full) leaves the request pending, to approve again later.
     const enqueued = deps.maintenance.restore(plan, trigger);
-    if (!enqueued.ok) return refusalText(enqueued.refusal);
+    if (!enqueued.ok) return this.notStarted(request, approval, refusalText(enqueued.refusal));
     const { job, created } = enqueued;
-    if (!created) return `Another ${job.kind} of \`${plan.target}\` is under way; approve again once it has finished.`;
-    if (!(await deps.approvals.decide(request.id, { kind: 'approved', by: approver }))) {
-      deps.maintenance.queue.cancelJob(job.id, 'cancelled: the request was decided meanwhile');
-      return 'That restore request was already decided.';
-    }
+    // Another restore of the target from this queue: only a different request can have queued it.
+    if (!created) return this.notStarted(request, approval, `another ${job.kind} of \`${plan.target}\` is under way.`);
     await this.showDecision(request.id);
     deps.logger.info(
       {
@@ -160,9 +169,43 @@ export class RestoreDesk {
       );
     } catch (err) {
       deps.maintenance.queue.cancelJob(job.id, 'cancelled: its Slack thread could not be posted');
-      return `The restore was not started: its Slack thread could not be posted (${userMessage(err, deps.redactor)}).`;
+      const reply = await this.notStarted(request, approval, `its Slack thread could not be posted (${userMessage(err, deps.redactor)}).`);
+      // The message showed it approved; its buttons come back.
+      await this.showDecision(request.id);
+      return reply;
     }
     return undefined;
+  }
+
+  /** Why our decision was not recorded: another one was first, or the request expired by the store's clock (ours may be behind). */
+  private async lost(id: string): Promise<string> {
+    const request = await this.pending(id);
+    if (request.decision) return userMessage(decidedRefusal(request.decision), this.deps.redactor);
+    if (await this.deps.approvals.decide(id, { kind: 'expired' })) {
+      this.deps.logger.info({ requestId: id, target: request.plan.target }, 'restore request expired');
+      await this.showDecision(id);
+    }
+    return userMessage(expiredRefusal(request), this.deps.redactor);
+  }
+
+  /**
+   * An approval whose restore could not be queued is taken back: the request is open again (to
+   * approve once the target is free, until it expires) rather than showing approved with nothing
+   * running. Said in the request's thread, for the requester too; the approver gets the reply.
+   */
+  private async notStarted(request: RestoreRequest, approval: Extract<Decision, { kind: 'approved' }>, reason: string): Promise<string> {
+    const { deps } = this;
+    await deps.approvals.reopen(request.id, approval);
+    deps.logger.info(
+      { requestId: request.id, target: request.plan.target, approvedBy: approval.by, reason },
+      'approved restore not started',
+    );
+    const { reply, ...message } = restoreNotStartedMessage(approval.by, reason);
+    if (request.ts)
+      await deps.chat
+        .postMessage({ channel: request.channel, thread_ts: request.ts, ...message })
+        .catch((err: unknown) => deps.logger.warn({ err, requestId: request.id }, 'could not say why an approved restore did not start'));
+    return reply;
   }
 
   /** The approval message, edited to show the decision and lose its buttons. */

@@ -193,12 +193,22 @@ export class PgCoordination implements FireClaims, RerunLedger, ApprovalStore {
   }
 
   async decide(id: string, decision: Decision): Promise<boolean> {
+    // Expiry by the database's clock, the one clock all replicas share.
     const { rows } = await this.query(
-      `update ${this.schema}.restore_requests set decision = $2 where id = $1 and decision is null returning 1 as won`,
-      [id, JSON.stringify(decision)],
+      `update ${this.schema}.restore_requests set decision = $2
+       where id = $1 and decision is null and (expires_at <= now()) = $3 returning 1 as won`,
+      [id, JSON.stringify(decision), decision.kind === 'expired'],
       'could not record a restore decision in',
     );
     return rows.length > 0;
+  }
+
+  async reopen(id: string, decision: Decision): Promise<void> {
+    await this.query(
+      `update ${this.schema}.restore_requests set decision = null where id = $1 and decision = $2::jsonb`,
+      [id, JSON.stringify(decision)],
+      'could not reopen a restore request in',
+    );
   }
 }
 

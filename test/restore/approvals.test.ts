@@ -52,11 +52,33 @@ describe('denialRefusal', () => {
 
 describe('MemoryApprovals', () => {
   it('records one decision: the second click loses', async () => {
-    const store = new MemoryApprovals();
+    const store = new MemoryApprovals(() => new Date(1_000));
     await store.put(request);
     expect(await store.decide('r1', { kind: 'approved', by: 'U0BOB' })).toBe(true);
     expect(await store.decide('r1', { kind: 'denied', by: 'U0ALICE' })).toBe(false);
     expect((await store.get('r1'))?.decision).toEqual({ kind: 'approved', by: 'U0BOB' });
     expect(await store.decide('nope', { kind: 'expired' })).toBe(false);
+  });
+
+  it('judges expiry by its clock: approved or denied only before, expired only after', async () => {
+    let now = 59_999;
+    const store = new MemoryApprovals(() => new Date(now));
+    await store.put(request);
+    expect(await store.decide('r1', { kind: 'expired' })).toBe(false);
+    now = 60_000;
+    expect(await store.decide('r1', { kind: 'approved', by: 'U0BOB' })).toBe(false);
+    expect(await store.decide('r1', { kind: 'denied', by: 'U0BOB' })).toBe(false);
+    expect(await store.decide('r1', { kind: 'expired' })).toBe(true);
+  });
+
+  it('reopens only the decision it is given', async () => {
+    const store = new MemoryApprovals(() => new Date(1_000));
+    await store.put(request);
+    expect(await store.decide('r1', { kind: 'approved', by: 'U0BOB' })).toBe(true);
+    await store.reopen('r1', { kind: 'approved', by: 'U0CAROL' });
+    expect((await store.get('r1'))?.decision).toEqual({ kind: 'approved', by: 'U0BOB' });
+    await store.reopen('r1', { kind: 'approved', by: 'U0BOB' });
+    expect((await store.get('r1'))?.decision).toBeUndefined();
+    expect(await store.decide('r1', { kind: 'approved', by: 'U0CAROL' })).toBe(true);
   });
 });

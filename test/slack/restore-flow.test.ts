@@ -3,8 +3,9 @@
 // restore engine, PostgreSQL and versitygw.
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
+import type { ApprovalStore } from '../../src/restore/approvals.js';
 import { createTrustOps } from '../../src/jobs/maintenance.js';
 import { createBackupRunner } from '../../src/jobs/runner.js';
 import { createCatalog } from '../../src/storage/catalog.js';
@@ -15,6 +16,7 @@ import { databasesLike, getBytes, getManifest, putBackup } from '../helpers/obje
 import { startTestBot, type TestBot } from '../helpers/slack-bot.js';
 import { ageKeygen } from '../helpers/age.js';
 import type { ApiCall } from '../helpers/slack-fake.js';
+import { stateStores } from '../helpers/state-db.js';
 
 const servers = testServers();
 const s3 = servers.s3.client();
@@ -35,21 +37,25 @@ const targets: Record<string, TargetSpec> = {
 const config: Config = testConfig(servers, prefix, targets);
 const catalog = createCatalog({ s3, storage: config.storage, env: servers.env });
 
+// Two replicas' connection pools to one state database, for the approvals of a fleet.
+const states = stateStores(servers, 'restoreflow_state');
+
 let t: TestBot | undefined;
-async function start(logger?: Logger): Promise<TestBot> {
-  t = await startTestBot({
+let other: TestBot | undefined;
+async function start(logger?: Logger, approvals?: ApprovalStore): Promise<TestBot> {
+  return startTestBot({
     ...(logger ? { logger } : {}),
     config,
     runBackup: createBackupRunner({ config, s3, env, progressIntervalMs: 50 }),
     catalog,
-    app: { trust: createTrustOps({ config, s3, env, catalog }) },
-  });
-  return t;
+    app: { trust: createTrustOps({ config, s3, env, catalog }), ...(approvals ? { approvals } : {}) },
+  }).then((bot) => (t = bot));
 }
 
 afterEach(async () => {
-  await t?.stop();
+  await Promise.all([t?.stop(), other?.stop()]);
   t = undefined;
+  other = undefined;
 });
 
 beforeAll(async () => {
@@ -329,4 +335,81 @@ describe('/backup restore', () => {
     },
     120_000,
   );
+});
+
+describe('approvals racing', () => {
+  it('two approvers clicking Approve at once on two replicas start one restore; the other is told who approved', async () => {
+    // Both clicks read the request as still pending before either acts: the race, every time.
+    let reads = 0;
+    let armed = false;
+    let bothRead!: () => void;
+    const together = new Promise<void>((resolve) => {
+      bothRead = resolve;
+    });
+    const replicaStore = (store: ApprovalStore): ApprovalStore => ({
+      put: (request) => store.put(request),
+      decide: (id, decision) => store.decide(id, decision),
+      reopen: (id, decision) => store.reopen(id, decision),
+      async get(id) {
+        const request = await store.get(id);
+        if (armed && ++reads === 2) bothRead();
+        if (armed) await together;
+        return request;
+      },
+    });
+    const a = await start(undefined, replicaStore(states[0]!.coordination('replica-a')));
+    other = await startTestBot({
+      config,
+      runBackup: createBackupRunner({ config, s3, env, progressIntervalMs: 50 }),
+      catalog,
+      app: { trust: createTrustOps({ config, s3, env, catalog }), approvals: replicaStore(states[1]!.coordination('replica-b')) },
+    });
+    const b = other;
+    await backUp(a, 'app-db');
+    const { message, id } = await ask(a, 'restore app-db latest into slackrestore_raced', 'U0CAROL');
+    const queued = [vi.spyOn(a.bot.maintenance!, 'restore'), vi.spyOn(b.bot.maintenance!, 'restore')];
+
+    armed = true;
+    const clicks = await Promise.all(
+      (
+        [
+          [a, 'U0ALICE'],
+          [b, 'U0BOB'],
+        ] as const
+      ).map(([bot, user]) => bot.button({ actionId: 'dumptruck_restore_approve', value: id, messageTs: message.ts!, user_id: user })),
+    );
+    expect(clicks.map((c) => c.status)).toEqual([200, 200]);
+    // One of them won: its restore runs and is reported on its replica's Slack.
+    const winner = await Promise.race([a, b].map((bot) => bot.slack.waitForCall(result('app-db'), 60_000).then((done) => ({ bot, done }))));
+    expect(String(winner.done.args.text)).toMatch(/^:white_check_mark: Restored /);
+    const [loser, loserClick, approver] = winner.bot === a ? [b, clicks[1]!, 'U0ALICE'] : [a, clicks[0]!, 'U0BOB'];
+    const told = await loser.slack.waitForResponse(loserClick.responseUrl, 30_000);
+    // Exactly one restore was ever queued, on either replica.
+    expect(queued.map((spy) => spy.mock.calls.length).reduce((x, y) => x + y)).toBe(1);
+    expect(told.body.text).toBe(`that restore request was already approved by <@${approver}>`);
+    expect(loser.slack.calls.some(result('app-db'))).toBe(false);
+  }, 120_000);
+
+  it('an approval whose restore cannot be queued (the target busy) is taken back: the thread says so, and it can be approved later', async () => {
+    const bot = await start();
+    await backUp(bot, 'big');
+    const first = await ask(bot, 'restore big into slackrestore_first');
+    const second = await ask(bot, 'restore big into slackrestore_second');
+    expect(await click(bot, 'approve', first.id, first.message, 'U0BOB')).toBeUndefined();
+    // The first restore of `big` has the target; the second cannot be queued now.
+    const refused = await click(bot, 'approve', second.id, second.message, 'U0BOB');
+    expect(refused).toBe(
+      'The restore was not started: another restore of `big` is under way.\nThe request is open again: approve it again once the restore can start (before it expires).',
+    );
+    const note = await bot.slack.waitForCall((c) => c.args.thread_ts === second.message.ts, 30_000);
+    expect(String(note.args.text)).toMatch(
+      /^:warning: Approved by <@U0BOB>, but the restore was not started: another restore of `big` is under way\./,
+    );
+    expect(bot.slack.ok('chat.update').some((c) => c.args.ts === second.message.ts)).toBe(false);
+
+    await bot.slack.waitForCall((c) => c.args.thread_ts === first.message.ts && result('big')(c), 60_000);
+    expect(await click(bot, 'approve', second.id, second.message, 'U0BOB')).toBeUndefined();
+    const done = await bot.slack.waitForCall((c) => c.args.thread_ts === second.message.ts && result('big')(c), 60_000);
+    expect(String(done.args.text)).toMatch(/^:white_check_mark: Restored .* into `slackrestore_second`/);
+  }, 180_000);
 });

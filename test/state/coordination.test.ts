@@ -121,7 +121,8 @@ describe('alert runs', () => {
 });
 
 describe('restore approvals', () => {
-  const request = (id: string): RestoreRequest => ({
+  // Expiry is judged by the database's clock: this request is open for an hour from now.
+  const request = (id: string, expiresAt = new Date(Date.now() + 3_600_000)): RestoreRequest => ({
     id,
     plan: {
       target: 'app-db',
@@ -139,13 +140,14 @@ describe('restore approvals', () => {
     requestedBy: 'U0ALICE',
     channel: 'C0OPS',
     requestedAt: new Date('2026-11-28T01:00:00Z'),
-    expiresAt: new Date('2026-11-28T02:00:00Z'),
+    expiresAt,
   });
 
   it('a request stored by one replica reads the same on another, and is decided once when two approvers click at once', async () => {
-    await a.put(request('req1'));
-    await a.put({ ...request('req1'), ts: '1700000000.000100' });
-    expect(await b.get('req1')).toEqual({ ...request('req1'), ts: '1700000000.000100' });
+    const req1 = request('req1');
+    await a.put(req1);
+    await a.put({ ...req1, ts: '1700000000.000100' });
+    expect(await b.get('req1')).toEqual({ ...req1, ts: '1700000000.000100' });
     expect(await b.get('nope')).toBeUndefined();
 
     const decided = await Promise.all([
@@ -157,7 +159,7 @@ describe('restore approvals', () => {
     expect((await a.get('req1'))?.decision).toEqual({ kind: 'approved', by: winner });
     // Neither a later decision nor a later put overwrites it.
     expect(await b.decide('req1', { kind: 'denied', by: 'U0DAVE' })).toBe(false);
-    await b.put({ ...request('req1'), ts: '1700000000.000100' });
+    await b.put({ ...req1, ts: '1700000000.000100' });
     expect((await b.get('req1'))?.decision).toEqual({ kind: 'approved', by: winner });
   });
 
@@ -166,8 +168,33 @@ describe('restore approvals', () => {
     await Promise.all(requests.map((r) => a.put(r)));
     expect(
       await wins(10, (i) =>
-        Promise.all([a.decide(`race${i}`, { kind: 'expired' }), b.decide(`race${i}`, { kind: 'denied', by: 'U0ALICE' })]),
+        Promise.all([a.decide(`race${i}`, { kind: 'approved', by: 'U0BOB' }), b.decide(`race${i}`, { kind: 'denied', by: 'U0ALICE' })]),
       ),
     ).toEqual(Array(10).fill(1));
+  });
+
+  it('expiry is judged by the database: an expired request cannot be approved or denied whatever a replica’s clock says', async () => {
+    // Expired a second ago by the database's now(); the replica that shows the button may think otherwise.
+    await a.put(request('stale', new Date(Date.now() - 1_000)));
+    expect(
+      await Promise.all([a.decide('stale', { kind: 'approved', by: 'U0BOB' }), b.decide('stale', { kind: 'denied', by: 'U0BOB' })]),
+    ).toEqual([false, false]);
+    expect((await b.get('stale'))?.decision).toBeUndefined();
+    // Marked expired once; nothing after that.
+    expect(await wins(1, () => Promise.all([a.decide('stale', { kind: 'expired' }), b.decide('stale', { kind: 'expired' })]))).toEqual([1]);
+    expect((await a.get('stale'))?.decision).toEqual({ kind: 'expired' });
+    // And a replica whose clock is ahead cannot mark a request expired before its time.
+    await a.put(request('fresh'));
+    expect(await b.decide('fresh', { kind: 'expired' })).toBe(false);
+  });
+
+  it('an approval taken back (its restore could not be queued) reopens the request; only that decision is taken back', async () => {
+    await a.put(request('busy'));
+    expect(await a.decide('busy', { kind: 'approved', by: 'U0BOB' })).toBe(true);
+    await b.reopen('busy', { kind: 'approved', by: 'U0CAROL' });
+    expect((await a.get('busy'))?.decision).toEqual({ kind: 'approved', by: 'U0BOB' });
+    await a.reopen('busy', { kind: 'approved', by: 'U0BOB' });
+    expect((await b.get('busy'))?.decision).toBeUndefined();
+    expect(await b.decide('busy', { kind: 'approved', by: 'U0CAROL' })).toBe(true);
   });
 });

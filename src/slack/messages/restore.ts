@@ -78,6 +78,16 @@ export function restoreApprovalMessage(request: RestoreRequest, approvers: reado
   return { text: head, blocks };
 }
 
+/**
+ * An approval taken back because its restore could not be queued (the target busy, the queue
+ * full, the bot shutting down): said in the request's thread, and `reply` to the approver.
+ */
+export function restoreNotStartedMessage(approver: string, reason: string): SlackMessage & { readonly reply: string } {
+  const open = 'The request is open again: approve it again once the restore can start (before it expires).';
+  const text = `:warning: Approved by <@${approver}>, but the restore was not started: ${reason}\n${open}`;
+  return { text, blocks: [section(text)], reply: `The restore was not started: ${reason}\n${open}` };
+}
+
 /** The modal an approver of a replace fills in: the exact database name, typed. */
 export function replaceModal(request: RestoreRequest): View {
   const { plan } = request;
