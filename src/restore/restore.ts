@@ -397,6 +397,8 @@ function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Si
     if (piped !== undefined) tool.kill();
     const exit = await tool.exited;
     if (exit.code === 0 && piped === undefined) return;
+    // RestrictedPsqlInput refused the dump (restore.noOwner): its reason, not psql's killed exit, says what happened.
+    if (piped instanceof DumptruckError && piped.code === 'RESTORE_FAILED') throw piped;
     const stderr = scrubSecrets(tool.stderrTail(), ctx.password ? [ctx.password] : []);
     const roles = [...new Set([...stderr.matchAll(/role "([^"]+)" does not exist/g)].map((m) => m[1]!))];
     if (roles.length > 0) {

@@ -66,7 +66,8 @@ export function restrictedModeProblem(versionOutput: string): DumptruckError | u
 const RESTRICT_WORDS = ['\\restrict', '\\unrestrict'] as const;
 /** Bytes held at the start of a line: enough to tell `\unrestrict ` and `\.` apart from anything else. */
 const HOLD = RESTRICT_WORDS[1].length + 1;
-const COPY_END = ' FROM stdin;';
+/** A statement's top-level end (SqlScanner.lastStatementTail) after which psql reads COPY data lines. */
+const COPY_FROM_STDIN = /\sFROM\s+stdin\s*;$/i;
 
 /**
  * What restore.noOwner drops from a plain dump, as pg_restore --no-owner --no-privileges leaves
@@ -81,8 +82,11 @@ const OWNERSHIP = [
   /^(GRANT|REVOKE) .+;$/,
   /^(SET|RESET) SESSION AUTHORIZATION\b[^;]*;$/,
 ];
-/** The first HOLD bytes of a line that may be one of OWNERSHIP: such a line is held whole to decide. */
-const OWNERSHIP_START = /^(ALTER |GRANT |REVOKE |SET SESSION |RESET SESSIO)/;
+/**
+ * The first HOLD bytes of a line that may be one of OWNERSHIP, or may change standard_conforming_strings
+ * (see stringSyntaxProblem): such a line is held whole to decide.
+ */
+const HELD_START = /^(ALTER |GRANT |REVOKE |(RE)?SET\s)/i;
 /** A candidate line longer than this is passed on undecided: memory stays bounded, and pg_dump's are far shorter. */
 const MAX_HELD_LINE = 64 * 1024;
 
@@ -90,6 +94,30 @@ const MAX_HELD_LINE = 64 * 1024;
 export function isOwnershipStatement(line: string): boolean {
   const top = SqlScanner.statement(line);
   return top !== undefined && OWNERSHIP.some((re) => re.test(top));
+}
+
+/** The only statement on standard_conforming_strings that dropOwnership lets through: pg_dump's own. */
+const CONFORMING_ON = /^SET standard_conforming_strings = on;$/i;
+
+/**
+ * Pure: why dropOwnership refuses `line` (at the top level, a statement's start), or undefined. With
+ * standard_conforming_strings off, a backslash escapes a quote in '...', which SqlScanner does not
+ * follow, so it could see a string end where psql sees it go on: the filter would then drop or keep
+ * the wrong lines. Refused rather than filtering on regardless (noOwner would silently misbehave) or
+ * stopping to filter (the restore would go on with the owners and grants the operator asked to leave out).
+ */
+export function stringSyntaxProblem(line: string, lineNumber: number): DumptruckError | undefined {
+  if (!/standard_conforming_strings/i.test(line)) return undefined;
+  const top = SqlScanner.statement(line);
+  if (top !== undefined && CONFORMING_ON.test(top)) return undefined;
+  return new DumptruckError(
+    'RESTORE_FAILED',
+    'restore',
+    `restore.noOwner cannot filter this plain dump: line ${lineNumber} changes standard_conforming_strings, after which its ownership filter could misread string literals; the restore was stopped there`,
+    {
+      hint: 'restore it without restore.noOwner (create the roles it refers to first), or restore a custom-format backup (pg_restore --no-owner)',
+    },
+  );
 }
 
 export interface RestrictOptions {
@@ -120,23 +148,36 @@ export function isRestrictLine(head: string, complete: boolean): boolean | undef
  * statements). Streams: memory is a few bytes per line whatever the line's length (a candidate
  * ownership line: up to MAX_HELD_LINE), and lines may span chunks. Lines inside COPY ... FROM
  * stdin data (up to `\.`) are data, never dropped: COPY writes a carriage return as `\r`, so a
- * row may start `\restrict`.
+ * row may start `\restrict`, and a row may read `GRANT ...;`.
+ *
+ * A SqlScanner follows the script outside COPY data, so that only what psql reads at the top level
+ * counts: a `\restrict` line or an ownership statement inside a string, quoted name, dollar-quoted
+ * body or comment is text, and COPY data starts only after a COPY ... FROM stdin statement that
+ * began at the top level at a line's start, decided on that whole statement (a quoted name in it may
+ * hold a newline). noOwner is a convenience filter for pg_dump's output, not a security boundary:
+ * crafted input can make the scanner and psql's lexer disagree (they differ on corner cases), and
+ * what keeps a dump from running meta-commands is psql's restricted mode, which does not depend on
+ * the scanner (a `\unrestrict` passed on by mistake fails: it needs our key).
  */
 export class RestrictedPsqlInput extends Transform {
   /** Bytes of the current line not yet passed on (only at its start, at most HOLD). */
   private held = Buffer.alloc(0);
   /** hold: the line's first bytes, undecided; whole: a candidate ownership line, held to its end. */
   private mode: 'hold' | 'whole' | 'pass' | 'drop' = 'hold';
-  /** The current line's first and last bytes (latin1), to see `COPY ... FROM stdin;` and `\.`. */
+  /** The current line's first bytes (latin1), to see `COPY` and `\.`. */
   private head = '';
-  private tail = '';
+  /** A top-level statement that began at a line's start with COPY is being read: COPY data may follow it. */
+  private copyStatement = false;
   private inCopy = false;
-  /** With dropOwnership: where the script outside COPY data stands, to drop only top-level statements. */
-  private readonly scanner: SqlScanner | undefined;
+  /** Lines read, for error messages. */
+  private lines = 0;
+  /** Where the script outside COPY data stands (see the class comment). */
+  private readonly scanner = new SqlScanner();
+  private readonly dropOwnership: boolean;
 
   constructor(key: string, options: RestrictOptions = {}) {
     super();
-    this.scanner = options.dropOwnership ? new SqlScanner() : undefined;
+    this.dropOwnership = options.dropOwnership === true;
     if (!/^[A-Za-z0-9]+$/.test(key)) throw new DumptruckError('INTERNAL', 'internal', 'a restrict key must be alphanumeric');
     this.push(`\\restrict ${key}\n`);
   }
@@ -147,7 +188,13 @@ export class RestrictedPsqlInput extends Transform {
     while (start < chunk.length) {
       const newline = chunk.indexOf(0x0a, start);
       const end = newline === -1 ? chunk.length : newline + 1;
-      this.feed(chunk.subarray(start, end), newline !== -1, out);
+      try {
+        this.feed(chunk.subarray(start, end), newline !== -1, out);
+      } catch (err) {
+        // A refused line (stringSyntaxProblem): nothing of this chunk reaches psql.
+        callback(err as Error);
+        return;
+      }
       start = end;
     }
     callback(null, out.length === 1 ? out[0] : Buffer.concat(out));
@@ -156,15 +203,19 @@ export class RestrictedPsqlInput extends Transform {
   override _flush(callback: TransformCallback): void {
     // A last line without a newline: decide it now that nothing more can come.
     const out: Buffer[] = [];
-    if (this.mode === 'hold' && this.held.length > 0) this.decide(true, out);
-    if (this.mode === 'whole') this.settleWhole(true, out);
+    try {
+      if (this.mode === 'hold' && this.held.length > 0) this.decide(true, out);
+      if (this.mode === 'whole') this.settleWhole(true, out);
+    } catch (err) {
+      callback(err as Error);
+      return;
+    }
     callback(null, out.length > 0 ? Buffer.concat(out) : undefined);
   }
 
   /** `piece`: part of the current line, ending it (newline included) when `ends`. */
   private feed(piece: Buffer, ends: boolean, out: Buffer[]): void {
     if (this.head.length < HOLD) this.head += piece.subarray(0, HOLD - this.head.length).toString('latin1');
-    this.tail = (this.tail + piece.subarray(-COPY_END.length - 2).toString('latin1')).slice(-COPY_END.length - 2);
     if (this.mode === 'pass') this.pass(piece, out);
     else if (this.mode === 'whole') this.held = Buffer.concat([this.held, piece]);
     else if (this.mode === 'hold') {
@@ -177,9 +228,12 @@ export class RestrictedPsqlInput extends Transform {
 
   private decide(complete: boolean, out: Buffer[]): void {
     const line = this.held.toString('latin1').replace(/\r?\n$/, '');
-    if (!this.inCopy && isRestrictLine(line, complete) === true) {
+    // The scanner has not seen this line yet: it tells where the line starts.
+    const statementStart = !this.inCopy && this.scanner.atStatementStart;
+    if (statementStart && /^COPY\s/i.test(this.held.toString('latin1'))) this.copyStatement = true;
+    if (!this.inCopy && this.scanner.atTopLevel && isRestrictLine(line, complete) === true) {
       this.mode = 'drop';
-    } else if (this.scanner?.atStatementStart && !this.inCopy && OWNERSHIP_START.test(line)) {
+    } else if (this.dropOwnership && statementStart && HELD_START.test(line)) {
       // A statement that may be an ownership one starts here, at the top level: decided once the whole line is read.
       this.mode = 'whole';
       return;
@@ -192,7 +246,10 @@ export class RestrictedPsqlInput extends Transform {
 
   /** The held candidate line: dropped when it is, whole, an ownership statement; passed on otherwise. */
   private settleWhole(complete: boolean, out: Buffer[]): void {
-    const drop = complete && isOwnershipStatement(this.held.toString('latin1'));
+    const line = this.held.toString('latin1');
+    const problem = complete ? stringSyntaxProblem(line, this.lines + 1) : undefined;
+    if (problem) throw problem;
+    const drop = complete && isOwnershipStatement(line);
     if (!drop) this.pass(this.held, out);
     this.mode = drop ? 'drop' : 'pass';
     this.held = Buffer.alloc(0);
@@ -201,18 +258,19 @@ export class RestrictedPsqlInput extends Transform {
   /** Bytes psql gets; outside COPY data they move the scanner on. */
   private pass(bytes: Buffer, out: Buffer[]): void {
     out.push(bytes);
-    if (this.scanner && !this.inCopy) this.scanner.feed(bytes.toString('latin1'));
+    if (!this.inCopy) this.scanner.feed(bytes.toString('latin1'));
   }
 
   private endLine(): void {
-    const tail = this.tail.replace(/\r?\n$/, '');
+    this.lines++;
     if (this.inCopy) {
       if (this.head.replace(/\r?\n$/, '') === '\\.') this.inCopy = false;
-    } else if (this.mode !== 'drop' && this.head.startsWith('COPY ') && tail.endsWith(COPY_END)) {
-      this.inCopy = true;
+    } else if (this.copyStatement && this.scanner.atStatementStart) {
+      // The COPY statement ended on this line (outside any literal): its data follows when it reads from stdin.
+      this.copyStatement = false;
+      this.inCopy = COPY_FROM_STDIN.test(this.scanner.lastStatementTail);
     }
     this.mode = 'hold';
     this.head = '';
-    this.tail = '';
   }
 }

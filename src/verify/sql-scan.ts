@@ -30,6 +30,8 @@ const IDENT = /[A-Za-z0-9_$\x80-\xff]/;
 const TAG_START = /[A-Za-z_\x80-\xff]/;
 const TAG = /[A-Za-z0-9_\x80-\xff]/;
 const SPACE = /\s/;
+/** How much of a statement's end lastStatementTail keeps: enough for ` FROM stdin;` and some spacing. */
+const STATEMENT_TAIL = 64;
 
 export class SqlScanner {
   private where: Where = 'code';
@@ -44,10 +46,26 @@ export class SqlScanner {
   private fresh = true;
   /** The top level as text: each literal or quoted identifier as `Q`, comments as a space. */
   private skeleton: string | undefined;
+  /** The current statement's last top-level characters (as skeleton), and those of the one the last `;` ended. */
+  private tail = '';
+  private ended = '';
 
   /** Whether the next character starts a statement: at the top level, after a `;`. */
   get atStatementStart(): boolean {
     return this.fresh && (this.where === 'code' || this.where === 'line-comment');
+  }
+
+  /** Whether the next character is at the top level: in no string, quoted name, dollar-quoted body or block comment. */
+  get atTopLevel(): boolean {
+    return this.where === 'code' || this.where === 'line-comment';
+  }
+
+  /**
+   * The last top-level characters (at least STATEMENT_TAIL of them, as the skeleton: literals and quoted names
+   * `Q`, comments a space) of the statement the last top-level `;` ended, that `;` included.
+   */
+  get lastStatementTail(): string {
+    return this.ended;
   }
 
   /** `text`: latin1, so UTF-8's bytes above 0x7f are characters that mean nothing here. */
@@ -151,8 +169,7 @@ export class SqlScanner {
 
   /** A character at the top level that starts no comment. */
   private token(c: string): void {
-    if (c === ';') this.fresh = true;
-    else if (!SPACE.test(c)) this.fresh = false;
+    if (!SPACE.test(c)) this.fresh = false;
     if (c === "'") {
       this.where = /[Ee]/.test(this.prev) && !IDENT.test(this.prev2) ? 'escape' : 'single';
       this.emit('Q');
@@ -166,6 +183,11 @@ export class SqlScanner {
     } else {
       this.emit(c);
     }
+    if (c === ';') {
+      this.fresh = true;
+      this.ended = this.tail;
+      this.tail = '';
+    }
     this.remember(c);
   }
 
@@ -176,5 +198,8 @@ export class SqlScanner {
 
   private emit(c: string): void {
     if (this.skeleton !== undefined) this.skeleton += c;
+    this.tail += c;
+    // Trimmed now and then rather than on every character: a long statement costs no more than a short one.
+    if (this.tail.length > 2 * STATEMENT_TAIL) this.tail = this.tail.slice(-STATEMENT_TAIL);
   }
 }

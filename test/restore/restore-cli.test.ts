@@ -18,6 +18,7 @@ const SRC = 'restorecli_src';
 const ROLES = 'restorecli_roles';
 const OWNER = 'restorecli_owner';
 const BIG = 'restorecli_big';
+const SCAN = 'restorecli_scan';
 const env = { ...servers.env, RESTORE_PW: servers.pg.superuser.password };
 let dir: string;
 let key: string;
@@ -40,6 +41,7 @@ beforeAll(async () => {
       roles: { db: ROLES, extra: restoreTo },
       'roles-custom': { db: ROLES, format: 'custom', extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
       'roles-plain': { db: ROLES, extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
+      'scan-plain': { db: SCAN, extra: restoreTo.replace(/ }$/, ', noOwner: true }') },
       replacing: {
         db: SRC,
         extra: restoreTo.replace(/ }$/, ', allowReplace: true, replaceable: [restorecli_replaceable, postgres, restorecli_roles] }'),
@@ -96,6 +98,33 @@ describe('dumptruck restore', () => {
     const plainNoOwner = await cli(['restore', 'roles-plain', '--into', 'restorecli_plainnoowner', '--yes']);
     expect(plainNoOwner.code, plainNoOwner.stderr).toBe(0);
     expect(plainNoOwner.stdout).toMatch(/public\.owned +2 rows/);
+  }, 120_000);
+
+  it('restore.noOwner, plain: rows of a COPY whose table name holds a newline are kept, even one reading GRANT; a dump with standard_conforming_strings off is refused', async () => {
+    await servers.pg.dropDatabase(SCAN);
+    await servers.pg.createDatabase(SCAN);
+    // COPY writes the carriage return as \r: that row's line starts `\restrict`.
+    await admin(SCAN, `create table "a\nb" (c text); insert into "a\nb" values ('GRANT ALL ON t TO x;'), (E'\\restrict x'), ('z')`);
+    const rows = async (db: string) => {
+      const client = await servers.pg.adminClient(db);
+      try {
+        return (await client.query('select c from "a\nb" order by c')).rows.map((r: { c: string }) => r.c);
+      } finally {
+        await client.end();
+      }
+    };
+    expect((await cli(['backup', 'scan-plain'])).code).toBe(0);
+    const kept = await cli(['restore', 'scan-plain', '--into', 'restorecli_scancopy', '--yes']);
+    expect(kept.code, kept.stderr).toBe(0);
+    expect(await rows('restorecli_scancopy')).toEqual(await rows(SCAN));
+
+    // pg_dump then writes `SET standard_conforming_strings = off;`, which the filter cannot follow.
+    await admin('postgres', `alter database ${SCAN} set standard_conforming_strings = off`);
+    expect((await cli(['backup', 'scan-plain'])).code).toBe(0);
+    const refused = await cli(['restore', 'scan-plain', '--into', 'restorecli_scanoff', '--yes']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/restore\.noOwner cannot filter this plain dump: line \d+ changes standard_conforming_strings/);
+    expect(await databasesLike(servers.pg, 'restorecli_scanoff')).toEqual([]);
   }, 120_000);
 
   it('--yes restores the latest backup into a new database equal to the source, and lists tables and rows', async () => {

@@ -251,3 +251,93 @@ describe('RestrictedPsqlInput with dropOwnership (restore.noOwner)', () => {
       expect(isOwnershipStatement(no), no).toBe(false);
   });
 });
+
+// Review finding 5a: a COPY header whose quoted table name holds a newline still starts COPY data,
+// so rows that read like an ownership statement or a \restrict line are data, kept byte for byte.
+const QUOTED_COPY = [
+  '\\restrict abc',
+  'COPY public."a',
+  'b" (c) FROM stdin;',
+  'GRANT ALL ON t TO x;',
+  '\\restrict not a command: a value that starts with a carriage return',
+  '\\.',
+  'GRANT ALL ON t TO x;',
+  '\\unrestrict abc',
+  '',
+].join('\n');
+
+// Review finding 5b: `COPY y FROM stdin;` inside a multi-line string literal is text, not COPY: the
+// ownership lines after the literal are dropped, and so is the dump's \unrestrict.
+const COPY_IN_LITERAL = [
+  "COMMENT ON TABLE t IS 'a comment that quotes",
+  'COPY y FROM stdin;',
+  "and ends here';",
+  'GRANT ALL ON t TO x;',
+  'ALTER TABLE t OWNER TO x;',
+  'select 1;',
+  '\\unrestrict abc',
+  '',
+].join('\n');
+
+describe('RestrictedPsqlInput follows the script to find COPY data (review finding 5)', () => {
+  const lines = (text: string, keep: (i: number) => boolean) =>
+    [`\\restrict ${KEY}`, ...text.split('\n').filter((_l, i) => keep(i))].join('\n');
+
+  it('a COPY whose quoted name holds a newline: its rows are kept byte for byte, with and without dropOwnership', async () => {
+    // Dropped: the dump's \restrict and \unrestrict lines; with dropOwnership also the GRANT after `\.`.
+    for (const pieces of splits(QUOTED_COPY)) {
+      expect(await through(pieces)).toBe(lines(QUOTED_COPY, (i) => i !== 0 && i !== 7));
+      expect(await through(pieces, { dropOwnership: true })).toBe(lines(QUOTED_COPY, (i) => i !== 0 && i !== 6 && i !== 7));
+    }
+  });
+
+  it('COPY ... FROM stdin; inside a multi-line literal is no COPY: later ownership lines and \\unrestrict are still dropped', async () => {
+    for (const pieces of splits(COPY_IN_LITERAL)) {
+      expect(await through(pieces, { dropOwnership: true })).toBe(lines(COPY_IN_LITERAL, (i) => i < 3 || i === 5 || i === 7));
+      expect(await through(pieces)).toBe(lines(COPY_IN_LITERAL, (i) => i !== 6));
+    }
+  });
+
+  it('a \\restrict line inside a literal or block comment is text and stays', async () => {
+    const input = "select '\n\\restrict a\n';\n/*\n\\unrestrict b\n*/\n\\unrestrict c\n";
+    for (const pieces of splits(input))
+      expect(await through(pieces)).toBe(`\\restrict ${KEY}\nselect '\n\\restrict a\n';\n/*\n\\unrestrict b\n*/\n`);
+  });
+
+  it('only a statement that starts with COPY at the top level starts COPY data: not COPY TO, not a COPY line in a literal', async () => {
+    const input = 'COPY t TO stdout;\n\\restrict k\n';
+    for (const pieces of splits(input)) expect(await through(pieces)).toBe(`\\restrict ${KEY}\nCOPY t TO stdout;\n`);
+    // A line inside a literal that reads like a COPY header, in a SELECT that happens to end `FROM stdin;`.
+    const select = "SELECT 'a\nCOPY y ' AS c FROM stdin;\n\\unrestrict k\n";
+    for (const pieces of splits(select)) expect(await through(pieces)).toBe(`\\restrict ${KEY}\nSELECT 'a\nCOPY y ' AS c FROM stdin;\n`);
+  });
+});
+
+describe('RestrictedPsqlInput with dropOwnership refuses standard_conforming_strings changes (review finding 8)', () => {
+  it("refuses a dump that turns it off, before passing that line on; pg_dump's `= on` is fine", async () => {
+    const input = 'SET standard_conforming_strings = on;\nselect 1;\nSET standard_conforming_strings = off;\nGRANT ALL ON t TO x;\n';
+    for (const pieces of splits(input)) {
+      const out: Buffer[] = [];
+      const t = new RestrictedPsqlInput(KEY, { dropOwnership: true });
+      t.on('data', (c: Buffer) => out.push(c));
+      await expect(pipeline(Readable.from(pieces.map((p) => Buffer.from(p, 'latin1'))), t)).rejects.toMatchObject({
+        code: 'RESTORE_FAILED',
+        message: expect.stringContaining('line 3 changes standard_conforming_strings'),
+      });
+      expect(Buffer.concat(out).toString('latin1')).not.toContain('off');
+    }
+    // Without dropOwnership nothing is filtered, so nothing is refused.
+    expect(await through([input])).toBe(`\\restrict ${KEY}\n${input}`);
+  });
+
+  it('refuses the other spellings too, and leaves the name inside a literal alone', async () => {
+    for (const line of [
+      "set standard_conforming_strings to 'off';",
+      'RESET standard_conforming_strings;',
+      'SET standard_conforming_strings\n= off;',
+    ])
+      await expect(through([`${line}\n`], { dropOwnership: true }), line).rejects.toMatchObject({ code: 'RESTORE_FAILED' });
+    const literal = "COMMENT ON TABLE t IS '\nSET standard_conforming_strings = off;\n';\n";
+    expect(await through([literal], { dropOwnership: true })).toBe(`\\restrict ${KEY}\n${literal}`);
+  });
+});
