@@ -4,11 +4,16 @@
 // `postgres` database (restore.url unset: the target's own server, whose URL names the database
 // being replaced); the plan's backup checked again before anything is created; a failing row
 // count that does not throw away a restore; an aside name that is already taken.
+import { spawn as nodeSpawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupRunner } from '../../src/jobs/runner.js';
 import { planRestore, runRestore, type RestoreDeps, type RestorePlan } from '../../src/restore/restore.js';
 import { asideName } from '../../src/restore/server.js';
 import { compactTimestamp, objectKey } from '../../src/storage/keys.js';
+import type { ToolSpawn } from '../../src/verify/tools.js';
 import { seedDatabase, tableDigests, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { databasesLike, getBytes, getManifest, legacyMetadata, putBytes } from '../helpers/objects.js';
 import { rejection } from '../helpers/rejection.js';
@@ -122,6 +127,37 @@ describe('restore swaps in a private database at the end', () => {
     expect(report).toMatchObject({ tables: [], rows: 0 });
     expect(await tableDigests(servers.pg, 'swaprestore_uncounted')).toEqual(backedUp);
     expect(await leftovers()).toEqual([]);
+  }, 120_000);
+
+  it('a new database whose name was created by someone else while the restore ran is left alone; only the restore is dropped', async () => {
+    // psql waits for a file before it starts: the name is taken, for sure, before the restore can end.
+    const gate = join(await mkdtemp(join(tmpdir(), 'dt-swap-')), 'go');
+    const gated: ToolSpawn = (command, args, options) =>
+      args.includes('ON_ERROR_STOP=1')
+        ? nodeSpawn('bash', ['-c', 'while [ ! -e "$0" ]; do sleep 0.05; done; shift; exec "$@"', gate, 'x', command, ...args], options)
+        : nodeSpawn(command, args, options);
+    const plan = await planRestore(deps, { target: 'own', key, database: 'swaprestore_appeared' });
+    let appeared: Promise<void> | undefined;
+    const err = await rejection(
+      runRestore({ ...deps, spawn: gated }, plan, {
+        onEvent: (e) => {
+          if (e.type !== 'restore-started') return;
+          appeared = (async () => {
+            await servers.pg.createDatabase('swaprestore_appeared');
+            await sql('swaprestore_appeared', "create table theirs (note text); insert into theirs values ('not ours')");
+            await writeFile(gate, '');
+          })();
+        },
+      }),
+    );
+    await appeared;
+    expect(err).toMatchObject({ code: 'DESTINATION_EXISTS' });
+    expect(err.message).toMatch(
+      /^database swaprestore_appeared was created on 127\.0\.0\.1:\d+ while the restore ran; it is left as it is and the restore is dropped$/,
+    );
+    expect(await sql('swaprestore_appeared', 'select note from theirs')).toEqual([{ note: 'not ours' }]);
+    expect(await leftovers()).toEqual([]);
+    await rm(dirname(gate), { recursive: true, force: true });
   }, 120_000);
 
   it('a plan whose key was swapped after approval for an unsigned copy of the same bytes is refused before anything is created', async () => {
