@@ -333,8 +333,11 @@ export interface RestorePlan {
 /** What an approved restore (/backup restore, dumptruck restore) did. */
 export interface RestoreRunReport {
   readonly plan: RestorePlan;
+  /** Empty when the rows could not be counted (see notCounted). */
   readonly tables: readonly RestoredTable[];
   readonly rows: number;
+  /** Why the rows were not counted (the restore itself succeeded and is kept). */
+  readonly notCounted?: string;
   /** Bytes of the dump itself: after decompression. */
   readonly dumpedBytes: number;
   readonly durationMs: number;

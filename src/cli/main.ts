@@ -215,7 +215,7 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
       for (const line of restorePlanLines(plan)) out(line);
       await confirmRestore(command, io);
       // Ctrl-C or SIGTERM stops the restore; the half-restored database is dropped (a replaced one gets its name back).
-      const report = await untilSignal((signal) => runRestore(deps, plan, { signal }));
+      const report = await untilSignal((signal) => runRestore(deps, plan, { signal, trustLegacy: command.trustLegacy }));
       for (const line of restoreResultLines(report)) out(line);
       return EXIT.ok;
     }

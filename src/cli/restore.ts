@@ -1,7 +1,7 @@
 // `dumptruck restore`: its arguments, the typed-back confirmation and the lines it prints.
 import { formatBytes, formatDuration } from '../config/units.js';
 import { InputError } from '../errors.js';
-import type { RestorePlan, RestoreRunReport, RestoreSource } from '../restore/restore.js';
+import { restoredSummary, type RestorePlan, type RestoreRunReport, type RestoreSource } from '../restore/restore.js';
 
 export interface RestoreArgs {
   readonly target: string;
@@ -52,7 +52,7 @@ export function restorePlanLines(plan: RestorePlan): string[] {
 
 export function restoreResultLines(report: RestoreRunReport): string[] {
   const lines = [
-    `restored ${report.plan.key} into ${report.plan.database} on ${report.plan.server} in ${formatDuration(report.durationMs)}: ${report.tables.length} tables, ${report.rows} rows`,
+    `restored ${report.plan.key} into ${report.plan.database} on ${report.plan.server} in ${formatDuration(report.durationMs)}: ${restoredSummary(report)}`,
     `  sha256 ${report.plan.sha256} matches the backup`,
   ];
   for (const t of report.tables) lines.push(`    ${`${t.schema}.${t.name}`.padEnd(40)} ${String(t.rows).padStart(12)} rows`);

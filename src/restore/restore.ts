@@ -1,4 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Env } from '../config/load.js';
@@ -12,7 +13,7 @@ import { createCatalog } from '../storage/catalog.js';
 import { createMirrorClient } from '../storage/client.js';
 import { compactTimestamp } from '../storage/keys.js';
 import { META } from '../storage/metadata.js';
-import { readStoredBackup } from '../storage/manifest.js';
+import { readStoredBackup, type BackupFacts, type StoredBackup } from '../storage/manifest.js';
 import { getPinned, hashObject, type PinnedObject } from '../storage/pinned.js';
 import { FailSoft } from '../verify/fork.js';
 import type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
@@ -20,8 +21,8 @@ import { describeExit, locatePgTools, startTool, toolVersion, type PgTools } fro
 import { decrypting, identityPath, identityProblem, identitySourceOf, type Side, type VerifyDeps } from '../verify/verify.js';
 import { decodingFor } from './decompress.js';
 import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from '../verify/restrict.js';
-import { DATABASE_NAME, RESTORE_DESTINATION, asideName } from './server.js';
-import { DatabaseServer } from '../verify/scratch.js';
+import { DATABASE_NAME, RESTORE_DESTINATION, asideName, restoringName } from './server.js';
+import { DatabaseServer, type AdminTimeouts } from '../verify/scratch.js';
 import { assertLegacyTrustable, assertTrusted } from './trust.js';
 
 export type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
@@ -42,6 +43,10 @@ export const RESTORE_DEFAULTS: RestoreOptions = {
 
 /** What verification needs (config, store, environment, tools, clock), and the mirror's client. */
 export interface RestoreDeps extends Omit<VerifyDeps, 'randomSuffix'> {
+  /** Random part of the restoring and aside database names; tests pin it. */
+  readonly randomSuffix?: () => string;
+  /** Statement timeouts on the destination server; default ADMIN_TIMEOUTS. */
+  readonly adminTimeouts?: AdminTimeouts;
   /** The mirror's client (`from mirror`); default: built from the mirror's config. */
   readonly mirrorClient?: (mirror: MirrorConfig, env: Env) => S3Client;
 }
@@ -65,6 +70,8 @@ export interface RestoreRunOptions {
   readonly onEvent?: (event: RestoreProgress) => void;
   /** Least time between restore-progress events. Default 1000 ms. */
   readonly progressIntervalMs?: number;
+  /** The CLI's --trust-legacy, given again by the caller (never read from a stored plan). */
+  readonly trustLegacy?: boolean;
 }
 
 export function restoreOptions(config: Config, target: string): RestoreOptions {
@@ -110,16 +117,11 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
   const { s3, bucket } = store(deps, ask.target, source);
   const catalog = createCatalog({ s3, storage: { ...deps.config.storage, bucket }, env: deps.env });
   const object = await catalog.resolve(ask.target, ask.key);
-  const stored = await readStoredBackup(s3, bucket, object.key);
-  const { metadata, facts } = stored;
   if (ask.trustLegacy && ask.key === 'latest')
     throw new InputError('--trust-legacy needs the exact key of the old backup, not latest', `list them with: list ${ask.target}`);
   if (ask.trustLegacy) assertLegacyTrustable(object.key);
-  const hmacKey = await resolveHmacKey(deps.config.storage.hmacKey, { env: deps.env });
-  // Provenance first, as verify does: what an untrusted record says is not read further.
-  assertTrusted({ target: ask.target, key: object.key, facts }, now(), { hmacKey, trustLegacy: ask.trustLegacy === true });
-  const problem = identityProblem(ask.target, object.key, facts, stored.size);
-  if (problem) throw new DumptruckError('NOT_TRUSTED', 'restore', problem.message);
+  const { stored, facts } = await trustedBackup(deps, { target: ask.target, key: object.key, s3, bucket, now: now() }, ask.trustLegacy);
+  const { metadata } = stored;
   // Refused before anyone is asked to approve: without the identity nothing could be decrypted.
   await ageIdentity(deps, ask.target, object.key);
 
@@ -133,13 +135,32 @@ export async function planRestore(deps: RestoreDeps, ask: RestoreAsk): Promise<R
     source,
     bucket,
     storedBytes: stored.size,
-    sha256: facts!.sha256!,
+    sha256: facts.sha256!,
     backupAt: startedAt ? new Date(startedAt) : object.lastModified,
     database: ask.database,
     server: server.described,
     replace: exists,
     noOwner: options.noOwner,
   };
+}
+
+/**
+ * The stored backup `key` of `target`, once its provenance (HMAC over key and SHA-256, no future
+ * date) and identity (the target's own, complete) are checked: what an untrusted record says is
+ * not read further. Run at planning and again before a restore creates anything.
+ */
+async function trustedBackup(
+  deps: RestoreDeps,
+  at: { readonly target: string; readonly key: string; readonly s3: S3Client; readonly bucket: string; readonly now: Date },
+  trustLegacy: boolean | undefined,
+): Promise<{ stored: StoredBackup; facts: BackupFacts }> {
+  const stored = await readStoredBackup(at.s3, at.bucket, at.key);
+  const { facts } = stored;
+  const hmacKey = await resolveHmacKey(deps.config.storage.hmacKey, { env: deps.env });
+  assertTrusted({ target: at.target, key: at.key, facts }, at.now, { hmacKey, trustLegacy: trustLegacy === true });
+  const problem = identityProblem(at.target, at.key, facts, stored.size);
+  if (problem || facts === undefined) throw new DumptruckError('NOT_TRUSTED', 'restore', problem?.message ?? `${at.key} has no manifest`);
+  return { stored, facts };
 }
 
 /** Never replaced, whatever the config says: the server's own databases. */
@@ -235,18 +256,33 @@ async function destination(
   const password = options.url
     ? await resolvePassword(`${target}.restore`, options.password, { env: deps.env })
     : await resolvePassword(target, t.password, { env: deps.env });
-  return { server: new DatabaseServer(url, password, `dumptruck-restore-${jobId}`, RESTORE_DESTINATION), password };
+  return { server: new DatabaseServer(url, password, `dumptruck-restore-${jobId}`, RESTORE_DESTINATION, deps.adminTimeouts), password };
 }
 
 /**
- * Restores `plan` (from planRestore, approved). The destination is checked again: it may have
- * appeared since the plan. Throws a DumptruckError of stage `restore` (CORRUPTED on a checksum
- * mismatch, MISSING_ROLES, RESTORE_FAILED) or the abort reason; nothing half-restored is left.
+ * Restores `plan` (from planRestore, approved). The backup's provenance and the destination are
+ * checked again: the plan may have been edited where it waited, and the database may have
+ * appeared since. The restore fills a private `<database>_restoring_<random>` database; only
+ * once it succeeded (checksum included) does that take the requested name, and a replaced
+ * database is renamed aside just before. A failure or cancel drops that private database and
+ * nothing else. Throws a DumptruckError of stage `restore` (CORRUPTED on a checksum mismatch,
+ * MISSING_ROLES, RESTORE_FAILED, NOT_TRUSTED) or the abort reason.
  */
 export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: RestoreRunOptions = {}): Promise<RestoreRunReport> {
   const now = deps.now ?? (() => new Date());
+  const random = deps.randomSuffix ?? (() => randomBytes(4).toString('hex'));
   const started = now();
   const jobId = options.jobId ?? 'cli';
+  const { s3, bucket } = store(deps, plan.target, plan.source);
+  // The plan waited in the state database: what it names is trusted only after the same checks as
+  // planning, and only the checksum the signed record carries is restored.
+  const { facts } = await trustedBackup(deps, { target: plan.target, key: plan.key, s3, bucket, now: started }, options.trustLegacy);
+  if (facts.sha256 !== plan.sha256)
+    throw new DumptruckError(
+      'NOT_TRUSTED',
+      'restore',
+      `${plan.key} records SHA-256 ${facts.sha256}, the approved plan says ${plan.sha256}: the plan does not describe this backup, so it is not restored`,
+    );
   const { server, password } = await destination(deps, plan.target, jobId);
   // Before anything is created: an encrypted backup without its identity is refused here too (the config may have changed since the plan).
   const identity = await ageIdentity(deps, plan.target, plan.key);
@@ -261,56 +297,122 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
     if (problem) throw problem;
   }
 
+  const restore = restoreOptions(deps.config, plan.target);
   const exists = await server.exists(plan.database);
-  if (exists && !plan.replace)
-    throw destinationExists(plan.target, plan.database, server.described, restoreOptions(deps.config, plan.target));
+  if (exists && !plan.replace) throw destinationExists(plan.target, plan.database, server.described, restore);
   // Again here: a plan may have been approved under another config.
+  if (exists && !restore.allowReplace) throw destinationExists(plan.target, plan.database, server.described, restore);
   const refusal = exists ? replaceRefusal(deps.config, plan.target, plan.database) : undefined;
   if (refusal) throw refusal;
   // psql and pg_restore execute what they read as they read it: the whole object is hashed
-  // before anything is renamed, created or restored, and the restoring pass reads that version.
-  const { s3, bucket } = store(deps, plan.target, plan.source);
+  // before anything is created or restored, and the restoring pass reads that version.
   const pin = await hashObject(s3, bucket, plan.key, options.signal);
   if (pin.sha256 !== plan.sha256) throw corrupted(plan, pin.sha256, undefined);
-  let aside: string | undefined;
-  let created = false;
+  const temporary = restoringName(plan.database, random());
+  // Set once CREATE succeeded, cleared once it took the requested name: the only database cleanup drops.
+  let ours: string | undefined;
   try {
     options.signal?.throwIfAborted();
-    if (exists) {
-      aside = asideName(plan.database, compactTimestamp(started));
-      await server.rename(plan.database, aside);
-    }
-    await server.create(plan.database);
-    created = true;
+    await server.create(temporary);
+    ours = temporary;
     options.onEvent?.({ type: 'restore-started', jobId, plan });
-    const pass = await streamInto(deps, plan, { server, tools, password, identity, jobId, options, s3, bucket, pin });
+    const pass = await streamInto(deps, plan, { server, database: temporary, tools, password, identity, jobId, options, s3, bucket, pin });
     // Still checked at the end: a store that ignores If-Match must not slip other bytes through unnoticed.
     if (pass.sha256 !== plan.sha256) throw corrupted(plan, pass.sha256, pass.sideError);
     if (pass.sideError !== undefined) throw pass.sideError;
-    const tables = await server.countRows(plan.database);
+    const counted = await countBestEffort(server, temporary);
+    options.signal?.throwIfAborted();
+    const keptAs = await swapIn(
+      server,
+      plan,
+      temporary,
+      exists ? asideName(plan.database, compactTimestamp(started), random()) : undefined,
+    );
+    ours = undefined;
     return {
       plan,
-      tables,
-      rows: tables.reduce((n, t) => n + t.rows, 0),
+      ...counted,
       dumpedBytes: pass.dumpedBytes,
       durationMs: now().getTime() - started.getTime(),
-      ...(aside ? { keptAs: aside } : {}),
+      ...(keptAs ? { keptAs } : {}),
     };
   } catch (err) {
-    // Cleanup runs whatever the reason: the half database goes, the replaced one comes back.
-    const cleanup: string[] = [];
-    if (created) await server.drop(plan.database).catch((e: unknown) => cleanup.push(describeCause(e)));
-    if (aside)
-      await server
-        .rename(aside, plan.database)
-        .catch((e: unknown) => cleanup.push(`${describeCause(e)}; the old database is still named ${aside}`));
     const reason = options.signal?.aborted
       ? abortReason(options.signal)
       : toDumptruckError(err, 'RESTORE_FAILED', 'restore', `restoring ${plan.key}`);
-    if (cleanup.length === 0) throw reason;
-    const message = scrubSecrets(`${reason.message}; cleaning up also failed: ${cleanup.join('; ')}`, secrets);
+    // Only what this restore created goes: the destination and any replaced database were not touched by it.
+    const left = ours
+      ? await server.drop(ours).then(
+          () => undefined,
+          (e: unknown) => `${describeCause(e)}; the unfinished restore is left as ${ours}, drop it by hand`,
+        )
+      : undefined;
+    if (left === undefined) throw reason;
+    const message = scrubSecrets(`${reason.message}; cleaning up also failed: ${left}`, secrets);
     throw new DumptruckError(reason.code, reason.stage, message, { cause: reason, stderrTail: reason.stderrTail, hint: reason.hint });
   }
+}
+
+/**
+ * Row counts of the restored database. A count that fails or times out must not throw away a
+ * restore that succeeded (counting reads every table whole): the report then says why it has none.
+ */
+async function countBestEffort(
+  server: DatabaseServer,
+  database: string,
+): Promise<Pick<RestoreRunReport, 'tables' | 'rows' | 'notCounted'>> {
+  try {
+    const tables = await server.countRows(database);
+    return { tables, rows: tables.reduce((n, t) => n + t.rows, 0) };
+  } catch (err) {
+    return { tables: [], rows: 0, notCounted: describeCause(err) };
+  }
+}
+
+/** "3 tables, 2505 rows", or that they were not counted and why: how CLI and Slack word a restore's size. */
+export function restoredSummary(report: Pick<RestoreRunReport, 'tables' | 'rows' | 'notCounted'>): string {
+  if (report.notCounted !== undefined) return `rows not counted (${report.notCounted})`;
+  return `${report.tables.length} tables, ${report.rows} rows`;
+}
+
+/**
+ * Gives the restored `temporary` database the plan's name: two quick renames at the very end.
+ * Replacing: the old database goes to `aside` first, and gets its name back if the second rename
+ * fails. Returns where the old database is kept. Throws with the databases where they were, except
+ * `temporary`, which the caller drops.
+ */
+async function swapIn(
+  server: DatabaseServer,
+  plan: RestorePlan,
+  temporary: string,
+  aside: string | undefined,
+): Promise<string | undefined> {
+  // A failed first rename leaves the old database under its name, and `aside` is nobody's yet.
+  if (aside !== undefined) await server.rename(plan.database, aside);
+  try {
+    await server.rename(temporary, plan.database);
+  } catch (err) {
+    const taken =
+      aside === undefined && (await server.exists(plan.database).catch(() => false))
+        ? new DumptruckError(
+            'DESTINATION_EXISTS',
+            'restore',
+            `database ${plan.database} was created on ${plan.server} while the restore ran; it is left as it is and the restore is dropped`,
+            { cause: err, hint: 'restore again into a new database name' },
+          )
+        : err;
+    if (aside === undefined) throw taken;
+    await server.rename(aside, plan.database).catch((back: unknown) => {
+      throw new DumptruckError(
+        'RESTORE_FAILED',
+        'restore',
+        `${describeCause(err)}; renaming the old database back also failed (${describeCause(back)}): it is now named ${aside}`,
+        { cause: err, hint: `rename it back by hand: ALTER DATABASE ${aside} RENAME TO ${plan.database}` },
+      );
+    });
+    throw taken;
+  }
+  return aside;
 }
 
 function corrupted(plan: RestorePlan, sha256: string, sideError: unknown): DumptruckError {
@@ -330,6 +432,8 @@ interface Pass {
 
 interface PassContext {
   readonly server: DatabaseServer;
+  /** The private database the restore fills. */
+  readonly database: string;
   readonly tools: PgTools;
   readonly password: string | undefined;
   /** The age identity of an encrypted backup. */
@@ -376,7 +480,7 @@ function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Si
   const decoding = decodingFor(plan.key);
   const decompress = decoding.decompress();
   const counter = new Meter();
-  const url = ctx.server.urlFor(plan.database);
+  const url = ctx.server.urlFor(ctx.database);
   const env = { parent: deps.env, password: ctx.password, appName: `dumptruck-restore-${ctx.jobId}` };
   const plain = decoding.tool === 'psql';
   const bin = plain ? ctx.tools.psql : ctx.tools.pgRestore;

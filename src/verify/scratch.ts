@@ -77,16 +77,16 @@ export class DatabaseServer {
   }
 
   /**
-   * Runs `work` on a connection to `database`, else to the URL's database, or to `postgres` when
-   * that is one of `busy` (a database cannot be renamed or dropped from a session connected to it).
+   * Runs `work` on a connection to `database`, else to the server's `postgres` maintenance
+   * database: never to one that is being created, renamed or dropped (a session connected to it
+   * blocks the statement, and a renamed one is gone from under the URL).
    */
   private async admin<T>(
     what: string,
     work: (c: pg.Client) => Promise<T>,
-    options: { readonly busy?: readonly string[]; readonly database?: string; readonly timeoutMs?: number } = {},
+    options: { readonly database?: string; readonly timeoutMs?: number } = {},
   ): Promise<T> {
-    const own = decodeURIComponent(new URL(this.url).pathname.slice(1));
-    const u = new URL(urlForDatabase(this.url, options.database ?? (options.busy?.includes(own) ? 'postgres' : own)));
+    const u = new URL(urlForDatabase(this.url, options.database ?? 'postgres'));
     // In memory only (pg reads the password from the URL over its own option); never logged.
     if (this.password !== undefined) u.password = encodeURIComponent(this.password);
     const timeoutMs = options.timeoutMs ?? this.timeouts.adminMs;
@@ -136,25 +136,17 @@ export class DatabaseServer {
 
   /** WITH (FORCE): psql or pg_restore may still hold a session when a restore failed half-way. No error when it is already gone. */
   drop(database: string): Promise<void> {
-    return this.admin(
-      `cannot drop database ${database}`,
-      async (c) => {
-        await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(database)} WITH (FORCE)`);
-      },
-      { busy: [database] },
-    );
+    return this.admin(`cannot drop database ${database}`, async (c) => {
+      await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(database)} WITH (FORCE)`);
+    });
   }
 
   /** Ends the database's sessions first: PostgreSQL renames only a database nobody is connected to. */
   rename(from: string, to: string): Promise<void> {
-    return this.admin(
-      `cannot rename database ${from} to ${to}`,
-      async (c) => {
-        await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [from]);
-        await c.query(`ALTER DATABASE ${c.escapeIdentifier(from)} RENAME TO ${c.escapeIdentifier(to)}`);
-      },
-      { busy: [from, to] },
-    );
+    return this.admin(`cannot rename database ${from} to ${to}`, async (c) => {
+      await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [from]);
+      await c.query(`ALTER DATABASE ${c.escapeIdentifier(from)} RENAME TO ${c.escapeIdentifier(to)}`);
+    });
   }
 
   /** Every user table (ordinary and partitioned) with an exact count(*), largest first. */

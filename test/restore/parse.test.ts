@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseRestoreArgs } from '../../src/cli/restore.js';
 import { userMessage } from '../../src/errors.js';
 import { decodingFor } from '../../src/restore/decompress.js';
-import { asideName } from '../../src/restore/server.js';
+import { asideName, restoringName } from '../../src/restore/server.js';
 import { parseCommand } from '../../src/slack/commands/parse.js';
 
 // `/backup restore ...` and `dumptruck restore ...` words, and the small pure pieces of a restore.
@@ -73,8 +73,10 @@ describe('decodingFor and asideName', () => {
     expect(() => decodingFor('x/a.sql.bz2')).toThrow('don\'t know how to restore "a.sql.bz2"');
   });
 
-  it('keeps a renamed-aside name within 63 bytes', () => {
-    expect(asideName('app', '20261128T080000Z')).toBe('app_before_restore_20261128T080000Z');
-    expect(asideName('d'.repeat(63), '20261128T080000Z')).toHaveLength(63);
+  it('keeps the renamed-aside and restoring names within 63 bytes, random tail intact', () => {
+    expect(asideName('app', '20261128T080000Z', '1f2e3d4c')).toBe('app_before_restore_20261128T080000Z_1f2e3d4c');
+    expect(asideName('d'.repeat(63), '20261128T080000Z', '1f2e3d4c')).toMatch(/^d{22}_before_restore_20261128T080000Z_1f2e3d4c$/);
+    expect(restoringName('app', '1f2e3d4c')).toBe('app_restoring_1f2e3d4c');
+    expect(restoringName('d'.repeat(63), '1f2e3d4c')).toMatch(/^d{44}_restoring_1f2e3d4c$/);
   });
 });

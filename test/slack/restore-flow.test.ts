@@ -287,7 +287,7 @@ describe('/backup restore', () => {
     const done = await bot.slack.waitForCall(result('replaceable'), 60_000);
     expect(String(done.args.text)).toMatch(/^:white_check_mark: Restored .* into `slackrestore_live` .*: 3 tables, 2505 rows/);
     expect(String(done.args.text)).toMatch(
-      /The database it replaced is kept as `slackrestore_live_before_restore_\d{8}T\d{6}Z`; drop it when you no longer need it\.$/,
+      /The database it replaced is kept as `slackrestore_live_before_restore_\d{8}T\d{6}Z_[0-9a-f]{8}`; drop it when you no longer need it\.$/,
     );
     expect(await tableDigests(servers.pg, 'slackrestore_live')).toEqual(await tableDigests(servers.pg, SRC));
     const [aside] = await databasesLike(servers.pg, 'slackrestore_live_before_restore_');

@@ -189,6 +189,16 @@ describe('the restore thread', () => {
     );
   });
 
+  it('a restore whose rows could not be counted says so, and still reads as restored', () => {
+    const uncounted = { ...report, tables: [], rows: 0, notCounted: 'canceling statement due to statement timeout' };
+    expect(restoreResultMessage({ ...view, phase: { kind: 'finished', result: uncounted } }).text.split('\n')[0]).toBe(
+      `:white_check_mark: Restored ${INTO}: rows not counted (canceling statement due to statement timeout) in 4s.`,
+    );
+    expect(restoreParentMessage({ ...view, phase: { kind: 'finished', result: uncounted } }).text).toBe(
+      `:white_check_mark: Restore of ${INTO} requested by <@U0ALICE>, approved by <@U0BOB>: restored (rows not counted (canceling statement due to statement timeout)).`,
+    );
+  });
+
   it('failure and cancel: in plain words, with what is left', () => {
     const failed = (error: DumptruckError, replace = false) =>
       restoreResultMessage(

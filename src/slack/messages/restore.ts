@@ -3,7 +3,7 @@ import { formatBytes, formatDuration } from '../../config/units.js';
 import type { DumptruckError } from '../../errors.js';
 import type { RestoreEvent } from '../../jobs/maintenance.js';
 import type { RestoreRequest } from '../../restore/approvals.js';
-import type { RestorePlan, RestoreRunReport } from '../../restore/restore.js';
+import { restoredSummary, type RestorePlan, type RestoreRunReport } from '../../restore/restore.js';
 import {
   ACTION_RESTORE_APPROVE,
   ACTION_RESTORE_DENY,
@@ -125,7 +125,7 @@ export function restoreParentMessage(view: RestoreView): SlackMessage {
   const people = `requested by <@${view.requestedBy}>, approved by <@${view.approvedBy}>`;
   let head: string;
   if (phase.kind === 'finished')
-    head = `:white_check_mark: Restore of ${what(plan)} ${people}: restored (${phase.result.tables.length} tables, ${phase.result.rows} rows).`;
+    head = `:white_check_mark: Restore of ${what(plan)} ${people}: restored (${restoredSummary(phase.result)}).`;
   else if (phase.kind === 'failed' && phase.error.code === 'CANCELLED')
     head = `:no_entry_sign: Restore of ${what(plan)} ${people}: cancelled.`;
   else if (phase.kind === 'failed') head = `:x: Restore of ${what(plan)} ${people}: failed (${failureLabel(phase.error)}).`;
@@ -194,7 +194,7 @@ export function restoreResultMessage(view: RestoreView, outcome: { readonly reas
   const { phase, plan } = view;
   if (phase.kind === 'finished') {
     const r = phase.result;
-    const head = `:white_check_mark: Restored ${what(plan)}: ${r.tables.length} tables, ${r.rows} rows in ${formatDuration(r.durationMs)}.`;
+    const head = `:white_check_mark: Restored ${what(plan)}: ${restoredSummary(r)} in ${formatDuration(r.durationMs)}.`;
     const tables = r.tables.slice(0, TABLES_SHOWN).map((t) => `${t.schema}.${t.name}: ${t.rows} rows`);
     if (r.tables.length > TABLES_SHOWN) tables.push(`… and ${r.tables.length - TABLES_SHOWN} more tables`);
     const kept = r.keptAs ? `The database it replaced is kept as ${code(r.keptAs)}; drop it when you no longer need it.` : undefined;
