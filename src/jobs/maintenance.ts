@@ -17,7 +17,7 @@ import type {
   VerifyReport,
 } from '../types.js';
 import { verifyBackup } from '../verify/verify.js';
-import { JobQueue, type JobQueueOptions } from './queue.js';
+import { JobQueue, type JobQueueOptions, type Queue } from './queue.js';
 
 export type { PruneEvent, PruneJob, RestoreEvent, RestoreJob, VerifyEvent, VerifyJob } from '../types.js';
 
@@ -27,6 +27,8 @@ export type { PruneEvent, PruneJob, RestoreEvent, RestoreJob, VerifyEvent, Verif
 // scheduled backup of its target refused as busy. The JobQueue gives them what backups have:
 // bounded concurrency and waiting, one operation per target (a prune does not start while a
 // verification of the same target runs), cancel, queue.jobTimeout and a clean shutdown.
+// On a fleet (config `state:`) they go on the fleet's queue instead (`shared`): a queue per
+// replica would let a restore on one replica run while a backup of its target runs on another.
 
 /** The engine calls behind verify and prune; tests may replace them. */
 export interface TrustOps {
@@ -59,17 +61,33 @@ export interface MaintenanceOptions {
   readonly ops: TrustOps;
   /** Default: config.queue's concurrency, maxPending and jobTimeout, the same limits as backups. */
   readonly queue?: Partial<Pick<JobQueueOptions, 'concurrency' | 'maxPending' | 'jobTimeoutMs' | 'setTimer' | 'onListenerError'>>;
+  /**
+   * Register the kinds on this queue instead of one of their own (the fleet's, with `state:`):
+   * then one job per target holds across every kind, fleet-wide. Its owner shuts it down.
+   */
+  readonly shared?: Queue;
+}
+
+/**
+ * A restore's plan as the handler gets it: a fleet's payloads travel as JSON through the state
+ * database, so the Date arrives as a string.
+ */
+export function revivePlan(plan: RestorePlan): RestorePlan {
+  return { ...plan, backupAt: new Date(plan.backupAt) };
 }
 
 export class Maintenance {
-  readonly queue: JobQueue;
+  readonly queue: Queue;
   readonly ops: TrustOps;
+  /** True when the queue is another owner's (a fleet's): shutdown() leaves it to that owner. */
+  private readonly shared: boolean;
 
   constructor(options: MaintenanceOptions) {
     const ops = options.ops;
     this.ops = ops;
+    this.shared = options.shared !== undefined;
     const restoreTest = options.config.verify.restoreUrl !== undefined;
-    this.queue = new JobQueue({ ...options.config.queue, ...options.queue })
+    this.queue = (options.shared ?? new JobQueue({ ...options.config.queue, ...options.queue }))
       .register('verify', async ({ target, payload, jobId, signal, onEvent }) => {
         const object = await ops.resolve(target, payload.key);
         signal.throwIfAborted();
@@ -77,7 +95,7 @@ export class Maintenance {
         return ops.verify(target, object.key, { signal, jobId });
       })
       .register('prune', ({ target }) => ops.prune(target, { dryRun: false }))
-      .register('restore', ({ payload, jobId, signal, onEvent }) => ops.restore(payload, { signal, jobId, onEvent }));
+      .register('restore', ({ payload, jobId, signal, onEvent }) => ops.restore(revivePlan(payload), { signal, jobId, onEvent }));
   }
 
   /** Queues a verification of `key` (`latest` or a key of the target); the object is resolved when it starts. */
@@ -105,6 +123,6 @@ export class Maintenance {
 
   /** Cancels what is queued and running (a restore test drops its scratch database) and waits for it. */
   shutdown(): Promise<void> {
-    return this.queue.shutdown();
+    return this.shared ? Promise.resolve() : this.queue.shutdown();
   }
 }

@@ -4,8 +4,8 @@ import pino, { type Logger } from 'pino';
 import type { Env } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import { Maintenance, type TrustOps } from '../jobs/maintenance.js';
-import { JobQueue, type AnyJob, type Job, type JobEventShape, type Queue } from '../jobs/queue.js';
+import { Maintenance, revivePlan, type TrustOps } from '../jobs/maintenance.js';
+import { JobQueue, type AnyJob, type Job, type JobEventShape, type JobOf, type Queue } from '../jobs/queue.js';
 import { backupJobs } from '../jobs/runner.js';
 import { snapshotJobs } from '../snapshots/enqueue.js';
 import { recordRuns } from '../state/record.js';
@@ -22,8 +22,10 @@ import { register } from './listeners/index.js';
 import { boltLogger } from './logger.js';
 import type { ThreadLink } from './messages/replies.js';
 import { workerStoppedText } from './messages/queue.js';
-import { Reporters, type OpenThread, type ReporterDeps } from './progress/reporter.js';
-import type { StaleJob } from '../state/fleet.js';
+import { approverOf, pruneThread, restoreThread, verifyThread } from './progress/maintenance.js';
+import { Reporters, type OpenThread, type ReporterDeps, type ThreadPlace } from './progress/reporter.js';
+import type { AdoptedHow, StaleJob } from '../state/fleet.js';
+import type { RestorePlan } from '../types.js';
 import { MemoryApprovals, type ApprovalStore } from '../restore/approvals.js';
 import { RestoreDesk } from './restore.js';
 import { Redactor, secretsInEnv } from '../redact.js';
@@ -68,6 +70,11 @@ export interface SlackAppOptions {
   readonly approvals?: ApprovalStore;
   /** Fleet (config `state:`): alert reruns and their retries shared by the replicas. Default: this process alone. */
   readonly alertLedger?: RerunLedger;
+  /**
+   * Fleet (config `state:`): verifications, prunes and restores go on `queue` too, so one job per
+   * target holds across every kind and replica. Default: a queue of their own in this process.
+   */
+  readonly maintenanceOnQueue?: boolean;
 }
 
 export interface SlackBot {
@@ -85,7 +92,7 @@ export interface SlackBot {
    * A fleet replica started a job another replica took the request for (or a retry): report it
    * in that job's thread from here. `place` is what onThread was told; without one nothing is posted.
    */
-  adopt(job: AnyJob, place: unknown, how: { readonly retried: boolean }): void;
+  adopt(job: AnyJob, place: unknown, how: AdoptedHow): void;
   /** A fleet replica found another one dead while it ran this job: its thread says so. */
   workerStopped(stale: StaleJob): void;
   /** Checks the bot token with auth.test; start() calls it. A rejected token is a ConfigError naming SLACK_BOT_TOKEN. */
@@ -108,7 +115,12 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
   const queue = options.queue ?? new JobQueue({ ...config.queue, onListenerError: listenerError(logger) });
   if (options.snapshots) queue.register('snapshot', snapshotJobs(options.snapshots.run));
   const maintenance = options.trust
-    ? new Maintenance({ config, ops: options.trust, queue: { onListenerError: listenerError(logger) } })
+    ? new Maintenance({
+        config,
+        ops: options.trust,
+        queue: { onListenerError: listenerError(logger) },
+        ...(options.maintenanceOnQueue ? { shared: queue } : {}),
+      })
     : undefined;
   // The process's one redactor (main.ts builds it at start); from the environment when none is given.
   const redactor = options.redactor ?? new Redactor(secretsInEnv(options.env));
@@ -221,6 +233,28 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     state: options.state,
   });
 
+  /** Each kind's thread, rebuilt from what the job carries (its payload is plain JSON from the state database). */
+  function reportAdopted(job: AnyJob, place: ThreadPlace, payload: unknown): Promise<unknown> | undefined {
+    switch (job.kind) {
+      case 'backup':
+        return reporters.start(job as Job, place);
+      case 'verify':
+        return reporters.startThread(job as JobOf<'verify'>, place, verifyThread((payload as { key: string }).key, redactor));
+      case 'prune': {
+        const rules = config.targets[job.target]?.retention;
+        return rules ? reporters.startThread(job as JobOf<'prune'>, place, pruneThread(rules, redactor)) : undefined;
+      }
+      case 'restore': {
+        const plan = revivePlan(payload as RestorePlan);
+        const people = { requestedBy: job.trigger.by, approvedBy: approverOf(job.trigger) };
+        return reporters.startThread(job as JobOf<'restore'>, place, restoreThread({ plan, ...people }, redactor));
+      }
+      default:
+        // Snapshots need their instance id to be reported; a fleet reports them where they were asked for only.
+        return undefined;
+    }
+  }
+
   let initialized: Promise<void> | undefined;
   const init = () =>
     (initialized ??= app.init().catch((err: unknown) => {
@@ -239,11 +273,11 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
     init,
     adopt(job, place, how) {
       const thread = openThread(place);
-      // Snapshots need their instance id to be reported; a fleet reports them where they were asked for only.
-      if (!thread || job.kind !== 'backup') return;
+      if (!thread) return;
       // A retry's old status message shows how the first attempt ended; the new attempt gets a message of its own.
       const { statusTs, ...rest } = thread;
-      reporters.start(job as Job, how.retried ? rest : { ...rest, statusTs }).catch((err: unknown) => {
+      const reported = reportAdopted(job, how.retried ? rest : { ...rest, statusTs }, how.payload);
+      reported?.catch((err: unknown) => {
         logger.warn({ err, jobId: job.id }, 'could not report in the thread of a job taken over from another replica');
       });
     },

@@ -115,7 +115,8 @@ async function main(): Promise<void> {
     queue,
     // Every run from every entry point counts in /metrics and logs with its job id and target.
     runBackup: instrumentRunner(deps.runBackup, { metrics, logger }),
-    ...(fleet ? { onThread: (jobId: string, place: unknown) => fleet.setPlace(jobId, place) } : {}),
+    // A fleet records each job's thread for the replica that runs it, and runs verify, prune and restore too.
+    ...(fleet ? { onThread: (jobId: string, place: unknown) => fleet.setPlace(jobId, place), maintenanceOnQueue: true } : {}),
     ...(state ? { state } : {}),
     catalog: deps.catalog,
     snapshots: loggedSnapshots(deps.snapshots, logger),

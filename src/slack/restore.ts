@@ -16,7 +16,7 @@ import {
 import { restoreOptions, type RestoreAsk } from '../restore/restore.js';
 import type { Requester } from './commands/authorize.js';
 import type { ChatApi, Reporters } from './progress/reporter.js';
-import { restoreThread } from './progress/maintenance.js';
+import { approvedRestoreTrigger, restoreThread } from './progress/maintenance.js';
 import { refusalText } from './messages/queue.js';
 import { replaceModal, restoreApprovalMessage, restoreNotStartedMessage } from './messages/restore.js';
 import type { Redactor } from '../redact.js';
@@ -139,7 +139,7 @@ export class RestoreDesk {
     // Decided first, in one atomic step on the shared store, and only then queued: of two
     // approvers clicking at once (on two replicas, each with a queue of its own) one queues a restore.
     if (!(await deps.approvals.decide(request.id, approval))) return this.lost(request.id);
-    const trigger = { kind: 'slack' as const, by: request.requestedBy, detail: `approved by ${approver}` };
+    const trigger = approvedRestoreTrigger(request.requestedBy, approver);
     const enqueued = deps.maintenance.restore(plan, trigger);
     if (!enqueued.ok) return this.notStarted(request, approval, refusalText(enqueued.refusal));
     const { job, created } = enqueued;

@@ -71,11 +71,18 @@ export interface FleetQueueOptions {
   /**
    * This replica started a job it did not take the request for (or a retry): `place` is what the
    * receiving replica gave setPlace() (its thread), so the caller can report there. Undefined when
-   * none was set within a few seconds.
+   * none was set within a few seconds. `payload` is the job's (plain JSON): a verification's key,
+   * a restore's plan, which its thread renders.
    */
-  readonly onAdopt?: (job: AnyJob, place: unknown, how: { readonly retried: boolean }) => void;
+  readonly onAdopt?: (job: AnyJob, place: unknown, how: AdoptedHow) => void;
   /** A dead replica's running job was noticed here (exactly one replica is told): retried once elsewhere, or not again. */
   readonly onStale?: (stale: StaleJob) => void;
+}
+
+export interface AdoptedHow {
+  /** A retry (after a crash or a hand-back), not the first attempt. */
+  readonly retried: boolean;
+  readonly payload: unknown;
 }
 
 export interface StaleJob {
@@ -693,7 +700,11 @@ export class FleetQueue implements Queue {
     job.replica = this.me;
     // Not taken here (or taken before a crash or a hand-back): whoever reports for this replica picks up its thread.
     if (!job.receivedHere || retryCount > 0)
-      this.track(this.placeOf(job).then((place) => this.options.onAdopt?.(job as unknown as AnyJob, place, { retried: retryCount > 0 })));
+      this.track(
+        this.placeOf(job).then((place) =>
+          this.options.onAdopt?.(job as unknown as AnyJob, place, { retried: retryCount > 0, payload: job.data.payload }),
+        ),
+      );
     this.track(this.execute(job, retryCount));
   }
 

@@ -175,6 +175,13 @@ describe('restore approvals in a fleet', () => {
     );
     const id = (request.args.blocks as any[]).find((block) => block.type === 'actions').elements[0].value as string;
 
+    // A restore shares the fleet's queue with backups (one job per target): wait until the other
+    // replica's picture of the fleet, up to a refresh old, no longer has the backup.
+    await eventually(
+      async () =>
+        (await b.command('status', { channel_id: 'C0OPS', user_id: 'U0ALICE' })).json?.text?.includes('restore-db') ? undefined : true,
+      'the other replica to see the backup ended',
+    );
     // The click lands on the other replica, which never saw the request.
     const click = await b.button({ actionId: 'dumptruck_restore_approve', value: id, messageTs: request.ts!, user_id: 'U0BOB' });
     expect(click.status).toBe(200);

@@ -19,7 +19,8 @@ let slack: FakeSlack;
 const config = configYaml(
   servers,
   prefix,
-  { 'app-db': { db: SOURCE } },
+  // other-db, third-db: more targets on the same database, to keep replicas busy with held backups.
+  { 'app-db': { db: SOURCE }, 'other-db': { db: SOURCE }, 'third-db': { db: SOURCE } },
   `queue:\n  concurrency: 1\nshutdown:\n  graceTimeout: 1s\nstate:\n  url: ${servers.pg.url(STATE_DB, servers.pg.superuser.user)}\n  password: { env: STATE_PW }\n  staleAfter: 2s\n`,
 );
 
@@ -178,5 +179,52 @@ describe('a fleet of bot processes on one state database', () => {
       ['succeeded', false],
     ]);
     expect(await uploadsLeft()).toEqual([]);
+  });
+
+  it('refuses /backup verify on one replica as target-busy while another replica backs the target up', async () => {
+    await withHeldBackup(async ({ other, replica }) => {
+      await until(async () => (await other.command('status')).json?.text?.includes(`on \`${replica}\``), 'the other replica to see it');
+      const reply = await other.command('verify app-db');
+      expect(reply.json?.text).toMatch(
+        /a backup of app-db is under way; one operation per database at a time, so this verification was not started/,
+      );
+    });
+  });
+
+  it('a verification asked of a replica that then stops runs on another, which reports its result in the thread', async () => {
+    const fleet = await replicas(2);
+    const before = (await runsOf()).length;
+    await fleet[0]!.command('run app-db');
+    await until(async () => (await runsOf()).length > before, 'a backup of app-db to verify');
+    const lock = await lockTable(servers.pg, SOURCE);
+    const asked = fleet[0]!;
+    try {
+      // Both replicas' one slot taken by held backups: the verification waits in the fleet.
+      await Promise.all([fleet[0]!.command('run other-db'), fleet[1]!.command('run third-db')]);
+      await until(async () => (await stateRows(`select 1 from dumptruck_boss.job where state = 'active'`)).length === 2, 'both to run');
+      await asked.command('verify app-db');
+      await until(
+        async () =>
+          (
+            await stateRows(
+              `select 1 from dumptruck.fleet_jobs f join dumptruck_boss.job j on j.id = f.boss_id where j.data->>'kind' = 'verify' and f.place is not null`,
+            )
+          ).length === 1,
+        'the verification thread to be recorded',
+      );
+      // The asking replica leaves (its held backup goes back in the queue): only the other one can report from now on.
+      asked.child.kill('SIGTERM');
+      await asked.exited;
+    } finally {
+      await releaseLock(lock);
+    }
+    await until(
+      () => slack.calls.find((c) => /Verification of `app-db` requested by .*: `[^`]+` is good/.test(text(c))),
+      'the other replica to show the verification good in the thread',
+    );
+    const ran = await stateRows<{ replica: string }>(
+      `select f.replica from dumptruck.fleet_jobs f join dumptruck_boss.job j on j.id = f.boss_id where j.data->>'kind' = 'verify'`,
+    );
+    expect(ran.map((r) => r.replica.endsWith(`:${fleet[1]!.pid}`))).toEqual([true]);
   });
 });

@@ -4,9 +4,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/schema.js';
+import { Maintenance, type TrustOps } from '../../src/jobs/maintenance.js';
 import type { JobContext } from '../../src/jobs/queue.js';
 import { FleetQueue, type FleetQueueOptions, type StaleJob } from '../../src/state/fleet.js';
-import type { BackupResult } from '../../src/types.js';
+import type { BackupResult, RestorePlan, RestoreRunReport } from '../../src/types.js';
 import { testServers } from '../helpers/fixtures.js';
 
 const servers = testServers();
@@ -72,6 +74,13 @@ function recorder(replicaName: string, log: Run[], hold: { release?: Promise<voi
   };
 }
 
+/** A run held until `release()` is called. */
+function held(): { release: () => void; hold: { release: Promise<void> } } {
+  let release!: () => void;
+  const hold = { release: new Promise<void>((resolve) => (release = resolve)) };
+  return { release, hold };
+}
+
 interface Run {
   readonly replica: string;
   readonly target: string;
@@ -109,8 +118,7 @@ describe('FleetQueue', () => {
   it('answers a second request on another replica with the job already there, and refuses another kind as busy', async () => {
     nextSchema();
     const runs: Run[] = [];
-    let release!: () => void;
-    const hold = { release: new Promise<void>((resolve) => (release = resolve)) };
+    const { release, hold } = held();
     const a = (await replica('a:1')).register('backup', recorder('a:1', runs, hold));
     const b = (await replica('b:1')).register('backup', recorder('b:1', runs, hold)).register('prune', async () => ({}) as never);
     const first = a.enqueue({ kind: 'backup', target: 'app', trigger: slack('U1') });
@@ -223,6 +231,77 @@ describe('FleetQueue', () => {
     await until(() => adopted.length === 1, 'b to adopt it');
     expect(adopted).toEqual([true]);
     await until(() => b.get('app') === undefined, 'b to see it finished');
+  });
+});
+
+describe('Maintenance on the fleet queue', () => {
+  // The parts of the config Maintenance reads; its own queue's limits would come from `queue`.
+  const config = { verify: {}, queue: { concurrency: 1, maxPending: 10, jobTimeoutMs: 60_000 } } as unknown as Config;
+
+  /** Trust operations as plain functions: what is tested is where the jobs go, not what they do. */
+  function trustOps(seen: { plans: RestorePlan[]; verifying?: Promise<void> } = { plans: [] }): TrustOps {
+    return {
+      resolve: async (_target, key) => ({ key }) as never,
+      verify: async () => {
+        await seen.verifying;
+        return {} as never;
+      },
+      prune: async () => ({}) as never,
+      planRestore: async () => ({}) as never,
+      restore: async (plan) => {
+        seen.plans.push(plan);
+        return { plan } as unknown as RestoreRunReport;
+      },
+    };
+  }
+
+  it('refuses a verification as target-busy while another replica backs the target up, and gives the same verification once', async () => {
+    nextSchema();
+    const runs: Run[] = [];
+    const { release, hold } = held();
+    const a = (await replica('a:1')).register('backup', recorder('a:1', runs, hold));
+    const verifying = held();
+    const aTrust = new Maintenance({ config, ops: trustOps({ plans: [], verifying: verifying.hold.release }), shared: a });
+    const b = (await replica('b:1', { concurrency: 0 as number })).register('backup', recorder('b:1', runs, hold));
+    const bTrust = new Maintenance({ config, ops: trustOps(), shared: b });
+
+    const backup = a.enqueue({ kind: 'backup', target: 'app', trigger: slack('U1') });
+    if (!backup.ok) throw new Error('refused');
+    await until(() => b.get('app')?.state === 'running', 'b to see the backup running on a');
+    expect(bTrust.verify('app', 'latest', slack('U2'))).toMatchObject({
+      ok: false,
+      refusal: { reason: 'target-busy', kind: 'verify', busy: { id: backup.job.id, kind: 'backup', state: 'running' } },
+    });
+    release();
+    await backup.job.settled;
+    await until(() => b.get('app') === undefined, 'b to see the backup gone');
+
+    // b only takes requests (no slots): the verification waits in the fleet, where a sees it.
+    const first = bTrust.verify('db2', 'latest', slack('U2'));
+    if (!first.ok) throw new Error('refused');
+    await until(() => a.get('db2')?.state === 'running', 'a to run the verification');
+    const second = aTrust.verify('db2', 'latest', slack('U3'));
+    expect(second.ok && second.created === false && second.job.id === first.job.id).toBe(true);
+    expect(second.ok && second.job.kind).toBe('verify');
+    verifying.release();
+    expect((await first.job.settled).ok).toBe(true);
+  });
+
+  it('runs a restore queued on one replica on another, with its plan as it was asked (dates revived from JSON)', async () => {
+    nextSchema();
+    const seen = { plans: [] as RestorePlan[] };
+    const asker = await replica('a:1', { concurrency: 0 as number });
+    const askerTrust = new Maintenance({ config, ops: trustOps(), shared: asker });
+    const runner = await replica('b:1');
+    new Maintenance({ config, ops: trustOps(seen), shared: runner });
+    const backupAt = new Date('2026-11-01T02:03:04.000Z');
+    const plan = { target: 'app', key: 'app/k.dump.gz', database: 'app_copy', backupAt } as RestorePlan;
+    const enqueued = askerTrust.restore(plan, slack('U1'));
+    if (!enqueued.ok) throw new Error('refused');
+    expect((await enqueued.job.settled).ok).toBe(true);
+    expect(seen.plans).toHaveLength(1);
+    expect(seen.plans[0]?.backupAt).toBeInstanceOf(Date);
+    expect(seen.plans[0]?.backupAt.getTime()).toBe(backupAt.getTime());
   });
 });
 

@@ -83,9 +83,9 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
         ),
       };
     case 'status': {
-      // Verifications and prunes run on a queue of their own; they are listed after the backups.
+      // Verifications and prunes run on a queue of their own (on a fleet, the same one); they are listed after the backups.
       const backups = deps.queue.status();
-      const other = deps.maintenance?.queue.status() ?? { running: [], queued: [] };
+      const other = maintenanceQueue(deps)?.status() ?? { running: [], queued: [] };
       // Only targets this channel may run: their jobs name requesters and link threads in channels
       // the caller may not see.
       const visible = (job: AnyJob) => {
@@ -105,11 +105,13 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       allow(command.target, who, 'cancel backups of', deps);
       const reason = `cancelled by <@${who.userId}>`;
       // An approved restore runs on the maintenance queue: `/backup cancel` reaches it as its
-      // thread's Cancel button does. Verifications and prunes there are left to their own buttons.
-      const restoring = deps.maintenance?.queue.get(command.target)?.kind === 'restore';
+      // thread's Cancel button does. Verifications and prunes are left to their own buttons,
+      // also on a fleet, where they share the backups' queue.
+      const other = maintenanceQueue(deps);
+      const kind = deps.queue.get(command.target)?.kind;
       const jobs = [
-        deps.queue.cancel(command.target, reason),
-        restoring ? deps.maintenance!.queue.cancel(command.target, reason) : undefined,
+        kind === 'verify' || kind === 'prune' ? undefined : deps.queue.cancel(command.target, reason),
+        other?.get(command.target)?.kind === 'restore' ? other.cancel(command.target, reason) : undefined,
       ];
       const replies = jobs.flatMap((job) => (job ? [cancelReply(job, deps.threads.get(job.id))] : []));
       return { reply: replies.length > 0 ? replies.join('\n') : nothingToCancelReply(command.target) };
@@ -279,6 +281,12 @@ export function handleRestoreButton(
 function restoresOf(deps: CommandDeps): RestoreDesk {
   if (!deps.restores) throw new InputError('restores are not set up in this bot', 'Ask an admin: the bot was started without them.');
   return deps.restores;
+}
+
+/** The maintenance jobs' queue when it is not the backups' own (a fleet runs every kind on one queue). */
+function maintenanceQueue(deps: CommandDeps): Queue | undefined {
+  const queue = deps.maintenance?.queue;
+  return queue === deps.queue ? undefined : queue;
 }
 
 function maintenanceOf(deps: CommandDeps): Maintenance {

@@ -14,11 +14,16 @@ export function refusalError(refusal: QueueRefusal): DumptruckError {
   switch (refusal.reason) {
     case 'target-busy': {
       const { busy } = refusal;
+      const busyWhat = MAINTENANCE[busy.kind] ?? busy.kind;
       if (what) {
+        // On a fleet every kind shares one queue, so a backup may be what holds the target.
+        const rule = MAINTENANCE[busy.kind]
+          ? 'one verification, prune or restore of a target at a time'
+          : 'one operation per database at a time';
         return new DumptruckError(
           'TARGET_BUSY',
           'queue',
-          `a ${MAINTENANCE[busy.kind] ?? busy.kind} of ${target} is under way; one verification, prune or restore of a target at a time, so this ${what} was not started`,
+          `a ${busyWhat} of ${target} is under way; ${rule}, so this ${what} was not started`,
           {
             hint: 'Ask again once its result is in its thread.',
           },
@@ -27,9 +32,9 @@ export function refusalError(refusal: QueueRefusal): DumptruckError {
       return new DumptruckError(
         'TARGET_BUSY',
         'queue',
-        `a ${busy.kind} of ${target} is ${busy.state === 'running' ? 'running' : 'queued'} (job ${busy.id}); one operation per database at a time, so this ${kind} was not queued`,
+        `a ${busyWhat} of ${target} is ${busy.state === 'running' ? 'running' : 'queued'} (job ${busy.id}); one operation per database at a time, so this ${kind} was not queued`,
         {
-          hint: `Ask again once the ${busy.kind} has finished; \`/backup status\` shows it.`,
+          hint: `Ask again once the ${busyWhat} has finished; \`/backup status\` shows it.`,
         },
       );
     }

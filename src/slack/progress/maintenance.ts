@@ -31,6 +31,7 @@ import {
 } from '../messages/restore.js';
 import type { ThreadRenderer } from './reporter.js';
 import type { Redactor } from '../../redact.js';
+import type { Trigger } from '../../types.js';
 
 // How a verification and a prune become threads, through Reporters.startThread.
 
@@ -96,3 +97,17 @@ export function restoreThread(
     redactor,
   );
 }
+
+/**
+ * An approved restore's trigger: the requester, and the approver in `detail`, from which a fleet
+ * replica running a restore another replica queued reads it back for the thread (approverOf).
+ */
+export function approvedRestoreTrigger(requestedBy: string, approvedBy: string): Trigger {
+  return { kind: 'slack', by: requestedBy, detail: `${APPROVED_BY}${approvedBy}` };
+}
+
+export function approverOf(trigger: Trigger): string {
+  return trigger.detail?.startsWith(APPROVED_BY) ? trigger.detail.slice(APPROVED_BY.length) : 'unknown';
+}
+
+const APPROVED_BY = 'approved by ';
