@@ -84,7 +84,7 @@ export interface SlackBot {
   readonly reporters: Reporters;
   /** Messages in alerts.channels: reruns, their retries, and the replies in alert threads. */
   readonly alerts: AlertIntake;
-  /** Verifications and prunes asked for in Slack, on a queue of their own; undefined without `trust`. */
+  /** Verifications and prunes asked for in Slack, on a queue of their own (on a fleet, the fleet queue); undefined without `trust`. */
   readonly maintenance: Maintenance | undefined;
   /** Jobs' threads by job id, while they are followed (the schedule reporter points skipped runs at them). */
   readonly threads: ReadonlyMap<string, ThreadLink>;

@@ -49,7 +49,7 @@ export interface CommandDeps {
   readonly isDraining?: () => boolean;
   /** RDS snapshots (`/backup snapshot`, `/backup snapshots`); absent: those commands say they are not set up. */
   readonly snapshots?: SnapshotService;
-  /** `/backup verify` and `/backup prune`, on a queue of their own; absent: those commands say they are not set up. */
+  /** `/backup verify` and `/backup prune`, on a queue of their own (on a fleet, the fleet queue); absent: those commands say they are not set up. */
   readonly maintenance?: Maintenance;
   /** `/backup restore` and its approval buttons; absent: restores say they are not set up. */
   readonly restores?: RestoreDesk;

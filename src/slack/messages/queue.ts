@@ -4,7 +4,7 @@ import type { JobKind, QueueRefusal } from '../../types.js';
 // The queues' refusals in words. The queues answer with data (src/types.ts QueueRefusal); what
 // the requester reads is decided here, once, for commands, buttons, alerts and schedules. Pure.
 
-/** Verifications, prunes and restores run on a queue of their own that /backup status does not show by these words. */
+/** Verifications, prunes and restores run on a queue of their own (on a fleet, the fleet queue), which /backup status does not show by these words. */
 const MAINTENANCE: Partial<Record<JobKind, string>> = { verify: 'verification', prune: 'prune', restore: 'restore' };
 
 /** The refusal as an error (TARGET_BUSY or QUEUE_FULL, stage `queue`), for places that carry errors (an alert run's attempts). */
