@@ -562,6 +562,10 @@ export class FleetQueue implements Queue {
   /** Reads the fleet's live jobs (and this replica's running ones whatever their state) and brings the picture up to date. */
   private async refresh(): Promise<void> {
     const mine = this.runningHere().map((j) => j.bossId);
+    // Only a job known before the read can be judged gone by it: one whose send committed while
+    // the read was under way is missing from the rows without having ended (it was reported as
+    // "the worker running this stopped" and then ran to success).
+    const knownBefore = new Set([...this.jobs.values()].filter((j) => j.known).map((j) => j.bossId));
     const { rows } = await this.query<LiveRow>(
       `select j.id::text as boss_id, j.data, j.state::text as state, j.started_on, f.replica, f.cancel_reason
        from ${this.b}.job j left join ${this.s}.fleet_jobs f on f.boss_id = j.id
@@ -603,7 +607,7 @@ export class FleetQueue implements Queue {
       }
     }
     // Jobs that left the live set: read how they ended, for whoever follows them here.
-    const gone = [...this.jobs.values()].filter((j) => !seen.has(j.bossId) && j.known && !j.runningHere);
+    const gone = [...this.jobs.values()].filter((j) => !seen.has(j.bossId) && knownBefore.has(j.bossId) && !j.runningHere);
     for (const job of gone) {
       if (job.live) job.settle(await this.outcomeOf(job));
       this.jobs.delete(job.bossId);

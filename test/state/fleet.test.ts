@@ -160,6 +160,26 @@ describe('FleetQueue', () => {
     expect(new Set(runs.map((r) => r.replica)).size).toBeGreaterThan(1);
   });
 
+  it('never reports a job sent while a refresh was reading the fleet as stopped: every run that succeeded is reported so', async () => {
+    nextSchema();
+    const runs: Run[] = [];
+    // Refreshing all the time, so that sends land inside a refresh's read again and again.
+    const a = (await replica('a:1', { concurrency: 4, pollMs: 5 })).register(
+      'backup',
+      recorder('a:1', runs, { release: Promise.resolve() }),
+    );
+    const jobs = [];
+    for (let i = 0; i < 40; i++) {
+      const enqueued = a.enqueue({ kind: 'backup', target: `db${i}`, trigger: slack('U1') });
+      if (!enqueued.ok) throw new Error(`refused db${i}`);
+      jobs.push(enqueued.job);
+      await sleep(i % 4);
+    }
+    const outcomes = await Promise.all(jobs.map((j) => j.settled));
+    expect(outcomes.filter((o) => !o.ok).map((o) => !o.ok && o.error.message)).toEqual([]);
+    expect(runs).toHaveLength(40);
+  });
+
   it('cancels, from one replica, a job running on another: the runner is aborted with the reason', async () => {
     nextSchema();
     const runs: Run[] = [];
