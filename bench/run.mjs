@@ -313,3 +313,4 @@ ratio('finalize/backup', r.dumptruck?.finishS, r.dumptruck?.wall);
 ratio('dumptruck-rss-main/small', r.dumptruck?.rssMiB, small?.rssMiB);
 rmSync(tmp, { recursive: true, force: true });
 if (existsSync(join(LOCAL, 'bench-tmp'))) rmSync(join(LOCAL, 'bench-tmp'), { recursive: true, force: true });
+log('== the fleet scaling curve (replicas on a state database) is a bench of its own: npm run bench:fleet');
