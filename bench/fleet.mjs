@@ -11,7 +11,8 @@
 // noisy: only figures measured side by side mean anything). Every replica runs
 // `queue.concurrency` jobs (BENCH_FLEET_CONCURRENCY, default 1) so that the replica count is
 // what changes. Targets: BENCH_FLEET_TARGETS (default 24) databases of BENCH_FLEET_MB (default 4)
-// MB of rows each, created once and reused. Replica logs: .local/bench-fleet-<scenario>-<n>.log.
+// MB of rows each, created once and reused. BENCH_FLEET_REPEAT (default 2) rounds of the four
+// scenarios, each one's fastest kept. Replica logs: .local/bench-fleet-<scenario>-<n>.log.
 import { closeSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +21,7 @@ import { LOCAL, localStack, log, PG_PORT, ROOT, S3_ENDPOINT } from './local-stac
 const TARGETS = Math.max(1, Number(process.env.BENCH_FLEET_TARGETS || 24));
 const TARGET_MB = Math.max(1, Number(process.env.BENCH_FLEET_MB || 4));
 const CONCURRENCY = Math.max(1, Number(process.env.BENCH_FLEET_CONCURRENCY || 1));
+const REPEAT = Math.max(1, Number(process.env.BENCH_FLEET_REPEAT || 2));
 const STATE_DB = 'bench_fleet_state';
 // Generous: a run that has not finished by then is stuck, not slow.
 const RUN_TIMEOUT_MS = 10 * 60_000;
@@ -115,7 +117,7 @@ function slackResults(slack) {
     const m = RESULT.exec(String(call.args.text ?? ''));
     if (!m || !targets.includes(m[1]) || done.has(m[1])) continue;
     done.add(m[1]);
-    if (m[2] === 'failed' || m[2] === 'cancelled') bad.push(`${m[1]}: ${call.args.text}`);
+    if (m[2] === 'failed' || m[2] === 'cancelled') bad.push(`${m[1]}: ${String(call.args.text).replaceAll('\n', ' / ')}`);
   }
   return { count: done.size, bad };
 }
@@ -175,16 +177,31 @@ async function scenario(name, replicas, withState) {
 // ---- run -----------------------------------------------------------------------------------
 log(`== ${TARGETS} targets of ${dbMb} MB (pg_database_size), queue.concurrency ${CONCURRENCY} per replica`);
 const results = {};
+const misreported = [];
 try {
-  results['in-process'] = await scenario('in-process', 1, false);
-  for (const n of [1, 2, 3]) results[`fleet-${n}`] = await scenario(`fleet-${n}`, n, true);
+  // Rounds of all four, interleaved, each scenario's fastest kept: load from other work on the
+  // machine then spreads over the scenarios instead of landing on one.
+  for (let round = 1; round <= REPEAT; round++) {
+    for (const [name, replicas, withState] of [
+      ['in-process', 1, false],
+      ['fleet-1', 1, true],
+      ['fleet-2', 2, true],
+      ['fleet-3', 3, true],
+    ]) {
+      const r = await scenario(name, replicas, withState);
+      if (!results[name] || r.seconds < results[name].seconds) results[name] = r;
+      if (r.misreported.length > 0) misreported.push(`${name} round ${round}: ${r.misreported.join(' | ')}`);
+    }
+  }
 } finally {
   psqlAdmin('postgres', `drop database if exists ${STATE_DB} with (force)`);
 }
 
 const fmt = (n) => n.toFixed(2);
 const cores = (await import('node:os')).availableParallelism();
-console.log(`\nfleet bench: ${TARGETS} backups of ${dbMb} MB databases, queue.concurrency ${CONCURRENCY}, machine: ${cores} cores\n`);
+console.log(
+  `\nfleet bench: ${TARGETS} backups of ${dbMb} MB databases, queue.concurrency ${CONCURRENCY}, fastest of ${REPEAT}, machine: ${cores} cores\n`,
+);
 for (const n of [1, 2, 3]) {
   const r = results[`fleet-${n}`];
   console.log(`fleet backups/min ${n} replica${n > 1 ? 's' : ''} ${fmt(r.perMinute)} (${fmt(r.seconds)} s)`);
@@ -196,9 +213,6 @@ console.log(`ratio fleet-3/fleet-1 ${fmt(results['fleet-3'].perMinute / results[
 // Per-job overhead: the same backups on one replica, time per job with the PostgreSQL queue
 // against the in-process one (above 1: the PostgreSQL queue costs that much more per job).
 console.log(`ratio pg-queue/in-process ${fmt(results['fleet-1'].seconds / inProcess.seconds)}`);
-for (const r of Object.values(results)) {
-  if (r.misreported.length > 0)
-    console.log(
-      `\nwrong reports in ${r.name}: ${r.misreported.length} threads said failed for runs recorded as succeeded: ${r.misreported.join(' | ')}`,
-    );
-}
+// A thread that said "failed" for a run the runs table has as succeeded: a wrong report by the
+// bot, not a failed backup; printed so that it is not lost in the figures.
+for (const line of misreported) console.log(`\nwrong report (thread said failed, run recorded as succeeded) in ${line}`);
