@@ -1,14 +1,12 @@
 // Ack latency under load: the real bot (`node dist/slack/main.js`, Bolt's HTTP receiver) in a
 // child process, a fake Slack Web API here, two backups streaming, then a burst of signed
 // slash commands sent at once. Prints the median and slowest ack. Run by bench/run.mjs.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, waitForPort } from '../test/helpers/free-port.js';
 import { startFakeSlack } from '../test/helpers/slack-fake.js';
 import { sendCommand, TEST_SIGNING_SECRET } from '../test/helpers/slack-sign.js';
-
-const TOKEN = 'xoxb-1111-2222-benchtoken';
+import { BENCH_BOT_TOKEN, spawnBot } from './bot.js';
 
 export interface AckBenchOptions {
   readonly root: string;
@@ -26,26 +24,11 @@ export interface AckBenchResult {
 }
 
 export async function ackBench(o: AckBenchOptions): Promise<AckBenchResult> {
-  const slack = await startFakeSlack({ token: TOKEN });
+  const slack = await startFakeSlack({ token: BENCH_BOT_TOKEN });
   const port = await freePort();
   const configPath = join(o.root, '.local', 'bench-ack.yml');
   writeFileSync(configPath, o.configYaml);
-  // As `npm start` runs it.
-  const bot = spawn(process.execPath, ['--max-semi-space-size=4', '--optimize-for-size', 'dist/slack/main.js'], {
-    cwd: o.root,
-    env: {
-      ...o.env,
-      MALLOC_MMAP_THRESHOLD_: '131072',
-      DUMPTRUCK_CONFIG: configPath,
-      SLACK_MODE: 'http',
-      PORT: String(port),
-      SLACK_BOT_TOKEN: TOKEN,
-      SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
-      SLACK_API_URL: slack.apiUrl,
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const bot = spawnBot({ root: o.root, configPath, env: o.env, port, slackApiUrl: slack.apiUrl, stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${port}/slack/events`;
   try {
     await waitForPort('127.0.0.1', port, { timeoutMs: 30_000 });

@@ -8,91 +8,19 @@
 // Databases: bench_main (BENCH_DB_MB, default 1024 MB on disk) and bench_small (a quarter of
 // it, to show that RSS does not grow with the database), created once and reused.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, realpathSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { LOCAL, localStack, log, PG_PORT, ROOT, S3_ENDPOINT, sh } from './local-stack.mjs';
 
-const ROOT = resolve(import.meta.dirname, '..');
-const LOCAL = join(ROOT, '.local');
-const PG_PORT = Number(process.env.DUMPTRUCK_LOCAL_PG_PORT || 55432);
-const S3_ENDPOINT = `http://127.0.0.1:${process.env.DUMPTRUCK_LOCAL_S3_PORT || 57070}`;
 const BUCKET = 'dumptruck';
 const MAIN_MB = Number(process.env.BENCH_DB_MB || 1024);
 const REPEAT = Math.max(1, Number(process.env.BENCH_REPEAT || 1));
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : undefined;
 
-function log(line) {
-  process.stderr.write(`${line}\n`);
-}
-
-function sh(cmd, args, opts = {}) {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-}
-
 // ---- servers and secrets -------------------------------------------------------------------
-log('== local servers (scripts/local-up.sh, log in .local/bench-setup.log)');
-mkdirSync(LOCAL, { recursive: true });
-try {
-  sh('bash', ['-c', `bash scripts/local-up.sh > "${LOCAL}/bench-setup.log" 2>&1`], {
-    cwd: ROOT,
-    env: { ...process.env, DUMPTRUCK_LOCAL_SKIP_DEMO: '1' },
-  });
-} catch {
-  log(readFileSync(join(LOCAL, 'bench-setup.log'), 'utf8').split('\n').slice(-30).join('\n'));
-  process.exit(1);
-}
-const secrets = Object.fromEntries(
-  readFileSync(join(LOCAL, 'secrets.env'), 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('='))
-    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-);
-const pgRoot = realpathSync(join(LOCAL, 'pg'));
-
-/** psql as postgres, over the local stack's unix socket. */
-const adminArgs = (db) => ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', pgRoot, '-p', String(PG_PORT), '-U', 'postgres', '-d', db];
-
-function psqlAdmin(db, sql) {
-  return sh('psql', [...adminArgs(db), '-tA', '-c', sql]).trim();
-}
+const { secrets, env, adminArgs, psqlAdmin, ensureDatabase } = localStack();
 
 // ---- databases -----------------------------------------------------------------------------
-// Rows shaped like an application's event table: ids, timestamps, short enums, JSON with a hash,
-// optional free text. pg_dump's output of it compresses about 3-4x with gzip -6, as real dumps do.
-function ensureDatabase(name, targetMb) {
-  const exists = psqlAdmin('postgres', `select count(*) from pg_database where datname = '${name}'`) === '1';
-  if (exists) {
-    const mb = Number(psqlAdmin(name, 'select pg_database_size(current_database()) / 1048576'));
-    if (mb >= targetMb * 0.9) return mb;
-    psqlAdmin('postgres', `drop database ${name}`);
-  }
-  log(`== creating ${name} (~${targetMb} MB on disk; once, reused by later runs)`);
-  psqlAdmin('postgres', `create database ${name}`);
-  psqlAdmin(
-    name,
-    `create table events (id bigint primary key, created_at timestamptz not null, user_id int not null,
-    kind text not null, payload jsonb not null, note text)`,
-  );
-  const rowsPerMb = 4600;
-  const batch = 500_000;
-  const total = targetMb * rowsPerMb;
-  for (let start = 1; start <= total; start += batch) {
-    const end = Math.min(total, start + batch - 1);
-    psqlAdmin(
-      name,
-      `insert into events
-      select g, timestamptz '2025-01-01' + g * interval '7 seconds', (g::bigint * 7919 % 100000)::int,
-        (array['login','logout','purchase','refund','view','search'])[1 + g % 6],
-        jsonb_build_object('ip', '10.' || (g % 250) || '.' || (g * 7 % 250) || '.' || (g * 13 % 250), 'sha', md5(g::text), 'n', g % 1000, 'ok', g % 7 <> 0),
-        case when g % 3 = 0 then 'customer note ' || repeat('lorem ipsum dolor sit amet ', 1 + g % 4) || g end
-      from generate_series(${start}, ${end}) g`,
-    );
-    log(`   ${end.toLocaleString()} / ${total.toLocaleString()} rows`);
-  }
-  psqlAdmin(name, 'vacuum analyze events');
-  psqlAdmin('postgres', `grant connect on database ${name} to backup`);
-  return Number(psqlAdmin(name, 'select pg_database_size(current_database()) / 1048576'));
-}
-
 const mainMb = ensureDatabase('bench_main', MAIN_MB);
 const smallMb = ensureDatabase('bench_small', Math.max(64, Math.round(MAIN_MB / 4)));
 
@@ -146,12 +74,7 @@ writeConfig(
 );
 
 const baseEnv = {
-  PATH: process.env.PATH,
-  HOME: process.env.HOME ?? '/root',
-  AWS_ACCESS_KEY_ID: secrets.S3_ACCESS_KEY,
-  AWS_SECRET_ACCESS_KEY: secrets.S3_SECRET_KEY,
-  AWS_REGION: 'us-east-1',
-  BENCH_DB_PASSWORD: secrets.DEMO_DB_PASSWORD,
+  ...env,
   PGPASSWORD: secrets.DEMO_DB_PASSWORD,
   S3_ENDPOINT,
   S3_BUCKET: BUCKET,
@@ -390,3 +313,4 @@ ratio('finalize/backup', r.dumptruck?.finishS, r.dumptruck?.wall);
 ratio('dumptruck-rss-main/small', r.dumptruck?.rssMiB, small?.rssMiB);
 rmSync(tmp, { recursive: true, force: true });
 if (existsSync(join(LOCAL, 'bench-tmp'))) rmSync(join(LOCAL, 'bench-tmp'), { recursive: true, force: true });
+log('== the fleet scaling curve (replicas on a state database) is a bench of its own: npm run bench:fleet');
