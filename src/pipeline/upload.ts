@@ -108,20 +108,19 @@ function objectExists(bucket: string, key: string, cause: unknown): DumptruckErr
   });
 }
 
-/**
- * Aborts multipart uploads under `prefix` that a crash left behind (SIGKILL, power loss: no
- * cleanup ran): those initiated before `initiatedBefore` whose id is not in `live` (the uploads of
- * this process's running jobs). The age leaves uploads of other processes on the same prefix
- * alone while they run. Returns the keys it aborted.
- */
-export async function abortOrphanedUploads(
+/** An in-progress multipart upload as the store lists it. */
+export interface ListedUpload {
+  readonly key: string;
+  readonly uploadId: string;
+  readonly initiated: Date | undefined;
+}
+
+/** Aborts the multipart uploads under `prefix` that `pick` chooses; returns their keys. */
+export async function abortUploadsWhere(
   s3: S3Client,
   bucket: string,
   prefix: string,
-  initiatedBefore: Date,
-  live: ReadonlySet<string>,
-  /** Keys whose uploads are not this caller's to judge (another replica's running job). */
-  keep: (key: string) => boolean = () => false,
+  pick: (u: ListedUpload) => boolean,
 ): Promise<string[]> {
   const aborted: string[] = [];
   let KeyMarker: string | undefined;
@@ -129,15 +128,7 @@ export async function abortOrphanedUploads(
   do {
     const page = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker, UploadIdMarker }));
     for (const u of page.Uploads ?? []) {
-      if (
-        !u.Key ||
-        !u.UploadId ||
-        live.has(u.UploadId) ||
-        keep(u.Key) ||
-        !u.Initiated ||
-        u.Initiated.getTime() >= initiatedBefore.getTime()
-      )
-        continue;
+      if (!u.Key || !u.UploadId || !pick({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated })) continue;
       await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
       aborted.push(u.Key);
     }

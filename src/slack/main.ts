@@ -73,17 +73,22 @@ async function main(): Promise<void> {
           onError: (err, what) => logger.warn({ err, what }, 'the fleet queue could not reach the state database; retrying'),
           // Called only once the fleet has started, after the bot below exists.
           onAdopt: (job, place, how) => bot.adopt(job, place, how),
-          onStale: (stale) => {
-            bot.workerStopped(stale);
-            // What the dead replica was uploading: aborted once older than storage.abortUploadsAfter.
-            void deps.uploads.sweep();
+          onStale: (stale) => bot.workerStopped(stale),
+          // What the dead replica was uploading, aborted now: nobody will complete those uploads.
+          onStaleUploads: (ids) => {
+            void deps.uploads.abortUploads(new Set(ids)).then((keys) => {
+              if (keys.length > 0) logger.info({ keys }, "aborted a dead replica's multipart uploads");
+            });
           },
         },
       ).catch((err: unknown) => exitOnStartError(err, redactor))
     : undefined;
   const queue: Queue = fleet ?? new JobQueue({ ...deps.config.queue, onListenerError });
   // Another replica's backup may run longer than storage.abortUploadsAfter: its upload is not an orphan.
-  if (fleet) deps.uploads.guard(() => fleet.runningTargets());
+  if (fleet) {
+    deps.uploads.guard(() => fleet.runningTargets());
+    deps.uploads.observe({ added: (id) => fleet.recordUpload(id), removed: (id) => fleet.forgetUpload(id) });
+  }
   // What a killed bot (SIGKILL, power loss) left behind: no cleanup of its own ran. Never blocks the start.
   void deps.uploads.sweep().then((keys) => {
     if (keys.length > 0) logger.info({ keys }, 'aborted multipart uploads orphaned by a crash');

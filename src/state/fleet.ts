@@ -77,6 +77,8 @@ export interface FleetQueueOptions {
   readonly onAdopt?: (job: AnyJob, place: unknown, how: AdoptedHow) => void;
   /** A dead replica's running job was noticed here (exactly one replica is told): retried once elsewhere, or not again. */
   readonly onStale?: (stale: StaleJob) => void;
+  /** The multipart uploads a dead replica had in progress (recordUpload), handed to exactly one replica to abort. */
+  readonly onStaleUploads?: (uploadIds: readonly string[]) => void;
 }
 
 export interface AdoptedHow {
@@ -195,7 +197,7 @@ class FleetJob extends JobSubscribers<AnyEvent> {
 export async function openFleet(
   config: Pick<Config, 'queue'> & { readonly state: StateConfig },
   deps: SecretDeps,
-  hooks: Pick<FleetQueueOptions, 'onAdopt' | 'onStale' | 'onError' | 'onListenerError'>,
+  hooks: Pick<FleetQueueOptions, 'onAdopt' | 'onStale' | 'onStaleUploads' | 'onError' | 'onListenerError'>,
 ): Promise<FleetQueue> {
   const { state, queue } = config;
   const password = await resolvePassword('state', state.password, deps, 'state.password');
@@ -235,6 +237,10 @@ async function migrate(pool: pg.Pool, schema: string): Promise<void> {
       )`,
     );
     await client.query(`create index if not exists fleet_jobs_replica on "${schema}".fleet_jobs (replica)`);
+    // Multipart uploads in progress, by replica: a dead replica's are aborted by the one that notices.
+    await client.query(
+      `create table if not exists "${schema}".fleet_uploads (upload_id text primary key, replica text not null, created_at timestamptz not null default now())`,
+    );
     await client.query('commit');
   } catch (err) {
     await client.query('rollback').catch(() => undefined);
@@ -304,6 +310,7 @@ export class FleetQueue implements Queue {
     await this.heartbeat();
     // What a job leaves here is read while it is live and just after; a week is plenty.
     await this.query(`delete from ${this.s}.fleet_jobs where created_at < now() - interval '7 days'`, []);
+    await this.query(`delete from ${this.s}.fleet_uploads where created_at < now() - interval '7 days'`, []);
     const beat = Math.max(200, Math.floor(this.options.staleAfterMs / 4));
     const every = (ms: number, run: () => void) => {
       const timer = setInterval(run, ms);
@@ -466,6 +473,8 @@ export class FleetQueue implements Queue {
         this.move(job, undefined);
         job.settle({ ok: false, error: new CancelledError('this replica stopped; the job stays with the fleet') });
       }
+      await this.uploadWrites;
+      await this.query(`delete from ${this.s}.fleet_uploads where replica = $1`, [this.me]).catch(() => undefined);
       await this.query(`delete from ${this.s}.fleet_replicas where replica = $1`, [this.me]).catch(() => undefined);
       await this.boss.stop({ graceful: false, close: true }).catch(() => undefined);
       await this.pool.end().catch(() => undefined);
@@ -613,6 +622,30 @@ export class FleetQueue implements Queue {
       this.jobs.delete(job.bossId);
     }
     for (const [id, job] of this.jobs) if (!job.live) this.jobs.delete(id);
+  }
+
+  /**
+   * A multipart upload of this replica's started (or ended): recorded so that, should this replica
+   * die, the one that notices aborts it at once instead of leaving it to the age-based sweep.
+   * Writes go one after another, so an upload's removal never overtakes its insert.
+   */
+  recordUpload(uploadId: string): void {
+    this.writeUpload(`insert into ${this.s}.fleet_uploads (upload_id, replica) values ($1, $2) on conflict do nothing`, [
+      uploadId,
+      this.me,
+    ]);
+  }
+
+  forgetUpload(uploadId: string): void {
+    this.writeUpload(`delete from ${this.s}.fleet_uploads where upload_id = $1`, [uploadId]);
+  }
+
+  private uploadWrites: Promise<unknown> = Promise.resolve();
+
+  private writeUpload(sql: string, values: unknown[]): void {
+    this.uploadWrites = this.uploadWrites.then(() =>
+      this.query(sql, values).catch((err: unknown) => this.options.onError?.(err, 'recording an upload')),
+    );
   }
 
   /** Tells a reporter following `job` here that another replica runs (and reports) it now. */
@@ -789,14 +822,24 @@ export class FleetQueue implements Queue {
    * one retry, `failed` after that) and says so through onStale.
    */
   private async sweepStale(): Promise<void> {
+    // The delete locks each dead replica's row: exactly one replica gets it back, and handles it.
+    const stale = (
+      await this.query<{ replica: string }>(
+        `delete from ${this.s}.fleet_replicas where seen_at < now() - $1 * interval '1 millisecond' and replica <> $2 returning replica`,
+        [this.options.staleAfterMs, this.me],
+      )
+    ).rows.map((r) => r.replica);
+    if (stale.length === 0) return;
+    const uploads = await this.query<{ upload_id: string }>(
+      `delete from ${this.s}.fleet_uploads where replica = any($1) returning upload_id`,
+      [stale],
+    );
+    if (uploads.rows.length > 0) this.options.onStaleUploads?.(uploads.rows.map((r) => r.upload_id));
     const { rows } = await this.query<{ replica: string; boss_id: string; place: unknown; retry_count: number; data: JobData }>(
-      `with stale as (
-         delete from ${this.s}.fleet_replicas where seen_at < now() - $1 * interval '1 millisecond' and replica <> $2 returning replica
-       )
-       select f.replica, f.boss_id::text, f.place, j.retry_count, j.data
+      `select f.replica, f.boss_id::text, f.place, j.retry_count, j.data
        from ${this.s}.fleet_jobs f join ${this.b}.job j on j.id = f.boss_id
-       where f.replica in (select replica from stale) and j.state = 'active'`,
-      [this.options.staleAfterMs, this.me],
+       where f.replica = any($1) and j.state = 'active'`,
+      [stale],
     );
     for (const row of rows) {
       const output: Output = { ok: false, code: 'INTERNAL', message: `the worker running this (${row.replica}) stopped` };

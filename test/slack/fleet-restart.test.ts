@@ -4,10 +4,16 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { locatePgDump } from '../../src/pipeline/probe.js';
 import { botProcesses, eventually, type BotProcess } from '../helpers/bot-process.js';
 import { configYaml, lockTable, releaseLock, seedDatabase, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import { uploadInProgress } from '../helpers/held-dump.js';
 import { TEST_BOT_TOKEN } from '../helpers/slack-bot.js';
+import { startFakeSlack } from '../helpers/slack-fake.js';
 
 const servers = testServers();
 const prefix = uniquePrefix('fleetrestart');
@@ -154,5 +160,72 @@ describe('a lone fleet replica', () => {
     await bot.waitFor('/readyz', (a) => a.status === 200, 30_000);
     bot.child.kill('SIGTERM');
     expect((await bot.exited).code, bot.stderr()).toBe(0);
+  });
+
+  it("SIGKILL of a replica mid-upload: the replica that notices aborts the dead one's multipart upload at once, and the retry completes", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dt-fleet-upload-'));
+    const pids = join(dir, 'held.pid');
+    onTestFinished(async () => {
+      // The held wrapper outlives the killed bot: stop it by its pid.
+      for (const pid of (await readFile(pids, 'utf8').catch(() => '')).split('\n').map(Number)) {
+        if (pid > 0) process.kill(pid, 'SIGKILL');
+      }
+      await rm(dir, { recursive: true, force: true });
+    });
+    // The first pg_dump writes its dump and 8 MB more, then keeps its output open: an upload with
+    // parts in, never finished. Later runs (the retry) are the real pg_dump.
+    const real = (await locatePgDump(undefined)).path;
+    const wrapper = join(dir, 'pg_dump');
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\ncase "$1" in --version|-V) exec "${real}" "$@";; esac\nif mkdir "${dir}/first" 2>/dev/null; then "${real}" "$@"; head -c 8000000 /dev/urandom; echo $$ >> "${pids}"; exec sleep 120; fi\nexec "${real}" "$@"\n`,
+    );
+    await chmod(wrapper, 0o755);
+    const cfg = configYaml(
+      servers,
+      prefix,
+      { held: { db: SOURCE, extra: `pgDump: ${wrapper}` } },
+      `queue:\n  concurrency: 1\nstate:\n  url: ${servers.pg.url(STATE_DB, servers.pg.superuser.user)}\n  password: { env: STATE_PW }\n  staleAfter: 2s\n`,
+    );
+    const slack = await startFakeSlack({ token: TEST_BOT_TOKEN });
+    onTestFinished(() => slack.close());
+    const fleet = (await Promise.all([1, 2].map(() => bots.start({ config: cfg, fakeToken: TEST_BOT_TOKEN, env, slack })))).map(
+      (s) => s.bot,
+    );
+    await Promise.all(fleet.map((b) => b.waitFor('/readyz', (a) => a.status === 200, 60_000)));
+    const before = (await runs()).length;
+
+    await fleet[0]!.command('run held');
+    await uploadInProgress(servers.s3, servers.bucket, `${prefix}/held/`);
+    const [upload] = (await servers.s3.listMultipartUploads(servers.bucket)).filter((u) => u.Key?.startsWith(`${prefix}/held/`));
+    const owner = await until(async () => {
+      const client = await servers.pg.adminClient(STATE_DB);
+      try {
+        const { rows } = await client.query<{ replica: string }>('select replica from dumptruck.fleet_uploads where upload_id = $1', [
+          upload!.UploadId,
+        ]);
+        return rows[0]?.replica;
+      } finally {
+        await client.end();
+      }
+    }, 'the upload to be recorded with its replica');
+    const victim = fleet.find((b) => owner.endsWith(`:${b.pid}`))!;
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+
+    // Aborted within staleAfter and a heartbeat or two, not after storage.abortUploadsAfter (7h here).
+    await until(
+      async () => !(await servers.s3.listMultipartUploads(servers.bucket)).some((u) => u.UploadId === upload!.UploadId),
+      "the dead replica's upload to be aborted",
+      30_000,
+    );
+    const done = await until(async () => {
+      const r = (await runs()).slice(before);
+      return r.some((x) => /^(succeeded|flagged)$/.test(x.outcome)) ? r : undefined;
+    }, 'the retry to complete');
+    expect(done.map((r) => r.outcome.replace('flagged', 'succeeded'))).toEqual(['succeeded']);
+    expect((await servers.s3.listMultipartUploads(servers.bucket)).filter((u) => u.Key?.startsWith(`${prefix}/held/`))).toEqual([]);
   });
 });
