@@ -150,8 +150,19 @@ function zstdCodec(level: number): BlockCodec {
   return {
     header: Buffer.alloc(0),
     update() {},
-    // Room for the whole (even incompressible) frame in one output buffer, as for gzip.
-    compress: (block) => zstdCompress(block, { params, chunkSize: Math.max(64, block.length + (block.length >> 7) + 64) }),
+    compress: (block) =>
+      zstdCompress(block, {
+        params,
+        // The block's size, known up front: zstd sizes its window and tables for it (a 1 MiB block
+        // needs a 1 MiB window, not level 3's 2 MiB) and writes it into the frame header.
+        pledgedSrcSize: block.length,
+        // One output buffer of a quarter of the block, not room for an incompressible block as for gzip:
+        // a dump compresses ~4.5x, so one buffer still holds a typical frame (output that does not fit
+        // continues in a second one), and each block allocates ~0.25 MiB instead of ~1 MiB outside the
+        // JS heap. Those bytes are what start V8's full collections during a backup (a profile of a
+        // 284 MB database: ~50 mark-compacts, ~1 s of the main thread's time).
+        chunkSize: Math.max(1024, block.length >> 2),
+      }),
     trailer: () => Buffer.alloc(0),
   };
 }
