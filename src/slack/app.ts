@@ -11,7 +11,7 @@ import { snapshotJobs } from '../snapshots/enqueue.js';
 import { recordRuns } from '../state/record.js';
 import type { StateStore } from '../state/store.js';
 import type { RunBackup } from '../jobs/types.js';
-import type { SnapshotService } from '../snapshots/types.js';
+import type { SnapshotJob, SnapshotService } from '../snapshots/types.js';
 import type { BackupCatalog } from '../storage/types.js';
 import type { RerunLedger } from '../alerts/reruns.js';
 import { AlertIntake, type AlertDecision } from './alerts/intake.js';
@@ -249,8 +249,12 @@ export function createSlackApp(options: SlackAppOptions): SlackBot {
         const people = { requestedBy: job.trigger.by, approvedBy: approverOf(job.trigger) };
         return reporters.startThread(job as JobOf<'restore'>, place, restoreThread({ plan, ...people }, redactor));
       }
+      case 'snapshot': {
+        // The thread names the instance, from this replica's config (the same on every replica).
+        const rds = config.targets[job.target]?.rds;
+        return rds ? reporters.startSnapshot(job as unknown as SnapshotJob, place, rds.instanceId) : undefined;
+      }
       default:
-        // Snapshots need their instance id to be reported; a fleet reports them where they were asked for only.
         return undefined;
     }
   }

@@ -93,6 +93,23 @@ describe('failure alerts with alerts.action snapshot or both', () => {
     expect(tags).toMatchObject({ 'dumptruck:requested-by': 'alert:U0ALICE', 'dumptruck:source': `${ALERTS}/${ts}` });
   });
 
+  it('fleet: a snapshot job taken over from another replica is reported in the thread it was asked in, naming the instance', async () => {
+    const { bot } = await start();
+    rds.slow.creating([50]);
+    // What a fleet replica does when it starts a job received elsewhere: adopt it in the recorded thread.
+    const enqueued = bot.bot.queue.enqueue({ kind: 'snapshot', target: 'snap-db', trigger: { kind: 'slack', by: 'U0ALICE' } });
+    if (!enqueued.ok) throw new Error('refused');
+    const ts = '1700200000.000100';
+    bot.bot.adopt(
+      enqueued.job,
+      { channel: ALERTS, threadTs: ts, ownParent: false, statusTs: '1700200000.000200' },
+      { retried: true, payload: undefined },
+    );
+    await bot.slack.waitForCall(textIn(bot, ts, /^:white_check_mark: Snapshot of `snap-db` .*is available/), 10_000);
+    const posts = inThread(bot, ts).map((c) => String(c.args.text));
+    expect(posts[0]).toMatch(/^:arrow_forward: (Requesting a snapshot of RDS instance `snap-db-prod`|Snapshot `dumptruck-snap-db-)/);
+  });
+
   it('both: the snapshot first, then the dump once it is available, never at once', async () => {
     const { bot, alert } = await start();
     rds.slow.creating([10, 60]);
