@@ -96,6 +96,8 @@ describe('failure alerts with alerts.action snapshot or both', () => {
   it('fleet: a snapshot job taken over from another replica is reported in the thread it was asked in, naming the instance', async () => {
     const { bot } = await start();
     rds.slow.creating([50]);
+    // Snapshot identifiers carry the second they were taken in: the previous test's snapshot of this target must not share it.
+    await new Promise((r) => setTimeout(r, 1100));
     // What a fleet replica does when it starts a job received elsewhere: adopt it in the recorded thread.
     const enqueued = bot.bot.queue.enqueue({ kind: 'snapshot', target: 'snap-db', trigger: { kind: 'slack', by: 'U0ALICE' } });
     if (!enqueued.ok) throw new Error('refused');
@@ -105,8 +107,9 @@ describe('failure alerts with alerts.action snapshot or both', () => {
       { channel: ALERTS, threadTs: ts, ownParent: false, statusTs: '1700200000.000200' },
       { retried: true, payload: undefined },
     );
-    await bot.slack.waitForCall(textIn(bot, ts, /^:white_check_mark: Snapshot of `snap-db` .*is available/), 10_000);
+    await bot.slack.waitForCall(textIn(bot, ts, /^:(white_check_mark|x|no_entry_sign): Snapshot of `snap-db`/), 20_000);
     const posts = inThread(bot, ts).map((c) => String(c.args.text));
+    expect(posts.at(-1)).toMatch(/^:white_check_mark: Snapshot of `snap-db` .*is available/);
     expect(posts[0]).toMatch(/^:arrow_forward: (Requesting a snapshot of RDS instance `snap-db-prod`|Snapshot `dumptruck-snap-db-)/);
   });
 
