@@ -6,7 +6,7 @@ import { Readable, Writable, getDefaultHighWaterMark, type Transform } from 'nod
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createCompressor } from '../../src/pipeline/compress.js';
 import {
   createGzip,
@@ -364,6 +364,35 @@ describe('createParallelZstd round trips', () => {
     await rm(dirname(file), { recursive: true });
     expect(frames).toMatch(/# Zstandard Frames: 3\b/);
     expect(frames).toMatch(/Check: XXH64/);
+  });
+
+  it('keeps one zstd context per block in flight for the whole stream, and closes them at the end', async () => {
+    const created = vi.spyOn(zlib, 'createZstdCompress');
+    try {
+      const data = copyText(100 * blockSize);
+      const zst = await compress(randomChunks(data, 3 * blockSize), createParallelZstd({ blockSize, concurrency: 3 }));
+      await expectUnzstdsTo(zst, data);
+      expect(created.mock.calls.length).toBeGreaterThan(0);
+      expect(created.mock.calls.length).toBeLessThanOrEqual(3);
+      for (const { value } of created.mock.results) expect((value as Transform).destroyed).toBe(true);
+    } finally {
+      created.mockRestore();
+    }
+  });
+
+  it('closes its zstd contexts when destroyed mid-stream', async () => {
+    const created = vi.spyOn(zlib, 'createZstdCompress');
+    try {
+      const zstd = createParallelZstd({ blockSize, concurrency: 2 });
+      zstd.resume();
+      zstd.write(copyText(5 * blockSize));
+      await new Promise((resolve) => zstd.once('data', resolve));
+      zstd.destroy();
+      expect(created.mock.calls.length).toBeGreaterThan(0);
+      for (const { value } of created.mock.results) expect((value as Transform).destroyed).toBe(true);
+    } finally {
+      created.mockRestore();
+    }
   });
 
   it('single-stream zstd (parallel: false) decompresses to the same bytes', async () => {
