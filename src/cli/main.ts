@@ -17,7 +17,7 @@ import { planRestore, runRestore } from '../restore/restore.js';
 import { assertLegacyTrustable } from '../restore/trust.js';
 import { isEncryptedKey } from '../storage/keys.js';
 import { encryptedLine } from '../storage/restore-hint.js';
-import { UNSIGNED_NOTE, linkRefusal } from '../storage/catalog.js';
+import { UNSIGNED_NOTE } from '../storage/catalog.js';
 import { Redactor, secretsInEnv } from '../redact.js';
 import { recordRuns } from '../state/record.js';
 import { openState, type StateStore } from '../state/store.js';
@@ -171,10 +171,7 @@ export async function runCommand(command: Command, deps: AppDeps, io: CliIO, sta
     case 'link': {
       requireTarget(deps, command.target);
       requireLinks(deps.config, command.target);
-      const object = await deps.catalog.resolve(command.target, command.key);
-      const refusal = linkRefusal(object, command.target);
-      if (refusal) throw refusal;
-      const link = await deps.catalog.link(object.key);
+      const { object, link } = await deps.catalog.linkStored(command.target, command.key);
       out(
         `${object.key} (${formatBytes(object.size)}${object.state === 'incomplete' ? ', incomplete: no manifest' : ''}), link valid until ${link.expiresAt.toISOString()}`,
       );

@@ -50,7 +50,7 @@ export function datedInFuture(key: string, now: Date): boolean {
 export const UNSIGNED_NOTE =
   'Not signed by this dumptruck: written before backups were signed, or by someone else who can write to the bucket. Check it (verify) before you restore it.';
 
-export function linkRefusal(object: BackupObject, target: string): DumptruckError | undefined {
+function linkRefusal(object: BackupObject, target: string): DumptruckError | undefined {
   if (object.provenance !== 'forged') return undefined;
   return new DumptruckError(
     'UNTRUSTED',
@@ -130,5 +130,12 @@ export function createCatalog({ s3, storage, env, now = () => new Date() }: Cata
     return { url, expiresAt: new Date(now().getTime() + expiresIn * 1000) };
   }
 
-  return { list, resolve, link };
+  async function linkStored(target: string, keyOrLatest?: string) {
+    const object = await resolve(target, keyOrLatest);
+    const refusal = linkRefusal(object, target);
+    if (refusal) throw refusal;
+    return { object, link: await link(object.key) };
+  }
+
+  return { list, resolve, link, linkStored };
 }

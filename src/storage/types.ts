@@ -18,4 +18,9 @@ export interface BackupCatalog {
   resolve(target: string, keyOrLatest?: string): Promise<BackupObject>;
   /** A fresh presigned GET link, expiry from `storage.linkExpiry`. */
   link(key: string): Promise<PresignedLink>;
+  /**
+   * What `link <target> [key|latest]` gives, in Slack and on the CLI alike: the stored backup (as
+   * `resolve`) and a link to it; a backup whose signature does not match is refused (UNTRUSTED).
+   */
+  linkStored(target: string, keyOrLatest?: string): Promise<{ readonly object: BackupObject; readonly link: PresignedLink }>;
 }

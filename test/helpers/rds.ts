@@ -209,4 +209,7 @@ export const NO_BACKUPS: BackupCatalog = {
   link: async () => {
     throw new Error('no backups in these tests');
   },
+  linkStored: async () => {
+    throw new Error('no backups in these tests');
+  },
 };

@@ -40,6 +40,11 @@ const catalog: BackupCatalog = {
     return found;
   },
   link: async (key) => ({ url: `https://s3.example/backups/${key}?X-Amz-Expires=86400&X-Amz-Signature=abc`, expiresAt }),
+  // No forged objects here: the refusal is the real catalog's (test/slack/trust-flow.test.ts).
+  linkStored: async (target, key) => {
+    const object = await catalog.resolve(target, key);
+    return { object, link: await catalog.link(object.key) };
+  },
 };
 
 const config = (queue: { concurrency?: number; maxPending?: number } = {}) =>

@@ -19,6 +19,9 @@ const catalog: BackupCatalog = {
   link: async () => {
     throw new Error('unused');
   },
+  linkStored: async () => {
+    throw new Error('unused');
+  },
 };
 
 let slack: FakeSlack;

@@ -8,7 +8,6 @@ import { enqueueSnapshot } from '../../snapshots/enqueue.js';
 import { rdsTarget } from '../../snapshots/snapshot.js';
 import type { SnapshotService } from '../../snapshots/types.js';
 import type { BackupCatalog } from '../../storage/types.js';
-import { linkRefusal } from '../../storage/catalog.js';
 import {
   cancelReply,
   duplicateReply,
@@ -128,10 +127,8 @@ function dispatch(command: Command, who: Requester, deps: CommandDeps): Outcome 
       requireLinks(deps.config, target);
       return {
         later: async () => {
-          const object = await deps.catalog.resolve(target, key);
-          const refusal = linkRefusal(object, target);
-          if (refusal) throw refusal;
-          return linkReply(object, await deps.catalog.link(object.key));
+          const { object, link } = await deps.catalog.linkStored(target, key);
+          return linkReply(object, link);
         },
       };
     }
