@@ -216,40 +216,6 @@ export async function openFleet(
   });
 }
 
-/** Creates dumptruck's fleet tables when missing; replicas starting together do it one at a time. */
-async function migrate(pool: pg.Pool, schema: string): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    await client.query("select pg_advisory_xact_lock(hashtext('dumptruck fleet migration'))");
-    await client.query(`create schema if not exists "${schema}"`);
-    // Replicas and when each was last heard from: the stale check reads it.
-    await client.query(`create table if not exists "${schema}".fleet_replicas (replica text primary key, seen_at timestamptz not null)`);
-    // What pg-boss does not keep about a job: who runs it, its thread (opaque JSON), why it was cancelled.
-    await client.query(
-      `create table if not exists "${schema}".fleet_jobs (
-        boss_id uuid primary key,
-        job_id text not null,
-        replica text,
-        place jsonb,
-        cancel_reason text,
-        created_at timestamptz not null default now()
-      )`,
-    );
-    await client.query(`create index if not exists fleet_jobs_replica on "${schema}".fleet_jobs (replica)`);
-    // Multipart uploads in progress, by replica: a dead replica's are aborted by the one that notices.
-    await client.query(
-      `create table if not exists "${schema}".fleet_uploads (upload_id text primary key, replica text not null, created_at timestamptz not null default now())`,
-    );
-    await client.query('commit');
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}
-
 export class FleetQueue implements Queue {
   private readonly pool: pg.Pool;
   private readonly boss: PgBoss;
@@ -295,9 +261,8 @@ export class FleetQueue implements Queue {
     this.boss.on('error', (err: unknown) => options.onError?.(err, 'pg-boss'));
   }
 
-  /** Creates the tables and pg-boss's schema when missing, then starts taking jobs. */
+  /** Creates pg-boss's schema when missing (the state store's migration made the fleet's tables), then starts taking jobs. */
   async start(): Promise<void> {
-    await migrate(this.pool, this.options.schema);
     await this.boss.start();
     // Idempotent: every replica creates it at start. retryLimit 1 is the one retry after a crash;
     // other failures settle as `completed` with their outcome, so pg-boss never retries them.

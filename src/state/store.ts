@@ -4,6 +4,7 @@ import { DumptruckError } from '../errors.js';
 import { scrubSecrets } from '../redact.js';
 import { resolvePassword, type SecretDeps } from '../secrets/index.js';
 import { coordinationTables, PgCoordination } from './coordination.js';
+import { fleetTables } from './fleet-tables.js';
 
 // The bot's own PostgreSQL (config `state:`): today the history of backup runs. dumptruck
 // creates its schema and tables itself at start, idempotently, so a new replica or a new
@@ -153,7 +154,7 @@ class PgStateStore implements StateStore {
         );
         await client.query(`create index if not exists runs_target_finished on ${this.schema}.runs (target, finished_at desc)`);
       }
-      for (const { name, sql } of coordinationTables(this.schema)) {
+      for (const { name, sql } of [...coordinationTables(this.schema), ...fleetTables(this.schema)]) {
         const exists = await client.query('select to_regclass($1) as t', [`${this.schema}.${name}`]);
         if (!exists.rows[0]?.t) await this.create(client, sql, `CREATE ON SCHEMA ${this.schema.slice(1, -1)}`);
       }

@@ -9,7 +9,9 @@ import { Maintenance, type TrustOps } from '../../src/jobs/maintenance.js';
 import type { JobContext } from '../../src/jobs/queue.js';
 import { FleetQueue, type FleetQueueOptions, type StaleJob } from '../../src/state/fleet.js';
 import type { BackupResult, RestorePlan, RestoreRunReport } from '../../src/types.js';
+import { openState } from '../../src/state/store.js';
 import { testServers } from '../helpers/fixtures.js';
+import { stateConfigOf } from '../helpers/state-db.js';
 
 const servers = testServers();
 const DB = 'fleet_engine';
@@ -17,6 +19,8 @@ let url: string;
 let schemaN = 0;
 let schema = '';
 const started: FleetQueue[] = [];
+/** Schemas whose tables exist: a replica's store migrates before its queue starts, as in the bot. */
+const migrated = new Set<string>();
 
 beforeAll(async () => {
   await servers.pg.dropDatabase(DB);
@@ -41,6 +45,11 @@ function nextSchema(): string {
 }
 
 async function replica(name: string, options: Partial<FleetQueueOptions> = {}): Promise<FleetQueue> {
+  if (!migrated.has(schema)) {
+    const { config, env } = stateConfigOf(servers, DB);
+    await (await openState({ ...config, schema }, { env })).close();
+    migrated.add(schema);
+  }
   const queue = new FleetQueue({
     connectionString: url,
     schema,

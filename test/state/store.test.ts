@@ -88,7 +88,19 @@ describe('the state database', () => {
       const { rows } = await admin.query(
         "select table_name from information_schema.tables where table_schema = 'dumptruck' order by table_name",
       );
-      expect(rows.map((r) => r.table_name)).toEqual(['alert_runs', 'alert_seen', 'restore_requests', 'runs', 'schedule_fires']);
+      // Every dumptruck table, the fleet queue's included: one migration (pg-boss keeps its own schema).
+      expect(rows.map((r) => r.table_name)).toEqual([
+        'alert_runs',
+        'alert_seen',
+        'fleet_jobs',
+        'fleet_replicas',
+        'fleet_uploads',
+        'restore_requests',
+        'runs',
+        'schedule_fires',
+      ]);
+      const index = await admin.query("select 1 from pg_indexes where schemaname = 'dumptruck' and indexname = 'fleet_jobs_replica'");
+      expect(index.rowCount).toBe(1);
     } finally {
       await admin.end();
     }
