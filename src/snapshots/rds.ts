@@ -1,14 +1,4 @@
-import {
-  CreateDBSnapshotCommand,
-  DBSnapshotNotFoundFault,
-  DeleteDBSnapshotCommand,
-  DescribeDBInstancesCommand,
-  DescribeDBSnapshotsCommand,
-  ListTagsForResourceCommand,
-  RDSClient,
-  type DBSnapshot,
-  type Tag,
-} from '@aws-sdk/client-rds';
+import type { DBSnapshot, RDSClient, Tag } from '@aws-sdk/client-rds';
 import type { RdsConfig } from '../config/schema.js';
 import { DumptruckError, describeCause } from '../errors.js';
 
@@ -43,10 +33,21 @@ export interface RdsFactoryOptions {
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
 }
 
+type RdsSdk = typeof import('@aws-sdk/client-rds');
+
+/** The SDK module and a client made from it. */
+interface RdsConnection {
+  readonly sdk: RdsSdk;
+  readonly client: RDSClient;
+}
+
 export function createRdsFactory(options: RdsFactoryOptions = {}): RdsFactory {
-  return (rds) =>
-    rdsApi(
-      new RDSClient({
+  return (rds) => {
+    // The SDK is loaded at the first snapshot, not at start: backups never use it, and it is ~3 MiB
+    // of JS heap that every full collection during a backup would mark again.
+    const connection = import('@aws-sdk/client-rds').then((sdk) => ({
+      sdk,
+      client: new sdk.RDSClient({
         ...(rds.region ? { region: rds.region } : {}),
         ...(rds.endpoint ? { endpoint: rds.endpoint } : {}),
         ...(options.credentials ? { credentials: options.credentials } : {}),
@@ -55,39 +56,46 @@ export function createRdsFactory(options: RdsFactoryOptions = {}): RdsFactory {
         // throwOnRequestTimeout: without it this SDK only logs a warning and waits on a stalled endpoint forever.
         requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
       }),
-    );
+    }));
+    // A failed load is reported by the first call that awaits it, never as an unhandled rejection.
+    connection.catch(() => undefined);
+    return rdsApi(connection);
+  };
 }
 
 const PAGE = 100;
 
-export function rdsApi(client: RDSClient): RdsApi {
+function rdsApi(connection: Promise<RdsConnection>): RdsApi {
   const opts = (signal: AbortSignal | undefined) => (signal ? { abortSignal: signal } : {});
   return {
     async region() {
-      return client.config.region();
+      return (await connection).client.config.region();
     },
     async createSnapshot({ instanceId, identifier, tags }, signal) {
+      const { sdk, client } = await connection;
       const out = await client.send(
-        new CreateDBSnapshotCommand({ DBInstanceIdentifier: instanceId, DBSnapshotIdentifier: identifier, Tags: [...tags] }),
+        new sdk.CreateDBSnapshotCommand({ DBInstanceIdentifier: instanceId, DBSnapshotIdentifier: identifier, Tags: [...tags] }),
         opts(signal),
       );
       return out.DBSnapshot ?? { DBSnapshotIdentifier: identifier, Status: 'creating' };
     },
     async describeSnapshot(identifier, signal) {
+      const { sdk, client } = await connection;
       try {
-        const out = await client.send(new DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: identifier }), opts(signal));
+        const out = await client.send(new sdk.DescribeDBSnapshotsCommand({ DBSnapshotIdentifier: identifier }), opts(signal));
         return out.DBSnapshots?.find((s) => s.DBSnapshotIdentifier?.toLowerCase() === identifier.toLowerCase());
       } catch (err) {
-        if (err instanceof DBSnapshotNotFoundFault || (err as Error).name === 'DBSnapshotNotFoundFault') return undefined;
+        if (err instanceof sdk.DBSnapshotNotFoundFault || (err as Error).name === 'DBSnapshotNotFoundFault') return undefined;
         throw err;
       }
     },
     async listSnapshots(instanceId, type, signal) {
+      const { sdk, client } = await connection;
       const all: DBSnapshot[] = [];
       let marker: string | undefined;
       do {
         const out = await client.send(
-          new DescribeDBSnapshotsCommand({
+          new sdk.DescribeDBSnapshotsCommand({
             DBInstanceIdentifier: instanceId,
             ...(type ? { SnapshotType: type } : {}),
             MaxRecords: PAGE,
@@ -101,18 +109,24 @@ export function rdsApi(client: RDSClient): RdsApi {
       return all;
     },
     async listTags(arn, signal) {
-      const out = await client.send(new ListTagsForResourceCommand({ ResourceName: arn }), opts(signal));
+      const { sdk, client } = await connection;
+      const out = await client.send(new sdk.ListTagsForResourceCommand({ ResourceName: arn }), opts(signal));
       return out.TagList ?? [];
     },
     async deleteSnapshot(identifier, signal) {
-      await client.send(new DeleteDBSnapshotCommand({ DBSnapshotIdentifier: identifier }), opts(signal));
+      const { sdk, client } = await connection;
+      await client.send(new sdk.DeleteDBSnapshotCommand({ DBSnapshotIdentifier: identifier }), opts(signal));
     },
     async instanceStatus(instanceId, signal) {
-      const out = await client.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: instanceId }), opts(signal));
+      const { sdk, client } = await connection;
+      const out = await client.send(new sdk.DescribeDBInstancesCommand({ DBInstanceIdentifier: instanceId }), opts(signal));
       return out.DBInstances?.[0]?.DBInstanceStatus;
     },
     destroy() {
-      client.destroy();
+      void connection.then(
+        ({ client }) => client.destroy(),
+        () => undefined,
+      );
     },
   };
 }
