@@ -37,6 +37,13 @@ if [ -x "$DEST/bin/pg_dump" ] && "$DEST/bin/pg_dump" --version 2>/dev/null | gre
   exit 0
 fi
 
+if ! command -v curl >/dev/null; then
+  # A fresh Debian 12 may lack it; apt's own registry, as scripts/install-deps.sh uses.
+  as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl ca-certificates </dev/null
+fi
+
 mkdir -p "$DEST/debs"
 # Extracted afresh: a half-extracted tree from an interrupted run is never reused.
 rm -rf "$DEST/root" "$DEST/bin"
