@@ -152,10 +152,11 @@ export function isRestrictLine(head: string, complete: boolean): boolean | undef
 }
 
 /**
- * psql's input for a plain dump: `\restrict <key>` first, then the dump without its own
- * `\restrict`/`\unrestrict` lines (and, with dropOwnership, without its ownership and privilege
- * statements). Streams: memory is a few bytes per line whatever the line's length (a candidate
- * ownership line: up to MAX_HELD_LINE), and lines may span chunks. Lines inside COPY ... FROM
+ * psql's input for a plain dump (or pg_restore's script of a custom one): `\restrict <key>` first,
+ * then the dump without its own `\restrict`/`\unrestrict` lines (and, with dropOwnership, without
+ * its ownership and privilege statements; with dropTransactionTimeout, without TRANSACTION_TIMEOUT).
+ * Streams: memory is a few bytes per line whatever the line's length (a candidate line: up to
+ * MAX_HELD_LINE), and lines may span chunks. Lines inside COPY ... FROM
  * stdin data (up to `\.`) are data, never dropped: COPY writes a carriage return as `\r`, so a
  * row may start `\restrict`, and a row may read `GRANT ...;`.
  *
