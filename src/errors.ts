@@ -88,8 +88,10 @@ export type ErrorCode =
 
 export interface DumptruckErrorOptions {
   readonly cause?: unknown;
-  /** Last lines of pg_dump's stderr, already scrubbed of secrets. */
+  /** Last lines of a program's stderr, already scrubbed of secrets. */
   readonly stderrTail?: string;
+  /** The program that wrote stderrTail (pg_restore, psql, age); default pg_dump. */
+  readonly tool?: string;
   /** A short hint on what would work instead. */
   readonly hint?: string;
 }
@@ -97,6 +99,7 @@ export interface DumptruckErrorOptions {
 export class DumptruckError extends Error {
   override readonly name: string = 'DumptruckError';
   readonly stderrTail: string | undefined;
+  readonly tool: string | undefined;
   readonly hint: string | undefined;
 
   constructor(
@@ -107,6 +110,7 @@ export class DumptruckError extends Error {
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.stderrTail = options.stderrTail;
+    this.tool = options.tool;
     this.hint = options.hint;
   }
 }
@@ -174,6 +178,6 @@ export function userMessage(err: unknown, redactor: Redactor = SHAPES_ONLY): str
     lines[0] = e.message;
   }
   if (e.hint) lines.push(e.hint);
-  if (e.stderrTail) lines.push(`pg_dump said:\n${e.stderrTail}`);
+  if (e.stderrTail) lines.push(`${e.tool ?? 'pg_dump'} said:\n${e.stderrTail}`);
   return redactor.text(lines.join('\n'));
 }

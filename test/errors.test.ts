@@ -52,4 +52,11 @@ describe('errors', () => {
     expect(userMessage(new InputError('unknown target "x"', 'known targets: a, b'))).toBe('unknown target "x"\nknown targets: a, b');
     expect(userMessage(new Error('boom'))).toBe('internal failed: boom');
   });
+
+  it('labels the stderr tail with the program that wrote it; pg_dump when none is named', () => {
+    for (const tool of ['pg_restore', 'psql', 'age']) {
+      const err = new DumptruckError('RESTORE_FAILED', 'restore', `${tool} exited with code 1`, { stderrTail: `${tool}: error: x`, tool });
+      expect(userMessage(err)).toBe(`restore failed: ${tool} exited with code 1\n${tool} said:\n${tool}: error: x`);
+    }
+  });
 });

@@ -131,7 +131,7 @@ export function encryptFailure(exit: Exit, stderr: string): DumptruckError | und
     'encrypt',
     `age exited with ${exit.code === null ? `signal ${exit.signal}` : `code ${exit.code}`}`,
     {
-      ...(stderr ? { stderrTail: stderr } : {}),
+      ...(stderr ? { stderrTail: stderr, tool: 'age' } : {}),
     },
   );
 }
@@ -145,7 +145,7 @@ export function encryptFailure(exit: Exit, stderr: string): DumptruckError | und
 export function decryptFailure(key: string, exit: Exit, stderr: string): DumptruckError | undefined {
   if (exit.spawnError) return encryptFailure(exit, stderr);
   if (exit.code === 0) return undefined;
-  const options = stderr ? { stderrTail: stderr } : {};
+  const options = stderr ? { stderrTail: stderr, tool: 'age' } : {};
   if (/no identity matched/i.test(stderr)) {
     return new DumptruckError(
       'WRONG_IDENTITY',

@@ -486,7 +486,7 @@ function withUnconfirmedCleanup(err: DumptruckError, unconfirmed: readonly strin
     'an incomplete multipart upload may remain in the bucket: dumptruck aborts it after storage.abortUploadsAfter, and a lifecycle rule with AbortIncompleteMultipartUpload removes it too';
   if (err.code === 'CANCELLED') return new CancelledError(message);
   if (err.code === 'TIMED_OUT') return new TimeoutError(message);
-  return new DumptruckError(err.code, err.stage, message, { cause: err, stderrTail: err.stderrTail, hint });
+  return new DumptruckError(err.code, err.stage, message, { cause: err, stderrTail: err.stderrTail, tool: err.tool, hint });
 }
 
 function abortReason(signal: AbortSignal | undefined): DumptruckError {
@@ -517,5 +517,5 @@ function scrubbed(err: DumptruckError, redactor: Redactor): DumptruckError {
   const message = redactor.text(err.message);
   if (message === err.message) return err;
   // The cause is dropped on purpose: its message is the unscrubbed one.
-  return new DumptruckError(err.code, err.stage, message, { stderrTail: err.stderrTail, hint: err.hint });
+  return new DumptruckError(err.code, err.stage, message, { stderrTail: err.stderrTail, tool: err.tool, hint: err.hint });
 }

@@ -17,7 +17,17 @@ import { readStoredBackup, type BackupFacts, type StoredBackup } from '../storag
 import { getPinned, hashObject, type PinnedObject } from '../storage/pinned.js';
 import { FailSoft } from '../verify/fork.js';
 import type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
-import { describeExit, locatePgTools, startTool, toolVersion, type PgTools } from '../verify/tools.js';
+import {
+  describeExit,
+  locatePgTools,
+  needsScriptRestore,
+  psqlRestoreArgs,
+  startScriptRestore,
+  startTool,
+  toolName,
+  toolVersion,
+  type PgTools,
+} from '../verify/tools.js';
 import { decrypting, identityPath, identityProblem, identitySourceOf, type Side, type VerifyDeps } from '../verify/verify.js';
 import { decodingFor } from './decompress.js';
 import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from '../verify/restrict.js';
@@ -289,8 +299,9 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
   const secrets = [password, identity].filter((s): s is string => s !== undefined);
   const targetConfig = lookupTarget(deps.config, plan.target);
   const tools = await locatePgTools(targetConfig.pgDump, deps.locatePgDump);
-  if (decodingFor(plan.key).tool === 'psql') {
-    // A psql without restricted mode would obey a meta-command in the dump: refuse before creating anything.
+  const serverMajor = await server.serverMajor();
+  if (decodingFor(plan.key).tool === 'psql' || needsScriptRestore(tools, serverMajor)) {
+    // A psql without restricted mode would obey a meta-command in the dump (or in pg_restore's script of one): refuse before creating anything.
     const problem = restrictedModeProblem(
       await toolVersion(deps.spawn, tools.psql, { parent: deps.env, password: undefined, appName: `dumptruck-restore-${jobId}` }),
     );
@@ -316,7 +327,19 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
     await server.create(temporary);
     ours = temporary;
     options.onEvent?.({ type: 'restore-started', jobId, plan });
-    const pass = await streamInto(deps, plan, { server, database: temporary, tools, password, identity, jobId, options, s3, bucket, pin });
+    const pass = await streamInto(deps, plan, {
+      server,
+      serverMajor,
+      database: temporary,
+      tools,
+      password,
+      identity,
+      jobId,
+      options,
+      s3,
+      bucket,
+      pin,
+    });
     // Still checked at the end: a store that ignores If-Match must not slip other bytes through unnoticed.
     if (pass.sha256 !== plan.sha256) throw corrupted(plan, pass.sha256, pass.sideError);
     if (pass.sideError !== undefined) throw pass.sideError;
@@ -349,7 +372,12 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
       : undefined;
     if (left === undefined) throw reason;
     const message = scrubSecrets(`${reason.message}; cleaning up also failed: ${left}`, secrets);
-    throw new DumptruckError(reason.code, reason.stage, message, { cause: reason, stderrTail: reason.stderrTail, hint: reason.hint });
+    throw new DumptruckError(reason.code, reason.stage, message, {
+      cause: reason,
+      stderrTail: reason.stderrTail,
+      tool: reason.tool,
+      hint: reason.hint,
+    });
   }
 }
 
@@ -432,6 +460,8 @@ interface Pass {
 
 interface PassContext {
   readonly server: DatabaseServer;
+  /** The destination's major version: before 17, pg_dump 17+'s transaction_timeout setting is left out. */
+  readonly serverMajor: number;
   /** The private database the restore fills. */
   readonly database: string;
   readonly tools: PgTools;
@@ -483,15 +513,17 @@ function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Si
   const url = ctx.server.urlFor(ctx.database);
   const env = { parent: deps.env, password: ctx.password, appName: `dumptruck-restore-${ctx.jobId}` };
   const plain = decoding.tool === 'psql';
-  const bin = plain ? ctx.tools.psql : ctx.tools.pgRestore;
+  const olderServer = { dropTransactionTimeout: ctx.serverMajor < 17 };
+  // noOwner: pg_restore's switches; for a plain dump its ownership and privilege statements are left out.
+  const noOwner = plan.noOwner ? ['--no-owner', '--no-privileges'] : [];
   // ON_ERROR_STOP / --exit-on-error: a restore that hit an error is a failure, never a success.
-  const args = plain
-    ? ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', url]
-    : ['--exit-on-error', '--no-password', ...(plan.noOwner ? ['--no-owner', '--no-privileges'] : []), '--dbname', url];
-  const tool = startTool(deps.spawn, bin, args, env, { stdin: true });
-  // noOwner: pg_restore's switches above; for a plain dump its ownership and privilege statements are left out.
+  const tool = plain
+    ? startTool(deps.spawn, ctx.tools.psql, psqlRestoreArgs(url), env, { stdin: true })
+    : needsScriptRestore(ctx.tools, ctx.serverMajor)
+      ? startScriptRestore(deps.spawn, ctx.tools, noOwner, url, env, { key: newRestrictKey(), options: olderServer })
+      : startTool(deps.spawn, ctx.tools.pgRestore, ['--exit-on-error', '--no-password', ...noOwner, '--dbname', url], env, { stdin: true });
   const stages = plain
-    ? [decompress, counter, new RestrictedPsqlInput(newRestrictKey(), { dropOwnership: plan.noOwner })]
+    ? [decompress, counter, new RestrictedPsqlInput(newRestrictKey(), { dropOwnership: plan.noOwner, ...olderServer })]
     : [decompress, counter];
   const done = (async () => {
     const piped = await pipeline([...stages, tool.stdin!] as unknown as [Readable, Writable]).then(
@@ -512,6 +544,7 @@ function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Si
         `${plan.key} refers to role${roles.length > 1 ? 's' : ''} ${roles.join(', ')}, which ${plan.server} does not have`,
         {
           stderrTail: stderr,
+          tool: toolName(tool.bin()),
           hint: `create ${roles.length > 1 ? 'them' : 'it'} on ${plan.server} first, or set targets.${plan.target}.restore.noOwner: true to restore without owners and grants`,
         },
       );
@@ -519,9 +552,9 @@ function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Si
     const what =
       piped !== undefined && exit.code === 0
         ? `the backup could not be read to the end (${describeCause(piped)})`
-        : describeExit(bin, exit);
+        : describeExit(tool.bin(), exit);
     throw new DumptruckError('RESTORE_FAILED', 'restore', `${plan.key} did not restore into ${plan.database}: ${what}`, {
-      ...(stderr ? { stderrTail: stderr } : {}),
+      ...(stderr ? { stderrTail: stderr, tool: toolName(tool.bin()) } : {}),
     });
   })();
   return { head: decompress, done, bytes: () => counter.bytes, kill: () => tool.kill() };

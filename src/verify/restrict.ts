@@ -123,7 +123,16 @@ export function stringSyntaxProblem(line: string, lineNumber: number): Dumptruck
 export interface RestrictOptions {
   /** restore.noOwner: drop the dump's top-level ownership and privilege statements (see OWNERSHIP). */
   readonly dropOwnership?: boolean;
+  /** The destination server is older than 17: drop the session header's TRANSACTION_TIMEOUT line. */
+  readonly dropTransactionTimeout?: boolean;
 }
+
+/**
+ * pg_dump and pg_restore 17+ write this line in every script's session header, and a server older
+ * than 17 refuses it ("unrecognized configuration parameter"), which stops the whole restore; the
+ * setting did not exist there, so leaving it out changes nothing. Exactly this line, at the top level.
+ */
+const TRANSACTION_TIMEOUT = 'SET transaction_timeout = 0;';
 
 /**
  * Pure: whether a line (its first bytes; `complete` when the line ended within them) is one of
@@ -143,10 +152,11 @@ export function isRestrictLine(head: string, complete: boolean): boolean | undef
 }
 
 /**
- * psql's input for a plain dump: `\restrict <key>` first, then the dump without its own
- * `\restrict`/`\unrestrict` lines (and, with dropOwnership, without its ownership and privilege
- * statements). Streams: memory is a few bytes per line whatever the line's length (a candidate
- * ownership line: up to MAX_HELD_LINE), and lines may span chunks. Lines inside COPY ... FROM
+ * psql's input for a plain dump (or pg_restore's script of a custom one): `\restrict <key>` first,
+ * then the dump without its own `\restrict`/`\unrestrict` lines (and, with dropOwnership, without
+ * its ownership and privilege statements; with dropTransactionTimeout, without TRANSACTION_TIMEOUT).
+ * Streams: memory is a few bytes per line whatever the line's length (a candidate line: up to
+ * MAX_HELD_LINE), and lines may span chunks. Lines inside COPY ... FROM
  * stdin data (up to `\.`) are data, never dropped: COPY writes a carriage return as `\r`, so a
  * row may start `\restrict`, and a row may read `GRANT ...;`.
  *
@@ -174,10 +184,12 @@ export class RestrictedPsqlInput extends Transform {
   /** Where the script outside COPY data stands (see the class comment). */
   private readonly scanner = new SqlScanner();
   private readonly dropOwnership: boolean;
+  private readonly dropTransactionTimeout: boolean;
 
   constructor(key: string, options: RestrictOptions = {}) {
     super();
     this.dropOwnership = options.dropOwnership === true;
+    this.dropTransactionTimeout = options.dropTransactionTimeout === true;
     if (!/^[A-Za-z0-9]+$/.test(key)) throw new DumptruckError('INTERNAL', 'internal', 'a restrict key must be alphanumeric');
     this.push(`\\restrict ${key}\n`);
   }
@@ -233,8 +245,8 @@ export class RestrictedPsqlInput extends Transform {
     if (statementStart && /^COPY\s/i.test(this.held.toString('latin1'))) this.copyStatement = true;
     if (!this.inCopy && this.scanner.atTopLevel && isRestrictLine(line, complete) === true) {
       this.mode = 'drop';
-    } else if (this.dropOwnership && statementStart && HELD_START.test(line)) {
-      // A statement that may be an ownership one starts here, at the top level: decided once the whole line is read.
+    } else if (statementStart && this.mayDrop(line)) {
+      // A statement that may be dropped starts here, at the top level: decided once the whole line is read.
       this.mode = 'whole';
       return;
     } else {
@@ -244,12 +256,22 @@ export class RestrictedPsqlInput extends Transform {
     this.held = Buffer.alloc(0);
   }
 
-  /** The held candidate line: dropped when it is, whole, an ownership statement; passed on otherwise. */
+  /** Whether a line starting at the top level with `head` may be one this filter drops. */
+  private mayDrop(head: string): boolean {
+    return (
+      (this.dropOwnership && HELD_START.test(head)) ||
+      (this.dropTransactionTimeout && head.startsWith('SET ') && TRANSACTION_TIMEOUT.startsWith(head))
+    );
+  }
+
+  /** The held candidate line: dropped when it is, whole, an ownership statement or TRANSACTION_TIMEOUT; passed on otherwise. */
   private settleWhole(complete: boolean, out: Buffer[]): void {
     const line = this.held.toString('latin1');
-    const problem = complete ? stringSyntaxProblem(line, this.lines + 1) : undefined;
+    const problem = complete && this.dropOwnership ? stringSyntaxProblem(line, this.lines + 1) : undefined;
     if (problem) throw problem;
-    const drop = complete && isOwnershipStatement(line);
+    const drop =
+      complete &&
+      ((this.dropOwnership && isOwnershipStatement(line)) || (this.dropTransactionTimeout && line === `${TRANSACTION_TIMEOUT}\n`));
     if (!drop) this.pass(this.held, out);
     this.mode = drop ? 'drop' : 'pass';
     this.held = Buffer.alloc(0);

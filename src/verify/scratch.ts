@@ -149,6 +149,14 @@ export class DatabaseServer {
     });
   }
 
+  /** The server's major version (server_version_num 150014: 15): what a restore's script may use. */
+  serverMajor(): Promise<number> {
+    return this.admin('cannot read the server version', async (c) => {
+      const { rows } = await c.query<{ server_version_num: string }>('show server_version_num');
+      return Math.floor(Number(rows[0]!.server_version_num) / 10_000);
+    });
+  }
+
   /** Every user table (ordinary and partitioned) with an exact count(*), largest first. */
   countRows(database: string): Promise<RestoredTable[]> {
     return this.admin(`cannot count rows in ${database}`, countTables, { database, timeoutMs: this.timeouts.countMs });

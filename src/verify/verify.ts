@@ -23,7 +23,18 @@ import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from './re
 import { markerKey, writeVerifiedMarker } from './marker.js';
 import { DatabaseServer, SCRATCH_SERVER, scratchDatabaseName } from './scratch.js';
 export type { RestoreReport, VerifyReport } from '../types.js';
-import { describeExit, locatePgTools, startTool, toolVersion, type PgTools, type ToolSpawn } from './tools.js';
+import {
+  describeExit,
+  locatePgTools,
+  needsScriptRestore,
+  psqlRestoreArgs,
+  startScriptRestore,
+  startTool,
+  toolName,
+  toolVersion,
+  type PgTools,
+  type ToolSpawn,
+} from './tools.js';
 import { lookupTarget } from '../config/targets.js';
 import { scrubSecrets } from '../redact.js';
 
@@ -153,12 +164,21 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
       const pin = await hashObject(s3, bucket, key, options.signal);
       verdict(key, expectedSha, { sha256: pin.sha256, storedBytes: 0, dumpedBytes: 0, sideError: undefined }, recordedIn);
       const scratch = new DatabaseServer(restoreUrl!, password, appName, SCRATCH_SERVER);
+      const serverMajor = await scratch.serverMajor();
+      const script = format === 'custom' && needsScriptRestore(tools!, serverMajor);
+      if (script) {
+        // psql runs pg_restore's script of the archive: the same refusal as for a plain dump.
+        const problem = restrictedModeProblem(
+          await toolVersion(deps.spawn, tools!.psql, { parent: deps.env, password: undefined, appName }),
+        );
+        if (problem) throw problem;
+      }
       const database = scratchDatabaseName(target, deps.randomSuffix?.());
       await scratch.create(database);
       let failure: unknown;
       try {
         const restoreStart = now();
-        pass = await streamPass({ ...ctx, restoreInto: scratch.urlFor(database), pin });
+        pass = await streamPass({ ...ctx, restoreInto: scratch.urlFor(database), serverMajor, pin });
         verdict(key, expectedSha, pass, recordedIn);
         const tables = await scratch.countRows(database);
         restoreReport = {
@@ -180,7 +200,11 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
       checks.push(
         `sha256 matches ${recordedIn}`,
         ...decrypted(ctx),
-        format === 'plain' ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it` : 'pg_restore --exit-on-error restored it',
+        format === 'plain'
+          ? `${decompress} | psql -v ON_ERROR_STOP=1 restored it`
+          : script
+            ? `pg_restore -f - | psql -v ON_ERROR_STOP=1 restored it (PostgreSQL ${serverMajor}: without SET transaction_timeout)`
+            : 'pg_restore --exit-on-error restored it',
       );
     } else if (!decryptable) {
       pass = await streamPass(ctx);
@@ -233,7 +257,9 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     // A backup found damaged is no longer one retention may keep as "the newest verified".
     if (DAMAGED.has(e.code)) await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: markerKey(key) })).catch(() => undefined);
     const message = scrubSecrets(e.message, secrets);
-    throw message === e.message ? e : new DumptruckError(e.code, e.stage, message, { stderrTail: e.stderrTail, hint: e.hint });
+    throw message === e.message
+      ? e
+      : new DumptruckError(e.code, e.stage, message, { stderrTail: e.stderrTail, tool: e.tool, hint: e.hint });
   }
 }
 
@@ -336,6 +362,8 @@ interface PassContext {
   readonly signal: AbortSignal | undefined;
   /** Restore into this database URL (on the scratch server); absent: only read and check. */
   readonly restoreInto?: string;
+  /** The scratch server's major version, with restoreInto: before 17, pg_dump 17+'s transaction_timeout setting is left out. */
+  readonly serverMajor?: number;
   /** psql's input starts with `\restrict <this>`: no meta-command in the dump runs. */
   readonly restrictKey: string;
   /** The version a first pass hashed: read only that one (a restore). */
@@ -369,7 +397,7 @@ export function verdict(key: string, expectedSha: string, pass: PassResult, reco
     const e = toDumptruckError(pass.sideError, 'VERIFY_FAILED', 'verify', key);
     throw e.message.startsWith(key)
       ? e
-      : new DumptruckError(e.code, e.stage, `${key}: ${e.message}`, { cause: e, stderrTail: e.stderrTail, hint: e.hint });
+      : new DumptruckError(e.code, e.stage, `${key}: ${e.message}`, { cause: e, stderrTail: e.stderrTail, tool: e.tool, hint: e.hint });
   }
 }
 
@@ -483,16 +511,10 @@ function plainSide(ctx: PassContext): Side {
   const decompress = createDecompressor(ctx.algorithm);
   const check = new PlainDumpCheck();
   const psql = ctx.restoreInto
-    ? startTool(
-        ctx.deps.spawn,
-        ctx.tools!.psql,
-        ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', ctx.restoreInto],
-        toolEnv(ctx),
-        { stdin: true },
-      )
+    ? startTool(ctx.deps.spawn, ctx.tools!.psql, psqlRestoreArgs(ctx.restoreInto), toolEnv(ctx), { stdin: true })
     : undefined;
   const done = (async () => {
-    const sink = psql ? ([new RestrictedPsqlInput(ctx.restrictKey), psql.stdin!] as const) : ([nullSink()] as const);
+    const sink = psql ? ([new RestrictedPsqlInput(ctx.restrictKey, olderServer(ctx)), psql.stdin!] as const) : ([nullSink()] as const);
     const piped = await pipeline(decompress, check, ...sink).then(
       () => undefined,
       (err: unknown) => err,
@@ -502,9 +524,9 @@ function plainSide(ctx: PassContext): Side {
     if (decode) throw decode;
     if (psql) {
       const exit = await psql.exited;
-      if (exit.code !== 0) throw restoreFailed(ctx, describeExit(ctx.tools!.psql, exit), psql.stderrTail());
+      if (exit.code !== 0) throw restoreFailed(ctx, describeExit(ctx.tools!.psql, exit), psql.stderrTail(), 'psql');
     }
-    if (piped !== undefined) throw restoreFailed(ctx, describeCause(piped), psql?.stderrTail());
+    if (piped !== undefined) throw restoreFailed(ctx, describeCause(piped), psql?.stderrTail(), 'psql');
   })();
   return { head: decompress, done, bytes: () => check.bytes, kill: () => psql?.kill() };
 }
@@ -517,7 +539,13 @@ function plainSide(ctx: PassContext): Side {
 function customSide(ctx: PassContext): Side {
   const check = new CustomMagicCheck();
   const args = ctx.restoreInto ? ['--exit-on-error', '--no-owner', '--no-password', '--dbname', ctx.restoreInto] : ['--file', '/dev/null'];
-  const restore = startTool(ctx.deps.spawn, ctx.tools!.pgRestore, args, toolEnv(ctx), { stdin: true });
+  const restore =
+    ctx.restoreInto && needsScriptRestore(ctx.tools!, ctx.serverMajor!)
+      ? startScriptRestore(ctx.deps.spawn, ctx.tools!, ['--no-owner'], ctx.restoreInto, toolEnv(ctx), {
+          key: ctx.restrictKey,
+          options: olderServer(ctx),
+        })
+      : startTool(ctx.deps.spawn, ctx.tools!.pgRestore, args, toolEnv(ctx), { stdin: true });
   const done = (async () => {
     const piped = await pipeline(check, restore.stdin!).then(
       () => undefined,
@@ -531,14 +559,19 @@ function customSide(ctx: PassContext): Side {
     const exit = await restore.exited;
     if (exit.code === 0 && piped === undefined) return;
     const stderr = restore.stderrTail();
-    const what = describeExit(ctx.tools!.pgRestore, exit);
-    if (/end of file|could not find block ID|unexpected EOF/i.test(stderr)) {
+    const tool = toolName(restore.bin());
+    const what = describeExit(restore.bin(), exit);
+    if (tool === 'pg_restore' && /end of file|could not find block ID|unexpected EOF/i.test(stderr)) {
       throw new DumptruckError('TRUNCATED', 'verify', `${ctx.key}: the archive ends early (${what}): the dump was cut short`, {
         stderrTail: stderr,
+        tool,
       });
     }
-    if (ctx.restoreInto) throw restoreFailed(ctx, what, stderr);
-    throw new DumptruckError('CORRUPTED', 'verify', `${ctx.key}: pg_restore cannot read the archive (${what})`, { stderrTail: stderr });
+    if (ctx.restoreInto) throw restoreFailed(ctx, what, stderr, tool);
+    throw new DumptruckError('CORRUPTED', 'verify', `${ctx.key}: pg_restore cannot read the archive (${what})`, {
+      stderrTail: stderr,
+      tool,
+    });
   })();
   return { head: check, done, bytes: () => check.bytes, kill: () => restore.kill() };
 }
@@ -557,11 +590,16 @@ function decodeError(err: unknown, algorithm: CompressionAlgorithm): DumptruckEr
   return new DumptruckError('CORRUPTED', 'verify', `the ${algorithm} stream does not decompress (${message})`, { cause: err });
 }
 
-function restoreFailed(ctx: PassContext, what: string, stderr: string | undefined): DumptruckError {
+function restoreFailed(ctx: PassContext, what: string, stderr: string | undefined, tool: string): DumptruckError {
   return new DumptruckError('RESTORE_FAILED', 'verify', `${ctx.key} did not restore: ${what}`, {
-    ...(stderr ? { stderrTail: scrubSecrets(stderr, ctx.password ? [ctx.password] : []) } : {}),
+    ...(stderr ? { stderrTail: scrubSecrets(stderr, ctx.password ? [ctx.password] : []), tool } : {}),
     hint: "the scratch server needs the roles the dump refers to (or use format: custom, restored with --no-owner), and a PostgreSQL version at least the source's",
   });
+}
+
+/** A server older than 17 refuses pg_dump 17+'s `SET transaction_timeout = 0;`: left out of what psql reads. */
+function olderServer(ctx: PassContext) {
+  return { dropTransactionTimeout: ctx.serverMajor !== undefined && ctx.serverMajor < 17 };
 }
 
 function toolEnv(ctx: PassContext) {
@@ -608,6 +646,7 @@ async function listArchive(ctx: PassContext, target: TargetConfig): Promise<{ en
       `${ctx.key}: pg_restore --list cannot read its table of contents (${describeExit(ctx.tools!.pgRestore, exit)})`,
       {
         stderrTail: list.stderrTail(),
+        tool: 'pg_restore',
       },
     );
   }

@@ -130,6 +130,34 @@ export async function releaseLock(lock: pg.Client): Promise<void> {
   await lock.end();
 }
 
+/** Runs `sql` on `db` as the superuser. */
+export async function adminSql(pg: PgHandle, db: string, sql: string): Promise<void> {
+  const client = await pg.adminClient(db);
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A fresh database `db` with table `owned` owned by role `owner`, backed up by `backup` while the role
+ * exists; then the role goes away, as on a server that never had it.
+ */
+export async function ownedByMissingRole(pg: PgHandle, db: string, owner: string, backup: () => Promise<void>): Promise<void> {
+  await pg.dropDatabase(db);
+  await adminSql(pg, 'postgres', `drop role if exists ${owner}; create role ${owner}`);
+  await pg.createDatabase(db);
+  await adminSql(
+    pg,
+    db,
+    `create table owned (id int); insert into owned values (1), (2); alter table owned owner to ${owner}; grant select on owned to ${pg.backup.user}`,
+  );
+  await backup();
+  await adminSql(pg, db, `reassign owned by ${owner} to ${pg.superuser.user}; drop owned by ${owner}`);
+  await adminSql(pg, 'postgres', `drop role ${owner}`);
+}
+
 /** Row count and an order-independent content checksum per table. */
 export async function tableDigests(
   pg: PgHandle,

@@ -9,7 +9,7 @@ import { parseCommand, runCommand } from '../../src/cli/main.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { eventually } from '../helpers/bot-process.js';
 import { runCli, startCli, type CliRun } from '../helpers/cli.js';
-import { configYaml, seedDatabase, tableDigests, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import { adminSql, configYaml, ownedByMissingRole, seedDatabase, tableDigests, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { databasesLike, getBytes, getManifest, legacyMetadata, putBackup, putBytes } from '../helpers/objects.js';
 
 const servers = testServers();
@@ -59,28 +59,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function admin(db: string, sql: string): Promise<void> {
-  const client = await servers.pg.adminClient(db);
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+const admin = (db: string, sql: string) => adminSql(servers.pg, db, sql);
 
 describe('dumptruck restore', () => {
   it('a dump owned by a role the server lacks fails naming the role; restore.noOwner restores it (custom and plain format)', async () => {
-    await servers.pg.dropDatabase(ROLES);
-    await admin('postgres', `drop role if exists ${OWNER}; create role ${OWNER}`);
-    await servers.pg.createDatabase(ROLES);
-    await admin(
-      ROLES,
-      `create table owned (id int); insert into owned values (1), (2); alter table owned owner to ${OWNER}; grant select on owned to ${servers.pg.backup.user}`,
-    );
-    for (const target of ['roles', 'roles-custom', 'roles-plain']) expect((await cli(['backup', target])).code).toBe(0);
-    // The role goes away, as on a server that never had it.
-    await admin(ROLES, `reassign owned by ${OWNER} to ${servers.pg.superuser.user}; drop owned by ${OWNER}`);
-    await admin('postgres', `drop role ${OWNER}`);
+    await ownedByMissingRole(servers.pg, ROLES, OWNER, async () => {
+      for (const target of ['roles', 'roles-custom', 'roles-plain']) expect((await cli(['backup', target])).code).toBe(0);
+    });
 
     const plain = await cli(['restore', 'roles', '--into', 'restorecli_noroles', '--yes']);
     expect(plain.code).toBe(1);

@@ -341,3 +341,35 @@ describe('RestrictedPsqlInput with dropOwnership refuses standard_conforming_str
     expect(await through([literal], { dropOwnership: true })).toBe(`\\restrict ${KEY}\n${literal}`);
   });
 });
+
+// pg_dump 17+'s session header, with the same line as COPY data and look-alikes around it.
+const HEADER17 = [
+  'SET statement_timeout = 0;',
+  'SET lock_timeout = 0;',
+  'SET idle_in_transaction_session_timeout = 0;',
+  'SET transaction_timeout = 0;',
+  "SET client_encoding = 'UTF8';",
+  'SET transaction_timeout = 5;',
+  ' SET transaction_timeout = 0;',
+  'SET transaction_timeout = 0; ',
+  "COMMENT ON TABLE t IS 'x",
+  'SET transaction_timeout = 0;',
+  "';",
+  'COPY public.t (a) FROM stdin;',
+  'SET transaction_timeout = 0;',
+  '\\.',
+  'SET transaction_timeout = 0;',
+  '',
+].join('\n');
+
+describe('RestrictedPsqlInput with dropTransactionTimeout (a server older than 17)', () => {
+  it("drops exactly pg_dump 17+'s `SET transaction_timeout = 0;` lines at the top level, however the input is cut, with and without dropOwnership", async () => {
+    const expected = [`\\restrict ${KEY}`, ...HEADER17.split('\n').filter((_line, i) => i !== 3 && i !== 14)].join('\n');
+    for (const pieces of splits(HEADER17)) expect(await through(pieces, { dropTransactionTimeout: true })).toBe(expected);
+    expect(await through([HEADER17], { dropTransactionTimeout: true, dropOwnership: true })).toBe(expected);
+  });
+
+  it('without it (a server of 17 or later), the line stays', async () => {
+    expect(await through([HEADER17], { dropOwnership: true })).toBe(`\\restrict ${KEY}\n${HEADER17}`);
+  });
+});
