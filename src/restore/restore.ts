@@ -15,6 +15,7 @@ import { compactTimestamp } from '../storage/keys.js';
 import { META } from '../storage/metadata.js';
 import { readStoredBackup, type BackupFacts, type StoredBackup } from '../storage/manifest.js';
 import { getPinned, hashObject, type PinnedObject } from '../storage/pinned.js';
+import { pipelineBody } from '../storage/body.js';
 import { FailSoft } from '../verify/fork.js';
 import type { RestorePlan, RestoreProgress, RestoreRunReport, RestoreSource } from '../types.js';
 import {
@@ -496,7 +497,7 @@ async function streamInto(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext
   );
   const sink = new FailSoft(side.head, side.done);
   try {
-    await pipeline(object.Body as Readable, meter, sink, ...(signal ? [{ signal }] : []));
+    await pipeline(pipelineBody(object.Body), meter, sink, ...(signal ? [{ signal }] : []));
   } catch (err) {
     side.kill();
     await side.done.catch(() => undefined);

@@ -1,6 +1,6 @@
 import { spawn as nodeSpawn } from 'node:child_process';
 import { DeleteObjectCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { Writable, type Readable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Env } from '../config/load.js';
 import type { Config, TargetConfig } from '../config/schema.js';
@@ -16,6 +16,7 @@ import { provenance, type Provenance } from '../storage/hmac.js';
 import { META } from '../storage/metadata.js';
 import { manifestKey, readStoredBackup, type BackupFacts } from '../storage/manifest.js';
 import { getPinned, hashObject, type PinnedObject } from '../storage/pinned.js';
+import { pipelineBody } from '../storage/body.js';
 import { AgeHeaderCheck } from './age-header.js';
 import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
@@ -422,7 +423,7 @@ async function streamPass(ctx: PassContext): Promise<PassResult> {
   const side = header ? headerSide(header) : decrypting(ctx, ctx.format === 'plain' ? plainSide(ctx) : customSide(ctx));
   const sink = new FailSoft(side.head, side.done);
   try {
-    await pipeline(object.Body as Readable, meter, sink, ...(ctx.signal ? [{ signal: ctx.signal }] : []));
+    await pipeline(pipelineBody(object.Body), meter, sink, ...(ctx.signal ? [{ signal: ctx.signal }] : []));
   } catch (err) {
     side.kill();
     await side.done.catch(() => undefined);
@@ -616,8 +617,12 @@ async function listArchive(ctx: PassContext, target: TargetConfig): Promise<{ en
   const list = startTool(ctx.deps.spawn, ctx.tools!.pgRestore, ['--list'], toolEnv(ctx), { stdin: true, captureStdout: true });
   try {
     const object = await ctx.deps.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: ctx.key }), { abortSignal: controller.signal });
-    const body = object.Body as Readable;
-    void list.exited.then(() => controller.abort());
+    const body = pipelineBody(object.Body);
+    // The listing needs only the archive's header and table of contents: the rest is not read.
+    void list.exited.then(() => {
+      controller.abort();
+      body.destroy();
+    });
     const age = ctx.encrypted
       ? startAge(ctx.deps.spawn ?? (nodeSpawn as unknown as AgeSpawn), ctx.deps.ageBin ?? AGE_BIN, AGE_DECRYPT_ARGS, {
           env: ctx.deps.env,
