@@ -23,15 +23,15 @@ import {
   locatePgTools,
   needsScriptRestore,
   psqlRestoreArgs,
+  requireRestrictedPsql,
   startScriptRestore,
   startTool,
   toolName,
-  toolVersion,
   type PgTools,
 } from '../verify/tools.js';
 import { decrypting, identityPath, identityProblem, identitySourceOf, type Side, type VerifyDeps } from '../verify/verify.js';
 import { decodingFor } from './decompress.js';
-import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from '../verify/restrict.js';
+import { RestrictedPsqlInput, newRestrictKey, serverOptions } from '../verify/restrict.js';
 import { DATABASE_NAME, RESTORE_DESTINATION, asideName, restoringName } from './server.js';
 import { DatabaseServer, type AdminTimeouts } from '../verify/scratch.js';
 import { assertLegacyTrustable, assertTrusted } from './trust.js';
@@ -301,12 +301,9 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
   const targetConfig = lookupTarget(deps.config, plan.target);
   const tools = await locatePgTools(targetConfig.pgDump, deps.locatePgDump);
   const serverMajor = await server.serverMajor();
+  // psql reads the dump (or pg_restore's script of one): one without restricted mode is refused before anything is created.
   if (decodingFor(plan.key).tool === 'psql' || needsScriptRestore(tools, serverMajor)) {
-    // A psql without restricted mode would obey a meta-command in the dump (or in pg_restore's script of one): refuse before creating anything.
-    const problem = restrictedModeProblem(
-      await toolVersion(deps.spawn, tools.psql, { parent: deps.env, password: undefined, appName: `dumptruck-restore-${jobId}` }),
-    );
-    if (problem) throw problem;
+    await requireRestrictedPsql(deps.spawn, tools.psql, { parent: deps.env, password: undefined, appName: `dumptruck-restore-${jobId}` });
   }
 
   const restore = restoreOptions(deps.config, plan.target);
@@ -514,7 +511,7 @@ function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Si
   const url = ctx.server.urlFor(ctx.database);
   const env = { parent: deps.env, password: ctx.password, appName: `dumptruck-restore-${ctx.jobId}` };
   const plain = decoding.tool === 'psql';
-  const olderServer = { dropTransactionTimeout: ctx.serverMajor < 17 };
+  const olderServer = serverOptions(ctx.serverMajor);
   // noOwner: pg_restore's switches; for a plain dump its ownership and privilege statements are left out.
   const noOwner = plan.noOwner ? ['--no-owner', '--no-privileges'] : [];
   // ON_ERROR_STOP / --exit-on-error: a restore that hit an error is a failure, never a success.

@@ -127,6 +127,14 @@ export interface RestrictOptions {
   readonly dropTransactionTimeout?: boolean;
 }
 
+/** The first major version with transaction_timeout, which pg_dump and pg_restore 17+ set. */
+export const TRANSACTION_TIMEOUT_SINCE = 17;
+
+/** What psql's input leaves out for a destination server of this major version. */
+export function serverOptions(serverMajor: number): RestrictOptions {
+  return { dropTransactionTimeout: serverMajor < TRANSACTION_TIMEOUT_SINCE };
+}
+
 /**
  * pg_dump and pg_restore 17+ write this line in every script's session header, and a server older
  * than 17 refuses it ("unrecognized configuration parameter"), which stops the whole restore; the

@@ -6,7 +6,7 @@ import type { Env } from '../config/load.js';
 import { pgDumpEnv } from '../pipeline/pgdump.js';
 import { scrubSecrets } from '../redact.js';
 import { locatePgDump as defaultLocatePgDump } from '../pipeline/probe.js';
-import { RestrictedPsqlInput, type RestrictOptions } from './restrict.js';
+import { RestrictedPsqlInput, TRANSACTION_TIMEOUT_SINCE, restrictedModeProblem, type RestrictOptions } from './restrict.js';
 
 export type ToolSpawn = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 
@@ -113,6 +113,16 @@ export async function toolVersion(
   return exit.code === 0 ? tool.stdout() : '';
 }
 
+/** Refuses, before anything is created, a psql without restricted mode: it would obey a meta-command in what it reads. */
+export async function requireRestrictedPsql(
+  spawn: ToolSpawn | undefined,
+  psql: string,
+  env: { readonly parent: Env; readonly password: string | undefined; readonly appName: string },
+): Promise<void> {
+  const problem = restrictedModeProblem(await toolVersion(spawn, psql, env));
+  if (problem) throw problem;
+}
+
 /** psql running a restore script from stdin: stopping at the first error, which then fails the restore. */
 export function psqlRestoreArgs(url: string): string[] {
   return ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', '--dbname', url];
@@ -129,7 +139,7 @@ function major(version: string): number {
  * older than 17 refuses. Only then: every other pair keeps the direct path (no psql in between).
  */
 export function needsScriptRestore(tools: Pick<PgTools, 'version'>, serverMajor: number): boolean {
-  return serverMajor < 17 && major(tools.version) >= 17;
+  return serverMajor < TRANSACTION_TIMEOUT_SINCE && major(tools.version) >= TRANSACTION_TIMEOUT_SINCE;
 }
 
 /**

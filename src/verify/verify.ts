@@ -20,7 +20,7 @@ import { pipelineBody } from '../storage/body.js';
 import { AgeHeaderCheck } from './age-header.js';
 import { CustomMagicCheck, PlainDumpCheck } from './dump-shape.js';
 import { FailSoft } from './fork.js';
-import { RestrictedPsqlInput, newRestrictKey, restrictedModeProblem } from './restrict.js';
+import { RestrictedPsqlInput, newRestrictKey, serverOptions } from './restrict.js';
 import { markerKey, writeVerifiedMarker } from './marker.js';
 import { DatabaseServer, SCRATCH_SERVER, scratchDatabaseName } from './scratch.js';
 export type { RestoreReport, VerifyReport } from '../types.js';
@@ -29,10 +29,10 @@ import {
   locatePgTools,
   needsScriptRestore,
   psqlRestoreArgs,
+  requireRestrictedPsql,
   startScriptRestore,
   startTool,
   toolName,
-  toolVersion,
   type PgTools,
   type ToolSpawn,
 } from './tools.js';
@@ -133,10 +133,8 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
     ];
 
     const tools = (format === 'custom' && decryptable) || restore ? await locatePgTools(targetConfig.pgDump, deps.locatePgDump) : undefined;
-    if (format === 'plain' && restore) {
-      const problem = restrictedModeProblem(await toolVersion(deps.spawn, tools!.psql, { parent: deps.env, password: undefined, appName }));
-      if (problem) throw problem;
-    }
+    if (format === 'plain' && restore)
+      await requireRestrictedPsql(deps.spawn, tools!.psql, { parent: deps.env, password: undefined, appName });
     const password = restore ? await verifyPassword(config, deps.env) : undefined;
     if (password) secrets.push(password);
     const ageIdentity = identitySource
@@ -167,13 +165,8 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
       const scratch = new DatabaseServer(restoreUrl!, password, appName, SCRATCH_SERVER);
       const serverMajor = await scratch.serverMajor();
       const script = format === 'custom' && needsScriptRestore(tools!, serverMajor);
-      if (script) {
-        // psql runs pg_restore's script of the archive: the same refusal as for a plain dump.
-        const problem = restrictedModeProblem(
-          await toolVersion(deps.spawn, tools!.psql, { parent: deps.env, password: undefined, appName }),
-        );
-        if (problem) throw problem;
-      }
+      // psql runs pg_restore's script of the archive: the same refusal as for a plain dump.
+      if (script) await requireRestrictedPsql(deps.spawn, tools!.psql, { parent: deps.env, password: undefined, appName });
       const database = scratchDatabaseName(target, deps.randomSuffix?.());
       await scratch.create(database);
       let failure: unknown;
@@ -515,7 +508,9 @@ function plainSide(ctx: PassContext): Side {
     ? startTool(ctx.deps.spawn, ctx.tools!.psql, psqlRestoreArgs(ctx.restoreInto), toolEnv(ctx), { stdin: true })
     : undefined;
   const done = (async () => {
-    const sink = psql ? ([new RestrictedPsqlInput(ctx.restrictKey, olderServer(ctx)), psql.stdin!] as const) : ([nullSink()] as const);
+    const sink = psql
+      ? ([new RestrictedPsqlInput(ctx.restrictKey, serverOptions(ctx.serverMajor!)), psql.stdin!] as const)
+      : ([nullSink()] as const);
     const piped = await pipeline(decompress, check, ...sink).then(
       () => undefined,
       (err: unknown) => err,
@@ -544,7 +539,7 @@ function customSide(ctx: PassContext): Side {
     ctx.restoreInto && needsScriptRestore(ctx.tools!, ctx.serverMajor!)
       ? startScriptRestore(ctx.deps.spawn, ctx.tools!, ['--no-owner'], ctx.restoreInto, toolEnv(ctx), {
           key: ctx.restrictKey,
-          options: olderServer(ctx),
+          options: serverOptions(ctx.serverMajor!),
         })
       : startTool(ctx.deps.spawn, ctx.tools!.pgRestore, args, toolEnv(ctx), { stdin: true });
   const done = (async () => {
@@ -596,11 +591,6 @@ function restoreFailed(ctx: PassContext, what: string, stderr: string | undefine
     ...(stderr ? { stderrTail: scrubSecrets(stderr, ctx.password ? [ctx.password] : []), tool } : {}),
     hint: "the scratch server needs the roles the dump refers to (or use format: custom, restored with --no-owner), and a PostgreSQL version at least the source's",
   });
-}
-
-/** A server older than 17 refuses pg_dump 17+'s `SET transaction_timeout = 0;`: left out of what psql reads. */
-function olderServer(ctx: PassContext) {
-  return { dropTransactionTimeout: ctx.serverMajor !== undefined && ctx.serverMajor < 17 };
 }
 
 function toolEnv(ctx: PassContext) {
