@@ -1,7 +1,15 @@
-// The cron script's upload step: one PutObject of the whole gzipped file (what `aws s3api
-// put-object` does), used by bench/run.mjs for the sequential baseline.
+// Uploads for bench/run.mjs's baselines, with the SDK and nothing of dumptruck's:
+//   put-object.mjs FILE KEY           the cron script's upload step: one PutObject of the whole
+//                                     gzipped file (what `aws s3api put-object` does);
+//   put-object.mjs --stdin KEY        stdin streamed to one object with lib-storage (5 MiB parts,
+//                                     two in flight, as dumptruck's plan for bench_main), no hashing
+//                                     and no manifest: what storing a pipe's output costs by itself
+//                                     (`pg_dump | zstd | ...`); prints the bytes stored;
+//   put-object.mjs --create-bucket B  the bench's mirror bucket; one that exists already is fine.
 import { createReadStream, statSync } from 'node:fs';
+import { Transform } from 'node:stream';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 
 const [file, key] = process.argv.slice(2);
 const s3 = new S3Client({
@@ -12,12 +20,27 @@ const s3 = new S3Client({
   responseChecksumValidation: 'WHEN_REQUIRED',
 });
 if (file === '--create-bucket') {
-  // The bench's mirror bucket; one that exists already is fine.
   await s3.send(new CreateBucketCommand({ Bucket: key })).catch((e) => {
     if (e.name !== 'BucketAlreadyOwnedByYou') throw e;
   });
-  process.exit(0);
+} else if (file === '--stdin') {
+  let bytes = 0;
+  const counted = new Transform({
+    transform(chunk, _enc, done) {
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  const Body = process.stdin.pipe(counted);
+  await new Upload({
+    client: s3,
+    params: { Bucket: process.env.S3_BUCKET, Key: key, Body },
+    partSize: 5 * 1024 * 1024,
+    queueSize: 2,
+  }).done();
+  console.log(bytes);
+} else {
+  await s3.send(
+    new PutObjectCommand({ Bucket: process.env.S3_BUCKET, Key: key, Body: createReadStream(file), ContentLength: statSync(file).size }),
+  );
 }
-await s3.send(
-  new PutObjectCommand({ Bucket: process.env.S3_BUCKET, Key: key, Body: createReadStream(file), ContentLength: statSync(file).size }),
-);

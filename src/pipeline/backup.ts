@@ -13,7 +13,7 @@ import { targetCompression, type Compression } from '../config/compression.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { createMirrorClient } from '../storage/client.js';
 import { backupHmac } from '../storage/hmac.js';
-import { objectKey } from '../storage/keys.js';
+import { newRunToken, objectKey } from '../storage/keys.js';
 import { MANIFEST_VERSION, type Manifest } from '../storage/manifest.js';
 import { contentTypeFor, startMetadata } from '../storage/metadata.js';
 import { AGE_BIN, ageEncryptArgs, encryptFailure, recipientFingerprint, startAge, type AgeProcess, type AgeSpawn } from './age.js';
@@ -65,7 +65,6 @@ export interface RunnerDeps {
 }
 
 export const newJobId = (): string => randomBytes(4).toString('hex');
-const newRunToken = (): string => randomBytes(3).toString('hex');
 
 const DEFAULT_CLEANUP_TIMEOUT_MS = 20_000;
 

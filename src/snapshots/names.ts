@@ -1,3 +1,4 @@
+import { compactTimestamp, runSuffix } from '../storage/keys.js';
 import type { Trigger } from '../types.js';
 
 // Snapshot identifiers and the tags that make a snapshot ours. Pure.
@@ -16,23 +17,26 @@ export const CREATED_BY = 'dumptruck';
 
 export const SNAPSHOT_PREFIX = 'dumptruck-';
 
+/** RDS's longest DB snapshot identifier. */
+const MAX_IDENTIFIER = 255;
+
 /**
- * `dumptruck-<target>-<yyyymmddThhmmssZ>` in the form RDS keeps it: lowercase (RDS lowercases
- * identifiers, and following the snapshot compares them), letters, digits and single hyphens,
- * starting with a letter, at most 255 characters. Target names may hold `_` and runs of `-`,
+ * `dumptruck-<target>-<yyyymmddthhmmssz>-<mmm>-<run>` in the form RDS keeps it: lowercase (RDS
+ * lowercases identifiers, and following the snapshot compares them), letters, digits and single
+ * hyphens, starting with a letter, at most 255 characters. The milliseconds and the run token (as
+ * in a backup's key) keep two snapshots of one target started in the same second apart: RDS would
+ * refuse the second with DBSnapshotAlreadyExists. Target names may hold `_` and runs of `-`,
  * which RDS refuses; the target tag, not the name, says whose a snapshot is.
  */
-export function snapshotIdentifier(target: string, at: Date): string {
-  const stamp = at
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '')
-    .toLowerCase();
+export function snapshotIdentifier(target: string, at: Date, runToken: string): string {
+  const suffix = `${compactTimestamp(at)}${runSuffix(at, runToken)}`.toLowerCase();
+  const room = MAX_IDENTIFIER - SNAPSHOT_PREFIX.length - suffix.length - 1;
   const name = target
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
+    .slice(0, room)
     .replace(/^-+|-+$/g, '');
-  return `${SNAPSHOT_PREFIX}${name ? `${name}-` : ''}${stamp}`.slice(0, 255);
+  return `${SNAPSHOT_PREFIX}${name ? `${name}-` : ''}${suffix}`;
 }
 
 /** RDS tag values: at most 256 of letters, digits, spaces and `_ . : / = + - @`. */

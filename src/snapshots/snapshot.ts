@@ -6,6 +6,7 @@ import { createRdsFactory, isTransient, rdsError, type DBSnapshot, type RdsApi, 
 import { newestFirst, pruneSnapshots, snapshotInfo } from './retention.js';
 import type { SnapshotEvent, SnapshotInfo, SnapshotRequest, SnapshotResult, SnapshotRunOptions, SnapshotService } from './types.js';
 import { lookupTarget } from '../config/targets.js';
+import { newRunToken } from '../storage/keys.js';
 
 // `/backup snapshot` and `dumptruck snapshot`: CreateDBSnapshot with our tags, then
 // DescribeDBSnapshots at a gentle interval until the snapshot is available. Cancelling stops the
@@ -24,6 +25,8 @@ export interface SnapshotDeps {
   /** Polls in a row that may fail on throttling, 5xx or the network before the job gives up. Default 5. */
   readonly maxPollFailures?: number;
   readonly newJobId?: () => string;
+  /** The run token in the snapshot's identifier; default random (newRunToken). */
+  readonly newRunToken?: () => string;
 }
 
 export const DEFAULT_POLL_INTERVAL_MS = 15_000;
@@ -81,7 +84,7 @@ export function createSnapshotService(deps: SnapshotDeps): SnapshotService {
       }
       const at = { ...ctx, region };
       const startedAt = now();
-      identifier = snapshotIdentifier(request.target, startedAt);
+      identifier = snapshotIdentifier(request.target, startedAt, (deps.newRunToken ?? newRunToken)());
       const id = identifier;
       let snap: DBSnapshot;
       try {

@@ -7,6 +7,7 @@
 // then `.age` when the backup is encrypted (.sql.gz.age, .sql.zst.age, .dump.age).
 // Keys sort by time within a target, so "newest first" is a reverse key sort.
 
+import { randomBytes } from 'node:crypto';
 import { DumptruckError } from '../errors.js';
 import type { CompressionAlgorithm, DumpFormat } from '../types.js';
 
@@ -60,6 +61,20 @@ export function targetPrefix(prefix: string, target: string): string {
 /** The run token in a key: six lowercase hex digits (randomBytes(3)). */
 export const RUN_TOKEN = /^[0-9a-f]{6}$/;
 
+/** A new run token (RUN_TOKEN). */
+export const newRunToken = (): string => randomBytes(3).toString('hex');
+
+/**
+ * `-{mmm}-{run}`: what makes a name unique to one run when two start in the same second (backup
+ * keys, snapshot identifiers). A name the parsers would not recognise would be one nobody can
+ * list or prune, so a malformed token is refused.
+ */
+export function runSuffix(date: Date, runToken: string): string {
+  if (!RUN_TOKEN.test(runToken))
+    throw new DumptruckError('INTERNAL', 'internal', `run token must be 6 hex digits, got ${JSON.stringify(runToken)}`);
+  return `-${pad(date.getUTCMilliseconds(), 3)}-${runToken}`;
+}
+
 export interface KeyOptions {
   readonly algorithm?: CompressionAlgorithm;
   /** RUN_TOKEN; makes the key unique. Without it the key has the old second-resolution form, which tests use to plant backups from the past. */
@@ -70,11 +85,8 @@ export interface KeyOptions {
 /** The key of one run's backup. */
 export function objectKey(prefix: string, target: string, date: Date, format: DumpFormat, options: KeyOptions = {}): string {
   const { algorithm = 'gzip', runToken, encrypted = false } = options;
-  // A key the parsers below would not recognise would be a backup nobody can list or prune.
-  if (runToken !== undefined && !RUN_TOKEN.test(runToken))
-    throw new DumptruckError('INTERNAL', 'internal', `run token must be 6 hex digits, got ${JSON.stringify(runToken)}`);
   const day = `${date.getUTCFullYear()}/${pad(date.getUTCMonth() + 1)}/${pad(date.getUTCDate())}`;
-  const unique = runToken === undefined ? '' : `-${pad(date.getUTCMilliseconds(), 3)}-${runToken}`;
+  const unique = runToken === undefined ? '' : runSuffix(date, runToken);
   return `${targetPrefix(prefix, target)}${day}/${target}_${compactTimestamp(date)}${unique}${extensionFor(format, algorithm)}${encrypted ? ENCRYPTED_SUFFIX : ''}`;
 }
 

@@ -64,6 +64,7 @@ function harness(steps: Step[], created?: Partial<DBSnapshot>) {
       t += ms;
     },
     newJobId: () => 'job1',
+    newRunToken: () => 'c0ffee',
   });
   const events: SnapshotEvent[] = [];
   return { service, calls, sleeps, events, onEvent: (e: SnapshotEvent) => events.push(e) };
@@ -96,12 +97,12 @@ describe('following a snapshot', () => {
         target: 'app-db',
         instanceId: 'app-db-prod',
         region: 'eu-west-1',
-        identifier: 'dumptruck-app-db-20240501t030405z',
+        identifier: 'dumptruck-app-db-20240501t030405z-000-c0ffee',
         status: 'creating',
       },
     });
     expect(result).toMatchObject({
-      identifier: 'dumptruck-app-db-20240501t030405z',
+      identifier: 'dumptruck-app-db-20240501t030405z-000-c0ffee',
       instanceId: 'app-db-prod',
       region: 'eu-west-1',
       allocatedGiB: 20,
@@ -114,7 +115,9 @@ describe('following a snapshot', () => {
   it('rides out throttling and 5xx between polls, but not forever', async () => {
     const throttled = Object.assign(new Error('Rate exceeded'), { name: 'Throttling' });
     const ok = harness([throttled, throttled, { Status: 'available' }]);
-    await expect(ok.service.run({ target: 'app-db', trigger })).resolves.toMatchObject({ identifier: 'dumptruck-app-db-20240501t030405z' });
+    await expect(ok.service.run({ target: 'app-db', trigger })).resolves.toMatchObject({
+      identifier: 'dumptruck-app-db-20240501t030405z-000-c0ffee',
+    });
 
     const down = harness([throttled]);
     const err = await rejection(down.service.run({ target: 'app-db', trigger }));
@@ -125,9 +128,11 @@ describe('following a snapshot', () => {
 
   it('a snapshot that fails or vanishes at the provider fails the job in plain words', async () => {
     const failed = await rejection(harness([{ Status: 'failed' }]).service.run({ target: 'app-db', trigger }));
-    expect(failed.message).toBe('snapshot dumptruck-app-db-20240501t030405z of instance app-db-prod ended as failed');
+    expect(failed.message).toBe('snapshot dumptruck-app-db-20240501t030405z-000-c0ffee of instance app-db-prod ended as failed');
     const gone = await rejection(harness([undefined]).service.run({ target: 'app-db', trigger }));
-    expect(gone.message).toBe('snapshot dumptruck-app-db-20240501t030405z disappeared while it was being created (deleted by someone?)');
+    expect(gone.message).toBe(
+      'snapshot dumptruck-app-db-20240501t030405z-000-c0ffee disappeared while it was being created (deleted by someone?)',
+    );
   });
 
   it('cancel stops following and says the snapshot itself goes on', async () => {
@@ -146,7 +151,7 @@ describe('following a snapshot', () => {
     const err = await rejection(run);
     expect(err.code).toBe('CANCELLED');
     expect(err.message).toBe(
-      'cancelled by <@U1>: stopped following snapshot dumptruck-app-db-20240501t030405z; the snapshot itself goes on at AWS',
+      'cancelled by <@U1>: stopped following snapshot dumptruck-app-db-20240501t030405z-000-c0ffee; the snapshot itself goes on at AWS',
     );
     expect(h.events.at(-1)).toMatchObject({ type: 'failed', error: { code: 'CANCELLED' } });
 
@@ -201,7 +206,7 @@ describe('loggedSnapshots', () => {
       ['snapshot available', 'job1', 'app-db'],
     ]);
     expect(lines[0]).toMatchObject({
-      identifier: 'dumptruck-app-db-20240501t030405z',
+      identifier: 'dumptruck-app-db-20240501t030405z-000-c0ffee',
       instanceId: 'app-db-prod',
       requestedBy: 'slack:U1',
       source: 'C0OPS',

@@ -6,18 +6,33 @@ const RDS_SNAPSHOT_ID = /^[a-z](?!.*--)[a-z0-9-]{0,254}(?<!-)$/;
 const at = new Date('2024-05-01T03:04:05.678Z');
 
 describe('snapshotIdentifier', () => {
-  it('names the target and the UTC time, lowercase as RDS keeps it', () => {
-    expect(snapshotIdentifier('app-db', at)).toBe('dumptruck-app-db-20240501t030405z');
+  it('names the target and the UTC time, then the milliseconds and the run token, lowercase as RDS keeps it', () => {
+    expect(snapshotIdentifier('app-db', at, 'c0ffee')).toBe('dumptruck-app-db-20240501t030405z-678-c0ffee');
   });
 
-  it('turns target names RDS would refuse into valid identifiers', () => {
-    for (const target of ['app_db', 'a--b', 'db-', '9lives', 'x', 'a'.repeat(63), 'a_-_b']) {
-      const id = snapshotIdentifier(target, at);
+  it('two runs in the same second get two identifiers', () => {
+    const same = new Date('2024-05-01T03:04:05.000Z');
+    expect(snapshotIdentifier('app-db', same, 'aaaaaa')).not.toBe(snapshotIdentifier('app-db', same, 'bbbbbb'));
+    expect(snapshotIdentifier('app-db', same, 'aaaaaa')).not.toBe(
+      snapshotIdentifier('app-db', new Date('2024-05-01T03:04:05.001Z'), 'aaaaaa'),
+    );
+  });
+
+  it('turns target names RDS would refuse into valid identifiers, and keeps the time and token whatever the length', () => {
+    for (const target of ['app_db', 'a--b', 'db-', '9lives', 'x', 'a'.repeat(63), 'a_-_b', '_', 'a'.repeat(300), `${'a'.repeat(219)}-b`]) {
+      const id = snapshotIdentifier(target, at, 'c0ffee');
       expect(id, target).toMatch(RDS_SNAPSHOT_ID);
       expect(id.length).toBeLessThanOrEqual(255);
+      expect(id, target).toMatch(/-20240501t030405z-678-c0ffee$/);
     }
-    expect(snapshotIdentifier('app_db', at)).toBe('dumptruck-app-db-20240501t030405z');
-    expect(snapshotIdentifier('a--b', at)).toBe('dumptruck-a-b-20240501t030405z');
+    expect(snapshotIdentifier('app_db', at, 'c0ffee')).toBe('dumptruck-app-db-20240501t030405z-678-c0ffee');
+    expect(snapshotIdentifier('a--b', at, 'c0ffee')).toBe('dumptruck-a-b-20240501t030405z-678-c0ffee');
+    expect(snapshotIdentifier('_', at, 'c0ffee')).toBe('dumptruck-20240501t030405z-678-c0ffee');
+    expect(snapshotIdentifier('a'.repeat(300), at, 'c0ffee')).toHaveLength(255);
+  });
+
+  it('refuses a malformed run token rather than write a name nothing would parse', () => {
+    expect(() => snapshotIdentifier('app-db', at, 'C0FFEE')).toThrow('run token must be 6 hex digits, got "C0FFEE"');
   });
 });
 

@@ -12,7 +12,7 @@ const ctx: RdsCallContext = {
   target: 'app-db',
   instanceId: 'app-db-prod',
   region: 'eu-west-1',
-  identifier: 'dumptruck-app-db-20240501t030405z',
+  identifier: 'dumptruck-app-db-20240501t030405z-000-c0ffee',
 };
 
 function sdkError<T>(Cls: new (opts: any) => T, message: string): T {
@@ -68,7 +68,7 @@ describe('rdsError', () => {
     expect(err.hint).toContain('README');
     const unauthorized = Object.assign(new Error('You are not authorized to perform this operation.'), { name: 'UnauthorizedOperation' });
     expect(rdsError(unauthorized, { ...ctx, action: 'rds:DeleteDBSnapshot' }).message).toBe(
-      'AWS denied rds:DeleteDBSnapshot on snapshot dumptruck-app-db-20240501t030405z in eu-west-1: You are not authorized to perform this operation.',
+      'AWS denied rds:DeleteDBSnapshot on snapshot dumptruck-app-db-20240501t030405z-000-c0ffee in eu-west-1: You are not authorized to perform this operation.',
     );
   });
 

@@ -48,7 +48,14 @@ async function describeAll(instanceId: string) {
 describe('snapshots on moto', () => {
   it('creates a tagged snapshot and follows it with DescribeDBSnapshots until it is available', async () => {
     const config = rdsTestConfig(slow.endpoint, { 'app-db': {} });
-    const service = createSnapshotService({ config, rds: motoRds(moto), pollIntervalMs: 10, now: minutes(), newJobId: () => 'job1' });
+    const service = createSnapshotService({
+      config,
+      rds: motoRds(moto),
+      pollIntervalMs: 10,
+      now: minutes(),
+      newJobId: () => 'job1',
+      newRunToken: () => 'c0ffee',
+    });
     slow.creating([20, 65]);
     const events: SnapshotEvent[] = [];
     const result = await service.run({ target: 'app-db', trigger }, { onEvent: (e) => events.push(e) });
@@ -60,11 +67,11 @@ describe('snapshots on moto', () => {
       target: 'app-db',
       instanceId: 'app-db-prod',
       region: 'us-east-1',
-      identifier: 'dumptruck-app-db-20240501t030100z',
+      identifier: 'dumptruck-app-db-20240501t030100z-000-c0ffee',
       allocatedGiB: 20,
     });
     expect(result.createdAt).toBeInstanceOf(Date);
-    expect(result.arn).toBe('arn:aws:rds:us-east-1:123456789012:snapshot:dumptruck-app-db-20240501t030100z');
+    expect(result.arn).toBe('arn:aws:rds:us-east-1:123456789012:snapshot:dumptruck-app-db-20240501t030100z-000-c0ffee');
 
     const stored = (await describeAll('app-db-prod')).find((s) => s.DBSnapshotIdentifier === result.identifier);
     expect(stored?.SnapshotType).toBe('manual');
@@ -75,6 +82,18 @@ describe('snapshots on moto', () => {
       'dumptruck:source': 'C0OPS',
       'dumptruck:job': 'job1',
     });
+  });
+
+  it('two snapshots of one target started in the same second are two snapshots', async () => {
+    const config = rdsTestConfig(moto.endpoint, { 'app-db': {} });
+    const sameSecond = () => new Date('2024-05-01T04:00:00.250Z');
+    const service = createSnapshotService({ config, rds: motoRds(moto), pollIntervalMs: 10, now: sameSecond });
+    const [a, b] = await Promise.all([service.run({ target: 'app-db', trigger }), service.run({ target: 'app-db', trigger })]);
+    expect(a.identifier).toMatch(/^dumptruck-app-db-20240501t040000z-250-[0-9a-f]{6}$/);
+    expect(b.identifier).toMatch(/^dumptruck-app-db-20240501t040000z-250-[0-9a-f]{6}$/);
+    expect(a.identifier).not.toBe(b.identifier);
+    const stored = (await describeAll('app-db-prod')).map((s) => s.DBSnapshotIdentifier);
+    expect(stored).toEqual(expect.arrayContaining([a.identifier, b.identifier]));
   });
 
   it('lists manual and automated snapshots of the instance, newest first, marking ours', async () => {
