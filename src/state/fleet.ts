@@ -26,6 +26,7 @@ import { unrefTimer } from '../jobs/timer.js';
 import type { JobKinds, Trigger } from '../types.js';
 import type { Config, StateConfig } from '../config/schema.js';
 import { resolvePassword, type SecretDeps } from '../secrets/index.js';
+import { statePoolOptions } from './pool.js';
 import { replicaId } from './record.js';
 
 // The queue of a fleet (config `state:`): the same Queue as the in-process JobQueue, with its
@@ -240,14 +241,7 @@ export class FleetQueue implements Queue {
     this.b = `"${options.schema}_boss"`;
     this.me = options.replica ?? replicaId();
     this.pollMs = options.pollMs ?? 1000;
-    this.pool = new pg.Pool({
-      connectionString: options.connectionString,
-      application_name: 'dumptruck-fleet',
-      max: Math.max(4, options.concurrency + 2),
-      connectionTimeoutMillis: 10_000,
-      query_timeout: 15_000,
-      idleTimeoutMillis: 30_000,
-    });
+    this.pool = new pg.Pool(statePoolOptions(options.connectionString, 'dumptruck-fleet', Math.max(4, options.concurrency + 2)));
     // An idle connection the server drops is reported here; the next query opens a new one.
     this.pool.on('error', () => undefined);
     this.boss = new PgBoss({

@@ -5,6 +5,7 @@ import { scrubSecrets } from '../redact.js';
 import { resolvePassword, type SecretDeps } from '../secrets/index.js';
 import { coordinationTables, PgCoordination } from './coordination.js';
 import { fleetTables } from './fleet-tables.js';
+import { statePoolOptions } from './pool.js';
 
 // The bot's own PostgreSQL (config `state:`): today the history of backup runs. dumptruck
 // creates its schema and tables itself at start, idempotently, so a new replica or a new
@@ -45,10 +46,6 @@ export interface StateStore {
   check(): Promise<{ readonly ok: boolean; readonly detail?: string }>;
   close(): Promise<void>;
 }
-
-/** Connect and query deadlines: a state database that hangs must not hold a command, a record or /readyz. */
-const CONNECT_TIMEOUT_MS = 10_000;
-const QUERY_TIMEOUT_MS = 15_000;
 
 /** Resolves the password (any secret source), connects and migrates; rejects with what is wrong. */
 export async function openState(config: StateConfig, deps: SecretDeps): Promise<StateStore> {
@@ -102,15 +99,7 @@ class PgStateStore implements StateStore {
     // pg lets the URL's absent password override a `password` option, so it goes into this
     // in-memory URL, which never leaves the process (errors name host and database only).
     if (password !== undefined) url.password = encodeURIComponent(password);
-    this.pool = new pg.Pool({
-      connectionString: url.toString(),
-      application_name: 'dumptruck-state',
-      max: 4,
-      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      query_timeout: QUERY_TIMEOUT_MS,
-      statement_timeout: QUERY_TIMEOUT_MS,
-      idleTimeoutMillis: 30_000,
-    });
+    this.pool = new pg.Pool(statePoolOptions(url.toString(), 'dumptruck-state', 4));
     // An idle connection the server drops (a restart, a failover) is reported here; without a
     // listener it would crash the process. The next query opens a new connection.
     this.pool.on('error', () => undefined);

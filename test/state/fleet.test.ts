@@ -108,6 +108,15 @@ async function until(check: () => boolean | Promise<boolean>, what: string, ms =
 const slack = (by: string) => ({ kind: 'slack' as const, by });
 
 describe('FleetQueue', () => {
+  it('its connections stop, on the server too, a statement the client gave up on, and end a transaction left quiet', async () => {
+    nextSchema();
+    const { pool } = (await replica('limits:1')) as unknown as { pool: pg.Pool };
+    const { rows } = await pool.query<{ statement: string; idle: string }>(
+      `select current_setting('statement_timeout') as statement, current_setting('idle_in_transaction_session_timeout') as idle`,
+    );
+    expect(rows[0]).toEqual({ statement: '15s', idle: '1min' });
+  });
+
   it('runs the same request sent to two replicas at once only once', async () => {
     nextSchema();
     const runs: Run[] = [];
