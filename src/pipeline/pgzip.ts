@@ -63,6 +63,14 @@ export const ZSTD_DEFAULT_BLOCK_SIZE = 1024 * 1024;
 /** Deflate's window: a block may refer back this far, so this much of the input before it is its dictionary. */
 const WINDOW = 32 * 1024;
 
+/**
+ * The largest output buffer a block's compression starts with: just under glibc's mmap threshold as
+ * dumptruck runs (MALLOC_MMAP_THRESHOLD_=131072, see src/cli/bin.ts). Larger ones are each a fresh
+ * mmap, page-faulted in and unmapped again thousands of times per backup; these come from the
+ * malloc arena and are reused. Output that does not fit goes on in further buffers.
+ */
+const OUT_CHUNK_MAX = 127 * 1024;
+
 const defaultDeflate: DeflateRaw = promisify(zlib.deflateRaw);
 
 /** What differs between formats: the bytes around the blocks, and how one block is compressed. */
@@ -72,7 +80,7 @@ interface BlockCodec {
   /** Sees every input chunk, in order (gzip's CRC). */
   update(chunk: Buffer): void;
   /** Called in input order, so it may keep state across blocks; the work itself runs off the main thread. */
-  compress(block: Buffer, final: boolean): Promise<Buffer>;
+  compress(block: Buffer, final: boolean): Promise<Buffer | Buffer[]>;
   /** Written after the last block. */
   trailer(): Buffer;
   /** compress() keeps no reference to a block once its promise settles, so the block's memory may be reused. */
@@ -127,15 +135,17 @@ function gzipCodec(level: number, deflate: DeflateRaw): BlockCodec {
         level,
         // Sync flush ends a block on a byte boundary without ending the deflate stream, so blocks concatenate.
         finishFlush: final ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
-        // Room for the whole (even incompressible) block in one output buffer: one threadpool trip per block.
-        chunkSize: Math.max(64, block.length + (block.length >> 8) + 64),
+        // Room for a typical block's output in one buffer (one threadpool trip per block), yet below
+        // the malloc mmap threshold: see OUT_CHUNK_MAX.
+        chunkSize: Math.min(Math.max(64, block.length + (block.length >> 8) + 64), OUT_CHUNK_MAX),
         ...(window.length > 0 ? { dictionary: window } : {}),
       };
-      window = block.length >= WINDOW ? block.subarray(-WINDOW) : Buffer.concat([window, block]).subarray(-WINDOW);
+      // A copy, not a view: the block's memory is reused for a later block once this one is compressed.
+      window = Buffer.from(block.length >= WINDOW ? block.subarray(-WINDOW) : Buffer.concat([window, block]).subarray(-WINDOW));
       return deflate(block, options);
     },
     trailer: () => gzipTrailer(crc, size),
-    blocksReusable: false, // the next block's dictionary is a view into this one
+    blocksReusable: true, // the next block's dictionary is a copy of this one's end
     close() {},
   };
 }
@@ -156,11 +166,9 @@ function zstdCodec(level: number, blockSize: number): BlockCodec {
     // 2 MiB): the contexts are reused across blocks, so the size is set once here.
     [zlib.constants.ZSTD_c_windowLog]: Math.min(Math.max(Math.ceil(Math.log2(blockSize)), ZSTD_WINDOWLOG_MIN), ZSTD_WINDOWLOG_MAX),
   };
-  // One output buffer of a quarter of the block, not room for an incompressible block as for gzip: a
-  // dump compresses ~4.5x, so one buffer still holds a typical frame (output that does not fit goes
-  // on in a new one). Each buffer is new memory outside the JS heap, and those bytes are what start
-  // V8's full collections during a backup.
-  const chunkSize = Math.max(1024, blockSize >> 2);
+  // Output buffers of a quarter of the block, at most OUT_CHUNK_MAX: a dump compresses ~4.5x, so a
+  // typical 1 MiB block's frame fills about two, passed on as they are (encode does not join them).
+  const chunkSize = Math.min(Math.max(1024, blockSize >> 2), OUT_CHUNK_MAX);
   /** Encoders not compressing a block now; at most `concurrency` exist. */
   const idle: ZstdFrameEncoder[] = [];
   const all = new Set<ZstdFrameEncoder>();
@@ -210,13 +218,14 @@ class ZstdFrameEncoder {
     this.#stream.on('error', (error) => this.#fail?.(error));
   }
 
-  encode(block: Buffer): Promise<Buffer> {
+  /** The frame, in the pieces the stream's output buffers hold: joining them would copy it for nothing. */
+  encode(block: Buffer): Promise<Buffer[]> {
     return new Promise((resolve, reject) => {
       this.#fail = reject;
       this.#stream.write(block);
       this.#stream.flush(zlib.constants.ZSTD_e_end, (error?: Error | null) => {
         this.#fail = undefined;
-        const out = this.#out.length === 1 ? this.#out[0]! : Buffer.concat(this.#out);
+        const out = this.#out;
         this.#out = [];
         if (error || this.#stream.destroyed) reject(error ?? new Error('zstd encoder closed'));
         else resolve(out);
@@ -230,7 +239,7 @@ class ZstdFrameEncoder {
 }
 
 interface Job {
-  out: Buffer | undefined;
+  out: Buffer[] | undefined;
 }
 
 class ParallelCompressor extends Transform {
@@ -331,7 +340,7 @@ class ParallelCompressor extends Transform {
   }
 
   #step(): void {
-    while (this.#jobs[0]?.out !== undefined) this.#consumerReady = this.push(this.#jobs.shift()!.out);
+    while (this.#jobs[0]?.out !== undefined) for (const piece of this.#jobs.shift()!.out!) this.#consumerReady = this.push(piece);
 
     if (this.#writeCallback !== undefined) {
       while (this.#pendingBytes >= this.#blockSize && this.#hasRoom()) this.#start(this.#take(this.#blockSize), false);
@@ -363,7 +372,7 @@ class ParallelCompressor extends Transform {
     this.#codec.compress(block, final).then(
       (out) => {
         if (this.#reusable.has(block)) this.#spare.push(block);
-        job.out = ownBytes(out);
+        job.out = Array.isArray(out) ? out.map(ownBytes) : [ownBytes(out)];
         this.#advance();
       },
       (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),

@@ -161,6 +161,14 @@ describe('createParallelGzip round trips', () => {
     await expectGunzipsTo(gz, data);
   });
 
+  it('blocks larger than the window, cut from many writes into reused block buffers', async () => {
+    // One block in flight: each block is cut into the buffer of the one before it, after that one
+    // was compressed; its dictionary (the previous block's end) must survive that.
+    const data = copyText(400_000);
+    const gz = await compress(randomChunks(data, 5000, 5), createParallelGzip({ blockSize: 40_000, concurrency: 1 }));
+    await expectGunzipsTo(gz, data);
+  });
+
   it('random data in random chunks', async () => {
     const data = randomBytes(50 * blockSize);
     const gz = await compress(randomChunks(data, 2500, 9), createParallelGzip({ blockSize, concurrency: 2 }));
@@ -300,6 +308,54 @@ describe('createGzip', () => {
     expect(zlib.gunzipSync(single).equals(data)).toBe(true);
     expect(zlib.gunzipSync(parallel).equals(zlib.gunzipSync(single))).toBe(true);
     expect(createGzip({ parallel: false })).toBeInstanceOf(zlib.Gzip);
+  });
+});
+
+// Peak memory and page faults (issue 12): a block buffer is allocated per block in flight, not per block.
+describe('block buffers are reused', () => {
+  const cases: [string, () => Transform][] = [
+    ['gzip', () => createParallelGzip({ blockSize: 40_000, concurrency: 2 })],
+    ['zstd', () => createParallelZstd({ blockSize: 40_000, concurrency: 2 })],
+  ];
+  for (const [name, make] of cases) {
+    it(`${name}: at most one block buffer per block in flight`, async () => {
+      const allocated = vi.spyOn(Buffer, 'allocUnsafeSlow');
+      try {
+        const data = copyText(400_000);
+        const out = await compress(randomChunks(data, 5000, 5), make());
+        if (name === 'gzip') await expectGunzipsTo(out, data);
+        else await expectUnzstdsTo(out, data);
+        const blocks = allocated.mock.calls.filter(([size]) => size === 40_000);
+        expect(blocks.length).toBeGreaterThan(0);
+        expect(blocks.length).toBeLessThanOrEqual(2);
+      } finally {
+        allocated.mockRestore();
+      }
+    });
+  }
+});
+
+// Page faults (issue 12): a buffer over glibc's mmap threshold as dumptruck runs (128 KiB) is a
+// fresh mapping each time, so block output starts in buffers under it.
+describe('output buffers stay under the mmap threshold', () => {
+  it('gzip: each block is compressed into output buffers under 128 KiB', async () => {
+    const sizes: number[] = [];
+    const deflate: DeflateRaw = (block, options) => {
+      sizes.push(options.chunkSize ?? 0);
+      return promisify(zlib.deflateRaw)(block, options);
+    };
+    const data = randomBytes(3 * 1024 * 1024 + 5);
+    await expectGunzipsTo(await compress(randomChunks(data, 64 * 1024), createParallelGzip({ deflate })), data);
+    expect(sizes.length).toBeGreaterThan(10);
+    expect(sizes.filter((size) => size >= 128 * 1024)).toEqual([]);
+  });
+
+  it('zstd: a frame is passed on in the pieces it was written in, none joined into a larger buffer', async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 5);
+    const chunks: Buffer[] = [];
+    await pipeline(Readable.from(randomChunks(data, 64 * 1024)), createParallelZstd(), collect(chunks));
+    await expectUnzstdsTo(Buffer.concat(chunks), data);
+    expect(chunks.filter((c) => c.buffer.byteLength >= 128 * 1024).map((c) => c.buffer.byteLength)).toEqual([]);
   });
 });
 
