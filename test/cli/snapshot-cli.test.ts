@@ -57,7 +57,7 @@ describe('dumptruck snapshot / snapshots', () => {
     const run = await cli(['snapshot', 'cli-db']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    const id = /^identifier: (dumptruck-cli-db-\d{8}t\d{6}z)$/m.exec(run.stdout)?.[1];
+    const id = /^identifier: (dumptruck-cli-db-\d{8}t\d{6}z-\d{3}-[0-9a-f]{6})$/m.exec(run.stdout)?.[1];
     expect(id).toBeDefined();
     expect(run.stdout).toMatch(new RegExp(`^cli-db: creating snapshot ${id} of RDS instance cli-db-prod \\(us-east-1\\)$`, 'm'));
     expect(run.stdout).toMatch(/^cli-db: snapshot available after [\d.]+s$/m);

@@ -68,7 +68,7 @@ describe('/backup snapshot', () => {
     });
     const result = await bot.slack.waitForCall(posted(/^:white_check_mark: Snapshot of `app-db` is available\./), 20_000);
     expect(result.args.thread_ts).toBe(parent.ts);
-    const id = /^Identifier: (dumptruck-app-db-\d{8}t\d{6}z)$/m.exec(String(result.args.text))?.[1];
+    const id = /^Identifier: (dumptruck-app-db-\d{8}t\d{6}z-\d{3}-[0-9a-f]{6})$/m.exec(String(result.args.text))?.[1];
     expect(id).toBeDefined();
     expect(String(result.args.text)).toMatch(
       /^Instance: app-db-prod \(us-east-1\)\nSize: 20 GiB allocated\nCreated: \d{4}-\d\d-\d\d \d\d:\d\d UTC\nDuration: /m,
@@ -152,7 +152,7 @@ describe('/backup snapshot', () => {
     rds.slow.hold();
     await bot.command('snapshot busy-db');
     await bot.slack.waitForCall(
-      edited(/^:arrow_forward: Snapshot `dumptruck-busy-db-\d{8}t\d{6}z` of `busy-db-prod` \(us-east-1\): creating, 5%/),
+      edited(/^:arrow_forward: Snapshot `dumptruck-busy-db-\d{8}t\d{6}z-\d{3}-[0-9a-f]{6}` of `busy-db-prod` \(us-east-1\): creating, 5%/),
       10_000,
     );
     const again = await bot.command('run busy-db');
@@ -176,8 +176,8 @@ describe('/backup snapshot', () => {
     const bot = await start();
     rds.slow.hold();
     await bot.command('snapshot cancel-db', { user_id: 'U0BOB' });
-    const following = await bot.slack.waitForCall(edited(/^:arrow_forward: Snapshot `(dumptruck-cancel-db-\d{8}t\d{6}z)`/), 10_000);
-    const id = /`(dumptruck-cancel-db-\d{8}t\d{6}z)`/.exec(String(following.args.text))![1]!;
+    const following = await bot.slack.waitForCall(edited(/^:arrow_forward: Snapshot `(dumptruck-cancel-db-\d{8}t\d{6}z-\d{3}-[0-9a-f]{6})`/), 10_000);
+    const id = /`(dumptruck-cancel-db-\d{8}t\d{6}z-\d{3}-[0-9a-f]{6})`/.exec(String(following.args.text))![1]!;
 
     const cancel = await bot.command('cancel cancel-db', { user_id: 'U0BOB' });
     expect(cancel.json?.text).toMatch(
