@@ -176,7 +176,10 @@ describe('/backup snapshot', () => {
     const bot = await start();
     rds.slow.hold();
     await bot.command('snapshot cancel-db', { user_id: 'U0BOB' });
-    const following = await bot.slack.waitForCall(edited(/^:arrow_forward: Snapshot `(dumptruck-cancel-db-\d{8}t\d{6}z-\d{3}-[0-9a-f]{6})`/), 10_000);
+    const following = await bot.slack.waitForCall(
+      edited(/^:arrow_forward: Snapshot `(dumptruck-cancel-db-\d{8}t\d{6}z-\d{3}-[0-9a-f]{6})`/),
+      10_000,
+    );
     const id = /`(dumptruck-cancel-db-\d{8}t\d{6}z-\d{3}-[0-9a-f]{6})`/.exec(String(following.args.text))![1]!;
 
     const cancel = await bot.command('cancel cancel-db', { user_id: 'U0BOB' });
