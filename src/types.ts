@@ -343,6 +343,11 @@ export interface RestoreRunReport {
   readonly durationMs: number;
   /** Replace: the old database's name now; it is kept for the operator to drop. */
   readonly keptAs?: string;
+  /**
+   * Private databases of earlier restores into the same database that nobody is connected to:
+   * what a restore that crashed (or whose cleanup failed) left on the server, for the operator.
+   */
+  readonly leftovers?: readonly string[];
 }
 
 export type RestoreProgress =

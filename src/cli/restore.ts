@@ -1,7 +1,7 @@
 // `dumptruck restore`: its arguments, the typed-back confirmation and the lines it prints.
 import { formatBytes, formatDuration } from '../config/units.js';
 import { InputError } from '../errors.js';
-import { restoredSummary, type RestorePlan, type RestoreRunReport, type RestoreSource } from '../restore/restore.js';
+import { leftoversText, restoredSummary, type RestorePlan, type RestoreRunReport, type RestoreSource } from '../restore/restore.js';
 
 export interface RestoreArgs {
   readonly target: string;
@@ -57,5 +57,6 @@ export function restoreResultLines(report: RestoreRunReport): string[] {
   ];
   for (const t of report.tables) lines.push(`    ${`${t.schema}.${t.name}`.padEnd(40)} ${String(t.rows).padStart(12)} rows`);
   if (report.keptAs) lines.push(`  the database it replaced is kept as ${report.keptAs}; drop it when you no longer need it`);
+  if (report.leftovers) lines.push(`  ${leftoversText(report.plan.target, report.leftovers)}`);
   return lines;
 }

@@ -32,7 +32,7 @@ import {
 import { decrypting, identityPath, identityProblem, identitySourceOf, type Side, type VerifyDeps } from '../verify/verify.js';
 import { decodingFor } from './decompress.js';
 import { RestrictedPsqlInput, newRestrictKey, serverOptions } from '../verify/restrict.js';
-import { DATABASE_NAME, RESTORE_DESTINATION, asideName, restoringName } from './server.js';
+import { DATABASE_NAME, RESTORE_DESTINATION, asideName, isRestoringName, restoringName, restoringPrefix } from './server.js';
 import { DatabaseServer, type AdminTimeouts } from '../verify/scratch.js';
 import { assertLegacyTrustable, assertTrusted } from './trust.js';
 
@@ -350,12 +350,14 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
       exists ? asideName(plan.database, compactTimestamp(started), random()) : undefined,
     );
     ours = undefined;
+    const leftovers = await leftoverRestores(server, plan.database);
     return {
       plan,
       ...counted,
       dumpedBytes: pass.dumpedBytes,
       durationMs: now().getTime() - started.getTime(),
       ...(keptAs ? { keptAs } : {}),
+      ...(leftovers.length > 0 ? { leftovers } : {}),
     };
   } catch (err) {
     const reason = options.signal?.aborted
@@ -380,6 +382,22 @@ export async function runRestore(deps: RestoreDeps, plan: RestorePlan, options: 
 }
 
 /**
+ * The private databases of earlier restores into `database` that nobody is connected to. A restore
+ * whose process died (or whose cleanup failed) leaves one, and nothing else ever drops it: it is
+ * reported, not dropped, because a restore run from the CLI does not go through the bot's queue,
+ * and one of those may be between two connections to its own. Best effort: a restore that
+ * succeeded does not fail over a listing.
+ */
+async function leftoverRestores(server: DatabaseServer, database: string): Promise<string[]> {
+  try {
+    const found = await server.databasesStartingWith(restoringPrefix(database));
+    return found.filter((d) => d.sessions === 0 && isRestoringName(database, d.name)).map((d) => d.name);
+  } catch {
+    return [];
+  }
+}
+
+/**
  * Row counts of the restored database. A count that fails or times out must not throw away a
  * restore that succeeded (counting reads every table whole): the report then says why it has none.
  */
@@ -393,6 +411,12 @@ async function countBestEffort(
   } catch (err) {
     return { tables: [], rows: 0, notCounted: describeCause(err) };
   }
+}
+
+/** How CLI and Slack word a restore's leftovers (RestoreRunReport.leftovers); `quote` marks up each name. */
+export function leftoversText(target: string, names: readonly string[], quote: (name: string) => string = (n) => n): string {
+  const them = names.length === 1 ? 'it' : 'them';
+  return `also on the server, left by an interrupted restore and with nobody connected: ${names.map(quote).join(', ')}; drop ${them} once no restore of ${target} is running`;
 }
 
 /** "3 tables, 2505 rows", or that they were not counted and why: how CLI and Slack word a restore's size. */

@@ -16,6 +16,17 @@ export function restoringName(database: string, random: string): string {
   return fitted(database, `_restoring_${random}`);
 }
 
+/** The part every restoringName(database, random) starts with, the random part being 8 hex digits. */
+export function restoringPrefix(database: string): string {
+  return restoringName(database, '00000000').slice(0, -8);
+}
+
+/** Whether `name` is a restoringName of `database` (with the 8 hex digits restores use). */
+export function isRestoringName(database: string, name: string): boolean {
+  const prefix = restoringPrefix(database);
+  return name.startsWith(prefix) && /^[0-9a-f]{8}$/.test(name.slice(prefix.length));
+}
+
 /**
  * `app_before_restore_20261128T073500Z_1f2e3d4c`: where a replaced database is kept. Random as
  * well as dated: two replaces within a second, or a leftover of an earlier one, must not collide.

@@ -149,6 +149,18 @@ export class DatabaseServer {
     });
   }
 
+  /** Databases whose names start with `prefix`, and how many sessions each has now. */
+  databasesStartingWith(prefix: string): Promise<{ readonly name: string; readonly sessions: number }[]> {
+    return this.admin(`cannot list databases named ${prefix}*`, async (c) => {
+      const { rows } = await c.query<{ name: string; sessions: number }>(
+        `select d.datname as name, (select count(*)::int from pg_stat_activity a where a.datname = d.datname) as sessions
+         from pg_database d where starts_with(d.datname, $1) order by 1`,
+        [prefix],
+      );
+      return rows;
+    });
+  }
+
   /** The server's major version (server_version_num 150014: 15): what a restore's script may use. */
   serverMajor(): Promise<number> {
     return this.admin('cannot read the server version', async (c) => {

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackupRunner } from '../../src/jobs/runner.js';
 import { planRestore, runRestore, type RestoreDeps, type RestorePlan } from '../../src/restore/restore.js';
+import { restoreResultLines } from '../../src/cli/restore.js';
 import { asideName } from '../../src/restore/server.js';
 import { compactTimestamp, objectKey } from '../../src/storage/keys.js';
 import type { ToolSpawn } from '../../src/verify/tools.js';
@@ -117,6 +118,31 @@ describe('restore swaps in a private database at the end', () => {
     expect(await leftovers()).toEqual([taken]);
     await servers.pg.dropDatabase(taken);
   }, 120_000);
+
+  it('names what earlier interrupted restores into the same database left, unless someone is connected to it, and drops none', async () => {
+    const idle = 'swaprestore_left_restoring_0badc0de';
+    const busy = 'swaprestore_left_restoring_0000beef';
+    const otherDatabase = 'swaprestore_leftx_restoring_11111111';
+    const notOurs = 'swaprestore_left_restoring_by_hand';
+    for (const db of [idle, busy, otherDatabase, notOurs]) await sql('postgres', `create database ${db}`);
+    const holder = await servers.pg.adminClient(busy);
+    try {
+      const plan = await planRestore(deps, { target: 'own', key, database: 'swaprestore_left' });
+      const report = await runRestore(deps, plan);
+      expect(report.leftovers).toEqual([idle]);
+      expect(restoreResultLines(report).at(-1)).toBe(
+        `  also on the server, left by an interrupted restore and with nobody connected: ${idle}; drop it once no restore of own is running`,
+      );
+    } finally {
+      await holder.end();
+    }
+    expect(await databasesLike(servers.pg, 'swaprestore_left')).toEqual(
+      expect.arrayContaining(['swaprestore_left', idle, busy, otherDatabase, notOurs]),
+    );
+    for (const db of [idle, busy, otherDatabase, notOurs]) await servers.pg.dropDatabase(db);
+    const again = await runRestore(deps, await planRestore(deps, { target: 'own', key, database: 'swaprestore_left2' }));
+    expect(again.leftovers).toBeUndefined();
+  }, 180_000);
 
   it('a row count that fails keeps the restored database and says the rows were not counted', async () => {
     // A 1 ms statement timeout for the counts only: count(*) over 100,000 rows cannot finish in it.

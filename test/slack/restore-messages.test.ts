@@ -189,6 +189,32 @@ describe('the restore thread', () => {
     );
   });
 
+  it('result: what earlier interrupted restores left on the server, to drop', () => {
+    const one = restoreResultMessage({
+      ...view,
+      phase: { kind: 'finished', result: { ...report, leftovers: ['app_copy_restoring_1f2e3d4c'] } },
+    });
+    expect(one.text.split('\n').at(-1)).toBe(
+      'Also on the server, left by an interrupted restore and with nobody connected: `app_copy_restoring_1f2e3d4c`; drop it once no restore of app-db is running.',
+    );
+    expect(one.blocks.at(-1)).toEqual({
+      type: 'context',
+      elements: [
+        {
+          type: 'mrkdwn',
+          text: 'Also on the server, left by an interrupted restore and with nobody connected: `app_copy_restoring_1f2e3d4c`; drop it once no restore of app-db is running.',
+        },
+      ],
+    });
+    const two = restoreResultMessage({
+      ...view,
+      phase: { kind: 'finished', result: { ...report, leftovers: ['app_copy_restoring_00000001', 'app_copy_restoring_00000002'] } },
+    });
+    expect(two.text.split('\n').at(-1)).toBe(
+      'Also on the server, left by an interrupted restore and with nobody connected: `app_copy_restoring_00000001`, `app_copy_restoring_00000002`; drop them once no restore of app-db is running.',
+    );
+  });
+
   it('a restore whose rows could not be counted says so, and still reads as restored', () => {
     const uncounted = { ...report, tables: [], rows: 0, notCounted: 'canceling statement due to statement timeout' };
     expect(restoreResultMessage({ ...view, phase: { kind: 'finished', result: uncounted } }).text.split('\n')[0]).toBe(

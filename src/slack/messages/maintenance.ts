@@ -9,6 +9,7 @@ import type { BackupObject } from '../../storage/types.js';
 import type { VerifyReport } from '../../verify/verify.js';
 import { USAGE } from '../commands/parse.js';
 import {
+  capitalize,
   code,
   context,
   describeTrigger,
@@ -350,8 +351,4 @@ export function pruneResultMessage(view: PruneView, outcome: { readonly reason?:
 /** A verification or prune asked for while the bot drains for a restart: nothing was queued. */
 export function maintenanceRestartingReply(command: string): string {
   return `Not started: ${RESTARTING}. Run \`${command}\` again in a minute.`;
-}
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }

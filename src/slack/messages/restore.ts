@@ -3,12 +3,13 @@ import { formatBytes, formatDuration } from '../../config/units.js';
 import type { DumptruckError } from '../../errors.js';
 import type { RestoreEvent } from '../../jobs/maintenance.js';
 import type { RestoreRequest } from '../../restore/approvals.js';
-import { restoredSummary, type RestorePlan, type RestoreRunReport } from '../../restore/restore.js';
+import { leftoversText, restoredSummary, type RestorePlan, type RestoreRunReport } from '../../restore/restore.js';
 import {
   ACTION_RESTORE_APPROVE,
   ACTION_RESTORE_DENY,
   VIEW_RESTORE_REPLACE,
   cancelButton,
+  capitalize,
   code,
   context,
   escapeText,
@@ -198,12 +199,14 @@ export function restoreResultMessage(view: RestoreView, outcome: { readonly reas
     const tables = r.tables.slice(0, TABLES_SHOWN).map((t) => `${t.schema}.${t.name}: ${t.rows} rows`);
     if (r.tables.length > TABLES_SHOWN) tables.push(`… and ${r.tables.length - TABLES_SHOWN} more tables`);
     const kept = r.keptAs ? `The database it replaced is kept as ${code(r.keptAs)}; drop it when you no longer need it.` : undefined;
+    const left = r.leftovers ? `${capitalize(leftoversText(plan.target, r.leftovers, code))}.` : undefined;
+    const notes = [...(kept ? [kept] : []), ...(left ? [left] : [])];
     const lines = [
       head,
       `SHA-256: ${plan.sha256} (matches the backup)`,
       `Size: ${formatBytes(plan.storedBytes)} stored, ${formatBytes(r.dumpedBytes)} dump`,
       ...tables.map((t) => `  ${t}`),
-      ...(kept ? [kept] : []),
+      ...notes,
     ];
     const blocks: Block[] = [
       section(head),
@@ -212,7 +215,7 @@ export function restoreResultMessage(view: RestoreView, outcome: { readonly reas
         ['Size', `${formatBytes(plan.storedBytes)} (${formatBytes(r.dumpedBytes)} dump)`],
       ]),
       section(`\`\`\`${escapeText(tables.join('\n') || 'no tables')}\`\`\``),
-      ...(kept ? [context(kept)] : []),
+      ...notes.map((note) => context(note)),
     ];
     return { text: lines.join('\n'), blocks };
   }

@@ -7,12 +7,13 @@ import {
   ACTION_DOWNLOAD,
   ACTION_RETRY,
   cancelButton,
+  capitalize,
   code,
-  queuedText,
   context,
   describeTrigger,
   escapeText,
   fields,
+  queuedText,
   section,
   slackDate,
   truncate,
@@ -243,8 +244,4 @@ function estimateText(p: ProgressInfo): string | undefined {
   const percent = Math.floor((p.dumpedBytes / p.estimatedBytes) * 100);
   const left = p.bytesPerSecond > 0 ? `, ${formatDuration(((p.estimatedBytes - p.dumpedBytes) / p.bytesPerSecond) * 1000)} left` : '';
   return `about ${percent}% of ${formatBytes(p.estimatedBytes)}${left}`;
-}
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
 }
