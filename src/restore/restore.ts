@@ -24,7 +24,7 @@ import {
   needsScriptRestore,
   psqlRestoreArgs,
   requireRestrictedPsql,
-  startScriptRestore,
+  startArchiveRestore,
   startTool,
   toolName,
   type PgTools,
@@ -535,17 +535,14 @@ function restoreSide(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Si
   const url = ctx.server.urlFor(ctx.database);
   const env = { parent: deps.env, password: ctx.password, appName: `dumptruck-restore-${ctx.jobId}` };
   const plain = decoding.tool === 'psql';
-  const olderServer = serverOptions(ctx.serverMajor);
   // noOwner: pg_restore's switches; for a plain dump its ownership and privilege statements are left out.
   const noOwner = plan.noOwner ? ['--no-owner', '--no-privileges'] : [];
   // ON_ERROR_STOP / --exit-on-error: a restore that hit an error is a failure, never a success.
   const tool = plain
     ? startTool(deps.spawn, ctx.tools.psql, psqlRestoreArgs(url), env, { stdin: true })
-    : needsScriptRestore(ctx.tools, ctx.serverMajor)
-      ? startScriptRestore(deps.spawn, ctx.tools, noOwner, url, env, { key: newRestrictKey(), options: olderServer })
-      : startTool(deps.spawn, ctx.tools.pgRestore, ['--exit-on-error', '--no-password', ...noOwner, '--dbname', url], env, { stdin: true });
+    : startArchiveRestore(deps.spawn, ctx.tools, ctx.serverMajor, noOwner, url, env, newRestrictKey());
   const stages = plain
-    ? [decompress, counter, new RestrictedPsqlInput(newRestrictKey(), { dropOwnership: plan.noOwner, ...olderServer })]
+    ? [decompress, counter, new RestrictedPsqlInput(newRestrictKey(), { dropOwnership: plan.noOwner, ...serverOptions(ctx.serverMajor) })]
     : [decompress, counter];
   const done = (async () => {
     const piped = await pipeline([...stages, tool.stdin!] as unknown as [Readable, Writable]).then(

@@ -6,7 +6,7 @@ import type { Env } from '../config/load.js';
 import { pgDumpEnv } from '../pipeline/pgdump.js';
 import { scrubSecrets } from '../redact.js';
 import { locatePgDump as defaultLocatePgDump } from '../pipeline/probe.js';
-import { RestrictedPsqlInput, TRANSACTION_TIMEOUT_SINCE, restrictedModeProblem, type RestrictOptions } from './restrict.js';
+import { RestrictedPsqlInput, TRANSACTION_TIMEOUT_SINCE, restrictedModeProblem, serverOptions, type RestrictOptions } from './restrict.js';
 
 export type ToolSpawn = (command: string, args: readonly string[], options: SpawnOptions) => ChildProcess;
 
@@ -140,6 +140,27 @@ function major(version: string): number {
  */
 export function needsScriptRestore(tools: Pick<PgTools, 'version'>, serverMajor: number): boolean {
   return serverMajor < TRANSACTION_TIMEOUT_SINCE && major(tools.version) >= TRANSACTION_TIMEOUT_SINCE;
+}
+
+/**
+ * A custom archive (on stdin) restored into `url` on a server of major version `serverMajor`, with
+ * pg_restore's own switches `restoreArgs` (`--no-owner`, ...): `pg_restore --exit-on-error --dbname`,
+ * or, when pg_restore is newer than that server allows (needsScriptRestore), its script through
+ * restricted psql (startScriptRestore, whose input starts with `\restrict <restrictKey>`). Verify's
+ * restore test and restore both start one so.
+ */
+export function startArchiveRestore(
+  spawn: ToolSpawn | undefined,
+  tools: PgTools,
+  serverMajor: number,
+  restoreArgs: readonly string[],
+  url: string,
+  env: { readonly parent: Env; readonly password: string | undefined; readonly appName: string },
+  restrictKey: string,
+): ToolProcess {
+  return needsScriptRestore(tools, serverMajor)
+    ? startScriptRestore(spawn, tools, restoreArgs, url, env, { key: restrictKey, options: serverOptions(serverMajor) })
+    : startTool(spawn, tools.pgRestore, ['--exit-on-error', '--no-password', ...restoreArgs, '--dbname', url], env, { stdin: true });
 }
 
 /**

@@ -30,7 +30,7 @@ import {
   needsScriptRestore,
   psqlRestoreArgs,
   requireRestrictedPsql,
-  startScriptRestore,
+  startArchiveRestore,
   startTool,
   toolName,
   type PgTools,
@@ -534,14 +534,9 @@ function plainSide(ctx: PassContext): Side {
  */
 function customSide(ctx: PassContext): Side {
   const check = new CustomMagicCheck();
-  const args = ctx.restoreInto ? ['--exit-on-error', '--no-owner', '--no-password', '--dbname', ctx.restoreInto] : ['--file', '/dev/null'];
-  const restore =
-    ctx.restoreInto && needsScriptRestore(ctx.tools!, ctx.serverMajor!)
-      ? startScriptRestore(ctx.deps.spawn, ctx.tools!, ['--no-owner'], ctx.restoreInto, toolEnv(ctx), {
-          key: ctx.restrictKey,
-          options: serverOptions(ctx.serverMajor!),
-        })
-      : startTool(ctx.deps.spawn, ctx.tools!.pgRestore, args, toolEnv(ctx), { stdin: true });
+  const restore = ctx.restoreInto
+    ? startArchiveRestore(ctx.deps.spawn, ctx.tools!, ctx.serverMajor!, ['--no-owner'], ctx.restoreInto, toolEnv(ctx), ctx.restrictKey)
+    : startTool(ctx.deps.spawn, ctx.tools!.pgRestore, ['--file', '/dev/null'], toolEnv(ctx), { stdin: true });
   const done = (async () => {
     const piped = await pipeline(check, restore.stdin!).then(
       () => undefined,
