@@ -132,9 +132,12 @@ async function previousSizes(deps: AfterBackupDeps, result: BackupResult, window
       keySuffix(o.key) === keySuffix(result.key),
   );
   const hmacKey = await resolveHmacKey(config.storage.hmacKey, { env: deps.env });
-  const { counted } = await countedBackups(s3, bucket, candidates, keys, hmacKey);
-  return counted
-    .filter((c) => !c.flagged)
-    .slice(0, window)
-    .map((c) => c.object.size);
+  // Judged newest first, `window` at a time, until enough are found: each one judged costs two
+  // requests, and a target keeps hundreds of backups when its retention allows.
+  const sizes: number[] = [];
+  for (let at = 0; at < candidates.length && sizes.length < window; at += window) {
+    const { counted } = await countedBackups(s3, bucket, candidates.slice(at, at + window), keys, hmacKey);
+    for (const c of counted) if (!c.flagged && sizes.length < window) sizes.push(c.object.size);
+  }
+  return sizes;
 }

@@ -19,6 +19,7 @@ const config = testConfig(servers, prefix, {
   recover: { db: 'prune_recover', extra: 'retention: { keepLast: 3 }' },
   planted: { db: 'prune_src', extra: 'retention: { keepLast: 2 }' },
   forged: { db: 'prune_src', extra: 'retention: { keepLast: 3 }' },
+  history: { db: 'prune_src', extra: 'anomaly: { window: 2 }' },
 });
 
 const now = new Date('2026-11-22T03:00:00Z');
@@ -29,9 +30,9 @@ const list = (target: string) => servers.s3.listKeys(bucket, `${prefix}/${target
 const withManifests = (keys: readonly string[]) => keys.flatMap((k) => [k, `${k}.manifest.json`]);
 
 /** A runner whose clock moves a minute per reading, so quick successive backups get distinct keys. */
-function runner() {
+function runner(client = s3) {
   let t = Date.parse('2026-11-22T01:00:00Z');
-  return createBackupRunner({ config, s3, env: servers.env, now: () => new Date((t += 60_000)) });
+  return createBackupRunner({ config, s3: client, env: servers.env, now: () => new Date((t += 60_000)) });
 }
 
 beforeAll(async () => {
@@ -234,5 +235,38 @@ describe('retention against versitygw', () => {
       { key: metaForged, why },
       { key: manifestForged, why },
     ]);
+  });
+
+  it('the size check reads only as many earlier backups as its window needs, newest first', async () => {
+    // A client that records the manifests it reads.
+    const counting = servers.s3.client();
+    const read: string[] = [];
+    counting.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: string }).Key;
+        if (context.commandName === 'GetObjectCommand' && key?.endsWith('.manifest.json')) read.push(key);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const run = runner(counting);
+    const backup = () => run({ target: 'history', trigger: { kind: 'cli', by: 't' } });
+    const earlier = [];
+    for (let i = 0; i < 7; i++) earlier.push(await backup());
+    // A planted, unsigned newer one is judged and passed over, never counted.
+    const planted = objectKey(prefix, 'history', new Date(keyTime(earlier[6]!.key)!.getTime() + 1000), 'plain');
+    await putBytes(s3, bucket, planted, 'x');
+    await putBytes(
+      s3,
+      bucket,
+      `${planted}.manifest.json`,
+      JSON.stringify({ ...(await getManifest(s3, bucket, earlier[6]!.key)), key: planted }),
+    );
+
+    read.length = 0;
+    const fresh = await backup();
+    expect(fresh.warnings).toBeUndefined();
+    // Judged two at a time: the planted one and the newest real one, then the next two; none older.
+    expect(read.sort()).toEqual([planted, ...earlier.slice(4).map((b) => b.key)].map((k) => `${k}.manifest.json`).sort());
   });
 });
