@@ -16,19 +16,23 @@ export interface BenchBotOptions {
 }
 
 export function spawnBot(o: BenchBotOptions): ChildProcess {
-  return spawn(process.execPath, ['--max-semi-space-size=4', '--optimize-for-size', 'dist/slack/main.js'], {
-    cwd: o.root,
-    env: {
-      ...o.env,
-      MALLOC_MMAP_THRESHOLD_: '131072',
-      DUMPTRUCK_CONFIG: o.configPath,
-      SLACK_MODE: 'http',
-      PORT: String(o.port),
-      SLACK_BOT_TOKEN: BENCH_BOT_TOKEN,
-      SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
-      SLACK_API_URL: o.slackApiUrl,
-      LOG_LEVEL: 'warn',
+  return spawn(
+    process.execPath,
+    ['--max-semi-space-size=4', '--optimize-for-size', '--no-incremental-marking', '--expose-gc', 'dist/slack/main.js'],
+    {
+      cwd: o.root,
+      env: {
+        ...o.env,
+        MALLOC_MMAP_THRESHOLD_: '131072',
+        DUMPTRUCK_CONFIG: o.configPath,
+        SLACK_MODE: 'http',
+        PORT: String(o.port),
+        SLACK_BOT_TOKEN: BENCH_BOT_TOKEN,
+        SLACK_SIGNING_SECRET: TEST_SIGNING_SECRET,
+        SLACK_API_URL: o.slackApiUrl,
+        LOG_LEVEL: 'warn',
+      },
+      stdio: o.stdio,
     },
-    stdio: o.stdio,
-  });
+  );
 }

@@ -8,10 +8,10 @@ set -eu
 export MALLOC_MMAP_THRESHOLD_=131072
 app_dir=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
 if [ "$#" -eq 0 ]; then
-  exec node --max-semi-space-size=4 --optimize-for-size "$app_dir/dist/slack/main.js"
+  exec node --max-semi-space-size=4 --optimize-for-size --no-incremental-marking --expose-gc "$app_dir/dist/slack/main.js"
 fi
 if [ "$1" = "bot" ]; then
   shift
-  exec node --max-semi-space-size=4 --optimize-for-size "$app_dir/dist/slack/main.js" "$@"
+  exec node --max-semi-space-size=4 --optimize-for-size --no-incremental-marking --expose-gc "$app_dir/dist/slack/main.js" "$@"
 fi
-exec node --max-semi-space-size=4 --optimize-for-size "$app_dir/dist/cli/bin.js" "$@"
+exec node --max-semi-space-size=4 --optimize-for-size --no-incremental-marking --expose-gc "$app_dir/dist/cli/bin.js" "$@"

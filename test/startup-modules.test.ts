@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 // What the CLI loads before it runs a command. Every full collection V8 makes during a backup
-// (about a hundred under --optimize-for-size) marks the whole heap again, so SDKs a backup never
+// (one per uploaded part, and V8's own) marks the whole heap again, so SDKs a backup never
 // uses are loaded at their first use instead (secrets/aws.ts, snapshots/rds.ts): ~3 MiB less heap.
 // Runs the built CLI module (npm test builds first) with a resolve hook that records packages.
 const HOOK = `

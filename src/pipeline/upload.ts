@@ -4,10 +4,12 @@ import {
   HeadBucketCommand,
   ListMultipartUploadsCommand,
   type S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import { DumptruckError, toDumptruckError } from '../errors.js';
+import { collectGarbage } from './streams.js';
 
 export interface StreamUploadOptions {
   readonly s3: S3Client;
@@ -60,6 +62,8 @@ export function uploadStream(options: StreamUploadOptions): StreamUpload {
         uploadId = (out as { UploadId?: string }).UploadId;
         if (uploadId) options.onUploadId?.(uploadId);
       }
+      // lib-storage joins each part into a new buffer of partSize: dead once its request is done.
+      if (command instanceof UploadPartCommand) collectGarbage();
       return out;
     } catch (err) {
       const error = isPreconditionFailed(err) ? objectExists(options.bucket, options.key, err) : err;

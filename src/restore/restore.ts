@@ -7,7 +7,7 @@ import type { Config, MirrorConfig, RestoreOptions } from '../config/schema.js';
 import { lookupTarget } from '../config/targets.js';
 import { CancelledError, DumptruckError, InputError, describeCause, toDumptruckError } from '../errors.js';
 import { scrubSecrets } from '../redact.js';
-import { Meter } from '../pipeline/streams.js';
+import { Meter, READ_COLLECT_BYTES } from '../pipeline/streams.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { createCatalog } from '../storage/catalog.js';
 import { createMirrorClient } from '../storage/client.js';
@@ -502,7 +502,7 @@ interface PassContext {
 async function streamInto(deps: RestoreDeps, plan: RestorePlan, ctx: PassContext): Promise<Pass> {
   const { signal } = ctx.options;
   const object = await getPinned(ctx.s3, ctx.bucket, ctx.pin, 'restore', signal);
-  const meter = new Meter({ sha256: true });
+  const meter = new Meter({ sha256: true, collectEveryBytes: READ_COLLECT_BYTES });
   const interval = ctx.options.progressIntervalMs ?? 1000;
   let lastEvent = 0;
   meter.on('data', () => {

@@ -2,7 +2,7 @@ import type { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 
 // The SDK is loaded at the first secret read, not at start: most configurations never use this
 // source, and the client is ~1.5 MiB of JS heap that every full collection during a backup would
-// mark again (V8 runs them back to back under --optimize-for-size).
+// mark again (one per uploaded part, and V8's own: see the head of cli/bin.ts).
 const loadSdk = () => import('@aws-sdk/client-secrets-manager');
 
 export interface AwsSecretsManagerSource {

@@ -7,7 +7,7 @@ import type { Config, TargetConfig } from '../config/schema.js';
 import { CancelledError, DumptruckError, InputError, describeCause, toDumptruckError } from '../errors.js';
 import type { locatePgDump } from '../pipeline/probe.js';
 import { AGE_BIN, AGE_DECRYPT_ARGS, decryptFailure, startAge, type AgeSpawn } from '../pipeline/age.js';
-import { Meter } from '../pipeline/streams.js';
+import { Meter, READ_COLLECT_BYTES } from '../pipeline/streams.js';
 import { createDecompressor } from '../pipeline/compress.js';
 import { resolveHmacKey, resolvePassword } from '../secrets/index.js';
 import { backupKind, isBackupKeyOf, targetPrefix } from '../storage/keys.js';
@@ -411,7 +411,7 @@ async function streamPass(ctx: PassContext): Promise<PassResult> {
         .catch((err: unknown) => {
           throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${ctx.key}`);
         });
-  const meter = new Meter({ sha256: true });
+  const meter = new Meter({ sha256: true, collectEveryBytes: READ_COLLECT_BYTES });
   const header = ctx.encrypted && ctx.identity === undefined ? new AgeHeaderCheck(ctx.key) : undefined;
   const side = header ? headerSide(header) : decrypting(ctx, ctx.format === 'plain' ? plainSide(ctx) : customSide(ctx));
   const sink = new FailSoft(side.head, side.done);

@@ -74,27 +74,29 @@ describe('docker/entrypoint.sh with a stand-in node', () => {
     const r = await run(ENTRYPOINT, [], { env: env() });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
-      `pid ${r.pid}\nmmap threshold 131072\narg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/slack/main.js\n`,
+      `pid ${r.pid}\nmmap threshold 131072\narg --max-semi-space-size=4\narg --optimize-for-size\narg --no-incremental-marking\narg --expose-gc\narg ${ROOT}/dist/slack/main.js\n`,
     );
   });
 
   it('starts the bot for "bot"', async () => {
     const r = await run(ENTRYPOINT, ['bot'], { env: env() });
     expect(r.stdout).toBe(
-      `pid ${r.pid}\nmmap threshold 131072\narg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/slack/main.js\n`,
+      `pid ${r.pid}\nmmap threshold 131072\narg --max-semi-space-size=4\narg --optimize-for-size\narg --no-incremental-marking\narg --expose-gc\narg ${ROOT}/dist/slack/main.js\n`,
     );
   });
 
   it('passes any other arguments to the CLI unchanged', async () => {
     const r = await run(ENTRYPOINT, ['link', 'app-db', 'a key with spaces'], { env: env() });
     expect(r.stdout).toBe(
-      `pid ${r.pid}\nmmap threshold 131072\narg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/cli/bin.js\narg link\narg app-db\narg a key with spaces\n`,
+      `pid ${r.pid}\nmmap threshold 131072\narg --max-semi-space-size=4\narg --optimize-for-size\narg --no-incremental-marking\narg --expose-gc\narg ${ROOT}/dist/cli/bin.js\narg link\narg app-db\narg a key with spaces\n`,
     );
   });
 
   it('finds the app from its own location, whatever the working directory', async () => {
     const r = await run(ENTRYPOINT, ['targets'], { env: env(), cwd: tmpdir() });
-    expect(r.stdout).toContain(`arg --max-semi-space-size=4\narg --optimize-for-size\narg ${ROOT}/dist/cli/bin.js\narg targets\n`);
+    expect(r.stdout).toContain(
+      `arg --max-semi-space-size=4\narg --optimize-for-size\narg --no-incremental-marking\narg --expose-gc\narg ${ROOT}/dist/cli/bin.js\narg targets\n`,
+    );
   });
 });
 

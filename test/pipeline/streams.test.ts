@@ -3,6 +3,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
 import { Gate, Meter } from '../../src/pipeline/streams.js';
+import { withRecordedGc } from '../helpers/gc.js';
 
 function collect(out: Buffer[]): Writable {
   return new Writable({
@@ -125,5 +126,41 @@ describe('Gate', () => {
     await expect(done).rejects.toBe(dumpFailed);
     expect(gate.destroyed).toBe(true);
     expect(gate.readableEnded).toBe(false);
+  });
+});
+
+describe('collections', () => {
+  it('a Meter asks for one each time collectEveryBytes more bytes have passed, on the next turn', async () => {
+    const asked: unknown[] = [];
+    await withRecordedGc(
+      (o) => asked.push(o),
+      async () => {
+        const { Meter: Fresh } = await import('../../src/pipeline/streams.js');
+        const meter = new Fresh({ collectEveryBytes: 7 });
+        const out: Buffer[] = [];
+        const chunks = Array.from({ length: 10 }, () => Buffer.from('abc'));
+        await pipeline(Readable.from(chunks), meter, collect(out));
+        // After 9, 18 and 27 bytes: each time 7 more than the last, counted from where it was asked.
+        await settle();
+        expect(asked).toEqual([{ type: 'major' }, { type: 'major' }, { type: 'major' }]);
+        expect(Buffer.concat(out).toString()).toBe('abc'.repeat(10));
+      },
+    );
+  });
+
+  it('without --expose-gc, or without collectEveryBytes, nothing is asked', async () => {
+    expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
+    const out: Buffer[] = [];
+    await pipeline(Readable.from([Buffer.alloc(100)]), new Meter({ collectEveryBytes: 1 }), collect(out));
+    const asked: unknown[] = [];
+    await withRecordedGc(
+      (o) => asked.push(o),
+      async () => {
+        const { Meter: Fresh } = await import('../../src/pipeline/streams.js');
+        await pipeline(Readable.from([Buffer.alloc(100)]), new Fresh(), collect(out));
+        await settle();
+      },
+    );
+    expect(asked).toEqual([]);
   });
 });

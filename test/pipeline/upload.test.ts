@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DumptruckError } from '../../src/errors.js';
 import { checkBucket, uploadStream, type StreamUploadOptions } from '../../src/pipeline/upload.js';
 import { eventually } from '../helpers/bot-process.js';
+import { withRecordedGc } from '../helpers/gc.js';
 import { testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { storeGoneError, withS3Faults } from '../helpers/s3-faults.js';
 
@@ -172,6 +173,33 @@ describe('abortLeftover', () => {
     body.destroy(new Error('stopped by the test'));
     await upload.done.catch(() => undefined);
     await s3.send(new AbortMultipartUploadCommand({ Bucket: servers.bucket, Key: key, UploadId: other.UploadId }));
+  });
+
+  it('asks V8 for one full collection per uploaded part, after the part was sent, when --expose-gc gave it one', async () => {
+    // What happened, in order: requests as they ended, and collections.
+    const seen: string[] = [];
+    await withRecordedGc(
+      (o) => seen.push(`gc ${JSON.stringify(o)}`),
+      async () => {
+        const { uploadStream: upload } = await import('../../src/pipeline/upload.js');
+        const s3 = client();
+        s3.middlewareStack.add(
+          (next, context) => async (args) => {
+            const out = await next(args);
+            seen.push(context.commandName);
+            return out;
+          },
+          { step: 'initialize' },
+        );
+        await upload(options(s3, `${prefix}/collected.sql.gz`, chunked(randomBytes(2 * PART + 1)))).done;
+        await new Promise((resolve) => setImmediate(resolve));
+      },
+    );
+    const parts = seen.filter((s) => s === 'UploadPartCommand').length;
+    expect(parts).toBe(3);
+    expect(seen.filter((s) => s.startsWith('gc'))).toEqual(Array(parts).fill('gc {"type":"major"}'));
+    expect(seen.indexOf('UploadPartCommand')).toBeLessThan(seen.indexOf('gc {"type":"major"}'));
+    expect(seen.slice(0, 1)).toEqual(['CreateMultipartUploadCommand']);
   });
 });
 
