@@ -57,9 +57,13 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
   const own = backups.filter((b) => countedKeys.has(b.key) || isFutureKey(b.key, now)).map((b) => b.key);
   const foreign = backups.filter((b) => b.state === 'foreign' && !isFutureKey(b.key, now)).map((b) => b.key);
   const flagged = (key: string) => flaggedKeys.has(key);
-  const verified = newestVerified(
-    own.filter((key) => !flagged(key) && !isFutureKey(key, now)),
-    [...keys],
+  // Newest first, as newestVerified reads them.
+  const { key: verified, unsigned: unsignedMarkers } = await newestVerified(
+    s3,
+    bucket,
+    [...counted].reverse().flatMap((c) => (c.flagged || isFutureKey(c.object.key, now) ? [] : [{ key: c.object.key, sha256: c.sha256 }])),
+    keys,
+    hmacKey,
   );
   const plan = planRetention(
     own.map((key) => ({ key, flagged: flagged(key) })),
@@ -86,6 +90,7 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
     ...plan.ignored,
     ...foreign.map((key) => ({ key, why: NOT_OURS })),
     ...unproven.map((b) => ({ key: b.key, why: NOT_SIGNED })),
+    ...unsignedMarkers.map((key) => ({ key, why: MARKER_NOT_SIGNED })),
   ];
   const del = (key: string) => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   const deleted: RetentionItem[] = [];
@@ -114,3 +119,5 @@ const DAY_MS = 86_400_000;
 
 export const NOT_OURS = 'not written by dumptruck (no dumptruck metadata)';
 export const NOT_SIGNED = 'not signed by this dumptruck (no valid HMAC): never counted, never deleted';
+export const MARKER_NOT_SIGNED =
+  'a .verified marker not signed by this dumptruck for this backup: it does not make the backup the newest verified (verify the backup again for that)';

@@ -13,6 +13,8 @@ import { FLAGGED_SUFFIX, signedFlag } from '../verify/anomaly.js';
 /** A backup retention may count, and whether a signed flag marker says it is suspect. */
 export interface CountedBackup {
   readonly object: BackupObject;
+  /** The SHA-256 its signed manifest (or metadata) records. */
+  readonly sha256: string;
   readonly flagged: boolean;
 }
 
@@ -30,28 +32,31 @@ export async function countedBackups(
 ): Promise<{ readonly counted: CountedBackup[]; readonly unproven: BackupObject[] }> {
   const judged = await Promise.all(
     backups.map(async (object) => {
-      if (!(await proven(s3, bucket, object.key, hmacKey))) return { object, proven: false, flagged: false };
+      const sha256 = await provenSha256(s3, bucket, object.key, hmacKey);
+      if (sha256 === undefined) return { object, sha256: undefined, flagged: false };
       const flagged = keys.has(`${object.key}${FLAGGED_SUFFIX}`) && (await signedFlag(s3, bucket, object.key, hmacKey));
-      return { object, proven: true, flagged };
+      return { object, sha256, flagged };
     }),
   );
   return {
-    counted: judged.filter((j) => j.proven).map(({ object, flagged }) => ({ object, flagged })),
-    unproven: judged.filter((j) => !j.proven).map((j) => j.object),
+    counted: judged.flatMap(({ object, sha256, flagged }) => (sha256 === undefined ? [] : [{ object, sha256, flagged }])),
+    unproven: judged.filter((j) => j.sha256 === undefined).map((j) => j.object),
   };
 }
 
-async function proven(s3: S3Client, bucket: string, key: string, hmacKey: string): Promise<boolean> {
+/** The SHA-256 a proven backup records; undefined when it is not proven. */
+async function provenSha256(s3: S3Client, bucket: string, key: string, hmacKey: string): Promise<string | undefined> {
   let facts;
   try {
     facts = (await readStoredBackup(s3, bucket, key)).facts;
   } catch (err) {
     // Deleted since it was listed, or a damaged manifest: nothing to count.
-    if (err instanceof DumptruckError && (err.code === 'NOT_FOUND' || err.code === 'CORRUPTED')) return false;
+    if (err instanceof DumptruckError && (err.code === 'NOT_FOUND' || err.code === 'CORRUPTED')) return undefined;
     throw err;
   }
-  if (facts === undefined) return false;
+  if (facts === undefined) return undefined;
   const found = provenance(hmacKey, key, facts.sha256, facts.hmac);
   // Keys with a run token came after signing, so an unsigned one was planted (as restore/trust.ts says).
-  return found === 'trusted' || (found === 'unsigned' && facts.recordedIn === 'metadata' && !hasRunToken(key));
+  const isProven = found === 'trusted' || (found === 'unsigned' && facts.recordedIn === 'metadata' && !hasRunToken(key));
+  return isProven ? facts.sha256 : undefined;
 }

@@ -29,6 +29,18 @@ export function provenance(secret: string, objectKey: string, sha256: string | u
 
 /** Signs flag markers: another purpose than backups, so one value can never pass for the other. */
 const FLAG_VERSION = 'dumptruck-flag-v1';
+/** Signs `.verified` markers, a third purpose. */
+const VERIFIED_VERSION = 'dumptruck-verified-v1';
+
+function signed(secret: string, fields: readonly unknown[]): string {
+  return createHmac('sha256', secret).update(JSON.stringify(fields)).digest('hex');
+}
+
+/** Whether `recorded` is the hex value `expected`, in constant time. */
+function sameHex(expected: string, recorded: unknown): boolean {
+  if (typeof recorded !== 'string' || !/^[0-9a-f]{64}$/.test(recorded)) return false;
+  return timingSafeEqual(Buffer.from(expected, 'hex'), Buffer.from(recorded, 'hex'));
+}
 
 /**
  * Hex HMAC-SHA256 of a `.flagged` marker ('flagged', backup key, reasons). A flag keeps a backup
@@ -36,13 +48,25 @@ const FLAG_VERSION = 'dumptruck-flag-v1';
  * dumptruck holding the key may set one.
  */
 export function flagHmac(secret: string, objectKey: string, reasons: readonly string[]): string {
-  return createHmac('sha256', secret)
-    .update(JSON.stringify([FLAG_VERSION, 'flagged', objectKey, reasons]))
-    .digest('hex');
+  return signed(secret, [FLAG_VERSION, 'flagged', objectKey, reasons]);
 }
 
 /** Whether `recorded` is flagHmac of these fields, in constant time. */
 export function flagTrusted(secret: string, objectKey: string, reasons: readonly string[], recorded: unknown): boolean {
-  if (typeof recorded !== 'string' || !/^[0-9a-f]{64}$/.test(recorded)) return false;
-  return timingSafeEqual(Buffer.from(flagHmac(secret, objectKey, reasons), 'hex'), Buffer.from(recorded, 'hex'));
+  return sameHex(flagHmac(secret, objectKey, reasons), recorded);
+}
+
+/**
+ * Hex HMAC-SHA256 of a `.verified` marker ('verified', backup key, the SHA-256 that was verified).
+ * Retention always keeps the newest verified backup, so a marker planted on a newer backup would
+ * take that protection from the real one: only a dumptruck holding the key may write one, and
+ * only for the bytes it checked.
+ */
+export function verifiedHmac(secret: string, objectKey: string, sha256: string): string {
+  return signed(secret, [VERIFIED_VERSION, 'verified', objectKey, sha256.toLowerCase()]);
+}
+
+/** Whether `recorded` is verifiedHmac of these fields, in constant time. */
+export function verifiedTrusted(secret: string, objectKey: string, sha256: string, recorded: unknown): boolean {
+  return sameHex(verifiedHmac(secret, objectKey, sha256), recorded);
 }

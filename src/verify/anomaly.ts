@@ -1,8 +1,9 @@
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { formatBytes } from '../config/units.js';
 import { toDumptruckError } from '../errors.js';
 import { flagHmac, flagTrusted } from '../storage/hmac.js';
 import type { BackupWarning } from '../types.js';
+import { readMarker } from './marker.js';
 
 export interface SizeRules {
   /** Flag a backup smaller than threshold x the median of the previous ones (0.5: less than half). */
@@ -89,21 +90,8 @@ export async function writeFlagMarker(
  * unreadable or unsigned (planted by someone who can only write to the bucket) is no flag.
  */
 export async function signedFlag(s3: S3Client, bucket: string, key: string, hmacKey: string): Promise<boolean> {
-  let text: string;
-  try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: flagMarkerKey(key) }));
-    text = await object.Body!.transformToString();
-  } catch (err) {
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
-    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${flagMarkerKey(key)}`);
-  }
-  let marker: { key?: unknown; reasons?: unknown; hmac?: unknown };
-  try {
-    marker = JSON.parse(text) as typeof marker;
-  } catch {
-    return false;
-  }
-  const reasons = marker.reasons;
+  const marker = await readMarker(s3, bucket, flagMarkerKey(key));
+  const reasons = marker?.reasons;
   if (!Array.isArray(reasons) || !reasons.every((r) => typeof r === 'string')) return false;
-  return flagTrusted(hmacKey, key, reasons as string[], marker.hmac);
+  return flagTrusted(hmacKey, key, reasons as string[], marker?.hmac);
 }

@@ -1,12 +1,14 @@
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { toDumptruckError } from '../errors.js';
-import { newestFirst } from '../storage/listing.js';
+import { verifiedHmac, verifiedTrusted } from '../storage/hmac.js';
 import type { VerifyReport } from '../types.js';
 
 // A verified backup gets a small marker object beside it, `<key>.verified` (JSON). Not object
 // tags: R2 and several other S3-compatible stores do not implement tagging, and S3 metadata
 // cannot change without copying the whole object. The marker is not a backup key (the catalog
 // never lists it) and lives under the same prefix, so a lifecycle rule expires both together.
+// Retention always keeps the newest verified backup, so the marker is signed (verifiedHmac): one
+// planted by someone who can only write to the bucket counts for nothing.
 
 export const VERIFIED_SUFFIX = '.verified';
 
@@ -14,7 +16,7 @@ export function markerKey(backupKey: string): string {
   return `${backupKey}${VERIFIED_SUFFIX}`;
 }
 
-export async function writeVerifiedMarker(s3: S3Client, bucket: string, report: VerifyReport): Promise<void> {
+export async function writeVerifiedMarker(s3: S3Client, bucket: string, report: VerifyReport, hmacKey: string): Promise<void> {
   const body = JSON.stringify({
     key: report.key,
     sha256: report.sha256,
@@ -23,6 +25,7 @@ export async function writeVerifiedMarker(s3: S3Client, bucket: string, report: 
     restored: report.restore
       ? { tables: report.restore.tables.length, rows: report.restore.rows, durationMs: report.restore.durationMs }
       : null,
+    hmac: verifiedHmac(hmacKey, report.key, report.sha256),
   });
   try {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: markerKey(report.key), Body: body, ContentType: 'application/json' }));
@@ -36,8 +39,52 @@ export async function writeVerifiedMarker(s3: S3Client, bucket: string, report: 
   }
 }
 
-/** Pure: the newest of `backupKeys` that has a marker among `allKeys` (a listing of the target's prefix). */
-export function newestVerified(backupKeys: readonly string[], allKeys: readonly string[]): string | undefined {
-  const keys = new Set(allKeys);
-  return newestFirst(backupKeys.map((key) => ({ key }))).find((o) => keys.has(markerKey(o.key)))?.key;
+/**
+ * A marker object's JSON fields; undefined when it is missing, or not a JSON object (planted or
+ * damaged: a marker that cannot be read says nothing). Other read failures are thrown.
+ */
+export async function readMarker(s3: S3Client, bucket: string, key: string): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    text = await object.Body!.transformToString();
+  } catch (err) {
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+    throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${key}`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A backup as retention knows it: its key and the SHA-256 its signed manifest (or metadata) records. */
+export interface RecordedBackup {
+  readonly key: string;
+  readonly sha256: string;
+}
+
+/**
+ * The first of `backups` (newest first) whose marker, among `allKeys` (the listing of the
+ * target's prefix), this dumptruck signed for the SHA-256 the backup records (`key`), and the
+ * markers of newer ones that failed that test (`unsigned`: planted, or written before markers were
+ * signed). One GET per marker tried, newest first.
+ */
+export async function newestVerified(
+  s3: S3Client,
+  bucket: string,
+  backups: readonly RecordedBackup[],
+  allKeys: ReadonlySet<string>,
+  hmacKey: string,
+): Promise<{ readonly key: string | undefined; readonly unsigned: readonly string[] }> {
+  const unsigned: string[] = [];
+  for (const { key, sha256 } of backups) {
+    if (!allKeys.has(markerKey(key))) continue;
+    const marker = await readMarker(s3, bucket, markerKey(key));
+    if (marker && marker.key === key && verifiedTrusted(hmacKey, key, sha256, marker.hmac)) return { key, unsigned };
+    unsigned.push(markerKey(key));
+  }
+  return { key: undefined, unsigned };
 }

@@ -243,7 +243,7 @@ export async function verifyBackup(deps: VerifyDeps, target: string, key: string
       durationMs: finished.getTime() - started.getTime(),
     };
     // A marker says "this restores"; a check of the ciphertext alone has not shown that.
-    if (!partial) await writeVerifiedMarker(s3, bucket, report);
+    if (!partial) await writeVerifiedMarker(s3, bucket, report, hmacKey);
     return report;
   } catch (err) {
     if (options.signal?.aborted) throw abortReason(options.signal);

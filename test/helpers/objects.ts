@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { backupHmac } from '../../src/storage/hmac.js';
+import { backupHmac, verifiedHmac } from '../../src/storage/hmac.js';
 import { TEST_HMAC_KEY } from './fixtures.js';
 import type { PgHandle } from './postgres.js';
 
@@ -24,6 +24,11 @@ export async function putBytes(
   metadata: Record<string, string> = {},
 ): Promise<void> {
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: metadata }));
+}
+
+/** A `.verified` marker as verify writes it (signed with the tests' storage.hmacKey), for a backup recording `sha`. */
+export async function putVerifiedMarker(s3: S3Client, bucket: string, key: string, sha: string): Promise<void> {
+  await putBytes(s3, bucket, `${key}.verified`, JSON.stringify({ key, sha256: sha, hmac: verifiedHmac(TEST_HMAC_KEY, key, sha) }));
 }
 
 export const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');

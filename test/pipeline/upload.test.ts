@@ -186,7 +186,7 @@ describe('abortLeftover', () => {
         s3.middlewareStack.add(
           (next, context) => async (args) => {
             const out = await next(args);
-            seen.push(context.commandName);
+            seen.push(String(context.commandName));
             return out;
           },
           { step: 'initialize' },

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createBackupRunner } from '../../src/jobs/runner.js';
-import { pruneTarget } from '../../src/retention/prune.js';
+import { MARKER_NOT_SIGNED, pruneTarget } from '../../src/retention/prune.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
-import { getBytes, getManifest, putBytes } from '../helpers/objects.js';
+import { getBytes, getManifest, putBytes, putVerifiedMarker } from '../helpers/objects.js';
 import { keyTime } from '../../src/storage/keys.js';
 import { median } from '../../src/verify/anomaly.js';
 
@@ -48,10 +48,18 @@ beforeAll(async () => {
 describe('retention against versitygw', () => {
   it('keeps and deletes exactly what keepLast/keepDays and the newest verified backup say, markers with their backups', async () => {
     const days = [0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5];
-    for (const d of days) await putBytes(s3, bucket, ago(d), `backup ${d}`, { target: 'ret', sha256: '0'.repeat(64) });
+    const sha = '0'.repeat(64);
+    for (const d of days) await putBytes(s3, bucket, ago(d), `backup ${d}`, { target: 'ret', sha256: sha });
     // Verified: 6.5 (the newest verified one) and 8.5.
-    await putBytes(s3, bucket, `${ago(6.5)}.verified`, '{}');
-    await putBytes(s3, bucket, `${ago(8.5)}.verified`, '{}');
+    await putVerifiedMarker(s3, bucket, ago(6.5), sha);
+    await putVerifiedMarker(s3, bucket, ago(8.5), sha);
+    // Planted by someone who can write to the bucket, on newer backups: were any of these believed,
+    // 6.5 would lose its protection and be deleted. Unsigned; signed for other bytes; another key's.
+    await putBytes(s3, bucket, `${ago(1.5)}.verified`, JSON.stringify({ key: ago(1.5), sha256: sha }));
+    await putVerifiedMarker(s3, bucket, ago(2.5), '1'.repeat(64));
+    const copied = JSON.parse((await getBytes(s3, bucket, `${ago(6.5)}.verified`)).toString()) as object;
+    await putBytes(s3, bucket, `${ago(3.5)}.verified`, JSON.stringify({ ...copied, key: ago(3.5) }));
+    const planted = [1.5, 2.5, 3.5].map((d) => `${ago(d)}.verified`);
     const before = await list('ret');
 
     const dry = await pruneTarget({ config, s3, env: servers.env, now: () => now }, 'ret', { dryRun: true });
@@ -70,7 +78,9 @@ describe('retention against versitygw', () => {
       [ago(6.5), ['verified']],
     ]);
     expect(report.failed).toEqual([]);
-    expect(await list('ret')).toEqual([ago(0.5), ago(1.5), ago(2.5), ago(3.5), ago(6.5), `${ago(6.5)}.verified`].sort());
+    // Newest first, as they were tried.
+    expect(report.ignored).toEqual(planted.map((key) => ({ key, why: MARKER_NOT_SIGNED })));
+    expect(await list('ret')).toEqual([ago(0.5), ago(1.5), ago(2.5), ago(3.5), ago(6.5), `${ago(6.5)}.verified`, ...planted].sort());
 
     // Nothing more to do the second time.
     expect((await pruneTarget({ config, s3, env: servers.env, now: () => now }, 'ret')).deleted).toEqual([]);

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { backupHmac, provenance } from '../../src/storage/hmac.js';
+import { backupHmac, flagHmac, provenance, verifiedHmac, verifiedTrusted } from '../../src/storage/hmac.js';
 
 const SECRET = 'k'.repeat(32);
 const KEY = 'p/app/2026/01/02/app_20260102T030405Z.sql.gz';
@@ -42,6 +42,29 @@ describe('provenance', () => {
   it('an HMAC copied to another key, or checked with another secret, is forged', () => {
     expect(provenance(SECRET, KEY.replace('2026/01/02', '2099/01/02'), SHA, good)).toBe('forged');
     expect(provenance('y'.repeat(32), KEY, SHA, good)).toBe('forged');
+  });
+});
+
+describe('verified markers', () => {
+  it('are signed over [purpose, key, checksum], apart from backups and flags', () => {
+    expect(verifiedHmac(SECRET, KEY, SHA)).toBe(
+      createHmac('sha256', SECRET).update(`["dumptruck-verified-v1","verified","${KEY}","${SHA}"]`).digest('hex'),
+    );
+    expect(verifiedHmac(SECRET, KEY, SHA.toUpperCase())).toBe(verifiedHmac(SECRET, KEY, SHA));
+    expect(verifiedHmac(SECRET, KEY, SHA)).not.toBe(backupHmac(SECRET, KEY, SHA));
+    expect(verifiedHmac(SECRET, KEY, SHA)).not.toBe(flagHmac(SECRET, KEY, [SHA]));
+  });
+
+  it('are trusted only for the same key, checksum and secret, and only as 64 lower-case hex digits', () => {
+    const good = verifiedHmac(SECRET, KEY, SHA);
+    expect(verifiedTrusted(SECRET, KEY, SHA, good)).toBe(true);
+    expect(verifiedTrusted(SECRET, KEY, 'b'.repeat(64), good)).toBe(false);
+    expect(verifiedTrusted(SECRET, KEY.replace('2026', '2099'), SHA, good)).toBe(false);
+    expect(verifiedTrusted('y'.repeat(32), KEY, SHA, good)).toBe(false);
+    expect(verifiedTrusted(SECRET, KEY, SHA, backupHmac(SECRET, KEY, SHA))).toBe(false);
+    for (const recorded of [undefined, '', 42, good.slice(0, 62), good.toUpperCase(), 'z'.repeat(64)]) {
+      expect(verifiedTrusted(SECRET, KEY, SHA, recorded)).toBe(false);
+    }
   });
 });
 

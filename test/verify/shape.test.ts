@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { DumptruckError } from '../../src/errors.js';
 import { median, sizeAnomaly } from '../../src/verify/anomaly.js';
 import { CustomMagicCheck, PlainDumpCheck, plainDumpProblem, plainHeadProblem } from '../../src/verify/dump-shape.js';
-import { newestVerified } from '../../src/verify/marker.js';
 import { scratchDatabaseName, urlForDatabase } from '../../src/verify/scratch.js';
 import { identityProblem, verdict } from '../../src/verify/verify.js';
 
@@ -151,13 +150,5 @@ describe('names and markers', () => {
     expect(scratchDatabaseName('app-db', 'abcd1234')).toBe('dumptruck_verify_app_db_abcd1234');
     expect(scratchDatabaseName('x'.repeat(63), 'abcd1234')).toHaveLength(63);
     expect(urlForDatabase('postgres://v@h:5432/postgres', 'dumptruck_verify_a_1')).toBe('postgres://v@h:5432/dumptruck_verify_a_1');
-  });
-
-  it('the newest verified backup is the newest with a marker', () => {
-    const a = 'p/t/2026/11/20/t_20261120T020000Z.sql.gz';
-    const b = 'p/t/2026/11/21/t_20261121T020000Z.sql.gz';
-    const c = 'p/t/2026/11/22/t_20261122T020000Z.sql.gz';
-    expect(newestVerified([a, b, c], [a, `${a}.verified`, b, `${b}.verified`, c])).toBe(b);
-    expect(newestVerified([a, b], [a, b])).toBeUndefined();
   });
 });

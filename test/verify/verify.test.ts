@@ -4,9 +4,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { DumptruckError } from '../../src/errors.js';
 import { createBackupRunner } from '../../src/jobs/runner.js';
+import { verifiedHmac } from '../../src/storage/hmac.js';
 import { objectKey } from '../../src/storage/keys.js';
 import { verifyBackup, type VerifyReport } from '../../src/verify/verify.js';
-import { seedDatabase, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
+import { seedDatabase, TEST_HMAC_KEY, testConfig, testServers, uniquePrefix } from '../helpers/fixtures.js';
 import { databasesLike, getBytes, getManifest, honestManifest, putBackup, putBytes } from '../helpers/objects.js';
 
 const servers = testServers();
@@ -106,7 +107,12 @@ describe('verify against PostgreSQL and versitygw', () => {
         sha256: string;
         restored: { rows: number };
       };
-      expect(marker).toMatchObject({ sha256: result.sha256, restored: { tables: 3, rows: 20_505 } });
+      expect(marker).toMatchObject({
+        key: result.key,
+        sha256: result.sha256,
+        restored: { tables: 3, rows: 20_505 },
+        hmac: verifiedHmac(TEST_HMAC_KEY, result.key, result.sha256),
+      });
     });
   }
 
