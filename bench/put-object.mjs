@@ -5,10 +5,12 @@
 //                                     two in flight, as dumptruck's plan for bench_main), no hashing
 //                                     and no manifest: what storing a pipe's output costs by itself
 //                                     (`pg_dump | zstd | ...`); prints the bytes stored;
-//   put-object.mjs --create-bucket B  the bench's mirror bucket; one that exists already is fine.
+//   put-object.mjs --create-bucket B  the bench's mirror bucket; one that exists already is fine;
+//   put-object.mjs --clear B PREFIX   deletes every object under PREFIX in bucket B: each bench run
+//                                     starts from an empty prefix, so runs do not fill the disk.
 import { createReadStream, statSync } from 'node:fs';
 import { Transform } from 'node:stream';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 
 const [file, key] = process.argv.slice(2);
@@ -23,6 +25,18 @@ if (file === '--create-bucket') {
   await s3.send(new CreateBucketCommand({ Bucket: key })).catch((e) => {
     if (e.name !== 'BucketAlreadyOwnedByYou') throw e;
   });
+} else if (file === '--clear') {
+  const [bucket, prefix] = process.argv.slice(3);
+  if (!prefix) throw new Error('--clear needs a bucket and a non-empty prefix');
+  let ContinuationToken;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken }));
+    const keys = (page.Contents ?? []).map((o) => o.Key);
+    for (let i = 0; i < keys.length; i += 8) {
+      await Promise.all(keys.slice(i, i + 8).map((Key) => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key }))));
+    }
+    ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (ContinuationToken);
 } else if (file === '--stdin') {
   let bytes = 0;
   const counted = new Transform({

@@ -81,6 +81,11 @@ const baseEnv = {
 };
 
 execFileSync('node', ['bench/put-object.mjs', '--create-bucket', `${BUCKET}-mirror`], { cwd: ROOT, env: baseEnv });
+// Every scenario stores a copy of the database: a run starts from empty prefixes, or runs add up
+// (60 GB once filled the disk, and a store that is out of space answers 507).
+for (const bucket of [BUCKET, `${BUCKET}-mirror`]) {
+  execFileSync('node', ['bench/put-object.mjs', '--clear', bucket, 'bench/'], { cwd: ROOT, env: baseEnv });
+}
 // The password travels on stdin, never in argv.
 sh('psql', adminArgs('postgres'), {
   input: `DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '${RESTORE_ROLE}') THEN CREATE ROLE ${RESTORE_ROLE} LOGIN CREATEDB; END IF; END $$;
