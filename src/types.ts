@@ -223,7 +223,7 @@ export interface RetentionRules {
  * deleted), `newest` (the newest backup, and the newest unflagged one: pruning never leaves a
  * target with none, nor without its last good one, even when every backup is older than keepDays).
  */
-export type KeepReason = 'newest' | 'last' | 'days' | 'verified';
+export type KeepReason = 'newest' | 'last' | 'days' | 'verified' | 'unproven verified marker';
 
 export interface RetentionItem {
   readonly key: string;

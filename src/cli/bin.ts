@@ -9,8 +9,9 @@
 //   as a full GC ends (~90 of them and 1.7-1.9 s of main-thread time per zstd backup of 1 GB, and
 //   its helper threads' time on top). Without incremental marking V8 collects when a limit is
 //   reached, and the upload collects once per part, the moment a part's buffer is dead
-//   (pipeline/upload.ts): 42-46 collections, ~1.0-1.2 s, user CPU 9.7-11.4 -> 7.3-7.8 s, peak
-//   RSS unchanged (140 MiB). Without that per-part collection, dead parts pile up (182-186 MiB).
+//   (pipeline/upload.ts): 42-52 collections, 1.0-1.7 s, and ~1-1.5 s less user CPU in
+//   alternating runs (10.5-11.2 -> 8.8-9.9 s), peak RSS unchanged (~140 MiB). Without that
+//   per-part collection, dead parts pile up (178-183 MiB).
 // - glibc's mmap threshold fixed at 128 KiB: its default threshold grows to the size of the first
 //   large buffer freed, after which stream buffers and zstd's contexts come from the heap arenas,
 //   which fragment and never shrink (zstd 155-164 -> 132-135 MiB, gzip 141 -> 126 MiB).

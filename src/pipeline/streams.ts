@@ -9,14 +9,24 @@ import { Transform, type TransformCallback } from 'node:stream';
  * collector cannot tell that they hold megabytes. Left to V8, either it marks the heap back to
  * back (incremental marking under --optimize-for-size: ~90 full collections and 1.7-1.9 s of
  * main-thread time per 1 GB zstd backup, plus its helper threads) or, without incremental
- * marking, ~60 MiB of dead buffers pile up. Asking for one after each known batch of dead
+ * marking, ~40 MiB more of dead buffers pile up. Asking for one after each known batch of dead
  * buffers (an uploaded part; some megabytes read) frees them at the rate they are made.
  */
 const gc = (globalThis as { gc?: (options: { type: 'major' }) => void }).gc;
 
-/** Asks for a full collection on the next turn (once the caller has let go of its buffers); without --expose-gc, nothing. */
+let collectionPending = false;
+
+/**
+ * Asks for a full collection on the next turn (once the caller has let go of its buffers); asks
+ * made before it runs (parts of several jobs done at once) share it. Without --expose-gc, nothing.
+ */
 export function collectGarbage(): void {
-  if (gc) setImmediate(() => gc({ type: 'major' }));
+  if (!gc || collectionPending) return;
+  collectionPending = true;
+  setImmediate(() => {
+    collectionPending = false;
+    gc({ type: 'major' });
+  });
 }
 
 /**

@@ -56,6 +56,12 @@ export function planRetention(
   rules: RetentionRules,
   now: Date,
   newestVerifiedKey: string | undefined,
+  /**
+   * Backups newer than the newest verified one whose `.verified` marker could not be proven (see
+   * newestVerified): kept, so that a marker overwritten by someone who can write to the bucket,
+   * or one written before markers were signed, never makes its backup deletable.
+   */
+  unprovenMarkers: ReadonlySet<string> = new Set(),
 ): RetentionPlan {
   const ignored: IgnoredItem[] = [];
   const dated: { key: string; time: Date; flagged: boolean }[] = [];
@@ -79,6 +85,7 @@ export function planRetention(
       good++;
     }
     if (o.key === newestVerifiedKey && !o.flagged) reasons.push('verified');
+    if (unprovenMarkers.has(o.key)) reasons.push('unproven verified marker');
     (reasons.length > 0 ? keep : drop).push({ key: o.key, time: o.time, ageDays: ageMs / DAY_MS, flagged: o.flagged, reasons });
   });
   return { keep, delete: drop, ignored };

@@ -7,7 +7,7 @@ import { keyTime, targetPrefix } from '../storage/keys.js';
 import { listAll, listBackups } from '../storage/listing.js';
 import { manifestKey } from '../storage/manifest.js';
 import { flagMarkerKey } from '../verify/anomaly.js';
-import { markerKey, newestVerified } from '../verify/marker.js';
+import { backupKeyOfMarker, markerKey, newestVerified } from '../verify/marker.js';
 import type { PruneReport, RetentionItem } from '../types.js';
 import { isFutureKey, planRetention } from './plan.js';
 import { countedBackups } from './trusted.js';
@@ -70,6 +70,7 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
     rules,
     now,
     verified,
+    new Set(unsignedMarkers.map(backupKeyOfMarker)),
   );
   // Judged by when the dump was stored, not by its key's start time: a long run's dump is young when its manifest is due.
   const stale: RetentionItem[] = backups
@@ -120,4 +121,4 @@ const DAY_MS = 86_400_000;
 export const NOT_OURS = 'not written by dumptruck (no dumptruck metadata)';
 export const NOT_SIGNED = 'not signed by this dumptruck (no valid HMAC): never counted, never deleted';
 export const MARKER_NOT_SIGNED =
-  'a .verified marker not signed by this dumptruck for this backup: it does not make the backup the newest verified (verify the backup again for that)';
+  'a .verified marker not proven signed by this dumptruck for this backup: its backup is kept, but it is not the newest verified (verify it again)';

@@ -16,6 +16,17 @@ export function markerKey(backupKey: string): string {
   return `${backupKey}${VERIFIED_SUFFIX}`;
 }
 
+/** The backup key a `.verified` marker's key belongs to. */
+export function backupKeyOfMarker(marker: string): string {
+  return marker.slice(0, -VERIFIED_SUFFIX.length);
+}
+
+/**
+ * Markers are a few hundred bytes; only this much of one is read, so that a planted giant cannot
+ * exhaust the process's memory (what is cut off does not parse, and counts for nothing).
+ */
+const MARKER_READ_BYTES = 64 * 1024;
+
 export async function writeVerifiedMarker(s3: S3Client, bucket: string, report: VerifyReport, hmacKey: string): Promise<void> {
   const body = JSON.stringify({
     key: report.key,
@@ -46,10 +57,12 @@ export async function writeVerifiedMarker(s3: S3Client, bucket: string, report: 
 export async function readMarker(s3: S3Client, bucket: string, key: string): Promise<Record<string, unknown> | undefined> {
   let text: string;
   try {
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${MARKER_READ_BYTES - 1}` }));
     text = await object.Body!.transformToString();
   } catch (err) {
-    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+    // 404: none; 416: an empty object, which the range cannot fit.
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 404 || status === 416) return undefined;
     throw toDumptruckError(err, 'STORAGE_FAILED', 'storage', `reading ${key}`);
   }
   try {
@@ -69,8 +82,8 @@ export interface RecordedBackup {
 /**
  * The first of `backups` (newest first) whose marker, among `allKeys` (the listing of the
  * target's prefix), this dumptruck signed for the SHA-256 the backup records (`key`), and the
- * markers of newer ones that failed that test (`unsigned`: planted, or written before markers were
- * signed). One GET per marker tried, newest first.
+ * markers of newer ones that failed that test (`unsigned`: planted, overwritten, unreadable, or
+ * written before markers were signed). One GET per marker tried, newest first.
  */
 export async function newestVerified(
   s3: S3Client,
@@ -82,7 +95,9 @@ export async function newestVerified(
   const unsigned: string[] = [];
   for (const { key, sha256 } of backups) {
     if (!allKeys.has(markerKey(key))) continue;
-    const marker = await readMarker(s3, bucket, markerKey(key));
+    // Unreadable is unproven: a marker planted so that reading it fails (say, encrypted with a
+    // customer key) must not stop retention, and its backup is kept (planRetention).
+    const marker = await readMarker(s3, bucket, markerKey(key)).catch(() => undefined);
     if (marker && marker.key === key && verifiedTrusted(hmacKey, key, sha256, marker.hmac)) return { key, unsigned };
     unsigned.push(markerKey(key));
   }

@@ -138,12 +138,37 @@ describe('collections', () => {
         const { Meter: Fresh } = await import('../../src/pipeline/streams.js');
         const meter = new Fresh({ collectEveryBytes: 7 });
         const out: Buffer[] = [];
-        const chunks = Array.from({ length: 10 }, () => Buffer.from('abc'));
-        await pipeline(Readable.from(chunks), meter, collect(out));
+        // One chunk per few turns, so that each ask is a collection of its own (asks in one turn share one).
+        const chunks = async function* () {
+          for (let i = 0; i < 10; i++) {
+            await settle(2);
+            yield Buffer.from('abc');
+          }
+        };
+        await pipeline(Readable.from(chunks()), meter, collect(out));
         // After 9, 18 and 27 bytes: each time 7 more than the last, counted from where it was asked.
         await settle();
         expect(asked).toEqual([{ type: 'major' }, { type: 'major' }, { type: 'major' }]);
         expect(Buffer.concat(out).toString()).toBe('abc'.repeat(10));
+      },
+    );
+  });
+
+  it('asks made before the collection runs share it', async () => {
+    const asked: unknown[] = [];
+    await withRecordedGc(
+      (o) => asked.push(o),
+      async () => {
+        const { collectGarbage } = await import('../../src/pipeline/streams.js');
+        collectGarbage();
+        collectGarbage();
+        collectGarbage();
+        expect(asked).toEqual([]);
+        await settle();
+        expect(asked).toHaveLength(1);
+        collectGarbage();
+        await settle();
+        expect(asked).toHaveLength(2);
       },
     );
   });

@@ -35,6 +35,16 @@ describe('planRetention', () => {
     expect(keys(plan.delete)).toEqual([4.5, 5.5, 6.5, 7.5, 8.5, 9.5].map((d) => ago(d)));
   });
 
+  it('keeps the backups whose .verified marker could not be proven, with that reason', () => {
+    const plan = planRetention(daily, { keepLast: 1 }, now, ago(8.5), new Set([ago(0.5), ago(4.5)]));
+    expect(plan.keep.map((i) => [i.key, i.reasons])).toEqual([
+      [ago(0.5), ['newest', 'last', 'unproven verified marker']],
+      [ago(4.5), ['unproven verified marker']],
+      [ago(8.5), ['verified']],
+    ]);
+    expect(keys(plan.delete)).toEqual([1.5, 2.5, 3.5, 5.5, 6.5, 7.5, 9.5].map((d) => ago(d)));
+  });
+
   it('never deletes the newest verified backup', () => {
     const plan = planRetention(daily, { keepLast: 2 }, now, ago(6.5));
     expect(keys(plan.keep)).toEqual([ago(0.5), ago(1.5), ago(6.5)]);

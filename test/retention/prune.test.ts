@@ -20,6 +20,7 @@ const config = testConfig(servers, prefix, {
   planted: { db: 'prune_src', extra: 'retention: { keepLast: 2 }' },
   forged: { db: 'prune_src', extra: 'retention: { keepLast: 3 }' },
   history: { db: 'prune_src', extra: 'anomaly: { window: 2 }' },
+  overwritten: { db: 'unused', extra: 'retention: { keepLast: 1 }' },
 });
 
 const now = new Date('2026-11-22T03:00:00Z');
@@ -72,9 +73,9 @@ describe('retention against versitygw', () => {
     expect(report.deleted.map((i) => i.key)).toEqual([4.5, 5.5, 7.5, 8.5, 9.5].map(ago));
     expect(report.kept.map((i) => [i.key, i.reasons])).toEqual([
       [ago(0.5), ['newest', 'last', 'days']],
-      [ago(1.5), ['last', 'days']],
-      [ago(2.5), ['days']],
-      [ago(3.5), ['days']],
+      [ago(1.5), ['last', 'days', 'unproven verified marker']],
+      [ago(2.5), ['days', 'unproven verified marker']],
+      [ago(3.5), ['days', 'unproven verified marker']],
       [ago(6.5), ['verified']],
     ]);
     expect(report.failed).toEqual([]);
@@ -278,5 +279,29 @@ describe('retention against versitygw', () => {
     expect(fresh.warnings).toBeUndefined();
     // Judged two at a time: the planted one and the newest real one, then the next two; none older.
     expect(read.sort()).toEqual([planted, ...earlier.slice(4).map((b) => b.key)].map((k) => `${k}.manifest.json`).sort());
+  });
+
+  it('a real .verified marker overwritten, or an empty one, never makes its backup deletable', async () => {
+    const at = (days: number) => objectKey(prefix, 'overwritten', new Date(now.getTime() - days * DAY), 'plain');
+    const sha = '0'.repeat(64);
+    for (const d of [0.5, 1.5, 2.5, 3.5]) await putBytes(s3, bucket, at(d), `backup ${d}`, { target: 'overwritten', sha256: sha });
+    await putVerifiedMarker(s3, bucket, at(1.5), sha);
+    const prune = () => pruneTarget({ config, s3, env: servers.env, now: () => now }, 'overwritten', { dryRun: true });
+    expect((await prune()).newestVerified).toBe(at(1.5));
+
+    // Someone who can write to the bucket replaces it, and plants an empty one on an older backup.
+    await putBytes(s3, bucket, `${at(1.5)}.verified`, '{}');
+    await putBytes(s3, bucket, `${at(2.5)}.verified`, '');
+    // An empty flag marker is no flag either, and does not stop retention.
+    await putBytes(s3, bucket, `${at(0.5)}.flagged`, '');
+    const report = await prune();
+    expect(report.newestVerified).toBeUndefined();
+    expect(report.kept.map((i) => [i.key, i.reasons])).toEqual([
+      [at(0.5), ['newest', 'last']],
+      [at(1.5), ['unproven verified marker']],
+      [at(2.5), ['unproven verified marker']],
+    ]);
+    expect(report.deleted.map((i) => i.key)).toEqual([at(3.5)]);
+    expect(report.ignored).toEqual([1.5, 2.5].map((d) => ({ key: `${at(d)}.verified`, why: MARKER_NOT_SIGNED })));
   });
 });
