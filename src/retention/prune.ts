@@ -7,7 +7,7 @@ import { keyTime, targetPrefix } from '../storage/keys.js';
 import { listAll, listBackups } from '../storage/listing.js';
 import { manifestKey } from '../storage/manifest.js';
 import { flagMarkerKey } from '../verify/anomaly.js';
-import { backupKeyOfMarker, markerKey, newestVerified } from '../verify/marker.js';
+import { markerKey, newestVerified } from '../verify/marker.js';
 import type { PruneReport, RetentionItem } from '../types.js';
 import { isFutureKey, planRetention } from './plan.js';
 import { countedBackups } from './trusted.js';
@@ -58,7 +58,7 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
   const foreign = backups.filter((b) => b.state === 'foreign' && !isFutureKey(b.key, now)).map((b) => b.key);
   const flagged = (key: string) => flaggedKeys.has(key);
   // Newest first, as newestVerified reads them.
-  const { key: verified, unsigned: unsignedMarkers } = await newestVerified(
+  const { key: verified, unproven: unprovenMarkers } = await newestVerified(
     s3,
     bucket,
     [...counted].reverse().flatMap((c) => (c.flagged || isFutureKey(c.object.key, now) ? [] : [{ key: c.object.key, sha256: c.sha256 }])),
@@ -70,7 +70,7 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
     rules,
     now,
     verified,
-    new Set(unsignedMarkers.map(backupKeyOfMarker)),
+    new Set(unprovenMarkers),
   );
   // Judged by when the dump was stored, not by its key's start time: a long run's dump is young when its manifest is due.
   const stale: RetentionItem[] = backups
@@ -91,7 +91,7 @@ export async function pruneTarget(deps: PruneDeps, target: string, options: { re
     ...plan.ignored,
     ...foreign.map((key) => ({ key, why: NOT_OURS })),
     ...unproven.map((b) => ({ key: b.key, why: NOT_SIGNED })),
-    ...unsignedMarkers.map((key) => ({ key, why: MARKER_NOT_SIGNED })),
+    ...unprovenMarkers.map((key) => ({ key: markerKey(key), why: MARKER_NOT_SIGNED })),
   ];
   const del = (key: string) => s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   const deleted: RetentionItem[] = [];

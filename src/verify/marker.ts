@@ -16,11 +16,6 @@ export function markerKey(backupKey: string): string {
   return `${backupKey}${VERIFIED_SUFFIX}`;
 }
 
-/** The backup key a `.verified` marker's key belongs to. */
-export function backupKeyOfMarker(marker: string): string {
-  return marker.slice(0, -VERIFIED_SUFFIX.length);
-}
-
 /**
  * Markers are a few hundred bytes; only this much of one is read, so that a planted giant cannot
  * exhaust the process's memory (what is cut off does not parse, and counts for nothing).
@@ -82,7 +77,7 @@ export interface RecordedBackup {
 /**
  * The first of `backups` (newest first) whose marker, among `allKeys` (the listing of the
  * target's prefix), this dumptruck signed for the SHA-256 the backup records (`key`), and the
- * markers of newer ones that failed that test (`unsigned`: planted, overwritten, unreadable, or
+ * newer backups whose marker failed that test (`unproven`: planted, overwritten, unreadable, or
  * written before markers were signed). One GET per marker tried, newest first.
  */
 export async function newestVerified(
@@ -91,15 +86,15 @@ export async function newestVerified(
   backups: readonly RecordedBackup[],
   allKeys: ReadonlySet<string>,
   hmacKey: string,
-): Promise<{ readonly key: string | undefined; readonly unsigned: readonly string[] }> {
-  const unsigned: string[] = [];
+): Promise<{ readonly key: string | undefined; readonly unproven: readonly string[] }> {
+  const unproven: string[] = [];
   for (const { key, sha256 } of backups) {
     if (!allKeys.has(markerKey(key))) continue;
     // Unreadable is unproven: a marker planted so that reading it fails (say, encrypted with a
     // customer key) must not stop retention, and its backup is kept (planRetention).
     const marker = await readMarker(s3, bucket, markerKey(key)).catch(() => undefined);
-    if (marker && marker.key === key && verifiedTrusted(hmacKey, key, sha256, marker.hmac)) return { key, unsigned };
-    unsigned.push(markerKey(key));
+    if (marker && marker.key === key && verifiedTrusted(hmacKey, key, sha256, marker.hmac)) return { key, unproven };
+    unproven.push(key);
   }
-  return { key: undefined, unsigned };
+  return { key: undefined, unproven };
 }
