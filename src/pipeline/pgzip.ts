@@ -80,7 +80,8 @@ interface BlockCodec {
   /** Sees every input chunk, in order (gzip's CRC). */
   update(chunk: Buffer): void;
   /** Called in input order, so it may keep state across blocks; the work itself runs off the main thread. */
-  compress(block: Buffer, final: boolean): Promise<Buffer | Buffer[]>;
+  /** The block's output, in the pieces it was written in. */
+  compress(block: Buffer, final: boolean): Promise<Buffer[]>;
   /** Written after the last block. */
   trailer(): Buffer;
   /** compress() keeps no reference to a block once its promise settles, so the block's memory may be reused. */
@@ -142,7 +143,7 @@ function gzipCodec(level: number, deflate: DeflateRaw): BlockCodec {
       };
       // A copy, not a view: the block's memory is reused for a later block once this one is compressed.
       window = Buffer.from(block.length >= WINDOW ? block.subarray(-WINDOW) : Buffer.concat([window, block]).subarray(-WINDOW));
-      return deflate(block, options);
+      return deflate(block, options).then((out) => [out]);
     },
     trailer: () => gzipTrailer(crc, size),
     blocksReusable: true, // the next block's dictionary is a copy of this one's end
@@ -372,7 +373,7 @@ class ParallelCompressor extends Transform {
     this.#codec.compress(block, final).then(
       (out) => {
         if (this.#reusable.has(block)) this.#spare.push(block);
-        job.out = Array.isArray(out) ? out.map(ownBytes) : [ownBytes(out)];
+        job.out = out.map(ownBytes);
         this.#advance();
       },
       (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
